@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Runtime.Versioning;
+using ShmIpc.Signaling;
+
+namespace ShmIpc.Memory;
+
+/// <summary>
+/// Linux: segments are files in <c>/dev/shm</c> (what <c>shm_open</c> does, minus the libc call),
+/// semaphores are POSIX named semaphores (<c>/dev/shm/sem.NAME</c>), liveness comes from <c>/proc</c>.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
+{
+    private const string ShmDirectory = "/dev/shm";
+
+    public LinuxSharedMemoryPlatform()
+    {
+        int pid = Environment.ProcessId;
+        CurrentProcess = new ProcessIdentity(pid, GetProcessStartTime(pid)
+            ?? throw new InvalidOperationException("Cannot read this process's start time from /proc/self/stat."));
+    }
+
+    public ProcessIdentity CurrentProcess { get; }
+
+    public FileStream CreateSegmentFile(string osName, bool groupAccess)
+    {
+        UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (groupAccess)
+        {
+            mode |= UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        }
+
+        string path = PathOf(osName);
+        var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+            UnixCreateMode = mode,
+        });
+
+        // open(2) applies the umask to the create mode; set the mode we promised explicitly.
+        File.SetUnixFileMode(stream.SafeFileHandle, mode);
+        return HoldSharedLock(stream, osName);
+    }
+
+    public FileStream OpenSegmentFile(string osName) =>
+        HoldSharedLock(new FileStream(PathOf(osName), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete), osName);
+
+    /// <summary>
+    /// Every process that uses a segment holds a shared flock on its file for as long as it has it open
+    /// (the mapping keeps the descriptor). The kernel drops the lock when the process dies, even by
+    /// SIGKILL, so "nobody uses this segment" is exactly "an exclusive flock succeeds".
+    /// </summary>
+    private static FileStream HoldSharedLock(FileStream stream, string osName)
+    {
+        if (Interop.Libc.Flock(stream.SafeFileHandle, Interop.Libc.LOCK_SH | Interop.Libc.LOCK_NB) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            stream.Dispose();
+            throw new IOException($"Shared-memory segment '{osName}' is being removed by another process (flock: errno {errno}).");
+        }
+
+        return stream;
+    }
+
+    public bool UnlinkSegment(string osName)
+    {
+        string path = PathOf(osName);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        File.Delete(path);
+        return true;
+    }
+
+    public IReadOnlyList<string> EnumerateSegments(string prefix) => Enumerate(prefix);
+
+    public bool IsInUse(string osName)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(PathOf(osName), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+
+        using (stream)
+        {
+            // Users hold LOCK_SH (see HoldSharedLock); an exclusive lock succeeds only when none is left.
+            return Interop.Libc.Flock(stream.SafeFileHandle, Interop.Libc.LOCK_EX | Interop.Libc.LOCK_NB) != 0;
+        }
+    }
+
+    public NamedSemaphore CreateSemaphore(string osName, bool groupAccess) =>
+        PosixNamedSemaphore.Create(osName, groupAccess ? 0b110_110_000u : 0b110_000_000u);
+
+    public NamedSemaphore OpenSemaphore(string osName) => PosixNamedSemaphore.Open(osName);
+
+    public bool UnlinkSemaphore(string osName) => PosixNamedSemaphore.Unlink(osName);
+
+    public IReadOnlyList<string> EnumerateSemaphores(string prefix) =>
+        Enumerate("sem." + prefix).Select(static n => n["sem.".Length..]).ToArray();
+
+    public ulong? GetProcessStartTime(int pid)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // "pid (comm) state ppid ... starttime(22) ...": comm may hold spaces and ')', so split after the last ')'.
+        int close = text.LastIndexOf(')');
+        if (close < 0)
+        {
+            return null;
+        }
+
+        string[] fields = text[(close + 2)..].Split(' ');
+        if (fields.Length < 20)
+        {
+            return null;
+        }
+
+        // fields[0] is field 3 (state); a zombie (Z) or dead (X) process has exited.
+        if (fields[0] is "Z" or "X")
+        {
+            return null;
+        }
+
+        return ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out ulong start) ? start : null;
+    }
+
+    private static string PathOf(string osName) => Path.Combine(ShmDirectory, osName);
+
+    private static List<string> Enumerate(string prefix)
+    {
+        var names = new List<string>();
+        foreach (string path in Directory.EnumerateFiles(ShmDirectory, prefix + "*"))
+        {
+            names.Add(Path.GetFileName(path));
+        }
+
+        return names;
+    }
+}

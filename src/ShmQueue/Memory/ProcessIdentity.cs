@@ -1,0 +1,23 @@
+namespace ShmIpc.Memory;
+
+/// <summary>
+/// A process as other processes can recognise it: its pid and its start time. A pid alone is not an
+/// identity (pids are reused); the pair is, for as long as the machine runs.
+/// </summary>
+/// <param name="Pid">The process id.</param>
+/// <param name="StartTime">An opaque, platform-defined start time (Linux: clock ticks since boot, field 22 of /proc/pid/stat).</param>
+internal readonly record struct ProcessIdentity(int Pid, ulong StartTime)
+{
+    /// <summary>
+    /// The 64-bit word that names this process in a record header or an owner slot:
+    /// bits 0-4 = 00001 (so it can never equal a free stamp, whose low bits are 11111),
+    /// bits 5-31 = pid, bits 32-63 = low 32 bits of the start time.
+    /// </summary>
+    public ulong ToWord() => ((ulong)(uint)StartTime << 32) | ((ulong)(uint)Pid << 5) | 1UL;
+
+    /// <summary>Decodes <see cref="ToWord"/>; the start time keeps only its low 32 bits.</summary>
+    public static ProcessIdentity FromWord(ulong word) => new((int)((uint)word >> 5), word >> 32);
+
+    /// <summary>True when <paramref name="word"/> has the shape that <see cref="ToWord"/> produces.</summary>
+    public static bool IsIdentityWord(ulong word) => (word & 0x1F) == 1 && ((uint)word >> 5) != 0;
+}

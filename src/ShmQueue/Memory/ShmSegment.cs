@@ -1,0 +1,293 @@
+using System.IO.MemoryMappedFiles;
+using ShmIpc.Layout;
+using ShmIpc.Signaling;
+
+namespace ShmIpc.Memory;
+
+/// <summary>
+/// A named region of shared memory: a header (<see cref="SegmentHeaderDescriptor"/>), a control block
+/// for the structure's counters and a data region for its bytes, plus up to eight named semaphores
+/// whose names derive from the segment's. The creator unlinks all of it on dispose unless told to keep it.
+/// </summary>
+internal sealed unsafe class ShmSegment : IDisposable
+{
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly ISharedMemoryPlatform _platform;
+    private byte* _base;
+    private int _disposed;
+
+    private ShmSegment(string name, MemoryMappedFile file, MemoryMappedViewAccessor view, long length, bool isCreator, ISharedMemoryPlatform platform)
+    {
+        Name = name;
+        OsName = ShmName.ToOsName(name);
+        _file = file;
+        _view = view;
+        _platform = platform;
+        Length = length;
+        IsCreator = isCreator;
+        byte* pointer = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _base = pointer + view.PointerOffset;
+    }
+
+    public string Name { get; }
+
+    public string OsName { get; }
+
+    public long Length { get; }
+
+    public bool IsCreator { get; }
+
+    public byte* Base => _base;
+
+    public byte* Control => _base + SegmentHeaderDescriptor.HeaderSize;
+
+    public long ControlSize { get; private set; }
+
+    public byte* Data => Control + ControlSize;
+
+    public long DataSize { get; private set; }
+
+    public int SemaphoreCount { get; private set; }
+
+    public ProcessIdentity Creator { get; private set; }
+
+    public ISharedMemoryPlatform Platform => _platform;
+
+    /// <summary>
+    /// Creates a segment. <paramref name="initialize"/> fills the control block and data region before
+    /// the header is published, so no opener ever sees them half-made. A leftover segment of the same
+    /// name whose creator is dead and that no process maps is removed and recreated; a live one is an error.
+    /// </summary>
+    public static ShmSegment Create(string name, SegmentKind kind, long controlSize, long dataSize, int semaphoreCount, bool groupAccess,
+        Action<ShmSegment> initialize, ISharedMemoryPlatform? platform = null)
+    {
+        ShmName.Validate(name);
+        platform ??= SharedMemoryPlatform.Current;
+        if (controlSize < 0 || controlSize % SegmentHeaderDescriptor.RegionAlignment != 0 || dataSize < 0 || semaphoreCount is < 0 or > SegmentHeaderDescriptor.MaxSemaphores)
+        {
+            throw new ArgumentOutOfRangeException(nameof(controlSize), "Internal error: bad segment geometry.");
+        }
+
+        string osName = ShmName.ToOsName(name);
+        long total = SegmentHeaderDescriptor.HeaderSize + controlSize + dataSize;
+        FileStream stream = CreateFileRecoveringStale(name, osName, kind, groupAccess, platform);
+        ShmSegment? segment = null;
+        try
+        {
+            stream.SetLength(total);
+            MemoryMappedFile file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            MemoryMappedViewAccessor view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.ReadWrite);
+            segment = new ShmSegment(name, file, view, total, isCreator: true, platform)
+            {
+                ControlSize = controlSize,
+                DataSize = dataSize,
+                SemaphoreCount = semaphoreCount,
+                Creator = platform.CurrentProcess,
+            };
+
+            SegmentHeaderDescriptor.Write(segment._base, kind, (ulong)total, (ulong)controlSize, (ulong)dataSize,
+                groupAccess ? SegmentHeaderDescriptor.FlagGroupAccess : 0, (uint)semaphoreCount, platform.CurrentProcess);
+            for (int i = 0; i < semaphoreCount; i++)
+            {
+                platform.CreateSemaphore(ShmName.SemaphoreOsName(osName, i), groupAccess).Dispose();
+            }
+
+            initialize(segment);
+            SegmentHeaderDescriptor.Publish(segment._base);
+            return segment;
+        }
+        catch
+        {
+            if (segment is not null)
+            {
+                segment.Unlink();
+                segment.Dispose();
+            }
+            else
+            {
+                stream.Dispose();
+                platform.UnlinkSegment(osName);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens an existing segment, validating its header against the file's real length. Waits up to
+    /// <paramref name="initTimeout"/> for a creator that is still initialising it.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No segment of that name exists.</exception>
+    /// <exception cref="ShmInvalidSegmentException">The header is wrong, truncated, foreign, of another version or kind.</exception>
+    public static ShmSegment Open(string name, SegmentKind kind, TimeSpan initTimeout, ISharedMemoryPlatform? platform = null)
+    {
+        ShmName.Validate(name);
+        platform ??= SharedMemoryPlatform.Current;
+        string osName = ShmName.ToOsName(name);
+        long deadline = WaitSignal.DeadlineFrom(initTimeout);
+        var spinner = new SpinWait();
+        while (true)
+        {
+            FileStream stream;
+            try
+            {
+                stream = platform.OpenSegmentFile(osName);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new FileNotFoundException($"No shared-memory segment named '{name}' exists ({osName}).", osName, e);
+            }
+
+            long length = stream.Length;
+            (ShmSegmentError Error, string Detail)? problem;
+            if (length < SegmentHeaderDescriptor.HeaderSize)
+            {
+                stream.Dispose();
+                problem = (ShmSegmentError.Truncated, $"the file is {length} bytes, shorter than the {SegmentHeaderDescriptor.HeaderSize}-byte header");
+            }
+            else
+            {
+                ShmSegment segment = Map(name, stream, length, platform);
+                SegmentHeaderDescriptor.Fields fields = SegmentHeaderDescriptor.Read(segment._base);
+                problem = SegmentHeaderDescriptor.Validate(fields, new ReadOnlySpan<byte>(segment._base, SegmentHeaderDescriptor.HeaderSize), length, kind);
+                if (problem is null)
+                {
+                    segment.ControlSize = (long)fields.ControlSize;
+                    segment.DataSize = (long)fields.DataSize;
+                    segment.SemaphoreCount = (int)fields.SemaphoreCount;
+                    segment.Creator = fields.Creator;
+                    return segment;
+                }
+
+                segment.Dispose();
+            }
+
+            // A creator between open(2) and publishing the magic: give it until the deadline.
+            bool maybeInitialising = problem.Value.Error is ShmSegmentError.NotInitialized
+                || (problem.Value.Error is ShmSegmentError.Truncated && length < SegmentHeaderDescriptor.HeaderSize);
+            if (!maybeInitialising || System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
+            {
+                throw new ShmInvalidSegmentException(name, problem.Value.Error, problem.Value.Detail);
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 20);
+        }
+    }
+
+    /// <summary>Opens semaphore <paramref name="index"/> of this segment.</summary>
+    public NamedSemaphore OpenSemaphore(int index)
+    {
+        if ((uint)index >= (uint)SemaphoreCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index));
+        }
+
+        return _platform.OpenSemaphore(ShmName.SemaphoreOsName(OsName, index));
+    }
+
+    /// <summary>Removes the segment's name and its semaphores' names. Processes that have them open keep using them.</summary>
+    public void Unlink() => UnlinkNames(_platform, OsName, SemaphoreCount);
+
+    internal static void UnlinkNames(ISharedMemoryPlatform platform, string osName, int semaphoreCount)
+    {
+        platform.UnlinkSegment(osName);
+        for (int i = 0; i < semaphoreCount; i++)
+        {
+            platform.UnlinkSemaphore(ShmName.SemaphoreOsName(osName, i));
+        }
+    }
+
+    /// <summary>Unmaps. The caller guarantees no thread still uses <see cref="Base"/>.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _base = null;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+
+    private static ShmSegment Map(string name, FileStream stream, long length, ISharedMemoryPlatform platform)
+    {
+        try
+        {
+            MemoryMappedFile file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            MemoryMappedViewAccessor view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.ReadWrite);
+            return new ShmSegment(name, file, view, length, isCreator: false, platform);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    private static FileStream CreateFileRecoveringStale(string name, string osName, SegmentKind kind, bool groupAccess, ISharedMemoryPlatform platform)
+    {
+        try
+        {
+            return platform.CreateSegmentFile(osName, groupAccess);
+        }
+        catch (IOException)
+        {
+            // Exists: recreate only when provably stale (creator dead, nobody maps it).
+            string? reason = StaleReason(osName, platform, out int semaphores);
+            if (reason is not null)
+            {
+                throw new IOException($"A shared-memory segment named '{name}' exists already ({reason}). Open it, or choose another name.");
+            }
+
+            UnlinkNames(platform, osName, semaphores);
+            return platform.CreateSegmentFile(osName, groupAccess);
+        }
+    }
+
+    /// <summary>Null when the segment is stale (safe to remove); otherwise why it is not.</summary>
+    internal static string? StaleReason(string osName, ISharedMemoryPlatform platform, out int semaphoreCount)
+    {
+        semaphoreCount = SegmentHeaderDescriptor.MaxSemaphores;
+        Span<byte> header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
+        long length;
+        try
+        {
+            using FileStream stream = platform.OpenSegmentFile(osName);
+            length = stream.Length;
+            if (length < SegmentHeaderDescriptor.HeaderSize || stream.Read(header) != header.Length)
+            {
+                return "it is shorter than a header, so its creator cannot be told; remove it with ShmMaintenance.RemoveStaleSegments once its creator is gone";
+            }
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+
+        ulong magic = BitConverter.ToUInt64(header);
+        ulong checksum = BitConverter.ToUInt64(header[SegmentHeaderDescriptor.ChecksumOffset..]);
+        if ((magic != 0 && magic != SegmentHeaderDescriptor.MagicValue) || checksum != SegmentHeaderDescriptor.Checksum(header))
+        {
+            return "it does not carry a valid ShmIpc header, so it is not ours to remove";
+        }
+
+        int pid = BitConverter.ToInt32(header[SegmentHeaderDescriptor.CreatorPidOffset..]);
+        ulong start = BitConverter.ToUInt64(header[SegmentHeaderDescriptor.CreatorStartTimeOffset..]);
+        semaphoreCount = (int)Math.Min(BitConverter.ToUInt32(header[SegmentHeaderDescriptor.SemaphoreCountOffset..]), SegmentHeaderDescriptor.MaxSemaphores);
+        if (platform.IsAlive(new ProcessIdentity(pid, start)))
+        {
+            return $"its creator, pid {pid}, is running";
+        }
+
+        if (platform.IsInUse(osName))
+        {
+            return $"its creator, pid {pid}, is gone but another process still maps it";
+        }
+
+        return null;
+    }
+}

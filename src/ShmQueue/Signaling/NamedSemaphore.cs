@@ -1,0 +1,25 @@
+namespace ShmIpc.Signaling;
+
+/// <summary>
+/// A counting semaphore that other processes find by name. Waits are always bounded (the wait
+/// strategy sleeps in slices), so there is no untimed wait here.
+/// </summary>
+internal abstract class NamedSemaphore : IDisposable
+{
+    protected NamedSemaphore(string osName) => OsName = osName;
+
+    /// <summary>The name as the OS knows it (without the leading slash POSIX wants).</summary>
+    public string OsName { get; }
+
+    /// <summary>Adds one to the count, waking one waiter. A count at its maximum stays there.</summary>
+    public abstract void Post();
+
+    /// <summary>Takes one from the count, waiting up to <paramref name="timeout"/>; false when the time ran out.</summary>
+    public abstract bool Wait(TimeSpan timeout);
+
+    /// <summary>Takes one from the count if it is positive, without waiting.</summary>
+    public abstract bool TryWait();
+
+    /// <summary>Closes this process's handle; the semaphore itself lives until it is unlinked and closed everywhere.</summary>
+    public abstract void Dispose();
+}

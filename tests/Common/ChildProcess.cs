@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace ShmIpc.Tests.Common;
+
+/// <summary>
+/// A real child process running one scenario of ShmTestHost. Its stdout lines are collected so a test
+/// can wait for a line (with a deadline) instead of sleeping.
+/// </summary>
+internal sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly BlockingCollection<string> _lines = new();
+    private readonly List<string> _stderr = new();
+
+    private ChildProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                _lines.CompleteAdding();
+            }
+            else
+            {
+                _lines.Add(e.Data);
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stderr)
+                {
+                    _stderr.Add(e.Data);
+                }
+            }
+        };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string StandardError
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return string.Join('\n', _stderr);
+            }
+        }
+    }
+
+    /// <summary>Path of ShmTestHost.dll: copied beside the test assembly by the project reference.</summary>
+    public static string HostPath
+    {
+        get
+        {
+            string path = Path.Combine(AppContext.BaseDirectory, "ShmTestHost.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("ShmTestHost.dll is not beside the tests; build the solution.", path);
+        }
+    }
+
+    public static ChildProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add("exec");
+        info.ArgumentList.Add(HostPath);
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        // Start quickly: the children of tests are short-lived.
+        info.Environment["DOTNET_TieredPGO"] = "0";
+        info.Environment["DOTNET_TC_QuickJitForLoops"] = "1";
+        return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException("Could not start ShmTestHost."));
+    }
+
+    /// <summary>Waits for the next stdout line; fails the test with the child's stderr when none comes in time.</summary>
+    public string ReadLine(TimeSpan timeout)
+    {
+        if (_lines.TryTake(out string? line, timeout))
+        {
+            return line;
+        }
+
+        throw new TimeoutException($"Child {Pid} wrote no line within {timeout.TotalSeconds:0.#} s (exited: {_process.HasExited}). stderr:\n{StandardError}");
+    }
+
+    /// <summary>Reads lines until one starts with <paramref name="prefix"/>; returns it.</summary>
+    public string WaitForLine(string prefix, TimeSpan timeout)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, (deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency));
+            string line = ReadLine(left);
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return line;
+            }
+        }
+    }
+
+    public void WriteLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
+
+    /// <summary>SIGKILL, as <c>kill -9</c> does, then reaps the child.</summary>
+    public void Kill9()
+    {
+        if (!_process.HasExited)
+        {
+            Process.Start("kill", ["-9", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        }
+
+        _process.WaitForExit(10_000);
+    }
+
+    public int WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            throw new TimeoutException($"Child {Pid} did not exit within {timeout.TotalSeconds:0.#} s. stderr:\n{StandardError}");
+        }
+
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
+        _lines.Dispose();
+    }
+}
+
+/// <summary>Unique names per test, so parallel or repeated runs never meet.</summary>
+internal static class TestNames
+{
+    private static int s_counter;
+
+    public static string Unique(string what) =>
+        $"t{Environment.ProcessId}-{Interlocked.Increment(ref s_counter)}-{what}";
+
+    /// <summary>The /dev/shm entries a name owns (segment file and semaphores).</summary>
+    public static string[] ShmFilesOf(string name) =>
+        Directory.GetFiles("/dev/shm", $"*shmipc.{name}*");
+}

@@ -1,0 +1,256 @@
+using System.Buffers.Binary;
+using ShmIpc.Layout;
+using ShmIpc.Memory;
+using ShmIpc.Tests.Common;
+
+namespace ShmIpc.Tests;
+
+[TestClass]
+public sealed unsafe class SegmentTests
+{
+    private static string PathOf(string name) => "/dev/shm/shmipc." + name;
+
+    [TestMethod]
+    public void Create_then_open_sees_the_same_bytes_and_dispose_unlinks()
+    {
+        string name = TestNames.Unique("seg");
+        using (ShmSegment created = RawSegments.Create(name))
+        {
+            Assert.IsTrue(File.Exists(PathOf(name)));
+            Assert.AreEqual(2, TestNames.ShmFilesOf(name).Count(f => f.Contains("/sem.", StringComparison.Ordinal)));
+            using ShmSegment opened = RawSegments.Open(name);
+            Assert.AreEqual(created.Length, opened.Length);
+            Assert.AreEqual(4096, opened.DataSize);
+            created.Data[100] = 42;
+            Assert.AreEqual(42, opened.Data[100]);
+            Assert.AreEqual(Environment.ProcessId, opened.Creator.Pid);
+            created.Unlink();
+        }
+
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+    }
+
+    [TestMethod]
+    public void Segment_files_are_created_with_mode_0600()
+    {
+        string name = TestNames.Unique("perm");
+        using ShmSegment segment = RawSegments.Create(name);
+        try
+        {
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(PathOf(name)));
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+
+    [TestMethod]
+    public void Group_access_gives_mode_0660_despite_the_umask()
+    {
+        string name = TestNames.Unique("perm-g");
+        using ShmSegment segment = RawSegments.Create(name, groupAccess: true);
+        try
+        {
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite,
+                File.GetUnixFileMode(PathOf(name)));
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+
+    [TestMethod]
+    public void Creating_a_name_that_exists_fails_and_leaves_it_alone()
+    {
+        string name = TestNames.Unique("twice");
+        using ShmSegment first = RawSegments.Create(name);
+        try
+        {
+            var e = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(name));
+            StringAssert.Contains(e.Message, name);
+            StringAssert.Contains(e.Message, "is running");
+            Assert.IsTrue(File.Exists(PathOf(name)));
+        }
+        finally
+        {
+            first.Unlink();
+        }
+    }
+
+    [TestMethod]
+    public void Opening_a_missing_segment_names_it()
+    {
+        string name = TestNames.Unique("missing");
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => RawSegments.Open(name));
+        StringAssert.Contains(e.Message, name);
+    }
+
+    [TestMethod]
+    public void Opening_as_another_kind_is_refused()
+    {
+        string name = TestNames.Unique("kind");
+        using ShmSegment segment = RawSegments.Create(name);
+        try
+        {
+            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(name, SegmentKind.Queue, TimeSpan.Zero));
+            Assert.AreEqual(ShmSegmentError.WrongKind, e.Error);
+            Assert.AreEqual(name, e.SegmentName);
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+
+    // Each corruption is written into the file of a live segment; opening must refuse it with the right reason.
+    [TestMethod]
+    [DataRow(SegmentHeaderDescriptor.MagicOffset, 8, 0x1122334455667788L, false, ShmSegmentError.ForeignFormat, DisplayName = "magic")]
+    [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 2L, false, ShmSegmentError.UnsupportedVersion, DisplayName = "future version")]
+    [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 0L, true, ShmSegmentError.UnsupportedVersion, DisplayName = "old version")]
+    [DataRow(SegmentHeaderDescriptor.KindOffset, 4, 1L, false, ShmSegmentError.Corrupted, DisplayName = "kind without checksum")]
+    [DataRow(SegmentHeaderDescriptor.KindOffset, 4, 2L, true, ShmSegmentError.WrongKind, DisplayName = "kind")]
+    [DataRow(SegmentHeaderDescriptor.TotalSizeOffset, 8, 1L << 40, true, ShmSegmentError.Truncated, DisplayName = "total size larger than file")]
+    [DataRow(SegmentHeaderDescriptor.TotalSizeOffset, 8, 256L, true, ShmSegmentError.Corrupted, DisplayName = "total size smaller than file")]
+    [DataRow(SegmentHeaderDescriptor.HeaderSizeOffset, 4, 64L, true, ShmSegmentError.Corrupted, DisplayName = "header size")]
+    [DataRow(SegmentHeaderDescriptor.ControlOffsetOffset, 8, 0L, true, ShmSegmentError.Corrupted, DisplayName = "control offset")]
+    [DataRow(SegmentHeaderDescriptor.ControlSizeOffset, 8, 100L, true, ShmSegmentError.Corrupted, DisplayName = "control size misaligned")]
+    [DataRow(SegmentHeaderDescriptor.ControlSizeOffset, 8, -128L, true, ShmSegmentError.Corrupted, DisplayName = "control size huge")]
+    [DataRow(SegmentHeaderDescriptor.DataOffsetOffset, 8, 1L << 50, true, ShmSegmentError.Corrupted, DisplayName = "data offset")]
+    [DataRow(SegmentHeaderDescriptor.DataSizeOffset, 8, 8192L, true, ShmSegmentError.Corrupted, DisplayName = "data size")]
+    [DataRow(SegmentHeaderDescriptor.DataSizeOffset, 8, -1L, true, ShmSegmentError.Corrupted, DisplayName = "data size negative")]
+    [DataRow(SegmentHeaderDescriptor.CreatorPidOffset, 4, -5L, true, ShmSegmentError.Corrupted, DisplayName = "creator pid")]
+    [DataRow(SegmentHeaderDescriptor.SemaphoreCountOffset, 4, 1000L, true, ShmSegmentError.Corrupted, DisplayName = "semaphore count")]
+    [DataRow(SegmentHeaderDescriptor.ChecksumOffset, 8, 12345L, false, ShmSegmentError.Corrupted, DisplayName = "checksum")]
+    [DataRow(80, 8, 7L, false, ShmSegmentError.Corrupted, DisplayName = "reserved bytes")]
+    public void A_corrupted_header_field_is_refused_with_its_reason(int offset, int width, long value, bool fixChecksum, ShmSegmentError expected)
+    {
+        string name = TestNames.Unique("corrupt");
+        using ShmSegment segment = RawSegments.Create(name);
+        try
+        {
+            var header = new Span<byte>(segment.Base, SegmentHeaderDescriptor.HeaderSize);
+            if (width == 8)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(header[offset..], value);
+            }
+            else
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(header[offset..], (int)value);
+            }
+
+            if (fixChecksum)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(header[SegmentHeaderDescriptor.ChecksumOffset..], SegmentHeaderDescriptor.Checksum(header));
+            }
+
+            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
+            Assert.AreEqual(expected, e.Error, e.Message);
+            StringAssert.Contains(e.Message, name);
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+
+    [TestMethod]
+    public void A_truncated_file_is_refused()
+    {
+        string name = TestNames.Unique("trunc");
+        using ShmSegment segment = RawSegments.Create(name);
+        try
+        {
+            using (var stream = new FileStream(PathOf(name), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+            {
+                stream.SetLength(1000);
+            }
+
+            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
+            Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+
+    [TestMethod]
+    public void A_file_shorter_than_a_header_is_refused_after_the_init_timeout()
+    {
+        string name = TestNames.Unique("short");
+        File.WriteAllBytes(PathOf(name), new byte[10]);
+        try
+        {
+            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(name, SegmentKind.Raw, TimeSpan.FromMilliseconds(50)));
+            Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
+        }
+        finally
+        {
+            File.Delete(PathOf(name));
+        }
+    }
+
+    [TestMethod]
+    public void A_foreign_file_is_refused_and_not_removed_by_create()
+    {
+        string name = TestNames.Unique("foreign");
+        File.WriteAllBytes(PathOf(name), Enumerable.Repeat((byte)0xAB, 4096).ToArray());
+        try
+        {
+            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
+            Assert.AreEqual(ShmSegmentError.ForeignFormat, e.Error);
+            var c = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(name));
+            StringAssert.Contains(c.Message, "not ours");
+            Assert.IsTrue(File.Exists(PathOf(name)));
+        }
+        finally
+        {
+            File.Delete(PathOf(name));
+        }
+    }
+
+    [TestMethod]
+    public void A_segment_left_by_a_killed_creator_is_recreated_and_found_by_the_stale_sweep()
+    {
+        string name = TestNames.Unique("stale");
+        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
+        {
+            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
+            child.Kill9();
+        }
+
+        Assert.IsTrue(File.Exists(PathOf(name)), "the killed creator should have left its segment");
+        IReadOnlyList<string> removed = ShmMaintenance.RemoveStaleSegments();
+        CollectionAssert.Contains(removed.ToList(), name);
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+
+        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
+        {
+            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
+            child.Kill9();
+        }
+
+        // Create finds the dead creator's segment and makes a fresh one.
+        using ShmSegment segment = RawSegments.Create(name);
+        Assert.AreEqual(Environment.ProcessId, segment.Creator.Pid);
+        segment.Unlink();
+    }
+
+    [TestMethod]
+    public void The_stale_sweep_leaves_live_segments_alone()
+    {
+        string name = TestNames.Unique("live");
+        using ShmSegment segment = RawSegments.Create(name);
+        try
+        {
+            CollectionAssert.DoesNotContain(ShmMaintenance.RemoveStaleSegments().ToList(), name);
+            Assert.IsTrue(File.Exists(PathOf(name)));
+        }
+        finally
+        {
+            segment.Unlink();
+        }
+    }
+}
