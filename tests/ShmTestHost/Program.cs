@@ -31,10 +31,20 @@ namespace ShmIpc.TestHost
         static Scenarios()
         {
             RegisterFoundation();
-            RegisterMore();
+            RegisterPipe();
+            RegisterQueue();
+            RegisterPool();
+            RegisterInterop();
         }
 
-        static partial void RegisterMore();
+        // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
+        static partial void RegisterPipe();
+
+        static partial void RegisterQueue();
+
+        static partial void RegisterPool();
+
+        static partial void RegisterInterop();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 

@@ -1,0 +1,101 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace ShmIpc;
+
+/// <summary>
+/// Turns values into message bytes and back, for the typed forms of the Queue and the Pipe
+/// (<c>ShmQueue&lt;T&gt;</c>, <c>ShmConnection.Send&lt;T&gt;</c>). Implementations must be thread-safe.
+/// </summary>
+/// <typeparam name="T">The value type carried.</typeparam>
+public interface IShmSerializer<T>
+{
+    /// <summary>Writes <paramref name="value"/> to <paramref name="destination"/>.</summary>
+    void Serialize(T value, IBufferWriter<byte> destination);
+
+    /// <summary>Reads a value from the whole of <paramref name="source"/>.</summary>
+    /// <exception cref="InvalidDataException">The bytes are not a valid encoding.</exception>
+    T Deserialize(ReadOnlySpan<byte> source);
+}
+
+/// <summary>The serializers ShmIpc provides: UTF-8 strings, byte arrays, and unmanaged structs as their bytes.</summary>
+public static class ShmSerializers
+{
+    /// <summary>Strings as UTF-8 without a terminator.</summary>
+    public static IShmSerializer<string> Utf8String { get; } = new Utf8StringSerializer();
+
+    /// <summary>Byte arrays as themselves.</summary>
+    public static IShmSerializer<byte[]> Bytes { get; } = new BytesSerializer();
+
+    /// <summary>An unmanaged struct as its in-memory bytes (same layout on both sides: same struct, same architecture).</summary>
+    public static IShmSerializer<T> Unmanaged<T>()
+        where T : unmanaged => UnmanagedSerializer<T>.Instance;
+
+    /// <summary>
+    /// The built-in serializer for <typeparamref name="T"/>: <see cref="Utf8String"/>, <see cref="Bytes"/>,
+    /// or <see cref="Unmanaged{T}"/> for unmanaged types; otherwise null.
+    /// </summary>
+    public static IShmSerializer<T>? GetDefault<T>()
+    {
+        if (typeof(T) == typeof(string))
+        {
+            return (IShmSerializer<T>)Utf8String;
+        }
+
+        if (typeof(T) == typeof(byte[]))
+        {
+            return (IShmSerializer<T>)Bytes;
+        }
+
+        if (!RuntimeHelpers.IsReferenceOrContainsReferences<T>())
+        {
+            return (IShmSerializer<T>)Activator.CreateInstance(typeof(UnmanagedSerializer<>).MakeGenericType(typeof(T)))!;
+        }
+
+        return null;
+    }
+
+    private sealed class Utf8StringSerializer : IShmSerializer<string>
+    {
+        public void Serialize(string value, IBufferWriter<byte> destination)
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            int written = Encoding.UTF8.GetBytes(value, destination.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length)));
+            destination.Advance(written);
+        }
+
+        public string Deserialize(ReadOnlySpan<byte> source) => Encoding.UTF8.GetString(source);
+    }
+
+    private sealed class BytesSerializer : IShmSerializer<byte[]>
+    {
+        public void Serialize(byte[] value, IBufferWriter<byte> destination)
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            destination.Write(value);
+        }
+
+        public byte[] Deserialize(ReadOnlySpan<byte> source) => source.ToArray();
+    }
+
+    private sealed class UnmanagedSerializer<T> : IShmSerializer<T>
+        where T : unmanaged
+    {
+        public static readonly UnmanagedSerializer<T> Instance = new();
+
+        public void Serialize(T value, IBufferWriter<byte> destination) =>
+            destination.Write(MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)));
+
+        public T Deserialize(ReadOnlySpan<byte> source)
+        {
+            if (source.Length != Unsafe.SizeOf<T>())
+            {
+                throw new InvalidDataException($"A {typeof(T).Name} is {Unsafe.SizeOf<T>()} bytes; the message has {source.Length}.");
+            }
+
+            return MemoryMarshal.Read<T>(source);
+        }
+    }
+}
