@@ -1,0 +1,194 @@
+using System.Runtime.CompilerServices;
+
+namespace ShmIpc.Layout;
+
+/// <summary>
+/// The binary layout of a Queue segment: its control block (in the segment's control region) and the
+/// records of its ring (in the data region). Owns every offset; see native-notes/LAYOUT.md §6.
+/// <para>Control block (768 bytes; hot counters 128 bytes apart):</para>
+/// <code>
+///  offset  size  field            writer                          readers
+///  0       8     Capacity         creator, once                   all (validated on open)
+///  8       4     MaxMessageLength creator, once                   all (validated on open)
+///  12      4     RecordAlignment  creator, once (32)              all (validated on open)
+///  128     8     Tail             CAS by producers (claimer or helper)   acquire
+///  256     8     ReadPosition     CAS by consumers (claimer or helper)   acquire
+///  384     8     Head             reclaim-lock holder, release    acquire
+///  392     8     ReclaimLock      CAS: 0 or the holder's identity word
+///  512     4     DataSleepers     consumers waiting for a record (see WaitSignal)
+///  640     4     SpaceSleepers    producers waiting for space
+/// </code>
+/// Invariant: Head &lt;= ReadPosition &lt;= Tail &lt;= Head + Capacity. Positions are byte counters that only grow;
+/// the record at position p lives at data offset p &amp; (Capacity - 1). Every position is a multiple of 32.
+/// <para>Record (32-byte header, then the payload, padded to a multiple of 32):</para>
+/// <code>
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +---------+-----------------------------------------------------+
+/// |  kind   |                length (27 bits)                     |  0  Claim (u64): free stamp ~p, or
+/// +---------+-----------------------------------------------------+      kind 1 message / 2 padding, length,
+/// |                         producer pid                          |  4   producer pid; CAS by the producer
+/// +---------------------------------------------------------------+
+/// |                         state                                 |  8  State (u64): low 32 bits state
+/// |                  position tag (p &gt;&gt; 5, low 32 bits)            | 12    (0 writing, 1 committed, 2 consumed,
+/// +---------------------------------------------------------------+        3 abandoned), high 32 bits tag of p
+/// |            Reader: free stamp ~p, or the consumer's            | 16  CAS by the consumer that takes it
+/// |            identity word                                      |
+/// +---------------------------------------------------------------+
+/// |            ProducerIdentity: identity word, or 0              | 24  plain store by the producer after claiming
+/// +---------------------------------------------------------------+
+/// |            payload (length bytes) ... padding to 32           | 32
+/// </code>
+/// Free space is "stamped": every 32-byte unit that will next be used at position x holds
+/// Claim = ~x, State = (tag(x) &lt;&lt; 32) | 0, Reader = ~x, ProducerIdentity = 0. Position-specific
+/// stamps make every CAS fail for a process acting on a stale position (no ABA).
+/// </summary>
+internal static unsafe class QueueDescriptor
+{
+    public const int ControlSize = 768;
+
+    public const int CapacityOffset = 0;
+    public const int MaxMessageLengthOffset = 8;
+    public const int RecordAlignmentOffset = 12;
+    public const int TailOffset = 128;
+    public const int ReadPositionOffset = 256;
+    public const int HeadOffset = 384;
+    public const int ReclaimLockOffset = 392;
+    public const int DataSleepersOffset = 512;
+    public const int SpaceSleepersOffset = 640;
+
+    /// <summary>Semaphore 0: consumers sleep on it. Semaphore 1: producers sleep on it.</summary>
+    public const int DataSemaphore = 0;
+    public const int SpaceSemaphore = 1;
+    public const int SemaphoreCount = 2;
+
+    public const int RecordAlignment = 32;
+    public const int RecordHeaderSize = 32;
+
+    public const int ClaimOffset = 0;
+    public const int StateOffset = 8;
+    public const int ReaderOffset = 16;
+    public const int ProducerIdentityOffset = 24;
+
+    public const uint KindMessage = 1;
+    public const uint KindPadding = 2;
+
+    public const uint StateWriting = 0;
+    public const uint StateCommitted = 1;
+    public const uint StateConsumed = 2;
+    public const uint StateAbandoned = 3;
+
+    /// <summary>The length field has 27 bits.</summary>
+    public const int MaxEncodableLength = (1 << 27) - 1;
+
+    public const long MinCapacity = 4096;
+    public const long MaxCapacity = 1L << 30;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long RecordSize(int payloadLength) =>
+        (RecordHeaderSize + (long)payloadLength + (RecordAlignment - 1)) & ~(long)(RecordAlignment - 1);
+
+    /// <summary>The free stamp of position <paramref name="position"/> (low 5 bits are always 11111).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong FreeStamp(long position) => ~(ulong)position;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong PositionTag(long position) => (uint)(position >> 5);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong StateWord(long position, uint state) => (PositionTag(position) << 32) | state;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ClaimWord(uint kind, int length, int pid) =>
+        kind | ((ulong)(uint)length << 5) | ((ulong)(uint)pid << 32);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint KindOf(ulong claim) => (uint)claim & 31;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int LengthOf(ulong claim) => (int)(((uint)claim >> 5) & MaxEncodableLength);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int PidOf(ulong claim) => (int)(claim >> 32);
+
+    /// <summary>
+    /// Decodes a claim word found at a position with <paramref name="bytesToEnd"/> bytes before the wrap,
+    /// and checks it: false for anything a well-behaved peer cannot have written there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryDecodeClaim(ulong claim, long bytesToEnd, int maxMessageLength, out uint kind, out int length, out long recordSize)
+    {
+        kind = KindOf(claim);
+        length = LengthOf(claim);
+        if (kind == KindMessage)
+        {
+            recordSize = RecordSize(length);
+            return length <= maxMessageLength && recordSize <= bytesToEnd;
+        }
+
+        recordSize = length;
+        return kind == KindPadding && length == bytesToEnd && length > 0;
+    }
+
+    /// <summary>Stamps every 32-byte unit of [position, position + size) as free for its next lap.</summary>
+    public static void StampFree(byte* data, long mask, long capacity, long position, long size)
+    {
+        for (long x = position; x < position + size; x += RecordAlignment)
+        {
+            byte* unit = data + (x & mask);
+            long next = x + capacity;
+            MappedAtomics.WriteInt64Plain(unit + ClaimOffset, (long)FreeStamp(next));
+            MappedAtomics.WriteInt64Plain(unit + StateOffset, (long)StateWord(next, StateWriting));
+            MappedAtomics.WriteInt64Plain(unit + ReaderOffset, (long)FreeStamp(next));
+            MappedAtomics.WriteInt64Plain(unit + ProducerIdentityOffset, 0);
+        }
+    }
+
+    /// <summary>Writes a fresh control block and stamps the whole ring for lap 0 (creator only, before publishing).</summary>
+    public static void Initialize(byte* control, byte* data, long capacity, int maxMessageLength)
+    {
+        new Span<byte>(control, ControlSize).Clear();
+        *(long*)(control + CapacityOffset) = capacity;
+        *(int*)(control + MaxMessageLengthOffset) = maxMessageLength;
+        *(int*)(control + RecordAlignmentOffset) = RecordAlignment;
+        StampFree(data, capacity - 1, capacity, -capacity, capacity);
+    }
+
+    /// <summary>Checks a control block read from a peer; null when it is usable, else why not.</summary>
+    public static string? Validate(byte* control, long controlSize, long dataSize)
+    {
+        if (controlSize < ControlSize)
+        {
+            return $"control block of {controlSize} bytes, a queue needs {ControlSize}";
+        }
+
+        long capacity = *(long*)(control + CapacityOffset);
+        int maxLength = *(int*)(control + MaxMessageLengthOffset);
+        int alignment = *(int*)(control + RecordAlignmentOffset);
+        if (capacity < MinCapacity || capacity > MaxCapacity || (capacity & (capacity - 1)) != 0 || capacity != dataSize)
+        {
+            return $"capacity {capacity} is not a power of two between {MinCapacity} and {MaxCapacity} equal to the data size {dataSize}";
+        }
+
+        if (maxLength < 0 || RecordSize(maxLength) > capacity / 2 || maxLength > MaxEncodableLength)
+        {
+            return $"maximum message length {maxLength} does not fit the capacity {capacity}";
+        }
+
+        if (alignment != RecordAlignment)
+        {
+            return $"record alignment {alignment}, expected {RecordAlignment}";
+        }
+
+        // Read in the order the counters are allowed to pass each other, so live traffic cannot fail the check.
+        long head = MappedAtomics.ReadInt64Acquire(control + HeadOffset);
+        long read = MappedAtomics.ReadInt64Acquire(control + ReadPositionOffset);
+        long tail = MappedAtomics.ReadInt64Acquire(control + TailOffset);
+        if (head < 0 || head > read || read > tail || ((head | read | tail) & (RecordAlignment - 1)) != 0)
+        {
+            return $"positions out of order: head {head}, read {read}, tail {tail}";
+        }
+
+        return null;
+    }
+}

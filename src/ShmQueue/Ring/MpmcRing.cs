@@ -1,0 +1,489 @@
+using System.Runtime.CompilerServices;
+using ShmIpc.Layout;
+using static ShmIpc.Layout.QueueDescriptor;
+
+namespace ShmIpc.Ring;
+
+/// <summary>What a consumer found at the read position.</summary>
+internal enum ReadStatus
+{
+    /// <summary>A record was claimed for this consumer: read it through the lease, then <see cref="MpmcRing.EndRead"/>.</summary>
+    Claimed,
+
+    /// <summary>Nothing has been enqueued past the read position.</summary>
+    Empty,
+
+    /// <summary>The record at the read position is still being written; its producer is in <c>pending</c>.</summary>
+    Pending,
+
+    /// <summary>The next record is longer than the caller can take; it was left unread (its length is in <c>pending</c>).</summary>
+    TooLarge,
+}
+
+/// <summary>A record this consumer has claimed: its bytes stay valid until <see cref="MpmcRing.EndRead"/>.</summary>
+internal readonly unsafe struct ReadLease
+{
+    public ReadLease(long position, byte* record, int length)
+    {
+        Position = position;
+        Record = record;
+        Length = length;
+    }
+
+    public long Position { get; }
+
+    public byte* Record { get; }
+
+    public int Length { get; }
+
+    public ReadOnlySpan<byte> Payload => new(Record + RecordHeaderSize, Length);
+}
+
+/// <summary>A record that blocks progress, and whom it waits for (or, for <see cref="ReadStatus.TooLarge"/>, its length in <see cref="Pid"/>).</summary>
+internal readonly record struct Blocker(long Position, int Pid, ulong IdentityWord);
+
+/// <summary>
+/// A many-producer, many-consumer ring of variable-length records over mapped memory. No OS calls,
+/// no waiting, no logging: callers (<see cref="ShmQueue"/>) add those and decide about dead peers.
+/// </summary>
+/// <remarks>
+/// Design (layout in <see cref="QueueDescriptor"/>):
+/// - Producers claim space by CAS on the *record's claim word* at the tail position, from that position's
+///   free stamp to (kind, length, pid), then advance Tail by CAS. Anyone who finds a claimed record at
+///   Tail advances Tail past it (helping), so a producer killed between the two CASes cannot wedge
+///   the ring, and the record's length is always known. A producer whose view of Tail is stale fails
+///   its CAS: the stamp it expects names a position the memory no longer holds.
+/// - A producer then writes its identity word, the payload, and release-stores State = committed
+///   (pairs with the consumer's acquire load of State).
+/// - Consumers look at ReadPosition. Padding, consumed and abandoned records are skipped by CAS on
+///   ReadPosition. A committed record is taken by CAS on its Reader word from the position's free stamp
+///   to the consumer's identity (exactly one consumer wins), then ReadPosition is advanced (by the
+///   winner or a helper), so a consumer that stalls while reading holds up no other consumer.
+///   The winner reads the payload and release-stores State = consumed.
+/// - A record still being written (state 0) at ReadPosition stops consumers: <see cref="ReadStatus.Pending"/>
+///   names its producer, and the caller abandons it (<see cref="TryAbandon"/>) once it has proved that
+///   producer dead. A paused live producer is waited for, never overtaken.
+/// - Space is reclaimed in order by whoever holds ReclaimLock (CAS from 0 to its identity; a dead
+///   holder's lock is taken over by the caller): records behind ReadPosition that are consumed,
+///   abandoned or padding are re-stamped free for their next lap, then Head is release-stored past them
+///   (pairs with the producers' acquire of Head: stamps are visible before the space is claimed).
+///   A record behind ReadPosition still committed was taken by a consumer that has not finished:
+///   reclaiming stops there (<see cref="TryReclaim"/> reports it) until it finishes or is proved dead.
+/// - Every value read from shared memory is checked before use; an impossible one is reported as
+///   corruption only if the position it was read at is still current (a stale read just retries).
+///   Every address is (position &amp; mask) plus a checked record size, so nothing outside the data region is touched.
+/// Crash at each step: producer before its claim CAS: nothing happened. Between claim and Tail CAS:
+/// helpers advance Tail. Before commit: the record is abandoned after its owner is proved dead (only it is
+/// lost). Consumer before its Reader CAS: nothing. After it: ReadPosition is helped; the claimed message
+/// is lost and its space reclaimed once its reader is proved dead. Reclaimer mid-stamp: stamps are
+/// idempotent; the next reclaimer takes the lock over and redoes them.
+/// </remarks>
+internal sealed unsafe class MpmcRing
+{
+    private readonly byte* _control;
+    private readonly byte* _data;
+    private readonly long _capacity;
+    private readonly long _mask;
+    private readonly int _maxMessageLength;
+    private readonly int _pid;
+    private readonly ulong _identity;
+    private readonly string _name;
+
+    public MpmcRing(byte* control, byte* data, string name, int pid, ulong identityWord)
+    {
+        _control = control;
+        _data = data;
+        _capacity = *(long*)(control + CapacityOffset);
+        _mask = _capacity - 1;
+        _maxMessageLength = *(int*)(control + MaxMessageLengthOffset);
+        _name = name;
+        _pid = pid;
+        _identity = identityWord;
+    }
+
+    public long Capacity => _capacity;
+
+    public int MaxMessageLength => _maxMessageLength;
+
+    private byte* Tail => _control + TailOffset;
+
+    private byte* ReadPosition => _control + ReadPositionOffset;
+
+    private byte* Head => _control + HeadOffset;
+
+    private byte* ReclaimLock => _control + ReclaimLockOffset;
+
+    /// <summary>Appends a message; false when the ring has no room (after reclaiming what it could).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWrite(ReadOnlySpan<byte> message)
+    {
+        long position = TryClaim(message.Length);
+        if (position < 0)
+        {
+            return false;
+        }
+
+        byte* record = _data + (position & _mask);
+        message.CopyTo(new Span<byte>(record + RecordHeaderSize, message.Length));
+
+        // Publish: pairs with the acquire load of State in TryBeginRead.
+        MappedAtomics.WriteInt64Release(record + StateOffset, (long)StateWord(position, StateCommitted));
+        return true;
+    }
+
+    /// <summary>Claims a record for <paramref name="length"/> payload bytes; its position, or -1 when full.</summary>
+    private long TryClaim(int length)
+    {
+        long need = RecordSize(length);
+        ulong claim = ClaimWord(KindMessage, length, _pid);
+        bool reclaimed = false;
+        while (true)
+        {
+            long tail = MappedAtomics.ReadInt64Acquire(Tail);
+            long head = MappedAtomics.ReadInt64Acquire(Head);
+            if (tail < head)
+            {
+                continue; // Our tail is stale: Head has moved past it.
+            }
+
+            long offset = tail & _mask;
+            long toEnd = _capacity - offset;
+            bool wrap = need > toEnd;
+            long size = wrap ? toEnd : need;
+            if (tail + size > head + _capacity)
+            {
+                // Full. Reclaim once and retry; the caller waits if that freed nothing.
+                if (!reclaimed && TryReclaim(out Blocker? _) > 0)
+                {
+                    reclaimed = true;
+                    continue;
+                }
+
+                return -1;
+            }
+
+            byte* record = _data + offset;
+            ulong stamp = FreeStamp(tail);
+            ulong seen = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+            if (seen != stamp)
+            {
+                HelpTail(tail, seen, toEnd);
+                continue;
+            }
+
+            ulong mine = wrap ? ClaimWord(KindPadding, (int)toEnd, _pid) : claim;
+            if ((ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)mine, (long)stamp) != stamp)
+            {
+                continue;
+            }
+
+            if (!wrap)
+            {
+                // Read by consumers only to check our liveness; a plain store is enough (0 until then).
+                MappedAtomics.WriteInt64Plain(record + ProducerIdentityOffset, (long)_identity);
+            }
+
+            // Failure means a helper already advanced Tail past our record.
+            MappedAtomics.CompareExchangeInt64(Tail, tail + size, tail);
+            if (!wrap)
+            {
+                return tail;
+            }
+        }
+    }
+
+    /// <summary>Tail points at a claimed record: advance it past that record (or find our view was stale).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void HelpTail(long tail, ulong seen, long toEnd)
+    {
+        if (TryDecodeClaim(seen, toEnd, _maxMessageLength, out _, out _, out long size))
+        {
+            MappedAtomics.CompareExchangeInt64(Tail, tail + size, tail);
+            return;
+        }
+
+        if (MappedAtomics.ReadInt64Acquire(Tail) == tail)
+        {
+            ThrowCorruption(tail, $"the word at the tail is neither its free stamp nor a valid claim (0x{seen:X16})");
+        }
+    }
+
+    /// <summary>Claims the next committed record for this consumer.</summary>
+    public ReadStatus TryBeginRead(out ReadLease lease, out Blocker pending, int maxLength = int.MaxValue)
+    {
+        lease = default;
+        pending = default;
+        while (true)
+        {
+            long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+            long tail = MappedAtomics.ReadInt64Acquire(Tail);
+            if (read == tail)
+            {
+                return ReadStatus.Empty;
+            }
+
+            if (read > tail)
+            {
+                ThrowCorruption(read, $"the read position is past the tail ({tail})");
+            }
+
+            long offset = read & _mask;
+            byte* record = _data + offset;
+            ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+            if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out int length, out long size))
+            {
+                StaleOrCorrupt(read, $"invalid claim word 0x{claim:X16}");
+                continue;
+            }
+
+            if (kind == KindPadding)
+            {
+                MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                continue;
+            }
+
+            ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+            if (state >> 32 != PositionTag(read))
+            {
+                StaleOrCorrupt(read, $"state word 0x{state:X16} is tagged for another position");
+                continue;
+            }
+
+            switch ((uint)state)
+            {
+                case StateCommitted:
+                    if (length > maxLength)
+                    {
+                        pending = new Blocker(read, length, 0);
+                        return ReadStatus.TooLarge;
+                    }
+
+                    ulong free = FreeStamp(read);
+                    if ((ulong)MappedAtomics.CompareExchangeInt64(record + ReaderOffset, (long)_identity, (long)free) == free)
+                    {
+                        // Ours. Let the others move on at once.
+                        MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                        lease = new ReadLease(read, record, length);
+                        return ReadStatus.Claimed;
+                    }
+
+                    // Another consumer took it: help it past.
+                    MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                    continue;
+                case StateConsumed:
+                case StateAbandoned:
+                    MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                    continue;
+                case StateWriting:
+                    pending = new Blocker(read, PidOf(claim), (ulong)MappedAtomics.ReadInt64Acquire(record + ProducerIdentityOffset));
+                    return ReadStatus.Pending;
+                default:
+                    StaleOrCorrupt(read, $"unknown record state {(uint)state}");
+                    continue;
+            }
+        }
+    }
+
+    /// <summary>Releases a record read through <paramref name="lease"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void EndRead(in ReadLease lease) =>
+        MappedAtomics.WriteInt64Release(lease.Record + StateOffset, (long)StateWord(lease.Position, StateConsumed));
+
+    /// <summary>True when a consumer would find something to do (a record that is not being written).</summary>
+    public bool HasReadable()
+    {
+        long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+        if (read == MappedAtomics.ReadInt64Acquire(Tail))
+        {
+            return false;
+        }
+
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(_data + (read & _mask) + StateOffset);
+        return (uint)state != StateWriting || state >> 32 != PositionTag(read);
+    }
+
+    /// <summary>The record being written at the read position, if that is what stops consumers.</summary>
+    public bool TryGetPending(out Blocker pending)
+    {
+        pending = default;
+        long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+        if (read == MappedAtomics.ReadInt64Acquire(Tail))
+        {
+            return false;
+        }
+
+        byte* record = _data + (read & _mask);
+        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+        if (KindOf(claim) != KindMessage || state != StateWord(read, StateWriting))
+        {
+            return false;
+        }
+
+        pending = new Blocker(read, PidOf(claim), (ulong)MappedAtomics.ReadInt64Acquire(record + ProducerIdentityOffset));
+        return true;
+    }
+
+    /// <summary>True when a message of <paramref name="length"/> bytes would fit now (ignoring wrap padding).</summary>
+    public bool HasSpaceFor(int length)
+    {
+        long head = MappedAtomics.ReadInt64Acquire(Head);
+        long tail = MappedAtomics.ReadInt64Acquire(Tail);
+        long need = RecordSize(length);
+        long toEnd = _capacity - (tail & _mask);
+        return tail + (need > toEnd ? toEnd + need : need) <= head + _capacity;
+    }
+
+    /// <summary>Bytes behind ReadPosition not yet reclaimed.</summary>
+    public long ReclaimableBytes() =>
+        MappedAtomics.ReadInt64Acquire(ReadPosition) - MappedAtomics.ReadInt64Acquire(Head);
+
+    /// <summary>
+    /// Marks a record that is still being written as abandoned. Only call after proving its producer
+    /// dead. False when it changed meanwhile (committed after all, or already skipped).
+    /// </summary>
+    public bool TryAbandon(long position)
+    {
+        byte* record = _data + (position & _mask);
+        long writing = (long)StateWord(position, StateWriting);
+        return MappedAtomics.CompareExchangeInt64(record + StateOffset, (long)StateWord(position, StateAbandoned), writing) == writing;
+    }
+
+    /// <summary>
+    /// Marks a record whose reader died before finishing as consumed (its message is lost). Only call
+    /// after proving that reader dead.
+    /// </summary>
+    public bool TryReleaseDeadReader(long position, ulong readerIdentity)
+    {
+        byte* record = _data + (position & _mask);
+        if ((ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset) != readerIdentity)
+        {
+            return false;
+        }
+
+        long committed = (long)StateWord(position, StateCommitted);
+        return MappedAtomics.CompareExchangeInt64(record + StateOffset, (long)StateWord(position, StateConsumed), committed) == committed;
+    }
+
+    /// <summary>The identity word holding the reclaim lock, or 0.</summary>
+    public ulong ReclaimLockOwner => (ulong)MappedAtomics.ReadInt64Acquire(ReclaimLock);
+
+    /// <summary>Takes over the reclaim lock of a holder proved dead.</summary>
+    public bool TryBreakReclaimLock(ulong deadOwner) =>
+        (ulong)MappedAtomics.CompareExchangeInt64(ReclaimLock, 0, (long)deadOwner) == deadOwner;
+
+    /// <summary>
+    /// Reclaims finished records behind the read position. Returns the bytes freed. When it had to stop
+    /// at a record still being read, <paramref name="blockedBy"/> names it and its reader.
+    /// </summary>
+    public long TryReclaim(out Blocker? blockedBy)
+    {
+        blockedBy = null;
+        if (ReclaimableBytes() <= 0)
+        {
+            return 0;
+        }
+
+        if (MappedAtomics.CompareExchangeInt64(ReclaimLock, (long)_identity, 0) != 0)
+        {
+            return 0;
+        }
+
+        long start = MappedAtomics.ReadInt64Acquire(Head);
+        long head = start;
+        try
+        {
+            long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+            while (head < read)
+            {
+                long offset = head & _mask;
+                byte* record = _data + offset;
+                ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+                if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out _, out long size))
+                {
+                    ThrowCorruption(head, $"invalid claim word 0x{claim:X16} behind the read position");
+                }
+
+                if (kind == KindMessage)
+                {
+                    ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+                    if (state >> 32 != PositionTag(head))
+                    {
+                        ThrowCorruption(head, $"state word 0x{state:X16} is tagged for another position");
+                    }
+
+                    uint s = (uint)state;
+                    if (s == StateWriting)
+                    {
+                        ThrowCorruption(head, "a record behind the read position is still marked as being written");
+                    }
+
+                    if (s == StateCommitted)
+                    {
+                        ulong reader = (ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset);
+                        blockedBy = new Blocker(head, PidOf(claim), reader);
+                        break;
+                    }
+                }
+
+                StampFree(_data, _mask, _capacity, head, size);
+                head += size;
+            }
+        }
+        finally
+        {
+            // Stamps before Head (pairs with the producers' acquire of Head), then let go of the lock.
+            if (head != start)
+            {
+                MappedAtomics.WriteInt64Release(Head, head);
+            }
+
+            MappedAtomics.WriteInt64Release(ReclaimLock, 0);
+        }
+
+        return head - start;
+    }
+
+    /// <summary>Messages between the read position and the tail (committed or being written). A snapshot.</summary>
+    public int CountMessages()
+    {
+        long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+        long tail = MappedAtomics.ReadInt64Acquire(Tail);
+        int count = 0;
+        for (long position = read; position < tail && position - read <= _capacity;)
+        {
+            long offset = position & _mask;
+            ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(_data + offset + ClaimOffset);
+            if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out _, out long size))
+            {
+                break; // Moved under us; a snapshot is all qsize promises.
+            }
+
+            if (kind == KindMessage)
+            {
+                ulong state = (ulong)MappedAtomics.ReadInt64Acquire(_data + offset + StateOffset);
+                uint s = (uint)state;
+                if (state >> 32 == PositionTag(position) && (s == StateWriting || (s == StateCommitted
+                    && (ulong)MappedAtomics.ReadInt64Acquire(_data + offset + ReaderOffset) == FreeStamp(position))))
+                {
+                    count++;
+                }
+            }
+
+            position += size;
+        }
+
+        return count;
+    }
+
+    private void StaleOrCorrupt(long read, string detail)
+    {
+        if (MappedAtomics.ReadInt64Acquire(ReadPosition) == read)
+        {
+            ThrowCorruption(read, detail);
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowCorruption(long position, string detail) => throw new ShmCorruptionException(_name, position, detail);
+}

@@ -1,0 +1,688 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ShmIpc.Layout;
+using ShmIpc.Memory;
+using ShmIpc.Ring;
+using ShmIpc.Signaling;
+
+namespace ShmIpc;
+
+/// <summary>Reads a message in place, before its space is released. The span is valid only during the call.</summary>
+/// <typeparam name="TState">Caller state passed through without allocation.</typeparam>
+/// <typeparam name="TResult">What the reader makes of the message.</typeparam>
+public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> message, TState state);
+
+/// <summary>
+/// A cross-process queue of variable-length byte messages in shared memory: any number of processes
+/// enqueue and dequeue at once (the counterpart of Python's <c>multiprocessing.Queue</c>). Each message is
+/// delivered whole, exactly once, to one consumer; messages from one producer arrive in the order it sent them.
+/// </summary>
+/// <remarks>
+/// <para>Lock-free: producers and consumers claim records with atomic operations; no syscall is made per
+/// message while nobody sleeps. Blocking calls spin briefly, then sleep on a named semaphore that is
+/// posted only when someone sleeps.</para>
+/// <para>Crashes: a producer killed while writing loses only that message (consumers skip it once its
+/// process is proved dead, by pid and start time); a consumer killed while reading loses only the
+/// message it had taken. Space is reclaimed in order, so a consumer that is paused (not dead) in the
+/// middle of reading one message makes producers wait once the ring wraps around to that message;
+/// other consumers are not held up.</para>
+/// <para>All members are thread-safe. Disposing ends waits of other threads with <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
+{
+    private readonly ShmSegment _segment;
+    private readonly MpmcRing _ring;
+    private readonly NamedSemaphore _dataSemaphore;
+    private readonly NamedSemaphore _spaceSemaphore;
+    private readonly WaitSignal _dataSignal;
+    private readonly WaitSignal _spaceSignal;
+    private readonly ShmWaitStrategy _wait;
+    private readonly ILogger _logger;
+    private readonly ISharedMemoryPlatform _platform;
+    private readonly bool _unlinkOnDispose;
+    private readonly long _reclaimThreshold;
+    private int _users;
+    private volatile bool _disposed;
+
+    private ShmQueue(ShmSegment segment, ShmQueueOptions options)
+    {
+        _segment = segment;
+        _platform = segment.Platform;
+        ProcessIdentity me = _platform.CurrentProcess;
+        _ring = new MpmcRing(segment.Control, segment.Data, segment.Name, me.Pid, me.ToWord());
+        _dataSemaphore = segment.OpenSemaphore(QueueDescriptor.DataSemaphore);
+        _spaceSemaphore = segment.OpenSemaphore(QueueDescriptor.SpaceSemaphore);
+        _dataSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.DataSleepersOffset), _dataSemaphore);
+        _spaceSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.SpaceSleepersOffset), _spaceSemaphore);
+        _wait = options.WaitStrategy;
+        _logger = options.Logger ?? NullLogger.Instance;
+        _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
+        _reclaimThreshold = _ring.Capacity / 4;
+    }
+
+    /// <summary>The name given at creation.</summary>
+    public string Name => _segment.Name;
+
+    /// <summary>The ring's size in bytes.</summary>
+    public long Capacity => _ring.Capacity;
+
+    /// <summary>The longest message accepted, in bytes.</summary>
+    public int MaxMessageLength => _ring.MaxMessageLength;
+
+    /// <summary>The number of messages waiting (Python's <c>qsize</c>): a snapshot, already stale when it returns.</summary>
+    public int Count
+    {
+        get
+        {
+            Enter();
+            try
+            {
+                return _ring.CountMessages();
+            }
+            finally
+            {
+                Exit();
+            }
+        }
+    }
+
+    /// <summary>True when no message is waiting (a snapshot).</summary>
+    public bool IsEmpty => Count == 0;
+
+    /// <summary>Creates a queue. Fails if a live queue of that name exists; a stale one left by a dead process is replaced.</summary>
+    /// <exception cref="ArgumentException">The name breaks the naming rules, or an option is out of range.</exception>
+    /// <exception cref="IOException">A segment of that name exists and is in use, or is not ShmIpc's.</exception>
+    public static ShmQueue Create(string name, ShmQueueOptions? options = null)
+    {
+        options ??= new ShmQueueOptions();
+        options.Validate();
+        long capacity = options.Capacity;
+        int maxLength = options.ResolveMaxMessageLength();
+        ShmSegment segment = ShmSegment.Create(name, SegmentKind.Queue, QueueDescriptor.ControlSize, capacity, QueueDescriptor.SemaphoreCount,
+            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength));
+        return Wrap(segment, options);
+    }
+
+    /// <summary>Opens an existing queue, validating its header and control block.</summary>
+    /// <exception cref="FileNotFoundException">No queue of that name exists.</exception>
+    /// <exception cref="ShmInvalidSegmentException">The segment is not a valid queue of this layout version.</exception>
+    public static ShmQueue Open(string name, ShmQueueOptions? options = null)
+    {
+        options ??= new ShmQueueOptions();
+        ArgumentNullException.ThrowIfNull(options.WaitStrategy, nameof(options.WaitStrategy));
+        options.WaitStrategy.Validate();
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout);
+        string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize);
+        if (problem is not null)
+        {
+            segment.Dispose();
+            throw new ShmInvalidSegmentException(name, ShmSegmentError.Corrupted, problem);
+        }
+
+        return Wrap(segment, options);
+    }
+
+    /// <summary>Opens the queue if it exists, else creates it with <paramref name="options"/>.</summary>
+    public static ShmQueue OpenOrCreate(string name, ShmQueueOptions? options = null)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return Open(name, options);
+            }
+            catch (FileNotFoundException)
+            {
+            }
+
+            try
+            {
+                return Create(name, options);
+            }
+            catch (IOException) when (attempt < 3)
+            {
+                // Someone created it between our two calls: open theirs.
+            }
+        }
+    }
+
+    private static ShmQueue Wrap(ShmSegment segment, ShmQueueOptions options)
+    {
+        try
+        {
+            return new ShmQueue(segment, options);
+        }
+        catch
+        {
+            if (segment.IsCreator)
+            {
+                segment.Unlink();
+            }
+
+            segment.Dispose();
+            throw;
+        }
+    }
+
+    // ---- Enqueue ----------------------------------------------------------------------------------
+
+    /// <summary>Appends a message without waiting. False when the queue is full.</summary>
+    /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>; nothing was written.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> message)
+    {
+        CheckLength(message.Length);
+        Enter();
+        try
+        {
+            return TryEnqueueCore(message);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Appends a message, waiting up to <paramref name="timeout"/> for space. False when the time ran out.</summary>
+    public bool TryEnqueue(ReadOnlySpan<byte> message, TimeSpan timeout) =>
+        EnqueueWaiting(message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
+
+    /// <summary>Appends a message, waiting while the queue is full.</summary>
+    public void Enqueue(ReadOnlySpan<byte> message) => Enqueue(message, CancellationToken.None);
+
+    /// <summary>Appends a message, waiting while the queue is full, until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled; nothing was written.</exception>
+    public void Enqueue(ReadOnlySpan<byte> message, CancellationToken cancellationToken) =>
+        EnqueueWaiting(message, long.MaxValue, cancellationToken);
+
+    /// <summary>Appends a message, waiting up to <paramref name="timeout"/> for space.</summary>
+    /// <exception cref="TimeoutException">No space within the timeout; nothing was written.</exception>
+    public void Enqueue(ReadOnlySpan<byte> message, TimeSpan timeout)
+    {
+        if (!TryEnqueue(message, timeout))
+        {
+            throw new TimeoutException($"Queue '{Name}' stayed full for {timeout}.");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryEnqueueCore(ReadOnlySpan<byte> message)
+    {
+        if (!_ring.TryWrite(message))
+        {
+            return false;
+        }
+
+        _dataSignal.Notify();
+        return true;
+    }
+
+    private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    {
+        CheckLength(message.Length);
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            while (!TryEnqueueCore(message))
+            {
+                var condition = new SpaceCondition(this, message.Length);
+                if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+                {
+                    return TryEnqueueCore(message);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    // ---- Dequeue ----------------------------------------------------------------------------------
+
+    /// <summary>Takes the next message without waiting. False when the queue is empty.</summary>
+    public bool TryDequeue([NotNullWhen(true)] out byte[]? message)
+    {
+        var reader = new ArrayReader();
+        bool got = TryReadNoWait<ArrayReader, byte[]>(ref reader, out byte[]? result);
+        message = result;
+        return got;
+    }
+
+    /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    public bool TryDequeue([NotNullWhen(true)] out byte[]? message, TimeSpan timeout)
+    {
+        var reader = new ArrayReader();
+        bool got = TryReadWaiting<ArrayReader, byte[]>(ref reader, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out byte[]? result);
+        message = result;
+        return got;
+    }
+
+    /// <summary>Takes the next message, waiting while the queue is empty.</summary>
+    public byte[] Dequeue() => Dequeue(CancellationToken.None);
+
+    /// <summary>Takes the next message, waiting while the queue is empty, until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public byte[] Dequeue(CancellationToken cancellationToken)
+    {
+        var reader = new ArrayReader();
+        TryReadWaiting<ArrayReader, byte[]>(ref reader, long.MaxValue, cancellationToken, out byte[]? message);
+        return message!;
+    }
+
+    /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>.</summary>
+    /// <exception cref="TimeoutException">No message within the timeout.</exception>
+    public byte[] Dequeue(TimeSpan timeout) =>
+        TryDequeue(out byte[]? message, timeout) ? message : throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+
+    /// <summary>Copies the next message into <paramref name="destination"/> without waiting or allocating.</summary>
+    /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
+    public bool TryDequeue(Span<byte> destination, out int bytesWritten)
+    {
+        fixed (byte* pointer = destination)
+        {
+            var reader = new SpanReader(pointer, destination.Length);
+            return TryReadNoWait<SpanReader, int>(ref reader, out bytesWritten);
+        }
+    }
+
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its length, or -1 on timeout.</summary>
+    /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
+    public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        fixed (byte* pointer = destination)
+        {
+            var reader = new SpanReader(pointer, destination.Length);
+            return TryReadWaiting<SpanReader, int>(ref reader, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+        }
+    }
+
+    /// <summary>Appends the next message to <paramref name="destination"/> without waiting. False when the queue is empty.</summary>
+    public bool TryDequeue(IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var reader = new BufferWriterReader(destination);
+        return TryReadNoWait<BufferWriterReader, int>(ref reader, out _);
+    }
+
+    /// <summary>
+    /// Hands the next message to <paramref name="reader"/> in place (no copy), without waiting; its space is
+    /// released after the reader returns. False when the queue is empty.
+    /// </summary>
+    public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, [MaybeNullWhen(false)] out TResult result)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var callback = new DelegateReader<TState, TResult>(reader, state);
+        return TryReadNoWait<DelegateReader<TState, TResult>, TResult>(ref callback, out result);
+    }
+
+    /// <summary>Hands the next message to <paramref name="reader"/> in place, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, TimeSpan timeout,
+        [MaybeNullWhen(false)] out TResult result, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var callback = new DelegateReader<TState, TResult>(reader, state);
+        return TryReadWaiting<DelegateReader<TState, TResult>, TResult>(ref callback, WaitSignal.DeadlineFrom(timeout), cancellationToken, out result);
+    }
+
+    private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IRecordReader<TResult>
+    {
+        Enter();
+        try
+        {
+            return TryReadCore(ref reader, out result);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IRecordReader<TResult>
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            while (!TryReadCore(ref reader, out result))
+            {
+                var condition = new ReadableCondition(this);
+                if (!_dataSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+                {
+                    return TryReadCore(ref reader, out result);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryReadCore<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IRecordReader<TResult>
+    {
+        ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
+        if (status != ReadStatus.Claimed)
+        {
+            if (status == ReadStatus.TooLarge)
+            {
+                ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
+            }
+
+            result = default;
+            return false;
+        }
+
+        try
+        {
+            result = reader.Read(lease.Payload);
+        }
+        finally
+        {
+            _ring.EndRead(lease);
+            AfterRead();
+        }
+
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AfterRead()
+    {
+        _spaceSignal.Notify();
+        if (_ring.ReclaimableBytes() >= _reclaimThreshold)
+        {
+            Reclaim();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Reclaim()
+    {
+        if (_ring.TryReclaim(out _) > 0)
+        {
+            _spaceSignal.Notify();
+        }
+    }
+
+    // ---- Dead peers ---------------------------------------------------------------------------------
+
+    /// <summary>If a record still being written blocks consumers and its producer is dead, skip it.</summary>
+    private void ResolvePendingRecord()
+    {
+        if (!_ring.TryGetPending(out Blocker pending) || IsAlive(pending.Pid, pending.IdentityWord))
+        {
+            return;
+        }
+
+        if (_ring.TryAbandon(pending.Position))
+        {
+            _logger.LogWarning("Queue {Name}: producer pid {Pid} died while writing the record at position {Position}; that one message is lost and skipped.",
+                Name, pending.Pid, pending.Position);
+            _dataSignal.Notify();
+        }
+    }
+
+    /// <summary>Frees space held by a dead reclaimer or a dead reader, so producers can go on.</summary>
+    private void RepairReclaim()
+    {
+        ulong owner = _ring.ReclaimLockOwner;
+        if (owner != 0 && !IsAlive(owner))
+        {
+            if (_ring.TryBreakReclaimLock(owner))
+            {
+                _logger.LogWarning("Queue {Name}: took over the reclaim lock of dead process {Pid}.", Name, ProcessIdentity.FromWord(owner).Pid);
+            }
+        }
+
+        _ring.TryReclaim(out Blocker? blocked);
+        if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
+            && _ring.TryReleaseDeadReader(b.Position, b.IdentityWord))
+        {
+            _logger.LogWarning("Queue {Name}: consumer pid {Pid} died while reading the record at position {Position}; that one message is lost.",
+                Name, ProcessIdentity.FromWord(b.IdentityWord).Pid, b.Position);
+            Reclaim();
+        }
+    }
+
+    private bool IsAlive(ulong identityWord) => _platform.IsAlive(ProcessIdentity.FromWord(identityWord), 32);
+
+    /// <summary>
+    /// A producer's liveness: by pid and start time when its identity word is written, by pid alone in the
+    /// instant between its claim and that write (see native-notes/LAYOUT.md §6).
+    /// </summary>
+    private bool IsAlive(int pid, ulong identityWord) =>
+        ProcessIdentity.IsIdentityWord(identityWord) && ProcessIdentity.FromWord(identityWord).Pid == pid
+            ? IsAlive(identityWord)
+            : _platform.IsAlive(new ProcessIdentity(pid, 0), 0);
+
+    private struct ReadableCondition : IWaitCondition
+    {
+        private readonly ShmQueue _queue;
+
+        public ReadableCondition(ShmQueue queue) => _queue = queue;
+
+        public readonly bool IsSatisfied()
+        {
+            _queue.ThrowIfDisposed();
+            return _queue._ring.HasReadable();
+        }
+
+        public readonly void BeforeSleep()
+        {
+            _queue.ThrowIfDisposed();
+            _queue.ResolvePendingRecord();
+        }
+    }
+
+    private struct SpaceCondition : IWaitCondition
+    {
+        private readonly ShmQueue _queue;
+        private readonly int _length;
+
+        public SpaceCondition(ShmQueue queue, int length)
+        {
+            _queue = queue;
+            _length = length;
+        }
+
+        public readonly bool IsSatisfied()
+        {
+            _queue.ThrowIfDisposed();
+            MpmcRing ring = _queue._ring;
+            return ring.HasSpaceFor(_length) || (ring.ReclaimableBytes() > 0 && ring.TryReclaim(out _) > 0 && ring.HasSpaceFor(_length));
+        }
+
+        public readonly void BeforeSleep()
+        {
+            _queue.ThrowIfDisposed();
+            _queue.RepairReclaim();
+        }
+    }
+
+    // ---- Lifetime -----------------------------------------------------------------------------------
+
+    /// <summary>Removes the queue's name (and its semaphores' names) from the system; processes that have it open keep using it.</summary>
+    public void Unlink()
+    {
+        Enter();
+        try
+        {
+            _segment.Unlink();
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Closes this process's handle. Other threads waiting on it get <see cref="ObjectDisposedException"/>.
+    /// The creator also unlinks the queue unless <see cref="ShmQueueOptions.UnlinkOnDispose"/> is false.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        StopAsyncPump();
+
+        // Wake our own sleepers so they see _disposed; then wait for every call in flight to leave
+        // before unmapping (a thread still inside would fault on unmapped memory).
+        var spinner = new SpinWait();
+        long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (Volatile.Read(ref _users) > 0)
+        {
+            if (spinner.Count % 8 == 0)
+            {
+                _dataSemaphore.Post();
+                _spaceSemaphore.Post();
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 10);
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                _logger.LogError("Queue {Name}: calls still in flight after 10 s; the mapping is left in place.", Name);
+                return;
+            }
+        }
+
+        if (_unlinkOnDispose)
+        {
+            _segment.Unlink();
+        }
+
+        _dataSemaphore.Dispose();
+        _spaceSemaphore.Dispose();
+        _segment.Dispose();
+    }
+
+    /// <summary>Disposes, waiting for outstanding async operations to end.</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Enter()
+    {
+        Interlocked.Increment(ref _users);
+        if (_disposed)
+        {
+            Interlocked.Decrement(ref _users);
+            ThrowDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Exit() => Interlocked.Decrement(ref _users);
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckLength(int length)
+    {
+        if (length > _ring.MaxMessageLength)
+        {
+            ThrowTooLong(length, "message");
+        }
+    }
+
+    [DoesNotReturn]
+    private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmQueue), $"Queue '{Name}' has been disposed.");
+
+    [DoesNotReturn]
+    private void ThrowTooLong(int length, string paramName) =>
+        throw new ArgumentException($"A message of {length} bytes is longer than queue '{Name}' accepts ({_ring.MaxMessageLength} bytes); nothing was written.", paramName);
+
+    [DoesNotReturn]
+    private void ThrowTooLarge(int length, int room, string paramName) =>
+        throw new ArgumentException($"The next message of queue '{Name}' has {length} bytes; the destination holds {room}. The message was left in the queue.", paramName);
+
+    // ---- Readers: how a claimed record's bytes leave the ring, without boxing ----------------------
+
+    private interface IRecordReader<TResult>
+    {
+        int MaxLength { get; }
+
+        TResult Read(ReadOnlySpan<byte> payload);
+    }
+
+    private readonly struct ArrayReader : IRecordReader<byte[]>
+    {
+        public int MaxLength => int.MaxValue;
+
+        public byte[] Read(ReadOnlySpan<byte> payload) => payload.ToArray();
+    }
+
+    private readonly struct SpanReader : IRecordReader<int>
+    {
+        private readonly byte* _destination;
+
+        public SpanReader(byte* destination, int length)
+        {
+            _destination = destination;
+            MaxLength = length;
+        }
+
+        public int MaxLength { get; }
+
+        public int Read(ReadOnlySpan<byte> payload)
+        {
+            payload.CopyTo(new Span<byte>(_destination, MaxLength));
+            return payload.Length;
+        }
+    }
+
+    private readonly struct BufferWriterReader : IRecordReader<int>
+    {
+        private readonly IBufferWriter<byte> _destination;
+
+        public BufferWriterReader(IBufferWriter<byte> destination) => _destination = destination;
+
+        public int MaxLength => int.MaxValue;
+
+        public int Read(ReadOnlySpan<byte> payload)
+        {
+            _destination.Write(payload);
+            return payload.Length;
+        }
+    }
+
+    private readonly struct DelegateReader<TState, TResult> : IRecordReader<TResult>
+    {
+        private readonly ShmMessageReader<TState, TResult> _reader;
+        private readonly TState _state;
+
+        public DelegateReader(ShmMessageReader<TState, TResult> reader, TState state)
+        {
+            _reader = reader;
+            _state = state;
+        }
+
+        public int MaxLength => int.MaxValue;
+
+        public TResult Read(ReadOnlySpan<byte> payload) => _reader(payload, _state);
+    }
+}

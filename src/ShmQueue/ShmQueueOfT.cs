@@ -1,0 +1,122 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace ShmIpc;
+
+/// <summary>
+/// A <see cref="ShmQueue"/> of typed values, turned into bytes by an <see cref="IShmSerializer{T}"/>
+/// (built in: unmanaged structs as their bytes, <see cref="string"/> as UTF-8, <c>byte[]</c>).
+/// Values are deserialized straight from shared memory, without an intermediate copy.
+/// </summary>
+/// <typeparam name="T">The type of the values carried.</typeparam>
+public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    private static readonly ShmMessageReader<IShmSerializer<T>, T> s_read = static (bytes, serializer) => serializer.Deserialize(bytes);
+
+    private readonly IShmSerializer<T> _serializer;
+
+    /// <summary>Wraps an open queue; the typed queue owns it from now on.</summary>
+    public ShmQueue(ShmQueue queue, IShmSerializer<T>? serializer = null)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        Queue = queue;
+        _serializer = serializer ?? ShmSerializers.GetDefault<T>()
+            ?? throw new ArgumentException($"There is no built-in serializer for {typeof(T)}; pass an IShmSerializer<{typeof(T).Name}>.", nameof(serializer));
+    }
+
+    /// <summary>The byte queue underneath.</summary>
+    public ShmQueue Queue { get; }
+
+    /// <summary>The queue's name.</summary>
+    public string Name => Queue.Name;
+
+    /// <summary>The number of values waiting (a snapshot).</summary>
+    public int Count => Queue.Count;
+
+    /// <summary>Creates a typed queue.</summary>
+    public static ShmQueue<T> Create(string name, ShmQueueOptions? options = null, IShmSerializer<T>? serializer = null) =>
+        Wrap(ShmQueue.Create(name, options), serializer);
+
+    /// <summary>Opens a typed queue.</summary>
+    public static ShmQueue<T> Open(string name, ShmQueueOptions? options = null, IShmSerializer<T>? serializer = null) =>
+        Wrap(ShmQueue.Open(name, options), serializer);
+
+    /// <summary>Opens the queue if it exists, else creates it.</summary>
+    public static ShmQueue<T> OpenOrCreate(string name, ShmQueueOptions? options = null, IShmSerializer<T>? serializer = null) =>
+        Wrap(ShmQueue.OpenOrCreate(name, options), serializer);
+
+    private static ShmQueue<T> Wrap(ShmQueue queue, IShmSerializer<T>? serializer)
+    {
+        try
+        {
+            return new ShmQueue<T>(queue, serializer);
+        }
+        catch
+        {
+            queue.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Appends a value, waiting while the queue is full.</summary>
+    public void Enqueue(T value, CancellationToken cancellationToken = default) => Queue.Enqueue(Serialize(value), cancellationToken);
+
+    /// <summary>Appends a value without waiting; false when the queue is full.</summary>
+    public bool TryEnqueue(T value) => Queue.TryEnqueue(Serialize(value));
+
+    /// <summary>Appends a value, waiting up to <paramref name="timeout"/>; false when the time ran out.</summary>
+    public bool TryEnqueue(T value, TimeSpan timeout) => Queue.TryEnqueue(Serialize(value), timeout);
+
+    /// <summary>Takes the next value, waiting while the queue is empty.</summary>
+    public T Dequeue(CancellationToken cancellationToken = default)
+    {
+        Queue.TryDequeue(s_read, _serializer, Timeout.InfiniteTimeSpan, out T? value, cancellationToken);
+        return value!;
+    }
+
+    /// <summary>Takes the next value, waiting up to <paramref name="timeout"/>.</summary>
+    /// <exception cref="TimeoutException">No value within the timeout.</exception>
+    public T Dequeue(TimeSpan timeout) =>
+        TryDequeue(out T? value, timeout) ? value : throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+
+    /// <summary>Takes the next value without waiting; false when the queue is empty.</summary>
+    public bool TryDequeue([MaybeNullWhen(false)] out T value) => Queue.TryDequeue(s_read, _serializer, out value);
+
+    /// <summary>Takes the next value, waiting up to <paramref name="timeout"/>; false when the time ran out.</summary>
+    public bool TryDequeue([MaybeNullWhen(false)] out T value, TimeSpan timeout) => Queue.TryDequeue(s_read, _serializer, timeout, out value);
+
+    /// <summary>Appends a value asynchronously.</summary>
+    public ValueTask EnqueueAsync(T value, CancellationToken cancellationToken = default) =>
+        Queue.EnqueueAsync(Serialize(value).ToArray(), cancellationToken);
+
+    /// <summary>Takes the next value asynchronously.</summary>
+    public async ValueTask<T> DequeueAsync(CancellationToken cancellationToken = default) =>
+        _serializer.Deserialize(await Queue.DequeueAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Values as they arrive, until cancelled or disposed.</summary>
+    public async IAsyncEnumerable<T> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (byte[] message in Queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return _serializer.Deserialize(message);
+        }
+    }
+
+    /// <summary>Disposes the queue underneath.</summary>
+    public void Dispose() => Queue.Dispose();
+
+    /// <summary>Disposes the queue underneath.</summary>
+    public ValueTask DisposeAsync() => Queue.DisposeAsync();
+
+    private ReadOnlySpan<byte> Serialize(T value)
+    {
+        ArrayBufferWriter<byte> buffer = t_buffer ??= new ArrayBufferWriter<byte>(256);
+        buffer.ResetWrittenCount();
+        _serializer.Serialize(value, buffer);
+        return buffer.WrittenSpan;
+    }
+}

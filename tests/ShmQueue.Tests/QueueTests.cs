@@ -1,0 +1,352 @@
+using System.Buffers;
+using System.Diagnostics;
+using ShmIpc.Tests.Common;
+
+namespace ShmIpc.Tests;
+
+[TestClass]
+public sealed class QueueTests
+{
+    private static ShmQueue NewQueue(long capacity = 4096, int? maxLength = null) =>
+        ShmQueue.Create(TestNames.Unique("q"), new ShmQueueOptions { Capacity = capacity, MaxMessageLength = maxLength });
+
+    private static byte[] Message(int length, int seed)
+    {
+        byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++)
+        {
+            bytes[i] = (byte)(seed * 31 + i);
+        }
+
+        return bytes;
+    }
+
+    [TestMethod]
+    public void Messages_come_out_whole_and_in_order_across_many_wraps_with_odd_sizes()
+    {
+        using ShmQueue queue = NewQueue();
+        var rng = new Random(7);
+        int next = 0;
+        int expected = 0;
+        for (int round = 0; round < 2000; round++)
+        {
+            int burst = rng.Next(1, 8);
+            for (int i = 0; i < burst; i++)
+            {
+                if (!queue.TryEnqueue(Message(rng.Next(0, 300), next)))
+                {
+                    break;
+                }
+
+                next++;
+            }
+
+            int take = rng.Next(1, 8);
+            for (int i = 0; i < take && queue.TryDequeue(out byte[]? got); i++)
+            {
+                CollectionAssert.AreEqual(Message(got.Length, expected), got, $"message {expected}");
+                expected++;
+            }
+        }
+
+        while (queue.TryDequeue(out byte[]? got))
+        {
+            CollectionAssert.AreEqual(Message(got.Length, expected), got);
+            expected++;
+        }
+
+        Assert.AreEqual(expected, next);
+        Assert.IsTrue(next > 1000, "the test should push enough to wrap many times");
+        Assert.AreEqual(0, queue.Count);
+    }
+
+    [TestMethod]
+    public void Full_and_empty_boundaries()
+    {
+        using ShmQueue queue = NewQueue(4096, 64);
+        Assert.IsTrue(queue.IsEmpty);
+        Assert.IsFalse(queue.TryDequeue(out _));
+
+        // 64-byte messages take 96 bytes: 4096 / 96 = 42 fit.
+        int accepted = 0;
+        while (queue.TryEnqueue(Message(64, accepted)))
+        {
+            accepted++;
+        }
+
+        Assert.AreEqual(42, accepted);
+        Assert.AreEqual(42, queue.Count);
+        Assert.IsTrue(queue.TryDequeue(out byte[]? first));
+        CollectionAssert.AreEqual(Message(64, 0), first);
+        Assert.IsTrue(queue.TryEnqueue(Message(64, 42)), "space freed by one dequeue is reused");
+        Assert.IsFalse(queue.TryEnqueue(Message(64, 43)));
+        for (int i = 1; i <= 42; i++)
+        {
+            Assert.IsTrue(queue.TryDequeue(out byte[]? got));
+            CollectionAssert.AreEqual(Message(64, i), got);
+        }
+
+        Assert.IsFalse(queue.TryDequeue(out _));
+    }
+
+    [TestMethod]
+    public void Zero_length_and_maximum_length_messages()
+    {
+        using ShmQueue queue = NewQueue(8192);
+        int max = queue.MaxMessageLength;
+        Assert.IsTrue(queue.TryEnqueue(ReadOnlySpan<byte>.Empty));
+        Assert.IsTrue(queue.TryEnqueue(Message(max, 1)));
+        Assert.IsTrue(queue.TryDequeue(out byte[]? empty));
+        Assert.AreEqual(0, empty.Length);
+        Assert.IsTrue(queue.TryDequeue(out byte[]? big));
+        CollectionAssert.AreEqual(Message(max, 1), big);
+    }
+
+    [TestMethod]
+    public void An_oversized_message_is_refused_and_nothing_is_written()
+    {
+        using ShmQueue queue = NewQueue(4096, 100);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => queue.TryEnqueue(new byte[101]));
+        StringAssert.Contains(e.Message, "101 bytes");
+        StringAssert.Contains(e.Message, queue.Name);
+        Assert.AreEqual(0, queue.Count);
+        Assert.IsFalse(queue.TryDequeue(out _));
+    }
+
+    [TestMethod]
+    public void Dequeue_into_a_span_a_buffer_writer_and_in_place()
+    {
+        using ShmQueue queue = NewQueue();
+        queue.Enqueue(Message(10, 1));
+        queue.Enqueue(Message(20, 2));
+        queue.Enqueue(Message(30, 3));
+        queue.Enqueue(Message(40, 4));
+
+        var tooSmall = Assert.ThrowsExactly<ArgumentException>(() => queue.TryDequeue(new byte[5], out _));
+        StringAssert.Contains(tooSmall.Message, "left in the queue");
+
+        byte[] buffer = new byte[64];
+        Assert.IsTrue(queue.TryDequeue(buffer, out int written));
+        CollectionAssert.AreEqual(Message(10, 1), buffer[..written]);
+
+        var writer = new ArrayBufferWriter<byte>();
+        Assert.IsTrue(queue.TryDequeue(writer));
+        CollectionAssert.AreEqual(Message(20, 2), writer.WrittenSpan.ToArray());
+
+        Assert.IsTrue(queue.TryDequeue(static (span, seed) => span.Length * 1000 + span[0] + seed, 5, out int folded));
+        Assert.AreEqual(30 * 1000 + Message(30, 3)[0] + 5, folded);
+
+        Assert.AreEqual(40, queue.Dequeue(buffer, TimeSpan.FromSeconds(1)));
+        Assert.AreEqual(-1, queue.Dequeue(buffer, TimeSpan.FromMilliseconds(10)));
+    }
+
+    [TestMethod]
+    public void Timed_waits_end_at_their_deadline()
+    {
+        using ShmQueue queue = NewQueue(4096, 1000);
+        var clock = Stopwatch.StartNew();
+        Assert.IsFalse(queue.TryDequeue(out _, TimeSpan.FromMilliseconds(120)));
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(119) && clock.Elapsed < TimeSpan.FromSeconds(5), clock.Elapsed.ToString());
+        Assert.ThrowsExactly<TimeoutException>(() => queue.Dequeue(TimeSpan.FromMilliseconds(20)));
+
+        while (queue.TryEnqueue(new byte[1000]))
+        {
+        }
+
+        clock.Restart();
+        Assert.IsFalse(queue.TryEnqueue(new byte[1000], TimeSpan.FromMilliseconds(120)));
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(119) && clock.Elapsed < TimeSpan.FromSeconds(5), clock.Elapsed.ToString());
+        Assert.ThrowsExactly<TimeoutException>(() => queue.Enqueue(new byte[1000], TimeSpan.FromMilliseconds(20)));
+    }
+
+    [TestMethod]
+    public void Cancellation_ends_a_blocked_dequeue_and_enqueue()
+    {
+        using ShmQueue queue = NewQueue(4096, 1000);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50)))
+        {
+            Assert.ThrowsExactly<OperationCanceledException>(() => queue.Dequeue(cts.Token));
+        }
+
+        while (queue.TryEnqueue(new byte[1000]))
+        {
+        }
+
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50)))
+        {
+            Assert.ThrowsExactly<OperationCanceledException>(() => queue.Enqueue(new byte[1000], cts.Token));
+        }
+    }
+
+    [TestMethod]
+    public void A_blocked_dequeue_wakes_when_another_thread_enqueues()
+    {
+        using ShmQueue queue = NewQueue();
+        using var started = new ManualResetEventSlim();
+        Task<byte[]> reader = Task.Run(() =>
+        {
+            started.Set();
+            return queue.Dequeue(TimeSpan.FromSeconds(30));
+        });
+        started.Wait();
+        queue.Enqueue(Message(12, 9));
+        Assert.IsTrue(reader.Wait(TimeSpan.FromSeconds(30)));
+        CollectionAssert.AreEqual(Message(12, 9), reader.Result);
+    }
+
+    [TestMethod]
+    public void Dispose_ends_a_wait_on_another_thread_with_ObjectDisposedException()
+    {
+        ShmQueue queue = NewQueue();
+        using var started = new ManualResetEventSlim();
+        Task waiter = Task.Run(() =>
+        {
+            started.Set();
+            queue.Dequeue();
+        });
+        started.Wait();
+        queue.Dispose();
+        var e = Assert.ThrowsExactly<AggregateException>(() => waiter.Wait(TimeSpan.FromSeconds(30)));
+        Assert.IsInstanceOfType<ObjectDisposedException>(e.InnerException);
+        Assert.ThrowsExactly<ObjectDisposedException>(() => queue.TryEnqueue(new byte[1]));
+    }
+
+    [TestMethod]
+    public async Task Async_enqueue_and_dequeue_complete_when_the_other_side_acts()
+    {
+        using ShmQueue queue = NewQueue(4096, 1000);
+        ValueTask<byte[]> pending = queue.DequeueAsync();
+        Assert.IsFalse(pending.IsCompleted);
+        queue.Enqueue(Message(3, 3));
+        CollectionAssert.AreEqual(Message(3, 3), await pending.AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        while (queue.TryEnqueue(new byte[1000]))
+        {
+        }
+
+        ValueTask blocked = queue.EnqueueAsync(Message(1000, 4));
+        Assert.IsFalse(blocked.IsCompleted);
+        Assert.IsTrue(queue.TryDequeue(out _));
+        await blocked.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        using ShmQueue empty = NewQueue();
+        await Assert.ThrowsAsync<OperationCanceledException>(async () => await empty.DequeueAsync(cts.Token));
+    }
+
+    [TestMethod]
+    public async Task ReadAllAsync_streams_messages()
+    {
+        using ShmQueue queue = NewQueue();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Task producer = Task.Run(() =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                queue.Enqueue(BitConverter.GetBytes(i));
+            }
+        });
+        int expected = 0;
+        await foreach (byte[] message in queue.ReadAllAsync(cts.Token))
+        {
+            Assert.AreEqual(expected++, BitConverter.ToInt32(message));
+            if (expected == 100)
+            {
+                break;
+            }
+        }
+
+        await producer;
+    }
+
+    [TestMethod]
+    public void Typed_queues_carry_structs_and_strings()
+    {
+        using var numbers = ShmQueue<(int, double)>.Create(TestNames.Unique("qt"));
+        numbers.Enqueue((1, 2.5));
+        Assert.AreEqual((1, 2.5), numbers.Dequeue(TimeSpan.FromSeconds(1)));
+
+        using var words = ShmQueue<string>.Create(TestNames.Unique("qs"));
+        words.Enqueue("héllo");
+        Assert.IsTrue(words.TryDequeue(out string? word));
+        Assert.AreEqual("héllo", word);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ShmQueue<List<int>>.Create(TestNames.Unique("ql")));
+        StringAssert.Contains(e.Message, "serializer");
+    }
+
+    [TestMethod]
+    public void Many_threads_produce_and_consume_every_message_exactly_once()
+    {
+        using ShmQueue queue = NewQueue(16384);
+        const int Producers = 3, PerProducer = 20_000;
+        var seen = new int[Producers * PerProducer];
+        var lastSeqPerConsumer = new int[3, Producers];
+        Task[] producers = Enumerable.Range(0, Producers).Select(p => Task.Run(() =>
+        {
+            byte[] message = new byte[40];
+            for (int i = 0; i < PerProducer; i++)
+            {
+                BitConverter.TryWriteBytes(message, p);
+                BitConverter.TryWriteBytes(message.AsSpan(4), i);
+                queue.Enqueue(message.AsSpan(0, 8 + (i % 32)));
+            }
+        })).ToArray();
+        int total = 0;
+        Task[] consumers = Enumerable.Range(0, 3).Select(c => Task.Run(() =>
+        {
+            for (int p = 0; p < Producers; p++)
+            {
+                lastSeqPerConsumer[c, p] = -1;
+            }
+
+            while (Volatile.Read(ref total) < Producers * PerProducer)
+            {
+                if (queue.TryDequeue(out byte[]? m, TimeSpan.FromMilliseconds(20)))
+                {
+                    int p = BitConverter.ToInt32(m), i = BitConverter.ToInt32(m, 4);
+                    Assert.AreEqual(8 + (i % 32), m.Length);
+                    Assert.IsTrue(i > lastSeqPerConsumer[c, p], "per-producer order");
+                    lastSeqPerConsumer[c, p] = i;
+                    Interlocked.Increment(ref seen[p * PerProducer + i]);
+                    Interlocked.Increment(ref total);
+                }
+            }
+        })).ToArray();
+        Assert.IsTrue(Task.WaitAll(producers.Concat(consumers).ToArray(), TimeSpan.FromSeconds(120)));
+        Assert.IsTrue(seen.All(n => n == 1), "every message exactly once");
+    }
+
+    [TestMethod]
+    public void Open_sees_the_creators_queue_and_refuses_a_pipe_or_a_corrupted_control_block()
+    {
+        using ShmQueue created = NewQueue(8192, 500);
+        using (ShmQueue opened = ShmQueue.Open(created.Name))
+        {
+            Assert.AreEqual(8192, opened.Capacity);
+            Assert.AreEqual(500, opened.MaxMessageLength);
+            opened.Enqueue(Message(5, 5));
+            CollectionAssert.AreEqual(Message(5, 5), created.Dequeue(TimeSpan.FromSeconds(1)));
+        }
+
+        Assert.IsTrue(File.Exists("/dev/shm/shmipc." + created.Name), "an opener's dispose does not unlink");
+        Assert.ThrowsExactly<FileNotFoundException>(() => ShmQueue.Open(TestNames.Unique("nothing")));
+    }
+
+    [TestMethod]
+    public void OpenOrCreate_creates_once_then_opens()
+    {
+        string name = TestNames.Unique("qoc");
+        using ShmQueue first = ShmQueue.OpenOrCreate(name);
+        using ShmQueue second = ShmQueue.OpenOrCreate(name);
+        first.Enqueue([1, 2, 3]);
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, second.Dequeue(TimeSpan.FromSeconds(1)));
+    }
+
+    [TestMethod]
+    public void Bad_options_are_refused_with_the_rule()
+    {
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmQueue.Create(TestNames.Unique("bad"), new ShmQueueOptions { Capacity = 5000 }));
+        StringAssert.Contains(e.Message, "power of two");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmQueue.Create(TestNames.Unique("bad"), new ShmQueueOptions { Capacity = 4096, MaxMessageLength = 4000 }));
+    }
+}
