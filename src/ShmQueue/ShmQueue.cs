@@ -67,6 +67,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     /// <summary>The name given at creation.</summary>
     public string Name => _segment.Name;
 
+    /// <summary>The ring itself, for tests that play a peer caught half-way (claimed, never committed).</summary>
+    internal MpmcRing Ring => _ring;
+
     /// <summary>The ring's size in bytes.</summary>
     public long Capacity => _ring.Capacity;
 

@@ -132,7 +132,7 @@ internal sealed unsafe class MpmcRing
     }
 
     /// <summary>Claims a record for <paramref name="length"/> payload bytes; its position, or -1 when full.</summary>
-    private long TryClaim(int length)
+    internal long TryClaim(int length)
     {
         long need = RecordSize(length);
         ulong claim = ClaimWord(KindMessage, length, _pid);

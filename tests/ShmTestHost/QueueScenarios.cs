@@ -1,0 +1,84 @@
+using System.Buffers.Binary;
+using ShmIpc.Ring;
+using ShmIpc.Tests.Common;
+
+namespace ShmIpc.TestHost;
+
+internal static partial class Scenarios
+{
+    static partial void RegisterQueue()
+    {
+        // queue-produce <name> <producer> <count> <maxPayload>: count self-checking messages (count -1: until killed).
+        Add("queue-produce", a =>
+        {
+            using ShmQueue queue = ShmQueue.Open(a[0]);
+            int producer = Int(a[1]), count = Int(a[2]), maxPayload = Int(a[3]);
+            byte[] buffer = new byte[QueueMessages.HeaderLength + maxPayload];
+            Say("READY");
+            for (int i = 0; count < 0 || i < count; i++)
+            {
+                int length = QueueMessages.Write(buffer, producer, i, maxPayload);
+                queue.Enqueue(buffer.AsSpan(0, length));
+            }
+
+            Say("DONE");
+            return 0;
+        });
+
+        // queue-consume <name> <maxPayload> <file>: records every (producer, sequence) received, one write
+        // per message (so a SIGKILL loses at most the message in hand), until a stop marker.
+        // Exits 3 on a corrupt message or an order violation.
+        Add("queue-consume", a =>
+        {
+            using ShmQueue queue = ShmQueue.Open(a[0]);
+            int maxPayload = Int(a[1]);
+            using var file = new FileStream(a[2], FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+            var last = new Dictionary<int, int>();
+            byte[] record = new byte[8];
+            Say("READY");
+            while (true)
+            {
+                byte[] message = queue.Dequeue();
+                if (message.Length == 4 && BitConverter.ToInt32(message) == -1)
+                {
+                    break;
+                }
+
+                (int producer, int sequence) = QueueMessages.Verify(message, maxPayload);
+                if (last.TryGetValue(producer, out int previous) && sequence <= previous)
+                {
+                    Console.Error.WriteLine($"order violated: producer {producer} sent {sequence} after {previous}");
+                    return 3;
+                }
+
+                last[producer] = sequence;
+                BinaryPrimitives.WriteInt32LittleEndian(record, producer);
+                BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), sequence);
+                file.Write(record);
+            }
+
+            Say("DONE");
+            return 0;
+        });
+
+        // queue-claim-hold <name>: claims space for a record and never commits it, then waits to be killed.
+        Add("queue-claim-hold", a =>
+        {
+            using ShmQueue queue = ShmQueue.Open(a[0]);
+            long position = queue.Ring.TryClaim(Int(a[1]));
+            Say(position >= 0 ? "CLAIMED" : "FULL");
+            Hold();
+            return 0;
+        });
+
+        // queue-read-hold <name>: takes the next record for reading and never finishes, then waits to be killed.
+        Add("queue-read-hold", a =>
+        {
+            using ShmQueue queue = ShmQueue.Open(a[0]);
+            ReadStatus status = queue.Ring.TryBeginRead(out ReadLease lease, out _);
+            Say(status == ReadStatus.Claimed ? $"TAKEN {lease.Length}" : $"NOTHING {status}");
+            Hold();
+            return 0;
+        });
+    }
+}
