@@ -70,6 +70,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     /// <summary>The ring itself, for tests that play a peer caught half-way (claimed, never committed).</summary>
     internal MpmcRing Ring => _ring;
 
+    /// <summary>Consumers registered as sleeping (tests wait for a consumer to be asleep).</summary>
+    internal int SleepingConsumers => MappedAtomics.ReadInt32Acquire(_segment.Control + QueueDescriptor.DataSleepersOffset);
+
     /// <summary>The ring's size in bytes.</summary>
     public long Capacity => _ring.Capacity;
 

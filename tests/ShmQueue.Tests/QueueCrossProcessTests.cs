@@ -198,7 +198,7 @@ public sealed class QueueCrossProcessTests
                     Thread.Yield();
                 }
 
-                Assert.IsTrue(Received(k) >= target, $"victim {k} delivered too little before its kill");
+                Assert.IsTrue(Received(k) >= target, $"victim {k} delivered {Received(k)} of {target} in 30 s; queue: {queue.Ring.DescribeState()}; consumer: {consumer.Status} {consumer.Exception?.InnerException?.Message}");
                 victim.Kill9();
             }
 
@@ -214,8 +214,10 @@ public sealed class QueueCrossProcessTests
             Thread.Yield();
         }
 
+        string state = queue.Ring.DescribeState();
         stop.Cancel();
         Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(30)));
+        Assert.AreEqual(SteadyCount, Received(0), $"steady producer's messages received; queue: {state}");
         lock (received)
         {
             CollectionAssert.AreEqual(Enumerable.Range(0, SteadyCount).ToList(), received[0], "the steady producer's messages, once each, in order");

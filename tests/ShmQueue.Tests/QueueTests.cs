@@ -195,6 +195,35 @@ public sealed class QueueTests
     }
 
     [TestMethod]
+    public void A_sleeping_consumer_wakes_when_the_next_message_follows_a_wrap_padding_record()
+    {
+        // 3 x 1056-byte records leave 928 bytes before the wrap: the 4th message needs a padding record
+        // first, and the sleeping consumer's read position then sits on that padding.
+        using ShmQueue queue = NewQueue(4096, 1000);
+        for (int i = 0; i < 3; i++)
+        {
+            queue.Enqueue(Message(1000, i));
+            Assert.IsTrue(queue.TryDequeue(out _));
+        }
+
+        Task<byte[]> consumer = Task.Run(() => queue.Dequeue(TimeSpan.FromSeconds(20)));
+        long deadline = Stopwatch.GetTimestamp() + (20 * Stopwatch.Frequency);
+        while (queue.SleepingConsumers == 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            Thread.Yield();
+        }
+
+        Assert.AreEqual(1, queue.SleepingConsumers, "the consumer should be asleep before the message comes");
+        var clock = Stopwatch.StartNew();
+        queue.Enqueue(Message(1000, 3));
+        Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(20)));
+
+        // Woken by the post, not rescued by its own deadline (20 s) at the end.
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(10), $"the consumer slept through the message: {clock.Elapsed}");
+        CollectionAssert.AreEqual(Message(1000, 3), consumer.Result);
+    }
+
+    [TestMethod]
     public void Dispose_ends_a_wait_on_another_thread_with_ObjectDisposedException()
     {
         ShmQueue queue = NewQueue();

@@ -89,6 +89,12 @@ internal sealed unsafe class MpmcRing
     private readonly ulong _identity;
     private readonly string _name;
 
+    /// <summary>
+    /// A lower bound of Head, re-read only when it says "full" (Head only grows, so a stale value is
+    /// merely pessimistic). Volatile: the thread that read Head with acquire passes that ordering on.
+    /// </summary>
+    private long _cachedHead;
+
     public MpmcRing(byte* control, byte* data, string name, int pid, ulong identityWord)
     {
         _control = control;
@@ -140,16 +146,21 @@ internal sealed unsafe class MpmcRing
         while (true)
         {
             long tail = MappedAtomics.ReadInt64Acquire(Tail);
-            long head = MappedAtomics.ReadInt64Acquire(Head);
-            if (tail < head)
-            {
-                continue; // Our tail is stale: Head has moved past it.
-            }
-
             long offset = tail & _mask;
             long toEnd = _capacity - offset;
             bool wrap = need > toEnd;
             long size = wrap ? toEnd : need;
+            long head = Volatile.Read(ref _cachedHead);
+            if (tail + size > head + _capacity || tail < head)
+            {
+                head = MappedAtomics.ReadInt64Acquire(Head);
+                Volatile.Write(ref _cachedHead, head);
+                if (tail < head)
+                {
+                    continue; // Our tail is stale: Head has moved past it.
+                }
+            }
+
             if (tail + size > head + _capacity)
             {
                 // Full. Reclaim once and retry; the caller waits if that freed nothing.
@@ -209,6 +220,12 @@ internal sealed unsafe class MpmcRing
     }
 
     /// <summary>Claims the next committed record for this consumer.</summary>
+    /// <remarks>
+    /// The fast path reads only ReadPosition and the record's own header, never Tail (a line the
+    /// producers write on every message): a free stamp for the read position means "empty", and the
+    /// State word's position tag tells a record of this lap from an older one. Tail is consulted only
+    /// to tell an anomaly from a stale read.
+    /// </remarks>
     public ReadStatus TryBeginRead(out ReadLease lease, out Blocker pending, int maxLength = int.MaxValue)
     {
         lease = default;
@@ -216,36 +233,39 @@ internal sealed unsafe class MpmcRing
         while (true)
         {
             long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
-            long tail = MappedAtomics.ReadInt64Acquire(Tail);
-            if (read == tail)
+            long offset = read & _mask;
+            byte* record = _data + offset;
+            ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+            if (claim == FreeStamp(read))
             {
                 return ReadStatus.Empty;
             }
 
-            if (read > tail)
-            {
-                ThrowCorruption(read, $"the read position is past the tail ({tail})");
-            }
-
-            long offset = read & _mask;
-            byte* record = _data + offset;
-            ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
             if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out int length, out long size))
             {
-                StaleOrCorrupt(read, $"invalid claim word 0x{claim:X16}");
-                continue;
-            }
+                if (IsEmptyOrStale(read, $"invalid claim word 0x{claim:X16}"))
+                {
+                    return ReadStatus.Empty;
+                }
 
-            if (kind == KindPadding)
-            {
-                MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
                 continue;
             }
 
             ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
             if (state >> 32 != PositionTag(read))
             {
-                StaleOrCorrupt(read, $"state word 0x{state:X16} is tagged for another position");
+                // A record of an older lap not yet reclaimed (the queue is empty), or our read position is stale.
+                if (IsEmptyOrStale(read, $"state word 0x{state:X16} is tagged for another position"))
+                {
+                    return ReadStatus.Empty;
+                }
+
+                continue;
+            }
+
+            if (kind == KindPadding)
+            {
+                MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
                 continue;
             }
 
@@ -278,10 +298,52 @@ internal sealed unsafe class MpmcRing
                     pending = new Blocker(read, PidOf(claim), (ulong)MappedAtomics.ReadInt64Acquire(record + ProducerIdentityOffset));
                     return ReadStatus.Pending;
                 default:
-                    StaleOrCorrupt(read, $"unknown record state {(uint)state}");
+                    if (IsEmptyOrStale(read, $"unknown record state {(uint)state}"))
+                    {
+                        return ReadStatus.Empty;
+                    }
+
                     continue;
             }
         }
+    }
+
+    /// <summary>
+    /// Something unexpected sits at <paramref name="read"/>. True when that is because nothing has been
+    /// enqueued there yet (ReadPosition == Tail); false when our read position was stale (retry).
+    /// Throws when the position is current and past it the tail says a record must be there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsEmptyOrStale(long read, string detail)
+    {
+        long tail = MappedAtomics.ReadInt64Acquire(Tail);
+        if (MappedAtomics.ReadInt64Acquire(ReadPosition) != read)
+        {
+            return false;
+        }
+
+        if (read == tail)
+        {
+            return true;
+        }
+
+        if (read > tail)
+        {
+            ThrowCorruption(read, $"the read position is past the tail ({tail})");
+        }
+
+        // read < tail: a record was claimed here, so the header must be valid.
+        // Re-read once: a claim made between our reads is legitimate.
+        byte* record = _data + (read & _mask);
+        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+        if (TryDecodeClaim(claim, _capacity - (read & _mask), _maxMessageLength, out _, out _, out _) && state >> 32 == PositionTag(read))
+        {
+            return false;
+        }
+
+        ThrowCorruption(read, detail);
+        return false;
     }
 
     /// <summary>Releases a record read through <paramref name="lease"/>.</summary>
@@ -293,13 +355,23 @@ internal sealed unsafe class MpmcRing
     public bool HasReadable()
     {
         long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
-        if (read == MappedAtomics.ReadInt64Acquire(Tail))
+        byte* record = _data + (read & _mask);
+        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        if (claim == FreeStamp(read))
         {
             return false;
         }
 
-        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(_data + (read & _mask) + StateOffset);
-        return (uint)state != StateWriting || state >> 32 != PositionTag(read);
+        // A claim is there: readable unless it is this lap's message still being written (a padding
+        // record keeps the stamp's "writing" state: it is readable, a consumer skips it). Anything odd
+        // counts as readable so the caller looks closer (TryBeginRead sorts it out).
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+        if (state >> 32 != PositionTag(read))
+        {
+            return read != MappedAtomics.ReadInt64Acquire(Tail);
+        }
+
+        return (uint)state != StateWriting || KindOf(claim) != KindMessage;
     }
 
     /// <summary>The record being written at the read position, if that is what stops consumers.</summary>
@@ -476,12 +548,14 @@ internal sealed unsafe class MpmcRing
         return count;
     }
 
-    private void StaleOrCorrupt(long read, string detail)
+    /// <summary>The counters and the header at the read position, for diagnostics.</summary>
+    public string DescribeState()
     {
-        if (MappedAtomics.ReadInt64Acquire(ReadPosition) == read)
-        {
-            ThrowCorruption(read, detail);
-        }
+        long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+        byte* record = _data + (read & _mask);
+        return $"head {MappedAtomics.ReadInt64Acquire(Head)}, read {read}, tail {MappedAtomics.ReadInt64Acquire(Tail)}, " +
+            $"reclaim lock 0x{ReclaimLockOwner:X}, at read: claim 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset):X16} " +
+            $"state 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset):X16} reader 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset):X16}";
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
