@@ -296,11 +296,18 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     /// <returns>A token naming the pipe, the end and this handover; pass it to the other process.</returns>
     /// <exception cref="ObjectDisposedException">This end was already disposed or handed over.</exception>
+    /// <exception cref="InvalidOperationException">A call on another thread did not finish; the end stays here, unusable.</exception>
     internal string ReleaseForHandover()
     {
         if (!Stop(StateHandedOver, out bool drained))
         {
             ThrowDisposed();
+        }
+
+        if (!drained)
+        {
+            // A thread still inside a call could write Head or Tail after the new owner starts: keep the end here.
+            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not handed over.");
         }
 
         ulong marker = NewHandoverWord();

@@ -96,6 +96,7 @@ public sealed unsafe partial class ShmConnection
     /// </remarks>
     /// <exception cref="ArgumentException">The list is empty, holds a connection twice, or one that only sends.</exception>
     /// <exception cref="ObjectDisposedException">One of the connections was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on one of the connections.</exception>
     public static IReadOnlyList<ShmConnection> WaitAny(IReadOnlyList<ShmConnection> connections, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(connections);

@@ -58,6 +58,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>; nothing was sent.</exception>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
     public void Send(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None);
 
     /// <summary>
@@ -116,6 +117,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is closed or dead.</exception>
     /// <exception cref="ShmCorruptionException">The shared ring is inconsistent; nothing was consumed.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on (or polling) this end, or this end only sends.</exception>
     public byte[] Receive() => Receive(CancellationToken.None);
 
     /// <summary>Receives the next message, waiting until one arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
