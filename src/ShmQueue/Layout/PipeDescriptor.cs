@@ -1,0 +1,151 @@
+using ShmIpc.Memory;
+
+namespace ShmIpc.Layout;
+
+/// <summary>
+/// The control block of a pipe segment (after the 128-byte segment header) and where its rings live.
+/// <code>
+/// control offset  size  word            single writer, ordering
+/// --------------  ----  --------------  ------------------------------------------------------------
+///    0 (line 0)      8  Capacity        creator, before the header's magic; constant after
+///    8               8  MaxMessageLen   creator, before the magic; constant after
+///   16               4  RingCount       creator, before the magic: 1 (one-way) or 2 (duplex)
+///   20               4  Flags           zero (reserved)
+///   24..127             zero
+///  128 (line 1)      8  End0.Owner      end 0 = the creator's end. Identity word of its owner (§2),
+///                                       written by the creator before the magic; handover marker or
+///                                       new owner by CAS
+///  136               8  End0.Closed     0 open, 1 closed: release store by end 0's owner, never reset
+///  256 (line 2)      8  End1.Owner      end 1 = the connector's end. 0 until Connect claims it by CAS
+///  264               8  End1.Closed     as End0.Closed
+///  384 (lines 3-5)      Ring 0          carries end 1 -> end 0 (exists always); SpscRingDescriptor
+///  768 (lines 6-8)      Ring 1          carries end 0 -> end 1 (duplex only; zero otherwise)
+/// 1152                  end (ControlSize)
+///
+/// data region:  [ ring 0: Capacity bytes ][ ring 1: Capacity bytes, duplex only ]
+/// semaphores:   s0 ring 0 data available, s1 ring 0 space available,
+///               s2 ring 1 data available, s3 ring 1 space available (duplex only)
+/// </code>
+/// End <c>e</c> receives from ring <c>e</c> and sends on ring <c>1 - e</c> (when those rings exist),
+/// so a one-way pipe's creator end only receives and its connector end only sends.
+/// </summary>
+internal static unsafe class PipeDescriptor
+{
+    public const int CapacityOffset = 0;
+    public const int MaxMessageLengthOffset = 8;
+    public const int RingCountOffset = 16;
+    public const int FlagsOffset = 20;
+
+    public const int EndSlotsOffset = 128;
+    public const int EndSlotSize = 128;
+    public const int OwnerOffset = 0;
+    public const int ClosedOffset = 8;
+
+    public const int RingsOffset = 384;
+    public const int ControlSize = RingsOffset + (2 * SpscRingDescriptor.ControlSize);
+
+    public const int CreatorEnd = 0;
+    public const int ConnectorEnd = 1;
+
+    /// <summary>
+    /// The owner word of an end handed over and not yet claimed: bits 0-4 = 00010 (never an identity
+    /// word, whose low bits are 00001, nor zero), bits 5-63 a random nonce the handover token carries.
+    /// </summary>
+    public const ulong HandoverTag = 2;
+    public const ulong WordTagMask = 0x1F;
+
+    /// <summary>Offset in the control block of end <paramref name="end"/>'s slot.</summary>
+    public static int EndSlotOffset(int end) => EndSlotsOffset + (end * EndSlotSize);
+
+    /// <summary>Offset in the control block of ring <paramref name="ring"/>'s control lines.</summary>
+    public static int RingControlOffset(int ring) => RingsOffset + (ring * SpscRingDescriptor.ControlSize);
+
+    /// <summary>Offset in the data region of ring <paramref name="ring"/>'s bytes.</summary>
+    public static long RingDataOffset(int ring, int capacity) => (long)ring * capacity;
+
+    public static int DataSemaphore(int ring) => 2 * ring;
+
+    public static int SpaceSemaphore(int ring) => (2 * ring) + 1;
+
+    public static bool IsHandoverWord(ulong word) => (word & WordTagMask) == HandoverTag && (word >> 5) != 0;
+
+    /// <summary>The fixed geometry of a pipe, as written by its creator.</summary>
+    public readonly record struct Geometry(int Capacity, int MaxMessageLength, int RingCount)
+    {
+        public bool Duplex => RingCount == 2;
+    }
+
+    /// <summary>Fills a fresh (all-zero) control block; the segment's magic publishes it.</summary>
+    public static void Initialize(byte* control, Geometry geometry, ulong creatorWord)
+    {
+        MappedAtomics.WriteInt64Plain(control + CapacityOffset, geometry.Capacity);
+        MappedAtomics.WriteInt64Plain(control + MaxMessageLengthOffset, geometry.MaxMessageLength);
+        *(int*)(control + RingCountOffset) = geometry.RingCount;
+        *(int*)(control + FlagsOffset) = 0;
+        MappedAtomics.WriteInt64Plain(control + EndSlotOffset(CreatorEnd) + OwnerOffset, (long)creatorWord);
+    }
+
+    /// <summary>
+    /// Reads and checks the control block of a segment opened as a pipe. Everything here was written
+    /// before the magic the opener read with acquire, so plain reads see it; it is copied once.
+    /// </summary>
+    /// <exception cref="ShmInvalidSegmentException">The control block does not describe a valid pipe of this segment's size.</exception>
+    public static Geometry ReadAndValidate(ShmSegment segment)
+    {
+        string? problem = null;
+        Geometry geometry = default;
+        if (segment.ControlSize != ControlSize)
+        {
+            problem = $"control block is {segment.ControlSize} bytes, a pipe's is {ControlSize}";
+        }
+        else
+        {
+            byte* control = segment.Control;
+            long capacity = MappedAtomics.ReadInt64Plain(control + CapacityOffset);
+            long maxLength = MappedAtomics.ReadInt64Plain(control + MaxMessageLengthOffset);
+            int rings = *(int*)(control + RingCountOffset);
+            int flags = *(int*)(control + FlagsOffset);
+            if (!SpscRingDescriptor.IsValidCapacity(capacity))
+            {
+                problem = $"capacity {capacity} is not a power of two in [{SpscRingDescriptor.MinCapacity}, {SpscRingDescriptor.MaxCapacity}]";
+            }
+            else if (rings is not (1 or 2))
+            {
+                problem = $"ring count {rings}, expected 1 or 2";
+            }
+            else if (flags != 0)
+            {
+                problem = $"flags 0x{flags:X8}, expected 0";
+            }
+            else if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))
+            {
+                problem = $"maximum message length {maxLength} is outside [0, {SpscRingDescriptor.MaxMessageLengthFor((int)capacity)}] for capacity {capacity}";
+            }
+            else if (segment.DataSize != rings * capacity)
+            {
+                problem = $"data region is {segment.DataSize} bytes, {rings} ring(s) of {capacity} need {rings * capacity}";
+            }
+            else if (segment.SemaphoreCount != 2 * rings)
+            {
+                problem = $"{segment.SemaphoreCount} semaphores, {rings} ring(s) need {2 * rings}";
+            }
+            else
+            {
+                for (int ring = 0; ring < rings && problem is null; ring++)
+                {
+                    byte* ringControl = control + RingControlOffset(ring);
+                    long tail = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.TailOffset);
+                    long head = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.HeadOffset);
+                    if (head < 0 || ((head | tail) & (SpscRingDescriptor.RecordAlignment - 1)) != 0 || tail - head < 0 || tail - head > capacity)
+                    {
+                        problem = $"ring {ring} has head {head} and tail {tail}, which are not 8-aligned positions at most {capacity} apart";
+                    }
+                }
+
+                geometry = new Geometry((int)capacity, (int)maxLength, rings);
+            }
+        }
+
+        return problem is null ? geometry : throw new ShmInvalidSegmentException(segment.Name, ShmSegmentError.Corrupted, problem);
+    }
+}

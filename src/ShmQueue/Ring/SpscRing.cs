@@ -1,0 +1,280 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using ShmIpc.Layout;
+
+namespace ShmIpc.Ring;
+
+/// <summary>
+/// One direction of a pipe: a single-producer/single-consumer ring of variable-length records in
+/// mapped memory (layout: <see cref="SpscRingDescriptor"/>). One process is the producer, one the
+/// consumer; an instance is used in one role only, by one thread at a time (the connection enforces it).
+/// </summary>
+/// <remarks>
+/// Design:
+/// - Words: Tail is written only by the producer, Head only by the consumer, both with plain release
+///   stores (no atomic read-modify-write anywhere). They sit 128 bytes apart so the two sides never
+///   write the same cache line (nor its adjacent-line prefetch partner).
+/// - Publication: the producer writes the record header and payload with plain stores, then release-
+///   stores Tail. The consumer acquire-loads Tail; every byte below it is a complete record. So Tail
+///   is the commit point and a record is never seen half-written.
+/// - Release: the consumer copies a record out, then release-stores Head past it. The producer
+///   acquire-loads Head before reusing those bytes, so it never overwrites a record still being read.
+/// - Empty: Head == Tail. Full: the record (plus padding before it at the wrap) does not fit in
+///   Capacity - (Tail - Head). Invariant: 0 &lt;= Tail - Head &lt;= Capacity, both multiples of 8.
+/// - Cached copies: the producer keeps the last Head it read (_headCache) and re-reads Head only when
+///   that copy says "full"; the consumer keeps the last Tail (_tailCache) and re-reads it only when its
+///   copy says "empty". Each side's own position is a process-local copy of the word it alone writes.
+/// - Wrap: a record never straddles the end. If it does not fit before the end, a padding record fills
+///   the rest and the message goes at index 0; both are published by the same Tail store.
+/// - Distrust: the peer is another process that may be buggy or hostile. Every Head, Tail, length and
+///   type read from shared memory is checked before use (read once into a local, then bounds-checked);
+///   a bad value throws <see cref="ShmCorruptionException"/> and nothing outside the ring is touched.
+/// - Crashes: a producer that dies before its Tail store leaves nothing visible (the half-written bytes
+///   lie beyond Tail); one that dies after it left a complete record, which is delivered. A consumer that
+///   dies leaves Head where it was; nothing to repair, the pipe is over (the connection reports it).
+/// </remarks>
+internal sealed unsafe class SpscRing
+{
+    private readonly byte* _tailWord;
+    private readonly byte* _headWord;
+    private readonly byte* _data;
+    private readonly long _capacity;
+    private readonly long _mask;
+    private readonly int _maxMessageLength;
+    private readonly string _name;
+
+    // Producer side (process-local).
+    private long _tail;
+    private long _headCache;
+
+    // Consumer side (process-local).
+    private long _head;
+    private long _tailCache;
+    private byte* _peekedPayload;
+    private int _peekedLength;
+    private long _peekedNext;
+
+    /// <param name="control">The ring's control lines (<see cref="SpscRingDescriptor.ControlSize"/> bytes).</param>
+    /// <param name="data">The ring's <paramref name="capacity"/> bytes.</param>
+    /// <param name="capacity">A validated power of two.</param>
+    /// <param name="maxMessageLength">The longest payload the consumer accepts (from the validated control block).</param>
+    /// <param name="name">The pipe's name, for error messages.</param>
+    public SpscRing(byte* control, byte* data, int capacity, int maxMessageLength, string name)
+    {
+        _tailWord = control + SpscRingDescriptor.TailOffset;
+        _headWord = control + SpscRingDescriptor.HeadOffset;
+        _data = data;
+        _capacity = capacity;
+        _mask = capacity - 1;
+        _maxMessageLength = maxMessageLength;
+        _name = name;
+
+        // Attaching (create, connect, handover): the words were validated by PipeDescriptor; each side
+        // resumes from the shared value of its own word and its first look at the other side's.
+        _tail = MappedAtomics.ReadInt64Acquire(_tailWord);
+        _head = MappedAtomics.ReadInt64Acquire(_headWord);
+        _headCache = _head;
+        _tailCache = _tail;
+    }
+
+    public int Capacity => (int)_capacity;
+
+    public int MaxMessageLength => _maxMessageLength;
+
+    // ---------------------------------------------------------------- producer
+
+    /// <summary>
+    /// Writes one record and publishes it, or returns false when it does not fit now. The caller has
+    /// checked <c>message.Length &lt;= MaxMessageLength</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWrite(ReadOnlySpan<byte> message)
+    {
+        Debug.Assert(message.Length <= _maxMessageLength);
+        long recordSize = SpscRingDescriptor.RecordSize(message.Length);
+        long tail = _tail;
+        long index = tail & _mask;
+        long toEnd = _capacity - index;
+        long required = recordSize <= toEnd ? recordSize : toEnd + recordSize;
+        if (tail + required - _headCache > _capacity && !RefreshHead(tail, required))
+        {
+            return false;
+        }
+
+        byte* record = _data + index;
+        if (recordSize > toEnd)
+        {
+            WriteHeader(record, (int)(toEnd - SpscRingDescriptor.RecordHeaderLength), SpscRingDescriptor.PaddingType);
+            record = _data;
+        }
+
+        WriteHeader(record, message.Length, SpscRingDescriptor.MessageType);
+        message.CopyTo(new Span<byte>(record + SpscRingDescriptor.RecordHeaderLength, message.Length));
+        _tail = tail + required;
+
+        // Release: the header and payload stores above are visible to a consumer whose acquire load of
+        // Tail (RefreshTail) reads this value.
+        MappedAtomics.WriteInt64Release(_tailWord, tail + required);
+        AssertInvariants();
+        return true;
+    }
+
+    /// <summary>True when a <paramref name="length"/>-byte message fits now (re-reads Head if needed).</summary>
+    public bool HasSpaceFor(int length)
+    {
+        long recordSize = SpscRingDescriptor.RecordSize(length);
+        long tail = _tail;
+        long toEnd = _capacity - (tail & _mask);
+        long required = recordSize <= toEnd ? recordSize : toEnd + recordSize;
+        return tail + required - _headCache <= _capacity || RefreshHead(tail, required);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RefreshHead(long tail, long required)
+    {
+        // Acquire pairs with the consumer's release of Head in Commit: its reads of the bytes below
+        // Head are finished, so we may overwrite them.
+        long head = MappedAtomics.ReadInt64Acquire(_headWord);
+        long used = tail - head;
+        if (used < 0 || used > _capacity || (head & (SpscRingDescriptor.RecordAlignment - 1)) != 0)
+        {
+            ThrowCorrupted(head, $"head {head} is not an 8-aligned position within {_capacity} bytes behind tail {tail}");
+        }
+
+        _headCache = head;
+        return tail + required - head <= _capacity;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteHeader(byte* record, int length, int type)
+    {
+        // Plain stores: published by the release of Tail. The layout is little-endian and so are the
+        // machines this runs on (checked once by ShmPipe).
+        *(int*)(record + SpscRingDescriptor.LengthOffset) = length;
+        *(int*)(record + SpscRingDescriptor.TypeOffset) = type;
+    }
+
+    // ---------------------------------------------------------------- consumer
+
+    /// <summary>True when a record is waiting (re-reads Tail if the cached copy says empty).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool HasData() => _head != _tailCache || RefreshTail(_head);
+
+    /// <summary>
+    /// Finds the next message without consuming it: afterwards <see cref="PeekedPayload"/> is its bytes
+    /// until <see cref="Commit"/>. False when the ring is empty.
+    /// </summary>
+    /// <exception cref="ShmCorruptionException">A record header or Tail is out of bounds.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryPeek()
+    {
+        long head = _head;
+        if (head == _tailCache && !RefreshTail(head))
+        {
+            return false;
+        }
+
+        ReadRecord(head);
+        return true;
+    }
+
+    /// <summary>The payload found by the last successful <see cref="TryPeek"/>.</summary>
+    public ReadOnlySpan<byte> PeekedPayload => new(_peekedPayload, _peekedLength);
+
+    public int PeekedLength => _peekedLength;
+
+    /// <summary>Consumes the peeked record (and any padding before it) and releases its bytes to the producer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Commit()
+    {
+        _head = _peekedNext;
+
+        // Release: our reads of the record are done before the producer, whose acquire load of Head
+        // (RefreshHead) reads this value, reuses its bytes.
+        MappedAtomics.WriteInt64Release(_headWord, _peekedNext);
+        AssertInvariants();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RefreshTail(long head)
+    {
+        // Acquire pairs with the producer's release of Tail in TryWrite: the records below it are complete.
+        long tail = MappedAtomics.ReadInt64Acquire(_tailWord);
+        if (tail == head)
+        {
+            return false;
+        }
+
+        long available = tail - head;
+        if (available < 0 || available > _capacity || (tail & (SpscRingDescriptor.RecordAlignment - 1)) != 0)
+        {
+            ThrowCorrupted(tail, $"tail {tail} is not an 8-aligned position within {_capacity} bytes ahead of head {head}");
+        }
+
+        _tailCache = tail;
+        return true;
+    }
+
+    private void ReadRecord(long head)
+    {
+        long available = _tailCache - head;
+        long index = head & _mask;
+        byte* record = _data + index;
+
+        // Each shared field is read once into a local; only the local is checked and used.
+        int type = ReadInt32Once(record + SpscRingDescriptor.TypeOffset);
+        if (type == SpscRingDescriptor.PaddingType)
+        {
+            long toEnd = _capacity - index;
+            int padding = ReadInt32Once(record + SpscRingDescriptor.LengthOffset);
+            if (padding != toEnd - SpscRingDescriptor.RecordHeaderLength || available <= toEnd)
+            {
+                ThrowCorrupted(head, $"padding record of length {padding} at index {index} must fill the {toEnd} bytes to the end and be followed by a record ({available} bytes published)");
+            }
+
+            head += toEnd;
+            available -= toEnd;
+            index = 0;
+            record = _data;
+            type = ReadInt32Once(record + SpscRingDescriptor.TypeOffset);
+        }
+
+        int length = ReadInt32Once(record + SpscRingDescriptor.LengthOffset);
+        if (type != SpscRingDescriptor.MessageType)
+        {
+            ThrowCorrupted(head, $"record type {type} is neither a message (1) nor padding (2)");
+        }
+
+        if ((uint)length > (uint)_maxMessageLength)
+        {
+            ThrowCorrupted(head, $"record length {length} is outside [0, {_maxMessageLength}]");
+        }
+
+        long recordSize = SpscRingDescriptor.RecordSize(length);
+        if (recordSize > available || recordSize > _capacity - index)
+        {
+            ThrowCorrupted(head, $"record of {recordSize} bytes at index {index} runs past the tail ({available} bytes published) or the end of the ring");
+        }
+
+        _peekedPayload = record + SpscRingDescriptor.RecordHeaderLength;
+        _peekedLength = length;
+        _peekedNext = head + recordSize;
+    }
+
+    // An acquire load so the compiler can neither re-read the word after the check nor merge reads;
+    // on x64 it is a plain load, on arm64 an ldar.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ReadInt32Once(byte* address) => MappedAtomics.ReadInt32Acquire(address);
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert((_tail & 7) == 0 && (_head & 7) == 0, "positions are 8-aligned");
+        Debug.Assert(_tail - _headCache is >= 0 && _tail - _headCache <= int.MaxValue, "producer: tail within capacity of cached head");
+        Debug.Assert(_tailCache - _head >= 0, "consumer: cached tail not behind head");
+    }
+
+    [DoesNotReturn]
+    private void ThrowCorrupted(long position, string detail) => throw new ShmCorruptionException(_name, position, detail);
+}

@@ -1,0 +1,374 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using ShmIpc.Layout;
+using ShmIpc.Memory;
+using ShmIpc.Ring;
+using ShmIpc.Signaling;
+
+namespace ShmIpc;
+
+// Attaching to an end, the guards that keep the mapping alive while a call uses it, closing, handover.
+//
+// Design (process-local, no shared memory involved):
+// - _state goes Open -> Closed (Dispose) or Open -> HandedOver (ReleaseForHandover), once, by CAS.
+// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (which
+//   also refuses a second concurrent sender or receiver: each ring has one producer and one consumer),
+//   or _otherCalls by increment; then it reads _state and backs out if it is not Open.
+// - Stopping CASes _state, posts the semaphores this end's own waiters sleep on, then waits until every
+//   guard is released before it unmaps. The CAS on _state and the guard's CAS are both full fences, so
+//   either the stopper sees the guard taken (and waits) or the caller sees the new state (and backs out).
+// - A waiter re-checks _state in its wait condition, so it leaves within its spin or at the post.
+public sealed unsafe partial class ShmConnection
+{
+    private const int StateOpen = 0;
+    private const int StateClosed = 1;
+    private const int StateHandedOver = 2;
+    private const string TokenPrefix = "shmpipe1";
+
+    /// <summary>How long a dispose waits for calls of other threads to leave before it gives up unmapping.</summary>
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly NamedSemaphore[] _semaphores;
+    private int _state;
+    private int _sendBusy;
+    private int _receiveBusy;
+    private int _otherCalls;
+
+    private ShmConnection(ShmSegment segment, PipeDescriptor.Geometry geometry, int end, ShmPipeOptions options, bool unlinkOnDispose, ulong ownerWord, NamedSemaphore[] semaphores)
+    {
+        _segment = segment;
+        _end = end;
+        _maxMessageLength = geometry.MaxMessageLength;
+        _strategy = options.WaitStrategy;
+        _logger = options.Logger;
+        _unlinkOnDispose = unlinkOnDispose;
+        _ownerWord = ownerWord;
+        _semaphores = semaphores;
+        byte* control = segment.Control;
+        _ownSlot = control + PipeDescriptor.EndSlotOffset(end);
+        _peerSlot = control + PipeDescriptor.EndSlotOffset(1 - end);
+
+        // End e receives from ring e and sends on ring 1 - e, where those exist (see PipeDescriptor).
+        int receiveRing = end;
+        int sendRing = 1 - end;
+        if (receiveRing < geometry.RingCount)
+        {
+            _receiveRing = NewRing(segment, geometry, receiveRing);
+            _receiveData = NewSignal(control, receiveRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(receiveRing)]);
+            _receiveSpace = NewSignal(control, receiveRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(receiveRing)]);
+        }
+
+        if (sendRing < geometry.RingCount)
+        {
+            _sendRing = NewRing(segment, geometry, sendRing);
+            _sendData = NewSignal(control, sendRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(sendRing)]);
+            _sendSpace = NewSignal(control, sendRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(sendRing)]);
+        }
+    }
+
+    private static SpscRing NewRing(ShmSegment segment, PipeDescriptor.Geometry geometry, int ring) =>
+        new(segment.Control + PipeDescriptor.RingControlOffset(ring), segment.Data + PipeDescriptor.RingDataOffset(ring, geometry.Capacity),
+            geometry.Capacity, geometry.MaxMessageLength, segment.Name);
+
+    private static WaitSignal NewSignal(byte* control, int ring, int sleepersOffset, NamedSemaphore semaphore) =>
+        new((int*)(control + PipeDescriptor.RingControlOffset(ring) + sleepersOffset), semaphore);
+
+    /// <summary>
+    /// Builds the connection for <paramref name="end"/> of an opened, validated segment. Unless
+    /// <paramref name="claimFrom"/> is null (the creator, whose word is already in place), the end is
+    /// claimed by CAS of its owner word from <paramref name="claimFrom"/> to <paramref name="claimedWord"/>,
+    /// after everything that can fail is done, so a failed attach never leaves the end claimed.
+    /// On failure the segment is disposed (and unlinked when this is the creator).
+    /// </summary>
+    internal static ShmConnection Attach(ShmSegment segment, PipeDescriptor.Geometry geometry, int end, ShmPipeOptions options,
+        bool unlinkOnDispose, ulong? claimFrom, ulong claimedWord)
+    {
+        var semaphores = new List<NamedSemaphore>();
+        try
+        {
+            for (int i = 0; i < 2 * geometry.RingCount; i++)
+            {
+                semaphores.Add(segment.OpenSemaphore(i));
+            }
+
+            var connection = new ShmConnection(segment, geometry, end, options, unlinkOnDispose, claimedWord, semaphores.ToArray());
+            if (claimFrom is ulong expected)
+            {
+                byte* owner = connection._ownSlot + PipeDescriptor.OwnerOffset;
+                ulong seen = (ulong)MappedAtomics.CompareExchangeInt64(owner, (long)claimedWord, (long)expected);
+                if (seen != expected)
+                {
+                    throw ClaimRefused(segment.Name, end, expected, seen);
+                }
+            }
+
+            options.Logger?.LogDebug("Pipe {Name}: end {End} attached in process {Pid}.", segment.Name, end, Environment.ProcessId);
+            return connection;
+        }
+        catch
+        {
+            foreach (NamedSemaphore semaphore in semaphores)
+            {
+                semaphore.Dispose();
+            }
+
+            if (segment.IsCreator && claimFrom is null)
+            {
+                segment.Unlink();
+            }
+
+            segment.Dispose();
+            throw;
+        }
+    }
+
+    private static InvalidOperationException ClaimRefused(string name, int end, ulong expected, ulong seen)
+    {
+        string holder = ProcessIdentity.IsIdentityWord(seen)
+            ? $"process {ProcessIdentity.FromWord(seen).Pid}"
+            : PipeDescriptor.IsHandoverWord(seen) ? "a pending handover" : $"owner word 0x{seen:X16}";
+        return expected == 0
+            ? new InvalidOperationException($"Pipe '{name}' already has its second end connected (held by {holder}); a pipe joins exactly two ends.")
+            : new InvalidOperationException($"End {end} of pipe '{name}' is not waiting for this handover token (held by {holder}); a token can be used once.");
+    }
+
+    // ----------------------------------------------------------------- guards
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterSend()
+    {
+        if (Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0)
+        {
+            ThrowConcurrent("send");
+        }
+
+        if (Volatile.Read(ref _state) != StateOpen)
+        {
+            Volatile.Write(ref _sendBusy, 0);
+            ThrowDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitSend() => Volatile.Write(ref _sendBusy, 0); // release: our mapping accesses finish before a stopper sees 0
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterReceive()
+    {
+        if (Interlocked.CompareExchange(ref _receiveBusy, 1, 0) != 0)
+        {
+            ThrowConcurrent("receive (or poll)");
+        }
+
+        if (Volatile.Read(ref _state) != StateOpen)
+        {
+            Volatile.Write(ref _receiveBusy, 0);
+            ThrowDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitReceive() => Volatile.Write(ref _receiveBusy, 0);
+
+    private void EnterOther()
+    {
+        Interlocked.Increment(ref _otherCalls);
+        if (Volatile.Read(ref _state) != StateOpen)
+        {
+            Interlocked.Decrement(ref _otherCalls);
+            ThrowDisposed();
+        }
+    }
+
+    private void ExitOther() => Interlocked.Decrement(ref _otherCalls);
+
+    [DoesNotReturn]
+    private void ThrowConcurrent(string what) =>
+        throw new InvalidOperationException($"Another thread is already inside a {what} call on this end of pipe '{Name}'; each direction has one sender and one receiver.");
+
+    // ---------------------------------------------------------------- closing
+
+    /// <summary>Closes this end: same as <see cref="Dispose"/>.</summary>
+    public void Close() => Dispose();
+
+    /// <summary>
+    /// Closes this end. The peer receives what was sent before, then <see cref="ShmPeerClosedException"/>.
+    /// Calls blocked on this end in other threads end with <see cref="ObjectDisposedException"/>. The
+    /// creator's end also removes the pipe's names (see <see cref="ShmPipeOptions.UnlinkOnDispose"/>).
+    /// </summary>
+    public void Dispose()
+    {
+        if (!Stop(StateClosed, out bool drained))
+        {
+            return;
+        }
+
+        if (drained)
+        {
+            // Release pairs with the peer's acquire in IsPeerClosedCheap: every record we published
+            // (Tail stores above) is visible before the peer acts on "closed".
+            MappedAtomics.WriteInt64Release(_ownSlot + PipeDescriptor.ClosedOffset, 1);
+
+            // Wake the peer if it sleeps in a receive (our send ring) or a send (our receive ring).
+            _sendData?.Notify();
+            _receiveSpace?.Notify();
+        }
+
+        Release(drained, unlink: _unlinkOnDispose);
+        _logger?.LogDebug("Pipe {Name}: end {End} closed.", Name, _end);
+    }
+
+    /// <summary>Same as <see cref="Dispose"/>.</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return default;
+    }
+
+    /// <summary>
+    /// Moves <paramref name="newState"/> in and waits for the calls of other threads to leave. False when
+    /// already stopped. <paramref name="drained"/> is false when they did not leave in time: the mapping
+    /// must then stay (a leak, logged) rather than be unmapped under them.
+    /// </summary>
+    private bool Stop(int newState, out bool drained)
+    {
+        drained = true;
+        if (Interlocked.CompareExchange(ref _state, newState, StateOpen) != StateOpen)
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref _sendBusy) == 0 && Volatile.Read(ref _receiveBusy) == 0 && Volatile.Read(ref _otherCalls) == 0)
+        {
+            return true;
+        }
+
+        // Our own waiters sleep on these two semaphores only (the peer sleeps on the other two).
+        _receiveData?.PostOnce();
+        _sendSpace?.PostOnce();
+        long deadline = WaitSignal.DeadlineFrom(s_drainTimeout);
+        var spinner = new SpinWait();
+        while (Volatile.Read(ref _sendBusy) != 0 || Volatile.Read(ref _receiveBusy) != 0 || Volatile.Read(ref _otherCalls) != 0)
+        {
+            if (Stopwatch.GetTimestamp() >= deadline)
+            {
+                drained = false;
+                _logger?.LogError("Pipe {Name}: a call on another thread did not leave within {Timeout}; the mapping is left in place.", Name, s_drainTimeout);
+                return true;
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 20);
+        }
+
+        return true;
+    }
+
+    private void Release(bool drained, bool unlink)
+    {
+        if (unlink)
+        {
+            _segment.Unlink();
+        }
+
+        if (!drained)
+        {
+            return;
+        }
+
+        foreach (NamedSemaphore semaphore in _semaphores)
+        {
+            semaphore.Dispose();
+        }
+
+        _segment.Dispose();
+    }
+
+    // --------------------------------------------------------------- handover
+
+    /// <summary>
+    /// Gives up this end without closing it, so that another process can take it with
+    /// <see cref="AcquireHandover"/>. The peer sees the end as still connected meanwhile. This object is
+    /// unusable afterwards (and no longer removes the pipe's names; the acquirer of the creator's end does).
+    /// </summary>
+    /// <returns>A token naming the pipe, the end and this handover; pass it to the other process.</returns>
+    /// <exception cref="ObjectDisposedException">This end was already disposed or handed over.</exception>
+    /// <exception cref="InvalidOperationException">A call on another thread did not finish; the end stays here, unusable.</exception>
+    internal string ReleaseForHandover()
+    {
+        if (!Stop(StateHandedOver, out bool drained))
+        {
+            ThrowDisposed();
+        }
+
+        if (!drained)
+        {
+            // A thread still inside a call could write Head or Tail after the new owner starts: keep the end here.
+            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not handed over.");
+        }
+
+        ulong marker = NewHandoverWord();
+        // CAS (full fence): our last Head/Tail stores are visible to whoever claims the end from the marker.
+        ulong seen = (ulong)MappedAtomics.CompareExchangeInt64(_ownSlot + PipeDescriptor.OwnerOffset, (long)marker, (long)_ownerWord);
+        Release(drained, unlink: false);
+        if (seen != _ownerWord)
+        {
+            throw new ShmCorruptionException(Name, 0, $"the owner word of end {_end} changed to 0x{seen:X16} while this process held it");
+        }
+
+        return string.Join(':', TokenPrefix, _end.ToString(CultureInfo.InvariantCulture), marker.ToString("x16", CultureInfo.InvariantCulture),
+            _unlinkOnDispose ? "1" : "0", Name);
+    }
+
+    /// <summary>
+    /// Takes over the end that another process released with <see cref="ReleaseForHandover"/>. Options give
+    /// the wait strategy and logger; <see cref="ShmPipeOptions.UnlinkOnDispose"/> false declines the duty of
+    /// removing the pipe's names that the creator's end carries.
+    /// </summary>
+    /// <exception cref="FormatException">The token is not one ReleaseForHandover made.</exception>
+    /// <exception cref="InvalidOperationException">The token was used already, or the end is held by someone else.</exception>
+    internal static ShmConnection AcquireHandover(string token, ShmPipeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        string[] parts = token.Split(':', 5);
+        if (parts.Length != 5 || parts[0] != TokenPrefix
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int end) || end is not (0 or 1)
+            || !ulong.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong marker) || !PipeDescriptor.IsHandoverWord(marker)
+            || parts[3] is not ("0" or "1"))
+        {
+            throw new FormatException($"'{token}' is not a pipe handover token.");
+        }
+
+        options ??= new ShmPipeOptions();
+        options.WaitStrategy.Validate();
+        ShmSegment segment = ShmSegment.Open(parts[4], SegmentKind.Pipe, ShmPipe.OpenTimeout);
+        PipeDescriptor.Geometry geometry;
+        try
+        {
+            geometry = PipeDescriptor.ReadAndValidate(segment);
+        }
+        catch
+        {
+            segment.Dispose();
+            throw;
+        }
+
+        bool unlink = parts[3] == "1" && options.UnlinkOnDispose;
+        return Attach(segment, geometry, end, options, unlink, claimFrom: marker, claimedWord: SharedMemoryPlatform.Current.CurrentProcess.ToWord());
+    }
+
+    private static ulong NewHandoverWord()
+    {
+        ulong nonce;
+        do
+        {
+            nonce = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) >> 5;
+        }
+        while (nonce == 0);
+
+        return (nonce << 5) | PipeDescriptor.HandoverTag;
+    }
+}

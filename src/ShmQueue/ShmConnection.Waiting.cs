@@ -1,0 +1,353 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using ShmIpc.Layout;
+using ShmIpc.Memory;
+using ShmIpc.Ring;
+using ShmIpc.Signaling;
+
+namespace ShmIpc;
+
+// The slow paths: waiting for data or space, noticing a closed or dead peer, Poll and WaitAny.
+public sealed unsafe partial class ShmConnection
+{
+    /// <summary>How often a waiter may look up the peer's process in /proc (besides once per sleep slice).</summary>
+    private static readonly long s_livenessInterval = Stopwatch.Frequency / 200;
+
+    /// <summary>WaitAny sleeps on the first connection's semaphore and polls the rest at this growing interval.</summary>
+    private static readonly ShmWaitStrategy[] s_waitAnySlices =
+    [
+        new() { SpinDuration = TimeSpan.Zero, SleepSlice = TimeSpan.FromMilliseconds(1) },
+        new() { SpinDuration = TimeSpan.Zero, SleepSlice = TimeSpan.FromMilliseconds(2) },
+        new() { SpinDuration = TimeSpan.Zero, SleepSlice = TimeSpan.FromMilliseconds(4) },
+    ];
+
+    /// <summary>A deadline meaning "do not wait at all, not even spin" (the async calls' synchronous attempt).</summary>
+    private const long NoWait = 0;
+
+    private volatile bool _peerGone;
+    private volatile string? _peerGoneReason;
+    private long _nextLivenessCheck;
+
+    /// <summary>
+    /// True while the other end is connected: claimed by a process that is running and has not closed
+    /// it (an end in the middle of a handover counts as connected). False before the second end connects.
+    /// </summary>
+    public bool IsPeerConnected
+    {
+        get
+        {
+            EnterOther();
+            try
+            {
+                if (IsPeerClosedCheap())
+                {
+                    return false;
+                }
+
+                ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
+                return PipeDescriptor.IsHandoverWord(word)
+                    || (ProcessIdentity.IsIdentityWord(word) && _segment.Platform.IsAlive(ProcessIdentity.FromWord(word), startTimeBits: 32));
+            }
+            finally
+            {
+                ExitOther();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> until a message can be received, or the other end is gone
+    /// (then <see cref="Receive()"/> throws at once, as Python's <c>poll</c> reports end-of-file as readable).
+    /// Consumes nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
+    public bool Poll(TimeSpan timeout)
+    {
+        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
+        long deadline = WaitSignal.DeadlineFrom(timeout);
+        EnterReceive();
+        try
+        {
+            if (IsReadable(ring))
+            {
+                return true;
+            }
+
+            var condition = new ReadableCondition(this, ring);
+            bool ready = _receiveData!.Wait(ref condition, _strategy, deadline, CancellationToken.None);
+            ThrowIfStopped();
+            return ready;
+        }
+        finally
+        {
+            ExitReceive();
+        }
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> until at least one of <paramref name="connections"/> is
+    /// ready to receive (a message waits, or its peer is gone), and returns the ready ones; an empty list
+    /// when the time ran out. Python's <c>multiprocessing.connection.wait</c>.
+    /// </summary>
+    /// <remarks>
+    /// The wait sleeps on the first connection's semaphore, so a message there wakes it at once; the
+    /// others are re-checked at least every 4 ms while it sleeps.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The list is empty, holds a connection twice, or one that only sends.</exception>
+    /// <exception cref="ObjectDisposedException">One of the connections was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on one of the connections.</exception>
+    public static IReadOnlyList<ShmConnection> WaitAny(IReadOnlyList<ShmConnection> connections, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(connections);
+        if (connections.Count == 0)
+        {
+            throw new ArgumentException("WaitAny needs at least one connection.", nameof(connections));
+        }
+
+        long deadline = WaitSignal.DeadlineFrom(timeout);
+        for (int i = 0; i < connections.Count; i++)
+        {
+            ShmConnection c = connections[i] ?? throw new ArgumentException($"Connection {i} is null.", nameof(connections));
+            if (c._receiveRing is null)
+            {
+                throw new ArgumentException($"Connection {i} ('{c.Name}') only sends; WaitAny waits for messages to receive.", nameof(connections));
+            }
+
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(connections[j], c))
+                {
+                    throw new ArgumentException($"Connection '{c.Name}' appears twice.", nameof(connections));
+                }
+            }
+        }
+
+        int entered = 0;
+        try
+        {
+            for (; entered < connections.Count; entered++)
+            {
+                connections[entered].EnterReceive();
+            }
+
+            var condition = new AnyReadableCondition(connections);
+            if (!condition.IsSatisfied())
+            {
+                // Round 0 spins as the first connection's strategy says; later rounds only sleep, each
+                // for one slice on the first connection's semaphore, then re-check every connection.
+                ShmConnection first = connections[0];
+                for (int round = 0; ; round++)
+                {
+                    ShmWaitStrategy slice = round == 0
+                        ? first._strategy with { SleepSlice = s_waitAnySlices[0].SleepSlice }
+                        : s_waitAnySlices[Math.Min(round, s_waitAnySlices.Length - 1)];
+                    long sliceEnd = Math.Min(deadline, SliceEnd(slice.SpinDuration + slice.SleepSlice));
+                    if (first._receiveData!.Wait(ref condition, slice, sliceEnd, CancellationToken.None) || Stopwatch.GetTimestamp() >= deadline)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            var result = new List<ShmConnection>();
+            foreach (ShmConnection c in connections)
+            {
+                c.ThrowIfStopped();
+                if (c.IsReadable(c._receiveRing!))
+                {
+                    result.Add(c);
+                }
+            }
+
+            return result;
+        }
+        finally
+        {
+            for (int i = 0; i < entered; i++)
+            {
+                connections[i].ExitReceive();
+            }
+        }
+    }
+
+    private static long SliceEnd(TimeSpan slice) =>
+        Stopwatch.GetTimestamp() + (long)(slice.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond)) + 1;
+
+    /// <summary>Data waiting, or the peer gone (cheap checks only: no /proc lookup).</summary>
+    private bool IsReadable(SpscRing ring) => ring.HasData() || IsPeerClosedCheap();
+
+    /// <summary>The peer closed its end (shared flag), or an earlier check found its process dead.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsPeerClosedCheap()
+    {
+        // Acquire pairs with the peer's release of its Closed flag in Dispose: every record it published
+        // before closing is visible to the Tail load that follows a "closed" answer.
+        return _peerGone || MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.ClosedOffset) != 0;
+    }
+
+    /// <summary>Looks the peer's process up (at most every few ms); marks the peer gone when it died.</summary>
+    private void CheckPeerAlive()
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_peerGone || now < Volatile.Read(ref _nextLivenessCheck))
+        {
+            return;
+        }
+
+        Volatile.Write(ref _nextLivenessCheck, now + s_livenessInterval);
+        ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
+
+        // 0: the second end has not connected yet; a handover word: the end is between two owners.
+        if (!ProcessIdentity.IsIdentityWord(word))
+        {
+            return;
+        }
+
+        ProcessIdentity peer = ProcessIdentity.FromWord(word);
+        if (_segment.Platform.IsAlive(peer, startTimeBits: 32))
+        {
+            return;
+        }
+
+        // The owner may have handed the end over and exited between our two reads: only an unchanged
+        // word proves that the process holding the end is the dead one.
+        if ((ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset) != word)
+        {
+            return;
+        }
+
+        _peerGoneReason = $"its process {peer.Pid} ended without closing it";
+        _peerGone = true;
+        _logger?.LogWarning("Pipe {Name}: the process {Pid} holding the other end died without closing it.", Name, peer.Pid);
+    }
+
+    /// <summary>The send ring is full: waits for space, the peer's end, disposal or the deadline.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WaitAndWrite(SpscRing ring, ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    {
+        if (deadline == NoWait)
+        {
+            return false;
+        }
+
+        var condition = new SpaceCondition(this, ring, message.Length);
+        while (true)
+        {
+            bool ready = _sendSpace!.Wait(ref condition, _strategy, deadline, cancellationToken);
+            ThrowIfStopped();
+            if (IsPeerClosedCheap())
+            {
+                ThrowPeerClosed();
+            }
+
+            if (ring.TryWrite(message))
+            {
+                return true;
+            }
+
+            if (!ready)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The receive ring is empty: waits for a record (then peeked), the peer's end, disposal or the
+    /// deadline (false). Records the peer published before it closed or died are delivered first.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WaitForRecord(SpscRing ring, long deadline, CancellationToken cancellationToken)
+    {
+        if (deadline == NoWait)
+        {
+            return false;
+        }
+
+        var condition = new ReadableCondition(this, ring);
+        while (true)
+        {
+            bool ready = _receiveData!.Wait(ref condition, _strategy, deadline, cancellationToken);
+            ThrowIfStopped();
+            if (ring.TryPeek())
+            {
+                return true;
+            }
+
+            if (IsPeerClosedCheap())
+            {
+                // The closed flag (or the death) was seen before this last look at Tail: nothing more can come.
+                if (ring.TryPeek())
+                {
+                    return true;
+                }
+
+                ThrowPeerClosed();
+            }
+
+            if (!ready)
+            {
+                return false;
+            }
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        if (Volatile.Read(ref _state) != StateOpen)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    /// <summary>Receive side: data, the peer gone, or this end disposed.</summary>
+    private readonly struct ReadableCondition(ShmConnection connection, SpscRing ring) : IWaitCondition
+    {
+        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsReadable(ring);
+
+        public void BeforeSleep()
+        {
+            connection.ThrowIfStopped();
+            connection.CheckPeerAlive();
+        }
+    }
+
+    /// <summary>Send side: room for the message, the peer gone, or this end disposed.</summary>
+    private readonly struct SpaceCondition(ShmConnection connection, SpscRing ring, int length) : IWaitCondition
+    {
+        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsPeerClosedCheap() || ring.HasSpaceFor(length);
+
+        public void BeforeSleep()
+        {
+            connection.ThrowIfStopped();
+            connection.CheckPeerAlive();
+        }
+    }
+
+    /// <summary>WaitAny: any connection readable or disposed.</summary>
+    private readonly struct AnyReadableCondition(IReadOnlyList<ShmConnection> connections) : IWaitCondition
+    {
+        public bool IsSatisfied()
+        {
+            foreach (ShmConnection c in connections)
+            {
+                if (Volatile.Read(ref c._state) != StateOpen || c.IsReadable(c._receiveRing!))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        public void BeforeSleep()
+        {
+            foreach (ShmConnection c in connections)
+            {
+                c.ThrowIfStopped();
+                c.CheckPeerAlive();
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using ShmIpc.Memory;
+using ShmIpc.Ring;
+using ShmIpc.Signaling;
+
+namespace ShmIpc;
+
+/// <summary>
+/// One end of a <see cref="ShmPipe"/>: sends messages (byte strings, possibly empty) to the other end
+/// and receives the messages it sends, in order. The counterpart of Python's
+/// <c>multiprocessing.connection.Connection</c>.
+/// </summary>
+/// <remarks>
+/// <para>One thread may send while another receives; two concurrent sends (or two concurrent receives)
+/// on the same end are refused with <see cref="InvalidOperationException"/>.</para>
+/// <para>When the other end closes or its process dies, the messages it sent are still delivered; then
+/// receiving throws <see cref="ShmPeerClosedException"/>, as does sending. A dead peer is noticed
+/// within one sleep slice of <see cref="ShmWaitStrategy"/> by a blocked call; a send that does not
+/// have to wait notices a closed peer at once but a killed one only when the ring fills up.</para>
+/// <para>Disposing an end while another thread of this process is blocked on it ends that call with
+/// <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
+{
+    private readonly ShmSegment _segment;
+    private readonly int _end;
+    private readonly int _maxMessageLength;
+    private readonly SpscRing? _receiveRing;
+    private readonly SpscRing? _sendRing;
+    private readonly WaitSignal? _receiveData;
+    private readonly WaitSignal? _receiveSpace;
+    private readonly WaitSignal? _sendData;
+    private readonly WaitSignal? _sendSpace;
+    private readonly byte* _ownSlot;
+    private readonly byte* _peerSlot;
+    private readonly ShmWaitStrategy _strategy;
+    private readonly ILogger? _logger;
+    private readonly ulong _ownerWord;
+    private readonly bool _unlinkOnDispose;
+
+    /// <summary>The pipe's name.</summary>
+    public string Name => _segment.Name;
+
+    /// <summary>The longest message this pipe carries, in bytes.</summary>
+    public int MaxMessageLength => _maxMessageLength;
+
+    /// <summary>True when this end can send (false for the creator's end of a one-way pipe).</summary>
+    public bool CanSend => _sendRing is not null;
+
+    /// <summary>True when this end can receive (false for the connector's end of a one-way pipe).</summary>
+    public bool CanReceive => _receiveRing is not null;
+
+    // ------------------------------------------------------------------ send
+
+    /// <summary>Sends <paramref name="message"/>, waiting while the pipe is full.</summary>
+    /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>; nothing was sent.</exception>
+    /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
+    /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    public void Send(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None);
+
+    /// <summary>
+    /// Sends <paramref name="message"/>, waiting while the pipe is full. (This overload exists so that a
+    /// byte array is sent as itself rather than through the typed <see cref="Send{T}(T, IShmSerializer{T})"/>.)
+    /// </summary>
+    /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
+    public void Send(byte[] message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        SendCore(message, long.MaxValue, CancellationToken.None);
+    }
+
+    /// <summary>Sends <paramref name="message"/>, waiting while the pipe is full until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled before the message could be written; nothing was sent.</exception>
+    /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
+    public void Send(ReadOnlySpan<byte> message, CancellationToken cancellationToken) => SendCore(message, long.MaxValue, cancellationToken);
+
+    /// <summary>Sends <paramref name="message"/> if there is room within <paramref name="timeout"/>; false (nothing sent) when the time ran out.</summary>
+    /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
+    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => SendCore(message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
+
+    private bool SendCore(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    {
+        SpscRing ring = _sendRing ?? ThrowCannotSend();
+        if (message.Length > _maxMessageLength)
+        {
+            ThrowTooLong(message.Length);
+        }
+
+        EnterSend();
+        try
+        {
+            if (IsPeerClosedCheap())
+            {
+                ThrowPeerClosed();
+            }
+
+            if (!ring.TryWrite(message) && !WaitAndWrite(ring, message, deadline, cancellationToken))
+            {
+                return false;
+            }
+
+            _sendData!.Notify();
+            return true;
+        }
+        finally
+        {
+            ExitSend();
+        }
+    }
+
+    // --------------------------------------------------------------- receive
+
+    /// <summary>Receives the next message, waiting until one arrives.</summary>
+    /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is closed or dead.</exception>
+    /// <exception cref="ShmCorruptionException">The shared ring is inconsistent; nothing was consumed.</exception>
+    /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on (or polling) this end, or this end only sends.</exception>
+    public byte[] Receive() => Receive(CancellationToken.None);
+
+    /// <summary>Receives the next message, waiting until one arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public byte[] Receive(CancellationToken cancellationToken)
+    {
+        TryReceiveCore(out byte[] message, long.MaxValue, cancellationToken);
+        return message;
+    }
+
+    /// <summary>Receives the next message if one arrives within <paramref name="timeout"/>; false (and an empty array) when the time ran out.</summary>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public bool TryReceive(out byte[] message, TimeSpan timeout) => TryReceiveCore(out message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
+
+    private bool TryReceiveCore(out byte[] message, long deadline, CancellationToken cancellationToken)
+    {
+        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
+        EnterReceive();
+        try
+        {
+            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken))
+            {
+                message = [];
+                return false;
+            }
+
+            message = ring.PeekedPayload.ToArray();
+            ring.Commit();
+            _receiveSpace!.Notify();
+            return true;
+        }
+        finally
+        {
+            ExitReceive();
+        }
+    }
+
+    /// <summary>
+    /// Receives the next message into <paramref name="buffer"/>, waiting until one arrives, and returns
+    /// its length (Python's <c>recv_bytes_into</c>). Allocates nothing.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message is longer than <paramref name="buffer"/>; it stays in the pipe, unread.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public int ReceiveInto(Span<byte> buffer)
+    {
+        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
+        EnterReceive();
+        try
+        {
+            if (!ring.TryPeek())
+            {
+                WaitForRecord(ring, long.MaxValue, CancellationToken.None);
+            }
+
+            int length = ring.PeekedLength;
+            if (length > buffer.Length)
+            {
+                ThrowBufferTooSmall(length, buffer.Length);
+            }
+
+            ring.PeekedPayload.CopyTo(buffer);
+            ring.Commit();
+            _receiveSpace!.Notify();
+            return length;
+        }
+        finally
+        {
+            ExitReceive();
+        }
+    }
+
+    // ----------------------------------------------------------- throw helpers
+
+    [DoesNotReturn]
+    private static SpscRing ThrowCannotSend() =>
+        throw new InvalidOperationException("This end of a one-way pipe only receives (the creator's end receives, the connector's end sends).");
+
+    [DoesNotReturn]
+    private static SpscRing ThrowCannotReceive() =>
+        throw new InvalidOperationException("This end of a one-way pipe only sends (the creator's end receives, the connector's end sends).");
+
+    [DoesNotReturn]
+    private void ThrowTooLong(int length, string paramName = "message") =>
+        throw new ArgumentException($"The message is {length} bytes; pipe '{Name}' carries at most {_maxMessageLength}. Nothing was sent.", paramName);
+
+    [DoesNotReturn]
+    private static void ThrowBufferTooSmall(int length, int bufferLength, string paramName = "buffer") =>
+        throw new ArgumentException($"The next message is {length} bytes and the buffer holds {bufferLength}; the message was left in the pipe.", paramName);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [DoesNotReturn]
+    private void ThrowPeerClosed() => throw new ShmPeerClosedException(Name, _peerGoneReason ?? "it closed its end");
+
+    [DoesNotReturn]
+    private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmConnection),
+        _state == StateHandedOver ? $"This end of pipe '{Name}' was handed over to another process." : $"This end of pipe '{Name}' was disposed.");
+}

@@ -1,0 +1,65 @@
+using ShmIpc.Layout;
+using ShmIpc.Memory;
+
+namespace ShmIpc;
+
+/// <summary>
+/// A two-ended message pipe between processes, the counterpart of Python's
+/// <c>multiprocessing.Pipe</c>: one process creates it and holds the first end, another (or the same)
+/// connects and holds the second. Each end is a <see cref="ShmConnection"/>.
+/// </summary>
+public static class ShmPipe
+{
+    /// <summary>How long <see cref="Connect"/> waits for a creator that is still initialising the segment.</summary>
+    internal static readonly TimeSpan OpenTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Creates the pipe <paramref name="name"/> and returns its first end (the creator's).</summary>
+    /// <exception cref="ArgumentException">The name or an option is invalid.</exception>
+    /// <exception cref="IOException">A live pipe or another object of that name exists.</exception>
+    public static ShmConnection Create(string name, ShmPipeOptions? options = null)
+    {
+        options ??= new ShmPipeOptions();
+        options.Validate();
+        ShmName.Validate(name);
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("The pipe layout is little-endian; this machine is not.");
+        }
+
+        var geometry = new PipeDescriptor.Geometry(options.Capacity, options.EffectiveMaxMessageLength, options.Duplex ? 2 : 1);
+        ulong creatorWord = SharedMemoryPlatform.Current.CurrentProcess.ToWord();
+        ShmSegment segment = ShmSegment.Create(name, SegmentKind.Pipe, PipeDescriptor.ControlSize, (long)geometry.RingCount * geometry.Capacity,
+            2 * geometry.RingCount, options.GroupAccess, s => InitializeControl(s, geometry, creatorWord));
+        return ShmConnection.Attach(segment, geometry, PipeDescriptor.CreatorEnd, options, options.UnlinkOnDispose, claimFrom: null, claimedWord: creatorWord);
+    }
+
+    /// <summary>
+    /// Connects to the pipe <paramref name="name"/> and returns its second end. Only the pipe's shape is
+    /// read from the segment; <paramref name="options"/> gives the waiting strategy and the logger.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No pipe of that name exists.</exception>
+    /// <exception cref="ShmInvalidSegmentException">The segment is not a valid pipe.</exception>
+    /// <exception cref="InvalidOperationException">The pipe's second end is (or was) held by another connection.</exception>
+    public static ShmConnection Connect(string name, ShmPipeOptions? options = null)
+    {
+        options ??= new ShmPipeOptions();
+        options.WaitStrategy.Validate();
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout);
+        PipeDescriptor.Geometry geometry;
+        try
+        {
+            geometry = PipeDescriptor.ReadAndValidate(segment);
+        }
+        catch
+        {
+            segment.Dispose();
+            throw;
+        }
+
+        ulong word = SharedMemoryPlatform.Current.CurrentProcess.ToWord();
+        return ShmConnection.Attach(segment, geometry, PipeDescriptor.ConnectorEnd, options, unlinkOnDispose: false, claimFrom: 0, claimedWord: word);
+    }
+
+    private static unsafe void InitializeControl(ShmSegment segment, PipeDescriptor.Geometry geometry, ulong creatorWord) =>
+        PipeDescriptor.Initialize(segment.Control, geometry, creatorWord);
+}

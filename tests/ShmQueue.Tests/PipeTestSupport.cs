@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.IO.MemoryMappedFiles;
+using ShmIpc.Layout;
+
+namespace ShmIpc.Tests;
+
+/// <summary>
+/// A second, independent mapping of a pipe's file, addressed only through the layout constants: what a
+/// C peer (or a corrupting one) would see. Used to poke bytes and to watch sleeper counts.
+/// </summary>
+internal sealed unsafe class PipeFileView : IDisposable
+{
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly byte* _base;
+
+    public PipeFileView(string name)
+    {
+        var stream = new FileStream("/dev/shm/shmipc." + name, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        _file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+        _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.ReadWrite);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _base = pointer + _view.PointerOffset;
+    }
+
+    public byte* Control => _base + SegmentHeaderDescriptor.HeaderSize;
+
+    public int Capacity => (int)*(long*)(Control + PipeDescriptor.CapacityOffset);
+
+    public byte* RingControl(int ring) => Control + PipeDescriptor.RingControlOffset(ring);
+
+    public byte* RingData(int ring) => Control + PipeDescriptor.ControlSize + PipeDescriptor.RingDataOffset(ring, Capacity);
+
+    public long Tail(int ring) => MappedAtomics.ReadInt64Acquire(RingControl(ring) + SpscRingDescriptor.TailOffset);
+
+    public long Head(int ring) => MappedAtomics.ReadInt64Acquire(RingControl(ring) + SpscRingDescriptor.HeadOffset);
+
+    public int DataSleepers(int ring) => MappedAtomics.ReadInt32Acquire(RingControl(ring) + SpscRingDescriptor.DataSleepersOffset);
+
+    public int SpaceSleepers(int ring) => MappedAtomics.ReadInt32Acquire(RingControl(ring) + SpscRingDescriptor.SpaceSleepersOffset);
+
+    public ulong Owner(int end) => (ulong)MappedAtomics.ReadInt64Acquire(Control + PipeDescriptor.EndSlotOffset(end) + PipeDescriptor.OwnerOffset);
+
+    public long Closed(int end) => MappedAtomics.ReadInt64Acquire(Control + PipeDescriptor.EndSlotOffset(end) + PipeDescriptor.ClosedOffset);
+
+    public void Dispose()
+    {
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+}
+
+internal static class Until
+{
+    /// <summary>Waits (spinning, then yielding) until <paramref name="condition"/> holds; fails the test at the deadline.</summary>
+    public static void True(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        var spinner = new SpinWait();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {what}.");
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 30);
+        }
+    }
+}

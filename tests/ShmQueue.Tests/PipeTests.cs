@@ -1,0 +1,590 @@
+using System.Diagnostics;
+using ShmIpc.Layout;
+using ShmIpc.Tests.Common;
+
+namespace ShmIpc.Tests;
+
+/// <summary>The pipe within one process: the ring, the API, corruption, disposal. Cross-process: <see cref="PipeProcessTests"/>.</summary>
+[TestClass]
+public sealed class PipeTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(10);
+
+    internal static ShmPipeOptions Options(int capacity = 4096, int? maxMessageLength = null, bool duplex = true) => new()
+    {
+        Capacity = capacity,
+        MaxMessageLength = maxMessageLength,
+        Duplex = duplex,
+        WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(50) },
+    };
+
+    /// <summary>A created pipe and its connected second end, disposed (and checked for leftovers) together.</summary>
+    private sealed class Pair : IDisposable
+    {
+        public Pair(string what, ShmPipeOptions? options = null)
+        {
+            Name = TestNames.Unique(what);
+            A = ShmPipe.Create(Name, options ?? Options());
+            B = ShmPipe.Connect(Name, options ?? Options());
+        }
+
+        public string Name { get; }
+
+        public ShmConnection A { get; }
+
+        public ShmConnection B { get; }
+
+        public void Dispose()
+        {
+            B.Dispose();
+            A.Dispose();
+            Assert.AreEqual(0, TestNames.ShmFilesOf(Name).Length, "the pipe's names are removed from /dev/shm");
+        }
+    }
+
+    [TestMethod]
+    public void Layout_puts_hot_words_on_their_own_128_byte_lines()
+    {
+        // (Constant relations - ControlSize 1152 = 9 lines, Head 128 after Tail, sleepers 128 after Head -
+        // are stated in the descriptors; here the computed offsets.)
+        Assert.AreEqual(128, PipeDescriptor.EndSlotOffset(0));
+        Assert.AreEqual(256, PipeDescriptor.EndSlotOffset(1));
+        Assert.AreEqual(384, PipeDescriptor.RingControlOffset(0));
+        Assert.AreEqual(768, PipeDescriptor.RingControlOffset(1));
+        Assert.AreEqual(8, SpscRingDescriptor.RecordSize(0));
+        Assert.AreEqual(16, SpscRingDescriptor.RecordSize(1));
+        Assert.AreEqual(16, SpscRingDescriptor.RecordSize(8));
+        Assert.AreEqual(24, SpscRingDescriptor.RecordSize(9));
+        Assert.AreEqual(2040, SpscRingDescriptor.MaxMessageLengthFor(4096));
+    }
+
+    [TestMethod]
+    public void Messages_of_every_size_round_trip_in_both_directions_across_many_wraps()
+    {
+        using var pair = new Pair("sizes", Options(capacity: 1024, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(1024)));
+        int max = pair.A.MaxMessageLength;
+        Assert.AreEqual(504, max);
+        var buffer = new byte[max];
+        for (int i = 0; i < 3000; i++)
+        {
+            byte[] message = PipeMessages.Make(i, PipeMessages.LengthOf(i, max));
+            pair.A.Send(message);
+            CollectionAssert.AreEqual(message, pair.B.Receive(), $"message {i} A->B");
+            pair.B.Send(message);
+            int length = pair.A.ReceiveInto(buffer);
+            Assert.AreEqual(message.Length, length);
+            Assert.IsTrue(PipeMessages.Matches(i, buffer.AsSpan(0, length)), $"message {i} B->A");
+        }
+
+        using var view = new PipeFileView(pair.Name);
+        Assert.IsTrue(view.Tail(1) > 100 * 1024, $"ring 1 wrapped many times (tail {view.Tail(1)})");
+        Assert.AreEqual(view.Tail(1), view.Head(1), "all consumed");
+    }
+
+    [TestMethod]
+    public void A_full_ring_refuses_until_the_consumer_frees_space_and_keeps_order()
+    {
+        using var pair = new Pair("full", Options(capacity: 1024));
+        int sent = 0;
+        while (pair.A.TrySend(PipeMessages.Make(sent, 100), TimeSpan.Zero))
+        {
+            sent++;
+        }
+
+        Assert.AreEqual(1024 / 112, sent, "records of 8 + 104 bytes");
+        Assert.IsFalse(pair.A.TrySend(PipeMessages.Make(sent, 100), TimeSpan.FromMilliseconds(60)), "still full after a timed wait");
+        for (int i = 0; i < sent; i++)
+        {
+            Assert.IsTrue(PipeMessages.Matches(i, pair.B.Receive()));
+            Assert.IsTrue(pair.A.TrySend(PipeMessages.Make(sent + i, 100), TimeSpan.Zero), "one record freed, one fits");
+        }
+
+        for (int i = 0; i < sent; i++)
+        {
+            Assert.IsTrue(PipeMessages.Matches(sent + i, pair.B.Receive()));
+        }
+    }
+
+    [TestMethod]
+    public void Both_ends_sending_more_than_the_capacity_while_reading_do_not_deadlock()
+    {
+        using var pair = new Pair("duplex", Options(capacity: 1024));
+        const int Count = 4000;
+        Exception? failure = null;
+        void Run(ShmConnection connection)
+        {
+            try
+            {
+                int sent = 0, received = 0;
+                while (sent < Count || received < Count)
+                {
+                    // One thread per end, alternating: a blocking Send on both sides would deadlock.
+                    while (sent < Count && connection.TrySend(PipeMessages.Make(sent, PipeMessages.LengthOf(sent, 200)), TimeSpan.Zero))
+                    {
+                        sent++;
+                    }
+
+                    while (received < Count && connection.TryReceive(out byte[] message, received < sent ? TimeSpan.FromMilliseconds(1) : TimeSpan.Zero))
+                    {
+                        Assert.AreEqual(PipeMessages.LengthOf(received, 200), message.Length);
+                        Assert.IsTrue(PipeMessages.Matches(received, message));
+                        received++;
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }
+
+        var a = new Thread(() => Run(pair.A));
+        var b = new Thread(() => Run(pair.B));
+        a.Start();
+        b.Start();
+        Assert.IsTrue(a.Join(Generous) & b.Join(Generous), "both ends finished");
+        Assert.IsNull(failure, failure?.ToString());
+    }
+
+    [TestMethod]
+    public void Empty_messages_are_messages()
+    {
+        using var pair = new Pair("empty");
+        pair.A.Send([]);
+        pair.A.Send(ReadOnlySpan<byte>.Empty);
+        Assert.IsTrue(pair.B.Poll(TimeSpan.Zero));
+        Assert.AreEqual(0, pair.B.Receive().Length);
+        Assert.AreEqual(0, pair.B.ReceiveInto(Span<byte>.Empty));
+        Assert.IsFalse(pair.B.Poll(TimeSpan.Zero));
+    }
+
+    [TestMethod]
+    public void An_oversized_message_is_refused_before_anything_is_written()
+    {
+        using var pair = new Pair("oversize");
+        using var view = new PipeFileView(pair.Name);
+        long tail = view.Tail(1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new byte[pair.A.MaxMessageLength + 1]));
+        StringAssert.Contains(e.Message, pair.Name);
+        Assert.AreEqual(tail, view.Tail(1), "tail unchanged");
+        Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "nothing arrived");
+        pair.A.Send(new byte[pair.A.MaxMessageLength]);
+        Assert.AreEqual(pair.A.MaxMessageLength, pair.B.Receive().Length, "the maximum itself is fine");
+    }
+
+    [TestMethod]
+    public void ReceiveInto_a_buffer_too_small_throws_and_leaves_the_message_unread()
+    {
+        using var pair = new Pair("small");
+        pair.A.Send(PipeMessages.Make(1, 100));
+        Assert.ThrowsExactly<ArgumentException>(() => pair.B.ReceiveInto(new byte[99]));
+        var buffer = new byte[200];
+        Assert.AreEqual(100, pair.B.ReceiveInto(buffer));
+        Assert.IsTrue(PipeMessages.Matches(1, buffer.AsSpan(0, 100)));
+    }
+
+    [TestMethod]
+    public void A_second_connect_is_refused_naming_the_pipe()
+    {
+        using var pair = new Pair("second");
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ShmPipe.Connect(pair.Name));
+        StringAssert.Contains(e.Message, pair.Name);
+        StringAssert.Contains(e.Message, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        pair.A.Send([1, 2, 3]);
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, pair.B.Receive(), "the refused attempt disturbed nothing");
+    }
+
+    [TestMethod]
+    public void Receive_before_the_second_end_connects_just_waits()
+    {
+        string name = TestNames.Unique("early");
+        using (ShmConnection a = ShmPipe.Create(name, Options()))
+        {
+            var clock = Stopwatch.StartNew();
+            Assert.IsFalse(a.TryReceive(out _, TimeSpan.FromMilliseconds(150)), "no peer yet is not a closed peer");
+            Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(149));
+            Assert.IsFalse(a.IsPeerConnected);
+            a.Send([7]);
+            using ShmConnection b = ShmPipe.Connect(name, Options());
+            Assert.IsTrue(a.IsPeerConnected && b.IsPeerConnected);
+            CollectionAssert.AreEqual(new byte[] { 7 }, b.Receive(), "sent before the peer connected, delivered after");
+        }
+
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+    }
+
+    [TestMethod]
+    public void A_closed_peer_delivers_what_it_sent_then_receive_and_send_throw_peer_closed()
+    {
+        string name = TestNames.Unique("closed");
+        ShmConnection a = ShmPipe.Create(name, Options());
+        using ShmConnection b = ShmPipe.Connect(name, Options());
+        a.Send([1]);
+        a.Send([2]);
+        a.Dispose();
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length, "the creator unlinked; the connected end keeps working");
+        Assert.IsFalse(b.IsPeerConnected);
+        Assert.IsTrue(b.Poll(TimeSpan.Zero), "end of file is readable, as in Python");
+        CollectionAssert.AreEqual(new byte[] { 1 }, b.Receive());
+        CollectionAssert.AreEqual(new byte[] { 2 }, b.Receive());
+        var e = Assert.ThrowsExactly<ShmPeerClosedException>(() => b.Receive());
+        Assert.AreEqual(name, e.Name);
+        Assert.IsInstanceOfType<EndOfStreamException>(e);
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => b.Send([3]));
+    }
+
+    [TestMethod]
+    public void Closing_wakes_a_peer_blocked_in_receive_at_once()
+    {
+        ShmPipeOptions options = Options();
+        options.WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromSeconds(5) };
+        using var pair = new Pair("wake", options);
+        using var view = new PipeFileView(pair.Name);
+        Exception? seen = null;
+        var receiver = new Thread(() =>
+        {
+            try
+            {
+                pair.B.Receive();
+            }
+            catch (Exception e)
+            {
+                seen = e;
+            }
+        });
+        receiver.Start();
+        Until.True(() => view.DataSleepers(1) > 0, Generous, "the receiver sleeps");
+        var clock = Stopwatch.StartNew();
+        pair.A.Close();
+        Assert.IsTrue(receiver.Join(Generous));
+        Assert.IsInstanceOfType<ShmPeerClosedException>(seen);
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(2), $"woken by the post, not by the 5 s slice: {clock.Elapsed}");
+    }
+
+    [TestMethod]
+    public void Dispose_during_a_blocked_receive_ends_it_with_ObjectDisposedException()
+    {
+        using var pair = new Pair("disp-r");
+        using var view = new PipeFileView(pair.Name);
+        Exception? seen = null;
+        var receiver = new Thread(() =>
+        {
+            try
+            {
+                pair.B.Receive();
+            }
+            catch (Exception e)
+            {
+                seen = e;
+            }
+        });
+        receiver.Start();
+        Until.True(() => view.DataSleepers(1) > 0, Generous, "the receiver sleeps");
+        pair.B.Dispose();
+        Assert.IsTrue(receiver.Join(Generous), "the receive ended");
+        Assert.IsInstanceOfType<ObjectDisposedException>(seen);
+        Assert.ThrowsExactly<ObjectDisposedException>(() => pair.B.Receive());
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => pair.A.Send([1]), "the disposed end counts as closed for its peer");
+    }
+
+    [TestMethod]
+    public void Dispose_during_a_blocked_send_ends_it_with_ObjectDisposedException()
+    {
+        using var pair = new Pair("disp-s", Options(capacity: 1024));
+        using var view = new PipeFileView(pair.Name);
+        while (pair.A.TrySend(new byte[200], TimeSpan.Zero))
+        {
+        }
+
+        Exception? seen = null;
+        var sender = new Thread(() =>
+        {
+            try
+            {
+                pair.A.Send(new byte[200]);
+            }
+            catch (Exception e)
+            {
+                seen = e;
+            }
+        });
+        sender.Start();
+        Until.True(() => view.SpaceSleepers(1) > 0, Generous, "the sender sleeps");
+        pair.A.Dispose();
+        Assert.IsTrue(sender.Join(Generous));
+        Assert.IsInstanceOfType<ObjectDisposedException>(seen);
+    }
+
+    [TestMethod]
+    public void Concurrent_receives_on_one_end_are_refused()
+    {
+        using var pair = new Pair("conc");
+        using var view = new PipeFileView(pair.Name);
+        var receiver = new Thread(() => pair.B.TryReceive(out _, Generous));
+        receiver.Start();
+        Until.True(() => view.DataSleepers(1) > 0, Generous, "the first receiver sleeps");
+        Assert.ThrowsExactly<InvalidOperationException>(() => pair.B.TryReceive(out _, TimeSpan.Zero));
+        pair.A.Send([1]);
+        Assert.IsTrue(receiver.Join(Generous));
+    }
+
+    [TestMethod]
+    public void Poll_returns_within_its_timeout_and_sees_a_message()
+    {
+        using var pair = new Pair("poll");
+        var clock = Stopwatch.StartNew();
+        Assert.IsFalse(pair.B.Poll(TimeSpan.FromMilliseconds(120)));
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(119) && clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.Elapsed}");
+        pair.A.Send([5]);
+        Assert.IsTrue(pair.B.Poll(TimeSpan.Zero));
+        Assert.IsTrue(pair.B.Poll(TimeSpan.FromSeconds(1)), "polling consumes nothing");
+        CollectionAssert.AreEqual(new byte[] { 5 }, pair.B.Receive());
+    }
+
+    [TestMethod]
+    public void WaitAny_reports_the_ready_connections_and_times_out_when_none_is()
+    {
+        using var one = new Pair("any1");
+        using var two = new Pair("any2");
+        using var three = new Pair("any3");
+        ShmConnection[] readers = [one.B, two.B, three.A];
+
+        var clock = Stopwatch.StartNew();
+        Assert.AreEqual(0, ShmConnection.WaitAny(readers, TimeSpan.FromMilliseconds(100)).Count);
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(99) && clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.Elapsed}");
+
+        two.A.Send([2]);
+        three.B.Send([3]);
+        CollectionAssert.AreEqual(new[] { two.B, three.A }, ShmConnection.WaitAny(readers, TimeSpan.FromSeconds(5)).ToArray());
+
+        two.B.Receive();
+        three.A.Receive();
+        one.A.Dispose();
+        CollectionAssert.AreEqual(new[] { one.B }, ShmConnection.WaitAny(readers, TimeSpan.FromSeconds(5)).ToArray(), "a closed peer is ready (end of file)");
+    }
+
+    [TestMethod]
+    public void WaitAny_wakes_for_a_message_sent_by_another_thread_while_it_sleeps()
+    {
+        using var one = new Pair("anyw1");
+        using var two = new Pair("anyw2");
+        using var view = new PipeFileView(one.Name);
+        var sender = new Thread(() =>
+        {
+            Until.True(() => view.DataSleepers(1) > 0, Generous, "WaitAny sleeps");
+            two.A.Send([9]);
+        });
+        sender.Start();
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<ShmConnection> ready = ShmConnection.WaitAny([one.B, two.B], Generous);
+        Assert.IsTrue(sender.Join(Generous));
+        CollectionAssert.AreEqual(new[] { two.B }, ready.ToArray());
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.Elapsed}");
+    }
+
+    [TestMethod]
+    public void Typed_messages_use_the_built_in_serializers()
+    {
+        using var pair = new Pair("typed");
+        pair.A.Send("héllo, pipe");
+        pair.A.Send(42L);
+        pair.A.Send(new byte[] { 1, 2 });
+        Assert.AreEqual("héllo, pipe", pair.B.Receive<string>());
+        Assert.AreEqual(42L, pair.B.Receive<long>());
+        CollectionAssert.AreEqual(new byte[] { 1, 2 }, pair.B.Receive<byte[]>());
+
+        pair.A.Send(7);
+        Assert.ThrowsExactly<InvalidDataException>(() => pair.B.Receive<long>(), "4 bytes are not a long");
+        Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "the bad message was consumed");
+
+        Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new List<int>()));
+        Assert.ThrowsExactly<ArgumentException>(() => pair.B.Receive<List<int>>());
+        Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new string('x', pair.A.MaxMessageLength + 1)));
+    }
+
+    [TestMethod]
+    public async Task Async_send_and_receive_complete_and_cancel()
+    {
+        using var pair = new Pair("async", Options(capacity: 1024));
+        await pair.A.SendAsync(new byte[] { 1 });
+        CollectionAssert.AreEqual(new byte[] { 1 }, await pair.B.ReceiveAsync());
+
+        ValueTask<byte[]> pending = pair.B.ReceiveAsync();
+        Assert.IsFalse(pending.IsCompleted);
+        await pair.A.SendAsync(new byte[] { 2 });
+        CollectionAssert.AreEqual(new byte[] { 2 }, await pending.AsTask().WaitAsync(Generous));
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAsync<OperationCanceledException>(async () => await pair.B.ReceiveAsync(cts.Token).AsTask().WaitAsync(Generous));
+
+        while (pair.A.TrySend(new byte[200], TimeSpan.Zero))
+        {
+        }
+
+        ValueTask send = pair.A.SendAsync(new byte[200]);
+        Assert.IsFalse(send.IsCompleted, "full: waits");
+        Assert.AreEqual(200, pair.B.Receive().Length);
+        await send.AsTask().WaitAsync(Generous);
+    }
+
+    [TestMethod]
+    public void Send_and_ReceiveInto_allocate_nothing()
+    {
+        using var pair = new Pair("alloc");
+        byte[] message = PipeMessages.Make(1, 64);
+        var buffer = new byte[64];
+        for (int i = 0; i < 100; i++)
+        {
+            pair.A.Send(message);
+            pair.B.ReceiveInto(buffer);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            pair.A.Send(message);
+            pair.B.ReceiveInto(buffer);
+        }
+
+        Assert.AreEqual(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [TestMethod]
+    public void A_one_way_pipe_sends_from_the_connector_to_the_creator_only()
+    {
+        using var pair = new Pair("oneway", Options(duplex: false));
+        Assert.IsTrue(pair.A.CanReceive && !pair.A.CanSend);
+        Assert.IsTrue(pair.B.CanSend && !pair.B.CanReceive);
+        Assert.AreEqual(3, TestNames.ShmFilesOf(pair.Name).Length, "segment + 2 semaphores");
+        pair.B.Send([4]);
+        CollectionAssert.AreEqual(new byte[] { 4 }, pair.A.Receive());
+        Assert.ThrowsExactly<InvalidOperationException>(() => pair.A.Send([1]));
+        Assert.ThrowsExactly<InvalidOperationException>(() => pair.B.Receive());
+    }
+
+    [TestMethod]
+    public void Invalid_options_are_refused()
+    {
+        string name = TestNames.Unique("opts");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmPipe.Create(name, new ShmPipeOptions { Capacity = 3000 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmPipe.Create(name, new ShmPipeOptions { Capacity = 512 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096, MaxMessageLength = 2041 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ShmPipe.Create(name, new ShmPipeOptions { MaxMessageLength = -1 }));
+        Assert.ThrowsExactly<ArgumentException>(() => ShmPipe.Create("bad/name"));
+        Assert.ThrowsExactly<FileNotFoundException>(() => ShmPipe.Connect(name));
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+    }
+
+    [TestMethod]
+    [DataRow(SpscRingDescriptor.LengthOffset, 100_000, DisplayName = "length beyond the maximum")]
+    [DataRow(SpscRingDescriptor.LengthOffset, -8, DisplayName = "negative length")]
+    [DataRow(SpscRingDescriptor.LengthOffset, 64, DisplayName = "length beyond the tail")]
+    [DataRow(SpscRingDescriptor.TypeOffset, 7, DisplayName = "unknown record type")]
+    [DataRow(SpscRingDescriptor.TypeOffset, SpscRingDescriptor.PaddingType, DisplayName = "padding in the middle")]
+    public unsafe void A_corrupted_record_header_throws_ShmCorruptionException_and_consumes_nothing(int offset, int value)
+    {
+        using var pair = new Pair("corrupt");
+        using var view = new PipeFileView(pair.Name);
+        pair.A.Send(PipeMessages.Make(0, 16));
+        pair.A.Send(PipeMessages.Make(1, 16));
+        Assert.AreEqual(48, view.Tail(1));
+        *(int*)(view.RingData(1) + 24 + offset) = value;
+
+        pair.B.Receive();
+        var e = Assert.ThrowsExactly<ShmCorruptionException>(() => pair.B.Receive());
+        Assert.AreEqual(pair.Name, e.SegmentName);
+        Assert.AreEqual(24, e.Position);
+        StringAssert.Contains(e.Message, pair.Name);
+        Assert.AreEqual(24, view.Head(1), "nothing consumed");
+        Assert.ThrowsExactly<ShmCorruptionException>(() => pair.B.ReceiveInto(new byte[100]));
+    }
+
+    [TestMethod]
+    [DataRow(12L, DisplayName = "unaligned tail")]
+    [DataRow(8192L, DisplayName = "tail more than a ring ahead")]
+    [DataRow(-64L, DisplayName = "tail behind head")]
+    public unsafe void A_corrupted_tail_throws_ShmCorruptionException(long tail)
+    {
+        using var pair = new Pair("ctail");
+        using var view = new PipeFileView(pair.Name);
+        MappedAtomics.WriteInt64Release(view.RingControl(1) + SpscRingDescriptor.TailOffset, tail);
+        var e = Assert.ThrowsExactly<ShmCorruptionException>(() => pair.B.Receive());
+        Assert.AreEqual(tail, e.Position);
+    }
+
+    [TestMethod]
+    public unsafe void A_corrupted_head_throws_ShmCorruptionException_in_the_sender()
+    {
+        using var pair = new Pair("chead", Options(capacity: 1024));
+        using var view = new PipeFileView(pair.Name);
+        MappedAtomics.WriteInt64Release(view.RingControl(1) + SpscRingDescriptor.HeadOffset, 4096);
+        Assert.ThrowsExactly<ShmCorruptionException>(() =>
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                pair.A.Send(new byte[100]);
+            }
+        });
+    }
+
+    [TestMethod]
+    [DataRow(PipeDescriptor.CapacityOffset, 3000L, DisplayName = "capacity not a power of two")]
+    [DataRow(PipeDescriptor.CapacityOffset, 8192L, DisplayName = "capacity larger than the data region")]
+    [DataRow(PipeDescriptor.MaxMessageLengthOffset, 4000L, DisplayName = "maximum message beyond half the ring")]
+    [DataRow(PipeDescriptor.RingCountOffset, 3L, DisplayName = "ring count")]
+    [DataRow(PipeDescriptor.RingsOffset + SpscRingDescriptor.TailOffset, 5000L, DisplayName = "tail beyond a ring")]
+    public unsafe void Connect_refuses_an_invalid_control_block(int offset, long value)
+    {
+        string name = TestNames.Unique("cblock");
+        using ShmConnection a = ShmPipe.Create(name, Options());
+        using (var view = new PipeFileView(name))
+        {
+            if (offset == PipeDescriptor.RingCountOffset)
+            {
+                *(int*)(view.Control + offset) = (int)value;
+            }
+            else
+            {
+                *(long*)(view.Control + offset) = value;
+            }
+        }
+
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmPipe.Connect(name));
+        Assert.AreEqual(ShmSegmentError.Corrupted, e.Error);
+        StringAssert.Contains(e.Message, name);
+    }
+
+    [TestMethod]
+    public void A_handover_in_one_process_moves_the_end_and_the_token_works_once()
+    {
+        using var pair = new Pair("hand");
+        pair.A.Send([1]);
+        string token = pair.B.ReleaseForHandover();
+        StringAssert.Contains(token, pair.Name);
+        Assert.ThrowsExactly<ObjectDisposedException>(() => pair.B.Receive());
+        Assert.IsTrue(pair.A.IsPeerConnected, "an end in transit is still connected");
+        Assert.ThrowsExactly<InvalidOperationException>(() => ShmPipe.Connect(pair.Name));
+
+        using ShmConnection moved = ShmConnection.AcquireHandover(token, Options());
+        CollectionAssert.AreEqual(new byte[] { 1 }, moved.Receive(), "what was in flight stays");
+        moved.Send([2]);
+        CollectionAssert.AreEqual(new byte[] { 2 }, pair.A.Receive());
+        Assert.ThrowsExactly<InvalidOperationException>(() => ShmConnection.AcquireHandover(token));
+        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover("nonsense"));
+    }
+
+    [TestMethod]
+    public void Disposing_twice_and_disposing_the_connector_first_are_fine()
+    {
+        string name = TestNames.Unique("twice");
+        ShmConnection a = ShmPipe.Create(name, Options());
+        ShmConnection b = ShmPipe.Connect(name, Options());
+        b.Dispose();
+        b.Dispose();
+        Assert.IsTrue(File.Exists("/dev/shm/shmipc." + name), "the connector removes nothing");
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => a.Receive());
+        a.Dispose();
+        a.Dispose();
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+    }
+}
