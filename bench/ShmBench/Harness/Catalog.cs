@@ -51,6 +51,7 @@ internal static class Catalog
         // Foundation figures (until the structures above land).
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core)"),
+        new("shmipc.idle_semaphore_waiter_cpu_pct_schedstat", "%", "Foundation: the same from per-thread schedstat (ns accounting, no 10 ms ticks)"),
 
         // Baselines.
         new("c.spin_8B_rtt_median", "ns", "C, two processes on one MAP_SHARED region, both spinning, pinned to CPUs 0 and 1"),

@@ -51,8 +51,12 @@ internal sealed class HarnessContext
     /// <summary>A remark that belongs in the results (pinning, a skipped baseline, a substitute).</summary>
     public void Note(string text)
     {
-        _notes.Add($"[{Scenario}] {text}");
-        Progress.Line($"  note: {text}");
+        string note = $"[{Scenario}] {text}";
+        if (!_notes.Contains(note))
+        {
+            _notes.Add(note);
+            Progress.Line($"  note: {text}");
+        }
     }
 
     /// <summary>Records one run's value of a figure.</summary>

@@ -22,4 +22,28 @@ internal static class ProcessCpu
         long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
         return TimeSpan.FromSeconds(ticks / (double)s_ticksPerSecond);
     }
+
+    /// <summary>
+    /// Time on CPU of the live threads of <paramref name="pid"/> in nanoseconds, summed over
+    /// /proc/&lt;pid&gt;/task/*/schedstat (the scheduler's own accounting, not tick sampling); null
+    /// when the kernel has no schedstat. Threads that ended meanwhile are not counted.
+    /// </summary>
+    public static TimeSpan? ReadPrecise(int pid)
+    {
+        try
+        {
+            long ns = 0;
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+            {
+                string text = File.ReadAllText(Path.Combine(task, "schedstat"));
+                ns += long.Parse(text.AsSpan(0, text.IndexOf(' ', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+            }
+
+            return TimeSpan.FromTicks(ns / 100);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
 }

@@ -1,14 +1,14 @@
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace ShmIpc.Bench.Micro;
 
 /// <summary>
 /// "micro [filter] [BenchmarkDotNet options]": the BenchmarkDotNet micro benchmarks of this assembly.
-/// They run in process (InProcessEmitToolchain): no second build of this project, which matters on a
-/// two-core machine shared with other builds. "micro Notify" runs benchmarks whose name contains Notify.
+/// They run in process (BenchmarkDotNet's --inProcess): no second build of this project, which matters on a
+/// two-core machine shared with other builds ("--outOfProcess" restores BenchmarkDotNet's default).
+/// "micro Notify" runs benchmarks whose name contains Notify; the report is printed, its files go to a
+/// temp directory that is removed at exit.
 /// </summary>
 internal static class MicroRunner
 {
@@ -26,9 +26,15 @@ internal static class MicroRunner
         }
 
         forwarded.AddRange(args);
-        IConfig config = DefaultConfig.Instance
-            .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance))
-            .WithArtifactsPath(Path.Combine(Path.GetTempPath(), $"shmbench-bdn-{Environment.ProcessId}"));
+
+        // In process by default, also for jobs chosen on the command line ("--job short").
+        if (!forwarded.Remove("--outOfProcess"))
+        {
+            forwarded.Add("--inProcess");
+        }
+
+        string artifacts = Harness.Cleanup.Path(Path.Combine(Path.GetTempPath(), $"shmbench-bdn-{Environment.ProcessId}"));
+        IConfig config = DefaultConfig.Instance.WithArtifactsPath(artifacts);
         BenchmarkSwitcher.FromAssembly(typeof(MicroRunner).Assembly).Run(forwarded.ToArray(), config);
         return 0;
     }
