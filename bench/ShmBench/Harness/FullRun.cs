@@ -72,7 +72,8 @@ internal static class FullRun
 
             foreach (Figure f in ctx.FiguresOf(scenario.Name))
             {
-                ctx.Progress.Line($"{f.ToLine(),-60} # {Figure.Humanize(f.Value, f.Unit)}{(f.Runs > 1 ? string.Create(CultureInfo.InvariantCulture, $", spread {f.SpreadPct:0.#}%") : "")}");
+                // Exactly "name: value unit", for scripts; spreads are in the results file.
+                ctx.Progress.Line(f.ToLine());
             }
         }
 
