@@ -1,20 +1,35 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace ShmIpc.Bench.Harness;
 
 /// <summary>What the figures were measured on, for the results file.</summary>
-internal sealed record MachineInfo(string Cpu, int Cores, string Memory, string Os, string Runtime, string Commit, string CCompiler, string Python)
+internal sealed record MachineInfo(string Cpu, int Cores, string Memory, string Os, string Runtime, string Commit, string CCompiler, string Python, string LoadAverage)
 {
     public static MachineInfo Collect() => new(
         Cpu: ReadCpuModel(),
         Cores: Environment.ProcessorCount,
         Memory: ReadMemory(),
-        Os: RuntimeInformation.OSDescription,
+        Os: $"{RuntimeInformation.OSDescription}, kernel {Kernel()}",
         Runtime: $"{RuntimeInformation.FrameworkDescription} ({RuntimeInformation.ProcessArchitecture})",
         Commit: ReadCommit(),
         CCompiler: FirstLine("cc", "--version") ?? "none",
-        Python: FirstLine("python3", "--version") ?? "none");
+        Python: FirstLine("python3", "--version") ?? "none",
+        LoadAverage: ReadLoad());
+
+    /// <summary>1, 5 and 15 minute load averages at the start: other work on a shared machine moves the figures.</summary>
+    private static string ReadLoad()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
 
     private static string ReadCpuModel()
     {
@@ -29,12 +44,25 @@ internal sealed record MachineInfo(string Cpu, int Cores, string Memory, string 
         }
     }
 
+    private static string Kernel()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+        }
+        catch (IOException)
+        {
+            return Environment.OSVersion.VersionString;
+        }
+    }
+
     private static string ReadMemory()
     {
         try
         {
             string? line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal", StringComparison.Ordinal));
-            return line is null ? "unknown" : line["MemTotal:".Length..].Trim();
+            string[] parts = line?["MemTotal:".Length..].Trim().Split(' ') ?? [];
+            return parts is [string kb, "kB"] ? string.Create(CultureInfo.InvariantCulture, $"{long.Parse(kb, CultureInfo.InvariantCulture) / 1048576.0:0.0} GiB") : "unknown";
         }
         catch (IOException)
         {
@@ -51,6 +79,7 @@ internal sealed record MachineInfo(string Cpu, int Cores, string Memory, string 
         }
 
         string? status = Run("git", RepoPaths.Root, "status", "--porcelain", "--untracked-files=no");
+        hash = hash.Trim();
         return string.IsNullOrWhiteSpace(status) ? hash : hash + " (with uncommitted changes)";
     }
 

@@ -40,6 +40,7 @@ internal static class ResultsWriter
         L($"| C compiler | {machine.CCompiler} |");
         L($"| Python | {machine.Python} |");
         L($"| commit | {machine.Commit} |");
+        L($"| load average at start | {machine.LoadAverage} (1, 5, 15 min; other work on the machine moves the figures) |");
         L();
         L("## Goals");
         L();
