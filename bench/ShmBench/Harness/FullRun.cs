@@ -83,7 +83,7 @@ internal static class FullRun
 
         if (options.Save)
         {
-            (string md, string csv) = ResultsWriter.Write("dotnet run -c Release --project bench/ShmBench -- full " + string.Join(' ', args),
+            (string md, string csv) = ResultsWriter.Write(("dotnet run -c Release --project bench/ShmBench -- full " + string.Join(' ', args)).TrimEnd(),
                 machine, started, ctx.Progress.Elapsed, options, selected.Select(s => s.Name).ToList(), ctx.Figures(), goals, ctx.Notes);
             Console.WriteLine();
             Console.WriteLine($"results: {Path.GetRelativePath(Environment.CurrentDirectory, md)}, {Path.GetRelativePath(Environment.CurrentDirectory, csv)}");
