@@ -1,0 +1,75 @@
+using System.Globalization;
+using ShmIpc.Bench.Harness;
+
+namespace ShmIpc.Bench.Baselines;
+
+/// <summary>
+/// The C column: bench/native/shm_baselines.c, compiled at run time with "cc -O2" into the gitignored
+/// bench/native/bin/ (rebuilt when the source is newer). Skipped with a note when there is no compiler.
+/// </summary>
+internal static class NativeBaselines
+{
+    private const string Source = "shm_baselines.c";
+    private static readonly Lazy<string?> s_binary = new(Compile);
+    private static string? s_problem;
+
+    /// <summary>8 B spin ping-pong: c.spin_8B_rtt_*.</summary>
+    public static void SpinPingPong(HarnessContext ctx) => Run(ctx, "spin", ctx.Plan(200_000));
+
+    /// <summary>8 B ping-pong on POSIX semaphores, on two CPUs and on one: c.sem_8B_rtt_*, c.sem_same_cpu_8B_rtt_*.</summary>
+    public static void SemaphorePingPong(HarnessContext ctx)
+    {
+        Run(ctx, "sem", ctx.Plan(20_000));
+        Run(ctx, "sem_same_cpu", ctx.Plan(20_000));
+    }
+
+    /// <summary>SPSC ring of 64 B messages: c.spsc_64B_throughput (+ _bandwidth).</summary>
+    public static void SpscRing(HarnessContext ctx) => Run(ctx, "spsc", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64);
+
+    /// <summary>memcpy of 64 KiB messages: c.memcpy_64KiB_bandwidth.</summary>
+    public static void MemcpyBandwidth(HarnessContext ctx) => Run(ctx, "memcpy", ctx.Plan(100_000, 1_000));
+
+    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0)
+    {
+        string? binary = s_binary.Value;
+        if (binary is null)
+        {
+            ctx.Note($"C baseline '{test}' skipped: {s_problem}");
+            return;
+        }
+
+        ctx.Progress.Step($"C {test}");
+        ExternalBaseline.Run(ctx, binary,
+            [test, Str(plan.Count), Str(plan.Runs), Str(plan.Warmup)],
+            TimeSpan.FromMinutes(2), bytesPerItem);
+    }
+
+    private static string? Compile()
+    {
+        string source = Path.Combine(RepoPaths.Native, Source);
+        if (!File.Exists(source))
+        {
+            s_problem = $"{source} not found";
+            return null;
+        }
+
+        string dir = Path.Combine(RepoPaths.Native, "bin");
+        string binary = Path.Combine(dir, "shm_baselines");
+        if (File.Exists(binary) && File.GetLastWriteTimeUtc(binary) >= File.GetLastWriteTimeUtc(source))
+        {
+            return binary;
+        }
+
+        Directory.CreateDirectory(dir);
+        string? output = MachineInfo.Run("cc", null, "-O2", "-pthread", "-Wall", "-o", binary, source);
+        if (output is null || !File.Exists(binary))
+        {
+            s_problem = "no working C compiler ('cc -O2' failed or is missing)";
+            return null;
+        }
+
+        return binary;
+    }
+
+    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
+}

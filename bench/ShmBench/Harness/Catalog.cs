@@ -1,0 +1,98 @@
+namespace ShmIpc.Bench.Harness;
+
+/// <summary>How a goal compares its ratio with its target.</summary>
+internal enum GoalTest
+{
+    /// <summary>ratio ≤ target.</summary>
+    AtMost,
+
+    /// <summary>ratio ≥ target.</summary>
+    AtLeast,
+
+    /// <summary>ratio &lt; target.</summary>
+    Below,
+
+    /// <summary>ratio &gt; target.</summary>
+    Above,
+}
+
+/// <summary>A declared figure: its unit and what it means.</summary>
+internal sealed record FigureSpec(string Name, string Unit, string Meaning);
+
+/// <summary>
+/// A goal from an issue: ratio = <see cref="Numerator"/> / <see cref="Denominator"/> (or the figure
+/// itself when there is no denominator), compared with <see cref="Target"/>. For "N x faster" of a
+/// latency, the baseline is the numerator.
+/// </summary>
+internal sealed record Goal(string Issue, string Text, string Numerator, string? Denominator, GoalTest Test, double Target);
+
+/// <summary>
+/// The one table of headline figures and goals. A new scenario declares its figures here and the
+/// goals that use them; evaluation, printing and the results file pick them up from here.
+/// </summary>
+internal static class Catalog
+{
+    /// <summary>The headline figures (fixed names from issue 4) and the baselines they are compared with.</summary>
+    public static readonly FigureSpec[] Headline =
+    [
+        // ShmIpc (filled in as Pipe, Queue and Pool land).
+        new("shmipc.pipe_8B_rtt_median", "ns", "Pipe 8 B round trip, both sides spinning (pinned to different CPUs)"),
+        new("shmipc.pipe_8B_sleep_rtt_median", "ns", "Pipe 8 B round trip, receiver asleep on its semaphore"),
+        new("shmipc.pipe_64B_stream_throughput", "msg/s", "Pipe one-way stream of 64 B messages"),
+        new("shmipc.pipe_64KiB_stream_bandwidth", "MB/s", "Pipe one-way stream of 64 KiB messages"),
+        new("shmipc.queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 producer process, 1 consumer process"),
+        new("shmipc.queue_64B_2p2c_throughput", "msg/s", "Queue of 64 B messages, 2 producer processes, 2 consumer processes"),
+        new("shmipc.pool2_apply_rtt_median", "ns", "Pool(2) Apply round trip of a trivial function"),
+        new("shmipc.pool2_map_1M_throughput", "items/s", "Pool(2) Map of a trivial function over 1M ints"),
+        new("shmipc.pool_cpu_bound_scaling", "ratio", "Pool(2) over Pool(1) speed-up on CPU-bound work"),
+        new("shmipc.pool2_start_to_first_result", "ms", "Pool(2) start to the first result"),
+        new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer blocked on an empty queue (% of one core)"),
+
+        // Foundation figures (until the structures above land).
+        new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
+        new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core)"),
+        new("shmipc.idle_semaphore_waiter_cpu_pct_schedstat", "%", "Foundation: the same from per-thread schedstat (ns accounting, no 10 ms ticks)"),
+
+        // Baselines.
+        new("c.spin_8B_rtt_median", "ns", "C, two processes on one MAP_SHARED region, both spinning, pinned to CPUs 0 and 1"),
+        new("c.sem_8B_rtt_median", "ns", "C, ping-pong on process-shared POSIX semaphores, CPUs 0 and 1"),
+        new("c.sem_same_cpu_8B_rtt_median", "ns", "C, the same semaphore ping-pong with both processes on CPU 0"),
+        new("c.spsc_64B_throughput", "msg/s", "C, SPSC ring of 64 B slots, one release store per message"),
+        new("c.memcpy_64KiB_bandwidth", "MB/s", "C, memcpy of 64 KiB messages into a 1 MiB shared region (one process)"),
+        new("dotnet.uds_8B_rtt_median", "ns", ".NET Unix domain socket 8 B ping-pong"),
+        new("dotnet.anon_pipe_8B_rtt_median", "ns", ".NET anonymous pipes (AnonymousPipeServerStream) 8 B ping-pong"),
+        new("dotnet.uds_64B_stream_throughput", "msg/s", ".NET Unix domain socket, 64 B messages, one Send per message"),
+        new("dotnet.uds_64B_batched_stream_throughput", "msg/s", ".NET Unix domain socket, 64 B messages through a 64 KiB buffer"),
+        new("dotnet.console_start_to_first_message", "ms", "A .NET console process (this program, role 'hello'): start to its first line"),
+        new("py.pipe_8B_rtt_median", "ns", "Python multiprocessing.Pipe 8 B round trip"),
+        new("py.queue_64B_throughput", "msg/s", "Python multiprocessing.Queue, 64 B bytes, 1 producer process"),
+        new("py.pool2_apply_rtt_median", "ns", "Python Pool(2).apply round trip"),
+        new("py.pool2_map_1M_throughput", "items/s", "Python Pool(2).map over 1M ints"),
+        new("py.pool2_spawn_start_to_first_result", "ms", "Python Pool(2), spawn: start to first result"),
+        new("py.pool2_fork_start_to_first_result", "ms", "Python Pool(2), fork: start to first result"),
+    ];
+
+    /// <summary>The goals of the Queue, Pipe and Pool issues, as ratios measured in the same run.</summary>
+    public static readonly Goal[] Goals =
+    [
+        new("pipe", "pipe 8 B rtt (spinning) <= 2x C spin ping-pong", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", GoalTest.AtMost, 2),
+        new("pipe", "pipe 8 B rtt (spinning) >= 20x faster than .NET UDS", "dotnet.uds_8B_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtLeast, 20),
+        new("pipe", "pipe 8 B rtt (receiver sleeping) <= 1.2x C semaphore ping-pong", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.2),
+        new("pipe", "pipe 64 B stream >= .NET UDS batched stream", "shmipc.pipe_64B_stream_throughput", "dotnet.uds_64B_batched_stream_throughput", GoalTest.AtLeast, 1),
+        new("pipe", "pipe 64 KiB stream bandwidth >= 50% of memcpy", "shmipc.pipe_64KiB_stream_bandwidth", "c.memcpy_64KiB_bandwidth", GoalTest.AtLeast, 0.5),
+        new("queue", "queue 64 B 1p1c >= 50% of the C SPSC ring", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", GoalTest.AtLeast, 0.5),
+        new("queue", "queue 64 B 1p1c >= 10x .NET UDS one-write-per-message stream", "shmipc.queue_64B_1p1c_throughput", "dotnet.uds_64B_stream_throughput", GoalTest.AtLeast, 10),
+        new("queue", "idle blocked consumer < 0.2% of a core over 10 s", "shmipc.idle_consumer_cpu_pct", null, GoalTest.Below, 0.2),
+        new("pool", "pool2 apply rtt <= 3x pipe 8 B rtt", "shmipc.pool2_apply_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtMost, 3),
+        new("pool", "pool2 apply rtt >= 20x faster than Python Pool.apply", "py.pool2_apply_rtt_median", "shmipc.pool2_apply_rtt_median", GoalTest.AtLeast, 20),
+        new("pool", "pool2 map 1M >= 10x Python Pool(2).map", "shmipc.pool2_map_1M_throughput", "py.pool2_map_1M_throughput", GoalTest.AtLeast, 10),
+        new("pool", "cpu-bound scaling Pool(2)/Pool(1) >= 1.8", "shmipc.pool_cpu_bound_scaling", null, GoalTest.AtLeast, 1.8),
+        new("pool", "pool2 start to first result <= 2x bare dotnet start", "shmipc.pool2_start_to_first_result", "dotnet.console_start_to_first_message", GoalTest.AtMost, 2),
+        new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
+
+        // Foundation (informational until the Queue lands; the real goal is the one above).
+        new("idle", "foundation: semaphore waiter < 0.2% of a core", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),
+    ];
+
+    public static FigureSpec? Spec(string name) => Headline.FirstOrDefault(f => f.Name == name);
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+
+namespace ShmIpc.Bench.Harness;
+
+/// <summary>How much to measure: iteration counts are scaled, every figure is the median of <see cref="Runs"/> runs after a warm-up.</summary>
+/// <param name="Quick">The README demo: one short run per figure.</param>
+/// <param name="Scale">Multiplies every iteration count (0.1 while developing).</param>
+/// <param name="Runs">Measured runs per figure, after one warm-up run.</param>
+/// <param name="IdleWindow">How long the idle scenario watches a blocked process.</param>
+/// <param name="Save">Write bench/results/*.md and *.csv.</param>
+internal sealed record HarnessOptions(bool Quick, double Scale, int Runs, TimeSpan IdleWindow, bool Save);
+
+/// <summary>How many operations one figure costs: a warm-up run, then <see cref="Runs"/> runs of <see cref="Count"/>.</summary>
+internal readonly record struct RunPlan(int Count, int Warmup, int Runs)
+{
+    /// <summary>Every operation of the warm-up and all runs: what a peer process must serve.</summary>
+    public long Total => Warmup + ((long)Count * Runs);
+}
+
+/// <summary>
+/// What a scenario gets: the options, the progress line, and the recorders every figure goes through
+/// (so warm-up, repeated runs, medians and spreads are the same for the library and every baseline).
+/// </summary>
+internal sealed class HarnessContext
+{
+    private readonly Dictionary<string, SampleSeries> _series = new(StringComparer.Ordinal);
+    private readonly List<string> _notes = new();
+
+    public HarnessContext(HarnessOptions options, Progress progress)
+    {
+        Options = options;
+        Progress = progress;
+    }
+
+    public HarnessOptions Options { get; }
+
+    public Progress Progress { get; }
+
+    /// <summary>The scenario now running (figures are filed under it).</summary>
+    public string Scenario { get; set; } = "";
+
+    public IReadOnlyList<string> Notes => _notes;
+
+    /// <summary>The plan for a figure whose full-run size is <paramref name="count"/> operations per run.</summary>
+    public RunPlan Plan(int count, int minimum = 100)
+    {
+        int scaled = Math.Max(minimum, (int)Math.Min(int.MaxValue, count * Options.Scale));
+        return new RunPlan(scaled, Math.Max(1, scaled / 10), Options.Runs);
+    }
+
+    /// <summary>A remark that belongs in the results (pinning, a skipped baseline, a substitute).</summary>
+    public void Note(string text)
+    {
+        string note = $"[{Scenario}] {text}";
+        if (!_notes.Contains(note))
+        {
+            _notes.Add(note);
+            Progress.Line($"  note: {text}");
+        }
+    }
+
+    /// <summary>Records one run's value of a figure.</summary>
+    public void Record(string name, string unit, double value)
+    {
+        if (!_series.TryGetValue(name, out SampleSeries? series))
+        {
+            series = new SampleSeries(name, unit, Scenario);
+            _series.Add(name, series);
+        }
+
+        series.Add(value);
+    }
+
+    /// <summary>Records one run of per-operation times as the figures name_median, _p90, _p99, _p999, _max (ns).</summary>
+    public void RecordLatency(string name, LatencyStats stats)
+    {
+        Record(name + "_median", "ns", stats.P50);
+        Record(name + "_p90", "ns", stats.P90);
+        Record(name + "_p99", "ns", stats.P99);
+        Record(name + "_p999", "ns", stats.P999);
+        Record(name + "_max", "ns", stats.Max);
+    }
+
+    /// <summary>Records a rate; with <paramref name="bytesPerItem"/> also its bandwidth in MB/s ("_throughput" becomes "_bandwidth").</summary>
+    public void RecordRate(string name, string unit, double perSecond, int bytesPerItem = 0)
+    {
+        Record(name, unit, perSecond);
+        if (bytesPerItem > 0)
+        {
+            string bandwidth = name.EndsWith("_throughput", StringComparison.Ordinal)
+                ? name[..^"_throughput".Length] + "_bandwidth"
+                : name + "_bandwidth";
+            Record(bandwidth, "MB/s", perSecond * bytesPerItem / 1e6);
+        }
+    }
+
+    /// <summary>
+    /// Measures a latency figure: <paramref name="measure"/>(n) performs n operations and returns their
+    /// Stopwatch ticks. One warm-up run, then <see cref="RunPlan.Runs"/> recorded runs.
+    /// </summary>
+    public void Latency(string name, RunPlan plan, Func<int, long[]> measure)
+    {
+        Progress.Detail($"{name} warm-up");
+        measure(plan.Warmup);
+        for (int r = 0; r < plan.Runs; r++)
+        {
+            Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
+            long[] ticks = measure(plan.Count);
+            RecordLatency(name, LatencyStats.From(ticks, ticks.Length));
+        }
+    }
+
+    /// <summary>
+    /// Measures a rate: <paramref name="measure"/>(n) moves n items and returns the Stopwatch ticks it took.
+    /// One warm-up run, then <see cref="RunPlan.Runs"/> recorded runs.
+    /// </summary>
+    public void Rate(string name, string unit, RunPlan plan, Func<int, long> measure, int bytesPerItem = 0)
+    {
+        Progress.Detail($"{name} warm-up");
+        measure(plan.Warmup);
+        for (int r = 0; r < plan.Runs; r++)
+        {
+            Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
+            long ticks = measure(plan.Count);
+            RecordRate(name, unit, plan.Count * (double)Stopwatch.Frequency / Math.Max(1, ticks), bytesPerItem);
+        }
+    }
+
+    /// <summary>Every figure recorded so far, in recording order.</summary>
+    public IReadOnlyList<Figure> Figures() => _series.Values.Select(static s => s.ToFigure()).ToList();
+
+    /// <summary>The figures of one scenario.</summary>
+    public IReadOnlyList<Figure> FiguresOf(string scenario) =>
+        _series.Values.Where(s => s.Scenario == scenario).Select(static s => s.ToFigure()).ToList();
+
+    /// <summary>The median of a figure, or null when it was not measured.</summary>
+    public double? ValueOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure().Value : null;
+}

@@ -1,0 +1,369 @@
+/*
+ * shm_baselines.c: the physical floor that ShmIpc's goals are measured against.
+ *
+ * Two processes (fork) share one MAP_SHARED|MAP_ANONYMOUS region: no file in /dev/shm, no name to
+ * clean up, nothing left behind if either side is killed (the child dies with its parent through
+ * PR_SET_PDEATHSIG). The harness (bench/ShmBench, Baselines/NativeBaselines.cs) compiles this with
+ * "cc -O2" at run time and parses its output, one line per measured run:
+ *
+ *   latency <name> <p50> <p90> <p99> <p99.9> <max>     (nanoseconds, per round trip)
+ *   value <name> <value> <unit>
+ *   # free text (notes: pinning, sizes)
+ *
+ * Usage: shm_baselines <test> <count> <runs> <warmup>
+ *   spin          8 B ping-pong, both processes spinning on one word each (128 bytes apart)
+ *   sem           8 B ping-pong on two process-shared POSIX semaphores (futex), processes on different CPUs
+ *   sem_same_cpu  the same with both processes pinned to one CPU
+ *   spsc          SPSC ring of 64 B slots, one release store of head/tail per message; count = messages per run
+ *   memcpy        one process copying 64 KiB messages into a 1 MiB shared region; count = copies per run
+ *
+ * Two-core trap: two spinning processes on one core starve each other for a whole time slice. The
+ * spinning tests pin the processes to different CPUs (sched_setaffinity: parent CPU 0, child CPU 1)
+ * and bound every spin: after SpinLimit polls a waiter calls sched_yield(), so even unpinned (one CPU)
+ * they make progress.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_LIMIT (1 << 14)
+#define CACHE_PAIR 128 /* two cache lines: the adjacent-line prefetcher pulls lines in pairs */
+
+static int g_cpus;
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Bounded spin: pause, and give the CPU away every SPIN_LIMIT polls. */
+static inline void backoff(unsigned *polls)
+{
+    if (++*polls % SPIN_LIMIT == 0) {
+        sched_yield();
+    } else {
+        cpu_relax();
+    }
+}
+
+static void pin(int cpu)
+{
+    if (g_cpus < 2) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu % g_cpus, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        perror("sched_setaffinity");
+    }
+}
+
+static void *shared_region(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memset(p, 0, size);
+    return p;
+}
+
+/* fork; the child is killed when the parent dies and runs on child_cpu. Returns 0 in the child. */
+static pid_t fork_peer(int parent_cpu, int child_cpu)
+{
+    pid_t parent = getpid();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(1);
+        }
+        pin(child_cpu);
+    } else {
+        pin(parent_cpu);
+    }
+    return pid;
+}
+
+static void join_peer(pid_t pid)
+{
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "peer process failed\n");
+        exit(1);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Same percentile rule as Stats.cs: the element at floor(q * n). */
+static void print_latency(const char *name, uint64_t *ns, long n)
+{
+    qsort(ns, (size_t)n, sizeof *ns, cmp_u64);
+#define AT(q) ns[(long)((q) * n) < n ? (long)((q) * n) : n - 1]
+    printf("latency %s %llu %llu %llu %llu %llu\n", name, (unsigned long long)AT(0.50), (unsigned long long)AT(0.90),
+           (unsigned long long)AT(0.99), (unsigned long long)AT(0.999), (unsigned long long)ns[n - 1]);
+#undef AT
+    fflush(stdout);
+}
+
+/* ---- spin ping-pong ------------------------------------------------------------------------- */
+
+struct spin_words {
+    _Alignas(CACHE_PAIR) _Atomic uint64_t ping; /* written by the parent only */
+    _Alignas(CACHE_PAIR) _Atomic uint64_t pong; /* written by the child only */
+};
+
+static void spin_pingpong(long count, int runs, long warmup)
+{
+    struct spin_words *w = shared_region(sizeof *w);
+    long total = warmup + count * runs;
+    printf("# spin: parent on CPU 0, child on CPU 1 (%d CPUs), spin bounded by sched_yield every %d polls\n", g_cpus, SPIN_LIMIT);
+    pid_t pid = fork_peer(0, 1);
+    if (pid == 0) {
+        for (uint64_t i = 1; i <= (uint64_t)total; i++) {
+            unsigned polls = 0;
+            while (atomic_load_explicit(&w->ping, memory_order_acquire) != i) {
+                backoff(&polls);
+            }
+            atomic_store_explicit(&w->pong, i, memory_order_release);
+        }
+        _exit(0);
+    }
+
+    uint64_t *ns = malloc(sizeof *ns * (size_t)count);
+    uint64_t seq = 0;
+    for (int r = -1; r < runs; r++) {
+        long n = r < 0 ? warmup : count;
+        for (long k = 0; k < n; k++) {
+            uint64_t t0 = now_ns();
+            atomic_store_explicit(&w->ping, ++seq, memory_order_release);
+            unsigned polls = 0;
+            while (atomic_load_explicit(&w->pong, memory_order_acquire) != seq) {
+                backoff(&polls);
+            }
+            if (r >= 0) {
+                ns[k] = now_ns() - t0;
+            }
+        }
+        if (r >= 0) {
+            print_latency("c.spin_8B_rtt", ns, count);
+        }
+    }
+    join_peer(pid);
+    free(ns);
+}
+
+/* ---- semaphore ping-pong -------------------------------------------------------------------- */
+
+struct sem_words {
+    sem_t ping;
+    sem_t pong;
+    _Alignas(CACHE_PAIR) uint64_t message; /* written before a post, read after the matching wait */
+};
+
+static void sem_pingpong(long count, int runs, long warmup, int same_cpu)
+{
+    struct sem_words *w = shared_region(sizeof *w);
+    if (sem_init(&w->ping, 1, 0) != 0 || sem_init(&w->pong, 1, 0) != 0) {
+        perror("sem_init");
+        exit(1);
+    }
+    const char *name = same_cpu ? "c.sem_same_cpu_8B_rtt" : "c.sem_8B_rtt";
+    printf("# %s: process-shared POSIX semaphores, %s\n", name, same_cpu ? "both on CPU 0" : "parent CPU 0, child CPU 1");
+    long total = warmup + count * runs;
+    pid_t pid = fork_peer(0, same_cpu ? 0 : 1);
+    if (pid == 0) {
+        for (long i = 0; i < total; i++) {
+            while (sem_wait(&w->ping) != 0) {
+            }
+            w->message += 1;
+            sem_post(&w->pong);
+        }
+        _exit(0);
+    }
+
+    uint64_t *ns = malloc(sizeof *ns * (size_t)count);
+    for (int r = -1; r < runs; r++) {
+        long n = r < 0 ? warmup : count;
+        for (long k = 0; k < n; k++) {
+            uint64_t t0 = now_ns();
+            w->message += 1;
+            sem_post(&w->ping);
+            while (sem_wait(&w->pong) != 0) {
+            }
+            if (r >= 0) {
+                ns[k] = now_ns() - t0;
+            }
+        }
+        if (r >= 0) {
+            print_latency(name, ns, count);
+        }
+    }
+    join_peer(pid);
+    if (w->message != (uint64_t)total * 2) {
+        fprintf(stderr, "sem: lost messages\n");
+        exit(1);
+    }
+    free(ns);
+}
+
+/* ---- SPSC ring of 64 B slots ---------------------------------------------------------------- */
+
+#define RING_SLOTS 1024 /* 64 KiB of slots */
+#define SLOT 64
+
+struct ring {
+    _Alignas(CACHE_PAIR) _Atomic uint64_t head; /* consumer position: written by the consumer only */
+    _Alignas(CACHE_PAIR) _Atomic uint64_t tail; /* producer position: written by the producer only */
+    _Alignas(CACHE_PAIR) unsigned char slots[RING_SLOTS][SLOT];
+};
+
+static void spsc_ring(long count, int runs, long warmup)
+{
+    struct ring *ring = shared_region(sizeof *ring);
+    long total = warmup + count * runs;
+    printf("# spsc: %d slots of %d B, one release store per message, producer (child) CPU 1, consumer CPU 0\n", RING_SLOTS, SLOT);
+    pid_t pid = fork_peer(0, 1);
+    if (pid == 0) {
+        unsigned char message[SLOT];
+        memset(message, 0x5a, sizeof message);
+        uint64_t head_cache = 0;
+        for (uint64_t t = 0; t < (uint64_t)total; t++) {
+            unsigned polls = 0;
+            while (t - head_cache >= RING_SLOTS) {
+                head_cache = atomic_load_explicit(&ring->head, memory_order_acquire);
+                if (t - head_cache >= RING_SLOTS) {
+                    backoff(&polls);
+                }
+            }
+            memcpy(message, &t, sizeof t);
+            memcpy(ring->slots[t & (RING_SLOTS - 1)], message, SLOT);
+            atomic_store_explicit(&ring->tail, t + 1, memory_order_release);
+        }
+        _exit(0);
+    }
+
+    unsigned char message[SLOT];
+    uint64_t tail_cache = 0, h = 0, check = 0;
+    for (int r = -1; r < runs; r++) {
+        long n = r < 0 ? warmup : count;
+        uint64_t t0 = now_ns();
+        for (long k = 0; k < n; k++, h++) {
+            unsigned polls = 0;
+            while (h >= tail_cache) {
+                tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
+                if (h >= tail_cache) {
+                    backoff(&polls);
+                }
+            }
+            memcpy(message, ring->slots[h & (RING_SLOTS - 1)], SLOT);
+            atomic_store_explicit(&ring->head, h + 1, memory_order_release);
+            uint64_t seq;
+            memcpy(&seq, message, sizeof seq);
+            check += seq == h;
+        }
+        uint64_t elapsed = now_ns() - t0;
+        if (r >= 0) {
+            printf("value c.spsc_64B_throughput %.0f msg/s\n", (double)count * 1e9 / (double)elapsed);
+            fflush(stdout);
+        }
+    }
+    join_peer(pid);
+    if (check != (uint64_t)total) {
+        fprintf(stderr, "spsc: corrupt messages\n");
+        exit(1);
+    }
+}
+
+/* ---- memcpy bandwidth ----------------------------------------------------------------------- */
+
+static void memcpy_bandwidth(long count, int runs, long warmup)
+{
+    const size_t msg = 64 * 1024, region = 1024 * 1024;
+    unsigned char *src = malloc(msg);
+    unsigned char *dst = shared_region(region);
+    memset(src, 0x3c, msg);
+    printf("# memcpy: one process, 64 KiB messages into a 1 MiB MAP_SHARED region (16 slots, wrapping)\n");
+    pin(0);
+    for (int r = -1; r < runs; r++) {
+        long n = r < 0 ? warmup : count;
+        uint64_t t0 = now_ns();
+        for (long k = 0; k < n; k++) {
+            src[0] = (unsigned char)k;
+            memcpy(dst + (size_t)(k & 15) * msg, src, msg);
+            __asm__ __volatile__("" ::: "memory"); /* the copy is observable: keep it */
+        }
+        uint64_t elapsed = now_ns() - t0;
+        if (r >= 0) {
+            printf("value c.memcpy_64KiB_bandwidth %.1f MB/s\n", (double)count * (double)msg / 1e6 * 1e9 / (double)elapsed);
+            fflush(stdout);
+        }
+    }
+    free(src);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|memcpy <count> <runs> <warmup>\n", argv[0]);
+        return 2;
+    }
+    long count = atol(argv[2]);
+    int runs = atoi(argv[3]);
+    long warmup = atol(argv[4]);
+    if (count < 1 || runs < 1 || warmup < 0) {
+        fprintf(stderr, "count and runs must be positive\n");
+        return 2;
+    }
+    g_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (strcmp(argv[1], "spin") == 0) {
+        spin_pingpong(count, runs, warmup);
+    } else if (strcmp(argv[1], "sem") == 0) {
+        sem_pingpong(count, runs, warmup, 0);
+    } else if (strcmp(argv[1], "sem_same_cpu") == 0) {
+        sem_pingpong(count, runs, warmup, 1);
+    } else if (strcmp(argv[1], "spsc") == 0) {
+        spsc_ring(count, runs, warmup);
+    } else if (strcmp(argv[1], "memcpy") == 0) {
+        memcpy_bandwidth(count, runs, warmup);
+    } else {
+        fprintf(stderr, "unknown test %s\n", argv[1]);
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,143 @@
+"""Python multiprocessing baselines for the ShmIpc harness (bench/ShmBench, Baselines/PythonBaselines.cs).
+
+Usage: python3 mp_baselines.py <test> <count> <runs> <warmup>
+
+  pipe         multiprocessing.Pipe 8 B round trip (child echoes); count = round trips per run
+  queue        multiprocessing.Queue, one producer process, parent drains 64 B bytes; count = messages per run
+  pool_apply   Pool(2).apply(trivial, (i,)) round trip; count = calls per run
+  pool_map     Pool(2).map(trivial, range(count)) throughput
+  pool_start   Pool(2) start to first result, with the "spawn" and "fork" start methods; count is ignored
+
+Output, one line per measured run (the same protocol as bench/native/shm_baselines.c):
+  latency <name> <p50> <p90> <p99> <p99.9> <max>     nanoseconds
+  value <name> <value> <unit>
+  # note
+Every process this script starts is joined before it exits (Pool via its context manager).
+"""
+
+import multiprocessing as mp
+import sys
+import time
+
+
+def trivial(x):
+    return x
+
+
+def echo(conn, total):
+    for _ in range(total):
+        conn.send_bytes(conn.recv_bytes())
+    conn.close()
+
+
+def produce(queue, total):
+    message = b"x" * 64
+    for _ in range(total):
+        queue.put(message)
+
+
+def print_latency(name, ns):
+    ns.sort()
+    n = len(ns)
+
+    def at(q):
+        return ns[min(n - 1, int(q * n))]
+
+    print(f"latency {name} {at(0.5)} {at(0.9)} {at(0.99)} {at(0.999)} {ns[-1]}", flush=True)
+
+
+def pipe_rtt(count, runs, warmup):
+    parent, child = mp.Pipe()
+    peer = mp.Process(target=echo, args=(child, warmup + count * runs), daemon=True)
+    peer.start()
+    message = b"12345678"
+    clock = time.perf_counter_ns
+    for r in range(-1, runs):
+        n = warmup if r < 0 else count
+        ns = [0] * n
+        for k in range(n):
+            t0 = clock()
+            parent.send_bytes(message)
+            parent.recv_bytes()
+            ns[k] = clock() - t0
+        if r >= 0:
+            print_latency("py.pipe_8B_rtt", ns)
+    peer.join()
+
+
+def queue_throughput(count, runs, warmup):
+    queue = mp.Queue()
+    peer = mp.Process(target=produce, args=(queue, warmup + count * runs), daemon=True)
+    peer.start()
+    for r in range(-1, runs):
+        n = warmup if r < 0 else count
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            queue.get()
+        elapsed = time.perf_counter_ns() - t0
+        if r >= 0:
+            print(f"value py.queue_64B_throughput {n * 1e9 / elapsed:.0f} msg/s", flush=True)
+    peer.join()
+
+
+def pool_apply(count, runs, warmup):
+    with mp.Pool(2) as pool:
+        clock = time.perf_counter_ns
+        for r in range(-1, runs):
+            n = warmup if r < 0 else count
+            ns = [0] * n
+            for k in range(n):
+                t0 = clock()
+                pool.apply(trivial, (k,))
+                ns[k] = clock() - t0
+            if r >= 0:
+                print_latency("py.pool2_apply_rtt", ns)
+
+
+def pool_map(count, runs, warmup):
+    with mp.Pool(2) as pool:
+        pool.map(trivial, range(max(1, warmup)))
+        for _ in range(runs):
+            t0 = time.perf_counter_ns()
+            result = pool.map(trivial, range(count))
+            elapsed = time.perf_counter_ns() - t0
+            assert len(result) == count
+            print(f"value py.pool2_map_{label(count)}_throughput {count * 1e9 / elapsed:.0f} items/s", flush=True)
+
+
+def pool_start(_count, runs, _warmup):
+    for method in ("spawn", "fork"):
+        context = mp.get_context(method)
+        for _ in range(runs):
+            t0 = time.perf_counter_ns()
+            with context.Pool(2) as pool:
+                pool.apply(trivial, (1,))
+                elapsed = time.perf_counter_ns() - t0
+            print(f"value py.pool2_{method}_start_to_first_result {elapsed / 1e6:.2f} ms", flush=True)
+
+
+def label(count):
+    return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k" if count % 1000 == 0 else str(count)
+
+
+TESTS = {
+    "pipe": pipe_rtt,
+    "queue": queue_throughput,
+    "pool_apply": pool_apply,
+    "pool_map": pool_map,
+    "pool_start": pool_start,
+}
+
+
+def main():
+    if len(sys.argv) != 5 or sys.argv[1] not in TESTS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    count, runs, warmup = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    print(f"# python {sys.version.split()[0]}, start method {mp.get_start_method()}", flush=True)
+    TESTS[sys.argv[1]](count, runs, warmup)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
