@@ -79,9 +79,9 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     public ShmAsyncResult<TResult> ApplyAsync<TArg, TResult>(Func<TArg, TResult> function, TArg arg)
     {
         PoolFunction f = Register(function);
-        PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, [arg]);
+        PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, [arg], new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously));
         Submit([chunk]);
-        return new ShmAsyncResult<TResult>(FirstValue(chunk.Task), () => Cancel([chunk]));
+        return new ShmAsyncResult<TResult>(chunk.Single!.Task, () => Cancel([chunk]));
     }
 
     /// <summary>Applies <paramref name="function"/> to every item, in chunks spread over the workers; results in input order.</summary>
@@ -186,12 +186,6 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
 
         return results;
-    }
-
-    private static async Task<TResult> FirstValue<TResult>(Task<ChunkOutcome<TResult>> chunk)
-    {
-        ChunkOutcome<TResult> outcome = await chunk.ConfigureAwait(false);
-        return outcome.Errors[0] is Exception error ? throw error : outcome.Values[0];
     }
 
     private int LazyChunkSize(int chunkSize)
@@ -323,7 +317,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
     }
 
-    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items)
+    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null)
     {
         long id = Interlocked.Increment(ref _nextChunkId);
         var writer = new MessageWriter();
@@ -341,7 +335,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
         }
 
-        return new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length);
+        return new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
     }
 
     /// <summary>Stops the pool taking work; the workers finish what was submitted and exit. Then <see cref="Join"/>.</summary>
