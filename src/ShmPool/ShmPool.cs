@@ -405,14 +405,10 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         Join();
     }
 
-    /// <summary>Terminates the pool and waits for its workers without blocking a thread.</summary>
+    /// <summary>Terminates the pool and waits for its workers on a thread-pool thread.</summary>
     public async ValueTask DisposeAsync()
     {
         Terminate();
-        while (!Join(TimeSpan.Zero))
-        {
-            await Task.Yield();
-            await Task.Run(() => Join(TimeSpan.FromMilliseconds(50))).ConfigureAwait(false);
-        }
+        await Task.Run(() => Join()).ConfigureAwait(false);
     }
 }

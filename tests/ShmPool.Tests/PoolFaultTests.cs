@@ -194,6 +194,32 @@ public sealed class PoolFaultTests
     }
 
     [TestMethod]
+    public void An_initializer_that_throws_fails_the_tasks_with_its_exception_instead_of_respawning_forever()
+    {
+        ShmPool pool = NewPool(1, new ShmPoolOptions { Initializer = FailingInitializer.Initialize });
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 2));
+        var remote = e.InnerException as ShmRemoteException;
+        Assert.IsNotNull(remote, e.ToString());
+        Assert.AreEqual("no database today", remote.RemoteMessage);
+        Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 2));
+    }
+
+    [TestMethod]
+    public void Results_too_large_for_one_message_fail_their_chunk_with_advice()
+    {
+        ShmPool pool = NewPool(1);
+        var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(Inflate, Enumerable.Repeat(300_000, 8), chunkSize: 8));
+        StringAssert.Contains(e.Message, "Use a smaller chunk size");
+        Assert.AreEqual(8, pool.Map(Inflate, Enumerable.Repeat(300_000, 8), chunkSize: 1).Length);
+        var tooBig = Assert.ThrowsExactly<ArgumentException>(() => pool.Map(Length, Enumerable.Repeat(new string('x', 300_000), 8), chunkSize: 8));
+        StringAssert.Contains(tooBig.Message, "Use a smaller chunk size");
+    }
+
+    public static string Inflate(int length) => new('x', length);
+
+    public static int Length(string s) => s.Length;
+
+    [TestMethod]
     public void Apply_round_trip_latency()
     {
         ShmPool pool = NewPool(1);

@@ -99,3 +99,8 @@ public static class HandleFunctions
         }
     }
 }
+
+public static class FailingInitializer
+{
+    public static void Initialize() => throw new InvalidOperationException("no database today");
+}

@@ -31,6 +31,22 @@ internal static class ChildHost
             ulong.Parse(args[3], NumberStyles.None, CultureInfo.InvariantCulture));
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
 
+        try
+        {
+            return Serve(pipeName);
+        }
+        finally
+        {
+            // The pipe says the parent is gone: if it died, nobody else will remove the pipe's names.
+            if (!SharedMemoryPlatform.Current.IsAlive(parent))
+            {
+                ParentWatchdog.RunCleanup();
+            }
+        }
+    }
+
+    private static int Serve(string pipeName)
+    {
         using ChildChannel channel = ChildChannel.Connect(pipeName);
         byte[] first;
         try

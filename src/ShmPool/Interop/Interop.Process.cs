@@ -9,6 +9,7 @@ internal static partial class ProcessLibc
     private const string LibraryName = "libc";
 
     public const int SIGKILL = 9;
+    public const int SIGUSR2 = 12;
     public const int SIGTERM = 15;
     public const int ESRCH = 3;
 
