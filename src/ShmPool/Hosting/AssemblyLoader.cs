@@ -1,0 +1,94 @@
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace ShmIpc.Hosting;
+
+/// <summary>
+/// Loads the user's assembly in a child process. The child runs with the parent application's deps.json,
+/// so an assembly of the application loads by name like in the parent; one the parent loaded from
+/// elsewhere (a plugin) loads from its path, with its own dependencies resolved beside it through
+/// <see cref="AssemblyDependencyResolver"/> (which reads the plugin's .deps.json when it has one).
+/// </summary>
+internal static class AssemblyLoader
+{
+    private static readonly Lock s_lock = new();
+    private static readonly Dictionary<string, AssemblyDependencyResolver?> s_resolvers = new(StringComparer.Ordinal);
+    private static bool s_hooked;
+
+    public static Assembly Load(string path, string fullName)
+    {
+        var name = new AssemblyName(fullName);
+        foreach (Assembly loaded in AssemblyLoadContext.Default.Assemblies)
+        {
+            if (AssemblyName.ReferenceMatchesDefinition(name, loaded.GetName()) && loaded.FullName == fullName)
+            {
+                return loaded;
+            }
+        }
+
+        try
+        {
+            return AssemblyLoadContext.Default.LoadFromAssemblyName(name);
+        }
+        catch (FileNotFoundException)
+        {
+            // Not part of the application: load it from where the parent had it.
+        }
+
+        AddResolver(path);
+        return AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(path));
+    }
+
+    private static void AddResolver(string path)
+    {
+        lock (s_lock)
+        {
+            if (!s_resolvers.ContainsKey(path))
+            {
+                AssemblyDependencyResolver? resolver;
+                try
+                {
+                    resolver = new AssemblyDependencyResolver(path);
+                }
+                catch (InvalidOperationException)
+                {
+                    resolver = null; // no usable deps.json: probe the directory only
+                }
+
+                s_resolvers.Add(path, resolver);
+            }
+
+            if (!s_hooked)
+            {
+                s_hooked = true;
+                AssemblyLoadContext.Default.Resolving += Resolve;
+            }
+        }
+    }
+
+    private static Assembly? Resolve(AssemblyLoadContext context, AssemblyName name)
+    {
+        KeyValuePair<string, AssemblyDependencyResolver?>[] resolvers;
+        lock (s_lock)
+        {
+            resolvers = s_resolvers.ToArray();
+        }
+
+        foreach ((string path, AssemblyDependencyResolver? resolver) in resolvers)
+        {
+            string? candidate = resolver?.ResolveAssemblyToPath(name);
+            if (candidate is null)
+            {
+                string beside = Path.Combine(Path.GetDirectoryName(path) ?? ".", name.Name + ".dll");
+                candidate = File.Exists(beside) ? beside : null;
+            }
+
+            if (candidate is not null)
+            {
+                return context.LoadFromAssemblyPath(candidate);
+            }
+        }
+
+        return null;
+    }
+}

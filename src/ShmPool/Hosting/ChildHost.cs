@@ -1,0 +1,120 @@
+using System.Globalization;
+using ShmIpc.Memory;
+using ShmIpc.Protocol;
+
+namespace ShmIpc.Hosting;
+
+/// <summary>
+/// The entry point of every child process: <c>ShmPool.dll --shmpool-child &lt;pipe&gt; &lt;parent pid&gt; &lt;parent start time&gt; &lt;name&gt;</c>.
+/// It arms the parent watchdog, connects to its pipe and reads the first message: <see cref="MessageKind.Run"/>
+/// makes it a <see cref="ShmProcess"/> child (run one target, report, exit), <see cref="MessageKind.Init"/> a pool worker.
+/// </summary>
+internal static class ChildHost
+{
+    /// <summary>Exit code of a process child whose target threw (as in Python).</summary>
+    public const int TargetFailedExitCode = 1;
+
+    /// <summary>Exit code when the command line is not a child's.</summary>
+    public const int UsageExitCode = 2;
+
+    public static int Main(string[] args)
+    {
+        if (args.Length != 5 || args[0] != ChildLauncher.ChildSwitch)
+        {
+            Console.Error.WriteLine("ShmPool.dll is a library. It runs as an entry point only as the child process of ShmProcess or ShmPool.");
+            return UsageExitCode;
+        }
+
+        string pipeName = args[1];
+        var parent = new ProcessIdentity(
+            int.Parse(args[2], NumberStyles.None, CultureInfo.InvariantCulture),
+            ulong.Parse(args[3], NumberStyles.None, CultureInfo.InvariantCulture));
+        ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
+
+        try
+        {
+            return Serve(pipeName);
+        }
+        finally
+        {
+            // The pipe says the parent is gone: if it died, nobody else will remove the pipe's names.
+            if (!SharedMemoryPlatform.Current.IsAlive(parent))
+            {
+                ParentWatchdog.RunCleanup();
+            }
+        }
+    }
+
+    private static int Serve(string pipeName)
+    {
+        using ChildChannel channel = ChildChannel.Connect(pipeName);
+        byte[] first;
+        try
+        {
+            first = channel.Receive();
+        }
+        catch (ShmPeerClosedException)
+        {
+            return 0; // the parent gave up on us before saying anything
+        }
+
+        var reader = new MessageReader(first);
+        return reader.ReadKind() switch
+        {
+            MessageKind.Run => RunTarget(channel, ref reader),
+            MessageKind.Init => new WorkerLoop(channel).Run(ref reader),
+            MessageKind kind => throw new InvalidDataException($"A child's first message must be Run or Init, not {kind}."),
+        };
+    }
+
+    private static int RunTarget(ChildChannel channel, ref MessageReader reader)
+    {
+        var writer = new MessageWriter();
+        Exception? failure = null;
+        try
+        {
+            IShmObjectSerializer serializer = SerializerFactory.Create(reader.ReadRequiredString());
+            ResolvedTarget target = reader.ReadTarget().Resolve();
+            bool hasResult = reader.ReadByte() != 0;
+            ReadOnlyMemory<byte> argumentBytes = reader.ReadBytes();
+            object? argument = serializer.Deserialize(target.ArgumentType, argumentBytes);
+            object? result = target.Invoke(argument);
+            writer.Reset(MessageKind.Returned).WriteByte(0);
+            if (hasResult)
+            {
+                writer.WriteLengthPrefixed((serializer, target.Method.ReturnType, result),
+                    static (s, w) => s.serializer.Serialize(s.ReturnType, s.result, w));
+            }
+            else
+            {
+                writer.WriteBytes(default);
+            }
+        }
+#pragma warning disable CA1031 // The child reports any exception of the target to its parent.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            failure = e;
+            writer.Reset(MessageKind.Returned).WriteByte(1);
+            writer.WriteError(RemoteError.From(e));
+        }
+
+        try
+        {
+            channel.Send(writer.Written);
+        }
+        catch (ShmPeerClosedException)
+        {
+            // Nobody waits for the outcome any more.
+        }
+
+        if (failure is not null)
+        {
+            // Like Python's multiprocessing: the traceback goes to the child's standard error too.
+            Console.Error.WriteLine($"ShmProcess child {Environment.ProcessId}: {failure}");
+            return TargetFailedExitCode;
+        }
+
+        return 0;
+    }
+}

@@ -1,0 +1,103 @@
+using System.Runtime.InteropServices;
+using ShmIpc.Interop;
+using ShmIpc.Memory;
+
+namespace ShmIpc.Hosting;
+
+/// <summary>
+/// Makes a child die with its parent, two ways:
+/// 1. <c>prctl(PR_SET_PDEATHSIG, SIGUSR2)</c>: the kernel signals the child the moment its parent's
+///    launcher thread (which lives as long as the parent process, see <see cref="ChildLauncher"/>) ends.
+///    The handler removes the shared-memory names the dead parent can no longer remove, then the signal's
+///    default action ends the process. A signal of its own, not SIGTERM: when it comes the parent is still
+///    exiting (alive in /proc, and possibly still our parent, as the kernel first hands us to a sibling
+///    thread), so only the signal itself says "parent gone"; SIGTERM may as well be a Terminate().
+/// 2. A watchdog thread that checks the parent's identity (pid and start time, so a reused pid does
+///    not fool it) every <see cref="PollInterval"/>: covers a parent that is not our direct parent and
+///    any platform without the prctl.
+/// </summary>
+internal static class ParentWatchdog
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Exit code of a child that ended because its parent had died (nobody is left to read it).</summary>
+    public const int ParentGoneExitCode = 70;
+
+    private static readonly Lock s_cleanupGate = new();
+    private static Action? s_cleanup;
+    private static PosixSignalRegistration? s_sigterm;
+    private static PosixSignalRegistration? s_parentDeath;
+
+    public static void Arm(ProcessIdentity parent, Action cleanup)
+    {
+        s_cleanup = cleanup;
+        ISharedMemoryPlatform platform = SharedMemoryPlatform.Current;
+        if (OperatingSystem.IsLinux())
+        {
+            _ = ProcessLibc.Prctl(ProcessLibc.PR_SET_PDEATHSIG, ProcessLibc.SIGUSR2, 0, 0, 0);
+        }
+
+        // The parent may have died before the prctl took effect: then nobody will signal us.
+        if (!platform.IsAlive(parent))
+        {
+            ParentGone();
+        }
+
+        // A SIGTERM from a dying parent (or a Terminate()): clean up if the parent is gone, then let
+        // the default action end the process, so the parent (if any) sees "terminated by signal 15".
+        // The parent-death signal: remove the names, then let its default action end the process.
+        s_parentDeath = PosixSignalRegistration.Create((PosixSignal)ProcessLibc.SIGUSR2, static _ => RunCleanup());
+
+        // A SIGTERM (Terminate(), or anyone else's): clean up too if the parent is gone, then end as by SIGTERM.
+        s_sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
+        {
+            if (!platform.IsAlive(parent))
+            {
+                RunCleanup();
+            }
+        });
+
+        var thread = new Thread(() =>
+        {
+            while (platform.IsAlive(parent))
+            {
+                Thread.Sleep(PollInterval);
+            }
+
+            ParentGone();
+        })
+        {
+            IsBackground = true,
+            Name = "ShmPool parent watchdog",
+        };
+        thread.Start();
+    }
+
+    private static void ParentGone()
+    {
+        RunCleanup();
+        Environment.Exit(ParentGoneExitCode);
+    }
+
+    /// <summary>
+    /// Runs the cleanup once. The SIGTERM handler, the watchdog and the main thread may all get here at once;
+    /// the late ones wait for the first to finish, so none ends the process while another is half-way.
+    /// </summary>
+    internal static void RunCleanup()
+    {
+        lock (s_cleanupGate)
+        {
+            Action? cleanup = s_cleanup;
+            s_cleanup = null;
+            try
+            {
+                cleanup?.Invoke();
+            }
+#pragma warning disable CA1031 // Best effort on the way out: the process ends either way.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+    }
+}

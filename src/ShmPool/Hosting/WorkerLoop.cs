@@ -1,0 +1,171 @@
+using ShmIpc.Protocol;
+
+namespace ShmIpc.Hosting;
+
+/// <summary>
+/// A pool worker: runs the initializer, says Ready, then runs chunks until Stop or until the parent is
+/// gone. An exception thrown by the user's function fails that item only; the worker goes on.
+/// </summary>
+internal sealed class WorkerLoop
+{
+    private readonly ChildChannel _channel;
+    private readonly MessageWriter _writer = new();
+    private readonly Dictionary<int, ResolvedTarget> _functions = new();
+    private readonly Dictionary<int, Exception> _unresolvable = new();
+
+    public WorkerLoop(ChildChannel channel)
+    {
+        _channel = channel;
+    }
+
+    public int Run(ref MessageReader init)
+    {
+        IShmObjectSerializer serializer;
+        try
+        {
+            serializer = SerializerFactory.Create(init.ReadRequiredString());
+            if (init.ReadByte() != 0)
+            {
+                init.ReadTarget().Resolve().Invoke(null);
+            }
+        }
+#pragma warning disable CA1031 // Reported to the parent, which fails the pool's tasks with it.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _writer.Reset(MessageKind.InitFailed).WriteError(RemoteError.From(e));
+            TrySend();
+            return ChildHost.TargetFailedExitCode;
+        }
+
+        _writer.Reset(MessageKind.Ready).WriteInt32(Environment.ProcessId);
+        if (!TrySend())
+        {
+            return 0;
+        }
+
+        while (true)
+        {
+            byte[] message;
+            try
+            {
+                message = _channel.Receive();
+            }
+            catch (ShmPeerClosedException)
+            {
+                return 0;
+            }
+
+            var reader = new MessageReader(message);
+            switch (reader.ReadKind())
+            {
+                case MessageKind.Define:
+                    Define(ref reader);
+                    break;
+                case MessageKind.Chunk:
+                    RunChunk(ref reader, serializer);
+                    if (_writer.Length > ChildChannel.MaxMessageLength)
+                    {
+                        ReplaceWithTooLarge(message);
+                    }
+
+                    if (!TrySend())
+                    {
+                        return 0;
+                    }
+
+                    break;
+                case MessageKind.Stop:
+                    return 0;
+                default:
+                    throw new InvalidDataException("A worker received a message it does not know.");
+            }
+        }
+    }
+
+    private void Define(ref MessageReader reader)
+    {
+        int id = reader.ReadInt32();
+        TargetMethod target = reader.ReadTarget();
+        try
+        {
+            _functions[id] = target.Resolve();
+        }
+#pragma warning disable CA1031 // Every task of this function will fail with it.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _unresolvable[id] = e;
+        }
+    }
+
+    private void RunChunk(ref MessageReader reader, IShmObjectSerializer serializer)
+    {
+        long chunkId = reader.ReadInt64();
+        int functionId = reader.ReadInt32();
+        int count = reader.ReadInt32();
+        _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
+        _writer.WriteInt32(count);
+        _functions.TryGetValue(functionId, out ResolvedTarget? function);
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlyMemory<byte> argumentBytes = reader.ReadBytes();
+            int mark = _writer.Length;
+            try
+            {
+                if (function is null)
+                {
+                    throw _unresolvable.GetValueOrDefault(functionId) ?? new InvalidOperationException($"Function {functionId} was never defined.");
+                }
+
+                object? argument = serializer.Deserialize(function.ArgumentType, argumentBytes);
+                object? result = function.Invoke(argument);
+                _writer.WriteByte(0);
+                _writer.WriteLengthPrefixed((serializer, function.Method.ReturnType, result),
+                    static (s, w) => s.serializer.Serialize(s.ReturnType, s.result, w));
+            }
+#pragma warning disable CA1031 // The user's exception fails this item only.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _writer.Truncate(mark);
+                _writer.WriteByte(1);
+                _writer.WriteError(RemoteError.From(e));
+            }
+        }
+    }
+
+    /// <summary>The chunk's results do not fit in one message: every item fails, saying why and what to do.</summary>
+    private void ReplaceWithTooLarge(byte[] chunkMessage)
+    {
+        var reader = new MessageReader(chunkMessage);
+        _ = reader.ReadKind();
+        long chunkId = reader.ReadInt64();
+        _ = reader.ReadInt32();
+        int count = reader.ReadInt32();
+        int size = _writer.Length;
+        _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
+        _writer.WriteInt32(count);
+        var error = new RemoteError(typeof(InvalidOperationException).FullName!,
+            $"The results of this chunk of {count} items take {size} bytes, more than a worker's pipe carries in one message ({ChildChannel.MaxMessageLength}). Use a smaller chunk size.",
+            string.Empty);
+        for (int i = 0; i < count; i++)
+        {
+            _writer.WriteByte(1);
+            _writer.WriteError(error);
+        }
+    }
+
+    private bool TrySend()
+    {
+        try
+        {
+            _channel.Send(_writer.Written);
+            return true;
+        }
+        catch (ShmPeerClosedException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,34 @@
+namespace ShmIpc;
+
+/// <summary>Names a serializer so a child can make the same one.</summary>
+internal static class SerializerFactory
+{
+    /// <summary>The type name the child will load; checks in the parent that the child will be able to.</summary>
+    public static string Describe(IShmObjectSerializer serializer, string paramName)
+    {
+        Type type = serializer.GetType();
+        if (type == typeof(ShmMessagePackSerializer))
+        {
+            return type.AssemblyQualifiedName!;
+        }
+
+        if (type.GetConstructor(Type.EmptyTypes) is null || type.ContainsGenericParameters || string.IsNullOrEmpty(type.Assembly.Location))
+        {
+            throw new ArgumentException($"The serializer {type.FullName} cannot be recreated in a child process: it needs a public parameterless constructor " +
+                "and must come from an assembly loaded from a file.", paramName);
+        }
+
+        return type.AssemblyQualifiedName!;
+    }
+
+    public static IShmObjectSerializer Create(string typeName)
+    {
+        if (typeName == typeof(ShmMessagePackSerializer).AssemblyQualifiedName)
+        {
+            return ShmMessagePackSerializer.Instance;
+        }
+
+        Type type = Type.GetType(typeName, throwOnError: true)!;
+        return (IShmObjectSerializer)Activator.CreateInstance(type)!;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MessagePack;
+using MessagePack.Formatters;
+using MessagePack.Resolvers;
+
+namespace ShmIpc;
+
+/// <summary>
+/// The default <see cref="IShmObjectSerializer"/>: unmanaged values (numbers, enums, structs of them, value
+/// tuples of them) as their bytes; everything else with MessagePack's contractless resolver, which takes plain
+/// types as they are: records, classes with public properties, collections, no attributes needed.
+/// </summary>
+/// <remarks>
+/// Chosen by measurement (round trip of a 4-field record with a list, .NET 10, 2 shared cores): MessagePack
+/// contractless 0.86 µs, 59 bytes, 200 B allocated; System.Text.Json source-generated 1.04 µs, 79 bytes;
+/// System.Text.Json reflection 1.59 µs; MemoryPack 0.26 µs but only for types marked [MemoryPackable]
+/// (it rejects plain records). Plug MemoryPack in through <see cref="IShmObjectSerializer"/> when every type is annotated.
+/// Both sides are one machine and one build, so unmanaged values need no portable encoding.
+/// </remarks>
+public sealed class ShmMessagePackSerializer : IShmObjectSerializer
+{
+    private static readonly MessagePackSerializerOptions s_options = MessagePackSerializerOptions.Standard
+        .WithResolver(CompositeResolver.Create(HandleFormatterResolver.Instance, ContractlessStandardResolver.Instance));
+
+    private static readonly ConcurrentDictionary<Type, RawCodec?> s_raw = new();
+
+    /// <summary>The shared instance.</summary>
+    public static ShmMessagePackSerializer Instance { get; } = new();
+
+    /// <inheritdoc/>
+    public void Serialize(Type type, object? value, IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        RawCodec? raw = s_raw.GetOrAdd(type, RawCodec.For);
+        if (raw is not null)
+        {
+            raw.Write(value!, destination);
+            return;
+        }
+
+        MessagePackSerializer.Serialize(type, destination, value, s_options);
+    }
+
+    /// <inheritdoc/>
+    public object? Deserialize(Type type, ReadOnlyMemory<byte> source)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        RawCodec? raw = s_raw.GetOrAdd(type, RawCodec.For);
+        if (raw is not null)
+        {
+            return raw.Read(source.Span);
+        }
+
+        try
+        {
+            return MessagePackSerializer.Deserialize(type, source, s_options);
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new InvalidDataException($"Cannot read a {type.Name} from {source.Length} bytes: {e.Message}", e);
+        }
+    }
+
+    /// <summary>An unmanaged type's bytes, through a generic instantiation made once per type.</summary>
+    private abstract class RawCodec
+    {
+        public static RawCodec? For(Type type)
+        {
+            if (type.ContainsGenericParameters || !type.IsValueType || type.IsByRefLike || type == typeof(object))
+            {
+                return null;
+            }
+
+            var codec = (RawCodec)Activator.CreateInstance(typeof(RawCodec<>).MakeGenericType(type))!;
+            return codec.IsUnmanaged ? codec : null;
+        }
+
+        public abstract bool IsUnmanaged { get; }
+
+        public abstract void Write(object value, IBufferWriter<byte> destination);
+
+        public abstract object Read(ReadOnlySpan<byte> source);
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawCodec.For.")]
+    private sealed class RawCodec<T> : RawCodec
+        where T : struct
+    {
+        public override bool IsUnmanaged => !RuntimeHelpers.IsReferenceOrContainsReferences<T>();
+
+        public override void Write(object value, IBufferWriter<byte> destination)
+        {
+            T typed = (T)value;
+            int size = Unsafe.SizeOf<T>();
+            Span<byte> span = destination.GetSpan(size);
+            MemoryMarshal.Write(span, in typed);
+            destination.Advance(size);
+        }
+
+        public override object Read(ReadOnlySpan<byte> source)
+        {
+            if (source.Length != Unsafe.SizeOf<T>())
+            {
+                throw new InvalidDataException($"A {typeof(T).Name} is {Unsafe.SizeOf<T>()} bytes; the message has {source.Length}.");
+            }
+
+            return MemoryMarshal.Read<T>(source);
+        }
+    }
+}
+
+/// <summary>
+/// Resolves formatters for shared-memory handles, so a handle inside an argument (alone, in a tuple, in a
+/// record) travels by name and arrives open in the child. See <see cref="HandleTransfer"/>.
+/// </summary>
+internal sealed class HandleFormatterResolver : IFormatterResolver
+{
+    public static readonly HandleFormatterResolver Instance = new();
+
+    public IMessagePackFormatter<T>? GetFormatter<T>() => HandleTransfer.GetFormatter<T>();
+}
+
+/// <summary>
+/// How shared-memory handles travel inside an argument: by name, reopened on the other side.
+/// A pipe end (<see cref="ShmConnection"/>) moves: the parent releases it for handover (its copy may no longer
+/// be used) and the child acquires it, so the pipe's peer never sees it close.
+/// </summary>
+internal static class HandleTransfer
+{
+    /// <summary>The formatter that moves handles of type <typeparamref name="T"/>, or null for any other type.</summary>
+    public static IMessagePackFormatter<T>? GetFormatter<T>()
+    {
+        if (typeof(T) == typeof(ShmConnection))
+        {
+            return (IMessagePackFormatter<T>)(object)ConnectionFormatter.Instance;
+        }
+
+        // HOOK (ShmQueue): when ShmQueue lands, add here a formatter for ShmQueue and ShmQueue<T> that writes
+        // queue.Name and reads ShmQueue.Open(name) (ShmQueue<T>: ShmQueue<T>.Open(name)); the parent keeps its
+        // own handle open, as a queue has many users. Tests: ShmProcessTests.A_connection_in_the_argument_*.
+        return null;
+    }
+
+    private sealed class ConnectionFormatter : IMessagePackFormatter<ShmConnection?>
+    {
+        public static readonly ConnectionFormatter Instance = new();
+
+        public void Serialize(ref MessagePackWriter writer, ShmConnection? value, MessagePackSerializerOptions options)
+        {
+            if (value is null)
+            {
+                writer.WriteNil();
+                return;
+            }
+
+            writer.Write(value.ReleaseForHandover());
+        }
+
+        public ShmConnection? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+        {
+            if (reader.TryReadNil())
+            {
+                return null;
+            }
+
+            string token = reader.ReadString() ?? throw new InvalidDataException("A pipe handover token is missing.");
+            return ShmConnection.AcquireHandover(token);
+        }
+    }
+}

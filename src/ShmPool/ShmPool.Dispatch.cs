@@ -1,0 +1,501 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using ShmIpc.Hosting;
+using ShmIpc.Interop;
+using ShmIpc.Memory;
+using ShmIpc.Pool;
+using ShmIpc.Protocol;
+
+namespace ShmIpc;
+
+// Design:
+// - One lock (_lock) guards the dispatch state: the queue of chunks not sent, each worker's in-flight list,
+//   the slots, the pool's state. It is held for short steps only: choosing a worker and copying a chunk
+//   into its pipe (a memcpy; the ring has room because a worker holds at most MaxChunksInFlightPerWorker
+//   chunks), never while waiting for a worker or deserializing results.
+// - Each worker has one reader thread, the only receiver on its pipe. Results complete their chunk and
+//   pull the next queued chunk for that worker. When the pipe reports the worker gone (a receive on an empty
+//   pipe whose peer died throws within one wait slice), the reader reaps the process, then decides the fate
+//   of exactly the chunks that worker held: failed for the reason they were stopped (cancel, timeout), sent
+//   again (their worker was killed for another chunk's sake, or a retry is allowed), or failed with
+//   ShmWorkerCrashedException. Then the slot gets a fresh worker, unless the pool is ending.
+// - Chunks are sent only to workers that said Ready (their initializer ran). A new Apply goes to the Ready
+//   worker with the fewest chunks in flight: an idle spinning worker picks it up with no syscall, a sleeping
+//   one after one semaphore post (the pipe posts only when its reader sleeps).
+public sealed partial class ShmPool
+{
+    private static int s_poolCounter;
+
+    private readonly ShmPoolOptions _options;
+    private readonly IShmObjectSerializer _serializer;
+    private readonly string _serializerName;
+    private readonly TargetMethod? _initializer;
+    private readonly Lock _lock = new();
+    private readonly PoolWorker?[] _slots;
+    private readonly List<PoolWorker> _live = new();
+    private readonly LinkedList<PoolChunk> _queue = new();
+    private readonly Dictionary<TargetMethod, PoolFunction> _functions = new();
+    private readonly int _poolId = Interlocked.Increment(ref s_poolCounter);
+    private readonly Timer? _timeoutTimer;
+    private long _nextChunkId;
+    private int _workerCounter;
+    private PoolState _state;
+    private Exception? _broken;
+
+    private enum PoolState
+    {
+        Running,
+        Closed,
+        Terminated,
+    }
+
+    private void Submit<TChunk>(IReadOnlyList<TChunk> chunks)
+        where TChunk : PoolChunk
+    {
+        lock (_lock)
+        {
+            if (_state != PoolState.Running)
+            {
+                throw new InvalidOperationException($"The pool is {(_state == PoolState.Closed ? "closed" : "terminated")}: it takes no new tasks.");
+            }
+
+            if (_broken is not null)
+            {
+                throw new InvalidOperationException("The pool's workers cannot start: " + _broken.Message, _broken);
+            }
+
+            foreach (TChunk chunk in chunks)
+            {
+                _queue.AddLast(chunk);
+            }
+
+            Pump();
+        }
+    }
+
+    /// <summary>Sends queued chunks to Ready workers with room; when closing, tells idle workers to stop. Under the lock.</summary>
+    private void Pump()
+    {
+        while (_queue.First is { } node)
+        {
+            PoolWorker? best = null;
+            foreach (PoolWorker? w in _slots)
+            {
+                if (w is { IsReady: true, IsStopping: false, IsGone: false, KilledByPool: false }
+                    && w.InFlight.Count < _options.MaxChunksInFlightPerWorker
+                    && (best is null || w.InFlight.Count < best.InFlight.Count))
+                {
+                    best = w;
+                }
+            }
+
+            if (best is null)
+            {
+                break;
+            }
+
+            _queue.RemoveFirst();
+            PoolChunk chunk = node.Value;
+            if (!chunk.IsCompleted)
+            {
+                SendChunk(best, chunk);
+            }
+        }
+
+        if (_state == PoolState.Closed && _queue.Count == 0)
+        {
+            foreach (PoolWorker w in _live)
+            {
+                if (w.InFlight.Count == 0 && !w.IsStopping)
+                {
+                    SendStop(w);
+                }
+            }
+        }
+    }
+
+    private void SendChunk(PoolWorker worker, PoolChunk chunk)
+    {
+        try
+        {
+            if (worker.DefinedFunctions.Add(chunk.Function.Id))
+            {
+                var define = new MessageWriter();
+                define.Reset(MessageKind.Define).WriteInt32(chunk.Function.Id);
+                define.WriteTarget(chunk.Function.Target);
+                worker.Channel.Send(define.Written);
+            }
+
+            worker.Channel.Send(chunk.Message);
+        }
+        catch (ShmPeerClosedException)
+        {
+            // It died a moment ago; its reader will notice. The chunk waits for another worker.
+            worker.DefinedFunctions.Remove(chunk.Function.Id);
+            worker.IsStopping = true;
+            _queue.AddFirst(chunk);
+            return;
+        }
+
+        if (worker.InFlight.Count == 0)
+        {
+            worker.HeadStarted = Stopwatch.GetTimestamp();
+        }
+
+        worker.InFlight.Add(chunk);
+        chunk.Worker = worker;
+        worker.TasksAssigned++;
+        if (_options.MaxTasksPerWorker is int max && worker.TasksAssigned >= max)
+        {
+            // Retire it after this chunk; a fresh process takes its slot now so the pool keeps its size.
+            SendStop(worker);
+            if (_slots[worker.Slot] == worker)
+            {
+                _slots[worker.Slot] = null;
+                ReplaceIfNeeded(worker.Slot);
+            }
+        }
+    }
+
+    private static void SendStop(PoolWorker worker)
+    {
+        worker.IsStopping = true;
+        try
+        {
+            var stop = new MessageWriter();
+            worker.Channel.Send(stop.Reset(MessageKind.Stop).Written);
+        }
+        catch (ShmPeerClosedException)
+        {
+            // Gone already: its reader handles it.
+        }
+    }
+
+    /// <summary>Starts a worker in <paramref name="slot"/>. Under the lock.</summary>
+    private void StartWorker(int slot)
+    {
+        int n = ++_workerCounter;
+        ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
+        string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{n}";
+        var init = new MessageWriter();
+        init.Reset(MessageKind.Init).WriteString(_serializerName);
+        init.WriteByte(_initializer is null ? (byte)0 : (byte)1);
+        if (_initializer is not null)
+        {
+            init.WriteTarget(_initializer);
+        }
+
+        ChildChannel channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
+        Process process;
+        try
+        {
+            channel.Send(init.Written);
+            process = ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+
+        var worker = new PoolWorker(slot, process, channel);
+        _slots[slot] = worker;
+        _live.Add(worker);
+        worker.Reader = new Thread(() => ReadLoop(worker))
+        {
+            IsBackground = true,
+            Name = $"ShmPool reader {worker.Pid}",
+        };
+        worker.Reader.Start();
+        _options.Logger?.LogDebug("ShmPool {Pool}: started worker {Pid} in slot {Slot}.", _poolId, worker.Pid, slot);
+    }
+
+    /// <summary>The only receiver of a worker's pipe; ends when the worker has ended.</summary>
+    private void ReadLoop(PoolWorker worker)
+    {
+        try
+        {
+            while (true)
+            {
+                byte[]? message;
+                try
+                {
+                    if (!worker.Channel.TryReceive(out message, TimeSpan.FromMilliseconds(250)))
+                    {
+                        // A worker that died before it connected leaves the pipe looking fine: ask the OS.
+                        if (worker.Process.HasExited && !worker.Channel.TryReceive(out message, TimeSpan.Zero))
+                        {
+                            break;
+                        }
+
+                        if (message is null)
+                        {
+                            continue;
+                        }
+                    }
+                }
+                catch (ShmPeerClosedException)
+                {
+                    break;
+                }
+
+                Handle(worker, message!);
+            }
+        }
+#pragma warning disable CA1031 // A protocol error ends this worker, not the pool: it is killed and replaced.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _options.Logger?.LogError(e, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
+            KillNoThrow(worker);
+        }
+
+        OnWorkerEnded(worker);
+    }
+
+    private void Handle(PoolWorker worker, byte[] message)
+    {
+        var reader = new MessageReader(message);
+        switch (reader.ReadKind())
+        {
+            case MessageKind.Ready:
+                lock (_lock)
+                {
+                    worker.IsReady = true;
+                    Pump();
+                }
+
+                break;
+
+            case MessageKind.Results:
+                long chunkId = reader.ReadInt64();
+                PoolChunk? chunk;
+                lock (_lock)
+                {
+                    int index = worker.InFlight.FindIndex(c => c.Id == chunkId);
+                    if (index < 0)
+                    {
+                        throw new InvalidDataException($"Worker {worker.Pid} returned chunk {chunkId}, which it does not hold.");
+                    }
+
+                    chunk = worker.InFlight[index];
+                    worker.InFlight.RemoveAt(index);
+                    chunk.Worker = null;
+                    if (index == 0)
+                    {
+                        worker.HeadStarted = Stopwatch.GetTimestamp();
+                    }
+
+                    Pump();
+                }
+
+                chunk.Complete(ref reader, _serializer);
+                break;
+
+            case MessageKind.InitFailed:
+                ShmRemoteException error = reader.ReadError().ToException();
+                _options.Logger?.LogError("ShmPool {Pool}: the initializer failed in worker {Pid}: {Error}", _poolId, worker.Pid, error.Message);
+                lock (_lock)
+                {
+                    _broken ??= new InvalidOperationException($"the initializer threw in worker {worker.Pid}: {error.Message}", error);
+                    FailQueued(_broken);
+                }
+
+                break;
+
+            default:
+                throw new InvalidDataException($"Worker {worker.Pid} sent a message of an unknown kind.");
+        }
+    }
+
+    /// <summary>The worker's pipe says it is gone: reap it, settle the chunks it held, fill its slot.</summary>
+    private void OnWorkerEnded(PoolWorker worker)
+    {
+        if (!worker.Process.WaitForExit(5_000))
+        {
+            // Its pipe closed but it lingers (stuck on the way out): it is of no use to anyone.
+            KillNoThrow(worker);
+            worker.Process.WaitForExit(5_000);
+        }
+
+        worker.Process.WaitForExit();
+        int raw = worker.Process.ExitCode;
+        int exitCode = raw is > 128 and <= 128 + 64 ? -(raw - 128) : raw;
+        lock (_lock)
+        {
+            worker.IsGone = true;
+            _live.Remove(worker);
+            bool crashed = !worker.KilledByPool && !(worker.IsStopping && exitCode == 0);
+            List<PoolChunk> held = [.. worker.InFlight];
+            worker.InFlight.Clear();
+            for (int i = held.Count - 1; i >= 0; i--)
+            {
+                PoolChunk chunk = held[i];
+                chunk.Worker = null;
+                if (chunk.IsCompleted)
+                {
+                    continue;
+                }
+
+                if (chunk.StopReason is Exception reason)
+                {
+                    chunk.Fail(reason);
+                }
+                else if (_state == PoolState.Terminated)
+                {
+                    chunk.Fail(new OperationCanceledException("The pool was terminated before this task completed."));
+                }
+                else if (!crashed || chunk.Retries < _options.TaskRetries)
+                {
+                    chunk.Retries += crashed ? 1 : 0;
+                    _queue.AddFirst(chunk);
+                }
+                else
+                {
+                    chunk.Fail(new ShmWorkerCrashedException(worker.Pid, exitCode));
+                }
+            }
+
+            if (crashed && _state != PoolState.Terminated)
+            {
+                _options.Logger?.LogWarning("ShmPool {Pool}: worker {Pid} {How} holding {Count} chunk(s); replacing it.",
+                    _poolId, worker.Pid, ShmWorkerCrashedException.DescribeExit(exitCode), held.Count);
+            }
+
+            if (_slots[worker.Slot] == worker)
+            {
+                _slots[worker.Slot] = null;
+                ReplaceIfNeeded(worker.Slot);
+            }
+
+            Pump();
+        }
+
+        worker.Channel.Dispose();
+        worker.Process.Dispose();
+    }
+
+    /// <summary>Fills an empty slot while there is or may be work. Under the lock.</summary>
+    private void ReplaceIfNeeded(int slot)
+    {
+        bool wanted = _broken is null && (_state == PoolState.Running || (_state == PoolState.Closed && _queue.Count > 0));
+        if (!wanted)
+        {
+            return;
+        }
+
+        try
+        {
+            StartWorker(slot);
+        }
+#pragma warning disable CA1031 // A worker that cannot start breaks the pool; callers get the reason.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _broken = e;
+            FailQueued(e);
+        }
+    }
+
+    private void Cancel<TChunk>(IReadOnlyList<TChunk> chunks)
+        where TChunk : PoolChunk
+    {
+        lock (_lock)
+        {
+            foreach (TChunk chunk in chunks)
+            {
+                Stop(chunk, new OperationCanceledException("The task was cancelled."));
+            }
+        }
+    }
+
+    /// <summary>Stops one chunk: dropped from the queue, or its worker killed. Under the lock.</summary>
+    private void Stop(PoolChunk chunk, Exception reason)
+    {
+        if (chunk.IsCompleted)
+        {
+            return;
+        }
+
+        if (chunk.Worker is PoolWorker worker)
+        {
+            chunk.StopReason = reason;
+            worker.KilledByPool = true;
+            KillNoThrow(worker);
+        }
+        else
+        {
+            _queue.Remove(chunk);
+            chunk.Fail(reason);
+        }
+    }
+
+    /// <summary>An Imap left early: its chunks still queued are dropped (running ones finish unseen).</summary>
+    private void DropQueued<TChunk>(List<TChunk> chunks)
+        where TChunk : PoolChunk
+    {
+        lock (_lock)
+        {
+            foreach (TChunk chunk in chunks)
+            {
+                if (chunk.Worker is null && !chunk.IsCompleted)
+                {
+                    _queue.Remove(chunk);
+                    chunk.Fail(new OperationCanceledException("The Imap that submitted this task was abandoned."));
+                }
+            }
+        }
+    }
+
+    private void FailQueued(Exception reason)
+    {
+        while (_queue.First is { } node)
+        {
+            _queue.RemoveFirst();
+            node.Value.Fail(reason);
+        }
+    }
+
+    private void TerminateLocked()
+    {
+        if (_state == PoolState.Terminated)
+        {
+            return;
+        }
+
+        _state = PoolState.Terminated;
+        FailQueued(new OperationCanceledException("The pool was terminated before this task started."));
+        foreach (PoolWorker worker in _live)
+        {
+            worker.KilledByPool = true;
+            KillNoThrow(worker);
+        }
+    }
+
+    private void EnforceTaskTimeout()
+    {
+        TimeSpan limit = _options.TaskTimeout!.Value;
+        long now = Stopwatch.GetTimestamp();
+        lock (_lock)
+        {
+            foreach (PoolWorker worker in _live)
+            {
+                if (worker.InFlight.Count > 0 && !worker.KilledByPool && Stopwatch.GetElapsedTime(worker.HeadStarted, now) > limit)
+                {
+                    PoolChunk head = worker.InFlight[0];
+                    Stop(head, new TimeoutException($"The task ran longer than the pool's TaskTimeout ({limit.TotalMilliseconds:0} ms); " +
+                        $"its worker {worker.Pid} was killed and replaced."));
+                }
+            }
+        }
+    }
+
+    /// <summary>SIGKILL, unless the process was reaped already (its pid may belong to another process by now).</summary>
+    private static void KillNoThrow(PoolWorker worker)
+    {
+        if (!worker.IsGone && !worker.Process.HasExited)
+        {
+            _ = ProcessLibc.Kill(worker.Pid, ProcessLibc.SIGKILL);
+        }
+    }
+}

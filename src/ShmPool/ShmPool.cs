@@ -1,0 +1,414 @@
+using System.Runtime.CompilerServices;
+using ShmIpc.Hosting;
+using ShmIpc.Pool;
+using ShmIpc.Protocol;
+
+namespace ShmIpc;
+
+/// <summary>
+/// A pool of worker processes that run static methods on arguments, the counterpart of Python's
+/// <c>multiprocessing.Pool</c>. Each worker has its own duplex shared-memory pipe; the pool sends it chunks
+/// of items and reads back results, keeping at most <see cref="ShmPoolOptions.MaxChunksInFlightPerWorker"/>
+/// chunks per worker so a new Apply never waits behind a long queue.
+/// </summary>
+/// <remarks>
+/// Faults stay where they happen: an exception in the function fails that item (as <see cref="ShmRemoteException"/>);
+/// a worker that dies fails exactly the chunks it held (as <see cref="ShmWorkerCrashedException"/>, or sends them
+/// again, see <see cref="ShmPoolOptions.TaskRetries"/>) and is replaced; callers of Map and Imap get the exception
+/// rather than a hang. Workers end when the pool ends, and when the parent process dies.
+/// The functions must be static methods or capture-free lambdas (see <see cref="ShmProcess"/>).
+/// </remarks>
+public sealed partial class ShmPool : IDisposable, IAsyncDisposable
+{
+    /// <summary>Starts a pool of <paramref name="processes"/> workers (0: <see cref="Environment.ProcessorCount"/>).</summary>
+    /// <exception cref="ArgumentException">An option is invalid, or the initializer is not a static method.</exception>
+    public ShmPool(int processes = 0, ShmPoolOptions? options = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(processes);
+        _options = options ?? ShmPoolOptions.Default;
+        _options.Validate();
+        _serializer = _options.Serializer ?? ShmMessagePackSerializer.Instance;
+        _serializerName = SerializerFactory.Describe(_serializer, nameof(options));
+        _initializer = _options.Initializer is null ? null : TargetMethod.From(_options.Initializer, nameof(ShmPoolOptions.Initializer));
+        ProcessCount = processes == 0 ? Environment.ProcessorCount : processes;
+        _slots = new PoolWorker?[ProcessCount];
+        lock (_lock)
+        {
+            try
+            {
+                for (int slot = 0; slot < ProcessCount; slot++)
+                {
+                    StartWorker(slot);
+                }
+            }
+            catch
+            {
+                TerminateLocked();
+                throw;
+            }
+        }
+
+        if (_options.TaskTimeout is TimeSpan timeout)
+        {
+            TimeSpan period = TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerMillisecond * 100));
+            _timeoutTimer = new Timer(static s => ((ShmPool)s!).EnforceTaskTimeout(), this, period, period);
+        }
+    }
+
+    /// <summary>The number of worker processes the pool keeps.</summary>
+    public int ProcessCount { get; }
+
+    /// <summary>The process ids of the workers alive now (including retiring ones not yet gone).</summary>
+    public IReadOnlyList<int> WorkerPids
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _live.Select(static w => w.Pid).ToArray();
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="function"/>(<paramref name="arg"/>) in a worker and waits for the result.</summary>
+    /// <exception cref="ShmRemoteException">The function threw.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The worker died while running it.</exception>
+    public TResult Apply<TArg, TResult>(Func<TArg, TResult> function, TArg arg) => ApplyAsync(function, arg).Get();
+
+    /// <summary>Sends <paramref name="function"/>(<paramref name="arg"/>) to a worker; the result comes later.</summary>
+    public ShmAsyncResult<TResult> ApplyAsync<TArg, TResult>(Func<TArg, TResult> function, TArg arg)
+    {
+        PoolFunction f = Register(function);
+        PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, [arg], new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        Submit([chunk]);
+        return new ShmAsyncResult<TResult>(chunk.Single!.Task, () => Cancel([chunk]));
+    }
+
+    /// <summary>Applies <paramref name="function"/> to every item, in chunks spread over the workers; results in input order.</summary>
+    /// <param name="function">A static method or capture-free lambda.</param>
+    /// <param name="items">The arguments; read at once.</param>
+    /// <param name="chunkSize">Items per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker.</param>
+    /// <exception cref="ShmRemoteException">The function threw for an item (the first such item).</exception>
+    /// <exception cref="ShmWorkerCrashedException">A worker died holding some of the items.</exception>
+    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
+        MapAsync(function, items, chunkSize).Get();
+
+    /// <summary>As <see cref="Map{TArg, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> MapAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        PoolFunction f = Register(function);
+        return MapCore<TArg, TResult>(f, items, chunkSize);
+    }
+
+    /// <summary>Applies a two-argument function to each pair, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a three-argument function to each triple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>As <see cref="Starmap{T1, T2, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>
+    /// Lazily applies <paramref name="function"/> to the items and yields the results in input order as they
+    /// come: items are read and sent while earlier results stream back, with a bounded number of chunks out.
+    /// An item whose function threw rethrows when its turn comes.
+    /// </summary>
+    /// <param name="function">A static method or capture-free lambda.</param>
+    /// <param name="items">Read lazily.</param>
+    /// <param name="chunkSize">Items per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or 1.</param>
+    public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: true);
+    }
+
+    /// <summary>As <see cref="Imap{TArg, TResult}"/>, but yields each chunk's results as soon as it completes, in any order.</summary>
+    public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: false);
+    }
+
+    /// <summary>As <see cref="Imap{TArg, TResult}"/>, to <c>await foreach</c>.</summary>
+    public IAsyncEnumerable<TResult> ImapAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return ImapCoreAsync<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: true, default);
+    }
+
+    /// <summary>As <see cref="ImapUnordered{TArg, TResult}"/>, to <c>await foreach</c>.</summary>
+    public IAsyncEnumerable<TResult> ImapUnorderedAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return ImapCoreAsync<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: false, default);
+    }
+
+    private ShmAsyncResult<TResult[]> MapCore<TArg, TResult>(PoolFunction f, IEnumerable<TArg> items, int chunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        TArg[] all = items.ToArray();
+        int size = chunkSize > 0 ? chunkSize
+            : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
+            : Math.Max(1, (int)Math.Ceiling(all.Length / (ProcessCount * 4.0)));
+        var chunks = new List<PoolChunk<TResult>>((all.Length + size - 1) / size);
+        for (int start = 0; start < all.Length; start += size)
+        {
+            chunks.Add(MakeChunk<TArg, TResult>(f, all.AsSpan(start, Math.Min(size, all.Length - start))));
+        }
+
+        Submit(chunks);
+        return new ShmAsyncResult<TResult[]>(CollectAsync(chunks, all.Length), () => Cancel(chunks));
+    }
+
+    private static async Task<TResult[]> CollectAsync<TResult>(List<PoolChunk<TResult>> chunks, int count)
+    {
+        var results = new TResult[count];
+        int at = 0;
+        foreach (PoolChunk<TResult> chunk in chunks)
+        {
+            ChunkOutcome<TResult> outcome = await chunk.Task.ConfigureAwait(false);
+            if (outcome.FirstError is Exception error)
+            {
+                throw error;
+            }
+
+            outcome.Values.CopyTo(results, at);
+            at += outcome.Values.Length;
+        }
+
+        return results;
+    }
+
+    private int LazyChunkSize(int chunkSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        return chunkSize > 0 ? chunkSize : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize : 1;
+    }
+
+    /// <summary>Chunks an Imap keeps out (sent, or done and not yet yielded): enough to keep every worker busy.</summary>
+    private int ImapWindow => ProcessCount * (_options.MaxChunksInFlightPerWorker + 1);
+
+    private IEnumerable<TResult> ImapCore<TArg, TResult>(PoolFunction f, IEnumerable<TArg> items, int chunkSize, bool ordered)
+    {
+        var window = new List<PoolChunk<TResult>>();
+        using IEnumerator<TArg> input = items.GetEnumerator();
+        bool more = true;
+        try
+        {
+            while (true)
+            {
+                more = more && Refill(f, input, chunkSize, window);
+                if (window.Count == 0)
+                {
+                    yield break;
+                }
+
+                int index = 0;
+                if (!ordered)
+                {
+                    index = Task.WaitAny(window.Select(static c => (Task)c.Task).ToArray());
+                }
+
+                PoolChunk<TResult> next = window[index];
+                window.RemoveAt(index);
+                ChunkOutcome<TResult> outcome = next.Task.GetAwaiter().GetResult();
+                for (int i = 0; i < outcome.Values.Length; i++)
+                {
+                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                }
+            }
+        }
+        finally
+        {
+            // Abandoned early: drop the chunks not started; running ones finish and are ignored.
+            DropQueued(window);
+        }
+    }
+
+    private async IAsyncEnumerable<TResult> ImapCoreAsync<TArg, TResult>(PoolFunction f, IEnumerable<TArg> items, int chunkSize, bool ordered,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var window = new List<PoolChunk<TResult>>();
+        using IEnumerator<TArg> input = items.GetEnumerator();
+        bool more = true;
+        try
+        {
+            while (true)
+            {
+                more = more && Refill(f, input, chunkSize, window);
+                if (window.Count == 0)
+                {
+                    yield break;
+                }
+
+                PoolChunk<TResult> next = window[0];
+                if (!ordered)
+                {
+                    Task<ChunkOutcome<TResult>> done = await Task.WhenAny(window.Select(static c => c.Task)).WaitAsync(cancellationToken).ConfigureAwait(false);
+                    next = window.First(c => c.Task == done);
+                }
+
+                window.Remove(next);
+                ChunkOutcome<TResult> outcome = await next.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                for (int i = 0; i < outcome.Values.Length; i++)
+                {
+                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                }
+            }
+        }
+        finally
+        {
+            DropQueued(window);
+        }
+    }
+
+    /// <summary>Reads and sends chunks until the window is full; false once the input is exhausted.</summary>
+    private bool Refill<TArg, TResult>(PoolFunction f, IEnumerator<TArg> input, int chunkSize, List<PoolChunk<TResult>> window)
+    {
+        var batch = new List<TArg>(chunkSize);
+        while (window.Count < ImapWindow)
+        {
+            batch.Clear();
+            while (batch.Count < chunkSize && input.MoveNext())
+            {
+                batch.Add(input.Current);
+            }
+
+            if (batch.Count == 0)
+            {
+                return false;
+            }
+
+            PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batch));
+            Submit([chunk]);
+            window.Add(chunk);
+            if (batch.Count < chunkSize)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private PoolFunction Register(Delegate function)
+    {
+        TargetMethod target = TargetMethod.From(function, nameof(function));
+        lock (_lock)
+        {
+            if (!_functions.TryGetValue(target, out PoolFunction? f))
+            {
+                Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(function.Method)
+                    ?? throw new ArgumentException("A pool function takes one to three arguments.", nameof(function));
+                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType);
+                _functions.Add(target, f);
+            }
+
+            return f;
+        }
+    }
+
+    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null)
+    {
+        long id = Interlocked.Increment(ref _nextChunkId);
+        var writer = new MessageWriter();
+        writer.Reset(MessageKind.Chunk).WriteInt64(id);
+        writer.WriteInt32(f.Id);
+        writer.WriteInt32(items.Length);
+        foreach (TArg item in items)
+        {
+            writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+        }
+
+        if (writer.Length > ChildChannel.MaxMessageLength)
+        {
+            throw new ArgumentException($"A chunk of {items.Length} items encodes to {writer.Length} bytes, more than a worker's pipe carries in one message " +
+                $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
+        }
+
+        return new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
+    }
+
+    /// <summary>Stops the pool taking work; the workers finish what was submitted and exit. Then <see cref="Join"/>.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            if (_state == PoolState.Running)
+            {
+                _state = PoolState.Closed;
+                Pump();
+            }
+        }
+    }
+
+    /// <summary>Kills every worker now (SIGKILL); tasks not finished fail with <see cref="OperationCanceledException"/>. Then <see cref="Join"/>.</summary>
+    public void Terminate()
+    {
+        lock (_lock)
+        {
+            TerminateLocked();
+        }
+    }
+
+    /// <summary>Waits for every worker to end, after <see cref="Close"/> or <see cref="Terminate"/>; false if <paramref name="timeout"/> passed first.</summary>
+    /// <exception cref="InvalidOperationException">Neither Close nor Terminate was called.</exception>
+    public bool Join(TimeSpan? timeout = null)
+    {
+        long deadline = timeout is null ? long.MaxValue : System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.Value.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        while (true)
+        {
+            Thread? reader;
+            lock (_lock)
+            {
+                if (_state == PoolState.Running)
+                {
+                    throw new InvalidOperationException("Join waits for the workers to end: call Close (finish the work) or Terminate (stop now) first.");
+                }
+
+                reader = _live.Count == 0 ? null : _live[0].Reader;
+            }
+
+            if (reader is null)
+            {
+                _timeoutTimer?.Dispose();
+                return true;
+            }
+
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (now >= deadline)
+            {
+                return false;
+            }
+
+            int waitMs = deadline == long.MaxValue ? -1 : (int)Math.Min(int.MaxValue, (deadline - now) * 1000 / System.Diagnostics.Stopwatch.Frequency);
+            if (reader != Thread.CurrentThread)
+            {
+                reader.Join(waitMs);
+            }
+        }
+    }
+
+    /// <summary>Terminates the pool (as Python's <c>with Pool()</c> does on exit) and waits for its workers.</summary>
+    public void Dispose()
+    {
+        Terminate();
+        Join();
+    }
+
+    /// <summary>Terminates the pool and waits for its workers on a thread-pool thread.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Terminate();
+        await Task.Run(() => Join()).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using System.Globalization;
+using ShmIpc.Hosting;
+using ShmIpc.Interop;
+using ShmIpc.Memory;
+using ShmIpc.Protocol;
+
+namespace ShmIpc;
+
+/// <summary>
+/// A static method running in a new .NET process: the counterpart of Python's <c>multiprocessing.Process</c>.
+/// The child runs ShmPool.dll as its entry point with the parent's runtime and dependencies, loads the
+/// method's assembly, receives the argument over a shared-memory pipe, runs the method and sends back the
+/// result or the exception. It ends when its parent ends.
+/// </summary>
+/// <remarks>
+/// The target must be a static method, or a lambda that captures nothing, of an assembly the parent loaded
+/// from a file. Shared-memory handles in the argument (a <see cref="ShmConnection"/>, alone or in a tuple or
+/// record) arrive open in the child; the parent's end of a pipe moves to the child and may not be used after.
+/// </remarks>
+public class ShmProcess : IDisposable
+{
+    private static int s_counter;
+
+    private readonly Process _process;
+    private readonly ChildChannel _channel;
+    private readonly Lock _lock = new();
+    private byte[]? _outcome;
+    private int _disposed;
+
+    private protected ShmProcess(Process process, ChildChannel channel, string name)
+    {
+        _process = process;
+        _channel = channel;
+        Name = name;
+        Pid = process.Id;
+    }
+
+    /// <summary>The child's process id.</summary>
+    public int Pid { get; }
+
+    /// <summary>The name given in the options, or "ShmProcess-N".</summary>
+    public string Name { get; }
+
+    /// <summary>True while the child runs.</summary>
+    public bool IsAlive => !_process.HasExited;
+
+    /// <summary>
+    /// Null while the child runs; then its exit code as in Python: 0 when the target returned, 1 when it threw,
+    /// minus the signal number when a signal ended it (-9 after <see cref="Kill"/>, -15 after <see cref="Terminate"/>).
+    /// </summary>
+    /// <remarks>
+    /// The runtime reports a death by signal N as exit code 128 + N. A child whose target returned says so on the
+    /// pipe before it exits, so such codes are read as signals only when the child did not: a target that calls
+    /// <c>Environment.Exit(137)</c> itself shows as -9.
+    /// </remarks>
+    public int? ExitCode
+    {
+        get
+        {
+            if (!_process.HasExited)
+            {
+                return null;
+            }
+
+            _process.WaitForExit(); // make sure the exit code is collected
+            int raw = _process.ExitCode;
+            if (raw is > 128 and <= 128 + 64 && TryTakeOutcome(TimeSpan.Zero) is null)
+            {
+                return -(raw - 128);
+            }
+
+            return raw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="target"/>(<paramref name="arg"/>) in a new process.</summary>
+    /// <exception cref="ArgumentException">The target is not a static method or a capture-free lambda; the message says why.</exception>
+    public static ShmProcess Start<TArg>(Action<TArg> target, TArg arg, ShmProcessOptions? options = null)
+    {
+        (Process process, ChildChannel channel, string name) = Launch(target, typeof(TArg), arg, hasResult: false, options);
+        return new ShmProcess(process, channel, name);
+    }
+
+    /// <summary>Runs <paramref name="target"/>(<paramref name="arg"/>) in a new process; <see cref="ShmProcess{TResult}.GetResult"/> returns its result.</summary>
+    /// <exception cref="ArgumentException">The target is not a static method or a capture-free lambda; the message says why.</exception>
+    public static ShmProcess<TResult> Start<TArg, TResult>(Func<TArg, TResult> target, TArg arg, ShmProcessOptions? options = null)
+    {
+        (Process process, ChildChannel channel, string name) = Launch(target, typeof(TArg), arg, hasResult: true, options);
+        return new ShmProcess<TResult>(process, channel, name, target.Method.ReturnType, options?.Serializer ?? ShmMessagePackSerializer.Instance);
+    }
+
+    /// <summary>Waits for the child to end; true when it has, false when <paramref name="timeout"/> passed first (null: no limit).</summary>
+    public bool Join(TimeSpan? timeout = null)
+    {
+        if (timeout is null)
+        {
+            _process.WaitForExit();
+            return true;
+        }
+
+        if (!_process.WaitForExit(timeout.Value))
+        {
+            return false;
+        }
+
+        _process.WaitForExit();
+        return true;
+    }
+
+    /// <summary>Completes when the child has ended.</summary>
+    public Task JoinAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
+
+    /// <summary>Sends SIGTERM: the child ends (exit code -15) unless its code handles the signal.</summary>
+    public void Terminate() => Signal(ProcessLibc.SIGTERM);
+
+    /// <summary>Sends SIGKILL: the child ends at once (exit code -9).</summary>
+    public void Kill() => Signal(ProcessLibc.SIGKILL);
+
+    /// <summary>Kills the child if it still runs, waits for it, and removes the pipe.</summary>
+    public void Dispose()
+    {
+        Dispose(disposing: true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the process and the pipe.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing || Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (!_process.HasExited)
+        {
+            Kill();
+            _process.WaitForExit();
+        }
+
+        lock (_lock)
+        {
+            _channel.Dispose();
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>The child's Returned message, received once; null when it has not come within <paramref name="timeout"/>.</summary>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without sending it.</exception>
+    private protected byte[]? TryTakeOutcome(TimeSpan timeout)
+    {
+        lock (_lock)
+        {
+            if (_outcome is not null || _disposed != 0)
+            {
+                return _outcome;
+            }
+
+            try
+            {
+                if (_channel.TryReceive(out byte[]? message, timeout))
+                {
+                    _outcome = message;
+                }
+            }
+            catch (ShmPeerClosedException)
+            {
+                return null;
+            }
+
+            return _outcome;
+        }
+    }
+
+    /// <summary>Waits for the outcome until <paramref name="timeout"/>; throws when the child ended without one.</summary>
+    private protected byte[] WaitForOutcome(TimeSpan timeout)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        while (true)
+        {
+            TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, (deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency));
+            byte[]? outcome = TryTakeOutcome(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
+            if (outcome is not null)
+            {
+                return outcome;
+            }
+
+            if (_process.HasExited)
+            {
+                // The message, if any, was sent before the exit: one last look, then it is a crash.
+                outcome = TryTakeOutcome(TimeSpan.Zero);
+                return outcome ?? throw new ShmWorkerCrashedException(Pid, ExitCode);
+            }
+
+            if (Stopwatch.GetTimestamp() >= deadline)
+            {
+                throw new TimeoutException($"{Name} (pid {Pid}) did not return within {timeout.TotalMilliseconds:0} ms; it still runs.");
+            }
+        }
+    }
+
+    private void Signal(int signal)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        if (ProcessLibc.Kill(Pid, signal) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != ProcessLibc.ESRCH)
+        {
+            throw new InvalidOperationException($"kill({Pid}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
+    private static (Process Process, ChildChannel Channel, string Name) Launch(Delegate target, Type declaredArgument, object? arg, bool hasResult, ShmProcessOptions? options)
+    {
+        TargetMethod method = TargetMethod.From(target, nameof(target));
+        options ??= ShmProcessOptions.Default;
+        IShmObjectSerializer serializer = options.Serializer ?? ShmMessagePackSerializer.Instance;
+        string serializerName = SerializerFactory.Describe(serializer, nameof(options));
+        Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(target.Method) ?? declaredArgument;
+
+        int n = Interlocked.Increment(ref s_counter);
+        string name = options.Name ?? $"ShmProcess-{n}";
+        ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
+        string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-p{n}";
+
+        var writer = new MessageWriter();
+        writer.Reset(MessageKind.Run).WriteString(serializerName);
+        writer.WriteTarget(method);
+        writer.WriteByte(hasResult ? (byte)1 : (byte)0);
+        writer.WriteLengthPrefixed((serializer, argumentType, arg), static (s, w) => s.serializer.Serialize(s.argumentType, s.arg, w));
+
+        ChildChannel channel = ChildChannel.Create(pipeName, options.WaitStrategy);
+        try
+        {
+            channel.Send(writer.Written);
+            Process process = ChildLauncher.Start(pipeName, $"{name}:{method.DisplayName}", options.Environment);
+            return (process, channel, name);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>"ShmProcess-1 (pid 1234, running)".</summary>
+    public override string ToString() =>
+        $"{Name} (pid {Pid.ToString(CultureInfo.InvariantCulture)}, {(IsAlive ? "running" : ShmWorkerCrashedException.DescribeExit(ExitCode))})";
+}
+
+/// <summary>A <see cref="ShmProcess"/> whose target returns a value.</summary>
+/// <typeparam name="TResult">The target's return type.</typeparam>
+public sealed class ShmProcess<TResult> : ShmProcess
+{
+    private readonly Type _resultType;
+    private readonly IShmObjectSerializer _serializer;
+
+    internal ShmProcess(Process process, ChildChannel channel, string name, Type resultType, IShmObjectSerializer serializer)
+        : base(process, channel, name)
+    {
+        _resultType = resultType;
+        _serializer = serializer;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the target to return, and returns its result. The child
+    /// keeps running after a timeout; call again to keep waiting.
+    /// </summary>
+    /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
+    /// <exception cref="TimeoutException">No result within <paramref name="timeout"/>.</exception>
+    public TResult GetResult(TimeSpan timeout)
+    {
+        var reader = new MessageReader(WaitForOutcome(timeout));
+        if (reader.ReadKind() != MessageKind.Returned)
+        {
+            throw new InvalidDataException("The child sent something other than its result.");
+        }
+
+        if (reader.ReadByte() != 0)
+        {
+            throw reader.ReadError().ToException();
+        }
+
+        return (TResult)_serializer.Deserialize(_resultType, reader.ReadBytes())!;
+    }
+}

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+
+namespace ShmIpc.Pool.Tests;
+
+/// <summary>Workers killed and crashing, cancelled and timed-out tasks, Terminate and Close.</summary>
+[TestClass]
+public sealed class PoolFaultTests
+{
+    private static readonly TimeSpan Deadline = TestSupport.Deadline;
+    private readonly List<int> _pids = new();
+    private readonly List<ShmPool> _pools = new();
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestCleanup]
+    public void NothingLeft()
+    {
+        foreach (ShmPool pool in _pools)
+        {
+            _pids.AddRange(pool.WorkerPids);
+            pool.Dispose();
+        }
+
+        TestSupport.AssertAllGone(_pids);
+        TestSupport.AssertNoShmFiles();
+    }
+
+    private ShmPool NewPool(int processes = 2, ShmPoolOptions? options = null)
+    {
+        var pool = new ShmPool(processes, options);
+        _pools.Add(pool);
+        _pids.AddRange(pool.WorkerPids);
+        return pool;
+    }
+
+    private int WaitForPid(string pidFile)
+    {
+        TestSupport.WaitUntil(() => File.Exists(pidFile) && new FileInfo(pidFile).Length > 0, "a worker reports its pid");
+        int pid = int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture);
+        File.Delete(pidFile);
+        _pids.Add(pid);
+        return pid;
+    }
+
+    private static void Kill9(int pid) => Process.Start("kill", ["-9", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+
+    [TestMethod]
+    public void A_worker_killed_mid_Map_fails_the_Map_with_ShmWorkerCrashedException_and_the_pool_serves_on()
+    {
+        ShmPool pool = NewPool();
+        string pidFile = TestSupport.TempFile("midmap");
+        (int, string)[] items = Enumerable.Range(0, 40).Select(i => (i, pidFile)).ToArray();
+        ShmAsyncResult<int[]> map = pool.MapAsync(TestFunctions.SquareOrBlock, items, chunkSize: 4);
+        int victim = WaitForPid(pidFile);
+
+        Kill9(victim);
+        var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => map.Get(Deadline));
+        Assert.AreEqual(victim, e.Pid);
+        Assert.AreEqual(-9, e.ExitCode);
+        StringAssert.Contains(e.Message, $"Worker process {victim}");
+        StringAssert.Contains(e.Message, "killed by signal 9 (SIGKILL)");
+
+        // Replaced: the pool keeps its size with a new process, and serves.
+        TestSupport.WaitUntil(() => pool.WorkerPids.Count == 2 && !pool.WorkerPids.Contains(victim), "the worker is replaced");
+        _pids.AddRange(pool.WorkerPids);
+        int[] again = pool.Map(TestFunctions.Square, Enumerable.Range(0, 1000));
+        CollectionAssert.AreEqual(Enumerable.Range(0, 1000).Select(TestFunctions.Square).ToArray(), again);
+    }
+
+    [TestMethod]
+    public void Exactly_the_tasks_the_killed_worker_held_fail_and_every_other_task_completes()
+    {
+        ShmPool pool = NewPool();
+        string pidFile = TestSupport.TempFile("held");
+        var results = new List<(int X, ShmAsyncResult<int> Result)>();
+        for (int x = 0; x < 30; x++)
+        {
+            results.Add((x, pool.ApplyAsync(TestFunctions.SquareOrBlock, (x, pidFile))));
+        }
+
+        int victim = WaitForPid(pidFile);
+        Kill9(victim);
+        int failed = 0;
+        foreach ((int x, ShmAsyncResult<int> result) in results)
+        {
+            Assert.IsTrue(result.Wait(Deadline), $"task {x} completed");
+            if (result.IsSuccessful)
+            {
+                Assert.AreEqual(x * x, result.Get(Deadline));
+                continue;
+            }
+
+            failed++;
+            var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => result.Get(Deadline));
+            Assert.AreEqual(victim, e.Pid, $"task {x} failed on another worker");
+        }
+
+        Assert.IsFalse(results[13].Result.IsSuccessful, "the task that was running when the worker was killed");
+        Assert.IsTrue(failed <= ShmPoolOptions.Default.MaxChunksInFlightPerWorker, $"{failed} tasks failed; a worker holds at most 2");
+    }
+
+    [TestMethod]
+    public void A_task_whose_worker_crashed_is_retried_when_allowed()
+    {
+        ShmPool pool = NewPool(1, new ShmPoolOptions { TaskRetries = 1 });
+        string marker = TestSupport.TempFile("retry");
+        try
+        {
+            Assert.AreEqual(42, pool.Apply(TestFunctions.CrashOnce, marker));
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+
+        ShmPool strict = NewPool(1);
+        marker = TestSupport.TempFile("noretry");
+        try
+        {
+            var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => strict.Apply(TestFunctions.CrashOnce, marker));
+            StringAssert.Contains(e.Message, "SIGABRT");
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [TestMethod]
+    public void Get_returns_at_its_deadline_and_Cancel_stops_only_that_task_by_replacing_its_worker()
+    {
+        ShmPool pool = NewPool(1);
+        string pidFile = TestSupport.TempFile("cancel");
+        ShmAsyncResult<int> stuck = pool.ApplyAsync(TestFunctions.BlockForever, pidFile);
+        ShmAsyncResult<int> behind = pool.ApplyAsync(TestFunctions.Square, 6);
+        int victim = WaitForPid(pidFile);
+
+        var watch = Stopwatch.StartNew();
+        Assert.ThrowsExactly<TimeoutException>(() => stuck.Get(TimeSpan.FromMilliseconds(200)));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        Assert.IsFalse(stuck.IsReady);
+        Assert.IsTrue(TestSupport.IsRunning(victim), "the task keeps running after Get timed out");
+
+        stuck.Cancel();
+        Assert.IsTrue(stuck.Wait(Deadline));
+        Assert.IsFalse(stuck.IsSuccessful);
+        Assert.ThrowsExactly<OperationCanceledException>(() => stuck.Get(Deadline));
+        Assert.AreEqual(36, behind.Get(Deadline), "the task queued behind it on the same worker is sent again, not failed");
+        Assert.AreNotEqual(victim, pool.Apply(TestFunctions.Pid, 0));
+    }
+
+    [TestMethod]
+    public void The_task_timeout_option_kills_a_task_that_runs_too_long_and_fails_only_it()
+    {
+        ShmPool pool = NewPool(2, new ShmPoolOptions { TaskTimeout = TimeSpan.FromMilliseconds(300) });
+        string pidFile = TestSupport.TempFile("tasktimeout");
+        ShmAsyncResult<int> stuck = pool.ApplyAsync(TestFunctions.BlockForever, pidFile);
+        int victim = WaitForPid(pidFile);
+        var e = Assert.ThrowsExactly<TimeoutException>(() => stuck.Get(Deadline));
+        StringAssert.Contains(e.Message, $"worker {victim} was killed and replaced");
+        Assert.AreEqual(64, pool.Apply(TestFunctions.Square, 8));
+    }
+
+    [TestMethod]
+    public void Terminate_ends_every_worker_promptly_and_fails_what_was_not_done()
+    {
+        ShmPool pool = NewPool(2);
+        string pidFile = TestSupport.TempFile("terminate");
+        ShmAsyncResult<int> stuck = pool.ApplyAsync(TestFunctions.BlockForever, pidFile);
+        _ = WaitForPid(pidFile);
+        int[] workers = pool.WorkerPids.ToArray();
+        var watch = Stopwatch.StartNew();
+        pool.Terminate();
+        Assert.IsTrue(pool.Join(TimeSpan.FromSeconds(5)));
+        TestContext.WriteLine($"Terminate + Join took {watch.ElapsedMilliseconds} ms");
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5));
+        TestSupport.AssertAllGone(workers);
+        Assert.ThrowsExactly<OperationCanceledException>(() => stuck.Get(Deadline));
+        Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 1));
+    }
+
+    [TestMethod]
+    public void Close_lets_submitted_work_finish_then_Join_sees_every_worker_exit()
+    {
+        ShmPool pool = NewPool(2);
+        Assert.ThrowsExactly<InvalidOperationException>(() => pool.Join(TimeSpan.Zero));
+        ShmAsyncResult<int[]> map = pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 10_000), chunkSize: 100);
+        int[] workers = pool.WorkerPids.ToArray();
+        pool.Close();
+        Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 1));
+        Assert.IsTrue(pool.Join(Deadline));
+        CollectionAssert.AreEqual(Enumerable.Range(0, 10_000).Select(TestFunctions.Square).ToArray(), map.Get(Deadline));
+        TestSupport.AssertAllGone(workers);
+    }
+
+    [TestMethod]
+    public void An_initializer_that_throws_fails_the_tasks_with_its_exception_instead_of_respawning_forever()
+    {
+        ShmPool pool = NewPool(1, new ShmPoolOptions { Initializer = FailingInitializer.Initialize });
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 2));
+        var remote = e.InnerException as ShmRemoteException;
+        Assert.IsNotNull(remote, e.ToString());
+        Assert.AreEqual("no database today", remote.RemoteMessage);
+        Assert.ThrowsExactly<InvalidOperationException>(() => pool.Apply(TestFunctions.Square, 2));
+    }
+
+    [TestMethod]
+    public void Results_too_large_for_one_message_fail_their_chunk_with_advice()
+    {
+        ShmPool pool = NewPool(1);
+        var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(Inflate, Enumerable.Repeat(300_000, 8), chunkSize: 8));
+        StringAssert.Contains(e.Message, "Use a smaller chunk size");
+        Assert.AreEqual(8, pool.Map(Inflate, Enumerable.Repeat(300_000, 8), chunkSize: 1).Length);
+        var tooBig = Assert.ThrowsExactly<ArgumentException>(() => pool.Map(Length, Enumerable.Repeat(new string('x', 300_000), 8), chunkSize: 8));
+        StringAssert.Contains(tooBig.Message, "Use a smaller chunk size");
+    }
+
+    public static string Inflate(int length) => new('x', length);
+
+    public static int Length(string s) => s.Length;
+
+    [TestMethod]
+    public void Apply_round_trip_latency()
+    {
+        ShmPool pool = NewPool(1);
+        for (int i = 0; i < 200; i++)
+        {
+            _ = pool.Apply(TestFunctions.Square, i); // warm up JIT on both sides
+        }
+
+        var samples = new double[2000];
+        for (int i = 0; i < samples.Length; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            _ = pool.Apply(TestFunctions.Square, i);
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+
+        Array.Sort(samples);
+        string line = $"Apply round trip, 1 worker, {samples.Length} calls: p50 {samples[samples.Length / 2]:0} µs, p90 {samples[samples.Length * 9 / 10]:0} µs, p99 {samples[samples.Length * 99 / 100]:0} µs";
+        TestContext.WriteLine(line);
+        Console.WriteLine(line);
+        Assert.IsTrue(samples[samples.Length / 2] < 20_000, line);
+    }
+}

@@ -1,0 +1,186 @@
+namespace ShmIpc.Pool.Tests;
+
+[TestClass]
+public sealed class ShmPoolTests
+{
+    private static readonly TimeSpan Deadline = TestSupport.Deadline;
+    private readonly List<int> _pids = new();
+    private readonly List<ShmPool> _pools = new();
+
+    [TestCleanup]
+    public void NothingLeft()
+    {
+        foreach (ShmPool pool in _pools)
+        {
+            _pids.AddRange(pool.WorkerPids);
+            pool.Dispose();
+        }
+
+        TestSupport.AssertAllGone(_pids);
+        TestSupport.AssertNoShmFiles();
+    }
+
+    private ShmPool NewPool(int processes = 2, ShmPoolOptions? options = null)
+    {
+        var pool = new ShmPool(processes, options);
+        _pools.Add(pool);
+        _pids.AddRange(pool.WorkerPids);
+        return pool;
+    }
+
+    [TestMethod]
+    public void Apply_runs_in_a_worker_and_returns()
+    {
+        ShmPool pool = NewPool();
+        Assert.AreEqual(2, pool.ProcessCount);
+        Assert.AreEqual(49, pool.Apply(TestFunctions.Square, 7));
+        int pid = pool.Apply(TestFunctions.Pid, 0);
+        CollectionAssert.Contains(pool.WorkerPids.ToArray(), pid);
+        Assert.AreNotEqual(Environment.ProcessId, pid);
+    }
+
+    [TestMethod]
+    public async Task ApplyAsync_gives_a_result_to_get_wait_and_await()
+    {
+        ShmPool pool = NewPool();
+        ShmAsyncResult<int> result = pool.ApplyAsync(TestFunctions.Square, 9);
+        Assert.IsTrue(result.Wait(Deadline));
+        Assert.IsTrue(result.IsReady);
+        Assert.IsTrue(result.IsSuccessful);
+        Assert.AreEqual(81, result.Get(Deadline));
+        Assert.AreEqual(16, await pool.ApplyAsync(TestFunctions.Square, 4).Task.WaitAsync(Deadline));
+        Invoice invoice = pool.ApplyAsync(TestFunctions.Bill, new Order(1, "Bob", [1m, 2m])).Get(Deadline);
+        Assert.AreEqual(new Invoice(1, 3m, "for Bob"), invoice);
+    }
+
+    [TestMethod]
+    public void Unmanaged_structs_cross_as_bytes()
+    {
+        ShmPool pool = NewPool(1);
+        Vec3 v = pool.Apply(TestFunctions.Scale, new Vec3 { X = 1, Y = 2, Z = 3 });
+        Assert.AreEqual((2.0, 4.0, 6.0), (v.X, v.Y, v.Z));
+    }
+
+    [TestMethod]
+    public void Map_over_100k_items_equals_a_sequential_run()
+    {
+        ShmPool pool = NewPool();
+        int[] items = Enumerable.Range(-50_000, 100_000).ToArray();
+        int[] expected = items.Select(TestFunctions.Square).ToArray();
+        CollectionAssert.AreEqual(expected, pool.Map(TestFunctions.Square, items));
+        CollectionAssert.AreEqual(expected, pool.MapAsync(TestFunctions.Square, items, chunkSize: 5_000).Get(Deadline));
+        CollectionAssert.AreEqual(Array.Empty<int>(), pool.Map(TestFunctions.Square, Array.Empty<int>()));
+    }
+
+    [TestMethod]
+    public void Starmap_spreads_pairs_and_triples_over_the_parameters()
+    {
+        ShmPool pool = NewPool();
+        (int, long)[] pairs = [(1, 10L), (2, 20L), (3, 30L)];
+        CollectionAssert.AreEqual(new long[] { 11, 22, 33 }, pool.Starmap(TestFunctions.Add, pairs));
+        (string, int, double)[] triples = [("a", 1, 0.5), ("b", 2, 1.5)];
+        CollectionAssert.AreEqual(new[] { "a|1|0.5", "b|2|1.5" }, pool.Starmap(TestFunctions.Join3, triples, chunkSize: 1));
+    }
+
+    [TestMethod]
+    public void Imap_yields_in_input_order_while_reading_its_input_lazily()
+    {
+        ShmPool pool = NewPool();
+        int read = 0;
+        IEnumerable<int> Input()
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                read = i + 1;
+                yield return i;
+            }
+        }
+
+        using IEnumerator<int> results = pool.Imap(TestFunctions.Square, Input(), chunkSize: 10).GetEnumerator();
+        Assert.IsTrue(results.MoveNext());
+        Assert.AreEqual(0, results.Current);
+        Assert.IsTrue(read < 10_000, $"the first result came after reading {read} items: not lazy");
+        var all = new List<int> { results.Current };
+        while (results.MoveNext())
+        {
+            all.Add(results.Current);
+        }
+
+        CollectionAssert.AreEqual(Enumerable.Range(0, 10_000).Select(TestFunctions.Square).ToArray(), all);
+    }
+
+    [TestMethod]
+    public void ImapUnordered_yields_every_result_once()
+    {
+        ShmPool pool = NewPool();
+        int[] results = pool.ImapUnordered(TestFunctions.Square, Enumerable.Range(0, 1_000), chunkSize: 7).ToArray();
+        CollectionAssert.AreEquivalent(Enumerable.Range(0, 1_000).Select(TestFunctions.Square).ToArray(), results);
+    }
+
+    [TestMethod]
+    public async Task ImapAsync_and_ImapUnorderedAsync_stream_the_results()
+    {
+        ShmPool pool = NewPool();
+        var ordered = new List<int>();
+        await foreach (int r in pool.ImapAsync(TestFunctions.Square, Enumerable.Range(0, 500), chunkSize: 3))
+        {
+            ordered.Add(r);
+        }
+
+        CollectionAssert.AreEqual(Enumerable.Range(0, 500).Select(TestFunctions.Square).ToArray(), ordered);
+        var unordered = new List<int>();
+        await foreach (int r in pool.ImapUnorderedAsync(TestFunctions.Square, Enumerable.Range(0, 500)))
+        {
+            unordered.Add(r);
+        }
+
+        CollectionAssert.AreEquivalent(ordered, unordered);
+    }
+
+    [TestMethod]
+    public void An_exception_in_the_function_fails_that_task_only_and_the_worker_lives_on()
+    {
+        ShmPool pool = NewPool(1);
+        int before = pool.Apply(TestFunctions.Pid, 0);
+        var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.Apply(TestFunctions.ThrowIfThirteen, 13));
+        Assert.AreEqual("System.ArgumentException", e.RemoteType);
+        Assert.AreEqual("thirteen is unlucky", e.RemoteMessage);
+        StringAssert.Contains(e.RemoteStackTrace, nameof(TestFunctions.ThrowIfThirteen));
+        Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
+        Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(TestFunctions.ThrowIfThirteen, Enumerable.Range(0, 20)));
+        CollectionAssert.AreEqual(new[] { 144, 196 }, pool.Imap(TestFunctions.ThrowIfThirteen, [12, 14]).ToArray());
+        Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
+    }
+
+    [TestMethod]
+    public void A_closure_is_rejected_with_the_documented_message()
+    {
+        ShmPool pool = NewPool(1);
+        int offset = 3;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => pool.Map(x => x + offset, [1, 2]));
+        StringAssert.Contains(e.Message, "offset");
+        StringAssert.Contains(e.Message, "captures variables");
+        StringAssert.Contains(e.Message, "Make it a static method");
+        Assert.AreEqual(4, pool.Apply(static x => x + 1, 3));
+    }
+
+    [TestMethod]
+    public void The_initializer_runs_once_in_each_worker()
+    {
+        ShmPool pool = NewPool(2, new ShmPoolOptions { Initializer = TestFunctions.Initialize });
+        (int Pid, int Initialized)[] states = pool.Map(TestFunctions.InitState, Enumerable.Range(0, 200), chunkSize: 1);
+        Assert.IsTrue(states.All(s => s.Initialized == 1), string.Join(", ", states.Distinct()));
+        Assert.IsTrue(states.Select(s => s.Pid).Distinct().Count() is >= 1 and <= 2);
+    }
+
+    [TestMethod]
+    public void MaxTasksPerWorker_replaces_workers_with_fresh_processes()
+    {
+        ShmPool pool = NewPool(2, new ShmPoolOptions { MaxTasksPerWorker = 3 });
+        int[] pids = pool.Map(TestFunctions.Pid, Enumerable.Range(0, 24), chunkSize: 1);
+        _pids.AddRange(pids);
+        Assert.IsTrue(pids.Distinct().Count() >= 8, $"{pids.Distinct().Count()} distinct workers for 24 tasks at 3 per worker");
+        Assert.IsTrue(pids.GroupBy(p => p).All(g => g.Count() <= 3));
+        Assert.AreEqual(25, pool.Apply(TestFunctions.Square, 5));
+    }
+}

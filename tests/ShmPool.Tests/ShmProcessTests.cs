@@ -1,0 +1,174 @@
+namespace ShmIpc.Pool.Tests;
+
+[TestClass]
+public sealed class ShmProcessTests
+{
+    private static readonly TimeSpan Deadline = TestSupport.Deadline;
+    private readonly List<int> _pids = new();
+
+    [TestCleanup]
+    public void NothingLeft()
+    {
+        TestSupport.AssertAllGone(_pids);
+        TestSupport.AssertNoShmFiles();
+    }
+
+    private T Track<T>(T process)
+        where T : ShmProcess
+    {
+        _pids.Add(process.Pid);
+        return process;
+    }
+
+    [TestMethod]
+    public void A_static_method_of_the_test_assembly_runs_in_a_child_and_returns_its_result()
+    {
+        using ShmProcess<int> p = Track(ShmProcess.Start<int, int>(TestFunctions.Square, 12));
+        Assert.AreNotEqual(Environment.ProcessId, p.Pid);
+        Assert.AreEqual(144, p.GetResult(Deadline));
+        Assert.IsTrue(p.Join(Deadline));
+        Assert.IsFalse(p.IsAlive);
+        Assert.AreEqual(0, p.ExitCode);
+    }
+
+    [TestMethod]
+    public void Records_and_collections_cross_both_ways()
+    {
+        var order = new Order(7, "Ada", [1.5m, 2.25m, 10m]);
+        using ShmProcess<Invoice> p = Track(ShmProcess.Start<Order, Invoice>(TestFunctions.Bill, order));
+        Assert.AreEqual(new Invoice(7, 13.75m, "for Ada"), p.GetResult(Deadline));
+    }
+
+    [TestMethod]
+    public void An_action_target_runs_and_the_child_exits_0()
+    {
+        using ShmProcess p = Track(ShmProcess.Start<int>(TestFunctions.DoNothing, 1, new ShmProcessOptions { Name = "quiet" }));
+        Assert.AreEqual("quiet", p.Name);
+        Assert.IsTrue(p.Join(Deadline));
+        Assert.AreEqual(0, p.ExitCode);
+    }
+
+    [TestMethod]
+    public async Task JoinAsync_completes_when_the_child_ends()
+    {
+        using ShmProcess p = Track(ShmProcess.Start<int>(TestFunctions.DoNothing, 1));
+        await p.JoinAsync().WaitAsync(Deadline);
+        Assert.AreEqual(0, p.ExitCode);
+    }
+
+    [TestMethod]
+    public void A_capture_free_lambda_is_accepted()
+    {
+        using ShmProcess<int> p = Track(ShmProcess.Start((int x) => x + 1, 41));
+        Assert.AreEqual(42, p.GetResult(Deadline));
+    }
+
+    [TestMethod]
+    public void An_exception_in_the_child_arrives_with_its_type_message_and_stack_and_exit_code_1()
+    {
+        using ShmProcess<int> p = Track(ShmProcess.Start<string, int>(TestFunctions.Throw, "no such order"));
+        var e = Assert.ThrowsExactly<ShmRemoteException>(() => p.GetResult(Deadline));
+        Assert.AreEqual("System.InvalidOperationException", e.RemoteType);
+        Assert.AreEqual("no such order", e.RemoteMessage);
+        StringAssert.Contains(e.RemoteStackTrace, "TestFunctions.Throw");
+        StringAssert.Contains(e.ToString(), "remote stack trace");
+        Assert.IsTrue(p.Join(Deadline));
+        Assert.AreEqual(1, p.ExitCode);
+    }
+
+    [TestMethod]
+    public void Environment_Exit_in_the_target_is_the_exit_code_and_GetResult_reports_a_crash()
+    {
+        using ShmProcess<int> p = Track(ShmProcess.Start<int, int>(TestFunctions.ExitWith, 3));
+        var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => p.GetResult(Deadline));
+        Assert.AreEqual(3, p.ExitCode);
+        Assert.AreEqual(p.Pid, e.Pid);
+        StringAssert.Contains(e.Message, "exited with code 3");
+    }
+
+    [TestMethod]
+    public void Kill_gives_exit_code_minus_9_and_GetResult_names_the_signal()
+    {
+        string pidFile = TestSupport.TempFile("kill");
+        using ShmProcess<int> p = Track(ShmProcess.Start<string, int>(TestFunctions.BlockForever, pidFile));
+        TestSupport.WaitUntil(() => File.Exists(pidFile), "the child runs its target");
+        File.Delete(pidFile);
+        Assert.IsTrue(p.IsAlive);
+        Assert.IsNull(p.ExitCode);
+        p.Kill();
+        Assert.IsTrue(p.Join(Deadline));
+        Assert.AreEqual(-9, p.ExitCode);
+        var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => p.GetResult(Deadline));
+        StringAssert.Contains(e.Message, "killed by signal 9 (SIGKILL)");
+    }
+
+    [TestMethod]
+    public void Terminate_gives_exit_code_minus_15()
+    {
+        string pidFile = TestSupport.TempFile("term");
+        using ShmProcess<int> p = Track(ShmProcess.Start<string, int>(TestFunctions.BlockForever, pidFile));
+        TestSupport.WaitUntil(() => File.Exists(pidFile), "the child runs its target");
+        File.Delete(pidFile);
+        p.Terminate();
+        Assert.IsTrue(p.Join(Deadline));
+        Assert.AreEqual(-15, p.ExitCode);
+    }
+
+    [TestMethod]
+    public void GetResult_times_out_at_its_deadline_and_leaves_the_child_running()
+    {
+        string pidFile = TestSupport.TempFile("timeout");
+        using ShmProcess<int> p = Track(ShmProcess.Start<string, int>(TestFunctions.BlockForever, pidFile));
+        TestSupport.WaitUntil(() => File.Exists(pidFile), "the child runs its target");
+        File.Delete(pidFile);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.ThrowsExactly<TimeoutException>(() => p.GetResult(TimeSpan.FromMilliseconds(200)));
+        Assert.IsTrue(watch.Elapsed >= TimeSpan.FromMilliseconds(190) && watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        Assert.IsTrue(p.IsAlive);
+        // Dispose kills it; the cleanup checks it is gone.
+    }
+
+    [TestMethod]
+    public void A_closure_is_rejected_with_the_documented_message()
+    {
+        int captured = 5;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ShmProcess.Start((int x) => x + captured, 1));
+        StringAssert.Contains(e.Message, "(a lambda or local function in ShmProcessTests.A_closure_is_rejected_with_the_documented_message) captures variables (captured");
+        StringAssert.Contains(e.Message, "Make it a static method");
+        Assert.AreEqual("target", e.ParamName);
+    }
+
+    [TestMethod]
+    public void An_instance_method_is_rejected_with_the_documented_message()
+    {
+        var list = new List<int>();
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ShmProcess.Start<int>(list.Add, 1));
+        StringAssert.Contains(e.Message, "is an instance method");
+        Assert.AreEqual(0, TestSupport.OurShmFiles().Length);
+    }
+
+    [TestMethod]
+    public void A_pipe_end_in_the_argument_moves_to_the_child()
+    {
+        string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
+        using ShmConnection mine = ShmPipe.Create(name);
+        ShmConnection theirs = ShmPipe.Connect(name);
+        using ShmProcess<int> p = Track(ShmProcess.Start<ShmConnection, int>(HandleFunctions.EchoTwice, theirs));
+        mine.Send([1, 2, 3]);
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3, 1, 2, 3 }, mine.Receive());
+        Assert.AreEqual(3, p.GetResult(Deadline));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => theirs.Send([1]));
+    }
+
+    [TestMethod]
+    public void A_pipe_end_inside_a_tuple_moves_to_the_child()
+    {
+        string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
+        using ShmConnection mine = ShmPipe.Create(name);
+        ShmConnection theirs = ShmPipe.Connect(name);
+        using ShmProcess<string> p = Track(ShmProcess.Start<(string, ShmConnection), string>(HandleFunctions.EchoTagged, ("tag", theirs)));
+        mine.Send([9]);
+        CollectionAssert.AreEqual(new byte[] { 9 }, mine.Receive());
+        Assert.AreEqual("tag", p.GetResult(Deadline));
+    }
+}

@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+
+namespace ShmIpc.Pool.Tests;
+
+public sealed record Order(int Id, string Customer, List<decimal> Lines);
+
+public sealed record Invoice(int OrderId, decimal Total, string Note);
+
+[StructLayout(LayoutKind.Sequential)]
+public struct Vec3
+{
+    public double X;
+    public double Y;
+    public double Z;
+}
+
+/// <summary>The functions the tests run in child processes: static methods of the test assembly.</summary>
+public static class TestFunctions
+{
+    private static int s_initialized;
+
+    public static int Square(int x) => x * x;
+
+    public static long Add(int a, long b) => a + b;
+
+    public static string Join3(string a, int b, double c) => $"{a}|{b}|{c}";
+
+    public static Invoice Bill(Order order) => new(order.Id, order.Lines.Sum(), $"for {order.Customer}");
+
+    public static Vec3 Scale(Vec3 v) => new() { X = v.X * 2, Y = v.Y * 2, Z = v.Z * 2 };
+
+    public static int Pid(int ignored) => Environment.ProcessId;
+
+    public static void DoNothing(int ignored)
+    {
+    }
+
+    public static int ExitWith(int code)
+    {
+        Environment.Exit(code);
+        return 0;
+    }
+
+    public static int Throw(string message) => throw new InvalidOperationException(message);
+
+    public static int ThrowIfThirteen(int x) => x == 13 ? throw new ArgumentException("thirteen is unlucky") : x * x;
+
+    /// <summary>Writes its pid to <paramref name="path"/>, then blocks until killed.</summary>
+    public static int BlockForever(string path)
+    {
+        File.WriteAllText(path, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        new ManualResetEventSlim().Wait();
+        return 0;
+    }
+
+    /// <summary>Squares, except item 13, which reports its pid to <paramref name="item"/>.Path and blocks.</summary>
+    public static int SquareOrBlock((int X, string Path) item) => item.X == 13 ? BlockForever(item.Path) : item.X * item.X;
+
+    /// <summary>Kills its own process the first time (marker file absent), succeeds the second.</summary>
+    public static int CrashOnce(string marker)
+    {
+        if (!File.Exists(marker))
+        {
+            File.WriteAllText(marker, "crashed");
+            Environment.FailFast("crashing on purpose");
+        }
+
+        return 42;
+    }
+
+    public static void Initialize() => Interlocked.Increment(ref s_initialized);
+
+    /// <summary>(pid, how many times the initializer ran in this process).</summary>
+    public static (int Pid, int Initialized) InitState(int ignored) => (Environment.ProcessId, Volatile.Read(ref s_initialized));
+}
+
+/// <summary>Child sides of the handle-passing tests.</summary>
+public static class HandleFunctions
+{
+    /// <summary>Receives one message on the pipe end it was given and sends it back doubled.</summary>
+    public static int EchoTwice(ShmConnection connection)
+    {
+        using (connection)
+        {
+            byte[] message = connection.Receive();
+            connection.Send([.. message, .. message]);
+            return message.Length;
+        }
+    }
+
+    /// <summary>The same, with the end inside a tuple.</summary>
+    public static string EchoTagged((string Tag, ShmConnection Connection) arg)
+    {
+        using (arg.Connection)
+        {
+            byte[] message = arg.Connection.Receive();
+            arg.Connection.Send(message);
+            return arg.Tag;
+        }
+    }
+}
+
+public static class FailingInitializer
+{
+    public static void Initialize() => throw new InvalidOperationException("no database today");
+}
