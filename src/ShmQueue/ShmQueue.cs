@@ -70,6 +70,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     /// <summary>The ring itself, for tests that play a peer caught half-way (claimed, never committed).</summary>
     internal MpmcRing Ring => _ring;
 
+    /// <summary>The data semaphore's count (tests check that it stays bounded).</summary>
+    internal int DataSemaphoreCount => _dataSemaphore.CurrentCount;
+
     /// <summary>Consumers registered as sleeping (tests wait for a consumer to be asleep).</summary>
     internal int SleepingConsumers => MappedAtomics.ReadInt32Acquire(_segment.Control + QueueDescriptor.DataSleepersOffset);
 

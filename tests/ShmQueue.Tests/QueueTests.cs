@@ -224,6 +224,37 @@ public sealed class QueueTests
     }
 
     [TestMethod]
+    public void The_semaphore_count_stays_bounded_however_many_messages_pass()
+    {
+        // A consumer that never spins sleeps before nearly every message: the worst case for posts.
+        using ShmQueue queue = NewQueue(1 << 16);
+        using ShmQueue sleepy = ShmQueue.Open(queue.Name, new ShmQueueOptions { WaitStrategy = ShmWaitStrategy.NoSpin });
+        const int Messages = 20_000;
+        int maxCount = 0;
+        Task consumer = Task.Run(() =>
+        {
+            for (int i = 0; i < Messages; i++)
+            {
+                Assert.AreEqual(i, BitConverter.ToInt32(sleepy.Dequeue(TimeSpan.FromSeconds(30))));
+            }
+        });
+        for (int i = 0; i < Messages; i++)
+        {
+            queue.Enqueue(BitConverter.GetBytes(i));
+            if (i % 64 == 0)
+            {
+                maxCount = Math.Max(maxCount, queue.DataSemaphoreCount);
+            }
+        }
+
+        Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(60)));
+        maxCount = Math.Max(maxCount, queue.DataSemaphoreCount);
+
+        // One post per sleeping registration at most: the count never piles up with the traffic.
+        Assert.IsTrue(maxCount <= 2, $"semaphore count reached {maxCount}");
+    }
+
+    [TestMethod]
     public void Dispose_ends_a_wait_on_another_thread_with_ObjectDisposedException()
     {
         ShmQueue queue = NewQueue();

@@ -20,6 +20,9 @@ internal abstract class NamedSemaphore : IDisposable
     /// <summary>Takes one from the count if it is positive, without waiting.</summary>
     public abstract bool TryWait();
 
+    /// <summary>The current count (diagnostics and tests: it may change as soon as it is read).</summary>
+    public abstract int CurrentCount { get; }
+
     /// <summary>Closes this process's handle; the semaphore itself lives until it is unlinked and closed everywhere.</summary>
     public abstract void Dispose();
 }

@@ -142,6 +142,9 @@ internal sealed unsafe class PosixNamedSemaphore : NamedSemaphore
         }
     }
 
+    public override int CurrentCount =>
+        Libc.SemGetValue(_handle, out int value) == 0 ? value : throw ErrnoException(Marshal.GetLastPInvokeError(), "read", OsName);
+
     public override void Dispose() => _handle.Dispose();
 
     private static Libc.TimeSpec Deadline(int clock, TimeSpan timeout)
