@@ -20,7 +20,14 @@ public sealed partial class ShmQueue
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        return TryEnqueue(message.Span) ? ValueTask.CompletedTask : new ValueTask(GetPump().Add(new AsyncPump.Operation(message, cancellationToken)));
+        // The fast path must not overtake this object's own async enqueues still waiting in the pump.
+        AsyncPump? pump = Volatile.Read(ref _pump);
+        if ((pump is null || !pump.HasPendingEnqueues) && TryEnqueue(message.Span))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(GetPump().Add(new AsyncPump.Operation(message, cancellationToken)));
     }
 
     /// <summary>Takes the next message, completing synchronously when one is waiting.</summary>
@@ -94,12 +101,19 @@ public sealed partial class ShmQueue
         private readonly Thread _thread;
         private volatile bool _stopping;
 
+        /// <summary>Which semaphore the pump sleeps on: 0 none, 1 data, 2 space.</summary>
+        private volatile int _sleepingOn;
+        private volatile int _pendingEnqueues;
+        private int _turn;
+
         public AsyncPump(ShmQueue queue)
         {
             _queue = queue;
             _thread = new Thread(Run) { IsBackground = true, Name = $"ShmQueue async: {queue.Name}" };
             _thread.Start();
         }
+
+        public bool HasPendingEnqueues => _pendingEnqueues > 0;
 
         public Task Add(Operation operation)
         {
@@ -115,6 +129,8 @@ public sealed partial class ShmQueue
 
         private void Register(LinkedList<Operation> list, Operation operation)
         {
+            // Before publishing: a cancellation that fires at once just marks the operation done.
+            operation.RegisterCancellation();
             lock (_gate)
             {
                 if (_stopping)
@@ -124,13 +140,25 @@ public sealed partial class ShmQueue
                 }
 
                 list.AddLast(operation);
+                if (list == _enqueues)
+                {
+                    _pendingEnqueues = _enqueues.Count;
+                }
+
                 Monitor.PulseAll(_gate);
             }
 
-            // The pump may be asleep on the other kind's semaphore: a post ends that sleep early
-            // (a post seen by another process is a harmless spurious wakeup).
-            (list == _dequeues ? _queue._spaceSemaphore : _queue._dataSemaphore).Post();
-            operation.RegisterCancellation();
+            // If the pump sleeps on the other kind's semaphore, one post ends that sleep early (another
+            // process may take it instead: a harmless spurious wakeup, and the pump's slice is short).
+            int sleepingOn = _sleepingOn;
+            if (list == _dequeues && sleepingOn == 2)
+            {
+                _queue._spaceSemaphore.Post();
+            }
+            else if (list == _enqueues && sleepingOn == 1)
+            {
+                _queue._dataSemaphore.Post();
+            }
         }
 
         public void Stop()
@@ -157,6 +185,7 @@ public sealed partial class ShmQueue
                     {
                         Prune(_dequeues);
                         Prune(_enqueues);
+                        _pendingEnqueues = _enqueues.Count;
                         hasDequeues = _dequeues.Count > 0;
                         hasEnqueues = _enqueues.Count > 0;
                         if (!hasDequeues && !hasEnqueues)
@@ -242,13 +271,16 @@ public sealed partial class ShmQueue
             _queue.Enter();
             try
             {
-                if (hasDequeues)
+                // Both kinds waiting: alternate which signal to sleep on, so both get their dead-peer checks.
+                if (hasDequeues && (!hasEnqueues || (++_turn & 1) == 0))
                 {
+                    _sleepingOn = 1;
                     var condition = new ReadableCondition(_queue);
                     _queue._dataSignal.Wait(ref condition, _queue._wait, deadline, CancellationToken.None);
                 }
                 else
                 {
+                    _sleepingOn = 2;
                     int length = First(_enqueues)?.Message.Length ?? 0;
                     var condition = new SpaceCondition(_queue, length);
                     _queue._spaceSignal.Wait(ref condition, _queue._wait, deadline, CancellationToken.None);
@@ -256,6 +288,7 @@ public sealed partial class ShmQueue
             }
             finally
             {
+                _sleepingOn = 0;
                 _queue.Exit();
             }
         }
@@ -273,6 +306,7 @@ public sealed partial class ShmQueue
             lock (_gate)
             {
                 list.Remove(operation);
+                _pendingEnqueues = _enqueues.Count;
             }
         }
 
@@ -346,11 +380,13 @@ public sealed partial class ShmQueue
                 }
             }
 
+            /// <summary>Called under this operation's lock. Unregister, not Dispose: Dispose would wait for a
+            /// cancellation callback that is itself waiting for this lock.</summary>
             public void Succeed(byte[]? message)
             {
                 IsDone = true;
                 Completion.TrySetResult(message!);
-                _registration.Dispose();
+                _registration.Unregister();
             }
 
             public void Fail(Exception error)
@@ -364,7 +400,7 @@ public sealed partial class ShmQueue
                     }
                 }
 
-                _registration.Dispose();
+                _registration.Unregister();
             }
         }
     }

@@ -47,6 +47,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     private readonly long _reclaimThreshold;
     private int _users;
     private volatile bool _disposed;
+    private int _disposing;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
     {
@@ -220,13 +221,33 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryEnqueueCore(ReadOnlySpan<byte> message)
     {
-        if (!_ring.TryWrite(message))
+        if (!_ring.TryWrite(message) && !TryEnqueueAfterReclaim(message))
         {
             return false;
         }
 
         _dataSignal.Notify();
         return true;
+    }
+
+    /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
+    {
+        if (!Reclaim())
+        {
+            // Callers that never block must still get past a dead reader or reclaimer: look, at a bounded rate.
+            long now = Stopwatch.GetTimestamp();
+            if (now - Volatile.Read(ref _lastRepair) < s_repairInterval)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref _lastRepair, now);
+            RepairReclaim();
+        }
+
+        return _ring.TryWrite(message);
     }
 
     private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
@@ -389,6 +410,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
                 ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
             }
 
+            if (status == ReadStatus.Pending)
+            {
+                NotePending(pending.Position);
+            }
+
             result = default;
             return false;
         }
@@ -416,16 +442,51 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Reclaims finished records; wakes sleeping producers when that freed space.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Reclaim()
+    private bool Reclaim()
     {
         if (_ring.TryReclaim(out _) > 0)
         {
             _spaceSignal.Notify();
+            return true;
         }
+
+        return false;
     }
 
     // ---- Dead peers ---------------------------------------------------------------------------------
+
+    /// <summary>How often a caller that never blocks may look for dead peers (1 ms).</summary>
+    private static readonly long s_repairInterval = Stopwatch.Frequency / 1000;
+
+    private long _lastRepair;
+    private long _pendingPosition = -1;
+    private long _pendingSince;
+
+    /// <summary>
+    /// A record still being written stops this caller. A blocking caller checks its producer before each
+    /// sleep; a caller that only polls gets the same check here once the record has stayed unpublished
+    /// for longer than the spin budget.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void NotePending(long position)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (Volatile.Read(ref _pendingPosition) != position)
+        {
+            Volatile.Write(ref _pendingSince, now);
+            Volatile.Write(ref _pendingPosition, position);
+            return;
+        }
+
+        if (Stopwatch.GetElapsedTime(Volatile.Read(ref _pendingSince), now) >= _wait.SpinDuration
+            && now - Volatile.Read(ref _lastRepair) >= s_repairInterval)
+        {
+            Volatile.Write(ref _lastRepair, now);
+            ResolvePendingRecord();
+        }
+    }
 
     /// <summary>If a record still being written blocks consumers and its producer is dead, skip it.</summary>
     private void ResolvePendingRecord()
@@ -455,7 +516,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
             }
         }
 
-        _ring.TryReclaim(out Blocker? blocked);
+        if (_ring.TryReclaim(out Blocker? blocked) > 0)
+        {
+            _spaceSignal.Notify();
+        }
+
         if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
             && _ring.TryReleaseDeadReader(b.Position, b.IdentityWord))
         {
@@ -510,7 +575,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         {
             _queue.ThrowIfDisposed();
             MpmcRing ring = _queue._ring;
-            return ring.HasSpaceFor(_length) || (ring.ReclaimableBytes() > 0 && ring.TryReclaim(out _) > 0 && ring.HasSpaceFor(_length));
+            return ring.HasSpaceFor(_length) || (ring.ReclaimableBytes() > 0 && _queue.Reclaim() && ring.HasSpaceFor(_length));
         }
 
         public readonly void BeforeSleep()
@@ -542,24 +607,31 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
         {
             return;
         }
 
         _disposed = true;
+
+        // Full fence: the flag must be visible before we read _users (pairs with Enter's increment-then-check).
+        Interlocked.MemoryBarrier();
         StopAsyncPump();
 
         // Wake our own sleepers so they see _disposed; then wait for every call in flight to leave
         // before unmapping (a thread still inside would fault on unmapped memory).
         var spinner = new SpinWait();
         long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        int posts = 0;
         while (Volatile.Read(ref _users) > 0)
         {
-            if (spinner.Count % 8 == 0)
+            // A few posts wake our sleepers (another process may take one: a harmless spurious wakeup);
+            // after that our waiters notice _disposed at the end of their slice at the latest.
+            if (posts < 16 && spinner.Count % 8 == 0)
             {
                 _dataSemaphore.Post();
                 _spaceSemaphore.Post();
+                posts++;
             }
 
             spinner.SpinOnce(sleep1Threshold: 10);

@@ -31,10 +31,10 @@ public sealed class ShmQueueOptions
     {
         long largest = Capacity / 2 - QueueDescriptor.RecordHeaderSize;
         int length = MaxMessageLength ?? (int)Math.Min(64 * 1024, largest);
-        if (length < 0 || length > largest || length > QueueDescriptor.MaxEncodableLength)
+        if (length < 0 || length > largest || length > QueueDescriptor.MaxMessageLengthLimit)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxMessageLength), length,
-                $"The maximum message length must be between 0 and {Math.Min(largest, QueueDescriptor.MaxEncodableLength)} bytes for a capacity of {Capacity} bytes.");
+                $"The maximum message length must be between 0 and {Math.Min(largest, QueueDescriptor.MaxMessageLengthLimit)} bytes for a capacity of {Capacity} bytes.");
         }
 
         return length;

@@ -255,6 +255,30 @@ public sealed class QueueTests
     }
 
     [TestMethod]
+    public void A_padding_record_whose_producer_died_before_advancing_the_tail_is_skipped_without_passing_the_tail()
+    {
+        // 64-byte messages take 96 bytes: after 42 of them the tail sits 64 bytes before the wrap.
+        using ShmQueue queue = NewQueue(4096, 64);
+        for (int i = 0; i < 42; i++)
+        {
+            queue.Enqueue(Message(64, i));
+            Assert.IsTrue(queue.TryDequeue(out _));
+        }
+
+        Assert.IsTrue(queue.Ring.ClaimPaddingAsIfKilled(pid: 999_999));
+        Assert.IsFalse(queue.TryDequeue(out _));
+        var (head, read, tail) = queue.Ring.Positions;
+        Assert.IsTrue(head <= read && read <= tail, $"head {head}, read {read}, tail {tail}");
+
+        // The queue keeps flowing, across the wrap and over many laps.
+        for (int i = 0; i < 200; i++)
+        {
+            queue.Enqueue(Message(64, i), TimeSpan.FromSeconds(5));
+            CollectionAssert.AreEqual(Message(64, i), queue.Dequeue(TimeSpan.FromSeconds(5)));
+        }
+    }
+
+    [TestMethod]
     public void Dispose_ends_a_wait_on_another_thread_with_ObjectDisposedException()
     {
         ShmQueue queue = NewQueue();

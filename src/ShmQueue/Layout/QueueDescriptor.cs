@@ -81,6 +81,12 @@ internal static unsafe class QueueDescriptor
     /// <summary>The length field has 27 bits.</summary>
     public const int MaxEncodableLength = (1 << 27) - 1;
 
+    /// <summary>
+    /// The longest message a queue may accept: its record, and so any wrap padding in front of it
+    /// (always shorter than the record that needs it), must still fit the 27-bit length field.
+    /// </summary>
+    public const int MaxMessageLengthLimit = MaxEncodableLength - 63;
+
     public const long MinCapacity = 4096;
     public const long MaxCapacity = 1L << 30;
 
@@ -130,17 +136,22 @@ internal static unsafe class QueueDescriptor
         return kind == KindPadding && length == bytesToEnd && length > 0;
     }
 
-    /// <summary>Stamps every 32-byte unit of [position, position + size) as free for its next lap.</summary>
+    /// <summary>
+    /// Stamps every 32-byte unit of [position, position + size) as free for its next lap. The State
+    /// stamp is stored last, with release: a reader that loads State (acquire) and then Claim sees the
+    /// Claim that goes with that State or a newer one, never an older lap's (see MpmcRing.TryBeginRead).
+    /// </summary>
     public static void StampFree(byte* data, long mask, long capacity, long position, long size)
     {
+        long offsetMask = mask & ~(long)(RecordAlignment - 1);
         for (long x = position; x < position + size; x += RecordAlignment)
         {
-            byte* unit = data + (x & mask);
+            byte* unit = data + (x & offsetMask);
             long next = x + capacity;
             MappedAtomics.WriteInt64Plain(unit + ClaimOffset, (long)FreeStamp(next));
-            MappedAtomics.WriteInt64Plain(unit + StateOffset, (long)StateWord(next, StateWriting));
             MappedAtomics.WriteInt64Plain(unit + ReaderOffset, (long)FreeStamp(next));
             MappedAtomics.WriteInt64Plain(unit + ProducerIdentityOffset, 0);
+            MappedAtomics.WriteInt64Release(unit + StateOffset, (long)StateWord(next, StateWriting));
         }
     }
 
@@ -170,7 +181,7 @@ internal static unsafe class QueueDescriptor
             return $"capacity {capacity} is not a power of two between {MinCapacity} and {MaxCapacity} equal to the data size {dataSize}";
         }
 
-        if (maxLength < 0 || RecordSize(maxLength) > capacity / 2 || maxLength > MaxEncodableLength)
+        if (maxLength < 0 || RecordSize(maxLength) > capacity / 2 || maxLength > MaxMessageLengthLimit)
         {
             return $"maximum message length {maxLength} does not fit the capacity {capacity}";
         }

@@ -43,7 +43,8 @@ internal interface ISharedMemoryPlatform
 
     /// <summary>
     /// The start time of a running process, or null when no such process runs (or it is a zombie:
-    /// exited but not yet reaped, which for us is dead).
+    /// exited but not yet reaped, which for us is dead); <see cref="ulong.MaxValue"/> when a process
+    /// may run but its start time cannot be read (callers must then treat it as alive).
     /// </summary>
     ulong? GetProcessStartTime(int pid);
 }
@@ -52,6 +53,9 @@ internal interface ISharedMemoryPlatform
 internal static class SharedMemoryPlatform
 {
     private static ISharedMemoryPlatform? s_current;
+
+    /// <summary>"Running, start time unreadable": <see cref="IsAlive"/> counts it as alive.</summary>
+    public const ulong UnknownStartTime = ulong.MaxValue;
 
     /// <summary>The platform for this OS.</summary>
     public static ISharedMemoryPlatform Current => s_current ??= Create();
@@ -83,6 +87,11 @@ internal static class SharedMemoryPlatform
         if (start is null)
         {
             return false;
+        }
+
+        if (start == UnknownStartTime)
+        {
+            return true; // Cannot be read: never declare a process dead on a guess.
         }
 
         ulong mask = startTimeBits switch

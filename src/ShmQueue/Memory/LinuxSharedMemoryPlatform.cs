@@ -22,6 +22,7 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
 
     public ProcessIdentity CurrentProcess { get; }
 
+
     public FileStream CreateSegmentFile(string osName, bool groupAccess)
     {
         UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -114,13 +115,19 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
         {
             text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
         }
-        catch (IOException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
-        catch (UnauthorizedAccessException)
+        catch (IOException e) when (e.HResult == 3 /* ESRCH: it exited while we read */)
         {
             return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Out of descriptors, hidepid, another pid namespace...: we cannot tell, so we must not
+            // declare it dead (that would skip a live producer's record or break a live lock).
+            return SharedMemoryPlatform.UnknownStartTime;
         }
 
         // "pid (comm) state ppid ... starttime(22) ...": comm may hold spaces and ')', so split after the last ')'.

@@ -84,6 +84,9 @@ internal sealed unsafe class MpmcRing
     private readonly byte* _data;
     private readonly long _capacity;
     private readonly long _mask;
+
+    /// <summary>Mask for record offsets: keeps even a garbage position aligned and inside the data region.</summary>
+    private readonly long _offsetMask;
     private readonly int _maxMessageLength;
     private readonly int _pid;
     private readonly ulong _identity;
@@ -101,6 +104,7 @@ internal sealed unsafe class MpmcRing
         _data = data;
         _capacity = *(long*)(control + CapacityOffset);
         _mask = _capacity - 1;
+        _offsetMask = _mask & ~(long)(RecordAlignment - 1);
         _maxMessageLength = *(int*)(control + MaxMessageLengthOffset);
         _name = name;
         _pid = pid;
@@ -119,7 +123,7 @@ internal sealed unsafe class MpmcRing
 
     private byte* ReclaimLock => _control + ReclaimLockOffset;
 
-    /// <summary>Appends a message; false when the ring has no room (after reclaiming what it could).</summary>
+    /// <summary>Appends a message; false when the ring has no room (the caller reclaims and retries).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryWrite(ReadOnlySpan<byte> message)
     {
@@ -129,7 +133,7 @@ internal sealed unsafe class MpmcRing
             return false;
         }
 
-        byte* record = _data + (position & _mask);
+        byte* record = _data + (position & _offsetMask);
         message.CopyTo(new Span<byte>(record + RecordHeaderSize, message.Length));
 
         // Publish: pairs with the acquire load of State in TryBeginRead.
@@ -142,11 +146,15 @@ internal sealed unsafe class MpmcRing
     {
         long need = RecordSize(length);
         ulong claim = ClaimWord(KindMessage, length, _pid);
-        bool reclaimed = false;
         while (true)
         {
             long tail = MappedAtomics.ReadInt64Acquire(Tail);
-            long offset = tail & _mask;
+            if ((tail & (RecordAlignment - 1)) != 0)
+            {
+                ThrowCorruption(tail, "the tail is not a multiple of 32");
+            }
+
+            long offset = tail & _offsetMask;
             long toEnd = _capacity - offset;
             bool wrap = need > toEnd;
             long size = wrap ? toEnd : need;
@@ -157,19 +165,18 @@ internal sealed unsafe class MpmcRing
                 Volatile.Write(ref _cachedHead, head);
                 if (tail < head)
                 {
-                    continue; // Our tail is stale: Head has moved past it.
+                    // Our tail is stale (Head has moved past it) unless Tail itself is behind Head.
+                    if (MappedAtomics.ReadInt64Acquire(Tail) < MappedAtomics.ReadInt64Acquire(Head))
+                    {
+                        ThrowCorruption(tail, "the tail is behind the head");
+                    }
+
+                    continue;
                 }
             }
 
             if (tail + size > head + _capacity)
             {
-                // Full. Reclaim once and retry; the caller waits if that freed nothing.
-                if (!reclaimed && TryReclaim(out Blocker? _) > 0)
-                {
-                    reclaimed = true;
-                    continue;
-                }
-
                 return -1;
             }
 
@@ -203,6 +210,23 @@ internal sealed unsafe class MpmcRing
         }
     }
 
+    /// <summary>
+    /// Test hook: leaves the ring exactly as a producer killed between its claim CAS and its Tail CAS
+    /// leaves it, for a padding record (claimed, Tail not advanced). Returns false if Tail was not at a spot needing padding.
+    /// </summary>
+    internal bool ClaimPaddingAsIfKilled(int pid)
+    {
+        long tail = MappedAtomics.ReadInt64Acquire(Tail);
+        long toEnd = _capacity - (tail & _offsetMask);
+        ulong stamp = FreeStamp(tail);
+        return toEnd < _capacity
+            && (ulong)MappedAtomics.CompareExchangeInt64(_data + (tail & _offsetMask) + ClaimOffset, (long)ClaimWord(KindPadding, (int)toEnd, pid), (long)stamp) == stamp;
+    }
+
+    /// <summary>The three counters (tests check the invariant Head &lt;= ReadPosition &lt;= Tail).</summary>
+    internal (long Head, long Read, long Tail) Positions =>
+        (MappedAtomics.ReadInt64Acquire(Head), MappedAtomics.ReadInt64Acquire(ReadPosition), MappedAtomics.ReadInt64Acquire(Tail));
+
     /// <summary>Tail points at a claimed record: advance it past that record (or find our view was stale).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void HelpTail(long tail, ulong seen, long toEnd)
@@ -233,12 +257,28 @@ internal sealed unsafe class MpmcRing
         while (true)
         {
             long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
-            long offset = read & _mask;
+            long offset = read & _offsetMask;
             byte* record = _data + offset;
+
+            // State first, then Claim: every State tagged for `read` was published (release) after the
+            // Claim that goes with it, so the Claim loaded next belongs to this lap's record or is newer;
+            // a newer one means ReadPosition has moved on and every CAS below fails.
+            ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
             ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
             if (claim == FreeStamp(read))
             {
                 return ReadStatus.Empty;
+            }
+
+            if (state >> 32 != PositionTag(read) || (read & (RecordAlignment - 1)) != 0)
+            {
+                // A record of an older lap not yet reclaimed (the queue is empty), or our read position is stale.
+                if (IsEmptyOrStale(read, $"state word 0x{state:X16} is tagged for another position"))
+                {
+                    return ReadStatus.Empty;
+                }
+
+                continue;
             }
 
             if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out int length, out long size))
@@ -251,20 +291,10 @@ internal sealed unsafe class MpmcRing
                 continue;
             }
 
-            ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
-            if (state >> 32 != PositionTag(read))
-            {
-                // A record of an older lap not yet reclaimed (the queue is empty), or our read position is stale.
-                if (IsEmptyOrStale(read, $"state word 0x{state:X16} is tagged for another position"))
-                {
-                    return ReadStatus.Empty;
-                }
-
-                continue;
-            }
-
             if (kind == KindPadding)
             {
+                // Its producer may not have advanced Tail yet: help it first, so ReadPosition never passes Tail.
+                MappedAtomics.CompareExchangeInt64(Tail, read + size, read);
                 MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
                 continue;
             }
@@ -272,13 +302,20 @@ internal sealed unsafe class MpmcRing
             switch ((uint)state)
             {
                 case StateCommitted:
+                    ulong free = FreeStamp(read);
                     if (length > maxLength)
                     {
+                        if ((ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset) != free)
+                        {
+                            // Already taken by another consumer: not ours to refuse.
+                            MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                            continue;
+                        }
+
                         pending = new Blocker(read, length, 0);
                         return ReadStatus.TooLarge;
                     }
 
-                    ulong free = FreeStamp(read);
                     if ((ulong)MappedAtomics.CompareExchangeInt64(record + ReaderOffset, (long)_identity, (long)free) == free)
                     {
                         // Ours. Let the others move on at once.
@@ -333,11 +370,12 @@ internal sealed unsafe class MpmcRing
         }
 
         // read < tail: a record was claimed here, so the header must be valid.
-        // Re-read once: a claim made between our reads is legitimate.
-        byte* record = _data + (read & _mask);
-        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        // Re-read once (State, then Claim): a claim made between our reads is legitimate.
+        byte* record = _data + (read & _offsetMask);
         ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
-        if (TryDecodeClaim(claim, _capacity - (read & _mask), _maxMessageLength, out _, out _, out _) && state >> 32 == PositionTag(read))
+        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        if ((TryDecodeClaim(claim, _capacity - (read & _offsetMask), _maxMessageLength, out _, out _, out _) && state >> 32 == PositionTag(read))
+            || MappedAtomics.ReadInt64Acquire(ReadPosition) != read)
         {
             return false;
         }
@@ -355,7 +393,8 @@ internal sealed unsafe class MpmcRing
     public bool HasReadable()
     {
         long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
-        byte* record = _data + (read & _mask);
+        byte* record = _data + (read & _offsetMask);
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset); // State, then Claim: see TryBeginRead
         ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
         if (claim == FreeStamp(read))
         {
@@ -365,7 +404,6 @@ internal sealed unsafe class MpmcRing
         // A claim is there: readable unless it is this lap's message still being written (a padding
         // record keeps the stamp's "writing" state: it is readable, a consumer skips it). Anything odd
         // counts as readable so the caller looks closer (TryBeginRead sorts it out).
-        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
         if (state >> 32 != PositionTag(read))
         {
             return read != MappedAtomics.ReadInt64Acquire(Tail);
@@ -384,9 +422,9 @@ internal sealed unsafe class MpmcRing
             return false;
         }
 
-        byte* record = _data + (read & _mask);
+        byte* record = _data + (read & _offsetMask);
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset); // State, then Claim: see TryBeginRead
         ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
-        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
         if (KindOf(claim) != KindMessage || state != StateWord(read, StateWriting))
         {
             return false;
@@ -402,7 +440,7 @@ internal sealed unsafe class MpmcRing
         long head = MappedAtomics.ReadInt64Acquire(Head);
         long tail = MappedAtomics.ReadInt64Acquire(Tail);
         long need = RecordSize(length);
-        long toEnd = _capacity - (tail & _mask);
+        long toEnd = _capacity - (tail & _offsetMask);
         return tail + (need > toEnd ? toEnd + need : need) <= head + _capacity;
     }
 
@@ -416,7 +454,7 @@ internal sealed unsafe class MpmcRing
     /// </summary>
     public bool TryAbandon(long position)
     {
-        byte* record = _data + (position & _mask);
+        byte* record = _data + (position & _offsetMask);
         long writing = (long)StateWord(position, StateWriting);
         return MappedAtomics.CompareExchangeInt64(record + StateOffset, (long)StateWord(position, StateAbandoned), writing) == writing;
     }
@@ -427,7 +465,7 @@ internal sealed unsafe class MpmcRing
     /// </summary>
     public bool TryReleaseDeadReader(long position, ulong readerIdentity)
     {
-        byte* record = _data + (position & _mask);
+        byte* record = _data + (position & _offsetMask);
         if ((ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset) != readerIdentity)
         {
             return false;
@@ -465,10 +503,17 @@ internal sealed unsafe class MpmcRing
         long head = start;
         try
         {
-            long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+            if ((start & (RecordAlignment - 1)) != 0)
+            {
+                ThrowCorruption(start, "the head is not a multiple of 32");
+            }
+
+            // Never past Tail, whatever ReadPosition says (a consumer may skip a padding record a
+            // moment before Tail is advanced past it).
+            long read = Math.Min(MappedAtomics.ReadInt64Acquire(ReadPosition), MappedAtomics.ReadInt64Acquire(Tail));
             while (head < read)
             {
-                long offset = head & _mask;
+                long offset = head & _offsetMask;
                 byte* record = _data + offset;
                 ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
                 if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out _, out long size))
@@ -498,6 +543,11 @@ internal sealed unsafe class MpmcRing
                     }
                 }
 
+                if (head + size > read)
+                {
+                    ThrowCorruption(head, $"a record of {size} bytes reaches past the read position {read}");
+                }
+
                 StampFree(_data, _mask, _capacity, head, size);
                 head += size;
             }
@@ -505,12 +555,14 @@ internal sealed unsafe class MpmcRing
         finally
         {
             // Stamps before Head (pairs with the producers' acquire of Head), then let go of the lock.
+            // Both by CAS: if our lock was broken (we were wrongly judged dead), we must neither move
+            // Head backwards nor release somebody else's lock.
             if (head != start)
             {
-                MappedAtomics.WriteInt64Release(Head, head);
+                MappedAtomics.CompareExchangeInt64(Head, head, start);
             }
 
-            MappedAtomics.WriteInt64Release(ReclaimLock, 0);
+            MappedAtomics.CompareExchangeInt64(ReclaimLock, 0, (long)_identity);
         }
 
         return head - start;
@@ -524,7 +576,7 @@ internal sealed unsafe class MpmcRing
         int count = 0;
         for (long position = read; position < tail && position - read <= _capacity;)
         {
-            long offset = position & _mask;
+            long offset = position & _offsetMask;
             ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(_data + offset + ClaimOffset);
             if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out _, out long size))
             {
@@ -552,7 +604,7 @@ internal sealed unsafe class MpmcRing
     public string DescribeState()
     {
         long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
-        byte* record = _data + (read & _mask);
+        byte* record = _data + (read & _offsetMask);
         return $"head {MappedAtomics.ReadInt64Acquire(Head)}, read {read}, tail {MappedAtomics.ReadInt64Acquire(Tail)}, " +
             $"reclaim lock 0x{ReclaimLockOwner:X}, at read: claim 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset):X16} " +
             $"state 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset):X16} reader 0x{(ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset):X16}";
