@@ -33,6 +33,9 @@ public sealed unsafe partial class ShmConnection
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(10);
 
     private readonly NamedSemaphore[] _semaphores;
+
+    /// <summary>The largest count among this pipe's semaphores (tests check that posts never pile up).</summary>
+    internal int MaxSemaphoreCount => _semaphores.Max(static s => s.CurrentCount);
     private int _state;
     private int _sendBusy;
     private int _receiveBusy;

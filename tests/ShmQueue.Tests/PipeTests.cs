@@ -587,4 +587,40 @@ public sealed class PipeTests
         a.Dispose();
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
+
+    [TestMethod]
+    public void Sleeping_ping_pong_leaves_no_surplus_posts_in_the_semaphores()
+    {
+        // Both ends never spin: nearly every message meets a registered sleeper. Posts must match
+        // registrations exactly, or the counts climb and "sleeping" waits return at once.
+        string name = TestNames.Unique("p-nospin");
+        var options = new ShmPipeOptions { WaitStrategy = ShmWaitStrategy.NoSpin };
+        using ShmConnection a = ShmPipe.Create(name, options);
+        using ShmConnection b = ShmPipe.Connect(name, options);
+        const int RoundTrips = 20_000;
+        Task echo = Task.Run(() =>
+        {
+            byte[] buffer = new byte[8];
+            for (int i = 0; i < RoundTrips; i++)
+            {
+                int n = b.ReceiveInto(buffer);
+                b.Send(buffer.AsSpan(0, n));
+            }
+        });
+        byte[] reply = new byte[8];
+        int maxCount = 0;
+        for (int i = 0; i < RoundTrips; i++)
+        {
+            a.Send(BitConverter.GetBytes((long)i));
+            Assert.AreEqual(8, a.ReceiveInto(reply));
+            Assert.AreEqual(i, BitConverter.ToInt64(reply));
+            if (i % 100 == 0)
+            {
+                maxCount = Math.Max(maxCount, a.MaxSemaphoreCount);
+            }
+        }
+
+        Assert.IsTrue(echo.Wait(TimeSpan.FromSeconds(30)));
+        Assert.IsTrue(maxCount <= 2, $"a semaphore count reached {maxCount}");
+    }
 }

@@ -30,13 +30,14 @@ internal interface IWaitCondition
 ///   registration (and posts), or the waiter's re-check sees the publication. Both fences are needed:
 ///   without them the store of one side and the load of the other may pass each other (store-load
 ///   reordering is allowed even on x86).
-/// - A waiter whose slice ran out removes its own registration if any is left (decrement while
-///   positive). It may remove another waiter's instead; that waiter then learns of the change at the
-///   end of its own slice at the latest. Stale posts only cause spurious wakeups, which re-check.
+/// - Every registration is settled exactly once: by consuming a post (woken), or, when the waiter does
+///   not sleep or its slice runs out, by decrementing the count while it is positive, or if it is 0 (a
+///   notifier took the registration) by consuming the post that notifier is making. So the semaphore's
+///   count never exceeds the number of registered waiters: posts cannot pile up.
 /// - Sleeping is in slices (<see cref="ShmWaitStrategy.SleepSlice"/>): a notifier that dies before it
 ///   posts costs a waiter at most one slice, and <see cref="IWaitCondition.BeforeSleep"/> gets to check
 ///   the health of peers regularly.
-/// The semaphore's count stays bounded: at most one post per registration, plus a cap per wake.
+/// Cancellation is seen at the end of a slice (at most 20 ms for cancellable waits), never by a post.
 /// </remarks>
 internal sealed unsafe class WaitSignal
 {
@@ -99,47 +100,42 @@ internal sealed unsafe class WaitSignal
             return true;
         }
 
-        CancellationTokenRegistration registration = default;
-        if (cancellationToken.CanBeCanceled)
+        // A cancellable wait sleeps in short slices rather than being woken by a post: a post that no
+        // registration asked for would stay in the shared semaphore and wake someone else for nothing.
+        TimeSpan maxSlice = cancellationToken.CanBeCanceled && strategy.SleepSlice > s_cancellableSlice ? s_cancellableSlice : strategy.SleepSlice;
+        while (true)
         {
-            // Wakes a sleeper of this semaphore so a cancelled wait ends at once rather than at the slice's end.
-            registration = cancellationToken.UnsafeRegister(static s => ((NamedSemaphore)s!).Post(), _semaphore);
-        }
+            cancellationToken.ThrowIfCancellationRequested();
+            condition.BeforeSleep();
 
-        try
-        {
-            while (true)
+            long now = Stopwatch.GetTimestamp();
+            if (now >= deadline)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                condition.BeforeSleep();
+                return condition.IsSatisfied();
+            }
 
-                long now = Stopwatch.GetTimestamp();
-                if (now >= deadline)
+            TimeSpan slice = maxSlice;
+            if (deadline != long.MaxValue)
+            {
+                TimeSpan remaining = Stopwatch.GetElapsedTime(now, deadline);
+                if (remaining < slice)
                 {
-                    return condition.IsSatisfied();
-                }
-
-                TimeSpan slice = strategy.SleepSlice;
-                if (deadline != long.MaxValue)
-                {
-                    TimeSpan remaining = Stopwatch.GetElapsedTime(now, deadline);
-                    if (remaining < slice)
-                    {
-                        slice = remaining;
-                    }
-                }
-
-                if (SleepOnce(ref condition, slice))
-                {
-                    return true;
+                    slice = remaining;
                 }
             }
-        }
-        finally
-        {
-            registration.Dispose();
+
+            if (SleepOnce(ref condition, slice))
+            {
+                return true;
+            }
         }
     }
+
+    /// <summary>The longest sleep of a wait that can be cancelled: bounds how late a cancellation is seen.</summary>
+    private static readonly TimeSpan s_cancellableSlice = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>After this much pure spinning, the spinner yields its core now and then (see <see cref="Spin"/>).</summary>
+    private static readonly long s_yieldAfter = Stopwatch.Frequency / 500_000; // 2 us
 
     private static bool Spin<TCondition>(ref TCondition condition, ShmWaitStrategy strategy, long deadline)
         where TCondition : struct, IWaitCondition
@@ -155,6 +151,10 @@ internal sealed unsafe class WaitSignal
             spinEnd = deadline;
         }
 
+        // Pure spinning for the first ~2 us (the peer is on another core: lowest latency); after that,
+        // yield the core every 16 polls, so that a peer the scheduler put on the same core (2-core
+        // machines, other load) gets to run instead of waiting for our whole spin budget.
+        long yieldFrom = Stopwatch.GetTimestamp() + s_yieldAfter;
         int i = 0;
         while (true)
         {
@@ -165,9 +165,18 @@ internal sealed unsafe class WaitSignal
             }
 
             // Reading the clock costs more than a pause: look at it every 16 polls.
-            if ((++i & 15) == 0 && Stopwatch.GetTimestamp() >= spinEnd)
+            if ((++i & 15) == 0)
             {
-                return false;
+                long now = Stopwatch.GetTimestamp();
+                if (now >= spinEnd)
+                {
+                    return false;
+                }
+
+                if (now >= yieldFrom)
+                {
+                    Thread.Yield();
+                }
             }
         }
     }
@@ -179,21 +188,26 @@ internal sealed unsafe class WaitSignal
         Interlocked.Increment(ref *_sleepers);
         if (condition.IsSatisfied())
         {
-            Unregister();
+            SettleRegistration();
             return true;
         }
 
+        // A post consumed here settles our registration; a timeout leaves it to settle.
         if (!_semaphore.Wait(slice))
         {
-            // Timed out: nobody took our registration (or someone took it just now: then the
-            // decrement below finds 0 or removes a fresh one; see the class remarks).
-            Unregister();
+            SettleRegistration();
         }
 
         return condition.IsSatisfied();
     }
 
-    private void Unregister()
+    /// <summary>
+    /// Every registration must end exactly one way: taken back (the count decremented while positive), or
+    /// turned into a post by a notifier and that post consumed. Otherwise posts nobody waits for pile up in
+    /// the semaphore and later sleepers return at once, spinning on syscalls. Taking back another waiter's
+    /// registration is fine: the counts still match, and that waiter consumes the post meant for us.
+    /// </summary>
+    private void SettleRegistration()
     {
         int current = Volatile.Read(ref *_sleepers);
         while (current > 0)
@@ -206,7 +220,13 @@ internal sealed unsafe class WaitSignal
 
             current = seen;
         }
+
+        // A notifier took our registration: its post is due (microseconds). Consume it. A notifier that
+        // died between its exchange and its post leaves nothing: give up after a short while.
+        _semaphore.Wait(s_settleTimeout);
     }
+
+    private static readonly TimeSpan s_settleTimeout = TimeSpan.FromMilliseconds(10);
 
     /// <summary>A deadline timestamp for a timeout; infinite (-1 ms) maps to <see cref="long.MaxValue"/>.</summary>
     public static long DeadlineFrom(TimeSpan timeout)
