@@ -19,7 +19,7 @@ internal sealed class PoolScenario : IScenario
 
     public void Run(HarnessContext ctx)
     {
-        using (var pool = new ShmPool(2))
+        using (ShmPool pool = Cleanup.Own(new ShmPool(2)))
         {
             ApplyRoundTrip(ctx, pool, ctx.Plan(20_000));
             MapThroughput(ctx, pool);
@@ -82,8 +82,8 @@ internal sealed class PoolScenario : IScenario
     {
         ctx.Progress.Step("ShmIpc CPU-bound Map on Pool(1) and Pool(2)");
         int perMs = PoolTargets.IterationsPerMillisecond();
-        using var one = new ShmPool(1);
-        using var two = new ShmPool(2);
+        using ShmPool one = Cleanup.Own(new ShmPool(1));
+        using ShmPool two = Cleanup.Own(new ShmPool(2));
         double Time(ShmPool pool, int n)
         {
             int[] work = Enumerable.Repeat(perMs, n).ToArray();

@@ -26,7 +26,7 @@ internal sealed class StartScenario : IScenario
         {
             ctx.Progress.Detail(r < 0 ? "warm-up" : $"run {r + 1}/{ctx.Options.Runs}");
             long start = Stopwatch.GetTimestamp();
-            using var pool = new ShmPool(2);
+            using ShmPool pool = Cleanup.Own(new ShmPool(2));
             _ = pool.Apply(PoolTargets.Identity, 1);
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             if (r >= 0)
