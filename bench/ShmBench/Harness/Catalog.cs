@@ -37,7 +37,8 @@ internal static class Catalog
     [
         // ShmIpc.
         new("shmipc.pipe_8B_rtt_median", "ns", "Pipe 8 B round trip, both sides spinning (pinned to different CPUs)"),
-        new("shmipc.pipe_8B_sleep_rtt_median", "ns", "Pipe 8 B round trip, receiver asleep on its semaphore"),
+        new("shmipc.pipe_8B_sleep_rtt_median", "ns", "Pipe 8 B round trip, ShmWaitStrategy.NoSpin on both ends (each receiver should sleep on its semaphore)"),
+        new("shmipc.pipe_8B_sleep_rtt_unslept_pct", "%", "Share of those round trips under 2 us: a receiver did not sleep"),
         new("shmipc.pipe_1KiB_rtt_median", "ns", "Pipe 1 KiB round trip, both sides spinning (pinned)"),
         new("shmipc.pipe_64KiB_rtt_median", "ns", "Pipe 64 KiB round trip, both sides spinning (pinned)"),
         new("shmipc.pipe_64B_stream_throughput", "msg/s", "Pipe one-way stream of 64 B messages"),
