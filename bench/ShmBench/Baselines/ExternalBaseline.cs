@@ -65,7 +65,9 @@ internal static class ExternalBaseline
         }
         else if (parts is ["value", string name2, string value, string unit])
         {
-            ctx.RecordRate(name2, unit, double.Parse(value, CultureInfo.InvariantCulture), unit == "msg/s" ? bytesPerItem : 0);
+            // A bandwidth only for the figure itself, not for its best / worst slices.
+            bool slice = name2.Contains("_best_", StringComparison.Ordinal) || name2.Contains("_worst_", StringComparison.Ordinal);
+            ctx.RecordRate(name2, unit, double.Parse(value, CultureInfo.InvariantCulture), unit == "msg/s" && !slice ? bytesPerItem : 0);
         }
     }
 }

@@ -13,9 +13,9 @@ namespace ShmIpc.Bench.Children;
 /// The peer side of each cross-process measurement, run as "ShmBench child &lt;role&gt; ...". A child
 /// prints READY when it is set up, exits when its work is done, and also exits as soon as its stdin
 /// closes (the parent died), so no child outlives the harness.
-/// Add a role here when a scenario needs a new peer (e.g. "pipe-echo" for the Pipe).
+/// Add a role here when a scenario needs a new peer; the Pipe's and the Queue's are in PipeRoles.cs and QueueRoles.cs.
 /// </summary>
-internal static class ChildRoles
+internal static partial class ChildRoles
 {
     public static int Run(string role, string[] args)
     {
@@ -49,7 +49,21 @@ internal static class ChildRoles
                 AnonymousPipePong(args[0], args[1], Long(args[2]));
                 return 0;
 
-            // TODO(pipe/queue/pool): add the peer roles of the new scenarios here ("pipe-echo", "queue-producer", ...).
+            case "pipe-echo":
+                PipeEcho(args[0], args[1] == "nospin");
+                return 0;
+            case "pipe-sink":
+                PipeSink(args[0]);
+                return 0;
+            case "queue-producer":
+                QueueProducer(args[0], args[1], Int(args[2]), Int(args[3]), Int(args[4]), Int(args[5]), Int(args[6]), Int(args[7]));
+                return 0;
+            case "queue-consumer":
+                QueueConsumer(args[0], Int(args[1]));
+                return 0;
+            case "queue-idle-consumer":
+                QueueIdleConsumer(args[0]);
+                return 0;
             default:
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;

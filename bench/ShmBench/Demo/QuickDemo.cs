@@ -1,39 +1,42 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using ShmIpc.Bench.Baselines;
 using ShmIpc.Bench.Harness;
 using ShmIpc.Bench.Scenarios;
-using ShmIpc.Memory;
 
 namespace ShmIpc.Bench.Demo;
 
 /// <summary>
 /// "quick", the README's first command: the Python multiprocessing tutorial's classic scenes done with
 /// ShmIpc between real processes, then a compact table of headline figures beside a .NET Unix domain
-/// socket measured in the same run. Well under a minute; cleans up everything, also on Ctrl+C.
+/// socket measured in the same run. Well under a minute; cleans up everything, also on Ctrl+C (our
+/// segments are registered with <see cref="Cleanup"/>; ShmProcess and ShmPool children die with us).
 /// </summary>
 internal static class QuickDemo
 {
-    /// <summary>A scene of the demo. Replace a pending scene's body when its structure lands.</summary>
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A scene of the demo.</summary>
     private sealed record Scene(string Title, Action<HarnessContext> Run);
 
-    /// <summary>A row of the final table: ShmIpc figure beside the UDS figure; a missing ShmIpc figure shows its stand-in.</summary>
-    private sealed record Row(string Label, string ShmIpcFigure, string? StandIn, string BaselineFigure);
+    /// <summary>A row of the final table: the ShmIpc figure beside the UDS figure.</summary>
+    private sealed record Row(string Label, string ShmIpcFigure, string BaselineFigure);
 
     private static readonly Scene[] s_scenes =
     [
         new("Processes: start three workers, join them, collect their results", StartJoinCollect),
-        new("Queue: three producer processes fill it, the parent drains it", Pending("Queue")),         // TODO(queue)
-        new("Pipe: echo between two processes", PipeStandIn),                                         // TODO(pipe)
-        new("Pool: Map, Imap, ApplyAsync(...).Get(timeout)", Pending("Pool")),                        // TODO(pool)
+        new("Queue: three producer processes fill it, the parent drains it", QueueScene),
+        new("Pipe: echo between two processes", PipeScene),
+        new("Pool: Map, Imap, ApplyAsync(...).Get(timeout)", PoolScene),
         new(".NET Unix domain socket, the same figures for comparison", UdsBaselines),
     ];
 
     private static readonly Row[] s_rows =
     [
-        new("Pipe 8 B round trip", "shmipc.pipe_8B_rtt_median", "shmipc.semaphore_8B_rtt_median", "dotnet.uds_8B_rtt_median"),
-        new("Queue 64 B throughput", "shmipc.queue_64B_1p1c_throughput", null, "dotnet.uds_64B_stream_throughput"),
-        new("Pool apply round trip", "shmipc.pool2_apply_rtt_median", null, "dotnet.uds_8B_rtt_median"),
+        new("Pipe 8 B round trip", "shmipc.pipe_8B_rtt_median", "dotnet.uds_8B_rtt_median"),
+        new("Queue 64 B throughput", "shmipc.queue_64B_1p1c_throughput", "dotnet.uds_64B_stream_throughput"),
+        new("Pool apply round trip", "shmipc.pool2_apply_rtt_median", "dotnet.uds_8B_rtt_median"),
     ];
 
     public static int Run()
@@ -62,57 +65,173 @@ internal static class QuickDemo
         return 0;
     }
 
-    private static Action<HarnessContext> Pending(string structure) =>
-        ctx => ctx.Progress.Line($"   (pending: the {structure} is being written; this scene runs when it lands)");
-
-    /// <summary>Scene 1: three children sum squares over a third of a range each and return the sums through a shared segment.</summary>
-    private static unsafe void StartJoinCollect(HarnessContext ctx)
+    /// <summary>Scene 1: ShmProcess.Start of a static method three times; pids, results, exit codes.</summary>
+    private static void StartJoinCollect(HarnessContext ctx)
     {
-        // TODO(pool): use the ShmIpc process API (start, pid, join, exit code) when it lands.
         const int Workers = 3;
-        const long N = 2_000_000;
-        string name = Foundation.NewSegmentName("demo");
-        using ShmSegment segment = Foundation.CreateRaw(name, 0);
+        const long N = 3_000_000;
+        var children = new ShmProcess<long>[Workers];
         try
         {
-            var children = new Process[Workers];
             for (int w = 0; w < Workers; w++)
             {
-                long from = N * w / Workers, to = N * (w + 1) / Workers;
-                children[w] = ChildProcesses.Start("square-sum", null, name, Str(w), Str(from), Str(to));
-                ctx.Progress.Line($"   started worker {w} as pid {children[w].Id}");
+                (long From, long To) range = (N * w / Workers, N * (w + 1) / Workers);
+                children[w] = Cleanup.Own(ShmProcess.Start(DemoTargets.SumOfSquares, range));
+                ctx.Progress.Line($"   ShmProcess.Start(SumOfSquares, [{range.From}, {range.To})) -> pid {children[w].Pid}");
             }
 
             long total = 0;
-            for (int w = 0; w < Workers; w++)
+            foreach (ShmProcess<long> child in children)
             {
-                string? said = children[w].StandardOutput.ReadLine();
-                int code = ChildProcesses.Join(children[w], TimeSpan.FromSeconds(30));
-                long result = Volatile.Read(ref ((long*)segment.Control)[w]);
+                long result = child.GetResult(s_timeout);
+                child.Join(s_timeout);
                 total += result;
-                ctx.Progress.Line($"   joined pid {children[w].Id}, exit code {code}: returned {result} ({said})");
-                children[w].Dispose();
+                ctx.Progress.Line($"   pid {child.Pid}: GetResult = {result}, Join, ExitCode = {child.ExitCode}");
             }
 
-            long expected = 0;
-            for (long i = 0; i < N; i++)
-            {
-                expected += i * i;
-            }
-
-            ctx.Progress.Line($"   sum of squares below {N}: {total} from the workers, {(total == expected ? "matches" : "DIFFERS FROM")} the parent's own {expected}");
+            long expected = DemoTargets.SumOfSquares((0, N));
+            ctx.Progress.Line($"   sum of squares below {N}: {total} from the children, {(total == expected ? "matches" : "DIFFERS FROM")} the parent's own {expected}");
         }
         finally
         {
-            segment.Unlink();
+            foreach (ShmProcess<long>? child in children)
+            {
+                child?.Dispose();
+            }
         }
     }
 
-    private static void PipeStandIn(HarnessContext ctx)
+    /// <summary>Scene 2: three ShmProcess producers open a queue by name and fill it; the parent drains it. Then the headline throughput.</summary>
+    private static void QueueScene(HarnessContext ctx)
     {
-        ctx.Progress.Line("   (pending: the Pipe is being written; meanwhile a ping-pong on ShmIpc named semaphores, what a sleeping Pipe waits on)");
-        Foundation.SemaphorePingPong(ctx, ctx.Plan(20_000));
-        ReportLatency(ctx, "shmipc.semaphore_8B_rtt");
+        const int Producers = 3;
+        const int PerProducer = 10_000;
+        string name = Foundation.NewSegmentName("demo-queue");
+        using (var queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 64 * 1024 }))
+        {
+            ctx.Progress.Line($"   ShmQueue.Create(\"{name}\", 64 KiB): smaller than what the producers send, so they also wait for room");
+            var producers = new ShmProcess<int>[Producers];
+            try
+            {
+                for (int p = 0; p < Producers; p++)
+                {
+                    producers[p] = Cleanup.Own(ShmProcess.Start(DemoTargets.Produce, (name, p, PerProducer)));
+                    ctx.Progress.Line($"   producer {p}: pid {producers[p].Pid}, ShmQueue.Open(name) and {PerProducer} x Enqueue(\"producer {p} message k\")");
+                }
+
+                int[] received = new int[Producers];
+                bool inOrder = true;
+                byte[] buffer = new byte[64];
+                for (int i = 0; i < Producers * PerProducer; i++)
+                {
+                    int length = queue.Dequeue(buffer, s_timeout);
+                    if (length < 0)
+                    {
+                        throw new TimeoutException("The producers stopped sending.");
+                    }
+
+                    // "producer P message K": each producer's messages arrive in the order it sent them.
+                    string[] words = Encoding.ASCII.GetString(buffer, 0, length).Split(' ');
+                    int producer = int.Parse(words[1], CultureInfo.InvariantCulture);
+                    inOrder &= int.Parse(words[3], CultureInfo.InvariantCulture) == received[producer];
+                    received[producer]++;
+                    if (i is 0 or Producers * PerProducer - 1)
+                    {
+                        ctx.Progress.Line($"   parent dequeued #{i + 1}: \"{Encoding.ASCII.GetString(buffer, 0, length)}\"");
+                    }
+                }
+
+                foreach (ShmProcess<int> producer in producers)
+                {
+                    int sent = producer.GetResult(s_timeout);
+                    producer.Join(s_timeout);
+                    ctx.Progress.Line($"   pid {producer.Pid}: sent {sent}, exit code {producer.ExitCode}");
+                }
+
+                ctx.Progress.Line($"   drained {received.Sum()} messages ({string.Join(" + ", received)}), each producer's in its order: {(inOrder ? "yes" : "NO")}; left in the queue: {queue.Count}");
+            }
+            finally
+            {
+                foreach (ShmProcess<int>? producer in producers)
+                {
+                    producer?.Dispose();
+                }
+            }
+        }
+
+        ctx.Progress.Line("   throughput: 64 B messages, one producer process -> one consumer process (pinned to CPUs 1 and 0)");
+        QueueScenario.Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, new RunPlan(2_000_000, 200_000, 1));
+        double? rate = ctx.ValueOf("shmipc.queue_64B_1p1c_throughput");
+        ctx.Progress.Line($"   shmipc.queue_64B_1p1c_throughput: {(rate is double r ? Figure.Humanize(r, "msg/s") : "-")}");
+    }
+
+    /// <summary>Scene 3: a ShmProcess echoes on a pipe it connects to by name; a few messages, then the round trip figure.</summary>
+    private static void PipeScene(HarnessContext ctx)
+    {
+        string name = Foundation.NewSegmentName("demo-pipe");
+        ShmProcess<long>? echo = null;
+        try
+        {
+            using (ShmConnection pipe = ShmPipe.Create(name))
+            {
+                echo = Cleanup.Own(ShmProcess.Start(DemoTargets.Echo, (name, 1)));
+                ctx.Progress.Line($"   ShmPipe.Create(\"{name}\"); echo process pid {echo.Pid} did ShmPipe.Connect (pinned to CPU 1)");
+                foreach (string text in new[] { "hello", "from", $"pid {Environment.ProcessId}" })
+                {
+                    pipe.Send(Encoding.UTF8.GetBytes(text));
+                    ctx.Progress.Line($"   sent \"{text}\", received \"{Encoding.UTF8.GetString(pipe.Receive())}\"");
+                }
+
+                byte[] message = new byte[8];
+                byte[] reply = new byte[8];
+                using (Affinity.PinCurrentThread(0))
+                {
+                    ctx.Latency("shmipc.pipe_8B_rtt", new RunPlan(100_000, 20_000, 1), n =>
+                    {
+                        long[] ticks = new long[n];
+                        for (int i = 0; i < n; i++)
+                        {
+                            long start = Stopwatch.GetTimestamp();
+                            pipe.Send(message);
+                            pipe.ReceiveInto(reply);
+                            ticks[i] = Stopwatch.GetTimestamp() - start;
+                        }
+
+                        return ticks;
+                    });
+                }
+
+                ReportLatency(ctx, "shmipc.pipe_8B_rtt");
+            }
+
+            ctx.Progress.Line($"   closed our end: the echo returned {echo.GetResult(s_timeout)} (messages echoed), exit code {(echo.Join(s_timeout) ? echo.ExitCode : null)}");
+        }
+        finally
+        {
+            echo?.Dispose();
+        }
+    }
+
+    /// <summary>Scene 4: Pool(2) Map, Imap, ApplyAsync(...).Get(timeout), then the apply round trip figure.</summary>
+    private static void PoolScene(HarnessContext ctx)
+    {
+        using ShmPool pool = Cleanup.Own(new ShmPool(2));
+        ctx.Progress.Line($"   new ShmPool(2): workers {string.Join(", ", pool.WorkerPids)}");
+        long[] squares = pool.Map(DemoTargets.Square, Enumerable.Range(1, 10));
+        ctx.Progress.Line($"   Map(Square, 1..10) = [{string.Join(", ", squares)}]");
+        var lazy = new List<long>();
+        foreach (long square in pool.Imap(DemoTargets.Square, Enumerable.Range(1, 100_000), chunkSize: 1000))
+        {
+            lazy.Add(square);
+        }
+
+        ctx.Progress.Line($"   Imap(Square, 1..100000, chunk 1000): {lazy.Count} results in order, first {lazy[0]}, last {lazy[^1]}");
+        ShmAsyncResult<long> pending = pool.ApplyAsync(DemoTargets.SlowSquare, 12);
+        ctx.Progress.Line($"   ApplyAsync(SlowSquare, 12): ready at once? {pending.IsReady}; Get(TimeSpan.FromSeconds(5)) = {pending.Get(TimeSpan.FromSeconds(5))}");
+        int[] ran = pool.Map(DemoTargets.WhoAmI, Enumerable.Range(0, 100_000), chunkSize: 1000);
+        ctx.Progress.Line($"   Map(WhoAmI, 100000 items, chunk 1000): {string.Join(", ", ran.GroupBy(p => p).Select(g => $"pid {g.Key} ran {g.Count()}"))}");
+        PoolScenario.ApplyRoundTrip(ctx, pool, new RunPlan(3_000, 300, 1));
+        ReportLatency(ctx, "shmipc.pool2_apply_rtt");
     }
 
     private static void UdsBaselines(HarnessContext ctx)
@@ -133,29 +252,18 @@ internal static class QuickDemo
     private static void PrintTable(HarnessContext ctx)
     {
         Console.WriteLine();
-        Console.WriteLine($"{"headline",-24} {"ShmIpc",-34} {".NET UDS",-18} {"ShmIpc advantage",16}");
+        Console.WriteLine($"{"headline",-24} {"ShmIpc",-18} {".NET UDS",-18} {"ShmIpc advantage",16}");
         foreach (Row row in s_rows)
         {
             double? mine = ctx.ValueOf(row.ShmIpcFigure);
-            string? shown = mine is null ? null : row.ShmIpcFigure;
-            if (mine is null && row.StandIn is not null && ctx.ValueOf(row.StandIn) is double standIn)
-            {
-                mine = standIn;
-                shown = row.StandIn;
-            }
-
             double? theirs = ctx.ValueOf(row.BaselineFigure);
             string unit = Catalog.Spec(row.BaselineFigure)?.Unit ?? "";
-            string mineText = mine is double m
-                ? Figure.Humanize(m, unit) + (shown == row.ShmIpcFigure ? "" : " (semaphores)")
-                : "pending";
+            string mineText = mine is double m ? Figure.Humanize(m, unit) : "-";
             string theirsText = theirs is double t ? Figure.Humanize(t, unit) : "-";
             string ratio = mine is double a && theirs is double b && a > 0 && b > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"{(unit == "ns" ? b / a : a / b):0.00}x")
                 : "-";
-            Console.WriteLine($"{row.Label,-24} {mineText,-34} {theirsText,-18} {ratio,16}");
+            Console.WriteLine($"{row.Label,-24} {mineText,-18} {theirsText,-18} {ratio,16}");
         }
     }
-
-    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -35,29 +35,43 @@ internal static class Catalog
     /// <summary>The headline figures (fixed names from issue 4) and the baselines they are compared with.</summary>
     public static readonly FigureSpec[] Headline =
     [
-        // ShmIpc (filled in as Pipe, Queue and Pool land).
+        // ShmIpc.
         new("shmipc.pipe_8B_rtt_median", "ns", "Pipe 8 B round trip, both sides spinning (pinned to different CPUs)"),
-        new("shmipc.pipe_8B_sleep_rtt_median", "ns", "Pipe 8 B round trip, receiver asleep on its semaphore"),
+        new("shmipc.pipe_8B_sleep_rtt_median", "ns", "Pipe 8 B round trip, ShmWaitStrategy.NoSpin on both ends (each receiver should sleep on its semaphore)"),
+        new("shmipc.pipe_8B_sleep_rtt_unslept_pct", "%", "Share of those round trips under 2 us: a receiver did not sleep"),
+        new("shmipc.pipe_1KiB_rtt_median", "ns", "Pipe 1 KiB round trip, both sides spinning (pinned)"),
+        new("shmipc.pipe_64KiB_rtt_median", "ns", "Pipe 64 KiB round trip, both sides spinning (pinned)"),
         new("shmipc.pipe_64B_stream_throughput", "msg/s", "Pipe one-way stream of 64 B messages"),
+        new("shmipc.pipe_64KiB_stream_throughput", "msg/s", "Pipe one-way stream of 64 KiB messages"),
         new("shmipc.pipe_64KiB_stream_bandwidth", "MB/s", "Pipe one-way stream of 64 KiB messages"),
         new("shmipc.queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 producer process, 1 consumer process"),
         new("shmipc.queue_64B_2p2c_throughput", "msg/s", "Queue of 64 B messages, 2 producer processes, 2 consumer processes"),
+        new("shmipc.queue_1KiB_1p1c_throughput", "msg/s", "Queue of 1 KiB messages, 1 producer process, 1 consumer process"),
+        new("shmipc.queue_1KiB_2p2c_throughput", "msg/s", "Queue of 1 KiB messages, 2 producer processes, 2 consumer processes"),
+        new("shmipc.queue_64KiB_1p1c_throughput", "msg/s", "Queue of 64 KiB messages, 1 producer process, 1 consumer process"),
+        new("shmipc.queue_64KiB_2p2c_throughput", "msg/s", "Queue of 64 KiB messages, 2 producer processes, 2 consumer processes"),
         new("shmipc.pool2_apply_rtt_median", "ns", "Pool(2) Apply round trip of a trivial function"),
         new("shmipc.pool2_map_1M_throughput", "items/s", "Pool(2) Map of a trivial function over 1M ints"),
-        new("shmipc.pool_cpu_bound_scaling", "ratio", "Pool(2) over Pool(1) speed-up on CPU-bound work"),
+        new("shmipc.pool_cpu_bound_scaling", "ratio", "Pool(2) over Pool(1) speed-up on CPU-bound work (~1 ms items, chunk size 1)"),
+        new("shmipc.pool1_cpu_bound_ms", "ms", "The CPU-bound Map on Pool(1)"),
+        new("shmipc.pool2_cpu_bound_ms", "ms", "The CPU-bound Map on Pool(2)"),
         new("shmipc.pool2_start_to_first_result", "ms", "Pool(2) start to the first result"),
-        new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer blocked on an empty queue (% of one core)"),
+        new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer process blocked in ShmQueue.Dequeue on an empty queue (% of one core, from schedstat: the goal's figure)"),
+        new("shmipc.idle_consumer_cpu_pct_procstat", "%", "The same from /proc/pid/stat (10 ms ticks: 0.1% of a core over 10 s)"),
 
-        // Foundation figures (until the structures above land).
+        // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
-        new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core)"),
-        new("shmipc.idle_semaphore_waiter_cpu_pct_schedstat", "%", "Foundation: the same from per-thread schedstat (ns accounting, no 10 ms ticks)"),
+        new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core, from schedstat)"),
+        new("shmipc.idle_semaphore_waiter_cpu_pct_procstat", "%", "Foundation: the same from /proc/pid/stat (10 ms ticks)"),
 
         // Baselines.
         new("c.spin_8B_rtt_median", "ns", "C, two processes on one MAP_SHARED region, both spinning, pinned to CPUs 0 and 1"),
         new("c.sem_8B_rtt_median", "ns", "C, ping-pong on process-shared POSIX semaphores, CPUs 0 and 1"),
         new("c.sem_same_cpu_8B_rtt_median", "ns", "C, the same semaphore ping-pong with both processes on CPU 0"),
-        new("c.spsc_64B_throughput", "msg/s", "C, SPSC ring of 64 B slots, one release store per message"),
+        new("c.spsc_64B_throughput", "msg/s", "C, SPSC ring of 64 B slots, one release store per message (per run: fresh producer, median of 5 slices)"),
+        new("c.spsc_64B_best_throughput", "msg/s", "C, the same ring: the best of the 5 slices of a run"),
+        new("c.spsc_64B_worst_throughput", "msg/s", "C, the same ring: the worst of the 5 slices of a run"),
+        new("c.spsc_64B_batched_throughput", "msg/s", "C, the same ring publishing head/tail once per 32 messages"),
         new("c.memcpy_64KiB_bandwidth", "MB/s", "C, memcpy of 64 KiB messages into a 1 MiB shared region (one process)"),
         new("dotnet.uds_8B_rtt_median", "ns", ".NET Unix domain socket 8 B ping-pong"),
         new("dotnet.anon_pipe_8B_rtt_median", "ns", ".NET anonymous pipes (AnonymousPipeServerStream) 8 B ping-pong"),
@@ -82,7 +96,7 @@ internal static class Catalog
         new("pipe", "pipe 64 KiB stream bandwidth >= 50% of memcpy", "shmipc.pipe_64KiB_stream_bandwidth", "c.memcpy_64KiB_bandwidth", GoalTest.AtLeast, 0.5),
         new("queue", "queue 64 B 1p1c >= 50% of the C SPSC ring", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", GoalTest.AtLeast, 0.5),
         new("queue", "queue 64 B 1p1c >= 10x .NET UDS one-write-per-message stream", "shmipc.queue_64B_1p1c_throughput", "dotnet.uds_64B_stream_throughput", GoalTest.AtLeast, 10),
-        new("queue", "idle blocked consumer < 0.2% of a core over 10 s", "shmipc.idle_consumer_cpu_pct", null, GoalTest.Below, 0.2),
+        new("queue", "idle blocked consumer < 0.2% of a core over 10 s (schedstat)", "shmipc.idle_consumer_cpu_pct", null, GoalTest.Below, 0.2),
         new("pool", "pool2 apply rtt <= 3x pipe 8 B rtt", "shmipc.pool2_apply_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtMost, 3),
         new("pool", "pool2 apply rtt >= 20x faster than Python Pool.apply", "py.pool2_apply_rtt_median", "shmipc.pool2_apply_rtt_median", GoalTest.AtLeast, 20),
         new("pool", "pool2 map 1M >= 10x Python Pool(2).map", "shmipc.pool2_map_1M_throughput", "py.pool2_map_1M_throughput", GoalTest.AtLeast, 10),
@@ -90,8 +104,8 @@ internal static class Catalog
         new("pool", "pool2 start to first result <= 2x bare dotnet start", "shmipc.pool2_start_to_first_result", "dotnet.console_start_to_first_message", GoalTest.AtMost, 2),
         new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
 
-        // Foundation (informational until the Queue lands; the real goal is the one above).
-        new("idle", "foundation: semaphore waiter < 0.2% of a core", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),
+        // Foundation (informational; the real goal is the queue's idle consumer above).
+        new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),
     ];
 
     public static FigureSpec? Spec(string name) => Headline.FirstOrDefault(f => f.Name == name);

@@ -14,6 +14,7 @@ internal static class Cleanup
     private static readonly HashSet<string> s_segments = new(StringComparer.Ordinal);
     private static readonly HashSet<string> s_paths = new(StringComparer.Ordinal);
     private static readonly List<PosixSignalRegistration> s_signals = new();
+    private static readonly List<IDisposable> s_owned = new();
     private static volatile bool s_cancelled;
 
     /// <summary>True once a signal asked us to stop.</summary>
@@ -60,9 +61,44 @@ internal static class Cleanup
         return path;
     }
 
-    /// <summary>Kills every child, unlinks every registered name, removes stale ShmIpc segments. Safe to call twice.</summary>
+    /// <summary>
+    /// A library object that owns processes and pipes whose names only it knows (ShmProcess, ShmPool): disposed
+    /// by <see cref="RunAll"/> if still alive, so Ctrl+C kills its children and removes its pipes. Disposing it
+    /// earlier as usual is fine (both dispose twice safely).
+    /// </summary>
+    public static T Own<T>(T owned)
+        where T : IDisposable
+    {
+        lock (s_lock)
+        {
+            s_owned.Add(owned);
+        }
+
+        if (s_cancelled)
+        {
+            RunAll();
+            throw new OperationCanceledException("The harness was interrupted.");
+        }
+
+        return owned;
+    }
+
+    /// <summary>Disposes every owned library object, kills every child, unlinks every registered name, removes stale ShmIpc segments. Safe to call twice.</summary>
     public static void RunAll()
     {
+        IDisposable[] owned;
+        lock (s_lock)
+        {
+            owned = s_owned.ToArray();
+            s_owned.Clear();
+        }
+
+        for (int i = owned.Length - 1; i >= 0; i--)
+        {
+            IDisposable o = owned[i];
+            Try(o.Dispose);
+        }
+
         ChildProcesses.KillAll();
         string[] segments, paths;
         lock (s_lock)
@@ -111,7 +147,7 @@ internal static class Cleanup
         {
             action();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException or AggregateException)
         {
             Console.Error.WriteLine($"cleanup: {e.Message}");
         }

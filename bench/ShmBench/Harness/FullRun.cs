@@ -78,7 +78,7 @@ internal static class FullRun
         }
 
         ctx.Progress.Done();
-        IReadOnlyList<GoalResult> goals = GoalEvaluation.Evaluate(ctx.ValueOf);
+        IReadOnlyList<GoalResult> goals = GoalEvaluation.Evaluate(ctx.ValueOf, invalidReason: ctx.InvalidReason);
         PrintGoals(goals);
 
         if (options.Save)
@@ -100,7 +100,7 @@ internal static class FullRun
         Console.WriteLine($"  {"goal",-66} {"ratio",8} {"target",8}  status");
         foreach (GoalResult g in goals)
         {
-            string tail = g.Status == GoalStatus.NotMeasured ? $" ({g.Detail})" : "";
+            string tail = g.Status is GoalStatus.NotMeasured or GoalStatus.Invalid ? $" ({g.Detail})" : "";
             Console.WriteLine($"  {g.Goal.Text,-66} {g.RatioText,8} {g.TargetText,8}  {g.StatusText}{tail}");
         }
     }

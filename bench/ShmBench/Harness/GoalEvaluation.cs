@@ -8,6 +8,9 @@ internal enum GoalStatus
     Met,
     NotMet,
     NotMeasured,
+
+    /// <summary>A figure was measured but the run showed it does not measure what the goal needs.</summary>
+    Invalid,
 }
 
 /// <summary>A goal evaluated against this run's figures.</summary>
@@ -17,6 +20,7 @@ internal sealed record GoalResult(Goal Goal, double? Ratio, GoalStatus Status, s
     {
         GoalStatus.Met => "met",
         GoalStatus.NotMet => "NOT MET",
+        GoalStatus.Invalid => "INVALID",
         _ => "not measured",
     };
 
@@ -34,7 +38,7 @@ internal sealed record GoalResult(Goal Goal, double? Ratio, GoalStatus Status, s
 /// <summary>Evaluates <see cref="Catalog.Goals"/>: a goal whose figures are missing is "not measured", never guessed.</summary>
 internal static class GoalEvaluation
 {
-    public static IReadOnlyList<GoalResult> Evaluate(Func<string, double?> valueOf, IEnumerable<string>? scenarios = null)
+    public static IReadOnlyList<GoalResult> Evaluate(Func<string, double?> valueOf, IEnumerable<string>? scenarios = null, Func<string, string?>? invalidReason = null)
     {
         HashSet<string>? only = scenarios?.ToHashSet(StringComparer.Ordinal);
         var results = new List<GoalResult>();
@@ -55,6 +59,13 @@ internal static class GoalEvaluation
             }
 
             double ratio = num.Value / den.Value;
+            string? invalid = invalidReason?.Invoke(goal.Numerator) ?? (goal.Denominator is null ? null : invalidReason?.Invoke(goal.Denominator));
+            if (invalid is not null)
+            {
+                results.Add(new GoalResult(goal, ratio, GoalStatus.Invalid, invalid));
+                continue;
+            }
+
             bool met = goal.Test switch
             {
                 GoalTest.AtMost => ratio <= goal.Target,

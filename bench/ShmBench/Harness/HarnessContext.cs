@@ -25,6 +25,7 @@ internal sealed class HarnessContext
 {
     private readonly Dictionary<string, SampleSeries> _series = new(StringComparer.Ordinal);
     private readonly List<string> _notes = new();
+    private readonly Dictionary<string, string> _invalid = new(StringComparer.Ordinal);
 
     public HarnessContext(HarnessOptions options, Progress progress)
     {
@@ -132,6 +133,19 @@ internal sealed class HarnessContext
     /// <summary>The figures of one scenario.</summary>
     public IReadOnlyList<Figure> FiguresOf(string scenario) =>
         _series.Values.Where(s => s.Scenario == scenario).Select(static s => s.ToFigure()).ToList();
+
+    /// <summary>
+    /// Marks a figure as not measuring what its name says (the run showed it), with the reason: it is still
+    /// recorded and printed, but a goal that uses it is reported as invalid instead of met or not met.
+    /// </summary>
+    public void Invalidate(string name, string reason)
+    {
+        _invalid[name] = reason;
+        Note($"{name} is INVALID for its goal: {reason}");
+    }
+
+    /// <summary>Why a figure is invalid, or null.</summary>
+    public string? InvalidReason(string name) => _invalid.GetValueOrDefault(name);
 
     /// <summary>The median of a figure, or null when it was not measured.</summary>
     public double? ValueOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure().Value : null;

@@ -44,7 +44,7 @@ internal static class ResultsWriter
         L();
         L("## Goals");
         L();
-        L("Ratios of figures measured in this run; a goal whose figure is missing is *not measured*.");
+        L("Ratios of figures measured in this run; a goal whose figure is missing is *not measured*; one whose figure the run showed to measure something else is *INVALID* (the reason is in the last column).");
         L();
         L("| issue | goal | ratio | target | status | computed from |");
         L("|---|---|---:|---|---|---|");

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using ShmIpc.Bench.Baselines;
+using ShmIpc.Bench.Children;
 using ShmIpc.Bench.Harness;
 
 namespace ShmIpc.Bench.Scenarios;
@@ -9,18 +11,28 @@ namespace ShmIpc.Bench.Scenarios;
 /// </summary>
 internal sealed class PipeScenario : IScenario
 {
+    private const int KiB = 1024;
+
+    /// <summary>Below this a round trip cannot have included two futex wake-ups (see <see cref="CheckSlept"/>).</summary>
+    private const long SleepFloorNs = 2_000;
+
     public string Name => "pipe";
 
     public string Title => "Pipe: round trips and streams between two processes";
 
     public void Run(HarnessContext ctx)
     {
-        // TODO(pipe): the ShmIpc figures, each with ctx.Latency / ctx.Rate and a child role:
-        //   shmipc.pipe_8B_rtt           both sides spinning: pin with Affinity.PinCurrentThread(0) here and
-        //                                ChildProcesses.Start("pipe-echo", cpu: 1, ...) for the peer, and ctx.Note it
-        //   shmipc.pipe_8B_sleep_rtt     receiver asleep (ShmWaitStrategy.NoSpin on the echo side)
-        //   shmipc.pipe_64B_stream_throughput, shmipc.pipe_64KiB_stream_bandwidth (ctx.Rate with bytesPerItem)
-        // Until then, the foundation stand-in: a ping-pong on two ShmIpc named semaphores.
+        RoundTrip(ctx, "shmipc.pipe_8B_rtt", 8, ctx.Plan(200_000), sleeping: false);
+        RoundTrip(ctx, "shmipc.pipe_8B_sleep_rtt", 8, ctx.Plan(20_000), sleeping: true);
+        RoundTrip(ctx, "shmipc.pipe_1KiB_rtt", KiB, ctx.Plan(100_000), sleeping: false);
+        RoundTrip(ctx, "shmipc.pipe_64KiB_rtt", 64 * KiB, ctx.Plan(20_000), sleeping: false);
+        Stream(ctx, "shmipc.pipe_64B_stream_throughput", 64, ctx.Plan(5_000_000, 100_000));
+        Stream(ctx, "shmipc.pipe_64KiB_stream_throughput", 64 * KiB, ctx.Plan(50_000, 1_000));
+        ctx.Note("shmipc.pipe_*_rtt: parent on CPU 0, echo process on CPU 1, default wait strategy (spins 50 us before sleeping) on both ends");
+        ctx.Note("shmipc.pipe_8B_sleep_rtt: ShmWaitStrategy.NoSpin on both ends (parent CPU 0, echo CPU 1), so every message wakes a sleeper as in c.sem_8B_rtt");
+        ctx.Note("shmipc.pipe_*_stream: parent sends on CPU 0, the sink receives on CPU 1 (default wait strategy); a run ends when the sink acknowledges its last message");
+
+        // The foundation figure stays beside it: what a sleeping Pipe waits on.
         Foundation.SemaphorePingPong(ctx, ctx.Plan(20_000));
 
         NativeBaselines.SpinPingPong(ctx);
@@ -31,4 +43,122 @@ internal sealed class PipeScenario : IScenario
         DotnetBaselines.UdsStreamBatched(ctx);
         PythonBaselines.PipeRoundTrip(ctx);
     }
+
+    /// <summary>
+    /// Ping-pong of <paramref name="size"/>-byte messages with a "pipe-echo" child: name_median, _p90, ...
+    /// Spinning: the parent's thread on CPU 0, the echo on CPU 1, default wait strategy. Sleeping: both ends
+    /// <see cref="ShmWaitStrategy.NoSpin"/>.
+    /// </summary>
+    public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping)
+    {
+        ctx.Progress.Step($"ShmIpc pipe {Size(size)} ping-pong{(sleeping ? ", receivers asleep" : "")}");
+        string pipeName = Foundation.NewSegmentName("pipe");
+        var options = new ShmPipeOptions
+        {
+            Capacity = Math.Max(ShmPipeOptions.DefaultCapacity, 4 * size),
+            MaxMessageLength = Math.Max(64, size),
+            WaitStrategy = sleeping ? ShmWaitStrategy.NoSpin : ShmWaitStrategy.Default,
+        };
+        using ShmConnection pipe = ShmPipe.Create(pipeName, options);
+        using Process child = ChildProcesses.Start("pipe-echo", cpu: 1, pipeName, sleeping ? "nospin" : "spin");
+        ChildProcesses.Expect(child, "READY");
+        byte[] message = new byte[size];
+        byte[] reply = new byte[size];
+        (long Fast, long All) unslept = (0, 0);
+        long floor = SleepFloorNs * Stopwatch.Frequency / 1_000_000_000;
+        using (Affinity.PinCurrentThread(0))
+        {
+            ctx.Latency(name, plan, n =>
+            {
+                long[] ticks = new long[n];
+                for (int i = 0; i < n; i++)
+                {
+                    message[0] = (byte)i;
+                    long start = Stopwatch.GetTimestamp();
+                    pipe.Send(message);
+                    pipe.ReceiveInto(reply);
+                    ticks[i] = Stopwatch.GetTimestamp() - start;
+                }
+
+                if (n == plan.Count)
+                {
+                    unslept = (unslept.Fast + ticks.Count(t => t < floor), unslept.All + n);
+                }
+
+                if (reply[0] != message[0])
+                {
+                    throw new InvalidOperationException("The echo returned another message.");
+                }
+
+                return ticks;
+            });
+        }
+
+        pipe.Dispose();
+        ChildProcesses.Join(child, TimeSpan.FromSeconds(30));
+        if (sleeping)
+        {
+            CheckSlept(ctx, name, unslept);
+        }
+    }
+
+    /// <summary>
+    /// A round trip in which both ends really sleep needs two futex wake-ups: a few microseconds at the very
+    /// least (c.sem_same_cpu_8B_rtt, both on one CPU, is about 4 us). A round trip under
+    /// <see cref="SleepFloorNs"/> means a receiver did not sleep, e.g. its semaphore wait returned at once
+    /// on surplus posts; if that is common, the figure is not a sleeping round trip and its goal is invalid.
+    /// </summary>
+    private static void CheckSlept(HarnessContext ctx, string name, (long Fast, long All) unslept)
+    {
+        double pct = 100.0 * unslept.Fast / Math.Max(1, unslept.All);
+        ctx.Record(name + "_unslept_pct", "%", pct);
+        if (pct > 10)
+        {
+            string share = pct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+            ctx.Invalidate(name + "_median", $"{share}% of its round trips took under {SleepFloorNs / 1000} us, impossible with two futex wake-ups: " +
+                "the NoSpin receivers did not sleep (their semaphore waits returned at once, on surplus posts)");
+        }
+    }
+
+    /// <summary>
+    /// One-way stream of <paramref name="size"/>-byte messages to a "pipe-sink" child: a run sends n messages,
+    /// the last asking for an acknowledgement, and ends when it arrives. name (msg/s) and its _bandwidth (MB/s).
+    /// </summary>
+    public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan)
+    {
+        ctx.Progress.Step($"ShmIpc pipe {Size(size)} one-way stream");
+        string pipeName = Foundation.NewSegmentName("pipe");
+        var options = new ShmPipeOptions
+        {
+            Capacity = Math.Max(ShmPipeOptions.DefaultCapacity, 16 * size),
+            MaxMessageLength = size,
+        };
+        using ShmConnection pipe = ShmPipe.Create(pipeName, options);
+        using Process child = ChildProcesses.Start("pipe-sink", cpu: 1, pipeName);
+        ChildProcesses.Expect(child, "READY");
+        byte[] message = new byte[size];
+        byte[] ack = new byte[1];
+        using (Affinity.PinCurrentThread(0))
+        {
+            ctx.Rate(name, "msg/s", plan, n =>
+            {
+                long start = Stopwatch.GetTimestamp();
+                message[0] = 0;
+                for (int i = 1; i < n; i++)
+                {
+                    pipe.Send(message);
+                }
+
+                message[0] = ChildRoles.PipeAckRequest;
+                pipe.Send(message);
+                pipe.ReceiveInto(ack);
+                return Stopwatch.GetTimestamp() - start;
+            }, size);
+        }
+
+        pipe.Dispose();
+        ChildProcesses.Join(child, TimeSpan.FromSeconds(30));
+    }
+
+    private static string Size(int bytes) => bytes >= KiB ? $"{bytes / KiB} KiB" : $"{bytes} B";
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using ShmIpc.Bench.Baselines;
 using ShmIpc.Bench.Harness;
 
@@ -6,16 +8,103 @@ namespace ShmIpc.Bench.Scenarios;
 /// <summary>pool: Pool(2) Apply round trip, Map throughput, CPU-bound scaling. Baselines: Python's Pool(2).</summary>
 internal sealed class PoolScenario : IScenario
 {
+    /// <summary>Map's chunk size: 0, the pool's default of about four chunks per worker (125,000 items for 1M over 2), the same rule as Python's Pool.map default.</summary>
+    public const int MapChunkSize = 0;
+
+    private const int MapItems = 1_000_000;
+
     public string Name => "pool";
 
     public string Title => "Pool: apply, map and scaling with two workers";
 
     public void Run(HarnessContext ctx)
     {
-        // TODO(pool): shmipc.pool2_apply_rtt (ctx.Latency), shmipc.pool2_map_1M_throughput (ctx.Rate, "items/s",
-        // always 1M items: the name says so), shmipc.pool_cpu_bound_scaling (ctx.Record, "ratio": Pool(2) time
-        // over Pool(1) time for the same CPU-bound work).
+        using (ShmPool pool = Cleanup.Own(new ShmPool(2)))
+        {
+            ApplyRoundTrip(ctx, pool, ctx.Plan(20_000));
+            MapThroughput(ctx, pool);
+        }
+
+        CpuBoundScaling(ctx, ctx.Plan(400, 40));
+        ctx.Note("shmipc.pool2_map_1M: chunk size left to the pool (about four chunks per worker: 125,000 items), the rule Python's Pool.map uses too");
+
         PythonBaselines.PoolApply(ctx);
         PythonBaselines.PoolMap(ctx);
+    }
+
+    /// <summary>Pool(2).Apply of the trivial function: shmipc.pool2_apply_rtt_median, _p90, ...</summary>
+    public static void ApplyRoundTrip(HarnessContext ctx, ShmPool pool, RunPlan plan)
+    {
+        ctx.Progress.Step("ShmIpc Pool(2).Apply round trip");
+        ctx.Latency("shmipc.pool2_apply_rtt", plan, n =>
+        {
+            long[] ticks = new long[n];
+            for (int i = 0; i < n; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                int result = pool.Apply(PoolTargets.Identity, i);
+                ticks[i] = Stopwatch.GetTimestamp() - start;
+                if (result != i)
+                {
+                    throw new InvalidOperationException($"Apply returned {result} for {i}.");
+                }
+            }
+
+            return ticks;
+        });
+    }
+
+    /// <summary>Pool(2).Map of the trivial function over 1M ints (always 1M: the name says so): shmipc.pool2_map_1M_throughput.</summary>
+    private static void MapThroughput(HarnessContext ctx, ShmPool pool)
+    {
+        ctx.Progress.Step("ShmIpc Pool(2).Map over 1M ints");
+        int[] items = Enumerable.Range(0, MapItems).ToArray();
+        ctx.Rate("shmipc.pool2_map_1M_throughput", "items/s", new RunPlan(MapItems, 10_000, ctx.Options.Runs), n =>
+        {
+            int[] input = n == items.Length ? items : items[..n];
+            long start = Stopwatch.GetTimestamp();
+            int[] results = pool.Map(PoolTargets.Identity, input, MapChunkSize);
+            long ticks = Stopwatch.GetTimestamp() - start;
+            if (results.Length != n || results[^1] != n - 1)
+            {
+                throw new InvalidOperationException("Map returned wrong results.");
+            }
+
+            return ticks;
+        });
+    }
+
+    /// <summary>
+    /// The same CPU-bound Map (about 1 ms per item, chunk size 1) on Pool(1) and on Pool(2):
+    /// shmipc.pool_cpu_bound_scaling = Pool(1) time / Pool(2) time, one value per run.
+    /// </summary>
+    private static void CpuBoundScaling(HarnessContext ctx, RunPlan plan)
+    {
+        ctx.Progress.Step("ShmIpc CPU-bound Map on Pool(1) and Pool(2)");
+        int perMs = PoolTargets.IterationsPerMillisecond();
+        using ShmPool one = Cleanup.Own(new ShmPool(1));
+        using ShmPool two = Cleanup.Own(new ShmPool(2));
+        double Time(ShmPool pool, int n)
+        {
+            int[] work = Enumerable.Repeat(perMs, n).ToArray();
+            long start = Stopwatch.GetTimestamp();
+            _ = pool.Map(PoolTargets.Burn, work, chunkSize: 1);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        Time(one, plan.Warmup);
+        Time(two, plan.Warmup);
+        for (int r = 0; r < plan.Runs; r++)
+        {
+            ctx.Progress.Detail($"run {r + 1}/{plan.Runs}");
+            double t1 = Time(one, plan.Count);
+            double t2 = Time(two, plan.Count);
+            ctx.Record("shmipc.pool1_cpu_bound_ms", "ms", t1);
+            ctx.Record("shmipc.pool2_cpu_bound_ms", "ms", t2);
+            ctx.Record("shmipc.pool_cpu_bound_scaling", "ratio", t1 / t2);
+        }
+
+        ctx.Note(string.Create(CultureInfo.InvariantCulture,
+            $"shmipc.pool_cpu_bound_scaling: Map of {plan.Count} items of ~1 ms ({perMs} xorshift steps, calibrated in the parent), chunk size 1, Pool(1) time / Pool(2) time; the machine's other load shares the same CPUs"));
     }
 }

@@ -1,22 +1,154 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
 using ShmIpc.Bench.Baselines;
+using ShmIpc.Bench.Children;
 using ShmIpc.Bench.Harness;
+using ShmIpc.Memory;
+using ShmIpc.Signaling;
 
 namespace ShmIpc.Bench.Scenarios;
 
-/// <summary>queue: many-to-many 64 B messages. Baselines: the C SPSC ring, the UDS one-write-per-message stream, Python's Queue.</summary>
+/// <summary>
+/// queue: one-way throughput of 64 B, 1 KiB and 64 KiB messages from producer processes to consumer
+/// processes, 1 to 1 and 2 to 2. Baselines: the C SPSC ring (per message and batched), the UDS
+/// one-write-per-message stream, Python's Queue.
+/// </summary>
 internal sealed class QueueScenario : IScenario
 {
+    private const int KiB = 1024;
+
     public string Name => "queue";
 
-    public string Title => "Queue: 64 B messages between producer and consumer processes";
+    public string Title => "Queue: messages between producer and consumer processes";
 
     public void Run(HarnessContext ctx)
     {
-        // TODO(queue): shmipc.queue_64B_1p1c_throughput and shmipc.queue_64B_2p2c_throughput with
-        // ctx.Rate(name, "msg/s", ctx.Plan(10_000_000), n => ..., bytesPerItem: 64) and producer/consumer
-        // child roles; pin 1p1c peers to CPUs 0 and 1 if either side spins (Affinity, ChildProcesses.Start cpu:).
+        Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, ctx.Plan(10_000_000, 100_000));
+        Throughput(ctx, "shmipc.queue_64B_2p2c_throughput", 64, 2, 2, ctx.Plan(10_000_000, 100_000));
+        Throughput(ctx, "shmipc.queue_1KiB_1p1c_throughput", KiB, 1, 1, ctx.Plan(2_000_000, 20_000));
+        Throughput(ctx, "shmipc.queue_1KiB_2p2c_throughput", KiB, 2, 2, ctx.Plan(2_000_000, 20_000));
+        Throughput(ctx, "shmipc.queue_64KiB_1p1c_throughput", 64 * KiB, 1, 1, ctx.Plan(50_000, 1_000));
+        Throughput(ctx, "shmipc.queue_64KiB_2p2c_throughput", 64 * KiB, 2, 2, ctx.Plan(50_000, 1_000));
+        ctx.Note("shmipc.queue_*_1p1c: producer process on CPU 1, consumer process on CPU 0; *_2p2c: four processes, not pinned, on the machine's CPUs; " +
+            "default wait strategy; a run is timed from the parent's go to the later of the consumers' Stopwatch stamps of each producer's last message");
+        ctx.Note("shmipc.queue: capacity 1 MiB (4 MiB for 64 KiB messages); consumers use the allocation-free Dequeue(Span<byte>, timeout)");
+
         NativeBaselines.SpscRing(ctx);
         DotnetBaselines.UdsStreamPerMessage(ctx);
         PythonBaselines.QueueThroughput(ctx);
     }
+
+    /// <summary>
+    /// <paramref name="producers"/> "queue-producer" processes enqueue a run's n messages of
+    /// <paramref name="size"/> bytes between them; <paramref name="consumers"/> "queue-consumer" processes
+    /// dequeue them. The parent only starts a run (one semaphore post per producer) and collects the consumers'
+    /// timestamps of the producers' last messages; it does not touch the queue until the end.
+    /// </summary>
+    public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan)
+    {
+        ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s)");
+        bool pin = producers == 1 && consumers == 1;
+        string queueName = Foundation.NewSegmentName("queue");
+        string controlName = Foundation.NewSegmentName("queue-go");
+        var options = new ShmQueueOptions { Capacity = size >= 16 * KiB ? 4 << 20 : 1 << 20, MaxMessageLength = size };
+        using ShmQueue queue = ShmQueue.Create(queueName, options);
+        using ShmSegment control = Foundation.CreateRaw(controlName, producers);
+        var go = new NamedSemaphore[producers];
+        var children = new List<Process>();
+        try
+        {
+            for (int p = 0; p < producers; p++)
+            {
+                go[p] = control.OpenSemaphore(p);
+            }
+
+            var lasts = new BlockingCollection<long>();
+            for (int c = 0; c < consumers; c++)
+            {
+                Process consumer = ChildProcesses.Start("queue-consumer", pin ? 0 : null, queueName, Str(size));
+                children.Add(consumer);
+                ChildProcesses.Expect(consumer, "READY");
+                var reader = new Thread(() => ReadStamps(consumer, lasts)) { IsBackground = true, Name = "consumer stamps" };
+                reader.Start();
+            }
+
+            for (int p = 0; p < producers; p++)
+            {
+                Process producer = ChildProcesses.Start("queue-producer", pin ? 1 : null,
+                    queueName, controlName, Str(p), Str(size), Str(plan.Warmup), Str(plan.Count), Str(plan.Runs), Str(producers));
+                children.Add(producer);
+                ChildProcesses.Expect(producer, "READY");
+            }
+
+            ctx.Rate(name, "msg/s", plan, n =>
+            {
+                long start = Stopwatch.GetTimestamp();
+                foreach (NamedSemaphore semaphore in go)
+                {
+                    semaphore.Post();
+                }
+
+                long end = start;
+                for (int p = 0; p < producers; p++)
+                {
+                    if (!lasts.TryTake(out long stamp, TimeSpan.FromSeconds(120)))
+                    {
+                        throw new TimeoutException($"{name}: the consumers did not see every producer's last message within 120 s.");
+                    }
+
+                    end = Math.Max(end, stamp);
+                }
+
+                return end - start;
+            }, size);
+
+            byte[] stop = [ChildRoles.QueueStop];
+            for (int c = 0; c < consumers; c++)
+            {
+                queue.Enqueue(stop);
+            }
+
+            foreach (Process child in children)
+            {
+                ChildProcesses.Join(child, TimeSpan.FromSeconds(30));
+            }
+        }
+        finally
+        {
+            foreach (NamedSemaphore? semaphore in go)
+            {
+                semaphore?.Dispose();
+            }
+
+            foreach (Process child in children)
+            {
+                child.Dispose();
+            }
+
+            control.Unlink();
+        }
+    }
+
+    /// <summary>Collects the "LAST timestamp" lines a consumer prints (Stopwatch ticks: CLOCK_MONOTONIC, the same in every process).</summary>
+    private static void ReadStamps(Process consumer, BlockingCollection<long> lasts)
+    {
+        try
+        {
+            string? line;
+            while ((line = consumer.StandardOutput.ReadLine()) is not null)
+            {
+                if (line.StartsWith("LAST ", StringComparison.Ordinal))
+                {
+                    lasts.Add(long.Parse(line.AsSpan(5), CultureInfo.InvariantCulture));
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The consumer is gone (end of the scenario, or Ctrl+C).
+        }
+    }
+
+    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

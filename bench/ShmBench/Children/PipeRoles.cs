@@ -1,0 +1,56 @@
+namespace ShmIpc.Bench.Children;
+
+/// <summary>The peers of the pipe scenario: the connecting end of a <see cref="ShmPipe"/> the parent created.</summary>
+internal static partial class ChildRoles
+{
+    /// <summary>The stream sink answers a message whose first byte is this with a one-byte acknowledgement.</summary>
+    public const byte PipeAckRequest = 1;
+
+    /// <summary>
+    /// Echoes every message back until the parent closes its end. With <paramref name="noSpin"/> this end waits
+    /// with <see cref="ShmWaitStrategy.NoSpin"/>: straight to the semaphore, so every message wakes it.
+    /// Allocates nothing per message.
+    /// </summary>
+    private static void PipeEcho(string name, bool noSpin)
+    {
+        var options = new ShmPipeOptions { WaitStrategy = noSpin ? ShmWaitStrategy.NoSpin : ShmWaitStrategy.Default };
+        using ShmConnection pipe = ShmPipe.Connect(name, options);
+        byte[] buffer = new byte[pipe.MaxMessageLength];
+        Ready();
+        try
+        {
+            while (true)
+            {
+                int length = pipe.ReceiveInto(buffer);
+                pipe.Send(buffer.AsSpan(0, length));
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+            // The parent closed its end: done.
+        }
+    }
+
+    /// <summary>Receives a one-way stream; answers one byte to a message that starts with <see cref="PipeAckRequest"/>.</summary>
+    private static void PipeSink(string name)
+    {
+        using ShmConnection pipe = ShmPipe.Connect(name);
+        byte[] buffer = new byte[pipe.MaxMessageLength];
+        byte[] ack = [PipeAckRequest];
+        Ready();
+        try
+        {
+            while (true)
+            {
+                int length = pipe.ReceiveInto(buffer);
+                if (length > 0 && buffer[0] == PipeAckRequest)
+                {
+                    pipe.Send(ack);
+                }
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+        }
+    }
+}

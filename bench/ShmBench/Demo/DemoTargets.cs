@@ -1,0 +1,69 @@
+using System.Text;
+using ShmIpc.Bench.Harness;
+
+namespace ShmIpc.Bench.Demo;
+
+/// <summary>The static methods the demo's processes run (ShmProcess and ShmPool load them from this assembly).</summary>
+internal static class DemoTargets
+{
+    /// <summary>Sum of i * i over [from, to).</summary>
+    public static long SumOfSquares((long From, long To) range)
+    {
+        long sum = 0;
+        for (long i = range.From; i < range.To; i++)
+        {
+            sum += i * i;
+        }
+
+        return sum;
+    }
+
+    /// <summary>Opens the queue by name and enqueues <c>Count</c> messages "producer P message K"; returns how many it sent.</summary>
+    public static int Produce((string Queue, int Producer, int Count) job)
+    {
+        using ShmQueue queue = ShmQueue.Open(job.Queue);
+        Span<byte> buffer = stackalloc byte[64];
+        for (int k = 0; k < job.Count; k++)
+        {
+            int length = Encoding.ASCII.GetBytes($"producer {job.Producer} message {k}", buffer);
+            queue.Enqueue(buffer[..length]);
+        }
+
+        return job.Count;
+    }
+
+    /// <summary>Connects to the pipe, pins itself to <c>Cpu</c>, echoes every message until the parent closes its end; returns how many it echoed.</summary>
+    public static long Echo((string Pipe, int Cpu) job)
+    {
+        Affinity.Set(job.Cpu);
+        using ShmConnection pipe = ShmPipe.Connect(job.Pipe);
+        byte[] buffer = new byte[pipe.MaxMessageLength];
+        long echoed = 0;
+        try
+        {
+            while (true)
+            {
+                int length = pipe.ReceiveInto(buffer);
+                pipe.Send(buffer.AsSpan(0, length));
+                echoed++;
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+            return echoed;
+        }
+    }
+
+    /// <summary>x * x.</summary>
+    public static long Square(int x) => (long)x * x;
+
+    /// <summary>x * x after 200 ms of sleep: something worth waiting for with a timeout.</summary>
+    public static long SlowSquare(int x)
+    {
+        Thread.Sleep(200);
+        return (long)x * x;
+    }
+
+    /// <summary>This worker's process id, to show which worker ran an item.</summary>
+    public static int WhoAmI(int _) => Environment.ProcessId;
+}
