@@ -398,7 +398,12 @@ public sealed partial class ShmPool
             lock (_lock)
             {
                 worker.CallerReceiving = false;
-                worker.ReaderWake.Set();
+
+                // Only when there is something to receive: waking the parked reader after every Apply costs a futex wake.
+                if (worker.NeedsReader)
+                {
+                    worker.ReaderWake.Set();
+                }
             }
         }
     }
