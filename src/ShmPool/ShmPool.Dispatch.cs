@@ -427,7 +427,7 @@ public sealed partial class ShmPool
                 PoolChunk? chunk;
                 lock (_lock)
                 {
-                    int index = worker.InFlight.FindIndex(c => c.Id == chunkId);
+                    int index = IndexOf(worker.InFlight, chunkId);
                     if (index < 0)
                     {
                         throw new InvalidDataException($"Worker {worker.Pid} returned chunk {chunkId}, which it does not hold.");
@@ -463,6 +463,19 @@ public sealed partial class ShmPool
             default:
                 throw new InvalidDataException($"Worker {worker.Pid} sent a message of an unknown kind.");
         }
+    }
+
+    private static int IndexOf(List<PoolChunk> chunks, long chunkId)
+    {
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            if (chunks[i].Id == chunkId)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>The worker's pipe says it is gone: reap it, settle the chunks it held, fill its slot.</summary>

@@ -352,9 +352,19 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         writer.Reset(MessageKind.Chunk).WriteInt64(id);
         writer.WriteInt32(f.Id);
         writer.WriteInt32(items.Length);
-        foreach (TArg item in items)
+        if (RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg))
         {
-            writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+            foreach (TArg item in items)
+            {
+                RawValues.Write(writer, item);
+            }
+        }
+        else
+        {
+            foreach (TArg item in items)
+            {
+                writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+            }
         }
 
         if (writer.Length > ChildChannel.MaxMessageLength)

@@ -31,6 +31,12 @@ public static class TestFunctions
 
     public static int Pid(int ignored) => Environment.ProcessId;
 
+    public static DayOfWeek Tomorrow(DayOfWeek day) => (DayOfWeek)(((int)day + 1) % 7);
+
+    public static int? Half(int? x) => x is int v && v % 2 == 0 ? v / 2 : null;
+
+    public static Vec3 Spread(double x) => new() { X = x, Y = -x, Z = x * x };
+
     public static void DoNothing(int ignored)
     {
     }

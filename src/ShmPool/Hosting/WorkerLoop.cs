@@ -18,6 +18,8 @@ internal sealed class WorkerLoop
     private readonly ChildChannel _channel;
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
+    private readonly Dictionary<int, RawInvoker> _rawInvokers = new();
+    private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
 
     public WorkerLoop(ChildChannel channel)
@@ -31,6 +33,7 @@ internal sealed class WorkerLoop
         try
         {
             serializer = SerializerFactory.Create(init.ReadRequiredString());
+            _serializer = serializer;
             if (init.ReadByte() != 0)
             {
                 init.ReadTarget().Resolve().Invoke(null);
@@ -96,7 +99,12 @@ internal sealed class WorkerLoop
         TargetMethod target = reader.ReadTarget();
         try
         {
-            _functions[id] = target.Resolve();
+            ResolvedTarget resolved = target.Resolve();
+            _functions[id] = resolved;
+            if (RawInvoker.For(resolved.Method, resolved.Instance, _serializer!) is RawInvoker raw)
+            {
+                _rawInvokers[id] = raw;
+            }
         }
 #pragma warning disable CA1031 // Every task of this function will fail with it.
         catch (Exception e)
@@ -114,12 +122,19 @@ internal sealed class WorkerLoop
         _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
         _writer.WriteInt32(count);
         _functions.TryGetValue(functionId, out ResolvedTarget? function);
+        _rawInvokers.TryGetValue(functionId, out RawInvoker? raw);
         for (int i = 0; i < count; i++)
         {
             ReadOnlyMemory<byte> argumentBytes = reader.ReadBytes();
             int mark = _writer.Length;
             try
             {
+                if (raw is not null)
+                {
+                    raw.Run(argumentBytes.Span, _writer);
+                    continue;
+                }
+
                 if (function is null)
                 {
                     throw _unresolvable.GetValueOrDefault(functionId) ?? new InvalidOperationException($"Function {functionId} was never defined.");

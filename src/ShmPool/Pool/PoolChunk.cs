@@ -93,6 +93,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         }
 
         var outcome = new ChunkOutcome<TResult>(count);
+        bool raw = RawValues.Applies<TResult>(serializer) && Function.ResultType == typeof(TResult);
         for (int i = 0; i < count; i++)
         {
             if (reader.ReadByte() == 0)
@@ -100,7 +101,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
                 ReadOnlyMemory<byte> bytes = reader.ReadBytes();
                 try
                 {
-                    outcome.Values[i] = (TResult)serializer.Deserialize(Function.ResultType, bytes)!;
+                    outcome.Values[i] = raw ? RawValues.Read<TResult>(bytes.Span) : (TResult)serializer.Deserialize(Function.ResultType, bytes)!;
                 }
 #pragma warning disable CA1031 // A result that cannot be read fails its item only.
                 catch (Exception e)

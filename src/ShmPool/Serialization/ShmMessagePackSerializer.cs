@@ -70,7 +70,8 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
     {
         public static RawCodec? For(Type type)
         {
-            if (type.ContainsGenericParameters || !type.IsValueType || type.IsByRefLike || type == typeof(object))
+            // Nullable<T> does not meet RawCodec<T>'s struct constraint (and its bytes would carry garbage when null): MessagePack writes it.
+            if (type.ContainsGenericParameters || !type.IsValueType || type.IsByRefLike || type == typeof(object) || Nullable.GetUnderlyingType(type) is not null)
             {
                 return null;
             }
