@@ -94,6 +94,44 @@ public static class HandleFunctions
         }
     }
 
+    /// <summary>A producer process, as in Python's tutorial: puts 0..count-1 on the queue it was given.</summary>
+    public static int Produce((ShmQueue<int> Queue, int Count) arg)
+    {
+        using (arg.Queue)
+        {
+            for (int i = 0; i < arg.Count; i++)
+            {
+                arg.Queue.Enqueue(i);
+            }
+
+            return arg.Count;
+        }
+    }
+
+    /// <summary>Puts its tag on the typed queue three times and a marker on the byte queue.</summary>
+    public static int PutTagged((string Tag, ShmQueue<string> Queue) arg)
+    {
+        using (arg.Queue)
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                arg.Queue.Enqueue($"{arg.Tag} {i}");
+            }
+
+            return Environment.ProcessId;
+        }
+    }
+
+    /// <summary>An untyped queue alone: puts one 3-byte message.</summary>
+    public static int PutBytes(ShmQueue queue)
+    {
+        using (queue)
+        {
+            queue.Enqueue([1, 2, 3]);
+            return 3;
+        }
+    }
+
     /// <summary>The same, with the end inside a tuple.</summary>
     public static string EchoTagged((string Tag, ShmConnection Connection) arg)
     {
