@@ -411,7 +411,8 @@ public sealed partial class ShmPool
     private void Handle(PoolWorker worker, byte[] message)
     {
         var reader = new MessageReader(message);
-        switch (reader.ReadKind())
+        MessageKind kind = reader.ReadKind();
+        switch (kind)
         {
             case MessageKind.Ready:
                 lock (_lock)
@@ -423,6 +424,7 @@ public sealed partial class ShmPool
                 break;
 
             case MessageKind.Results:
+            case MessageKind.RawResults:
                 long chunkId = reader.ReadInt64();
                 PoolChunk? chunk;
                 lock (_lock)
@@ -446,7 +448,7 @@ public sealed partial class ShmPool
                     Pump();
                 }
 
-                chunk.Complete(ref reader, _serializer);
+                chunk.Complete(ref reader, _serializer, raw: kind == MessageKind.RawResults);
                 break;
 
             case MessageKind.InitFailed:

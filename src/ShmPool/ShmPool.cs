@@ -85,7 +85,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
 
         ChunkOutcome<TResult> outcome = chunk.Task.GetAwaiter().GetResult();
-        if (outcome.Errors[0] is Exception error)
+        if (outcome.ErrorAt(0) is Exception error)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         }
@@ -241,7 +241,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 ChunkOutcome<TResult> outcome = next.Task.GetAwaiter().GetResult();
                 for (int i = 0; i < outcome.Values.Length; i++)
                 {
-                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
                 }
             }
         }
@@ -279,7 +279,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 ChunkOutcome<TResult> outcome = await next.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 for (int i = 0; i < outcome.Values.Length; i++)
                 {
-                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
                 }
             }
         }
@@ -336,7 +336,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             {
                 Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(function.Method)
                     ?? throw new ArgumentException("A pool function takes one to three arguments.", nameof(function));
-                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType);
+                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType, function.Method.GetParameters().Length);
                 _functions.Add(target, f);
             }
 
@@ -349,10 +349,18 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     {
         long id = Interlocked.Increment(ref _nextChunkId);
         var writer = new MessageWriter();
-        writer.Reset(MessageKind.Chunk).WriteInt64(id);
+
+        // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
+        bool block = f.ParameterCount == 1 && f.ArgumentType == typeof(TArg) && f.ResultType == typeof(TResult)
+            && RawValues.Applies<TArg>(_serializer) && RawValues.Applies<TResult>(_serializer);
+        writer.Reset(block ? MessageKind.RawChunk : MessageKind.Chunk).WriteInt64(id);
         writer.WriteInt32(f.Id);
         writer.WriteInt32(items.Length);
-        if (RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg))
+        if (block)
+        {
+            writer.WriteBytes(RawValues.AsBytes(items));
+        }
+        else if (RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg))
         {
             foreach (TArg item in items)
             {

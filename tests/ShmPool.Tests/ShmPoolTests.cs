@@ -157,6 +157,18 @@ public sealed class ShmPoolTests
         Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
         Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(TestFunctions.ThrowIfThirteen, Enumerable.Range(0, 20)));
         CollectionAssert.AreEqual(new[] { 144, 196 }, pool.Imap(TestFunctions.ThrowIfThirteen, [12, 14]).ToArray());
+
+        // Ints in and out travel as one block per chunk: a failure in the middle of a block fails that item only.
+        var seen = new List<int>();
+        var inBlock = Assert.ThrowsExactly<ShmRemoteException>(() =>
+        {
+            foreach (int r in pool.Imap(TestFunctions.ThrowIfThirteen, Enumerable.Range(10, 10), chunkSize: 10))
+            {
+                seen.Add(r);
+            }
+        });
+        Assert.AreEqual("thirteen is unlucky", inBlock.RemoteMessage);
+        CollectionAssert.AreEqual(new[] { 100, 121, 144 }, seen);
         Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
     }
 

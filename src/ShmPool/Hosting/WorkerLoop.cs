@@ -19,6 +19,7 @@ internal sealed class WorkerLoop
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
     private readonly Dictionary<int, RawInvoker> _rawInvokers = new();
+    private readonly List<(int Index, Exception Error)> _rawErrors = new();
     private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
 
@@ -67,13 +68,23 @@ internal sealed class WorkerLoop
             }
 
             var reader = new MessageReader(message);
-            switch (reader.ReadKind())
+            MessageKind kind = reader.ReadKind();
+            switch (kind)
             {
                 case MessageKind.Define:
                     Define(ref reader);
                     break;
                 case MessageKind.Chunk:
-                    RunChunk(ref reader, serializer);
+                case MessageKind.RawChunk:
+                    if (kind == MessageKind.Chunk)
+                    {
+                        RunChunk(ref reader, serializer);
+                    }
+                    else
+                    {
+                        RunRawChunk(ref reader);
+                    }
+
                     if (_writer.Length > ChildChannel.MaxMessageLength)
                     {
                         ReplaceWithTooLarge(message);
@@ -155,6 +166,42 @@ internal sealed class WorkerLoop
                 _writer.WriteError(RemoteError.From(e));
             }
         }
+    }
+
+    /// <summary>A block of unmanaged arguments: the results go back as one block too (see <see cref="MessageKind.RawChunk"/>).</summary>
+    private void RunRawChunk(ref MessageReader reader)
+    {
+        long chunkId = reader.ReadInt64();
+        int functionId = reader.ReadInt32();
+        int count = reader.ReadInt32();
+        ReadOnlyMemory<byte> arguments = reader.ReadBytes();
+        _writer.Reset(MessageKind.RawResults).WriteInt64(chunkId);
+        _writer.WriteInt32(count);
+        _rawErrors.Clear();
+        if (_rawInvokers.TryGetValue(functionId, out RawInvoker? raw))
+        {
+            raw.RunBlock(arguments.Span, count, _writer, _rawErrors);
+        }
+        else
+        {
+            Exception why = _unresolvable.GetValueOrDefault(functionId)
+                ?? new InvalidOperationException($"Function {functionId} was never defined, or does not take and return unmanaged values.");
+            _writer.WriteInt32(0);
+            _writer.WriteInt32(0);
+            for (int i = 0; i < count; i++)
+            {
+                _rawErrors.Add((i, why));
+            }
+        }
+
+        _writer.WriteInt32(_rawErrors.Count);
+        foreach ((int index, Exception error) in _rawErrors)
+        {
+            _writer.WriteInt32(index);
+            _writer.WriteError(RemoteError.From(error));
+        }
+
+        _rawErrors.Clear();
     }
 
     /// <summary>The chunk's results do not fit in one message: every item fails, saying why and what to do.</summary>

@@ -47,6 +47,22 @@ internal static class RawValues
         return Unsafe.ReadUnaligned<T>(ref MemoryMarshal.GetReference(bytes));
     }
 
+    /// <summary>The bytes of <paramref name="values"/>, back to back (a chunk's argument block).</summary>
+    public static ReadOnlySpan<byte> AsBytes<T>(ReadOnlySpan<T> values) =>
+        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(values)), values.Length * Unsafe.SizeOf<T>());
+
+    /// <summary>Copies a block of <paramref name="destination"/>.Length values written back to back.</summary>
+    /// <exception cref="InvalidDataException">The block does not hold exactly that many values.</exception>
+    public static void CopyBlock<T>(ReadOnlySpan<byte> block, Span<T> destination)
+    {
+        if (block.Length != destination.Length * Unsafe.SizeOf<T>())
+        {
+            ThrowWrongSize(typeof(T), block.Length);
+        }
+
+        block.CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination)), block.Length));
+    }
+
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowWrongSize(Type type, int length) =>
         throw new InvalidDataException($"A {type.Name} has another size than the {length} bytes received.");
@@ -85,6 +101,13 @@ internal abstract class RawInvoker
 
     /// <summary>Runs the function on the argument's bytes and appends "0, result bytes"; the function's exceptions propagate.</summary>
     public abstract void Run(ReadOnlySpan<byte> argument, MessageWriter writer);
+
+    /// <summary>
+    /// Runs the function on each of <paramref name="count"/> arguments in <paramref name="arguments"/> and appends
+    /// the result size and the results block (a failed item's slot stays zero); the failures go to <paramref name="errors"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The block does not hold <paramref name="count"/> arguments.</exception>
+    public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors);
 }
 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawInvoker.For.")]
@@ -104,5 +127,45 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
         TResult result = _function(RawValues.Read<TArg>(argument));
         writer.WriteByte(0);
         RawValues.Write(writer, result);
+    }
+
+    public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors)
+    {
+        int argumentSize = Unsafe.SizeOf<TArg>();
+        int resultSize = Unsafe.SizeOf<TResult>();
+        if ((long)count * argumentSize != arguments.Length)
+        {
+            throw new InvalidDataException($"A block of {count} {typeof(TArg).Name} values has {arguments.Length} bytes.");
+        }
+
+        writer.WriteInt32(resultSize);
+        int length = checked(count * resultSize);
+        writer.WriteInt32(length);
+        Span<byte> results = writer.GetSpan(length)[..length];
+        ref byte source = ref MemoryMarshal.GetReference(arguments);
+        ref byte destination = ref MemoryMarshal.GetReference(results);
+        int i = 0;
+        while (i < count)
+        {
+            try
+            {
+                // One try for the whole run; after a failure the loop goes on from the next item.
+                for (; i < count; i++)
+                {
+                    TResult result = _function(Unsafe.ReadUnaligned<TArg>(ref Unsafe.Add(ref source, i * argumentSize)));
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i * resultSize), result);
+                }
+            }
+#pragma warning disable CA1031 // The user's exception fails this item only.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                errors.Add((i, e));
+                results.Slice(i * resultSize, resultSize).Clear();
+                i++;
+            }
+        }
+
+        writer.Advance(length);
     }
 }
