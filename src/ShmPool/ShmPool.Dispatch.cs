@@ -198,11 +198,25 @@ public sealed partial class ShmPool
     }
 
     /// <summary>Starts a worker in <paramref name="slot"/>. Under the lock.</summary>
-    private void StartWorker(int slot)
+    private void StartWorker(int slot) => AttachWorker(LaunchWorker(slot));
+
+    /// <summary>
+    /// Starts the process of a worker for <paramref name="slot"/>, before its pipe exists: the child waits for the
+    /// pipe to appear (ChildHost.ConnectWhenCreated), so the pipe's creation, and the other workers' launches,
+    /// overlap the child's runtime start instead of delaying it. Under the lock.
+    /// </summary>
+    private (int Slot, string PipeName, Process Process) LaunchWorker(int slot)
     {
         int n = ++_workerCounter;
         ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
         string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{n}";
+        return (slot, pipeName, ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment));
+    }
+
+    /// <summary>Creates the pipe of a launched worker, sends it Init and starts its reader; kills it if that fails. Under the lock.</summary>
+    private void AttachWorker((int Slot, string PipeName, Process Process) launched)
+    {
+        (int slot, string pipeName, Process process) = launched;
         var init = new MessageWriter();
         init.Reset(MessageKind.Init).WriteString(_serializerName);
         init.WriteByte(_initializer is null ? (byte)0 : (byte)1);
@@ -211,16 +225,16 @@ public sealed partial class ShmPool
             init.WriteTarget(_initializer);
         }
 
-        ChildChannel channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
-        Process process;
+        ChildChannel? channel = null;
         try
         {
+            channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
             channel.Send(init.Written);
-            process = ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment);
         }
         catch
         {
-            channel.Dispose();
+            channel?.Dispose();
+            ChildLauncher.KillAndReap(process);
             throw;
         }
 

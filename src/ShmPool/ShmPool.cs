@@ -34,15 +34,31 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         _slots = new PoolWorker?[ProcessCount];
         lock (_lock)
         {
+            // Every process first, then every pipe: the workers' runtimes start in parallel (see LaunchWorker).
+            var launched = new List<(int, string, System.Diagnostics.Process)>(ProcessCount);
             try
             {
                 for (int slot = 0; slot < ProcessCount; slot++)
                 {
-                    StartWorker(slot);
+                    launched.Add(LaunchWorker(slot));
+                }
+
+                for (int i = 0; i < launched.Count; i++)
+                {
+                    AttachWorker(launched[i]);
                 }
             }
             catch
             {
+                // Launched but not attached: nobody else knows these processes.
+                foreach ((int slot, string _, System.Diagnostics.Process process) in launched)
+                {
+                    if (_slots[slot] is null)
+                    {
+                        ChildLauncher.KillAndReap(process);
+                    }
+                }
+
                 TerminateLocked();
                 throw;
             }

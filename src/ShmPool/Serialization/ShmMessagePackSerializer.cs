@@ -23,8 +23,9 @@ namespace ShmIpc;
 /// </remarks>
 public sealed class ShmMessagePackSerializer : IShmObjectSerializer
 {
-    private static readonly MessagePackSerializerOptions s_options = MessagePackSerializerOptions.Standard
-        .WithResolver(CompositeResolver.Create(HandleFormatterResolver.Instance, ContractlessStandardResolver.Instance));
+    // Built on first use: MessagePack's resolvers take tens of milliseconds to set up (they load Reflection.Emit,
+    // Linq.Expressions, regular expressions), which a worker that only ever sees unmanaged values never needs.
+    private static MessagePackSerializerOptions Options => LazyOptions.Value;
 
     private static readonly ConcurrentDictionary<Type, RawCodec?> s_raw = new();
 
@@ -42,7 +43,7 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
             return;
         }
 
-        MessagePackSerializer.Serialize(type, destination, value, s_options);
+        MessagePackSerializer.Serialize(type, destination, value, Options);
     }
 
     /// <inheritdoc/>
@@ -57,12 +58,19 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
 
         try
         {
-            return MessagePackSerializer.Deserialize(type, source, s_options);
+            return MessagePackSerializer.Deserialize(type, source, Options);
         }
         catch (MessagePackSerializationException e)
         {
             throw new InvalidDataException($"Cannot read a {type.Name} from {source.Length} bytes: {e.Message}", e);
         }
+    }
+
+    /// <summary>Holds the options so that they are made when first read, not when the serializer is.</summary>
+    private static class LazyOptions
+    {
+        public static readonly MessagePackSerializerOptions Value = MessagePackSerializerOptions.Standard
+            .WithResolver(CompositeResolver.Create(HandleFormatterResolver.Instance, ContractlessStandardResolver.Instance));
     }
 
     /// <summary>An unmanaged type's bytes, through a generic instantiation made once per type.</summary>
