@@ -13,15 +13,24 @@ namespace ShmIpc;
 //   the slots, the pool's state. It is held for short steps only: choosing a worker and copying a chunk
 //   into its pipe (a memcpy; the ring has room because a worker holds at most MaxChunksInFlightPerWorker
 //   chunks), never while waiting for a worker or deserializing results.
-// - Each worker has one reader thread, the only receiver on its pipe. Results complete their chunk and
-//   pull the next queued chunk for that worker. When the pipe reports the worker gone (a receive on an empty
-//   pipe whose peer died throws within one wait slice), the reader reaps the process, then decides the fate
-//   of exactly the chunks that worker held: failed for the reason they were stopped (cancel, timeout), sent
-//   again (their worker was killed for another chunk's sake, or a retry is allowed), or failed with
-//   ShmWorkerCrashedException. Then the slot gets a fresh worker, unless the pool is ending.
-// - Chunks are sent only to workers that said Ready (their initializer ran). A new Apply goes to the Ready
-//   worker with the fewest chunks in flight: an idle spinning worker picks it up with no syscall, a sleeping
-//   one after one semaphore post (the pipe posts only when its reader sleeps).
+// - Each worker has one reader thread. When the worker has something to say (it is starting, it holds
+//   chunks, it is stopping) and no caller holds its pipe, the reader is its only receiver. Results complete
+//   their chunk and pull the next queued chunk for that worker. When the pipe reports the worker gone (a
+//   receive on an empty pipe whose peer died throws within one wait slice), the reader reaps the process,
+//   then decides the fate of exactly the chunks that worker held: failed for the reason they were stopped
+//   (cancel, timeout), sent again (their worker was killed for another chunk's sake, or a retry is allowed),
+//   or failed with ShmWorkerCrashedException. Then the slot gets a fresh worker, unless the pool is ending.
+// - An idle worker's reader parks on an event (not on the pipe), asking the OS every IdleCheckInterval
+//   whether the worker died. That leaves the pipe free for the fast path of a synchronous Apply: the
+//   caller picks an idle worker whose reader is parked, marks it CallerReceiving, sends, and receives the
+//   reply on its own thread: two threads per round trip (caller, worker), each spinning briefly on the
+//   shared ring, no thread-pool hop and no event. Anything else the caller receives meanwhile (chunks
+//   pumped to that worker) is handled as the reader would. When the caller is done (its result, the
+//   worker's end, a protocol error) it lets go and wakes the reader, which takes over whatever is left,
+//   the worker's end included, so every fault is settled in one place (OnWorkerEnded).
+// - Chunks are sent only to workers that said Ready (their initializer ran). Queued chunks go to the Ready
+//   worker with the fewest chunks in flight; a synchronous Apply goes to the idle worker that finished
+//   last (the one most likely still spinning: it picks the task up with no syscall).
 public sealed partial class ShmPool
 {
     private static int s_poolCounter;
@@ -35,6 +44,7 @@ public sealed partial class ShmPool
     private readonly List<PoolWorker> _live = new();
     private readonly LinkedList<PoolChunk> _queue = new();
     private readonly Dictionary<TargetMethod, PoolFunction> _functions = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.MethodInfo, PoolFunction> _functionsByMethod = new();
     private readonly int _poolId = Interlocked.Increment(ref s_poolCounter);
     private readonly Timer? _timeoutTimer;
     private long _nextChunkId;
@@ -54,22 +64,27 @@ public sealed partial class ShmPool
     {
         lock (_lock)
         {
-            if (_state != PoolState.Running)
-            {
-                throw new InvalidOperationException($"The pool is {(_state == PoolState.Closed ? "closed" : "terminated")}: it takes no new tasks.");
-            }
-
-            if (_broken is not null)
-            {
-                throw new InvalidOperationException("The pool's workers cannot start: " + _broken.Message, _broken);
-            }
-
+            ThrowIfNotTakingTasks();
             foreach (TChunk chunk in chunks)
             {
                 _queue.AddLast(chunk);
             }
 
             Pump();
+        }
+    }
+
+    /// <summary>Under the lock.</summary>
+    private void ThrowIfNotTakingTasks()
+    {
+        if (_state != PoolState.Running)
+        {
+            throw new InvalidOperationException($"The pool is {(_state == PoolState.Closed ? "closed" : "terminated")}: it takes no new tasks.");
+        }
+
+        if (_broken is not null)
+        {
+            throw new InvalidOperationException("The pool's workers cannot start: " + _broken.Message, _broken);
         }
     }
 
@@ -144,6 +159,7 @@ public sealed partial class ShmPool
 
         worker.InFlight.Add(chunk);
         chunk.Worker = worker;
+        WakeReader(worker);
         worker.TasksAssigned++;
         if (_options.MaxTasksPerWorker is int max && worker.TasksAssigned >= max)
         {
@@ -160,6 +176,7 @@ public sealed partial class ShmPool
     private static void SendStop(PoolWorker worker)
     {
         worker.IsStopping = true;
+        WakeReader(worker);
         try
         {
             var stop = new MessageWriter();
@@ -171,12 +188,35 @@ public sealed partial class ShmPool
         }
     }
 
+    /// <summary>Wakes a parked reader that has a reason to receive now. Under the lock.</summary>
+    private static void WakeReader(PoolWorker worker)
+    {
+        if (!worker.ReaderReceiving && !worker.CallerReceiving)
+        {
+            worker.ReaderWake.Set();
+        }
+    }
+
     /// <summary>Starts a worker in <paramref name="slot"/>. Under the lock.</summary>
-    private void StartWorker(int slot)
+    private void StartWorker(int slot) => AttachWorker(LaunchWorker(slot));
+
+    /// <summary>
+    /// Starts the process of a worker for <paramref name="slot"/>, before its pipe exists: the child waits for the
+    /// pipe to appear (ChildHost.ConnectWhenCreated), so the pipe's creation, and the other workers' launches,
+    /// overlap the child's runtime start instead of delaying it. Under the lock.
+    /// </summary>
+    private (int Slot, string PipeName, Process Process) LaunchWorker(int slot)
     {
         int n = ++_workerCounter;
         ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
         string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{n}";
+        return (slot, pipeName, ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment));
+    }
+
+    /// <summary>Creates the pipe of a launched worker, sends it Init and starts its reader; kills it if that fails. Under the lock.</summary>
+    private void AttachWorker((int Slot, string PipeName, Process Process) launched)
+    {
+        (int slot, string pipeName, Process process) = launched;
         var init = new MessageWriter();
         init.Reset(MessageKind.Init).WriteString(_serializerName);
         init.WriteByte(_initializer is null ? (byte)0 : (byte)1);
@@ -185,16 +225,16 @@ public sealed partial class ShmPool
             init.WriteTarget(_initializer);
         }
 
-        ChildChannel channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
-        Process process;
+        ChildChannel? channel = null;
         try
         {
+            channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
             channel.Send(init.Written);
-            process = ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment);
         }
         catch
         {
-            channel.Dispose();
+            channel?.Dispose();
+            ChildLauncher.KillAndReap(process);
             throw;
         }
 
@@ -210,17 +250,37 @@ public sealed partial class ShmPool
         _options.Logger?.LogDebug("ShmPool {Pool}: started worker {Pid} in slot {Slot}.", _poolId, worker.Pid, slot);
     }
 
-    /// <summary>The only receiver of a worker's pipe; ends when the worker has ended.</summary>
+    /// <summary>How often a parked reader asks the OS whether its idle worker died.</summary>
+    private static readonly TimeSpan IdleCheckInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest single receive of a reader, after which it re-checks whether it should receive at all.</summary>
+    private static readonly TimeSpan ReceiveSlice = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The worker's receiver whenever no caller is; ends when the worker has ended.</summary>
     private void ReadLoop(PoolWorker worker)
     {
         try
         {
             while (true)
             {
+                if (!TakeReceive(worker))
+                {
+                    // Idle, or a caller receives: park until woken; now and then ask the OS whether it died.
+                    if (!worker.ReaderWake.Wait(IdleCheckInterval) && worker.Process.HasExited)
+                    {
+                        lock (_lock)
+                        {
+                            worker.ExitSeen = true;
+                        }
+                    }
+
+                    continue;
+                }
+
                 byte[]? message;
                 try
                 {
-                    if (!worker.Channel.TryReceive(out message, TimeSpan.FromMilliseconds(250)))
+                    if (!worker.Channel.TryReceive(out message, ReceiveSlice))
                     {
                         // A worker that died before it connected leaves the pipe looking fine: ask the OS.
                         if (worker.Process.HasExited && !worker.Channel.TryReceive(out message, TimeSpan.Zero))
@@ -253,10 +313,120 @@ public sealed partial class ShmPool
         OnWorkerEnded(worker);
     }
 
+    /// <summary>Decides whether the reader receives now (true) or parks; the flag it sets keeps callers off the pipe.</summary>
+    private bool TakeReceive(PoolWorker worker)
+    {
+        lock (_lock)
+        {
+            bool take = !worker.CallerReceiving && worker.NeedsReader;
+            worker.ReaderReceiving = take;
+            if (!take)
+            {
+                // Reset under the lock: every Set that matters happens under it too, after the state it announces.
+                worker.ReaderWake.Reset();
+            }
+
+            return take;
+        }
+    }
+
+    /// <summary>
+    /// The fast path of a synchronous Apply: sends <paramref name="chunk"/> to an idle worker whose reader is
+    /// parked and returns that worker, now held by the caller for receiving; or queues it as usual (null).
+    /// </summary>
+    private PoolWorker? SubmitAndTakeReceive(PoolChunk chunk)
+    {
+        lock (_lock)
+        {
+            ThrowIfNotTakingTasks();
+            PoolWorker? best = null;
+            if (_queue.Count == 0)
+            {
+                foreach (PoolWorker? w in _slots)
+                {
+                    if (w is { IsFreeForCaller: true } && (best is null || w.LastResultAt > best.LastResultAt))
+                    {
+                        best = w;
+                    }
+                }
+            }
+
+            if (best is null)
+            {
+                _queue.AddLast(chunk);
+                Pump();
+                return null;
+            }
+
+            best.CallerReceiving = true;
+            SendChunk(best, chunk);
+            if (chunk.Worker != best)
+            {
+                // It died a moment ago: the chunk was queued again; let its reader see to the end.
+                best.CallerReceiving = false;
+                best.ReaderWake.Set();
+                Pump();
+                return null;
+            }
+
+            return best;
+        }
+    }
+
+    /// <summary>
+    /// Receives on <paramref name="worker"/>'s pipe, as its reader would, until <paramref name="chunk"/> completes
+    /// or the worker ends; then hands the pipe back to the reader thread (which settles a worker's end).
+    /// </summary>
+    private void ReceiveFor(PoolWorker worker, PoolChunk chunk)
+    {
+        try
+        {
+            while (!chunk.IsCompleted)
+            {
+                if (!worker.Channel.TryReceive(out byte[]? message, ReceiveSlice))
+                {
+                    if (worker.Process.HasExited)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                Handle(worker, message!);
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+            // Gone: the reader learns it again and settles the chunks.
+        }
+#pragma warning disable CA1031 // As in ReadLoop: a protocol error ends this worker, and the reader settles it.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _options.Logger?.LogError(e, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
+            KillNoThrow(worker);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                worker.CallerReceiving = false;
+
+                // Only when there is something to receive: waking the parked reader after every Apply costs a futex wake.
+                if (worker.NeedsReader)
+                {
+                    worker.ReaderWake.Set();
+                }
+            }
+        }
+    }
+
     private void Handle(PoolWorker worker, byte[] message)
     {
         var reader = new MessageReader(message);
-        switch (reader.ReadKind())
+        MessageKind kind = reader.ReadKind();
+        switch (kind)
         {
             case MessageKind.Ready:
                 lock (_lock)
@@ -268,11 +438,12 @@ public sealed partial class ShmPool
                 break;
 
             case MessageKind.Results:
+            case MessageKind.RawResults:
                 long chunkId = reader.ReadInt64();
                 PoolChunk? chunk;
                 lock (_lock)
                 {
-                    int index = worker.InFlight.FindIndex(c => c.Id == chunkId);
+                    int index = IndexOf(worker.InFlight, chunkId);
                     if (index < 0)
                     {
                         throw new InvalidDataException($"Worker {worker.Pid} returned chunk {chunkId}, which it does not hold.");
@@ -281,15 +452,17 @@ public sealed partial class ShmPool
                     chunk = worker.InFlight[index];
                     worker.InFlight.RemoveAt(index);
                     chunk.Worker = null;
+                    long now = Stopwatch.GetTimestamp();
+                    worker.LastResultAt = now;
                     if (index == 0)
                     {
-                        worker.HeadStarted = Stopwatch.GetTimestamp();
+                        worker.HeadStarted = now;
                     }
 
                     Pump();
                 }
 
-                chunk.Complete(ref reader, _serializer);
+                chunk.Complete(ref reader, _serializer, raw: kind == MessageKind.RawResults);
                 break;
 
             case MessageKind.InitFailed:
@@ -306,6 +479,19 @@ public sealed partial class ShmPool
             default:
                 throw new InvalidDataException($"Worker {worker.Pid} sent a message of an unknown kind.");
         }
+    }
+
+    private static int IndexOf(List<PoolChunk> chunks, long chunkId)
+    {
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            if (chunks[i].Id == chunkId)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>The worker's pipe says it is gone: reap it, settle the chunks it held, fill its slot.</summary>
@@ -497,5 +683,8 @@ public sealed partial class ShmPool
         {
             _ = ProcessLibc.Kill(worker.Pid, ProcessLibc.SIGKILL);
         }
+
+        // A parked reader would notice only at its next idle check; KilledByPool (set by the callers) makes it receive.
+        worker.ReaderWake.Set();
     }
 }

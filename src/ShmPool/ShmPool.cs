@@ -34,15 +34,31 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         _slots = new PoolWorker?[ProcessCount];
         lock (_lock)
         {
+            // Every process first, then every pipe: the workers' runtimes start in parallel (see LaunchWorker).
+            var launched = new List<(int, string, System.Diagnostics.Process)>(ProcessCount);
             try
             {
                 for (int slot = 0; slot < ProcessCount; slot++)
                 {
-                    StartWorker(slot);
+                    launched.Add(LaunchWorker(slot));
+                }
+
+                for (int i = 0; i < launched.Count; i++)
+                {
+                    AttachWorker(launched[i]);
                 }
             }
             catch
             {
+                // Launched but not attached: nobody else knows these processes.
+                foreach ((int slot, string _, System.Diagnostics.Process process) in launched)
+                {
+                    if (_slots[slot] is null)
+                    {
+                        ChildLauncher.KillAndReap(process);
+                    }
+                }
+
                 TerminateLocked();
                 throw;
             }
@@ -73,7 +89,25 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     /// <summary>Runs <paramref name="function"/>(<paramref name="arg"/>) in a worker and waits for the result.</summary>
     /// <exception cref="ShmRemoteException">The function threw.</exception>
     /// <exception cref="ShmWorkerCrashedException">The worker died while running it.</exception>
-    public TResult Apply<TArg, TResult>(Func<TArg, TResult> function, TArg arg) => ApplyAsync(function, arg).Get();
+    public TResult Apply<TArg, TResult>(Func<TArg, TResult> function, TArg arg)
+    {
+        PoolFunction f = Register(function);
+        PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, [arg]);
+
+        // An idle worker whose reader is parked: send and take the reply on this thread (see the Design notes).
+        if (SubmitAndTakeReceive(chunk) is PoolWorker worker)
+        {
+            ReceiveFor(worker, chunk);
+        }
+
+        ChunkOutcome<TResult> outcome = chunk.Task.GetAwaiter().GetResult();
+        if (outcome.ErrorAt(0) is Exception error)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        return outcome.Values[0];
+    }
 
     /// <summary>Sends <paramref name="function"/>(<paramref name="arg"/>) to a worker; the result comes later.</summary>
     public ShmAsyncResult<TResult> ApplyAsync<TArg, TResult>(Func<TArg, TResult> function, TArg arg)
@@ -223,7 +257,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 ChunkOutcome<TResult> outcome = next.Task.GetAwaiter().GetResult();
                 for (int i = 0; i < outcome.Values.Length; i++)
                 {
-                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
                 }
             }
         }
@@ -261,7 +295,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 ChunkOutcome<TResult> outcome = await next.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 for (int i = 0; i < outcome.Values.Length; i++)
                 {
-                    yield return outcome.Errors[i] is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
                 }
             }
         }
@@ -302,6 +336,15 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 
     private PoolFunction Register(Delegate function)
     {
+        // Seen before: a lookup by the method, no reflection (TargetMethod.From costs about 0.4 µs). Only
+        // single-target delegates that passed From's checks are cached, and a method passes them or not
+        // whatever delegate carries it; a multicast one goes the long way and is refused there.
+        ArgumentNullException.ThrowIfNull(function);
+        if (function.HasSingleTarget && _functionsByMethod.TryGetValue(function.Method, out PoolFunction? known))
+        {
+            return known;
+        }
+
         TargetMethod target = TargetMethod.From(function, nameof(function));
         lock (_lock)
         {
@@ -309,10 +352,11 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             {
                 Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(function.Method)
                     ?? throw new ArgumentException("A pool function takes one to three arguments.", nameof(function));
-                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType);
+                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType, function.Method.GetParameters().Length);
                 _functions.Add(target, f);
             }
 
+            _functionsByMethod.TryAdd(function.Method, f);
             return f;
         }
     }
@@ -321,12 +365,30 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     {
         long id = Interlocked.Increment(ref _nextChunkId);
         var writer = new MessageWriter();
-        writer.Reset(MessageKind.Chunk).WriteInt64(id);
+
+        // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
+        bool block = f.ParameterCount == 1 && f.ArgumentType == typeof(TArg) && f.ResultType == typeof(TResult)
+            && RawValues.Applies<TArg>(_serializer) && RawValues.Applies<TResult>(_serializer);
+        writer.Reset(block ? MessageKind.RawChunk : MessageKind.Chunk).WriteInt64(id);
         writer.WriteInt32(f.Id);
         writer.WriteInt32(items.Length);
-        foreach (TArg item in items)
+        if (block)
         {
-            writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+            writer.WriteBytes(RawValues.AsBytes(items));
+        }
+        else if (RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg))
+        {
+            foreach (TArg item in items)
+            {
+                RawValues.Write(writer, item);
+            }
+        }
+        else
+        {
+            foreach (TArg item in items)
+            {
+                writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+            }
         }
 
         if (writer.Length > ChildChannel.MaxMessageLength)

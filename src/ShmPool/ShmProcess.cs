@@ -233,16 +233,19 @@ public class ShmProcess : IDisposable
         writer.WriteByte(hasResult ? (byte)1 : (byte)0);
         writer.WriteLengthPrefixed((serializer, argumentType, arg), static (s, w) => s.serializer.Serialize(s.argumentType, s.arg, w));
 
-        ChildChannel channel = ChildChannel.Create(pipeName, options.WaitStrategy);
+        // The process first, then its pipe, so that creating the pipe overlaps the child's runtime start (the child waits for it).
+        Process process = ChildLauncher.Start(pipeName, $"{name}:{method.DisplayName}", options.Environment);
+        ChildChannel? channel = null;
         try
         {
+            channel = ChildChannel.Create(pipeName, options.WaitStrategy);
             channel.Send(writer.Written);
-            Process process = ChildLauncher.Start(pipeName, $"{name}:{method.DisplayName}", options.Environment);
             return (process, channel, name);
         }
         catch
         {
-            channel.Dispose();
+            channel?.Dispose();
+            ChildLauncher.KillAndReap(process);
             throw;
         }
     }

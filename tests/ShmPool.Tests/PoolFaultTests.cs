@@ -162,6 +162,63 @@ public sealed class PoolFaultTests
     }
 
     [TestMethod]
+    public void A_synchronous_Apply_whose_worker_is_killed_while_the_caller_receives_fails_with_ShmWorkerCrashedException()
+    {
+        // Apply on an idle worker takes the reply on the calling thread; the worker's end must still be settled.
+        ShmPool pool = NewPool(1);
+        string pidFile = TestSupport.TempFile("synckill");
+        Task<int> call = Task.Run(() => pool.Apply(TestFunctions.BlockForever, pidFile));
+        int victim = WaitForPid(pidFile);
+        Kill9(victim);
+        var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => call.GetAwaiter().GetResult());
+        Assert.AreEqual(victim, e.Pid);
+        Assert.AreEqual(-9, e.ExitCode);
+        Assert.AreNotEqual(victim, pool.Apply(TestFunctions.Pid, 0));
+    }
+
+    [TestMethod]
+    public void A_synchronous_Apply_that_runs_past_the_task_timeout_fails_with_TimeoutException()
+    {
+        ShmPool pool = NewPool(1, new ShmPoolOptions { TaskTimeout = TimeSpan.FromMilliseconds(300) });
+        string pidFile = TestSupport.TempFile("synctimeout");
+        var watch = Stopwatch.StartNew();
+        var e = Assert.ThrowsExactly<TimeoutException>(() => pool.Apply(TestFunctions.BlockForever, pidFile));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5), watch.Elapsed.ToString());
+        _pids.Add(int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture));
+        File.Delete(pidFile);
+        StringAssert.Contains(e.Message, "was killed and replaced");
+        Assert.AreEqual(64, pool.Apply(TestFunctions.Square, 8));
+    }
+
+    [TestMethod]
+    public void An_idle_worker_killed_is_noticed_and_replaced()
+    {
+        // Idle workers' readers are parked (not receiving); they ask the OS now and then.
+        ShmPool pool = NewPool(1);
+        int victim = pool.Apply(TestFunctions.Pid, 0);
+        Kill9(victim);
+        TestSupport.WaitUntil(() => pool.WorkerPids.Count == 1 && pool.WorkerPids[0] != victim, "the killed idle worker is replaced");
+        _pids.AddRange(pool.WorkerPids);
+        Assert.AreNotEqual(victim, pool.Apply(TestFunctions.Pid, 0));
+    }
+
+    [TestMethod]
+    public void Synchronous_Applies_from_many_threads_and_a_Map_share_the_workers_correctly()
+    {
+        ShmPool pool = NewPool(2);
+        ShmAsyncResult<int[]> map = pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20_000), chunkSize: 50);
+        Parallel.For(0, 4, t =>
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                Assert.AreEqual(i * i, pool.Apply(TestFunctions.Square, i));
+            }
+        });
+        CollectionAssert.AreEqual(Enumerable.Range(0, 20_000).Select(static i => i * i).ToArray(), map.Get(Deadline));
+        Assert.AreEqual(49, pool.ApplyAsync(TestFunctions.Square, 7).Get(Deadline));
+    }
+
+    [TestMethod]
     public void Terminate_ends_every_worker_promptly_and_fails_what_was_not_done()
     {
         ShmPool pool = NewPool(2);

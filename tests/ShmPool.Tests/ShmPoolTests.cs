@@ -59,6 +59,14 @@ public sealed class ShmPoolTests
         ShmPool pool = NewPool(1);
         Vec3 v = pool.Apply(TestFunctions.Scale, new Vec3 { X = 1, Y = 2, Z = 3 });
         Assert.AreEqual((2.0, 4.0, 6.0), (v.X, v.Y, v.Z));
+        Assert.AreEqual(DayOfWeek.Sunday, pool.Apply(TestFunctions.Tomorrow, DayOfWeek.Saturday));
+        Vec3 spread = pool.Map(TestFunctions.Spread, [3.0], chunkSize: 1)[0];
+        Assert.AreEqual((3.0, -3.0, 9.0), (spread.X, spread.Y, spread.Z));
+
+        // Nullable values are not raw bytes (the serializer hands them to MessagePack): the fast path leaves them alone.
+        Assert.AreEqual(4, pool.Apply(TestFunctions.Half, (int?)8));
+        Assert.IsNull(pool.Apply(TestFunctions.Half, (int?)7));
+        Assert.IsNull(pool.Apply<int?, int?>(TestFunctions.Half, null));
     }
 
     [TestMethod]
@@ -149,6 +157,18 @@ public sealed class ShmPoolTests
         Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
         Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(TestFunctions.ThrowIfThirteen, Enumerable.Range(0, 20)));
         CollectionAssert.AreEqual(new[] { 144, 196 }, pool.Imap(TestFunctions.ThrowIfThirteen, [12, 14]).ToArray());
+
+        // Ints in and out travel as one block per chunk: a failure in the middle of a block fails that item only.
+        var seen = new List<int>();
+        var inBlock = Assert.ThrowsExactly<ShmRemoteException>(() =>
+        {
+            foreach (int r in pool.Imap(TestFunctions.ThrowIfThirteen, Enumerable.Range(10, 10), chunkSize: 10))
+            {
+                seen.Add(r);
+            }
+        });
+        Assert.AreEqual("thirteen is unlucky", inBlock.RemoteMessage);
+        CollectionAssert.AreEqual(new[] { 100, 121, 144 }, seen);
         Assert.AreEqual(before, pool.Apply(TestFunctions.Pid, 0));
     }
 

@@ -171,4 +171,37 @@ public sealed class ShmProcessTests
         CollectionAssert.AreEqual(new byte[] { 9 }, mine.Receive());
         Assert.AreEqual("tag", p.GetResult(Deadline));
     }
+
+    [TestMethod]
+    public void A_producer_process_given_a_queue_fills_it_and_the_parent_drains_it()
+    {
+        string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
+        using ShmQueue<int> queue = ShmQueue<int>.Create(name);
+        using ShmProcess<int> p = Track(ShmProcess.Start<(ShmQueue<int>, int), int>(HandleFunctions.Produce, (queue, 5_000)));
+        for (int i = 0; i < 5_000; i++)
+        {
+            Assert.AreEqual(i, queue.Dequeue(Deadline));
+        }
+
+        Assert.AreEqual(5_000, p.GetResult(Deadline));
+        Assert.IsTrue(queue.TryEnqueue(42), "the parent's handle stays usable: a queue is shared, not moved");
+        Assert.AreEqual(42, queue.Dequeue(Deadline));
+    }
+
+    [TestMethod]
+    public void A_typed_queue_inside_a_tuple_and_a_byte_queue_alone_arrive_open()
+    {
+        string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
+        using ShmQueue<string> queue = ShmQueue<string>.Create(name);
+        using (ShmProcess<int> p = Track(ShmProcess.Start<(string, ShmQueue<string>), int>(HandleFunctions.PutTagged, ("hello", queue))))
+        {
+            CollectionAssert.AreEqual(new[] { "hello 0", "hello 1", "hello 2" }, new[] { queue.Dequeue(Deadline), queue.Dequeue(Deadline), queue.Dequeue(Deadline) });
+            Assert.AreEqual(p.Pid, p.GetResult(Deadline));
+        }
+
+        using ShmProcess<int> bytes = Track(ShmProcess.Start<ShmQueue, int>(HandleFunctions.PutBytes, queue.Queue));
+        Assert.AreEqual(3, bytes.GetResult(Deadline));
+        Assert.IsTrue(queue.Queue.TryDequeue(out byte[]? message, Deadline));
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, message);
+    }
 }

@@ -31,6 +31,12 @@ public static class TestFunctions
 
     public static int Pid(int ignored) => Environment.ProcessId;
 
+    public static DayOfWeek Tomorrow(DayOfWeek day) => (DayOfWeek)(((int)day + 1) % 7);
+
+    public static int? Half(int? x) => x is int v && v % 2 == 0 ? v / 2 : null;
+
+    public static Vec3 Spread(double x) => new() { X = x, Y = -x, Z = x * x };
+
     public static void DoNothing(int ignored)
     {
     }
@@ -85,6 +91,44 @@ public static class HandleFunctions
             byte[] message = connection.Receive();
             connection.Send([.. message, .. message]);
             return message.Length;
+        }
+    }
+
+    /// <summary>A producer process, as in Python's tutorial: puts 0..count-1 on the queue it was given.</summary>
+    public static int Produce((ShmQueue<int> Queue, int Count) arg)
+    {
+        using (arg.Queue)
+        {
+            for (int i = 0; i < arg.Count; i++)
+            {
+                arg.Queue.Enqueue(i);
+            }
+
+            return arg.Count;
+        }
+    }
+
+    /// <summary>Puts its tag on the typed queue three times and a marker on the byte queue.</summary>
+    public static int PutTagged((string Tag, ShmQueue<string> Queue) arg)
+    {
+        using (arg.Queue)
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                arg.Queue.Enqueue($"{arg.Tag} {i}");
+            }
+
+            return Environment.ProcessId;
+        }
+    }
+
+    /// <summary>An untyped queue alone: puts one 3-byte message.</summary>
+    public static int PutBytes(ShmQueue queue)
+    {
+        using (queue)
+        {
+            queue.Enqueue([1, 2, 3]);
+            return 3;
         }
     }
 

@@ -16,6 +16,80 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // Measurements (not assertions): "pool-latency <workers> <calls>" prints Apply round-trip percentiles.
+        Add("pool-latency", a =>
+        {
+            int workers = Int(a[0]);
+            int calls = Int(a[1]);
+            using var pool = new ShmPool(workers);
+            for (int i = 0; i < 2000; i++)
+            {
+                _ = pool.Apply(PoolFunctions.Identity, i);
+            }
+
+            var samples = new double[calls];
+            for (int i = 0; i < calls; i++)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                _ = pool.Apply(PoolFunctions.Identity, i);
+                samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+
+            Array.Sort(samples);
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"APPLY workers={workers} calls={calls} p50={samples[calls / 2]:0.0}us p90={samples[calls * 9 / 10]:0.0}us p99={samples[calls * 99 / 100]:0.0}us"));
+            return 0;
+        });
+
+        // "pool-map <workers> <items> <chunk size, 0 = default>": Map of a trivial function over ints, items/s.
+        Add("pool-map", a =>
+        {
+            int workers = Int(a[0]);
+            int[] items = Enumerable.Range(0, Int(a[1])).ToArray();
+            int chunk = Int(a[2]);
+            using var pool = new ShmPool(workers);
+            _ = pool.Map(PoolFunctions.Identity, items, chunk);
+            var runs = new List<double>();
+            for (int r = 0; r < 5; r++)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                int[] results = pool.Map(PoolFunctions.Identity, items, chunk);
+                runs.Add(items.Length / System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+                if (results[^1] != items[^1])
+                {
+                    throw new InvalidOperationException("wrong result");
+                }
+            }
+
+            runs.Sort();
+            Say(string.Create(CultureInfo.InvariantCulture, $"MAP workers={workers} items={items.Length} chunk={chunk} median={runs[2] / 1e6:0.00}M items/s best={runs[4] / 1e6:0.00}M"));
+            return 0;
+        });
+
+        // "pool-cpu <workers> <items>": Map of a function that computes for about 1 ms per item; prints the wall time.
+        Add("pool-cpu", a =>
+        {
+            int workers = Int(a[0]);
+            int[] items = Enumerable.Range(0, Int(a[1])).ToArray();
+            using var pool = new ShmPool(workers);
+            _ = pool.Map(PoolFunctions.BusyOneMs, items.Take(workers * 4), 1);
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            _ = pool.Map(PoolFunctions.BusyOneMs, items);
+            Say(string.Create(CultureInfo.InvariantCulture, $"CPU workers={workers} items={items.Length} ms={System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds:0.0}"));
+            return 0;
+        });
+
+        // "pool-start <workers>": from new ShmPool to the first Apply result, in a process that has not used a pool yet.
+        Add("pool-start", a =>
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var pool = new ShmPool(Int(a[0]));
+            double created = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            _ = pool.Apply(PoolFunctions.Identity, 1);
+            Say(string.Create(CultureInfo.InvariantCulture, $"START workers={a[0]} ms={System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds:0.0} (constructor {created:0.0} ms)"));
+            return 0;
+        });
+
         // A parent that dies: starts a pool and a ShmProcess, prints their pids, holds until killed.
         Add("pool-orphan", a =>
         {
@@ -34,6 +108,24 @@ internal static partial class Scenarios
 internal static class PoolFunctions
 {
     public static long Cube(int x) => (long)x * x * x;
+
+    public static int Identity(int x) => x;
+
+    /// <summary>Computes for about 1 ms of wall time, returns a checksum.</summary>
+    public static int BusyOneMs(int x)
+    {
+        long end = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 1000;
+        int acc = x;
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < end)
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                acc = (acc * 31) + i;
+            }
+        }
+
+        return acc;
+    }
 
     public static int WaitForever(int ignored)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using ShmIpc.Memory;
 using ShmIpc.Protocol;
@@ -17,6 +18,9 @@ internal static class ChildHost
     /// <summary>Exit code when the command line is not a child's.</summary>
     public const int UsageExitCode = 2;
 
+    /// <summary>How long a child waits for its pipe to appear before it gives up.</summary>
+    private static readonly TimeSpan PipeCreationTimeout = TimeSpan.FromSeconds(30);
+
     public static int Main(string[] args)
     {
         if (args.Length != 5 || args[0] != ChildLauncher.ChildSwitch)
@@ -33,7 +37,7 @@ internal static class ChildHost
 
         try
         {
-            return Serve(pipeName);
+            return Serve(pipeName, parent);
         }
         finally
         {
@@ -45,9 +49,14 @@ internal static class ChildHost
         }
     }
 
-    private static int Serve(string pipeName)
+    private static int Serve(string pipeName, ProcessIdentity parent)
     {
-        using ChildChannel channel = ChildChannel.Connect(pipeName);
+        if (ConnectWhenCreated(pipeName, parent) is not ChildChannel connected)
+        {
+            return 0; // the parent is gone before it made our pipe
+        }
+
+        using ChildChannel channel = connected;
         byte[] first;
         try
         {
@@ -65,6 +74,31 @@ internal static class ChildHost
             MessageKind.Init => new WorkerLoop(channel).Run(ref reader),
             MessageKind kind => throw new InvalidDataException($"A child's first message must be Run or Init, not {kind}."),
         };
+    }
+
+    /// <summary>
+    /// Connects to the pipe, waiting for it to appear: the parent starts the child first and creates the pipe
+    /// while the child's runtime boots (tens of milliseconds), so the two overlap. Null when the parent died.
+    /// </summary>
+    private static ChildChannel? ConnectWhenCreated(string pipeName, ProcessIdentity parent)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(PipeCreationTimeout.TotalSeconds * Stopwatch.Frequency);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return ChildChannel.Connect(pipeName);
+            }
+            catch (FileNotFoundException) when (Stopwatch.GetTimestamp() < deadline)
+            {
+                if (!SharedMemoryPlatform.Current.IsAlive(parent))
+                {
+                    return null;
+                }
+
+                Thread.Sleep(attempt < 100 ? 1 : 10);
+            }
+        }
     }
 
     private static int RunTarget(ChildChannel channel, ref MessageReader reader)

@@ -8,9 +8,19 @@ namespace ShmIpc.Hosting;
 /// </summary>
 internal sealed class WorkerLoop
 {
+    /// <summary>
+    /// How long a worker spins for its next task before it sleeps. A worker is a dedicated process and the
+    /// next task of a busy caller follows within microseconds; a worker left idle sleeps after this (an idle
+    /// pool costs no CPU), and its spin yields the CPU to anyone who needs it.
+    /// </summary>
+    private static readonly TimeSpan NextTaskSpin = TimeSpan.FromMicroseconds(200);
+
     private readonly ChildChannel _channel;
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
+    private readonly Dictionary<int, RawInvoker> _rawInvokers = new();
+    private readonly List<(int Index, Exception Error)> _rawErrors = new();
+    private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
 
     public WorkerLoop(ChildChannel channel)
@@ -24,6 +34,7 @@ internal sealed class WorkerLoop
         try
         {
             serializer = SerializerFactory.Create(init.ReadRequiredString());
+            _serializer = serializer;
             if (init.ReadByte() != 0)
             {
                 init.ReadTarget().Resolve().Invoke(null);
@@ -49,7 +60,7 @@ internal sealed class WorkerLoop
             byte[] message;
             try
             {
-                message = _channel.Receive();
+                message = _channel.Receive(NextTaskSpin);
             }
             catch (ShmPeerClosedException)
             {
@@ -57,13 +68,23 @@ internal sealed class WorkerLoop
             }
 
             var reader = new MessageReader(message);
-            switch (reader.ReadKind())
+            MessageKind kind = reader.ReadKind();
+            switch (kind)
             {
                 case MessageKind.Define:
                     Define(ref reader);
                     break;
                 case MessageKind.Chunk:
-                    RunChunk(ref reader, serializer);
+                case MessageKind.RawChunk:
+                    if (kind == MessageKind.Chunk)
+                    {
+                        RunChunk(ref reader, serializer);
+                    }
+                    else
+                    {
+                        RunRawChunk(ref reader);
+                    }
+
                     if (_writer.Length > ChildChannel.MaxMessageLength)
                     {
                         ReplaceWithTooLarge(message);
@@ -89,7 +110,12 @@ internal sealed class WorkerLoop
         TargetMethod target = reader.ReadTarget();
         try
         {
-            _functions[id] = target.Resolve();
+            ResolvedTarget resolved = target.Resolve();
+            _functions[id] = resolved;
+            if (RawInvoker.For(resolved.Method, resolved.Instance, _serializer!) is RawInvoker raw)
+            {
+                _rawInvokers[id] = raw;
+            }
         }
 #pragma warning disable CA1031 // Every task of this function will fail with it.
         catch (Exception e)
@@ -107,12 +133,19 @@ internal sealed class WorkerLoop
         _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
         _writer.WriteInt32(count);
         _functions.TryGetValue(functionId, out ResolvedTarget? function);
+        _rawInvokers.TryGetValue(functionId, out RawInvoker? raw);
         for (int i = 0; i < count; i++)
         {
             ReadOnlyMemory<byte> argumentBytes = reader.ReadBytes();
             int mark = _writer.Length;
             try
             {
+                if (raw is not null)
+                {
+                    raw.Run(argumentBytes.Span, _writer);
+                    continue;
+                }
+
                 if (function is null)
                 {
                     throw _unresolvable.GetValueOrDefault(functionId) ?? new InvalidOperationException($"Function {functionId} was never defined.");
@@ -133,6 +166,42 @@ internal sealed class WorkerLoop
                 _writer.WriteError(RemoteError.From(e));
             }
         }
+    }
+
+    /// <summary>A block of unmanaged arguments: the results go back as one block too (see <see cref="MessageKind.RawChunk"/>).</summary>
+    private void RunRawChunk(ref MessageReader reader)
+    {
+        long chunkId = reader.ReadInt64();
+        int functionId = reader.ReadInt32();
+        int count = reader.ReadInt32();
+        ReadOnlyMemory<byte> arguments = reader.ReadBytes();
+        _writer.Reset(MessageKind.RawResults).WriteInt64(chunkId);
+        _writer.WriteInt32(count);
+        _rawErrors.Clear();
+        if (_rawInvokers.TryGetValue(functionId, out RawInvoker? raw))
+        {
+            raw.RunBlock(arguments.Span, count, _writer, _rawErrors);
+        }
+        else
+        {
+            Exception why = _unresolvable.GetValueOrDefault(functionId)
+                ?? new InvalidOperationException($"Function {functionId} was never defined, or does not take and return unmanaged values.");
+            _writer.WriteInt32(0);
+            _writer.WriteInt32(0);
+            for (int i = 0; i < count; i++)
+            {
+                _rawErrors.Add((i, why));
+            }
+        }
+
+        _writer.WriteInt32(_rawErrors.Count);
+        foreach ((int index, Exception error) in _rawErrors)
+        {
+            _writer.WriteInt32(index);
+            _writer.WriteError(RemoteError.From(error));
+        }
+
+        _rawErrors.Clear();
     }
 
     /// <summary>The chunk's results do not fit in one message: every item fails, saying why and what to do.</summary>

@@ -3,7 +3,7 @@ using ShmIpc.Protocol;
 namespace ShmIpc.Pool;
 
 /// <summary>A function the pool has named with a small id, so chunks carry 4 bytes instead of its full identity.</summary>
-internal sealed record PoolFunction(int Id, Hosting.TargetMethod Target, Type ArgumentType, Type ResultType);
+internal sealed record PoolFunction(int Id, Hosting.TargetMethod Target, Type ArgumentType, Type ResultType, int ParameterCount);
 
 /// <summary>
 /// One unit of dispatch: a run of items of one function, encoded once as a Chunk message (kept for
@@ -39,8 +39,8 @@ internal abstract class PoolChunk
 
     public abstract bool IsCompleted { get; }
 
-    /// <summary>Reads the results that follow the chunk id in a Results message.</summary>
-    public abstract void Complete(ref MessageReader reader, IShmObjectSerializer serializer);
+    /// <summary>Reads the results that follow the chunk id in a Results message (or a RawResults one).</summary>
+    public abstract void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw);
 
     public abstract void Fail(Exception exception);
 }
@@ -49,18 +49,23 @@ internal abstract class PoolChunk
 /// <typeparam name="TResult">The function's result type.</typeparam>
 internal sealed class ChunkOutcome<TResult>
 {
+    private Exception?[]? _errors;
+
     public ChunkOutcome(int count)
     {
         Values = new TResult[count];
-        Errors = new Exception?[count];
     }
 
     public TResult[] Values { get; }
 
-    public Exception?[] Errors { get; }
-
     /// <summary>The first item's exception, if any failed.</summary>
-    public Exception? FirstError => Array.Find(Errors, static e => e is not null);
+    public Exception? FirstError => _errors is null ? null : Array.Find(_errors, static e => e is not null);
+
+    /// <summary>Item <paramref name="index"/>'s exception, or null when it has a value.</summary>
+    public Exception? ErrorAt(int index) => _errors?[index];
+
+    /// <summary>Item <paramref name="index"/> failed (the array of errors exists only once one did).</summary>
+    public void SetError(int index, Exception error) => (_errors ??= new Exception?[Values.Length])[index] = error;
 }
 
 /// <summary>A chunk whose results are of type <typeparamref name="TResult"/>.</summary>
@@ -84,7 +89,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
     public override bool IsCompleted => _completion.Task.IsCompleted;
 
-    public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer)
+    public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
     {
         int count = reader.ReadInt32();
         if (count != Count)
@@ -93,6 +98,66 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         }
 
         var outcome = new ChunkOutcome<TResult>(count);
+        if (raw)
+        {
+            ReadBlock(ref reader, outcome);
+        }
+        else
+        {
+            ReadItems(ref reader, serializer, outcome);
+        }
+
+        _completion.TrySetResult(outcome);
+        if (Single is not null)
+        {
+            if (outcome.ErrorAt(0) is Exception error)
+            {
+                Single.TrySetException(error);
+            }
+            else
+            {
+                Single.TrySetResult(outcome.Values[0]);
+            }
+        }
+    }
+
+    /// <summary>RawResults: the results block, then the failed items (see <see cref="MessageKind.RawChunk"/>).</summary>
+    private static void ReadBlock(ref MessageReader reader, ChunkOutcome<TResult> outcome)
+    {
+        int size = reader.ReadInt32();
+        ReadOnlyMemory<byte> block = reader.ReadBytes();
+        int errors = reader.ReadInt32();
+        if (errors < 0 || errors > outcome.Values.Length)
+        {
+            throw new InvalidDataException($"A results block of {outcome.Values.Length} items reports {errors} failures.");
+        }
+
+        if (errors < outcome.Values.Length || block.Length != 0)
+        {
+            if (!RawValues.IsRaw<TResult>() || size != System.Runtime.CompilerServices.Unsafe.SizeOf<TResult>())
+            {
+                throw new InvalidDataException($"A results block of {size}-byte values cannot hold {typeof(TResult).Name} results.");
+            }
+
+            RawValues.CopyBlock(block.Span, outcome.Values.AsSpan());
+        }
+
+        for (int i = 0; i < errors; i++)
+        {
+            int index = reader.ReadInt32();
+            if ((uint)index >= (uint)outcome.Values.Length)
+            {
+                throw new InvalidDataException($"A failure is reported for item {index} of {outcome.Values.Length}.");
+            }
+
+            outcome.SetError(index, reader.ReadError().ToException());
+        }
+    }
+
+    private void ReadItems(ref MessageReader reader, IShmObjectSerializer serializer, ChunkOutcome<TResult> outcome)
+    {
+        int count = outcome.Values.Length;
+        bool raw = RawValues.Applies<TResult>(serializer) && Function.ResultType == typeof(TResult);
         for (int i = 0; i < count; i++)
         {
             if (reader.ReadByte() == 0)
@@ -100,31 +165,18 @@ internal sealed class PoolChunk<TResult> : PoolChunk
                 ReadOnlyMemory<byte> bytes = reader.ReadBytes();
                 try
                 {
-                    outcome.Values[i] = (TResult)serializer.Deserialize(Function.ResultType, bytes)!;
+                    outcome.Values[i] = raw ? RawValues.Read<TResult>(bytes.Span) : (TResult)serializer.Deserialize(Function.ResultType, bytes)!;
                 }
 #pragma warning disable CA1031 // A result that cannot be read fails its item only.
                 catch (Exception e)
 #pragma warning restore CA1031
                 {
-                    outcome.Errors[i] = e;
+                    outcome.SetError(i, e);
                 }
             }
             else
             {
-                outcome.Errors[i] = reader.ReadError().ToException();
-            }
-        }
-
-        _completion.TrySetResult(outcome);
-        if (Single is not null)
-        {
-            if (outcome.Errors[0] is Exception error)
-            {
-                Single.TrySetException(error);
-            }
-            else
-            {
-                Single.TrySetResult(outcome.Values[0]);
+                outcome.SetError(i, reader.ReadError().ToException());
             }
         }
     }

@@ -5,9 +5,14 @@ namespace ShmIpc.Pool;
 
 /// <summary>
 /// The parent's view of one worker process: its pipe, the chunks it holds (in the order sent, so the
-/// first is the one running), and the functions it knows. Everything but the reader thread's receive is
-/// changed under the pool's lock.
+/// first is the one running), and the functions it knows. Everything but the receive itself is changed
+/// under the pool's lock.
 /// </summary>
+/// <remarks>
+/// One thread at a time receives on the pipe: the reader thread (<see cref="ReaderReceiving"/>) or a
+/// caller of a synchronous Apply that sent its task to this idle worker and takes the reply itself
+/// (<see cref="CallerReceiving"/>). Each is set under the pool's lock only while the other is clear.
+/// </remarks>
 internal sealed class PoolWorker
 {
     public PoolWorker(int slot, Process process, ChildChannel channel)
@@ -51,4 +56,26 @@ internal sealed class PoolWorker
     public int TasksAssigned { get; set; }
 
     public Thread? Reader { get; set; }
+
+    /// <summary>The reader thread is receiving (or about to): no caller may take the pipe.</summary>
+    public bool ReaderReceiving { get; set; }
+
+    /// <summary>A caller of Apply is receiving on the pipe; the reader thread stays parked.</summary>
+    public bool CallerReceiving { get; set; }
+
+    /// <summary>The OS says the process ended while its reader was parked: the reader must receive to learn the end.</summary>
+    public bool ExitSeen { get; set; }
+
+    /// <summary>When its last result arrived: the worker finished most recently is the one most likely still spinning.</summary>
+    public long LastResultAt { get; set; }
+
+    /// <summary>Set to wake a parked reader thread (work was sent, the caller let go of the pipe, the worker is stopping).</summary>
+    public ManualResetEventSlim ReaderWake { get; } = new(false, spinCount: 1);
+
+    /// <summary>The reader thread has a reason to receive: messages can come or the end must be noticed. Under the lock.</summary>
+    public bool NeedsReader => !IsReady || IsStopping || KilledByPool || ExitSeen || InFlight.Count > 0;
+
+    /// <summary>Idle and free for a caller to send one task and receive its reply itself. Under the lock.</summary>
+    public bool IsFreeForCaller => IsReady && !IsStopping && !KilledByPool && !IsGone && !ExitSeen
+        && InFlight.Count == 0 && !ReaderReceiving && !CallerReceiving;
 }

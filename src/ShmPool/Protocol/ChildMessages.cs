@@ -18,7 +18,11 @@ namespace ShmIpc.Protocol;
 ///  Define  function id, target                       Results   chunk id, n, n x outcome
 ///  Chunk   chunk id, function id, n, n x arg         InitFailed error
 ///  Stop                                              outcome = 0, value bytes | 1, error
+///  RawChunk chunk id, function id, n, args block      RawResults chunk id, n, result size, results block,
+///                                                               error count, error count x (index, error)
 /// error = type name, message, stack trace (the child's exception, ToString of inner ones in the stack)
+/// RawChunk/RawResults: a one-argument function whose argument and result are unmanaged, under the default
+/// serializer; the blocks hold the n values back to back (a failed item's slot is zeros).
 /// </code>
 /// </remarks>
 internal enum MessageKind : byte
@@ -28,10 +32,12 @@ internal enum MessageKind : byte
     Define = 3,
     Chunk = 4,
     Stop = 5,
+    RawChunk = 6,
     Ready = 10,
     Returned = 11,
     Results = 12,
     InitFailed = 13,
+    RawResults = 14,
 }
 
 /// <summary>What a child reports about an exception: enough to rebuild a <see cref="ShmRemoteException"/>.</summary>

@@ -23,8 +23,9 @@ namespace ShmIpc;
 /// </remarks>
 public sealed class ShmMessagePackSerializer : IShmObjectSerializer
 {
-    private static readonly MessagePackSerializerOptions s_options = MessagePackSerializerOptions.Standard
-        .WithResolver(CompositeResolver.Create(HandleFormatterResolver.Instance, ContractlessStandardResolver.Instance));
+    // Built on first use: MessagePack's resolvers take tens of milliseconds to set up (they load Reflection.Emit,
+    // Linq.Expressions, regular expressions), which a worker that only ever sees unmanaged values never needs.
+    private static MessagePackSerializerOptions Options => LazyOptions.Value;
 
     private static readonly ConcurrentDictionary<Type, RawCodec?> s_raw = new();
 
@@ -42,7 +43,7 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
             return;
         }
 
-        MessagePackSerializer.Serialize(type, destination, value, s_options);
+        MessagePackSerializer.Serialize(type, destination, value, Options);
     }
 
     /// <inheritdoc/>
@@ -57,7 +58,7 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
 
         try
         {
-            return MessagePackSerializer.Deserialize(type, source, s_options);
+            return MessagePackSerializer.Deserialize(type, source, Options);
         }
         catch (MessagePackSerializationException e)
         {
@@ -65,12 +66,20 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
         }
     }
 
+    /// <summary>Holds the options so that they are made when first read, not when the serializer is.</summary>
+    private static class LazyOptions
+    {
+        public static readonly MessagePackSerializerOptions Value = MessagePackSerializerOptions.Standard
+            .WithResolver(CompositeResolver.Create(HandleFormatterResolver.Instance, ContractlessStandardResolver.Instance));
+    }
+
     /// <summary>An unmanaged type's bytes, through a generic instantiation made once per type.</summary>
     private abstract class RawCodec
     {
         public static RawCodec? For(Type type)
         {
-            if (type.ContainsGenericParameters || !type.IsValueType || type.IsByRefLike || type == typeof(object))
+            // Nullable<T> does not meet RawCodec<T>'s struct constraint (and its bytes would carry garbage when null): MessagePack writes it.
+            if (type.ContainsGenericParameters || !type.IsValueType || type.IsByRefLike || type == typeof(object) || Nullable.GetUnderlyingType(type) is not null)
             {
                 return null;
             }
@@ -127,7 +136,8 @@ internal sealed class HandleFormatterResolver : IFormatterResolver
 /// <summary>
 /// How shared-memory handles travel inside an argument: by name, reopened on the other side.
 /// A pipe end (<see cref="ShmConnection"/>) moves: the parent releases it for handover (its copy may no longer
-/// be used) and the child acquires it, so the pipe's peer never sees it close.
+/// be used) and the child acquires it, so the pipe's peer never sees it close. A queue (<see cref="ShmQueue"/>,
+/// <see cref="ShmQueue{T}"/>) is shared: the child opens it by name and the parent's handle stays usable.
 /// </summary>
 internal static class HandleTransfer
 {
@@ -139,10 +149,88 @@ internal static class HandleTransfer
             return (IMessagePackFormatter<T>)(object)ConnectionFormatter.Instance;
         }
 
-        // HOOK (ShmQueue): when ShmQueue lands, add here a formatter for ShmQueue and ShmQueue<T> that writes
-        // queue.Name and reads ShmQueue.Open(name) (ShmQueue<T>: ShmQueue<T>.Open(name)); the parent keeps its
-        // own handle open, as a queue has many users. Tests: ShmProcessTests.A_connection_in_the_argument_*.
+        if (typeof(T) == typeof(ShmQueue))
+        {
+            return (IMessagePackFormatter<T>)(object)QueueFormatter.Instance;
+        }
+
+        if (typeof(T).IsGenericType && typeof(T).GetGenericTypeDefinition() == typeof(ShmQueue<>))
+        {
+            Type formatter = typeof(TypedQueueFormatter<>).MakeGenericType(typeof(T).GetGenericArguments());
+            return (IMessagePackFormatter<T>)Activator.CreateInstance(formatter)!;
+        }
+
         return null;
+    }
+
+    /// <summary>
+    /// A queue travels by name and is opened again on the other side: both processes hold it, the parent's
+    /// handle stays usable (a queue has many users), and each side disposes its own. The receiving side
+    /// opens it with default options (options are per handle: wait strategy, logger).
+    /// </summary>
+    private sealed class QueueFormatter : IMessagePackFormatter<ShmQueue?>
+    {
+        public static readonly QueueFormatter Instance = new();
+
+        public void Serialize(ref MessagePackWriter writer, ShmQueue? value, MessagePackSerializerOptions options)
+        {
+            if (value is null)
+            {
+                writer.WriteNil();
+                return;
+            }
+
+            writer.Write(value.Name);
+        }
+
+        public ShmQueue? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) =>
+            reader.TryReadNil() ? null : ShmQueue.Open(reader.ReadString() ?? throw new InvalidDataException("A queue's name is missing."));
+    }
+
+    /// <summary>
+    /// A typed queue: its name, reopened with the built-in serializer of <typeparamref name="TItem"/> (a queue's
+    /// custom serializer cannot travel: the typed queue does not expose it).
+    /// </summary>
+    /// <typeparam name="TItem">The queue's item type.</typeparam>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in GetFormatter.")]
+    private sealed class TypedQueueFormatter<TItem> : IMessagePackFormatter<ShmQueue<TItem>?>
+    {
+        public void Serialize(ref MessagePackWriter writer, ShmQueue<TItem>? value, MessagePackSerializerOptions options)
+        {
+            if (value is null)
+            {
+                writer.WriteNil();
+                return;
+            }
+
+            if (ShmSerializers.GetDefault<TItem>() is null)
+            {
+                throw new NotSupportedException($"A ShmQueue<{typeof(TItem).Name}> travels by name and is reopened with the built-in serializer of its item type, " +
+                    $"and {typeof(TItem).Name} has none. Pass the queue's name and open it with your serializer on the other side.");
+            }
+
+            writer.Write(value.Name);
+        }
+
+        public ShmQueue<TItem>? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+        {
+            if (reader.TryReadNil())
+            {
+                return null;
+            }
+
+            string name = reader.ReadString() ?? throw new InvalidDataException("A queue's name is missing.");
+            ShmQueue queue = ShmQueue.Open(name);
+            try
+            {
+                return new ShmQueue<TItem>(queue);
+            }
+            catch
+            {
+                queue.Dispose();
+                throw;
+            }
+        }
     }
 
     private sealed class ConnectionFormatter : IMessagePackFormatter<ShmConnection?>
