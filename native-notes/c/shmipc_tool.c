@@ -11,11 +11,13 @@
  *   shmipc_tool pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
  *   shmipc_tool pipe-create-echo NAME                          creates a pipe, echoes on it until the peer closes
  *
+ * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
  * Exit status: 0 done, 1 a library error (printed), 2 usage, 3 a message failed its check.
  */
 #define _GNU_SOURCE
 #include "shmipc.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,13 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1], *name = argv[2];
     int rc;
+    const char *cpu = getenv("SHMBENCH_CPU"); /* the bench pins spinning peers to different CPUs */
+    if (cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(atoi(cpu), &set);
+        sched_setaffinity(0, sizeof set, &set);
+    }
 
     if (!strcmp(mode, "queue-produce") && argc == 6) {
         int producer = atoi(argv[3]), count = atoi(argv[4]), max_payload = atoi(argv[5]);

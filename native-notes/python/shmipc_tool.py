@@ -8,6 +8,7 @@
     python3 shmipc_tool.py pipe-echo NAME                                 connects, echoes until the peer closes
     python3 shmipc_tool.py pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
     python3 shmipc_tool.py pipe-create-echo NAME                          creates a pipe, echoes until the peer closes
+SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
 """
 import os
@@ -63,6 +64,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     mode, name, args = argv[1], argv[2], argv[3:]
+    if os.environ.get("SHMBENCH_CPU"):  # the bench pins spinning peers to different CPUs
+        os.sched_setaffinity(0, {int(os.environ["SHMBENCH_CPU"])})
     if mode == "queue-produce" and len(args) == 3:
         producer, count, max_payload = map(int, args)
         q = shmipc.Queue.open(name)

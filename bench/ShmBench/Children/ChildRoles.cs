@@ -51,6 +51,11 @@ internal static class ChildRoles
 
             // TODO(pipe/queue/pool): add the peer roles of the new scenarios here ("pipe-echo", "queue-producer", ...).
             default:
+                if (InteropRoles.TryRun(role, args) is int interop)
+                {
+                    return interop;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }
