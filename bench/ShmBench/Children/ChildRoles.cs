@@ -65,6 +65,11 @@ internal static partial class ChildRoles
                 QueueIdleConsumer(args[0]);
                 return 0;
             default:
+                if (InteropRoles.TryRun(role, args) is int interop)
+                {
+                    return interop;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

@@ -1,0 +1,1148 @@
+/*
+ * shmipc.c: the C peer of ShmIpc. Every offset, rule and ordering below comes from
+ * native-notes/LAYOUT.md; section numbers (§) refer to it.
+ *
+ * Design:
+ * - Shared words are touched only through the accessors below, whose names carry the ordering
+ *   (ld_acq64 pairs with st_rel64 of the same word; cas64 / fadd32 / xchg32 are seq_cst RMWs, i.e. full
+ *   fences). Plain stores are used only for bytes a later release store publishes.
+ * - Segment: open + flock(LOCK_SH) held while mapped (§1), header validated in the order of §3.
+ * - Waiting (§4): spin, then register in the sleeper count (seq_cst increment), re-check, sleep on the
+ *   named semaphore with sem_clockwait(CLOCK_MONOTONIC) in slices, deregister on timeout; before each
+ *   slice the kind-specific "before_sleep" checks peers (dead producer, dead reader, dead pipe end).
+ *   Notifiers: full fence, read the count, post only when someone sleeps.
+ * - Queue (§6): claim by CAS on the record's claim word, help Tail, commit by a release store of State;
+ *   take by CAS on Reader; reclaim in order under ReclaimLock. A dead producer's record is abandoned,
+ *   a dead reader's record released, a dead reclaimer's lock broken: each after proving death by
+ *   pid + start time (§2), never by a timeout alone.
+ * - Pipe (§5): SPSC rings, Tail/Head release stores, every length/position from the peer checked.
+ */
+#define _GNU_SOURCE
+#include "shmipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the ShmIpc layout is little-endian"
+#endif
+
+/* ---------------------------------------------------------------- accessors (ordering in the name) */
+
+#define A64(p) ((_Atomic int64_t *)(void *)(p))
+#define A32(p) ((_Atomic int32_t *)(void *)(p))
+
+static inline int64_t ld_acq64(const uint8_t *p) { return atomic_load_explicit(A64(p), memory_order_acquire); }
+static inline void st_rel64(uint8_t *p, int64_t v) { atomic_store_explicit(A64(p), v, memory_order_release); }
+static inline int32_t ld_acq32(const uint8_t *p) { return atomic_load_explicit(A32(p), memory_order_acquire); }
+static inline void st_plain64(uint8_t *p, int64_t v) { atomic_store_explicit(A64(p), v, memory_order_relaxed); }
+/* Returns the value seen (== expected on success), like Interlocked.CompareExchange. */
+static inline int64_t cas64(uint8_t *p, int64_t expected, int64_t desired)
+{
+    atomic_compare_exchange_strong_explicit(A64(p), &expected, desired, memory_order_seq_cst, memory_order_seq_cst);
+    return expected;
+}
+static inline int32_t cas32(uint8_t *p, int32_t expected, int32_t desired)
+{
+    atomic_compare_exchange_strong_explicit(A32(p), &expected, desired, memory_order_seq_cst, memory_order_seq_cst);
+    return expected;
+}
+static inline void full_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t deadline_from(int64_t timeout_ns)
+{
+    if (timeout_ns < 0) return INT64_MAX;
+    int64_t now = now_ns();
+    return timeout_ns >= INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+const char *shmipc_strerror(int status)
+{
+    switch (status) {
+    case SHMIPC_OK: return "ok";
+    case SHMIPC_ETIMEOUT: return "timed out";
+    case SHMIPC_ENOENT: return "no such queue or pipe";
+    case SHMIPC_EINVALID: return "invalid argument";
+    case SHMIPC_ETOOLONG: return "message longer than the maximum";
+    case SHMIPC_ETOOSMALL: return "buffer smaller than the next message";
+    case SHMIPC_ECLOSED: return "the other end closed or died";
+    case SHMIPC_EBUSY: return "busy (end already connected, or segment being removed)";
+    case SHMIPC_EEXIST: return "a segment of that name exists";
+    case SHMIPC_ECORRUPT: return "shared state is corrupted";
+    case SHMIPC_ETRUNCATED: return "segment truncated";
+    case SHMIPC_ENOTREADY: return "segment not initialised by its creator";
+    case SHMIPC_EFOREIGN: return "not a ShmIpc segment";
+    case SHMIPC_EVERSION: return "unsupported layout version";
+    case SHMIPC_EWRONGKIND: return "segment of another kind";
+    case SHMIPC_ESYS: return "system call failed (see errno)";
+    case SHMIPC_ENOSEND: return "this end of a one-way pipe cannot do that";
+    default: return "unknown status";
+    }
+}
+
+/* ---------------------------------------------------------------- §2 process identity */
+
+/* Start time (field 22 of /proc/PID/stat); 0 when the process is missing, a zombie or dead. */
+static uint64_t process_start_time(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
+    if (!p || p[1] != ' ') return 0;
+    p += 2;
+    if (*p == 'Z' || *p == 'X') return 0; /* field 3: state */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p) return 0;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+static uint64_t identity_word(int pid, uint64_t start)
+{
+    return ((uint64_t)(uint32_t)start << 32) | ((uint64_t)(uint32_t)pid << 5) | 1u;
+}
+
+static int is_identity_word(uint64_t w) { return (w & 0x1F) == 1 && ((uint32_t)w >> 5) != 0; }
+
+/* Alive = /proc entry present, not a zombie, and the start time's low 32 bits (or none) match. */
+static int is_alive(int pid, uint64_t start, int start_bits)
+{
+    if (pid <= 0) return 0;
+    uint64_t actual = process_start_time(pid);
+    if (actual == 0) return 0;
+    uint64_t mask = start_bits == 0 ? 0 : start_bits == 32 ? 0xFFFFFFFFull : ~0ull;
+    return (actual & mask) == (start & mask);
+}
+
+static int identity_alive(uint64_t word) { return is_alive((int)((uint32_t)word >> 5), word >> 32, 32); }
+
+static int s_pid;
+static uint64_t s_start, s_identity;
+
+static int init_identity(void)
+{
+    int pid = getpid();
+    if (pid != s_pid) {
+        uint64_t start = process_start_time(pid);
+        if (start == 0) return SHMIPC_ESYS;
+        s_pid = pid;
+        s_start = start;
+        s_identity = identity_word(pid, start);
+    }
+    return SHMIPC_OK;
+}
+
+/* ---------------------------------------------------------------- §1 names, §3 segments */
+
+enum { HDR_SIZE = 128, MAX_SEMS = 8, KIND_QUEUE = 1, KIND_PIPE = 2 };
+static const uint64_t MAGIC = 0x00004350494D4853ull; /* "SHMIPC\0\0" */
+
+struct seg {
+    uint8_t *base;
+    size_t length;
+    int fd;
+    int creator;
+    uint32_t nsems;
+    sem_t *sems[MAX_SEMS];
+    char name[256];
+};
+
+static int valid_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n < 1 || n > 200 || name[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void seg_path(char *out, size_t size, const char *name) { snprintf(out, size, "/dev/shm/shmipc.%s", name); }
+static void sem_name(char *out, size_t size, const char *name, int i) { snprintf(out, size, "/shmipc.%s.s%d", name, i); }
+
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+static uint64_t fnv1a(const uint8_t *header)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 8; i < 120; i++) h = (h ^ header[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void seg_close(struct seg *s, int unlink_names)
+{
+    for (uint32_t i = 0; i < s->nsems; i++) {
+        if (s->sems[i]) sem_close(s->sems[i]);
+        s->sems[i] = NULL;
+    }
+    if (unlink_names) {
+        char path[300];
+        seg_path(path, sizeof path, s->name);
+        unlink(path);
+        for (uint32_t i = 0; i < s->nsems; i++) {
+            sem_name(path, sizeof path, s->name, (int)i);
+            sem_unlink(path);
+        }
+    }
+    if (s->base) munmap(s->base, s->length);
+    if (s->fd >= 0) close(s->fd); /* drops the LOCK_SH */
+    s->base = NULL;
+    s->fd = -1;
+}
+
+/* Validation of §3, in its order. */
+static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
+{
+    if (file_length < HDR_SIZE) return SHMIPC_ETRUNCATED;
+    uint64_t magic = (uint64_t)ld_acq64(b); /* pairs with the creator's release of Magic */
+    if (magic == 0) return SHMIPC_ENOTREADY;
+    if (magic != MAGIC) return SHMIPC_EFOREIGN;
+    if (rd32(b + 8) != 1) return SHMIPC_EVERSION;
+    if (fnv1a(b) != rd64(b + 120)) return SHMIPC_ECORRUPT;
+    if (rd32(b + 12) != kind) return SHMIPC_EWRONGKIND;
+    uint64_t total = rd64(b + 16), coff = rd64(b + 32), csize = rd64(b + 40), doff = rd64(b + 48), dsize = rd64(b + 56);
+    if (rd32(b + 24) != HDR_SIZE) return SHMIPC_ECORRUPT;
+    if (total != file_length) return total > file_length ? SHMIPC_ETRUNCATED : SHMIPC_ECORRUPT;
+    if (coff != HDR_SIZE || csize % 128 != 0 || csize > total || doff != coff + csize || dsize > total || doff + dsize != total)
+        return SHMIPC_ECORRUPT;
+    if ((int32_t)rd32(b + 64) <= 0 || rd32(b + 68) > MAX_SEMS) return SHMIPC_ECORRUPT;
+    return SHMIPC_OK;
+}
+
+static int seg_open(const char *name, uint32_t kind, struct seg *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    if (!valid_name(name)) return SHMIPC_EINVALID;
+    int rc = init_identity();
+    if (rc) return rc;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    char path[300];
+    seg_path(path, sizeof path, name);
+    int64_t deadline = deadline_from(5000000000LL); /* a creator may be mid-way: give it 5 s, as .NET does */
+    for (;;) {
+        s->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (s->fd < 0) return errno == ENOENT ? SHMIPC_ENOENT : SHMIPC_ESYS;
+        if (flock(s->fd, LOCK_SH | LOCK_NB) != 0) {
+            close(s->fd);
+            s->fd = -1;
+            return SHMIPC_EBUSY; /* someone holds LOCK_EX: the sweep is removing it */
+        }
+        struct stat st;
+        if (fstat(s->fd, &st) != 0) { rc = SHMIPC_ESYS; goto fail; }
+        s->length = (size_t)st.st_size;
+        if (s->length < HDR_SIZE) {
+            rc = SHMIPC_ETRUNCATED;
+        } else {
+            s->base = mmap(NULL, s->length, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+            if (s->base == MAP_FAILED) { s->base = NULL; rc = SHMIPC_ESYS; goto fail; }
+            rc = validate_header(s->base, s->length, kind);
+            if (rc == SHMIPC_OK) break;
+        }
+        if (!(rc == SHMIPC_ENOTREADY || (rc == SHMIPC_ETRUNCATED && s->length < HDR_SIZE)) || now_ns() >= deadline) goto fail;
+        seg_close(s, 0);
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    s->nsems = rd32(s->base + 68);
+    for (uint32_t i = 0; i < s->nsems; i++) {
+        char sn[300];
+        sem_name(sn, sizeof sn, name, (int)i);
+        s->sems[i] = sem_open(sn, 0);
+        if (s->sems[i] == SEM_FAILED) {
+            s->sems[i] = NULL;
+            rc = errno == ENOENT ? SHMIPC_ENOENT : SHMIPC_ESYS;
+            goto fail;
+        }
+    }
+    return SHMIPC_OK;
+fail:
+    seg_close(s, 0);
+    return rc;
+}
+
+/* §3 "Creating": the caller initialises control and data, then calls seg_publish. */
+static int seg_create(const char *name, uint32_t kind, uint64_t control_size, uint64_t data_size, uint32_t nsems, struct seg *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    if (!valid_name(name)) return SHMIPC_EINVALID;
+    int rc = init_identity();
+    if (rc) return rc;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    char path[300];
+    seg_path(path, sizeof path, name);
+    uint64_t total = HDR_SIZE + control_size + data_size;
+    s->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (s->fd < 0) return errno == EEXIST ? SHMIPC_EEXIST : SHMIPC_ESYS;
+    s->creator = 1;
+    if (fchmod(s->fd, 0600) != 0 || flock(s->fd, LOCK_SH) != 0 || ftruncate(s->fd, (off_t)total) != 0) goto sys;
+    s->length = (size_t)total;
+    s->base = mmap(NULL, s->length, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+    if (s->base == MAP_FAILED) { s->base = NULL; goto sys; }
+    uint8_t *h = s->base; /* a fresh file is all zero: Magic stays 0 until seg_publish */
+    wr32(h + 8, 1);
+    wr32(h + 12, kind);
+    wr64(h + 16, total);
+    wr32(h + 24, HDR_SIZE);
+    wr32(h + 28, 0);
+    wr64(h + 32, HDR_SIZE);
+    wr64(h + 40, control_size);
+    wr64(h + 48, HDR_SIZE + control_size);
+    wr64(h + 56, data_size);
+    wr32(h + 64, (uint32_t)s_pid);
+    wr32(h + 68, nsems);
+    wr64(h + 72, s_start);
+    wr64(h + 120, fnv1a(h));
+    s->nsems = nsems;
+    for (uint32_t i = 0; i < nsems; i++) {
+        char sn[300];
+        sem_name(sn, sizeof sn, name, (int)i);
+        sem_unlink(sn); /* a leftover would carry a stale count */
+        s->sems[i] = sem_open(sn, O_CREAT | O_EXCL, 0600, 0);
+        if (s->sems[i] == SEM_FAILED) { s->sems[i] = NULL; goto sys; }
+    }
+    return SHMIPC_OK;
+sys:
+    rc = SHMIPC_ESYS;
+    {
+        int saved = errno;
+        seg_close(s, 1);
+        errno = saved;
+    }
+    return rc;
+}
+
+static void seg_publish(struct seg *s) { st_rel64(s->base, (int64_t)MAGIC); }
+
+/* ---------------------------------------------------------------- §4 waiting and waking */
+
+struct signal {
+    uint8_t *sleepers; /* int32 in the control block */
+    sem_t *sem;
+};
+
+static void sem_post_checked(sem_t *sem)
+{
+    if (sem_post(sem) != 0 && errno != EOVERFLOW) { /* a saturated count already wakes everyone */ }
+}
+
+/* Notifier: after the publishing release store. */
+static inline void notify(struct signal *sig)
+{
+    full_fence(); /* our publication before the read of the count; pairs with the waiter's increment */
+    if (atomic_load_explicit(A32(sig->sleepers), memory_order_relaxed) != 0) {
+        int32_t n = atomic_exchange_explicit(A32(sig->sleepers), 0, memory_order_seq_cst);
+        if (n > 64) n = 64;
+        for (int32_t i = 0; i < n; i++) sem_post_checked(sig->sem);
+    }
+}
+
+static void unregister(struct signal *sig)
+{
+    int32_t cur = ld_acq32(sig->sleepers);
+    while (cur > 0) {
+        int32_t seen = cas32(sig->sleepers, cur, cur - 1);
+        if (seen == cur) return;
+        cur = seen;
+    }
+}
+
+/* A sleep of at most slice_ns: 1 woken, 0 timed out. EINTR retried against the same deadline. */
+static int sem_sleep(sem_t *sem, int64_t slice_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + slice_ns % 1000000000LL;
+    ts.tv_sec += (time_t)(slice_ns / 1000000000LL + ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    for (;;) {
+        if (sem_clockwait(sem, CLOCK_MONOTONIC, &ts) == 0) return 1;
+        if (errno == ETIMEDOUT) return 0;
+        if (errno != EINTR) return 0;
+    }
+}
+
+typedef int (*cond_fn)(void *ctx);          /* 1 when the condition holds */
+typedef int (*before_sleep_fn)(void *ctx);  /* SHMIPC_OK, or a status that ends the wait */
+
+/* §4 waiter. Returns SHMIPC_OK (condition holds), SHMIPC_ETIMEOUT, or what before_sleep returned. */
+static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, cond_fn cond, before_sleep_fn before, void *ctx)
+{
+    if (cond(ctx)) return SHMIPC_OK;
+    int64_t spin_end = now_ns() + w->spin_ns;
+    if (spin_end > deadline) spin_end = deadline;
+    for (unsigned i = 1; w->spin_ns > 0; i++) {
+        cpu_relax();
+        if (cond(ctx)) return SHMIPC_OK;
+        if ((i & 15) == 0 && now_ns() >= spin_end) break;
+    }
+    for (;;) {
+        int rc = before(ctx);
+        if (rc != SHMIPC_OK) return rc;
+        int64_t now = now_ns();
+        if (now >= deadline) return cond(ctx) ? SHMIPC_OK : SHMIPC_ETIMEOUT;
+        int64_t slice = w->slice_ns;
+        if (deadline - now < slice) slice = deadline - now;
+        atomic_fetch_add_explicit(A32(sig->sleepers), 1, memory_order_seq_cst); /* register: a full fence */
+        if (cond(ctx)) {
+            unregister(sig);
+            return SHMIPC_OK;
+        }
+        if (!sem_sleep(sig->sem, slice)) unregister(sig);
+        if (cond(ctx)) return SHMIPC_OK;
+    }
+}
+
+static const shmipc_wait default_wait = {50000, 100000000};
+
+/* ================================================================= §6 Queue */
+
+enum {
+    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
+    Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640,
+    R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32,
+    K_MESSAGE = 1, K_PADDING = 2,
+    S_WRITING = 0, S_COMMITTED = 1, S_CONSUMED = 2, S_ABANDONED = 3,
+};
+#define MAX_ENCODABLE ((1 << 27) - 1)
+
+struct shmipc_queue {
+    struct seg seg;
+    uint8_t *ctl, *data;
+    int64_t cap, mask;
+    int32_t maxlen;
+    int64_t cached_head;
+    struct signal data_sig, space_sig;
+    shmipc_wait wait;
+};
+
+static inline int64_t q_record_size(int64_t len) { return (32 + len + 31) & ~(int64_t)31; }
+static inline uint64_t free_stamp(int64_t p) { return ~(uint64_t)p; }
+static inline uint64_t tag_of(int64_t p) { return (uint32_t)(p >> 5); }
+static inline uint64_t state_word(int64_t p, uint32_t s) { return (tag_of(p) << 32) | s; }
+static inline uint64_t claim_word(uint32_t kind, int32_t len, int pid)
+{
+    return kind | ((uint64_t)(uint32_t)len << 5) | ((uint64_t)(uint32_t)pid << 32);
+}
+
+/* §6.3: a claim word is valid at an offset with to_end bytes before the wrap. */
+static int decode_claim(const shmipc_queue *q, uint64_t w, int64_t to_end, uint32_t *kind, int32_t *len, int64_t *size)
+{
+    *kind = (uint32_t)w & 31;
+    *len = (int32_t)(((uint32_t)w >> 5) & MAX_ENCODABLE);
+    if (*kind == K_MESSAGE) {
+        *size = q_record_size(*len);
+        return *len <= q->maxlen && *size <= to_end;
+    }
+    *size = *len;
+    return *kind == K_PADDING && *len == to_end && *len > 0;
+}
+
+static void stamp_free(shmipc_queue *q, int64_t position, int64_t size)
+{
+    for (int64_t x = position; x < position + size; x += 32) {
+        uint8_t *u = q->data + (x & q->mask);
+        int64_t next = x + q->cap;
+        st_plain64(u + R_CLAIM, (int64_t)free_stamp(next));
+        st_plain64(u + R_STATE, (int64_t)state_word(next, S_WRITING));
+        st_plain64(u + R_READER, (int64_t)free_stamp(next));
+        st_plain64(u + R_PRODUCER, 0);
+    }
+}
+
+static int q_init(shmipc_queue *q)
+{
+    q->ctl = q->seg.base + HDR_SIZE;
+    q->data = q->ctl + rd64(q->seg.base + 40);
+    q->cap = (int64_t)rd64(q->ctl + Q_CAP);
+    q->mask = q->cap - 1;
+    q->maxlen = (int32_t)rd32(q->ctl + Q_MAXLEN);
+    q->data_sig = (struct signal){q->ctl + Q_DATA_SLEEPERS, q->seg.sems[0]};
+    q->space_sig = (struct signal){q->ctl + Q_SPACE_SLEEPERS, q->seg.sems[1]};
+    q->wait = default_wait;
+    q->cached_head = ld_acq64(q->ctl + Q_HEAD);
+    return SHMIPC_OK;
+}
+
+int shmipc_queue_open(const char *name, shmipc_queue **out)
+{
+    *out = NULL;
+    shmipc_queue *q = calloc(1, sizeof *q);
+    if (!q) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_QUEUE, &q->seg);
+    if (rc) { free(q); return rc; }
+    /* §6.1 control block validation. */
+    uint8_t *b = q->seg.base, *ctl = b + HDR_SIZE;
+    uint64_t csize = rd64(b + 40), dsize = rd64(b + 56);
+    int64_t cap = (int64_t)rd64(ctl + Q_CAP);
+    int32_t maxlen = (int32_t)rd32(ctl + Q_MAXLEN), align = (int32_t)rd32(ctl + Q_ALIGN);
+    rc = SHMIPC_ECORRUPT;
+    if (csize < Q_CONTROL || q->seg.nsems < 2) goto bad;
+    if (cap < 4096 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (uint64_t)cap != dsize) goto bad;
+    if (maxlen < 0 || maxlen > MAX_ENCODABLE || q_record_size(maxlen) > cap / 2) goto bad;
+    if (align != 32) goto bad;
+    int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
+    if (head < 0 || head > read || read > tail || ((head | read | tail) & 31) != 0) goto bad;
+    q_init(q);
+    *out = q;
+    return SHMIPC_OK;
+bad:
+    seg_close(&q->seg, 0);
+    free(q);
+    return rc;
+}
+
+int shmipc_queue_create(const char *name, int64_t capacity, int32_t max_message_length, shmipc_queue **out)
+{
+    *out = NULL;
+    if (capacity < 4096 || capacity > (1LL << 30) || (capacity & (capacity - 1)) != 0) return SHMIPC_EINVALID;
+    int64_t largest = capacity / 2 - 32;
+    int64_t maxlen = max_message_length < 0 ? (largest < 65536 ? largest : 65536) : max_message_length;
+    if (maxlen > largest || maxlen > MAX_ENCODABLE) return SHMIPC_EINVALID;
+    shmipc_queue *q = calloc(1, sizeof *q);
+    if (!q) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_QUEUE, Q_CONTROL, (uint64_t)capacity, 2, &q->seg);
+    if (rc) { free(q); return rc; }
+    uint8_t *ctl = q->seg.base + HDR_SIZE;
+    wr64(ctl + Q_CAP, (uint64_t)capacity);
+    wr32(ctl + Q_MAXLEN, (uint32_t)maxlen);
+    wr32(ctl + Q_ALIGN, 32);
+    q_init(q);
+    stamp_free(q, -capacity, capacity); /* lap 0: the unit at offset o gets the stamps of position o */
+    seg_publish(&q->seg);               /* release: control block and stamps before Magic */
+    *out = q;
+    return SHMIPC_OK;
+}
+
+int32_t shmipc_queue_max_message_length(const shmipc_queue *q) { return q->maxlen; }
+void shmipc_queue_set_wait(shmipc_queue *q, shmipc_wait wait) { q->wait = wait; }
+
+void shmipc_queue_close(shmipc_queue *q)
+{
+    if (!q) return;
+    seg_close(&q->seg, q->seg.creator);
+    free(q);
+}
+
+/* §6.5. Returns bytes freed; blocked_at and blocked_reader name a taken-but-unfinished record it stopped at. */
+static int64_t q_reclaim(shmipc_queue *q, int64_t *blocked_at, uint64_t *blocked_reader, int *corrupt)
+{
+    if (blocked_at) *blocked_at = -1;
+    if (ld_acq64(q->ctl + Q_READ) - ld_acq64(q->ctl + Q_HEAD) <= 0) return 0;
+    if (cas64(q->ctl + Q_LOCK, 0, (int64_t)s_identity) != 0) return 0;
+    int64_t start = ld_acq64(q->ctl + Q_HEAD), h = start;
+    int64_t r = ld_acq64(q->ctl + Q_READ);
+    while (h < r) {
+        int64_t off = h & q->mask;
+        uint8_t *rec = q->data + off;
+        uint32_t kind; int32_t len; int64_t size;
+        if (!decode_claim(q, (uint64_t)ld_acq64(rec + R_CLAIM), q->cap - off, &kind, &len, &size)) { *corrupt = 1; break; }
+        if (kind == K_MESSAGE) {
+            uint64_t st = (uint64_t)ld_acq64(rec + R_STATE);
+            if ((st >> 32) != tag_of(h) || (uint32_t)st == S_WRITING) { *corrupt = 1; break; }
+            if ((uint32_t)st == S_COMMITTED) {
+                if (blocked_at) { *blocked_at = h; *blocked_reader = (uint64_t)ld_acq64(rec + R_READER); }
+                break;
+            }
+        }
+        stamp_free(q, h, size);
+        h += size;
+    }
+    if (h != start) st_rel64(q->ctl + Q_HEAD, h); /* stamps before Head: pairs with producers' acquire of Head */
+    st_rel64(q->ctl + Q_LOCK, 0);
+    return h - start;
+}
+
+/* §6.3 claim. Position, -1 when full, or SHMIPC_ECORRUPT (< -1). */
+static int64_t q_claim(shmipc_queue *q, int32_t len)
+{
+    int64_t need = q_record_size(len);
+    int reclaimed = 0;
+    for (;;) {
+        int64_t t = ld_acq64(q->ctl + Q_TAIL);
+        int64_t off = t & q->mask, to_end = q->cap - off;
+        int wrap = need > to_end;
+        int64_t size = wrap ? to_end : need;
+        int64_t h = q->cached_head;
+        if (t + size > h + q->cap || t < h) {
+            h = q->cached_head = ld_acq64(q->ctl + Q_HEAD);
+            if (t < h) continue; /* stale t */
+        }
+        if (t + size > h + q->cap) {
+            int corrupt = 0;
+            if (!reclaimed && q_reclaim(q, NULL, NULL, &corrupt) > 0) { reclaimed = 1; continue; }
+            if (corrupt) return SHMIPC_ECORRUPT;
+            return -1;
+        }
+        uint8_t *rec = q->data + off;
+        uint64_t stamp = free_stamp(t);
+        uint64_t seen = (uint64_t)ld_acq64(rec + R_CLAIM);
+        if (seen != stamp) { /* claimed by someone else first: help Tail past it */
+            uint32_t k; int32_t l; int64_t sz;
+            if (decode_claim(q, seen, to_end, &k, &l, &sz)) cas64(q->ctl + Q_TAIL, t, t + sz);
+            else if (ld_acq64(q->ctl + Q_TAIL) == t) return SHMIPC_ECORRUPT;
+            continue;
+        }
+        uint64_t mine = wrap ? claim_word(K_PADDING, (int32_t)to_end, s_pid) : claim_word(K_MESSAGE, len, s_pid);
+        if ((uint64_t)cas64(rec + R_CLAIM, (int64_t)stamp, (int64_t)mine) != stamp) continue;
+        if (!wrap) st_plain64(rec + R_PRODUCER, (int64_t)s_identity); /* read only for liveness */
+        cas64(q->ctl + Q_TAIL, t, t + size); /* failure: a helper did it */
+        if (!wrap) return t;
+    }
+}
+
+int64_t shmipc_queue_claim_only(shmipc_queue *q, int32_t length)
+{
+    if (length < 0 || length > q->maxlen) return SHMIPC_ETOOLONG;
+    return q_claim(q, length);
+}
+
+static int q_has_space(shmipc_queue *q, int32_t len)
+{
+    int64_t h = ld_acq64(q->ctl + Q_HEAD), t = ld_acq64(q->ctl + Q_TAIL);
+    int64_t need = q_record_size(len), to_end = q->cap - (t & q->mask);
+    return t + (need > to_end ? to_end + need : need) <= h + q->cap;
+}
+
+struct q_put_ctx { shmipc_queue *q; int32_t len; };
+
+static int q_space_cond(void *c)
+{
+    struct q_put_ctx *x = c;
+    if (q_has_space(x->q, x->len)) return 1;
+    int corrupt = 0;
+    return q_reclaim(x->q, NULL, NULL, &corrupt) > 0 && q_has_space(x->q, x->len);
+}
+
+/* §6.6: before a producer sleeps, repair what dead processes hold: the reclaim lock, a taken record. */
+static int q_space_before_sleep(void *c)
+{
+    shmipc_queue *q = ((struct q_put_ctx *)c)->q;
+    uint64_t owner = (uint64_t)ld_acq64(q->ctl + Q_LOCK);
+    if (owner != 0 && !identity_alive(owner)) cas64(q->ctl + Q_LOCK, (int64_t)owner, 0);
+    int64_t at; uint64_t reader; int corrupt = 0;
+    q_reclaim(q, &at, &reader, &corrupt);
+    if (corrupt) return SHMIPC_ECORRUPT;
+    if (at >= 0 && is_identity_word(reader) && !identity_alive(reader)) {
+        uint8_t *rec = q->data + (at & q->mask);
+        if ((uint64_t)ld_acq64(rec + R_READER) == reader) {
+            int64_t committed = (int64_t)state_word(at, S_COMMITTED);
+            if (cas64(rec + R_STATE, committed, (int64_t)state_word(at, S_CONSUMED)) == committed)
+                q_reclaim(q, NULL, NULL, &corrupt);
+        }
+    }
+    return SHMIPC_OK;
+}
+
+int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns)
+{
+    if (length > (size_t)q->maxlen) return SHMIPC_ETOOLONG;
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int64_t p = q_claim(q, (int32_t)length);
+        if (p >= 0) {
+            uint8_t *rec = q->data + (p & q->mask);
+            memcpy(rec + R_HEADER, message, length);
+            st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED)); /* commit: pairs with consumers' acquire of State */
+            notify(&q->data_sig);
+            return SHMIPC_OK;
+        }
+        if (p < -1) return (int)p;
+        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        struct q_put_ctx ctx = {q, (int32_t)length};
+        int rc = wait_for(&q->space_sig, &q->wait, deadline, q_space_cond, q_space_before_sleep, &ctx);
+        if (rc == SHMIPC_ETIMEOUT) {
+            /* one last try below, then give up */
+            p = q_claim(q, (int32_t)length);
+            if (p >= 0) {
+                uint8_t *rec = q->data + (p & q->mask);
+                memcpy(rec + R_HEADER, message, length);
+                st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED));
+                notify(&q->data_sig);
+                return SHMIPC_OK;
+            }
+            return p < -1 ? (int)p : SHMIPC_ETIMEOUT;
+        }
+        if (rc != SHMIPC_OK) return rc;
+    }
+}
+
+enum { TAKE_OK = 0, TAKE_EMPTY = 1, TAKE_PENDING = 2 };
+
+/* §6.4 one attempt. TAKE_OK (copied), TAKE_EMPTY, TAKE_PENDING, or a negative status. */
+static int q_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length)
+{
+    for (;;) {
+        int64_t r = ld_acq64(q->ctl + Q_READ), t = ld_acq64(q->ctl + Q_TAIL);
+        if (r == t) return TAKE_EMPTY;
+        if (r > t) {
+            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
+            continue;
+        }
+        int64_t off = r & q->mask;
+        uint8_t *rec = q->data + off;
+        uint32_t kind; int32_t len; int64_t size;
+        if (!decode_claim(q, (uint64_t)ld_acq64(rec + R_CLAIM), q->cap - off, &kind, &len, &size)) {
+            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
+            continue; /* stale r: the record was consumed and reclaimed meanwhile */
+        }
+        if (kind == K_PADDING) { cas64(q->ctl + Q_READ, r, r + size); continue; }
+        uint64_t st = (uint64_t)ld_acq64(rec + R_STATE); /* pairs with the producer's release of State */
+        if ((st >> 32) != tag_of(r)) {
+            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
+            continue;
+        }
+        switch ((uint32_t)st) {
+        case S_COMMITTED:
+            if ((size_t)len > capacity) { *length = (size_t)len; return SHMIPC_ETOOSMALL; }
+            if ((uint64_t)cas64(rec + R_READER, (int64_t)free_stamp(r), (int64_t)s_identity) == free_stamp(r)) {
+                cas64(q->ctl + Q_READ, r, r + size);
+                memcpy(buffer, rec + R_HEADER, (size_t)len);
+                *length = (size_t)len;
+                st_rel64(rec + R_STATE, (int64_t)state_word(r, S_CONSUMED)); /* our reads before the space is reused */
+                notify(&q->space_sig);
+                if (ld_acq64(q->ctl + Q_READ) - ld_acq64(q->ctl + Q_HEAD) >= q->cap / 4) {
+                    int corrupt = 0;
+                    if (q_reclaim(q, NULL, NULL, &corrupt) > 0) notify(&q->space_sig);
+                }
+                return TAKE_OK;
+            }
+            cas64(q->ctl + Q_READ, r, r + size); /* another consumer has it: help */
+            continue;
+        case S_CONSUMED:
+        case S_ABANDONED:
+            cas64(q->ctl + Q_READ, r, r + size);
+            continue;
+        case S_WRITING:
+            return TAKE_PENDING;
+        default:
+            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
+            continue;
+        }
+    }
+}
+
+/* Readable: something at ReadPosition that is not a message still being written. */
+static int q_readable_cond(void *c)
+{
+    shmipc_queue *q = c;
+    int64_t r = ld_acq64(q->ctl + Q_READ);
+    if (r == ld_acq64(q->ctl + Q_TAIL)) return 0;
+    uint8_t *rec = q->data + (r & q->mask);
+    uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM), st = (uint64_t)ld_acq64(rec + R_STATE);
+    return !((claim & 31) == K_MESSAGE && st == state_word(r, S_WRITING));
+}
+
+/* §6.6: a record still being written at ReadPosition whose producer is dead is abandoned. */
+static int q_readable_before_sleep(void *c)
+{
+    shmipc_queue *q = c;
+    int64_t r = ld_acq64(q->ctl + Q_READ);
+    if (r == ld_acq64(q->ctl + Q_TAIL)) return SHMIPC_OK;
+    uint8_t *rec = q->data + (r & q->mask);
+    uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM), st = (uint64_t)ld_acq64(rec + R_STATE);
+    if ((claim & 31) != K_MESSAGE || st != state_word(r, S_WRITING)) return SHMIPC_OK;
+    int pid = (int)(claim >> 32);
+    uint64_t ident = (uint64_t)ld_acq64(rec + R_PRODUCER);
+    int alive = is_identity_word(ident) && (int)((uint32_t)ident >> 5) == pid ? identity_alive(ident) : is_alive(pid, 0, 0);
+    if (!alive && cas64(rec + R_STATE, (int64_t)st, (int64_t)state_word(r, S_ABANDONED)) == (int64_t)st) {
+        fprintf(stderr, "shmipc: queue %s: producer pid %d died while writing position %lld; that message is lost\n",
+                q->seg.name, pid, (long long)r);
+        notify(&q->data_sig);
+    }
+    return SHMIPC_OK;
+}
+
+int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns)
+{
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int rc = q_take(q, buffer, capacity, length);
+        if (rc == TAKE_OK) return SHMIPC_OK;
+        if (rc < 0) return rc;
+        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        rc = wait_for(&q->data_sig, &q->wait, deadline, q_readable_cond, q_readable_before_sleep, q);
+        if (rc == SHMIPC_ETIMEOUT) {
+            rc = q_take(q, buffer, capacity, length);
+            return rc == TAKE_OK ? SHMIPC_OK : rc < 0 ? rc : SHMIPC_ETIMEOUT;
+        }
+        if (rc != SHMIPC_OK) return rc;
+    }
+}
+
+/* ================================================================= §5 Pipe */
+
+enum {
+    P_CONTROL = 1152, P_CAP = 0, P_MAXLEN = 8, P_RINGS = 16, P_FLAGS = 20, P_SLOTS = 128, P_OWNER = 0, P_CLOSED = 8,
+    P_RING0 = 384, RING_CTL = 384, RG_TAIL = 0, RG_HEAD = 128, RG_DATA_SLEEPERS = 256, RG_SPACE_SLEEPERS = 320,
+    T_MESSAGE = 1, T_PADDING = 2,
+};
+
+struct ring {
+    uint8_t *tail_word, *head_word, *bytes;
+    int64_t pos;   /* producer: our Tail; consumer: our Head */
+    int64_t cache; /* producer: last Head read; consumer: last Tail read */
+    struct signal data_sig, space_sig;
+};
+
+struct shmipc_pipe {
+    struct seg seg;
+    int end;
+    int64_t cap, mask;
+    int32_t maxlen;
+    int has_send, has_recv;
+    struct ring send, recv;
+    uint8_t *own_slot, *peer_slot;
+    int peer_gone;
+    int64_t next_liveness;
+    shmipc_wait wait;
+};
+
+static inline int64_t p_record_size(int64_t len) { return 8 + ((len + 7) & ~(int64_t)7); }
+
+static void p_ring(shmipc_pipe *p, struct ring *rg, int r)
+{
+    uint8_t *ctl = p->seg.base + HDR_SIZE, *rc = ctl + P_RING0 + RING_CTL * r;
+    rg->tail_word = rc + RG_TAIL;
+    rg->head_word = rc + RG_HEAD;
+    rg->bytes = ctl + P_CONTROL + (int64_t)r * p->cap;
+    rg->data_sig = (struct signal){rc + RG_DATA_SLEEPERS, p->seg.sems[2 * r]};
+    rg->space_sig = (struct signal){rc + RG_SPACE_SLEEPERS, p->seg.sems[2 * r + 1]};
+}
+
+/* End e receives from ring e and sends on ring 1 - e, where they exist. */
+static void p_attach(shmipc_pipe *p, int end)
+{
+    uint8_t *ctl = p->seg.base + HDR_SIZE;
+    int rings = (int)rd32(ctl + P_RINGS);
+    p->end = end;
+    p->own_slot = ctl + P_SLOTS + 128 * end;
+    p->peer_slot = ctl + P_SLOTS + 128 * (1 - end);
+    p->wait = default_wait;
+    p->has_recv = end < rings;
+    p->has_send = 1 - end < rings;
+    if (p->has_recv) {
+        p_ring(p, &p->recv, end);
+        p->recv.pos = ld_acq64(p->recv.head_word);
+        p->recv.cache = ld_acq64(p->recv.tail_word);
+    }
+    if (p->has_send) {
+        p_ring(p, &p->send, 1 - end);
+        p->send.pos = ld_acq64(p->send.tail_word);
+        p->send.cache = ld_acq64(p->send.head_word);
+    }
+}
+
+int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
+{
+    *out = NULL;
+    shmipc_pipe *p = calloc(1, sizeof *p);
+    if (!p) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_PIPE, &p->seg);
+    if (rc) { free(p); return rc; }
+    uint8_t *b = p->seg.base, *ctl = b + HDR_SIZE;
+    int64_t cap = (int64_t)rd64(ctl + P_CAP), maxlen = (int64_t)rd64(ctl + P_MAXLEN);
+    int32_t rings = (int32_t)rd32(ctl + P_RINGS), flags = (int32_t)rd32(ctl + P_FLAGS);
+    rc = SHMIPC_ECORRUPT;
+    if (rd64(b + 40) != P_CONTROL) goto bad;
+    if (cap < 1024 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (rings != 1 && rings != 2) || flags != 0) goto bad;
+    if (maxlen < 0 || maxlen > cap / 2 - 8 || rd64(b + 56) != (uint64_t)(rings * cap) || p->seg.nsems != (uint32_t)(2 * rings)) goto bad;
+    for (int r = 0; r < rings; r++) {
+        uint8_t *rc0 = ctl + P_RING0 + RING_CTL * r;
+        int64_t t = ld_acq64(rc0 + RG_TAIL), h = ld_acq64(rc0 + RG_HEAD);
+        if (h < 0 || ((h | t) & 7) != 0 || t - h < 0 || t - h > cap) goto bad;
+    }
+    p->cap = cap;
+    p->mask = cap - 1;
+    p->maxlen = (int32_t)maxlen;
+    p_attach(p, 1);
+    /* Claim end 1 last, after everything that can fail (§5.6). */
+    if (cas64(p->own_slot + P_OWNER, 0, (int64_t)s_identity) != 0) { rc = SHMIPC_EBUSY; goto bad; }
+    *out = p;
+    return SHMIPC_OK;
+bad:
+    seg_close(&p->seg, 0);
+    free(p);
+    return rc;
+}
+
+int shmipc_pipe_create(const char *name, int64_t capacity, int32_t max_message_length, int duplex, shmipc_pipe **out)
+{
+    *out = NULL;
+    if (capacity < 1024 || capacity > (1LL << 30) || (capacity & (capacity - 1)) != 0) return SHMIPC_EINVALID;
+    int64_t maxlen = max_message_length < 0 ? capacity / 4 : max_message_length;
+    if (maxlen > capacity / 2 - 8) return SHMIPC_EINVALID;
+    int rings = duplex ? 2 : 1;
+    shmipc_pipe *p = calloc(1, sizeof *p);
+    if (!p) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_PIPE, P_CONTROL, (uint64_t)(rings * capacity), (uint32_t)(2 * rings), &p->seg);
+    if (rc) { free(p); return rc; }
+    uint8_t *ctl = p->seg.base + HDR_SIZE;
+    wr64(ctl + P_CAP, (uint64_t)capacity);
+    wr64(ctl + P_MAXLEN, (uint64_t)maxlen);
+    wr32(ctl + P_RINGS, (uint32_t)rings);
+    wr64(ctl + P_SLOTS + P_OWNER, s_identity); /* end 0 is ours before the magic */
+    p->cap = capacity;
+    p->mask = capacity - 1;
+    p->maxlen = (int32_t)maxlen;
+    p_attach(p, 0);
+    seg_publish(&p->seg);
+    *out = p;
+    return SHMIPC_OK;
+}
+
+int32_t shmipc_pipe_max_message_length(const shmipc_pipe *p) { return p->maxlen; }
+void shmipc_pipe_set_wait(shmipc_pipe *p, shmipc_wait wait) { p->wait = wait; }
+
+static int peer_closed_cheap(shmipc_pipe *p)
+{
+    /* acquire pairs with the peer's release of Closed: its last Tail store is visible after this */
+    return p->peer_gone || ld_acq64(p->peer_slot + P_CLOSED) != 0;
+}
+
+/* §5.6 "Peer gone": dead owner identity, confirmed by a second load of the unchanged word. */
+static void check_peer_alive(shmipc_pipe *p)
+{
+    int64_t now = now_ns();
+    if (p->peer_gone || now < p->next_liveness) return;
+    p->next_liveness = now + 5000000;
+    uint64_t w = (uint64_t)ld_acq64(p->peer_slot + P_OWNER);
+    if (!is_identity_word(w) || identity_alive(w)) return;
+    if ((uint64_t)ld_acq64(p->peer_slot + P_OWNER) != w) return;
+    p->peer_gone = 1;
+}
+
+/* ---- send (§5.4) */
+
+static int p_refresh_head(shmipc_pipe *p, int64_t required, int *corrupt)
+{
+    struct ring *rg = &p->send;
+    int64_t h = ld_acq64(rg->head_word); /* pairs with the consumer's release of Head */
+    int64_t used = rg->pos - h;
+    if (used < 0 || used > p->cap || (h & 7) != 0) { *corrupt = 1; return 0; }
+    rg->cache = h;
+    return rg->pos + required - h <= p->cap;
+}
+
+static int64_t p_required(shmipc_pipe *p, size_t len)
+{
+    int64_t size = p_record_size((int64_t)len), to_end = p->cap - (p->send.pos & p->mask);
+    return size <= to_end ? size : to_end + size;
+}
+
+static int p_write(shmipc_pipe *p, const void *msg, size_t len, int publish)
+{
+    struct ring *rg = &p->send;
+    int64_t size = p_record_size((int64_t)len), idx = rg->pos & p->mask, to_end = p->cap - idx;
+    int64_t required = size <= to_end ? size : to_end + size;
+    if (rg->pos + required - rg->cache > p->cap) {
+        int corrupt = 0;
+        if (!p_refresh_head(p, required, &corrupt)) return corrupt ? SHMIPC_ECORRUPT : SHMIPC_ETIMEOUT;
+    }
+    uint8_t *rec = rg->bytes + idx;
+    if (size > to_end) {
+        wr32(rec, (uint32_t)(to_end - 8));
+        wr32(rec + 4, T_PADDING);
+        rec = rg->bytes;
+    }
+    wr32(rec, (uint32_t)len);
+    wr32(rec + 4, T_MESSAGE);
+    memcpy(rec + 8, msg, len);
+    if (!publish) return SHMIPC_OK;
+    rg->pos += required;
+    st_rel64(rg->tail_word, rg->pos); /* publishes header + payload (+ padding) */
+    return SHMIPC_OK;
+}
+
+struct p_space_ctx { shmipc_pipe *p; size_t len; };
+
+static int p_space_cond(void *c)
+{
+    struct p_space_ctx *x = c;
+    int corrupt = 0;
+    int64_t required = p_required(x->p, x->len);
+    return peer_closed_cheap(x->p) || x->p->send.pos + required - x->p->send.cache <= x->p->cap
+        || p_refresh_head(x->p, required, &corrupt) || corrupt;
+}
+
+static int p_before_sleep(void *c)
+{
+    check_peer_alive(*(shmipc_pipe **)c);
+    return SHMIPC_OK;
+}
+
+int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
+{
+    if (!p->has_send) return SHMIPC_ENOSEND;
+    if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
+    if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int rc = p_write(p, message, length, 1);
+        if (rc == SHMIPC_OK) {
+            notify(&p->send.data_sig);
+            return SHMIPC_OK;
+        }
+        if (rc != SHMIPC_ETIMEOUT || timeout_ns == 0) return rc;
+        struct p_space_ctx ctx = {p, length};
+        rc = wait_for(&p->send.space_sig, &p->wait, deadline, p_space_cond, p_before_sleep, &ctx);
+        if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
+        if (rc == SHMIPC_ETIMEOUT) {
+            rc = p_write(p, message, length, 1);
+            if (rc == SHMIPC_OK) notify(&p->send.data_sig);
+            return rc;
+        }
+    }
+}
+
+int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t length)
+{
+    if (!p->has_send) return SHMIPC_ENOSEND;
+    if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
+    return p_write(p, message, length, 0);
+}
+
+/* ---- receive (§5.5) */
+
+static int p_has_data(shmipc_pipe *p, int *corrupt)
+{
+    struct ring *rg = &p->recv;
+    if (rg->pos != rg->cache) return 1;
+    int64_t t = ld_acq64(rg->tail_word); /* pairs with the producer's release of Tail */
+    if (t == rg->pos) return 0;
+    int64_t avail = t - rg->pos;
+    if (avail < 0 || avail > p->cap || (t & 7) != 0) { *corrupt = 1; return 0; }
+    rg->cache = t;
+    return 1;
+}
+
+/* Reads the record at Head (data present). Returns OK, ETOOSMALL (length set) or ECORRUPT. */
+static int p_read(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length)
+{
+    struct ring *rg = &p->recv;
+    int64_t head = rg->pos, avail = rg->cache - head, idx = head & p->mask;
+    uint8_t *rec = rg->bytes + idx;
+    /* each field read once into a local (the peer may change them) */
+    int32_t type = (int32_t)atomic_load_explicit(A32(rec + 4), memory_order_relaxed);
+    if (type == T_PADDING) {
+        int64_t to_end = p->cap - idx;
+        int32_t pad = (int32_t)atomic_load_explicit(A32(rec), memory_order_relaxed);
+        if (pad != to_end - 8 || avail <= to_end) return SHMIPC_ECORRUPT;
+        head += to_end;
+        avail -= to_end;
+        idx = 0;
+        rec = rg->bytes;
+        type = (int32_t)atomic_load_explicit(A32(rec + 4), memory_order_relaxed);
+    }
+    int32_t len = (int32_t)atomic_load_explicit(A32(rec), memory_order_relaxed);
+    if (type != T_MESSAGE || len < 0 || len > p->maxlen) return SHMIPC_ECORRUPT;
+    int64_t size = p_record_size(len);
+    if (size > avail || size > p->cap - idx) return SHMIPC_ECORRUPT;
+    *length = (size_t)len;
+    if ((size_t)len > capacity) return SHMIPC_ETOOSMALL;
+    memcpy(buffer, rec + 8, (size_t)len);
+    rg->pos = head + size;
+    st_rel64(rg->head_word, rg->pos); /* our reads are done before the producer reuses the bytes */
+    notify(&rg->space_sig);
+    return SHMIPC_OK;
+}
+
+static int p_readable_cond(void *c)
+{
+    shmipc_pipe *p = *(shmipc_pipe **)c;
+    int corrupt = 0;
+    return p_has_data(p, &corrupt) || corrupt || peer_closed_cheap(p);
+}
+
+/* Data waiting (1), none (0), corrupt (<0). */
+static int p_ready(shmipc_pipe *p)
+{
+    int corrupt = 0;
+    int has = p_has_data(p, &corrupt);
+    return corrupt ? SHMIPC_ECORRUPT : has;
+}
+
+int shmipc_pipe_recv(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns)
+{
+    if (!p->has_recv) return SHMIPC_ENOSEND;
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int ready = p_ready(p);
+        if (ready < 0) return ready;
+        if (ready) return p_read(p, buffer, capacity, length);
+        if (peer_closed_cheap(p)) {
+            /* the closed flag (or the death) was seen before this last look at Tail: drain, then report */
+            ready = p_ready(p);
+            if (ready < 0) return ready;
+            return ready ? p_read(p, buffer, capacity, length) : SHMIPC_ECLOSED;
+        }
+        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        shmipc_pipe *self = p;
+        int rc = wait_for(&p->recv.data_sig, &p->wait, deadline, p_readable_cond, p_before_sleep, &self);
+        if (rc == SHMIPC_ETIMEOUT) {
+            ready = p_ready(p);
+            if (ready < 0) return ready;
+            if (ready) return p_read(p, buffer, capacity, length);
+            return peer_closed_cheap(p) ? SHMIPC_ECLOSED : SHMIPC_ETIMEOUT;
+        }
+    }
+}
+
+int shmipc_pipe_poll(shmipc_pipe *p, int64_t timeout_ns)
+{
+    if (!p->has_recv) return SHMIPC_ENOSEND;
+    shmipc_pipe *self = p;
+    if (p_readable_cond(&self)) return SHMIPC_OK;
+    if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+    return wait_for(&p->recv.data_sig, &p->wait, deadline_from(timeout_ns), p_readable_cond, p_before_sleep, &self);
+}
+
+void shmipc_pipe_close(shmipc_pipe *p)
+{
+    if (!p) return;
+    st_rel64(p->own_slot + P_CLOSED, 1); /* after our last Tail store: pairs with the peer's acquire of Closed */
+    if (p->has_send) notify(&p->send.data_sig);
+    if (p->has_recv) notify(&p->recv.space_sig);
+    seg_close(&p->seg, p->seg.creator);
+    free(p);
+}

@@ -1,0 +1,107 @@
+/*
+ * shmipc.h: a C99 peer of ShmIpc (the .NET library) on Linux, written from native-notes/LAYOUT.md.
+ *
+ * Opens (or creates) a ShmIpc Queue or Pipe by name and sends and receives messages with the same
+ * bytes, the same commit protocol, the same crash rules and the same named semaphores as the .NET side.
+ * libc and pthread only; memory ordering with C11 <stdatomic.h>.
+ *
+ *   cc -std=c11 -O2 -Wall -Wextra -pthread -c shmipc.c
+ *
+ * Every call returns SHMIPC_OK (0) or a negative SHMIPC_E* code; shmipc_strerror() names it. Calls
+ * that can fail for an OS reason leave errno set. A handle is used by one thread at a time.
+ * Timeouts are in nanoseconds; SHMIPC_FOREVER waits without limit, 0 does not wait at all.
+ */
+#ifndef SHMIPC_H
+#define SHMIPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMIPC_FOREVER (-1LL)
+
+enum shmipc_status {
+    SHMIPC_OK = 0,
+    SHMIPC_ETIMEOUT = -1,      /* nothing within the timeout (empty / full); nothing changed */
+    SHMIPC_ENOENT = -2,        /* no segment (or semaphore) of that name */
+    SHMIPC_EINVALID = -3,      /* bad argument: name, size, capacity */
+    SHMIPC_ETOOLONG = -4,      /* message longer than the object's maximum; nothing written */
+    SHMIPC_ETOOSMALL = -5,     /* the next message does not fit the buffer; it was left in place */
+    SHMIPC_ECLOSED = -6,       /* pipe: the other end closed or its process died (after draining) */
+    SHMIPC_EBUSY = -7,         /* pipe: the second end is taken; segment: being removed */
+    SHMIPC_EEXIST = -8,        /* create: a segment of that name exists */
+    SHMIPC_ECORRUPT = -9,      /* shared state is inconsistent (a bad peer); nothing consumed */
+    SHMIPC_ETRUNCATED = -10,   /* open: file shorter than its header says (or than a header) */
+    SHMIPC_ENOTREADY = -11,    /* open: the creator never published the header (magic stays 0) */
+    SHMIPC_EFOREIGN = -12,     /* open: not a ShmIpc segment (magic) */
+    SHMIPC_EVERSION = -13,     /* open: another layout version */
+    SHMIPC_EWRONGKIND = -14,   /* open: a Pipe opened as a Queue or the reverse */
+    SHMIPC_ESYS = -15,         /* an OS call failed: see errno */
+    SHMIPC_ENOSEND = -16,      /* pipe: this end of a one-way pipe only receives (or only sends) */
+};
+
+const char *shmipc_strerror(int status);
+
+/* How blocking calls wait: spin, then sleep on the semaphore in slices (LAYOUT.md §4). */
+typedef struct shmipc_wait {
+    int64_t spin_ns;   /* default 50 us */
+    int64_t slice_ns;  /* default 100 ms; bounds how late a dead peer is noticed */
+} shmipc_wait;
+
+/* ------------------------------------------------------------------ Queue (LAYOUT.md §6) */
+
+typedef struct shmipc_queue shmipc_queue;
+
+/* Opens an existing queue, validating header (§3) and control block (§6.1). */
+int shmipc_queue_open(const char *name, shmipc_queue **out);
+
+/* Creates a queue (capacity: power of two, 4 KiB..1 GiB; max_message_length < 0: the .NET default).
+ * The creator unlinks the names on shmipc_queue_close. SHMIPC_EEXIST if the name exists. */
+int shmipc_queue_create(const char *name, int64_t capacity, int32_t max_message_length, shmipc_queue **out);
+
+int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns);
+
+/* Takes the next message into buffer; *length receives its length (also on SHMIPC_ETOOSMALL). */
+int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns);
+
+int32_t shmipc_queue_max_message_length(const shmipc_queue *q);
+void shmipc_queue_set_wait(shmipc_queue *q, shmipc_wait wait);
+void shmipc_queue_close(shmipc_queue *q);
+
+/* Testing only: claims a record for `length` bytes and never commits it (a producer "killed while
+ * writing"). Returns its position, or a negative status. */
+int64_t shmipc_queue_claim_only(shmipc_queue *q, int32_t length);
+
+/* ------------------------------------------------------------------ Pipe (LAYOUT.md §5) */
+
+typedef struct shmipc_pipe shmipc_pipe;
+
+/* Connects to an existing pipe as end 1 (CAS of End1.Owner 0 -> my identity); SHMIPC_EBUSY if taken. */
+int shmipc_pipe_connect(const char *name, shmipc_pipe **out);
+
+/* Creates a pipe and holds end 0 (capacity per ring: power of two 1 KiB..1 GiB; max < 0: capacity/4). */
+int shmipc_pipe_create(const char *name, int64_t capacity, int32_t max_message_length, int duplex, shmipc_pipe **out);
+
+int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns);
+int shmipc_pipe_recv(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns);
+
+/* SHMIPC_OK when a message waits or the peer is gone (recv then says which); SHMIPC_ETIMEOUT otherwise. */
+int shmipc_pipe_poll(shmipc_pipe *p, int64_t timeout_ns);
+
+int32_t shmipc_pipe_max_message_length(const shmipc_pipe *p);
+void shmipc_pipe_set_wait(shmipc_pipe *p, shmipc_wait wait);
+
+/* Closes this end (Closed = 1, wakes the peer); the creator's end also unlinks the names. */
+void shmipc_pipe_close(shmipc_pipe *p);
+
+/* Testing only: writes a record header and payload past Tail without publishing it (killed mid-write). */
+int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

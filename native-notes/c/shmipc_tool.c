@@ -1,0 +1,227 @@
+/*
+ * shmipc_tool: the C peer used by the interop tests and the bench. One mode per run; each prints READY
+ * once it is attached (the parent waits for that line) and a final line saying how it ended.
+ *
+ *   shmipc_tool queue-produce NAME PRODUCER COUNT MAXPAYLOAD   self-checking messages (tests/Common/QueueMessages)
+ *   shmipc_tool queue-consume NAME COUNT MAXPAYLOAD            verifies content and per-producer order; OK <n>
+ *   shmipc_tool queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
+ *   shmipc_tool queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
+ *   shmipc_tool queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
+ *   shmipc_tool pipe-echo NAME                                 connects, echoes until the peer closes
+ *   shmipc_tool pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
+ *   shmipc_tool pipe-create-echo NAME                          creates a pipe, echoes on it until the peer closes
+ *
+ * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
+ * Exit status: 0 done, 1 a library error (printed), 2 usage, 3 a message failed its check.
+ */
+#define _GNU_SOURCE
+#include "shmipc.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void say(const char *line)
+{
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static int fail(const char *what, int rc)
+{
+    printf("ERROR %s: %s\n", what, shmipc_strerror(rc));
+    fflush(stdout);
+    return 1;
+}
+
+static void hold_until_stdin_closes(void)
+{
+    char buf[256];
+    while (read(0, buf, sizeof buf) > 0) {
+    }
+}
+
+/* tests/Common/QueueMessages.cs: producer, sequence, FNV-1a 32 of the payload, payload (byte)(p + s + i). */
+static size_t length_of(int producer, int sequence, int max_payload)
+{
+    uint32_t mix = (uint32_t)producer * 7919u + (uint32_t)sequence * 104729u;
+    return 12 + mix % (uint32_t)(max_payload + 1);
+}
+
+static uint32_t fnv32(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static size_t make_message(uint8_t *buf, int producer, int sequence, int max_payload)
+{
+    size_t len = length_of(producer, sequence, max_payload);
+    memcpy(buf, &producer, 4);
+    memcpy(buf + 4, &sequence, 4);
+    for (size_t i = 12; i < len; i++) buf[i] = (uint8_t)(producer + sequence + (int)(i - 12));
+    uint32_t sum = fnv32(buf + 12, len - 12);
+    memcpy(buf + 8, &sum, 4);
+    return len;
+}
+
+static int check_message(const uint8_t *buf, size_t len, int max_payload, int *producer, int *sequence)
+{
+    if (len < 12) return 0;
+    memcpy(producer, buf, 4);
+    memcpy(sequence, buf + 4, 4);
+    uint32_t sum;
+    memcpy(&sum, buf + 8, 4);
+    if (*producer < 0 || len != length_of(*producer, *sequence, max_payload)) return 0;
+    for (size_t i = 12; i < len; i++)
+        if (buf[i] != (uint8_t)(*producer + *sequence + (int)(i - 12))) return 0;
+    return fnv32(buf + 12, len - 12) == sum;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: shmipc_tool MODE NAME ... (see the source)\n");
+        return 2;
+    }
+    const char *mode = argv[1], *name = argv[2];
+    int rc;
+    const char *cpu = getenv("SHMBENCH_CPU"); /* the bench pins spinning peers to different CPUs */
+    if (cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(atoi(cpu), &set);
+        sched_setaffinity(0, sizeof set, &set);
+    }
+
+    if (!strcmp(mode, "queue-produce") && argc == 6) {
+        int producer = atoi(argv[3]), count = atoi(argv[4]), max_payload = atoi(argv[5]);
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        uint8_t *buf = malloc((size_t)max_payload + 12);
+        say("READY");
+        for (int i = 0; count < 0 || i < count; i++) {
+            size_t len = make_message(buf, producer, i, max_payload);
+            if ((rc = shmipc_queue_put(q, buf, len, SHMIPC_FOREVER))) return fail("put", rc);
+        }
+        say("DONE");
+        shmipc_queue_close(q);
+        free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-consume") && argc == 5) {
+        int count = atoi(argv[3]), max_payload = atoi(argv[4]);
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        size_t cap = (size_t)shmipc_queue_max_message_length(q);
+        uint8_t *buf = malloc(cap + 1);
+        int last[64];
+        for (int i = 0; i < 64; i++) last[i] = -1;
+        long long sum = 0;
+        int got = 0;
+        say("READY");
+        while (got < count) {
+            size_t len;
+            if ((rc = shmipc_queue_get(q, buf, cap, &len, SHMIPC_FOREVER))) return fail("get", rc);
+            int producer, sequence;
+            if (len == 4 && !memcmp(buf, "\xff\xff\xff\xff", 4)) break; /* stop marker */
+            if (!check_message(buf, len, max_payload, &producer, &sequence) || producer >= 64 || sequence <= last[producer]) {
+                printf("BAD message %d (length %zu)\n", got, len);
+                fflush(stdout);
+                return 3;
+            }
+            last[producer] = sequence;
+            sum += sequence;
+            got++;
+        }
+        printf("OK %d %lld\n", got, sum);
+        fflush(stdout);
+        shmipc_queue_close(q);
+        free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-claim-hold") && argc == 4) {
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        int64_t position = shmipc_queue_claim_only(q, atoi(argv[3]));
+        say(position >= 0 ? "CLAIMED" : "FULL");
+        hold_until_stdin_closes();
+        pause(); /* the test kills us with SIGKILL */
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-create") && argc == 4) {
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_create(name, atoll(argv[3]), -1, &q))) return fail("create", rc);
+        say("READY");
+        hold_until_stdin_closes();
+        shmipc_queue_close(q); /* the creator unlinks */
+        say("CLOSED");
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-blast") && argc == 5) {
+        long long count = atoll(argv[3]);
+        size_t size = (size_t)atoi(argv[4]);
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        uint8_t *buf = calloc(1, size + 1);
+        say("READY");
+        for (long long i = 0; i < count; i++) {
+            memcpy(buf, &i, size < 8 ? size : 8);
+            if ((rc = shmipc_queue_put(q, buf, size, SHMIPC_FOREVER))) return fail("put", rc);
+        }
+        say("DONE");
+        shmipc_queue_close(q);
+        free(buf);
+        return 0;
+    }
+
+    if ((!strcmp(mode, "pipe-echo") || !strcmp(mode, "pipe-create-echo")) && argc == 3) {
+        shmipc_pipe *p;
+        rc = !strcmp(mode, "pipe-echo") ? shmipc_pipe_connect(name, &p) : shmipc_pipe_create(name, 1 << 16, -1, 1, &p);
+        if (rc) return fail("attach", rc);
+        size_t cap = (size_t)shmipc_pipe_max_message_length(p);
+        uint8_t *buf = malloc(cap + 1);
+        say("READY");
+        long long echoed = 0;
+        for (;;) {
+            size_t len;
+            rc = shmipc_pipe_recv(p, buf, cap, &len, SHMIPC_FOREVER);
+            if (rc == SHMIPC_ECLOSED) break;
+            if (rc) return fail("recv", rc);
+            rc = shmipc_pipe_send(p, buf, len, SHMIPC_FOREVER);
+            if (rc == SHMIPC_ECLOSED) break;
+            if (rc) return fail("send", rc);
+            echoed++;
+        }
+        printf("PEER-CLOSED %lld\n", echoed);
+        fflush(stdout);
+        shmipc_pipe_close(p);
+        free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "pipe-send-hold") && argc == 4) {
+        int count = atoi(argv[3]);
+        shmipc_pipe *p;
+        if ((rc = shmipc_pipe_connect(name, &p))) return fail("connect", rc);
+        for (int i = 0; i < count; i++)
+            if ((rc = shmipc_pipe_send(p, &i, 4, SHMIPC_FOREVER))) return fail("send", rc);
+        int never = count;
+        if ((rc = shmipc_pipe_write_uncommitted(p, &never, 4))) return fail("write", rc);
+        say("READY");
+        hold_until_stdin_closes();
+        pause();
+        return 0;
+    }
+
+    fprintf(stderr, "unknown mode or wrong arguments: %s\n", mode);
+    return 2;
+}

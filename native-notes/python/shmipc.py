@@ -1,0 +1,1038 @@
+"""A Python peer of ShmIpc Queues and Pipes, standard library only, written from native-notes/LAYOUT.md.
+
+    q = shmipc.Queue.open("jobs");  q.put(b"hello");  data = q.get(timeout=1.0)
+    c = shmipc.Pipe.connect("chat"); c.send_bytes(b"ping"); reply = c.recv_bytes(timeout=1.0)
+
+Atomics (see native-notes/INTEROP-PYTHON.md): Python has no compare-and-swap, fence or acquire/release
+access. This module gets them without compiling anything:
+  * read-modify-writes (CAS, fetch-add, exchange) by calling GCC's runtime library libatomic
+    (``__atomic_compare_exchange_8`` & co., seq_cst) through ctypes; where libatomic is missing, on x86-64,
+    by four hand-assembled ``lock``-prefixed instructions placed in an executable page (mmap + mprotect);
+  * single-word loads and stores: on x86-64 a native-format ``struct`` access of an aligned word, which is
+    one ``mov`` (x86 loads are acquire and stores release in hardware, and the interpreter cannot reorder
+    across statements); on other architectures through libatomic with acquire/release orders;
+  * the notifier's full fence: the seq_cst fetch-add of 0 on the sleeper count, which also reads it.
+"""
+
+import ctypes
+import ctypes.util
+import fcntl
+import mmap
+import os
+import platform
+import queue as _queue
+import struct
+import time
+
+__all__ = ["Queue", "Pipe", "Connection", "ShmIpcError", "InvalidSegmentError", "CorruptionError", "PeerClosedError"]
+
+
+class ShmIpcError(OSError):
+    """Base of this module's errors."""
+
+
+class InvalidSegmentError(ShmIpcError):
+    """Opening refused (LAYOUT.md §3): .reason is Truncated, NotInitialized, ForeignFormat,
+    UnsupportedVersion, Corrupted or WrongKind."""
+
+    def __init__(self, name, reason, detail):
+        super().__init__(f"segment '{name}' is not usable ({reason}): {detail}")
+        self.reason = reason
+
+
+class CorruptionError(ShmIpcError):
+    """Shared state is inconsistent (a buggy or hostile peer); nothing was consumed."""
+
+
+class PeerClosedError(EOFError):
+    """The other end of a pipe closed or its process died; everything it sent has been received."""
+
+
+# ------------------------------------------------------------------------------------------- atomics
+
+_SEQ_CST, _ACQUIRE, _RELEASE = 5, 2, 3
+_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+class _Atomics:
+    """cas64(addr, expected, desired) -> previous; fadd32(addr, v) -> previous; xchg32(addr, v) -> previous;
+    cas32(addr, expected, desired) -> previous; load64/store64(addr[, v]) acquire/release. All seq_cst RMWs."""
+
+    def __init__(self):
+        self.source = None
+        forced = os.environ.get("SHMIPC_PY_ATOMICS", "")
+        if forced != "thunk":
+            name = ctypes.util.find_library("atomic") or "libatomic.so.1"
+            try:
+                self._init_libatomic(ctypes.CDLL(name))
+                self.source = "libatomic"
+            except (OSError, AttributeError):
+                pass
+        if self.source is None and _X86_64:
+            self._init_thunks()
+            self.source = "x86-64 thunks"
+        if self.source is None:
+            raise ImportError("shmipc needs libatomic (GCC's runtime, package libatomic1) on this architecture")
+
+    def _init_libatomic(self, lib):
+        u64, u32, p = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
+        cas8 = getattr(lib, "__atomic_compare_exchange_8")  # getattr: a literal __name would be mangled in a class
+        cas8.argtypes, cas8.restype = [p, p, u64, ctypes.c_int, ctypes.c_int], ctypes.c_bool
+        cas4 = getattr(lib, "__atomic_compare_exchange_4")
+        cas4.argtypes, cas4.restype = [p, p, u32, ctypes.c_int, ctypes.c_int], ctypes.c_bool
+        fadd4 = getattr(lib, "__atomic_fetch_add_4")
+        fadd4.argtypes, fadd4.restype = [p, u32, ctypes.c_int], u32
+        xchg4 = getattr(lib, "__atomic_exchange_4")
+        xchg4.argtypes, xchg4.restype = [p, u32, ctypes.c_int], u32
+        load8 = getattr(lib, "__atomic_load_8")
+        load8.argtypes, load8.restype = [p, ctypes.c_int], u64
+        store8 = getattr(lib, "__atomic_store_8")
+        store8.argtypes, store8.restype = [p, u64, ctypes.c_int], None
+        exp64, exp32 = ctypes.c_uint64(), ctypes.c_uint32()
+        exp64_addr, exp32_addr = ctypes.addressof(exp64), ctypes.addressof(exp32)
+
+        def cas64(addr, expected, desired):
+            exp64.value = expected
+            cas8(addr, exp64_addr, desired & 0xFFFFFFFFFFFFFFFF, _SEQ_CST, _SEQ_CST)
+            return exp64.value
+
+        def cas32(addr, expected, desired):
+            exp32.value = expected
+            cas4(addr, exp32_addr, desired & 0xFFFFFFFF, _SEQ_CST, _SEQ_CST)
+            return exp32.value
+
+        self.cas64, self.cas32 = cas64, cas32
+        self.fadd32 = lambda addr, v: fadd4(addr, v & 0xFFFFFFFF, _SEQ_CST)
+        self.xchg32 = lambda addr, v: xchg4(addr, v & 0xFFFFFFFF, _SEQ_CST)
+        self.load64 = lambda addr: load8(addr, _ACQUIRE)
+        self.store64 = lambda addr, v: store8(addr, v & 0xFFFFFFFFFFFFFFFF, _RELEASE)
+
+    def _init_thunks(self):
+        # System V x86-64: rdi = address, rsi = first value, rdx = second; result in rax/eax.
+        code = {
+            "cas64": bytes.fromhex("4889f0f0480fb117c3"),  # mov rax,rsi; lock cmpxchg [rdi],rdx; ret
+            "cas32": bytes.fromhex("89f0f00fb117c3"),  # mov eax,esi; lock cmpxchg [rdi],edx; ret
+            "fadd32": bytes.fromhex("89f0f00fc107c3"),  # mov eax,esi; lock xadd [rdi],eax; ret
+            "xchg32": bytes.fromhex("89f08707c3"),  # mov eax,esi; xchg [rdi],eax (implicitly locked); ret
+        }
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        offsets, at = {}, 0
+        for key, blob in code.items():
+            page[at:at + len(blob)] = blob
+            offsets[key] = at
+            at += 16
+        base = ctypes.addressof(ctypes.c_char.from_buffer(page))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        if libc.mprotect(base, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            raise ImportError(f"shmipc: no libatomic and cannot make a code page executable (errno {ctypes.get_errno()})")
+        self._page = page  # keep the page mapped for the life of the process
+        u64, u32, p = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
+        make = lambda key, res, *args: ctypes.CFUNCTYPE(res, p, *args)(base + offsets[key])
+        cas8 = make("cas64", u64, u64, u64)
+        cas4 = make("cas32", u32, u32, u32)
+        fadd4 = make("fadd32", u32, u32)
+        xchg4 = make("xchg32", u32, u32)
+        m64, m32 = 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF
+        self.cas64 = lambda addr, e, d: cas8(addr, e & m64, d & m64)
+        self.cas32 = lambda addr, e, d: cas4(addr, e & m32, d & m32)
+        self.fadd32 = lambda addr, v: fadd4(addr, v & m32)
+        self.xchg32 = lambda addr, v: xchg4(addr, v & m32)
+        self.load64 = self.store64 = None  # x86-64 only: plain struct access is used
+
+
+_atomics = _Atomics()
+
+# Native-format structs: one aligned memcpy, i.e. one load or store instruction (little-endian checked below).
+_I64, _U64, _I32, _U32 = struct.Struct("q"), struct.Struct("Q"), struct.Struct("i"), struct.Struct("I")
+if struct.pack("=I", 1) != b"\x01\x00\x00\x00":
+    raise ImportError("the ShmIpc layout is little-endian")
+
+# ------------------------------------------------------------------------------------------- libc
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+_libc.sem_open.restype = ctypes.c_void_p
+_libc.sem_post.argtypes = [ctypes.c_void_p]
+_libc.sem_close.argtypes = [ctypes.c_void_p]
+_libc.sem_unlink.argtypes = [ctypes.c_char_p]
+try:
+    _libc.sem_clockwait.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_Timespec)]
+    _HAS_CLOCKWAIT = True
+except AttributeError:  # glibc < 2.30: sem_timedwait on CLOCK_REALTIME (a clock jump stretches or cuts one slice)
+    _libc.sem_timedwait.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Timespec)]
+    _HAS_CLOCKWAIT = False
+_CLOCK_MONOTONIC = 1
+_O_CREAT, _O_EXCL = os.O_CREAT, os.O_EXCL
+_EINTR, _ETIMEDOUT = 4, 110
+
+
+def _sem_open(name, create=False):
+    raw = f"/{name}".encode()
+    if create:
+        _libc.sem_unlink(raw)  # a leftover would carry a stale count
+        handle = _libc.sem_open(raw, _O_CREAT | _O_EXCL, ctypes.c_uint(0o600), ctypes.c_uint(0))
+    else:
+        handle = _libc.sem_open(raw, 0)
+    if not handle:
+        err = ctypes.get_errno()
+        if err == 2:
+            raise FileNotFoundError(err, f"no semaphore {raw.decode()}")
+        raise OSError(err, f"sem_open {raw.decode()}: {os.strerror(err)}")
+    return handle
+
+
+def _sem_sleep(handle, seconds):
+    """Waits on the semaphore at most `seconds` (CLOCK_MONOTONIC); True when posted."""
+    clock = time.CLOCK_MONOTONIC if _HAS_CLOCKWAIT else time.CLOCK_REALTIME
+    end = time.clock_gettime_ns(clock) + int(seconds * 1e9)
+    ts = _Timespec(end // 1_000_000_000, end % 1_000_000_000)
+    while True:
+        rc = (_libc.sem_clockwait(handle, _CLOCK_MONOTONIC, ctypes.byref(ts)) if _HAS_CLOCKWAIT
+              else _libc.sem_timedwait(handle, ctypes.byref(ts)))
+        if rc == 0:
+            return True
+        err = ctypes.get_errno()
+        if err != _EINTR:
+            return False
+
+
+# ------------------------------------------------------------------------------------------- §2 identity
+
+def _start_time(pid):
+    """Field 22 of /proc/PID/stat, or None when the process is missing, a zombie or dead."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    close = text.rfind(b")")
+    fields = text[close + 2:].split()
+    if close < 0 or len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def _identity_word(pid, start):
+    return ((start & 0xFFFFFFFF) << 32) | ((pid & 0xFFFFFFFF) << 5) | 1
+
+
+def _is_identity_word(w):
+    return (w & 0x1F) == 1 and ((w & 0xFFFFFFFF) >> 5) != 0
+
+
+def _is_alive(pid, start=0, bits=32):
+    if pid <= 0:
+        return False
+    actual = _start_time(pid)
+    if actual is None:
+        return False
+    mask = 0 if bits == 0 else 0xFFFFFFFF if bits == 32 else (1 << 64) - 1
+    return (actual & mask) == (start & mask)
+
+
+def _identity_alive(word):
+    return _is_alive((word & 0xFFFFFFFF) >> 5, word >> 32, 32)
+
+
+_MY_PID = os.getpid()
+_MY_START = _start_time(_MY_PID)
+_MY_IDENTITY = _identity_word(_MY_PID, _MY_START)
+
+# ------------------------------------------------------------------------------------------- §1, §3 segments
+
+_HDR = 128
+_MAGIC = 0x00004350494D4853
+_KIND_QUEUE, _KIND_PIPE = 1, 2
+_NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def _check_name(name):
+    if not (1 <= len(name) <= 200) or name[0] == "." or not set(name) <= _NAME_CHARS:
+        raise ValueError(f"invalid ShmIpc name {name!r}: 1-200 of [A-Za-z0-9._-], not starting with '.'")
+
+
+def _fnv1a64(header):
+    h = 0xCBF29CE484222325
+    for b in header[8:120]:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+class _Segment:
+    """A mapped segment with its LOCK_SH, its semaphores, and ordered accessors by file offset."""
+
+    def __init__(self, name, kind, create=None):
+        _check_name(name)
+        self.name, self.path = name, f"/dev/shm/shmipc.{name}"
+        self.creator = create is not None
+        self.sems = []
+        self.fd = -1
+        self.mm = None
+        if create is None:
+            self._open(kind)
+        else:
+            self._create(kind, *create)
+        self._anchor = ctypes.c_char.from_buffer(self.mm)
+        self.base = ctypes.addressof(self._anchor)
+        self._bind_accessors()
+
+    def _open(self, kind):
+        deadline = time.monotonic() + 5.0  # a creator may be mid-way
+        while True:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)  # FileNotFoundError when absent
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                os.close(self.fd)
+                raise ShmIpcError(f"segment '{self.name}' is being removed by another process")
+            length = os.fstat(self.fd).st_size
+            if length >= _HDR:
+                self.mm = mmap.mmap(self.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+                problem = self._validate(length, kind)
+                if problem is None:
+                    break
+                self.mm.close()
+                self.mm = None
+            else:
+                problem = ("Truncated", f"the file is {length} bytes")
+            os.close(self.fd)
+            retry = problem[0] == "NotInitialized" or (problem[0] == "Truncated" and length < _HDR)
+            if not retry or time.monotonic() >= deadline:
+                raise InvalidSegmentError(self.name, *problem)
+            time.sleep(0.001)
+        count = _U32.unpack_from(self.mm, 68)[0]
+        try:
+            for i in range(count):
+                self.sems.append(_sem_open(f"shmipc.{self.name}.s{i}"))
+        except BaseException:
+            self.close(unlink=False)
+            raise
+
+    def _validate(self, length, kind):
+        mm = self.mm
+        magic = _U64.unpack_from(mm, 0)[0]  # acquire (x86-64 load); the creator stores it last with release
+        if magic == 0:
+            return ("NotInitialized", "magic is zero")
+        if magic != _MAGIC:
+            return ("ForeignFormat", f"magic 0x{magic:016X}")
+        version, got_kind, total, hsize = struct.unpack_from("<IIQI", mm, 8)
+        if version != 1:
+            return ("UnsupportedVersion", f"layout version {version}")
+        header = mm[0:_HDR]
+        if _fnv1a64(header) != struct.unpack_from("<Q", header, 120)[0]:
+            return ("Corrupted", "header checksum mismatch")
+        if got_kind != kind:
+            return ("WrongKind", f"kind {got_kind}, expected {kind}")
+        coff, csize, doff, dsize = struct.unpack_from("<QQQQ", header, 32)
+        pid, nsems = struct.unpack_from("<iI", header, 64)
+        if hsize != _HDR:
+            return ("Corrupted", f"header size {hsize}")
+        if total != length:
+            return ("Truncated" if total > length else "Corrupted", f"header says {total} bytes, file has {length}")
+        if coff != _HDR or csize % 128 or csize > total or doff != coff + csize or dsize > total or doff + dsize != total:
+            return ("Corrupted", "regions do not tile the file")
+        if pid <= 0 or nsems > 8:
+            return ("Corrupted", f"creator pid {pid}, {nsems} semaphores")
+        return None
+
+    def _create(self, kind, control_size, data_size, nsems):
+        total = _HDR + control_size + data_size
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)  # FileExistsError
+        try:
+            os.fchmod(self.fd, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            os.ftruncate(self.fd, total)
+            self.mm = mmap.mmap(self.fd, total, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            header = bytearray(_HDR)  # Magic stays 0 until publish()
+            struct.pack_into("<IIQIIQQQQiIQ", header, 8, 1, kind, total, _HDR, 0, _HDR, control_size,
+                             _HDR + control_size, data_size, _MY_PID, nsems, _MY_START)
+            struct.pack_into("<Q", header, 120, _fnv1a64(header))
+            self.mm[8:_HDR] = bytes(header[8:])
+            for i in range(nsems):
+                self.sems.append(_sem_open(f"shmipc.{self.name}.s{i}", create=True))
+        except BaseException:
+            self.close(unlink=True)
+            raise
+
+    def publish(self):
+        self.store64(0, _MAGIC)  # release: everything initialised before it
+
+    def _bind_accessors(self):
+        mm, base, a = self.mm, self.base, _atomics
+        # Item access of a native-format memoryview is one memcpy of the aligned word: one load or store
+        # instruction. NOT struct.pack_into: CPython zero-fills the target before packing (s_pack_internal's
+        # memset), so a peer reading the word at that moment sees 0.
+        w64 = self._w64 = memoryview(mm).cast("q")
+        self._w32 = memoryview(mm).cast("i")
+        if _X86_64:
+            self.load64 = lambda off: w64[off >> 3]
+
+            def store64(off, v):
+                w64[off >> 3] = v - (1 << 64) if v >= (1 << 63) else v
+        else:
+            self.load64 = lambda off: _to_signed64(a.load64(base + off))
+
+            def store64(off, v):
+                a.store64(base + off, v)
+        self.store64 = store64
+        w32 = self._w32
+        self.load32 = lambda off: w32[off >> 2]  # sleeper counts: read only to skip a syscall
+        self.cas64 = lambda off, e, d: _to_signed64(a.cas64(base + off, e, d))
+        self.cas32 = lambda off, e, d: _to_signed32(a.cas32(base + off, e, d))
+        self.fadd32 = lambda off, v: _to_signed32(a.fadd32(base + off, v))
+        self.xchg32 = lambda off, v: _to_signed32(a.xchg32(base + off, v))
+
+    def close(self, unlink):
+        for s in self.sems:
+            _libc.sem_close(s)
+        if unlink:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            for i in range(len(self.sems)):
+                _libc.sem_unlink(f"/shmipc.{self.name}.s{i}".encode())
+        self.sems = []
+        if self.mm is not None:
+            self._anchor = None
+            for view in ("_w64", "_w32"):
+                if getattr(self, view, None) is not None:
+                    getattr(self, view).release()
+                    setattr(self, view, None)
+            self.mm.close()
+            self.mm = None
+        if self.fd >= 0:
+            os.close(self.fd)  # drops the LOCK_SH
+            self.fd = -1
+
+
+def _to_signed64(v):
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def _to_signed32(v):
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
+# ------------------------------------------------------------------------------------------- §4 waiting
+
+class _Signal:
+    """A sleeper count (int32 at a file offset) and a named semaphore."""
+
+    def __init__(self, seg, offset, sem):
+        self.seg, self.offset, self.sem = seg, offset, sem
+
+    def notify(self):
+        # seq_cst fetch-add of 0: the full fence after our publishing store, and the read of the count.
+        if self.seg.fadd32(self.offset, 0) != 0:
+            n = self.seg.xchg32(self.offset, 0)
+            for _ in range(min(max(n, 0), 64)):
+                _libc.sem_post(self.sem)
+
+    def _unregister(self):
+        cur = self.seg.load32(self.offset)
+        while cur > 0:
+            seen = self.seg.cas32(self.offset, cur, cur - 1)
+            if seen == cur:
+                return
+            cur = seen
+
+    def wait(self, ready, before_sleep, deadline, spin=50e-6, slice_=0.1):
+        """Waits until ready() (True) or the deadline (time.monotonic() value, None = forever) passes (False)."""
+        if ready():
+            return True
+        spin_end = time.monotonic() + spin
+        if deadline is not None:
+            spin_end = min(spin_end, deadline)
+        while time.monotonic() < spin_end:
+            if ready():
+                return True
+        while True:
+            before_sleep()
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return ready()
+            piece = slice_ if deadline is None else min(slice_, deadline - now)
+            self.seg.fadd32(self.offset, 1)  # register: a full fence before the re-check
+            if ready():
+                self._unregister()
+                return True
+            if not _sem_sleep(self.sem, piece):
+                self._unregister()
+            if ready():
+                return True
+
+
+def _deadline(timeout):
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout must be >= 0 or None")
+    return time.monotonic() + timeout
+
+
+# ------------------------------------------------------------------------------------------- §6 Queue
+
+_Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
+_K_MESSAGE, _K_PADDING = 1, 2
+_S_WRITING, _S_COMMITTED, _S_CONSUMED, _S_ABANDONED = 0, 1, 2, 3
+_M64 = (1 << 64) - 1
+
+
+def _qsize(length):
+    return (32 + length + 31) & ~31
+
+
+def _stamp(p):
+    """The free stamp ~p as a signed 64-bit value (what load64 returns)."""
+    return ~p
+
+
+def _state_word(p, state):
+    return _to_signed64((((p >> 5) & 0xFFFFFFFF) << 32) | state)
+
+
+class Queue:
+    """A ShmIpc Queue (many producers, many consumers) seen from Python, like multiprocessing.Queue for bytes.
+    put/get raise queue.Full/queue.Empty when their timeout runs out; get(timeout=None) waits forever."""
+
+    def __init__(self, seg):
+        self._seg = seg
+        c = _HDR
+        self._c = c
+        self._data = _HDR + _U64.unpack_from(seg.mm, 40)[0]
+        self.capacity = _I64.unpack_from(seg.mm, c)[0]
+        self._mask = self.capacity - 1
+        self.max_message_length = _I32.unpack_from(seg.mm, c + 8)[0]
+        self._data_sig = _Signal(seg, c + _Q_DSLEEP, seg.sems[0])
+        self._space_sig = _Signal(seg, c + _Q_SSLEEP, seg.sems[1])
+        self._cached_head = seg.load64(c + _Q_HEAD)
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name):
+        """Opens an existing queue. FileNotFoundError when absent; InvalidSegmentError when not a valid queue."""
+        seg = _Segment(name, _KIND_QUEUE)
+        try:
+            mm, c = seg.mm, _HDR
+            cap, maxlen, align = struct.unpack_from("<qiI", mm, c)
+            csize, dsize = struct.unpack_from("<QQ", mm, 40)[0], struct.unpack_from("<Q", mm, 56)[0]
+            head, read, tail = seg.load64(c + _Q_HEAD), seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL)
+            if (csize < _Q_CONTROL or len(seg.sems) < 2 or cap < 4096 or cap > 1 << 30 or cap & (cap - 1) or cap != dsize
+                    or maxlen < 0 or maxlen > (1 << 27) - 1 or _qsize(maxlen) > cap // 2 or align != 32
+                    or head < 0 or head > read or read > tail or (head | read | tail) & 31):
+                raise InvalidSegmentError(name, "Corrupted", "queue control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @classmethod
+    def create(cls, name, capacity=1 << 20, max_message_length=None):
+        """Creates a queue; the creator unlinks it on close(). FileExistsError when the name is taken."""
+        if capacity < 4096 or capacity > 1 << 30 or capacity & (capacity - 1):
+            raise ValueError("capacity must be a power of two from 4 KiB to 1 GiB")
+        largest = capacity // 2 - 32
+        maxlen = min(65536, largest) if max_message_length is None else max_message_length
+        if not 0 <= maxlen <= min(largest, (1 << 27) - 1):
+            raise ValueError(f"max_message_length must be from 0 to {largest}")
+        seg = _Segment(name, _KIND_QUEUE, create=(_Q_CONTROL, capacity, 2))
+        struct.pack_into("<qiI", seg.mm, _HDR, capacity, maxlen, 32)
+        q = cls(seg)
+        q._stamp_free(-capacity, capacity)  # lap 0: the unit at offset o gets the stamps of position o
+        seg.publish()
+        return q
+
+    def _stamp_free(self, position, size):
+        store, data, mask, cap = self._seg.store64, self._data, self._mask, self.capacity
+        for x in range(position, position + size, 32):  # published by the release store of Head (or Magic)
+            nxt = x + cap
+            u = data + (x & mask)
+            store(u, ~nxt)
+            store(u + 8, _state_word(nxt, _S_WRITING))
+            store(u + 16, ~nxt)
+            store(u + 24, 0)
+
+    def _decode(self, w, to_end):
+        """(kind, length, size) of a valid claim word at an offset with to_end bytes to the wrap, else None."""
+        kind, length = w & 31, (w >> 5) & ((1 << 27) - 1)
+        if kind == _K_MESSAGE:
+            size = _qsize(length)
+            return (kind, length, size) if length <= self.max_message_length and size <= to_end else None
+        return (kind, length, length) if kind == _K_PADDING and length == to_end and length > 0 else None
+
+    def _claim_word(self, kind, length):
+        return _to_signed64(kind | (length << 5) | ((_MY_PID & 0xFFFFFFFF) << 32))
+
+    # ---- §6.5
+    def _reclaim(self, blocked=None):
+        seg, c = self._seg, self._c
+        if seg.load64(c + _Q_READ) - seg.load64(c + _Q_HEAD) <= 0:
+            return 0
+        if seg.cas64(c + _Q_LOCK, 0, _MY_IDENTITY) != 0:
+            return 0
+        start = h = seg.load64(c + _Q_HEAD)
+        r = seg.load64(c + _Q_READ)
+        corrupt = None
+        try:
+            while h < r:
+                off = h & self._mask
+                rec = self._data + off
+                d = self._decode(seg.load64(rec) & _M64, self.capacity - off)
+                if d is None:
+                    corrupt = f"invalid claim behind the read position at {h}"
+                    break
+                if d[0] == _K_MESSAGE:
+                    st = seg.load64(rec + 8) & _M64
+                    if st >> 32 != (h >> 5) & 0xFFFFFFFF or st & 0xFFFFFFFF == _S_WRITING:
+                        corrupt = f"bad state behind the read position at {h}"
+                        break
+                    if st & 0xFFFFFFFF == _S_COMMITTED:
+                        if blocked is not None:
+                            blocked.extend((h, seg.load64(rec + 16) & _M64))
+                        break
+                self._stamp_free(h, d[2])
+                h += d[2]
+        finally:
+            if h != start:
+                seg.store64(c + _Q_HEAD, h)  # stamps before Head (release)
+            seg.store64(c + _Q_LOCK, 0)
+        if corrupt:
+            raise CorruptionError(f"queue '{seg.name}': {corrupt}")
+        return h - start
+
+    # ---- §6.3
+    def _claim(self, length):
+        seg, c, cap = self._seg, self._c, self.capacity
+        need = _qsize(length)
+        reclaimed = False
+        while True:
+            t = seg.load64(c + _Q_TAIL)
+            off = t & self._mask
+            to_end = cap - off
+            wrap = need > to_end
+            size = to_end if wrap else need
+            h = self._cached_head
+            if t + size > h + cap or t < h:
+                h = self._cached_head = seg.load64(c + _Q_HEAD)
+                if t < h:
+                    continue
+            if t + size > h + cap:
+                if not reclaimed and self._reclaim() > 0:
+                    reclaimed = True
+                    continue
+                return -1
+            rec = self._data + off
+            seen = seg.load64(rec)
+            if seen != ~t:
+                d = self._decode(seen & _M64, to_end)
+                if d is not None:
+                    seg.cas64(c + _Q_TAIL, t, t + d[2])
+                elif seg.load64(c + _Q_TAIL) == t:
+                    raise CorruptionError(f"queue '{seg.name}': word at the tail is neither free nor a claim")
+                continue
+            mine = self._claim_word(_K_PADDING, to_end) if wrap else self._claim_word(_K_MESSAGE, length)
+            if seg.cas64(rec, ~t, mine) != ~t:
+                continue
+            if not wrap:
+                seg.store64(rec + 24, _MY_IDENTITY)
+            seg.cas64(c + _Q_TAIL, t, t + size)
+            if not wrap:
+                return t
+
+    def _has_space(self, length):
+        seg, c = self._seg, self._c
+        h, t = seg.load64(c + _Q_HEAD), seg.load64(c + _Q_TAIL)
+        need, to_end = _qsize(length), self.capacity - (t & self._mask)
+        return t + (to_end + need if need > to_end else need) <= h + self.capacity
+
+    def _repair_reclaim(self):
+        seg, c = self._seg, self._c
+        owner = seg.load64(c + _Q_LOCK) & _M64
+        if owner and not _identity_alive(owner):
+            seg.cas64(c + _Q_LOCK, _to_signed64(owner), 0)
+        blocked = []
+        self._reclaim(blocked)
+        if blocked and _is_identity_word(blocked[1]) and not _identity_alive(blocked[1]):
+            at, reader = blocked
+            rec = self._data + (at & self._mask)
+            if seg.load64(rec + 16) & _M64 == reader:
+                if seg.cas64(rec + 8, _state_word(at, _S_COMMITTED), _state_word(at, _S_CONSUMED)) == _state_word(at, _S_COMMITTED):
+                    self._reclaim()
+
+    def put(self, data, block=True, timeout=None):
+        """Appends bytes. queue.Full when no room within the timeout; ValueError when too long."""
+        data = bytes(data)
+        if len(data) > self.max_message_length:
+            raise ValueError(f"message of {len(data)} bytes; queue '{self._seg.name}' takes at most {self.max_message_length}")
+        deadline = _deadline(timeout) if block else 0
+        while True:
+            p = self._claim(len(data))
+            if p >= 0:
+                rec = self._data + (p & self._mask)
+                self._seg.mm[rec + 32:rec + 32 + len(data)] = data
+                self._seg.store64(rec + 8, _state_word(p, _S_COMMITTED))  # commit (release)
+                self._data_sig.notify()
+                return
+            if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
+                raise _queue.Full
+            n = len(data)
+            ready = lambda: self._has_space(n) or (self._reclaim() > 0 and self._has_space(n))
+            self._space_sig.wait(ready, self._repair_reclaim, deadline, self.spin, self.slice)
+
+    def put_nowait(self, data):
+        self.put(data, block=False)
+
+    # ---- §6.4
+    def _take(self):
+        """bytes, or None when empty / the next record is still being written."""
+        seg, c, mm = self._seg, self._c, self._seg.mm
+        while True:
+            r, t = seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL)
+            if r == t:
+                return None
+            if r > t:
+                if seg.load64(c + _Q_READ) == r:
+                    raise CorruptionError(f"queue '{seg.name}': read position past the tail")
+                continue
+            off = r & self._mask
+            rec = self._data + off
+            d = self._decode(seg.load64(rec) & _M64, self.capacity - off)
+            if d is None:
+                if seg.load64(c + _Q_READ) == r:
+                    raise CorruptionError(f"queue '{seg.name}': invalid claim at {r}")
+                continue
+            kind, length, size = d
+            if kind == _K_PADDING:
+                seg.cas64(c + _Q_READ, r, r + size)
+                continue
+            st = seg.load64(rec + 8) & _M64  # acquire: pairs with the producer's release of State
+            if st >> 32 != (r >> 5) & 0xFFFFFFFF:
+                if seg.load64(c + _Q_READ) == r:
+                    raise CorruptionError(f"queue '{seg.name}': state tagged for another position at {r}")
+                continue
+            s = st & 0xFFFFFFFF
+            if s == _S_COMMITTED:
+                if seg.cas64(rec + 16, ~r, _MY_IDENTITY) == ~r:
+                    seg.cas64(c + _Q_READ, r, r + size)
+                    data = mm[rec + 32:rec + 32 + length]
+                    seg.store64(rec + 8, _state_word(r, _S_CONSUMED))  # our read before the space is reused
+                    self._space_sig.notify()
+                    if seg.load64(c + _Q_READ) - seg.load64(c + _Q_HEAD) >= self.capacity // 4:
+                        if self._reclaim() > 0:
+                            self._space_sig.notify()
+                    return data
+                seg.cas64(c + _Q_READ, r, r + size)
+            elif s in (_S_CONSUMED, _S_ABANDONED):
+                seg.cas64(c + _Q_READ, r, r + size)
+            elif s == _S_WRITING:
+                return None
+            elif seg.load64(c + _Q_READ) == r:
+                raise CorruptionError(f"queue '{seg.name}': unknown state {s} at {r}")
+
+    def _pending(self):
+        """(position, state, claim, producer identity) of a message being written at the read position, else None."""
+        seg, c = self._seg, self._c
+        r = seg.load64(c + _Q_READ)
+        if r == seg.load64(c + _Q_TAIL):
+            return None
+        rec = self._data + (r & self._mask)
+        claim, st = seg.load64(rec) & _M64, seg.load64(rec + 8)
+        if claim & 31 != _K_MESSAGE or st != _state_word(r, _S_WRITING):
+            return None
+        return r, st, claim, seg.load64(rec + 24) & _M64
+
+    def _readable(self):
+        seg, c = self._seg, self._c
+        return seg.load64(c + _Q_READ) != seg.load64(c + _Q_TAIL) and self._pending() is None
+
+    def _resolve_pending(self):
+        """§6.6: a record at the read position whose producer is dead is abandoned."""
+        pending = self._pending()
+        if pending is None:
+            return
+        r, st, claim, ident = pending
+        pid = claim >> 32
+        alive = _identity_alive(ident) if _is_identity_word(ident) and (ident & 0xFFFFFFFF) >> 5 == pid else _is_alive(pid, 0, 0)
+        if not alive and self._seg.cas64(self._data + (r & self._mask) + 8, st, _state_word(r, _S_ABANDONED)) == st:
+            self._data_sig.notify()
+
+    def get(self, block=True, timeout=None):
+        """Takes the next message (bytes). queue.Empty when none within the timeout."""
+        deadline = _deadline(timeout) if block else 0
+        while True:
+            data = self._take()
+            if data is not None:
+                return data
+            if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
+                raise _queue.Empty
+            self._data_sig.wait(self._readable, self._resolve_pending, deadline, self.spin, self.slice)
+
+    def get_nowait(self):
+        return self.get(block=False)
+
+    def claim_only(self, length):
+        """Testing only: claims a record and never commits it (a producer killed while writing)."""
+        return self._claim(length)
+
+    def close(self):
+        """Unmaps; the creator also unlinks the names."""
+        if self._seg is not None:
+            self._seg.close(unlink=self._seg.creator)
+            self._seg = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------- §5 Pipe
+
+_P_CONTROL, _P_RING0, _RING_CTL = 1152, 384, 384
+
+
+class Connection:
+    """One end of a ShmIpc Pipe, like multiprocessing.connection.Connection for bytes."""
+
+    def __init__(self, seg, end):
+        self._seg = seg
+        mm, c = seg.mm, _HDR
+        self._cap, self._max = struct.unpack_from("<qq", mm, c)
+        self.max_message_length = self._max
+        rings = _I32.unpack_from(mm, c + 16)[0]
+        self._mask = self._cap - 1
+        self._own = c + 128 + 128 * end
+        self._peer = c + 128 + 128 * (1 - end)
+        self._peer_gone = False
+        self._next_liveness = 0.0
+        self.spin, self.slice = 50e-6, 0.1
+        self._recv = self._ring(end) if end < rings else None
+        self._send = self._ring(1 - end) if 1 - end < rings else None
+        if self._recv:
+            self._head = seg.load64(self._recv["head"])
+            self._tail_cache = seg.load64(self._recv["tail"])
+        if self._send:
+            self._tail = seg.load64(self._send["tail"])
+            self._head_cache = seg.load64(self._send["head"])
+
+    def _ring(self, r):
+        seg, rc = self._seg, _HDR + _P_RING0 + _RING_CTL * r
+        return {"tail": rc, "head": rc + 128, "data": _HDR + _P_CONTROL + r * self._cap,
+                "data_sig": _Signal(seg, rc + 256, seg.sems[2 * r]), "space_sig": _Signal(seg, rc + 320, seg.sems[2 * r + 1])}
+
+    # ---- peer state (§5.6)
+    def _peer_closed(self):
+        return self._peer_gone or self._seg.load64(self._peer + 8) != 0  # acquire: pairs with the peer's release
+
+    def _check_peer_alive(self):
+        now = time.monotonic()
+        if self._peer_gone or now < self._next_liveness:
+            return
+        self._next_liveness = now + 0.005
+        w = self._seg.load64(self._peer) & _M64
+        if _is_identity_word(w) and not _identity_alive(w) and self._seg.load64(self._peer) & _M64 == w:
+            self._peer_gone = True
+
+    # ---- send (§5.4)
+    def _fits(self, required):
+        if self._tail + required - self._head_cache <= self._cap:
+            return True
+        h = self._seg.load64(self._send["head"])  # acquire: pairs with the consumer's release of Head
+        if not (0 <= self._tail - h <= self._cap) or h & 7:
+            raise CorruptionError(f"pipe '{self._seg.name}': head {h} out of range")
+        self._head_cache = h
+        return self._tail + required - h <= self._cap
+
+    def _write(self, data, publish=True):
+        n = len(data)
+        size = 8 + ((n + 7) & ~7)
+        idx = self._tail & self._mask
+        to_end = self._cap - idx
+        required = size if size <= to_end else to_end + size
+        if not self._fits(required):
+            return False
+        mm, base = self._seg.mm, self._send["data"]
+        rec = base + idx
+        # pack_into zero-fills before writing: harmless here, the consumer reads nothing beyond Tail.
+        if size > to_end:
+            struct.pack_into("<ii", mm, rec, to_end - 8, 2)
+            rec = base
+        struct.pack_into("<ii", mm, rec, n, 1)
+        mm[rec + 8:rec + 8 + n] = data
+        if publish:
+            self._tail += required
+            self._seg.store64(self._send["tail"], self._tail)  # release: publishes the record
+        return True
+
+    def send_bytes(self, buf, offset=0, size=None, timeout=None):
+        """Sends bytes (all of buf, or buf[offset:offset+size]). PeerClosedError when the other end is gone;
+        TimeoutError when no room within the timeout (nothing sent)."""
+        if self._send is None:
+            raise OSError("this end of a one-way pipe only receives")
+        data = bytes(memoryview(buf)[offset:None if size is None else offset + size])
+        if len(data) > self._max:
+            raise ValueError(f"message of {len(data)} bytes; pipe '{self._seg.name}' carries at most {self._max}")
+        if self._peer_closed():
+            raise PeerClosedError(f"pipe '{self._seg.name}': the other end is closed")
+        deadline = _deadline(timeout)
+        while not self._write(data):
+            size_ = 8 + ((len(data) + 7) & ~7)
+            to_end = self._cap - (self._tail & self._mask)
+            req = size_ if size_ <= to_end else to_end + size_
+            ok = self._send["space_sig"].wait(lambda: self._peer_closed() or self._fits(req), self._check_peer_alive,
+                                              deadline, self.spin, self.slice)
+            if self._peer_closed():
+                raise PeerClosedError(f"pipe '{self._seg.name}': the other end is gone")
+            if not ok:
+                if self._write(data):
+                    break
+                raise TimeoutError(f"pipe '{self._seg.name}' stayed full")
+        self._send["data_sig"].notify()
+
+    # ---- receive (§5.5)
+    def _has_data(self):
+        if self._head != self._tail_cache:
+            return True
+        t = self._seg.load64(self._recv["tail"])  # acquire: pairs with the producer's release of Tail
+        if t == self._head:
+            return False
+        if not (0 < t - self._head <= self._cap) or t & 7:
+            raise CorruptionError(f"pipe '{self._seg.name}': tail {t} out of range")
+        self._tail_cache = t
+        return True
+
+    def _read(self):
+        mm, base = self._seg.mm, self._recv["data"]
+        head, avail = self._head, self._tail_cache - self._head
+        idx = head & self._mask
+        length, kind = struct.unpack_from("<ii", mm, base + idx)  # read once; only the locals are used
+        if kind == 2:
+            to_end = self._cap - idx
+            if length != to_end - 8 or avail <= to_end:
+                raise CorruptionError(f"pipe '{self._seg.name}': bad padding record at {head}")
+            head += to_end
+            avail -= to_end
+            idx = 0
+            length, kind = struct.unpack_from("<ii", mm, base)
+        size = 8 + ((length + 7) & ~7)
+        if kind != 1 or not 0 <= length <= self._max or size > avail or size > self._cap - idx:
+            raise CorruptionError(f"pipe '{self._seg.name}': bad record (type {kind}, length {length}) at {head}")
+        data = mm[base + idx + 8:base + idx + 8 + length]
+        self._head = head + size
+        self._seg.store64(self._recv["head"], self._head)  # release: our read is done before the bytes are reused
+        self._recv["space_sig"].notify()
+        return data
+
+    def _readable(self):
+        return self._has_data() or self._peer_closed()
+
+    def poll(self, timeout=0.0):
+        """True when recv_bytes would not block (a message waits, or the peer is gone)."""
+        if self._recv is None:
+            raise OSError("this end of a one-way pipe only sends")
+        if self._readable():
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        return self._recv["data_sig"].wait(self._readable, self._check_peer_alive, _deadline(timeout), self.spin, self.slice)
+
+    def recv_bytes(self, timeout=None):
+        """The next message (bytes). PeerClosedError (an EOFError) once the other end is gone and everything
+        it sent has been received; TimeoutError when nothing came within the timeout."""
+        if self._recv is None:
+            raise OSError("this end of a one-way pipe only sends")
+        deadline = _deadline(timeout)
+        while True:
+            if self._has_data():
+                return self._read()
+            if self._peer_closed():
+                if self._has_data():  # drained after seeing "closed"
+                    return self._read()
+                raise PeerClosedError(f"pipe '{self._seg.name}': the other end is closed")
+            if not self._recv["data_sig"].wait(self._readable, self._check_peer_alive, deadline, self.spin, self.slice):
+                if self._has_data():
+                    return self._read()
+                raise TimeoutError(f"pipe '{self._seg.name}': nothing within {timeout} s")
+
+    def write_uncommitted(self, data):
+        """Testing only: writes a record past Tail without publishing it (killed mid-write)."""
+        return self._write(bytes(data), publish=False)
+
+    def close(self):
+        """Closes this end (the peer drains, then gets PeerClosedError); the creator's end also unlinks."""
+        if self._seg is None:
+            return
+        self._seg.store64(self._own + 8, 1)  # release, after our last Tail store
+        if self._send:
+            self._send["data_sig"].notify()
+        if self._recv:
+            self._recv["space_sig"].notify()
+        self._seg.close(unlink=self._seg.creator)
+        self._seg = None
+
+    @property
+    def closed(self):
+        return self._seg is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Pipe:
+    """Factory for the two ends of a ShmIpc Pipe."""
+
+    @staticmethod
+    def connect(name):
+        """Connects as end 1. FileNotFoundError when absent; ShmIpcError when the second end is taken."""
+        seg = _Segment(name, _KIND_PIPE)
+        try:
+            mm, c = seg.mm, _HDR
+            cap, maxlen, rings, flags = struct.unpack_from("<qqiI", mm, c)
+            csize, dsize = struct.unpack_from("<Q", mm, 40)[0], struct.unpack_from("<Q", mm, 56)[0]
+            ok = (csize == _P_CONTROL and 1024 <= cap <= 1 << 30 and not cap & (cap - 1) and rings in (1, 2) and flags == 0
+                  and 0 <= maxlen <= cap // 2 - 8 and dsize == rings * cap and len(seg.sems) == 2 * rings)
+            for r in range(rings if ok else 0):
+                rc = c + _P_RING0 + _RING_CTL * r
+                t, h = seg.load64(rc), seg.load64(rc + 128)
+                ok = ok and h >= 0 and not (h | t) & 7 and 0 <= t - h <= cap
+            if not ok:
+                raise InvalidSegmentError(name, "Corrupted", "pipe control block out of range")
+            conn = Connection(seg, 1)
+            if seg.cas64(c + 256, 0, _MY_IDENTITY) != 0:  # claim end 1, last
+                raise ShmIpcError(f"pipe '{name}' already has its second end connected")
+            return conn
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @staticmethod
+    def create(name, capacity=256 * 1024, max_message_length=None, duplex=True):
+        """Creates the pipe and returns end 0 (which unlinks the names when closed)."""
+        if capacity < 1024 or capacity > 1 << 30 or capacity & (capacity - 1):
+            raise ValueError("capacity must be a power of two from 1 KiB to 1 GiB")
+        maxlen = capacity // 4 if max_message_length is None else max_message_length
+        if not 0 <= maxlen <= capacity // 2 - 8:
+            raise ValueError(f"max_message_length must be from 0 to {capacity // 2 - 8}")
+        rings = 2 if duplex else 1
+        seg = _Segment(name, _KIND_PIPE, create=(_P_CONTROL, rings * capacity, 2 * rings))
+        struct.pack_into("<qqiI", seg.mm, _HDR, capacity, maxlen, rings, 0)
+        struct.pack_into("<Q", seg.mm, _HDR + 128, _MY_IDENTITY)
+        conn = Connection(seg, 0)
+        seg.publish()
+        return conn
+
+
+def atomics_source():
+    """Where the read-modify-write instructions come from: 'libatomic' or 'x86-64 thunks'."""
+    return _atomics.source

@@ -1,0 +1,154 @@
+"""The Python peer used by the interop tests and the bench; the same modes and lines as native-notes/c/shmipc_tool.c.
+
+    python3 shmipc_tool.py queue-produce NAME PRODUCER COUNT MAXPAYLOAD   self-checking messages (tests/Common/QueueMessages)
+    python3 shmipc_tool.py queue-consume NAME COUNT MAXPAYLOAD            verifies content and per-producer order; OK <n> <sum>
+    python3 shmipc_tool.py queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
+    python3 shmipc_tool.py queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
+    python3 shmipc_tool.py queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
+    python3 shmipc_tool.py pipe-echo NAME                                 connects, echoes until the peer closes
+    python3 shmipc_tool.py pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
+    python3 shmipc_tool.py pipe-create-echo NAME                          creates a pipe, echoes until the peer closes
+SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
+Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
+"""
+import os
+import signal
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shmipc  # noqa: E402
+
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def length_of(producer, sequence, max_payload):
+    return 12 + ((producer * 7919 + sequence * 104729) & 0xFFFFFFFF) % (max_payload + 1)
+
+
+def fnv32(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def make_message(producer, sequence, max_payload):
+    n = length_of(producer, sequence, max_payload) - 12
+    payload = bytes((producer + sequence + i) & 0xFF for i in range(n))
+    return struct.pack("<iiI", producer, sequence, fnv32(payload)) + payload
+
+
+def check_message(data, max_payload):
+    if len(data) < 12:
+        return None
+    producer, sequence, checksum = struct.unpack_from("<iiI", data)
+    if producer < 0 or len(data) != length_of(producer, sequence, max_payload):
+        return None
+    payload = data[12:]
+    if payload != bytes((producer + sequence + i) & 0xFF for i in range(len(payload))) or fnv32(payload) != checksum:
+        return None
+    return producer, sequence
+
+
+def hold():
+    sys.stdin.read()
+    signal.pause()
+
+
+def main(argv):
+    if len(argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    mode, name, args = argv[1], argv[2], argv[3:]
+    if os.environ.get("SHMBENCH_CPU"):  # the bench pins spinning peers to different CPUs
+        os.sched_setaffinity(0, {int(os.environ["SHMBENCH_CPU"])})
+    if mode == "queue-produce" and len(args) == 3:
+        producer, count, max_payload = map(int, args)
+        q = shmipc.Queue.open(name)
+        say("READY")
+        i = 0
+        while count < 0 or i < count:
+            q.put(make_message(producer, i, max_payload))
+            i += 1
+        say("DONE")
+        q.close()
+        return 0
+    if mode == "queue-consume" and len(args) == 2:
+        count, max_payload = map(int, args)
+        q = shmipc.Queue.open(name)
+        last, got, total = {}, 0, 0
+        say("READY")
+        while got < count:
+            data = q.get()
+            if data == b"\xff\xff\xff\xff":
+                break
+            checked = check_message(data, max_payload)
+            if checked is None or checked[1] <= last.get(checked[0], -1):
+                say(f"BAD message {got} (length {len(data)})")
+                return 3
+            last[checked[0]] = checked[1]
+            total += checked[1]
+            got += 1
+        say(f"OK {got} {total}")
+        q.close()
+        return 0
+    if mode == "queue-claim-hold" and len(args) == 1:
+        q = shmipc.Queue.open(name)
+        say("CLAIMED" if q.claim_only(int(args[0])) >= 0 else "FULL")
+        hold()
+        return 0
+    if mode == "queue-create" and len(args) == 1:
+        q = shmipc.Queue.create(name, int(args[0]))
+        say("READY")
+        sys.stdin.read()
+        q.close()
+        say("CLOSED")
+        return 0
+    if mode == "queue-blast" and len(args) == 2:
+        count, size = map(int, args)
+        q = shmipc.Queue.open(name)
+        message = bytes(size)
+        say("READY")
+        put = q.put
+        for _ in range(count):
+            put(message)
+        say("DONE")
+        q.close()
+        return 0
+    if mode in ("pipe-echo", "pipe-create-echo") and not args:
+        c = shmipc.Pipe.connect(name) if mode == "pipe-echo" else shmipc.Pipe.create(name, 1 << 16)
+        say("READY")
+        echoed = 0
+        recv, send = c.recv_bytes, c.send_bytes
+        try:
+            while True:
+                send(recv())
+                echoed += 1
+        except shmipc.PeerClosedError:
+            pass
+        say(f"PEER-CLOSED {echoed}")
+        c.close()
+        return 0
+    if mode == "pipe-send-hold" and len(args) == 1:
+        c = shmipc.Pipe.connect(name)
+        count = int(args[0])
+        for i in range(count):
+            c.send_bytes(struct.pack("<i", i))
+        c.write_uncommitted(struct.pack("<i", count))
+        say("READY")
+        hold()
+        return 0
+    print(f"unknown mode or wrong arguments: {mode}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except Exception as e:  # report on stdout too, so a test waiting for a line fails with the reason
+        say(f"ERROR {type(e).__name__}: {e}")
+        raise

@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using ShmIpc.Tests.Common;
+using static ShmIpc.Tests.InteropPaths;
+
+namespace ShmIpc.Tests;
+
+/// <summary>
+/// The tests every non-.NET peer passes against the .NET library (C: <see cref="InteropCTests"/>, Python:
+/// <see cref="InteropPythonTests"/>): the same bytes, commit protocol, crash rules and semaphores, in both
+/// directions, for the Queue and the Pipe, with segments created on either side and peers killed by SIGKILL.
+/// Each peer tool speaks the same command line (native-notes/c/shmipc_tool.c, native-notes/python/shmipc_tool.py).
+/// </summary>
+public abstract class InteropPeerTests
+{
+    protected static readonly TimeSpan PeerStart = TimeSpan.FromSeconds(20);
+
+    public TestContext TestContext { get; set; } = null!;
+
+    /// <summary>Messages per direction in the streaming tests (the Python peer is slower).</summary>
+    protected abstract int Count { get; }
+
+    /// <summary>Starts the peer tool; Inconclusive when its toolchain is absent.</summary>
+    private protected abstract InteropPeer Peer(params string[] args);
+
+    private static void AssertClean(string name) =>
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length, $"left in /dev/shm: {string.Join(", ", TestNames.ShmFilesOf(name))}");
+
+    [TestMethod]
+    public void A_peer_producer_feeds_a_dotnet_consumer_every_message_intact_and_in_order()
+    {
+        const int MaxPayload = 200;
+        string name = TestNames.Unique("ic-c2n");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
+        using (InteropPeer producer = Peer("queue-produce", name, "3", S(Count), S(MaxPayload)))
+        {
+            producer.WaitForLine("READY", PeerStart);
+            for (int i = 0; i < Count; i++)
+            {
+                (int p, int s) = QueueMessages.Verify(queue.Dequeue(TimeSpan.FromSeconds(10)), MaxPayload);
+                Assert.AreEqual((3, i), (p, s), "producer and sequence");
+            }
+
+            producer.WaitForLine("DONE", PeerStart);
+            Assert.AreEqual(0, producer.WaitForExit(PeerStart), producer.StandardError);
+            Assert.IsFalse(queue.TryDequeue(out _), "nothing beyond the count");
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_dotnet_producer_feeds_a_peer_consumer_which_checks_content_and_order()
+    {
+        const int MaxPayload = 200;
+        string name = TestNames.Unique("ic-n2c");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
+        using (InteropPeer consumer = Peer("queue-consume", name, S(Count), S(MaxPayload)))
+        {
+            consumer.WaitForLine("READY", PeerStart);
+            byte[] buffer = new byte[QueueMessages.HeaderLength + MaxPayload];
+            for (int i = 0; i < Count; i++)
+            {
+                int length = QueueMessages.Write(buffer, 5, i, MaxPayload);
+                queue.Enqueue(buffer.AsSpan(0, length), TimeSpan.FromSeconds(10));
+            }
+
+            long sum = (long)Count * (Count - 1) / 2;
+            Assert.AreEqual($"OK {Count} {sum}", consumer.WaitForLine("OK", TimeSpan.FromSeconds(30)));
+            Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void Peer_and_dotnet_producers_and_consumers_share_one_queue()
+    {
+        // Two peer producers and this process produce; a peer consumer and this process consume, each until a
+        // stop marker. Every message is counted once across both consumers.
+        int perProducer = Count / 4;
+        const int MaxPayload = 100;
+        string name = TestNames.Unique("ic-mix");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 13 }))
+        using (InteropPeer consumer = Peer("queue-consume", name, S(int.MaxValue), S(MaxPayload)))
+        using (InteropPeer p0 = Peer("queue-produce", name, "0", S(perProducer), S(MaxPayload)))
+        using (InteropPeer p1 = Peer("queue-produce", name, "1", S(perProducer), S(MaxPayload)))
+        {
+            consumer.WaitForLine("READY", PeerStart);
+            var last = new Dictionary<int, int>();
+            int mine = 0;
+            void Consume(byte[] message)
+            {
+                (int p, int s) = QueueMessages.Verify(message, MaxPayload);
+                Assert.IsTrue(!last.TryGetValue(p, out int previous) || s > previous, $"producer {p} out of order");
+                last[p] = s;
+                mine++;
+            }
+
+            byte[] buffer = new byte[QueueMessages.HeaderLength + MaxPayload];
+            for (int i = 0; i < perProducer; i++)
+            {
+                queue.Enqueue(buffer.AsSpan(0, QueueMessages.Write(buffer, 2, i, MaxPayload)), TimeSpan.FromSeconds(10));
+                if (queue.TryDequeue(out byte[]? message))
+                {
+                    Consume(message);
+                }
+            }
+
+            p0.WaitForLine("DONE", TimeSpan.FromSeconds(30));
+            p1.WaitForLine("DONE", TimeSpan.FromSeconds(30));
+            queue.Enqueue(QueueMessages.Stop()); // one stop marker per consumer, behind every data message
+            queue.Enqueue(QueueMessages.Stop());
+            while (true)
+            {
+                byte[] message = queue.Dequeue(TimeSpan.FromSeconds(10));
+                if (message.Length == 4 && BitConverter.ToInt32(message) == -1)
+                {
+                    break;
+                }
+
+                Consume(message);
+            }
+
+            string[] ok = consumer.WaitForLine("OK", TimeSpan.FromSeconds(30)).Split(' ');
+            int theirs = int.Parse(ok[1], System.Globalization.CultureInfo.InvariantCulture);
+            TestContext.WriteLine($"peer consumer took {theirs}, .NET took {mine}");
+            Assert.AreEqual(3 * perProducer, theirs + mine, "every message exactly once");
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_queue_created_by_the_peer_opens_in_dotnet_and_is_unlinked_by_its_creator()
+    {
+        string name = TestNames.Unique("ic-ccreate");
+        using (InteropPeer creator = Peer("queue-create", name, S(8192)))
+        {
+            creator.WaitForLine("READY", PeerStart);
+            using (ShmQueue queue = ShmQueue.Open(name))
+            {
+                Assert.AreEqual(8192, queue.Capacity);
+                Assert.AreEqual(8192 / 2 - 32, queue.MaxMessageLength);
+                for (int i = 0; i < 1000; i++) // several laps over the C creator's stamps
+                {
+                    queue.Enqueue(PipeMessages.Make(i, i % 300));
+                    CollectionAssert.AreEqual(PipeMessages.Make(i, i % 300), queue.Dequeue(TimeSpan.FromSeconds(5)));
+                }
+            }
+
+            creator.CloseInput();
+            creator.WaitForLine("CLOSED", PeerStart);
+            Assert.AreEqual(0, creator.WaitForExit(PeerStart), creator.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_peer_producer_killed_between_claim_and_commit_costs_one_message_not_the_queue()
+    {
+        string name = TestNames.Unique("ic-kill");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 8192 }))
+        {
+            queue.Enqueue([1]);
+            using (InteropPeer claimer = Peer("queue-claim-hold", name, "50"))
+            {
+                claimer.WaitForLine("CLAIMED", PeerStart);
+                queue.Enqueue([2]);
+                CollectionAssert.AreEqual(new byte[] { 1 }, queue.Dequeue(TimeSpan.FromSeconds(5)));
+                Assert.IsFalse(queue.TryDequeue(out _, TimeSpan.FromMilliseconds(300)), "a live peer producer's record must be waited for");
+                claimer.Kill9();
+            }
+
+            var clock = Stopwatch.StartNew();
+            CollectionAssert.AreEqual(new byte[] { 2 }, queue.Dequeue(TimeSpan.FromSeconds(10)));
+            TestContext.WriteLine($"skipped the dead peer producer's record in {clock.Elapsed.TotalMilliseconds:0.0} ms");
+            Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(2), $"recovery took {clock.Elapsed}");
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_peer_consumer_repairs_a_record_abandoned_by_a_killed_dotnet_producer()
+    {
+        string name = TestNames.Unique("ic-kill2");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 8192 }))
+        {
+            using (ChildProcess claimer = ChildProcess.Start("queue-claim-hold", name, "50"))
+            {
+                Assert.AreEqual("CLAIMED", claimer.ReadLine(PeerStart));
+                claimer.Kill9();
+            }
+
+            byte[] buffer = new byte[64];
+            using InteropPeer consumer = Peer("queue-consume", name, "100", "40");
+            consumer.WaitForLine("READY", PeerStart);
+            for (int i = 0; i < 100; i++)
+            {
+                queue.Enqueue(buffer.AsSpan(0, QueueMessages.Write(buffer, 0, i, 40)));
+            }
+
+            Assert.AreEqual($"OK 100 {99 * 100 / 2}", consumer.WaitForLine("OK", TimeSpan.FromSeconds(10)));
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_dotnet_pipe_and_a_peer_echo_exchange_messages_of_every_length()
+    {
+        string name = TestNames.Unique("ic-pipe");
+        using (ShmConnection end = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 }))
+        using (InteropPeer echo = Peer("pipe-echo", name))
+        {
+            echo.WaitForLine("READY", PeerStart);
+            for (int i = 0; i < Count; i++)
+            {
+                byte[] message = PipeMessages.Make(i, PipeMessages.LengthOf(i, end.MaxMessageLength));
+                end.Send(message);
+                Assert.IsTrue(end.TryReceive(out byte[] back, TimeSpan.FromSeconds(5)), $"echo of {i}");
+                CollectionAssert.AreEqual(message, back, $"message {i}");
+            }
+
+            end.Dispose();
+            Assert.AreEqual($"PEER-CLOSED {Count}", echo.WaitForLine("PEER-CLOSED", PeerStart));
+            Assert.AreEqual(0, echo.WaitForExit(PeerStart), echo.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_pipe_created_by_the_peer_is_connected_from_dotnet()
+    {
+        string name = TestNames.Unique("ic-cpipe");
+        using (InteropPeer echo = Peer("pipe-create-echo", name))
+        {
+            echo.WaitForLine("READY", PeerStart);
+            using (ShmConnection end = ShmPipe.Connect(name))
+            {
+                Assert.IsTrue(end.IsPeerConnected);
+                for (int i = 0; i < 500; i++)
+                {
+                    byte[] message = PipeMessages.Make(i, PipeMessages.LengthOf(i, end.MaxMessageLength));
+                    end.Send(message);
+                    CollectionAssert.AreEqual(message, end.Receive(), $"message {i}");
+                }
+            }
+
+            Assert.AreEqual("PEER-CLOSED 500", echo.WaitForLine("PEER-CLOSED", PeerStart));
+            Assert.AreEqual(0, echo.WaitForExit(PeerStart), echo.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_pipe_peer_killed_mid_write_is_seen_as_gone_after_its_committed_messages()
+    {
+        string name = TestNames.Unique("ic-pkill");
+        using (ShmConnection end = ShmPipe.Create(name, new ShmPipeOptions { WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(20) } }))
+        {
+            using (InteropPeer sender = Peer("pipe-send-hold", name, "5"))
+            {
+                sender.WaitForLine("READY", PeerStart);
+                sender.Kill9();
+            }
+
+            for (int i = 0; i < 5; i++)
+            {
+                Assert.AreEqual(i, BitConverter.ToInt32(end.Receive()));
+            }
+
+            var clock = Stopwatch.StartNew();
+            Assert.ThrowsExactly<ShmPeerClosedException>(() => end.Receive());
+            Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(2), $"noticing the dead peer took {clock.Elapsed}");
+        }
+
+        AssertClean(name);
+    }
+}
