@@ -126,7 +126,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.WaitStrategy, nameof(options.WaitStrategy));
         options.WaitStrategy.Validate();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout);
-        string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize);
+        string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount);
         if (problem is not null)
         {
             segment.Dispose();

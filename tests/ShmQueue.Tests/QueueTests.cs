@@ -417,6 +417,57 @@ public sealed class QueueTests
     }
 
     [TestMethod]
+    [DataRow(QueueBytes.Capacity, 5000L, DisplayName = "capacity not a power of two")]
+    [DataRow(QueueBytes.MaxLength, 1L << 40, DisplayName = "max length too large")]
+    [DataRow(QueueBytes.Alignment, 8L, DisplayName = "record alignment")]
+    [DataRow(QueueBytes.Tail, 100L, DisplayName = "tail unaligned")]
+    [DataRow(QueueBytes.Head, 4096L, DisplayName = "head past read position")]
+    [DataRow(QueueBytes.SemaphoreCount, 1L, DisplayName = "semaphore count")]
+    public unsafe void A_corrupted_queue_control_block_is_refused_on_open(int field, long value)
+    {
+        using ShmQueue queue = NewQueue(8192);
+        string path = "/dev/shm/shmipc." + queue.Name;
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            byte[] bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
+            int control = Layout.SegmentHeaderDescriptor.HeaderSize;
+            switch (field)
+            {
+                case QueueBytes.SemaphoreCount:
+                    BitConverter.TryWriteBytes(bytes.AsSpan(Layout.SegmentHeaderDescriptor.SemaphoreCountOffset), (uint)value);
+                    BitConverter.TryWriteBytes(bytes.AsSpan(Layout.SegmentHeaderDescriptor.ChecksumOffset),
+                        Layout.SegmentHeaderDescriptor.Checksum(bytes.AsSpan(0, Layout.SegmentHeaderDescriptor.HeaderSize)));
+                    break;
+                case QueueBytes.MaxLength:
+                case QueueBytes.Alignment:
+                    BitConverter.TryWriteBytes(bytes.AsSpan(control + field), (int)Math.Min(value, int.MaxValue));
+                    break;
+                default:
+                    BitConverter.TryWriteBytes(bytes.AsSpan(control + field), value);
+                    break;
+            }
+
+            file.Position = 0;
+            file.Write(bytes);
+        }
+
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmQueue.Open(queue.Name));
+        Assert.AreEqual(ShmSegmentError.Corrupted, e.Error, e.Message);
+    }
+
+    /// <summary>Control-block offsets used by the corruption test (the header's semaphore count is special-cased).</summary>
+    private static class QueueBytes
+    {
+        public const int Capacity = Layout.QueueDescriptor.CapacityOffset;
+        public const int MaxLength = Layout.QueueDescriptor.MaxMessageLengthOffset;
+        public const int Alignment = Layout.QueueDescriptor.RecordAlignmentOffset;
+        public const int Tail = Layout.QueueDescriptor.TailOffset;
+        public const int Head = Layout.QueueDescriptor.HeadOffset;
+        public const int SemaphoreCount = -1;
+    }
+
+    [TestMethod]
     public void OpenOrCreate_creates_once_then_opens()
     {
         string name = TestNames.Unique("qoc");

@@ -166,8 +166,13 @@ internal static unsafe class QueueDescriptor
     }
 
     /// <summary>Checks a control block read from a peer; null when it is usable, else why not.</summary>
-    public static string? Validate(byte* control, long controlSize, long dataSize)
+    public static string? Validate(byte* control, long controlSize, long dataSize, int semaphoreCount)
     {
+        if (semaphoreCount != SemaphoreCount)
+        {
+            return $"{semaphoreCount} semaphores, a queue has {SemaphoreCount}";
+        }
+
         if (controlSize < ControlSize)
         {
             return $"control block of {controlSize} bytes, a queue needs {ControlSize}";
