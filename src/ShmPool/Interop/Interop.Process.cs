@@ -25,21 +25,9 @@ internal static partial class ProcessLibc
     [LibraryImport(LibraryName, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
-    /// <summary>Maps the logical name "libc" to the C library, for this assembly (ShmQueue registers its own).</summary>
+    /// <summary>Maps the logical name "libc" for this assembly with ShmQueue's resolver.</summary>
 #pragma warning disable CA2255 // A library may register its own DllImport resolver: it maps only its own logical name.
     [ModuleInitializer]
-    internal static void RegisterResolver()
-    {
-        NativeLibrary.SetDllImportResolver(typeof(ProcessLibc).Assembly, static (name, assembly, path) =>
-        {
-            if (name != LibraryName)
-            {
-                return IntPtr.Zero;
-            }
-
-            string candidate = OperatingSystem.IsMacOS() ? "/usr/lib/libSystem.dylib" : "libc.so.6";
-            return NativeLibrary.TryLoad(candidate, assembly, path, out IntPtr handle) ? handle : IntPtr.Zero;
-        });
-    }
+    internal static void RegisterResolver() => NativeLibrary.SetDllImportResolver(typeof(ProcessLibc).Assembly, Libc.Resolve);
 #pragma warning restore CA2255
 }

@@ -80,21 +80,24 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "clock_gettime", SetLastError = true)]
     public static partial int ClockGetTime(int clock, TimeSpec* time);
 
-    /// <summary>Maps the logical name "libc" to the platform's C library once per process.</summary>
+    /// <summary>Maps the logical name "libc" to the platform's C library for this assembly.</summary>
 #pragma warning disable CA2255 // A library may register its own DllImport resolver: it maps only its own logical name.
     [ModuleInitializer]
-    internal static void RegisterResolver()
-    {
-        NativeLibrary.SetDllImportResolver(typeof(Libc).Assembly, static (name, assembly, path) =>
-        {
-            if (name != LibraryName)
-            {
-                return IntPtr.Zero;
-            }
+    internal static void RegisterResolver() => NativeLibrary.SetDllImportResolver(typeof(Libc).Assembly, Resolve);
 
-            string candidate = OperatingSystem.IsMacOS() ? "/usr/lib/libSystem.dylib" : "libc.so.6";
-            return NativeLibrary.TryLoad(candidate, assembly, path, out IntPtr handle) ? handle : IntPtr.Zero;
-        });
+    /// <summary>
+    /// The resolver: "libc" is libc.so.6 on Linux (the unversioned libc.so may be a linker script) and
+    /// libSystem on macOS; other names are left to the runtime. ShmPool registers it for its own imports.
+    /// </summary>
+    internal static IntPtr Resolve(string name, System.Reflection.Assembly assembly, DllImportSearchPath? path)
+    {
+        if (name != LibraryName)
+        {
+            return IntPtr.Zero;
+        }
+
+        string candidate = OperatingSystem.IsMacOS() ? "/usr/lib/libSystem.dylib" : "libc.so.6";
+        return NativeLibrary.TryLoad(candidate, assembly, path, out IntPtr handle) ? handle : IntPtr.Zero;
     }
 #pragma warning restore CA2255
 }
