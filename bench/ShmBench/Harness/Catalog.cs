@@ -59,6 +59,8 @@ internal static class Catalog
         new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer process blocked in ShmQueue.Dequeue on an empty queue (% of one core, from schedstat: the goal's figure)"),
         new("shmipc.idle_consumer_cpu_pct_procstat", "%", "The same from /proc/pid/stat (10 ms ticks: 0.1% of a core over 10 s)"),
 
+        new("shmipc.interop_py_pipe_8B_rtt_median", "ns", "Interop: Pipe 8 B round trip, this process (CPU 0) to the Python peer (native-notes/python, CPU 1), both spinning first"),
+
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core, from schedstat)"),
@@ -86,7 +88,7 @@ internal static class Catalog
         new("py.pool2_fork_start_to_first_result", "ms", "Python Pool(2), fork: start to first result"),
     ];
 
-    /// <summary>The goals of the Queue, Pipe and Pool issues, as ratios measured in the same run.</summary>
+    /// <summary>The goals of the Queue, Pipe, Pool and interop issues, as ratios measured in the same run.</summary>
     public static readonly Goal[] Goals =
     [
         new("pipe", "pipe 8 B rtt (spinning) <= 2x C spin ping-pong", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", GoalTest.AtMost, 2),
@@ -103,6 +105,8 @@ internal static class Catalog
         new("pool", "cpu-bound scaling Pool(2)/Pool(1) >= 1.8", "shmipc.pool_cpu_bound_scaling", null, GoalTest.AtLeast, 1.8),
         new("pool", "pool2 start to first result <= 2x bare dotnet start", "shmipc.pool2_start_to_first_result", "dotnet.console_start_to_first_message", GoalTest.AtMost, 2),
         new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
+
+        new("interop", "python peer pipe rtt beats multiprocessing.Pipe", "py.pipe_8B_rtt_median", "shmipc.interop_py_pipe_8B_rtt_median", GoalTest.Above, 1),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),
