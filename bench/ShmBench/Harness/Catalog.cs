@@ -69,6 +69,7 @@ internal static class Catalog
         // Baselines.
         new("c.spin_8B_rtt_median", "ns", "C, two processes on one MAP_SHARED region, both spinning, pinned to CPUs 0 and 1"),
         new("c.sem_8B_rtt_median", "ns", "C, ping-pong on process-shared POSIX semaphores, CPUs 0 and 1"),
+        new("c.sem_8B_rtt_unslept_pct", "%", "Share of those C round trips under 2 us (a side found the other's post before it slept): compare with shmipc.pipe_8B_sleep_rtt_unslept_pct"),
         new("c.sem_same_cpu_8B_rtt_median", "ns", "C, the same semaphore ping-pong with both processes on CPU 0"),
         new("c.spsc_64B_throughput", "msg/s", "C, SPSC ring of 64 B slots, one release store per message (per run: fresh producer, median of 5 slices)"),
         new("c.spsc_64B_best_throughput", "msg/s", "C, the same ring: the best of the 5 slices of a run"),

@@ -105,18 +105,29 @@ internal sealed class PipeScenario : IScenario
     /// <summary>
     /// A round trip in which both ends really sleep needs two futex wake-ups: a few microseconds at the very
     /// least (c.sem_same_cpu_8B_rtt, both on one CPU, is about 4 us). A round trip under
-    /// <see cref="SleepFloorNs"/> means a receiver did not sleep, e.g. its semaphore wait returned at once
-    /// on surplus posts; if that is common, the figure is not a sleeping round trip and its goal is invalid.
+    /// <see cref="SleepFloorNs"/> means a receiver did not sleep. Some of those are normal: when both ends
+    /// happen to be awake, each finds the other's message when it re-checks before sleeping, and they run in
+    /// lockstep for a few round trips (C's semaphore ping-pong does the same: c.sem_8B_rtt_unslept_pct,
+    /// 9-30% on these VMs). When most are that fast (the median is one of them), the receivers' waits
+    /// return at once, e.g. on surplus posts (main at 4ab7b68: 88%), and the figure is not a sleeping
+    /// round trip: its goal is invalid.
     /// </summary>
     private static void CheckSlept(HarnessContext ctx, string name, (long Fast, long All) unslept)
     {
         double pct = 100.0 * unslept.Fast / Math.Max(1, unslept.All);
         ctx.Record(name + "_unslept_pct", "%", pct);
-        if (pct > 10)
+        string share = pct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+        string c = ctx.ValueOf("c.sem_8B_rtt_unslept_pct") is double cPct
+            ? $"; C semaphore ping-pong in the same run: {cPct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}%"
+            : "";
+        if (pct > 50)
         {
-            string share = pct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
-            ctx.Invalidate(name + "_median", $"{share}% of its round trips took under {SleepFloorNs / 1000} us, impossible with two futex wake-ups: " +
-                "the NoSpin receivers did not sleep (their semaphore waits returned at once, on surplus posts)");
+            ctx.Invalidate(name + "_median", $"{share}% of its round trips took under {SleepFloorNs / 1000} us, impossible with two futex wake-ups{c}: " +
+                "the NoSpin receivers did not sleep (their semaphore waits returned at once, e.g. on surplus posts)");
+        }
+        else
+        {
+            ctx.Note($"{name}: {share}% of round trips under {SleepFloorNs / 1000} us (both ends awake in lockstep; invalid over 50%){c}");
         }
     }
 
