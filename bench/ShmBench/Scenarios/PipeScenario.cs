@@ -6,8 +6,9 @@ using ShmIpc.Bench.Harness;
 namespace ShmIpc.Bench.Scenarios;
 
 /// <summary>
-/// pipe: duplex messages between two processes. Baselines: C spin and semaphore ping-pong, memcpy,
-/// .NET UDS and anonymous-pipe ping-pong, the UDS batched stream, Python's Pipe.
+/// pipe: duplex messages between two processes. Baselines: C spin and semaphore ping-pong (each run
+/// back to back with a run of the Pipe's round trip it is the floor of), memcpy, .NET UDS and
+/// anonymous-pipe ping-pong, the UDS batched stream, Python's Pipe.
 /// </summary>
 internal sealed class PipeScenario : IScenario
 {
@@ -22,8 +23,11 @@ internal sealed class PipeScenario : IScenario
 
     public void Run(HarnessContext ctx)
     {
-        RoundTrip(ctx, "shmipc.pipe_8B_rtt", 8, ctx.Plan(200_000), sleeping: false);
-        RoundTrip(ctx, "shmipc.pipe_8B_sleep_rtt", 8, ctx.Plan(20_000), sleeping: true);
+        // Back to back with their C floors: before each run of the library, one run of the baseline.
+        RoundTrip(ctx, "shmipc.pipe_8B_rtt", 8, ctx.Plan(200_000), sleeping: false,
+            new Pairing("pair.pipe_8B_rtt_per_c_spin", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", _ => NativeBaselines.SpinPingPongOnce(ctx)));
+        RoundTrip(ctx, "shmipc.pipe_8B_sleep_rtt", 8, ctx.Plan(20_000), sleeping: true,
+            new Pairing("pair.pipe_8B_sleep_rtt_per_c_sem", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", _ => NativeBaselines.SemaphorePingPongOnce(ctx)));
         RoundTrip(ctx, "shmipc.pipe_1KiB_rtt", KiB, ctx.Plan(100_000), sleeping: false);
         RoundTrip(ctx, "shmipc.pipe_64KiB_rtt", 64 * KiB, ctx.Plan(20_000), sleeping: false);
         Stream(ctx, "shmipc.pipe_64B_stream_throughput", 64, ctx.Plan(5_000_000, 100_000));
@@ -35,8 +39,7 @@ internal sealed class PipeScenario : IScenario
         // The foundation figure stays beside it: what a sleeping Pipe waits on.
         Foundation.SemaphorePingPong(ctx, ctx.Plan(20_000));
 
-        NativeBaselines.SpinPingPong(ctx);
-        NativeBaselines.SemaphorePingPong(ctx);
+        NativeBaselines.SameCpuSemaphorePingPong(ctx);
         NativeBaselines.MemcpyBandwidth(ctx);
         DotnetBaselines.UdsPingPong(ctx);
         DotnetBaselines.AnonymousPipePingPong(ctx);
@@ -47,9 +50,10 @@ internal sealed class PipeScenario : IScenario
     /// <summary>
     /// Ping-pong of <paramref name="size"/>-byte messages with a "pipe-echo" child: name_median, _p90, ...
     /// Spinning: the parent's thread on CPU 0, the echo on CPU 1, default wait strategy. Sleeping: both ends
-    /// <see cref="ShmWaitStrategy.NoSpin"/>.
+    /// <see cref="ShmWaitStrategy.NoSpin"/>. With <paramref name="pairing"/>, one run of its baseline before
+    /// each run (the echo waits meanwhile, asleep on its semaphore after its spin).
     /// </summary>
-    public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping)
+    public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} ping-pong{(sleeping ? ", receivers asleep" : "")}");
         string pipeName = Foundation.NewSegmentName("pipe");
@@ -91,7 +95,7 @@ internal sealed class PipeScenario : IScenario
                 }
 
                 return ticks;
-            });
+            }, pairing);
         }
 
         pipe.Dispose();
