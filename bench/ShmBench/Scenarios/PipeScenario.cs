@@ -112,7 +112,7 @@ internal sealed class PipeScenario : IScenario
     /// <see cref="SleepFloorNs"/> means a receiver did not sleep. Some of those are normal: when both ends
     /// happen to be awake, each finds the other's message when it re-checks before sleeping, and they run in
     /// lockstep for a few round trips (C's semaphore ping-pong does the same: c.sem_8B_rtt_unslept_pct,
-    /// 9-30% on these VMs). When most are that fast (the median is one of them), the receivers' waits
+    /// 0-30% on these VMs, moving between runs). When most are that fast (the median is one of them), the receivers' waits
     /// return at once, e.g. on surplus posts (main at 4ab7b68: 88%), and the figure is not a sleeping
     /// round trip: its goal is invalid.
     /// </summary>
