@@ -12,7 +12,8 @@
  *
  * Usage: shm_baselines <test> <count> <runs> <warmup>
  *   spin          8 B ping-pong, both processes spinning on one word each (128 bytes apart)
- *   sem           8 B ping-pong on two process-shared POSIX semaphores (futex), processes on different CPUs
+ *   sem           8 B ping-pong on two process-shared POSIX semaphores (futex), processes on different CPUs;
+ *                 also the share of round trips under 2 us (<name>_unslept_pct: a side did not sleep)
  *   sem_same_cpu  the same with both processes pinned to one CPU
  *   spsc          SPSC ring of 64 B slots, one release store of head/tail per message; count = messages per run
  *                 (each run: a fresh producer, a warm-up, the median, best and worst of 5 timed slices)
@@ -232,7 +233,15 @@ static void sem_pingpong(long count, int runs, long warmup, int same_cpu)
             }
         }
         if (r >= 0) {
+            /* The same check as the Pipe's sleeping round trip: under 2 us no two futex wake-ups fit, so
+               one side found the other's post before it slept (both awake, in lockstep). */
+            long unslept = 0;
+            for (long k = 0; k < count; k++) {
+                unslept += ns[k] < 2000;
+            }
             print_latency(name, ns, count);
+            printf("value %s_unslept_pct %.3f %%\n", name, 100.0 * (double)unslept / (double)count);
+            fflush(stdout);
         }
     }
     join_peer(pid);

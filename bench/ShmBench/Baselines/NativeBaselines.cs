@@ -13,32 +13,37 @@ internal static class NativeBaselines
     private static readonly Lazy<string?> s_binary = new(Compile);
     private static string? s_problem;
 
-    /// <summary>8 B spin ping-pong: c.spin_8B_rtt_*.</summary>
-    public static void SpinPingPong(HarnessContext ctx) => Run(ctx, "spin", ctx.Plan(200_000));
-
-    /// <summary>8 B ping-pong on POSIX semaphores, on two CPUs and on one: c.sem_8B_rtt_*, c.sem_same_cpu_8B_rtt_*.</summary>
-    public static void SemaphorePingPong(HarnessContext ctx)
-    {
-        Run(ctx, "sem", ctx.Plan(20_000));
-        Run(ctx, "sem_same_cpu", ctx.Plan(20_000));
-    }
+    /// <summary>
+    /// One run (after the program's own warm-up) of the 8 B spin ping-pong: c.spin_8B_rtt_*. Called before
+    /// each run of shmipc.pipe_8B_rtt, so the two are measured back to back.
+    /// </summary>
+    public static void SpinPingPongOnce(HarnessContext ctx) => Run(ctx, "spin", ctx.Plan(200_000) with { Runs = 1 }, paired: true);
 
     /// <summary>
-    /// SPSC ring of 64 B messages, one release store per message: c.spsc_64B_throughput (+ _bandwidth), the
-    /// median of five timed slices per run with a fresh producer each run, and the slices' best and worst
-    /// (c.spsc_64B_best_throughput, c.spsc_64B_worst_throughput). Then the batched variant (head/tail
-    /// published once per 32 messages): c.spsc_64B_batched_throughput.
+    /// One run of the 8 B ping-pong on POSIX semaphores on two CPUs: c.sem_8B_rtt_* and its
+    /// c.sem_8B_rtt_unslept_pct. Called before each run of shmipc.pipe_8B_sleep_rtt.
     /// </summary>
-    public static void SpscRing(HarnessContext ctx)
-    {
-        Run(ctx, "spsc", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64);
-        Run(ctx, "spsc_batched", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64);
-    }
+    public static void SemaphorePingPongOnce(HarnessContext ctx) => Run(ctx, "sem", ctx.Plan(20_000) with { Runs = 1 }, paired: true);
+
+    /// <summary>The same semaphore ping-pong with both processes on CPU 0: c.sem_same_cpu_8B_rtt_*.</summary>
+    public static void SameCpuSemaphorePingPong(HarnessContext ctx) => Run(ctx, "sem_same_cpu", ctx.Plan(20_000));
+
+    /// <summary>
+    /// One run of the SPSC ring of 64 B messages, one release store per message: c.spsc_64B_throughput
+    /// (+ _bandwidth), the median of five timed slices with a fresh producer, and the slices' best and worst
+    /// (c.spsc_64B_best_throughput, c.spsc_64B_worst_throughput). Called before each run of
+    /// shmipc.queue_64B_1p1c_throughput.
+    /// </summary>
+    public static void SpscRingOnce(HarnessContext ctx) => Run(ctx, "spsc", ctx.Plan(10_000_000, 100_000) with { Runs = 1 }, bytesPerItem: 64, paired: true);
+
+    /// <summary>The ring publishing head/tail once per 32 messages: c.spsc_64B_batched_throughput.</summary>
+    public static void SpscRingBatched(HarnessContext ctx) => Run(ctx, "spsc_batched", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64);
 
     /// <summary>memcpy of 64 KiB messages: c.memcpy_64KiB_bandwidth.</summary>
     public static void MemcpyBandwidth(HarnessContext ctx) => Run(ctx, "memcpy", ctx.Plan(100_000, 1_000));
 
-    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0)
+    /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
+    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false)
     {
         string? binary = s_binary.Value;
         if (binary is null)
@@ -47,7 +52,11 @@ internal static class NativeBaselines
             return;
         }
 
-        ctx.Progress.Step($"C {test}");
+        if (!paired)
+        {
+            ctx.Progress.Step($"C {test}");
+        }
+
         ExternalBaseline.Run(ctx, binary,
             [test, Str(plan.Count), Str(plan.Runs), Str(plan.Warmup)],
             TimeSpan.FromMinutes(2), bytesPerItem);

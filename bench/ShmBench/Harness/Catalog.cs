@@ -22,9 +22,12 @@ internal sealed record FigureSpec(string Name, string Unit, string Meaning);
 /// <summary>
 /// A goal from an issue: ratio = <see cref="Numerator"/> / <see cref="Denominator"/> (or the figure
 /// itself when there is no denominator), compared with <see cref="Target"/>. For "N x faster" of a
-/// latency, the baseline is the numerator.
+/// latency, the baseline is the numerator. With <see cref="Paired"/>, the two figures were measured back to
+/// back (baseline run, library run, per repetition; see <see cref="Pairing"/>) and the ratio is the median
+/// of the per-repetition ratios recorded as that figure; without it (or when it is missing), the ratio of
+/// the two medians.
 /// </summary>
-internal sealed record Goal(string Issue, string Text, string Numerator, string? Denominator, GoalTest Test, double Target);
+internal sealed record Goal(string Issue, string Text, string Numerator, string? Denominator, GoalTest Test, double Target, string? Paired = null);
 
 /// <summary>
 /// The one table of headline figures and goals. A new scenario declares its figures here and the
@@ -59,15 +62,24 @@ internal static class Catalog
         new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer process blocked in ShmQueue.Dequeue on an empty queue (% of one core, from schedstat: the goal's figure)"),
         new("shmipc.idle_consumer_cpu_pct_procstat", "%", "The same from /proc/pid/stat (10 ms ticks: 0.1% of a core over 10 s)"),
 
+        new("shmipc.interop_py_pipe_8B_rtt_median", "ns", "Interop: Pipe 8 B round trip, this process (CPU 0) to the Python peer (native-notes/python, CPU 1), both spinning first"),
+
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core, from schedstat)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct_procstat", "%", "Foundation: the same from /proc/pid/stat (10 ms ticks)"),
 
+        // Back-to-back ratios (per repetition: the baseline's run, then the library's run; median of the ratios).
+        new("pair.pipe_8B_rtt_per_c_spin", "ratio", "shmipc.pipe_8B_rtt_median / c.spin_8B_rtt_median, each repetition measured back to back"),
+        new("pair.pipe_8B_sleep_rtt_per_c_sem", "ratio", "shmipc.pipe_8B_sleep_rtt_median / c.sem_8B_rtt_median, each repetition measured back to back"),
+        new("pair.queue_64B_1p1c_per_c_spsc", "ratio", "shmipc.queue_64B_1p1c_throughput / c.spsc_64B_throughput, each repetition measured back to back"),
+
         // Baselines.
         new("c.spin_8B_rtt_median", "ns", "C, two processes on one MAP_SHARED region, both spinning, pinned to CPUs 0 and 1"),
         new("c.sem_8B_rtt_median", "ns", "C, ping-pong on process-shared POSIX semaphores, CPUs 0 and 1"),
+        new("c.sem_8B_rtt_unslept_pct", "%", "Share of those C round trips under 2 us (a side found the other's post before it slept): compare with shmipc.pipe_8B_sleep_rtt_unslept_pct"),
         new("c.sem_same_cpu_8B_rtt_median", "ns", "C, the same semaphore ping-pong with both processes on CPU 0"),
+        new("c.sem_same_cpu_8B_rtt_unslept_pct", "%", "Share of those round trips under 2 us (0 expected: one CPU cannot run both sides at once)"),
         new("c.spsc_64B_throughput", "msg/s", "C, SPSC ring of 64 B slots, one release store per message (per run: fresh producer, median of 5 slices)"),
         new("c.spsc_64B_best_throughput", "msg/s", "C, the same ring: the best of the 5 slices of a run"),
         new("c.spsc_64B_worst_throughput", "msg/s", "C, the same ring: the worst of the 5 slices of a run"),
@@ -86,15 +98,15 @@ internal static class Catalog
         new("py.pool2_fork_start_to_first_result", "ms", "Python Pool(2), fork: start to first result"),
     ];
 
-    /// <summary>The goals of the Queue, Pipe and Pool issues, as ratios measured in the same run.</summary>
+    /// <summary>The goals of the Queue, Pipe, Pool and interop issues, as ratios measured in the same run.</summary>
     public static readonly Goal[] Goals =
     [
-        new("pipe", "pipe 8 B rtt (spinning) <= 2x C spin ping-pong", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", GoalTest.AtMost, 2),
+        new("pipe", "pipe 8 B rtt (spinning) <= 2x C spin ping-pong", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", GoalTest.AtMost, 2, Paired: "pair.pipe_8B_rtt_per_c_spin"),
         new("pipe", "pipe 8 B rtt (spinning) >= 20x faster than .NET UDS", "dotnet.uds_8B_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtLeast, 20),
-        new("pipe", "pipe 8 B rtt (receiver sleeping) <= 1.2x C semaphore ping-pong", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.2),
+        new("pipe", "pipe 8 B rtt (receiver sleeping) <= 1.2x C semaphore ping-pong", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.2, Paired: "pair.pipe_8B_sleep_rtt_per_c_sem"),
         new("pipe", "pipe 64 B stream >= .NET UDS batched stream", "shmipc.pipe_64B_stream_throughput", "dotnet.uds_64B_batched_stream_throughput", GoalTest.AtLeast, 1),
         new("pipe", "pipe 64 KiB stream bandwidth >= 50% of memcpy", "shmipc.pipe_64KiB_stream_bandwidth", "c.memcpy_64KiB_bandwidth", GoalTest.AtLeast, 0.5),
-        new("queue", "queue 64 B 1p1c >= 50% of the C SPSC ring", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", GoalTest.AtLeast, 0.5),
+        new("queue", "queue 64 B 1p1c >= 50% of the C SPSC ring", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", GoalTest.AtLeast, 0.5, Paired: "pair.queue_64B_1p1c_per_c_spsc"),
         new("queue", "queue 64 B 1p1c >= 10x .NET UDS one-write-per-message stream", "shmipc.queue_64B_1p1c_throughput", "dotnet.uds_64B_stream_throughput", GoalTest.AtLeast, 10),
         new("queue", "idle blocked consumer < 0.2% of a core over 10 s (schedstat)", "shmipc.idle_consumer_cpu_pct", null, GoalTest.Below, 0.2),
         new("pool", "pool2 apply rtt <= 3x pipe 8 B rtt", "shmipc.pool2_apply_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtMost, 3),
@@ -103,6 +115,8 @@ internal static class Catalog
         new("pool", "cpu-bound scaling Pool(2)/Pool(1) >= 1.8", "shmipc.pool_cpu_bound_scaling", null, GoalTest.AtLeast, 1.8),
         new("pool", "pool2 start to first result <= 2x bare dotnet start", "shmipc.pool2_start_to_first_result", "dotnet.console_start_to_first_message", GoalTest.AtMost, 2),
         new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
+
+        new("interop", "python peer pipe rtt beats multiprocessing.Pipe", "py.pipe_8B_rtt_median", "shmipc.interop_py_pipe_8B_rtt_median", GoalTest.Above, 1),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

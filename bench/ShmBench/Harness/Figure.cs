@@ -46,6 +46,12 @@ internal sealed class SampleSeries(string name, string unit, string scenario)
 
     public void Add(double value) => _values.Add(value);
 
+    /// <summary>How many runs were recorded.</summary>
+    public int Count => _values.Count;
+
+    /// <summary>The latest run's value.</summary>
+    public double Last => _values[^1];
+
     public Figure ToFigure()
     {
         double[] sorted = _values.Order().ToArray();

@@ -78,7 +78,7 @@ internal static class FullRun
         }
 
         ctx.Progress.Done();
-        IReadOnlyList<GoalResult> goals = GoalEvaluation.Evaluate(ctx.ValueOf, invalidReason: ctx.InvalidReason);
+        IReadOnlyList<GoalResult> goals = GoalEvaluation.Evaluate(ctx.ValueOf, invalidReason: ctx.InvalidReason, figureOf: ctx.FigureOf);
         PrintGoals(goals);
 
         if (options.Save)
@@ -96,11 +96,11 @@ internal static class FullRun
     public static void PrintGoals(IReadOnlyList<GoalResult> goals)
     {
         Console.WriteLine();
-        Console.WriteLine("Goals (ratios measured in this run):");
+        Console.WriteLine("Goals (ratios measured in this run; \"pairs\": the median of per-repetition ratios, baseline and library back to back, with their range):");
         Console.WriteLine($"  {"goal",-66} {"ratio",8} {"target",8}  status");
         foreach (GoalResult g in goals)
         {
-            string tail = g.Status is GoalStatus.NotMeasured or GoalStatus.Invalid ? $" ({g.Detail})" : "";
+            string tail = g.Status is GoalStatus.NotMeasured or GoalStatus.Invalid ? $" ({g.Detail})" : g.Paired is null ? "" : $" ({g.PairText})";
             Console.WriteLine($"  {g.Goal.Text,-66} {g.RatioText,8} {g.TargetText,8}  {g.StatusText}{tail}");
         }
     }

@@ -14,8 +14,13 @@ internal enum GoalStatus
 }
 
 /// <summary>A goal evaluated against this run's figures.</summary>
-internal sealed record GoalResult(Goal Goal, double? Ratio, GoalStatus Status, string Detail)
+internal sealed record GoalResult(Goal Goal, double? Ratio, GoalStatus Status, string Detail, Figure? Paired = null)
 {
+    /// <summary>For a goal from back-to-back pairs: "pairs xN: min-max"; otherwise empty.</summary>
+    public string PairText => Paired is Figure p
+        ? string.Create(CultureInfo.InvariantCulture, $"pairs x{p.Runs}: {p.Min:0.###}-{p.Max:0.###}")
+        : "";
+
     public string StatusText => Status switch
     {
         GoalStatus.Met => "met",
@@ -38,7 +43,12 @@ internal sealed record GoalResult(Goal Goal, double? Ratio, GoalStatus Status, s
 /// <summary>Evaluates <see cref="Catalog.Goals"/>: a goal whose figures are missing is "not measured", never guessed.</summary>
 internal static class GoalEvaluation
 {
-    public static IReadOnlyList<GoalResult> Evaluate(Func<string, double?> valueOf, IEnumerable<string>? scenarios = null, Func<string, string?>? invalidReason = null)
+    /// <param name="valueOf">A figure's median, or null.</param>
+    /// <param name="scenarios">Only the goals of these issues (all when null).</param>
+    /// <param name="invalidReason">Why a figure is invalid, or null.</param>
+    /// <param name="figureOf">A figure with its spread: lets a goal with <see cref="Goal.Paired"/> use its back-to-back ratios.</param>
+    public static IReadOnlyList<GoalResult> Evaluate(Func<string, double?> valueOf, IEnumerable<string>? scenarios = null,
+        Func<string, string?>? invalidReason = null, Func<string, Figure?>? figureOf = null)
     {
         HashSet<string>? only = scenarios?.ToHashSet(StringComparer.Ordinal);
         var results = new List<GoalResult>();
@@ -59,10 +69,23 @@ internal static class GoalEvaluation
             }
 
             double ratio = num.Value / den.Value;
+            string formula = goal.Denominator is null ? goal.Numerator : $"{goal.Numerator} / {goal.Denominator}";
+            Figure? pair = goal.Paired is string pairedName ? figureOf?.Invoke(pairedName) : null;
+            if (pair is not null)
+            {
+                formula = string.Create(CultureInfo.InvariantCulture,
+                    $"{formula}, median of {pair.Runs} back-to-back ratios ({pair.Name}: {pair.Min:0.###} to {pair.Max:0.###}; ratio of the medians {ratio:0.###})");
+                ratio = pair.Value;
+            }
+            else if (goal.Paired is not null)
+            {
+                formula += " (ratio of the medians: the back-to-back pairs were not measured)";
+            }
+
             string? invalid = invalidReason?.Invoke(goal.Numerator) ?? (goal.Denominator is null ? null : invalidReason?.Invoke(goal.Denominator));
             if (invalid is not null)
             {
-                results.Add(new GoalResult(goal, ratio, GoalStatus.Invalid, invalid));
+                results.Add(new GoalResult(goal, ratio, GoalStatus.Invalid, invalid, pair));
                 continue;
             }
 
@@ -73,8 +96,7 @@ internal static class GoalEvaluation
                 GoalTest.Below => ratio < goal.Target,
                 _ => ratio > goal.Target,
             };
-            string formula = goal.Denominator is null ? goal.Numerator : $"{goal.Numerator} / {goal.Denominator}";
-            results.Add(new GoalResult(goal, ratio, met ? GoalStatus.Met : GoalStatus.NotMet, formula));
+            results.Add(new GoalResult(goal, ratio, met ? GoalStatus.Met : GoalStatus.NotMet, formula, pair));
         }
 
         return results;

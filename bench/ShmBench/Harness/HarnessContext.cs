@@ -18,6 +18,15 @@ internal readonly record struct RunPlan(int Count, int Warmup, int Runs)
 }
 
 /// <summary>
+/// A library figure measured back to back with its baseline: before each of the library's runs,
+/// <see cref="Baseline"/>(r) measures one run of the baseline; after it, <see cref="Figure"/> records
+/// <see cref="Numerator"/> / <see cref="Denominator"/> of that repetition (the last value of each). The VM's
+/// drift (the spin round trips move 3x between minutes) then mostly cancels in the ratio; the pair's
+/// median and spread are what the goal uses (<see cref="Goal.Paired"/>).
+/// </summary>
+internal sealed record Pairing(string Figure, string Numerator, string Denominator, Action<int> Baseline);
+
+/// <summary>
 /// What a scenario gets: the options, the progress line, and the recorders every figure goes through
 /// (so warm-up, repeated runs, medians and spreads are the same for the library and every baseline).
 /// </summary>
@@ -99,15 +108,17 @@ internal sealed class HarnessContext
     /// Measures a latency figure: <paramref name="measure"/>(n) performs n operations and returns their
     /// Stopwatch ticks. One warm-up run, then <see cref="RunPlan.Runs"/> recorded runs.
     /// </summary>
-    public void Latency(string name, RunPlan plan, Func<int, long[]> measure)
+    public void Latency(string name, RunPlan plan, Func<int, long[]> measure, Pairing? pairing = null)
     {
         Progress.Detail($"{name} warm-up");
         measure(plan.Warmup);
         for (int r = 0; r < plan.Runs; r++)
         {
+            pairing?.Baseline(r);
             Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
             long[] ticks = measure(plan.Count);
             RecordLatency(name, LatencyStats.From(ticks, ticks.Length));
+            RecordPair(pairing);
         }
     }
 
@@ -115,15 +126,40 @@ internal sealed class HarnessContext
     /// Measures a rate: <paramref name="measure"/>(n) moves n items and returns the Stopwatch ticks it took.
     /// One warm-up run, then <see cref="RunPlan.Runs"/> recorded runs.
     /// </summary>
-    public void Rate(string name, string unit, RunPlan plan, Func<int, long> measure, int bytesPerItem = 0)
+    public void Rate(string name, string unit, RunPlan plan, Func<int, long> measure, int bytesPerItem = 0, Pairing? pairing = null)
     {
         Progress.Detail($"{name} warm-up");
         measure(plan.Warmup);
         for (int r = 0; r < plan.Runs; r++)
         {
+            pairing?.Baseline(r);
             Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
             long ticks = measure(plan.Count);
             RecordRate(name, unit, plan.Count * (double)Stopwatch.Frequency / Math.Max(1, ticks), bytesPerItem);
+            RecordPair(pairing);
+        }
+    }
+
+    /// <summary>
+    /// After the library's run r: records numerator / denominator of this repetition as the pair's figure,
+    /// but only when both figures have exactly one value per repetition so far (a baseline that failed or
+    /// was skipped in a repetition pairs nothing rather than a stale value).
+    /// </summary>
+    private void RecordPair(Pairing? pairing)
+    {
+        if (pairing is null
+            || !_series.TryGetValue(pairing.Numerator, out SampleSeries? num)
+            || !_series.TryGetValue(pairing.Denominator, out SampleSeries? den)
+            || num.Count != den.Count
+            || den.Last == 0)
+        {
+            return;
+        }
+
+        int pairs = _series.TryGetValue(pairing.Figure, out SampleSeries? done) ? done.Count : 0;
+        if (num.Count == pairs + 1)
+        {
+            Record(pairing.Figure, "ratio", num.Last / den.Last);
         }
     }
 
@@ -149,4 +185,7 @@ internal sealed class HarnessContext
 
     /// <summary>The median of a figure, or null when it was not measured.</summary>
     public double? ValueOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure().Value : null;
+
+    /// <summary>A figure (median, min, max, runs), or null when it was not measured.</summary>
+    public Figure? FigureOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure() : null;
 }

@@ -6,8 +6,9 @@ using ShmIpc.Bench.Harness;
 namespace ShmIpc.Bench.Scenarios;
 
 /// <summary>
-/// pipe: duplex messages between two processes. Baselines: C spin and semaphore ping-pong, memcpy,
-/// .NET UDS and anonymous-pipe ping-pong, the UDS batched stream, Python's Pipe.
+/// pipe: duplex messages between two processes. Baselines: C spin and semaphore ping-pong (each run
+/// back to back with a run of the Pipe's round trip it is the floor of), memcpy, .NET UDS and
+/// anonymous-pipe ping-pong, the UDS batched stream, Python's Pipe.
 /// </summary>
 internal sealed class PipeScenario : IScenario
 {
@@ -22,8 +23,11 @@ internal sealed class PipeScenario : IScenario
 
     public void Run(HarnessContext ctx)
     {
-        RoundTrip(ctx, "shmipc.pipe_8B_rtt", 8, ctx.Plan(200_000), sleeping: false);
-        RoundTrip(ctx, "shmipc.pipe_8B_sleep_rtt", 8, ctx.Plan(20_000), sleeping: true);
+        // Back to back with their C floors: before each run of the library, one run of the baseline.
+        RoundTrip(ctx, "shmipc.pipe_8B_rtt", 8, ctx.Plan(200_000), sleeping: false,
+            new Pairing("pair.pipe_8B_rtt_per_c_spin", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", _ => NativeBaselines.SpinPingPongOnce(ctx)));
+        RoundTrip(ctx, "shmipc.pipe_8B_sleep_rtt", 8, ctx.Plan(20_000), sleeping: true,
+            new Pairing("pair.pipe_8B_sleep_rtt_per_c_sem", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", _ => NativeBaselines.SemaphorePingPongOnce(ctx)));
         RoundTrip(ctx, "shmipc.pipe_1KiB_rtt", KiB, ctx.Plan(100_000), sleeping: false);
         RoundTrip(ctx, "shmipc.pipe_64KiB_rtt", 64 * KiB, ctx.Plan(20_000), sleeping: false);
         Stream(ctx, "shmipc.pipe_64B_stream_throughput", 64, ctx.Plan(5_000_000, 100_000));
@@ -35,8 +39,7 @@ internal sealed class PipeScenario : IScenario
         // The foundation figure stays beside it: what a sleeping Pipe waits on.
         Foundation.SemaphorePingPong(ctx, ctx.Plan(20_000));
 
-        NativeBaselines.SpinPingPong(ctx);
-        NativeBaselines.SemaphorePingPong(ctx);
+        NativeBaselines.SameCpuSemaphorePingPong(ctx);
         NativeBaselines.MemcpyBandwidth(ctx);
         DotnetBaselines.UdsPingPong(ctx);
         DotnetBaselines.AnonymousPipePingPong(ctx);
@@ -47,9 +50,10 @@ internal sealed class PipeScenario : IScenario
     /// <summary>
     /// Ping-pong of <paramref name="size"/>-byte messages with a "pipe-echo" child: name_median, _p90, ...
     /// Spinning: the parent's thread on CPU 0, the echo on CPU 1, default wait strategy. Sleeping: both ends
-    /// <see cref="ShmWaitStrategy.NoSpin"/>.
+    /// <see cref="ShmWaitStrategy.NoSpin"/>. With <paramref name="pairing"/>, one run of its baseline before
+    /// each run (the echo waits meanwhile, asleep on its semaphore after its spin).
     /// </summary>
-    public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping)
+    public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} ping-pong{(sleeping ? ", receivers asleep" : "")}");
         string pipeName = Foundation.NewSegmentName("pipe");
@@ -91,7 +95,7 @@ internal sealed class PipeScenario : IScenario
                 }
 
                 return ticks;
-            });
+            }, pairing);
         }
 
         pipe.Dispose();
@@ -105,18 +109,29 @@ internal sealed class PipeScenario : IScenario
     /// <summary>
     /// A round trip in which both ends really sleep needs two futex wake-ups: a few microseconds at the very
     /// least (c.sem_same_cpu_8B_rtt, both on one CPU, is about 4 us). A round trip under
-    /// <see cref="SleepFloorNs"/> means a receiver did not sleep, e.g. its semaphore wait returned at once
-    /// on surplus posts; if that is common, the figure is not a sleeping round trip and its goal is invalid.
+    /// <see cref="SleepFloorNs"/> means a receiver did not sleep. Some of those are normal: when both ends
+    /// happen to be awake, each finds the other's message when it re-checks before sleeping, and they run in
+    /// lockstep for a few round trips (C's semaphore ping-pong does the same: c.sem_8B_rtt_unslept_pct,
+    /// 0-30% on these VMs, moving between runs). When most are that fast (the median is one of them), the receivers' waits
+    /// return at once, e.g. on surplus posts (main at 4ab7b68: 88%), and the figure is not a sleeping
+    /// round trip: its goal is invalid.
     /// </summary>
     private static void CheckSlept(HarnessContext ctx, string name, (long Fast, long All) unslept)
     {
         double pct = 100.0 * unslept.Fast / Math.Max(1, unslept.All);
         ctx.Record(name + "_unslept_pct", "%", pct);
-        if (pct > 10)
+        string share = pct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+        string c = ctx.ValueOf("c.sem_8B_rtt_unslept_pct") is double cPct
+            ? $"; C semaphore ping-pong in the same run: {cPct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}%"
+            : "";
+        if (pct > 50)
         {
-            string share = pct.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
-            ctx.Invalidate(name + "_median", $"{share}% of its round trips took under {SleepFloorNs / 1000} us, impossible with two futex wake-ups: " +
-                "the NoSpin receivers did not sleep (their semaphore waits returned at once, on surplus posts)");
+            ctx.Invalidate(name + "_median", $"{share}% of its round trips took under {SleepFloorNs / 1000} us, impossible with two futex wake-ups{c}: " +
+                "the NoSpin receivers did not sleep (their semaphore waits returned at once, e.g. on surplus posts)");
+        }
+        else
+        {
+            ctx.Note($"{name}: {share}% of round trips under {SleepFloorNs / 1000} us (both ends awake in lockstep; invalid over 50%){c}");
         }
     }
 

@@ -11,7 +11,8 @@ namespace ShmIpc.Bench.Scenarios;
 
 /// <summary>
 /// queue: one-way throughput of 64 B, 1 KiB and 64 KiB messages from producer processes to consumer
-/// processes, 1 to 1 and 2 to 2. Baselines: the C SPSC ring (per message and batched), the UDS
+/// processes, 1 to 1 and 2 to 2. Baselines: the C SPSC ring (per message, each run back to back with a run
+/// of the 64 B 1p1c queue; and batched), the UDS
 /// one-write-per-message stream, Python's Queue.
 /// </summary>
 internal sealed class QueueScenario : IScenario
@@ -24,7 +25,9 @@ internal sealed class QueueScenario : IScenario
 
     public void Run(HarnessContext ctx)
     {
-        Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, ctx.Plan(10_000_000, 100_000));
+        // Back to back with the C SPSC ring: before each run of the queue, one run of the ring.
+        Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, ctx.Plan(10_000_000, 100_000),
+            new Pairing("pair.queue_64B_1p1c_per_c_spsc", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", _ => NativeBaselines.SpscRingOnce(ctx)));
         Throughput(ctx, "shmipc.queue_64B_2p2c_throughput", 64, 2, 2, ctx.Plan(10_000_000, 100_000));
         Throughput(ctx, "shmipc.queue_1KiB_1p1c_throughput", KiB, 1, 1, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_1KiB_2p2c_throughput", KiB, 2, 2, ctx.Plan(2_000_000, 20_000));
@@ -34,7 +37,7 @@ internal sealed class QueueScenario : IScenario
             "default wait strategy; a run is timed from the parent's go to the later of the consumers' Stopwatch stamps of each producer's last message");
         ctx.Note("shmipc.queue: capacity 1 MiB (4 MiB for 64 KiB messages); consumers use the allocation-free Dequeue(Span<byte>, timeout)");
 
-        NativeBaselines.SpscRing(ctx);
+        NativeBaselines.SpscRingBatched(ctx);
         DotnetBaselines.UdsStreamPerMessage(ctx);
         PythonBaselines.QueueThroughput(ctx);
     }
@@ -43,9 +46,11 @@ internal sealed class QueueScenario : IScenario
     /// <paramref name="producers"/> "queue-producer" processes enqueue a run's n messages of
     /// <paramref name="size"/> bytes between them; <paramref name="consumers"/> "queue-consumer" processes
     /// dequeue them. The parent only starts a run (one semaphore post per producer) and collects the consumers'
-    /// timestamps of the producers' last messages; it does not touch the queue until the end.
+    /// timestamps of the producers' last messages; it does not touch the queue until the end. With
+    /// <paramref name="pairing"/>, one run of its baseline before each run (the children wait meanwhile: the
+    /// producers on their go semaphores, the consumers asleep in Dequeue).
     /// </summary>
-    public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan)
+    public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s)");
         bool pin = producers == 1 && consumers == 1;
@@ -101,7 +106,7 @@ internal sealed class QueueScenario : IScenario
                 }
 
                 return end - start;
-            }, size);
+            }, size, pairing);
 
             byte[] stop = [ChildRoles.QueueStop];
             for (int c = 0; c < consumers; c++)
