@@ -7,10 +7,11 @@
  *   (ld_acq64 pairs with st_rel64 of the same word; cas64 / fadd32 / xchg32 are seq_cst RMWs, i.e. full
  *   fences). Plain stores are used only for bytes a later release store publishes.
  * - Segment: open + flock(LOCK_SH) held while mapped (§1), header validated in the order of §3.
- * - Waiting (§4): spin, then register in the sleeper count (seq_cst increment), re-check, sleep on the
- *   named semaphore with sem_clockwait(CLOCK_MONOTONIC) in slices, deregister on timeout; before each
- *   slice the kind-specific "before_sleep" checks peers (dead producer, dead reader, dead pipe end).
- *   Notifiers: full fence, read the count, post only when someone sleeps.
+ * - Waiting (§4): spin (yielding the core after ~2 us), then register in the sleeper count (seq_cst
+ *   increment), re-check, sleep on the named semaphore with sem_clockwait(CLOCK_MONOTONIC) in slices. Every
+ *   registration is settled exactly once (a consumed post, or settle()), so no post is ever left behind.
+ *   Before each slice the kind-specific "before_sleep" checks peers (dead producer, dead reader, dead pipe
+ *   end). Notifiers: full fence, read the count, post only when someone sleeps.
  * - Queue (§6): claim by CAS on the record's claim word, help Tail, commit by a release store of State;
  *   take by CAS on Reader; reclaim in order under ReclaimLock. A dead producer's record is abandoned,
  *   a dead reader's record released, a dead reclaimer's lock broken: each after proving death by
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,16 +110,23 @@ const char *shmipc_strerror(int status)
 
 /* ---------------------------------------------------------------- §2 process identity */
 
-/* Start time (field 22 of /proc/PID/stat); 0 when the process is missing, a zombie or dead. */
+/* What process_start_time returns when /proc/PID/stat exists but cannot be read (descriptor exhaustion,
+ * hidepid, another pid namespace): the process counts as alive, it is never declared dead on a guess (§6.6). */
+#define START_UNKNOWN UINT64_MAX
+
+/* Start time (field 22 of /proc/PID/stat); 0 when the process is missing ("no such process"), a zombie or
+ * dead; START_UNKNOWN when the file cannot be read for another reason. */
 static uint64_t process_start_time(int pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+    if (fd < 0) return errno == ENOENT || errno == ENOTDIR || errno == ESRCH ? 0 : START_UNKNOWN;
     ssize_t n = read(fd, buf, sizeof buf - 1);
+    int err = errno;
     close(fd);
-    if (n <= 0) return 0;
+    if (n < 0) return err == ESRCH ? 0 : START_UNKNOWN; /* ESRCH: it exited while we read */
+    if (n == 0) return 0;
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
     if (!p || p[1] != ' ') return 0;
@@ -138,12 +147,14 @@ static uint64_t identity_word(int pid, uint64_t start)
 
 static int is_identity_word(uint64_t w) { return (w & 0x1F) == 1 && ((uint32_t)w >> 5) != 0; }
 
-/* Alive = /proc entry present, not a zombie, and the start time's low 32 bits (or none) match. */
+/* Alive = /proc entry present, not a zombie, and the start time's low 32 bits (or none) match; or the
+ * entry cannot be read (START_UNKNOWN). */
 static int is_alive(int pid, uint64_t start, int start_bits)
 {
     if (pid <= 0) return 0;
     uint64_t actual = process_start_time(pid);
     if (actual == 0) return 0;
+    if (actual == START_UNKNOWN) return 1;
     uint64_t mask = start_bits == 0 ? 0 : start_bits == 32 ? 0xFFFFFFFFull : ~0ull;
     return (actual & mask) == (start & mask);
 }
@@ -158,7 +169,7 @@ static int init_identity(void)
     int pid = getpid();
     if (pid != s_pid) {
         uint64_t start = process_start_time(pid);
-        if (start == 0) return SHMIPC_ESYS;
+        if (start == 0 || start == START_UNKNOWN) return SHMIPC_ESYS;
         s_pid = pid;
         s_start = start;
         s_identity = identity_word(pid, start);
@@ -377,17 +388,7 @@ static inline void notify(struct signal *sig)
     }
 }
 
-static void unregister(struct signal *sig)
-{
-    int32_t cur = ld_acq32(sig->sleepers);
-    while (cur > 0) {
-        int32_t seen = cas32(sig->sleepers, cur, cur - 1);
-        if (seen == cur) return;
-        cur = seen;
-    }
-}
-
-/* A sleep of at most slice_ns: 1 woken, 0 timed out. EINTR retried against the same deadline. */
+/* A sleep of at most slice_ns: 1 woken (a post consumed), 0 timed out. EINTR retried against the same deadline. */
 static int sem_sleep(sem_t *sem, int64_t slice_ns)
 {
     struct timespec ts;
@@ -402,19 +403,44 @@ static int sem_sleep(sem_t *sem, int64_t slice_ns)
     }
 }
 
+/* §4 "Settling": every registration ends exactly once, by a consumed post or by this. Take it back (decrement
+ * while positive; it may be another waiter's: the counts still match and that waiter gets the post meant for
+ * us); if the count is 0, a notifier has exchanged our registration and is posting for it: consume that post,
+ * waiting at most 10 ms (a notifier killed between its exchange and its post leaves nothing). A post left
+ * behind would make every later sleep of this semaphore return at once. */
+static void settle(struct signal *sig)
+{
+    int32_t cur = ld_acq32(sig->sleepers);
+    while (cur > 0) {
+        int32_t seen = cas32(sig->sleepers, cur, cur - 1);
+        if (seen == cur) return;
+        cur = seen;
+    }
+    sem_sleep(sig->sem, 10000000);
+}
+
 typedef int (*cond_fn)(void *ctx);          /* 1 when the condition holds */
 typedef int (*before_sleep_fn)(void *ctx);  /* SHMIPC_OK, or a status that ends the wait */
 
-/* §4 waiter. Returns SHMIPC_OK (condition holds), SHMIPC_ETIMEOUT, or what before_sleep returned. */
+/* Pure spinning lasts this long; after it the spinner yields its core every 16 polls (§4 step 1), so a peer
+ * the scheduler put on the same core gets to run instead of waiting out the whole spin budget. */
+#define SPIN_YIELD_AFTER_NS 2000
+
+/* §4 waiter. Returns SHMIPC_OK (condition holds), SHMIPC_ETIMEOUT, or what before_sleep returned.
+ * Nothing here can be cancelled, so slices are w->slice_ns (no wait of this peer is ever ended by a post). */
 static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, cond_fn cond, before_sleep_fn before, void *ctx)
 {
     if (cond(ctx)) return SHMIPC_OK;
-    int64_t spin_end = now_ns() + w->spin_ns;
+    int64_t start = now_ns(), spin_end = start + w->spin_ns, yield_from = start + SPIN_YIELD_AFTER_NS;
     if (spin_end > deadline) spin_end = deadline;
     for (unsigned i = 1; w->spin_ns > 0; i++) {
         cpu_relax();
         if (cond(ctx)) return SHMIPC_OK;
-        if ((i & 15) == 0 && now_ns() >= spin_end) break;
+        if ((i & 15) == 0) {
+            int64_t now = now_ns();
+            if (now >= spin_end) break;
+            if (now >= yield_from) sched_yield();
+        }
     }
     for (;;) {
         int rc = before(ctx);
@@ -425,10 +451,10 @@ static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, 
         if (deadline - now < slice) slice = deadline - now;
         atomic_fetch_add_explicit(A32(sig->sleepers), 1, memory_order_seq_cst); /* register: a full fence */
         if (cond(ctx)) {
-            unregister(sig);
+            settle(sig);
             return SHMIPC_OK;
         }
-        if (!sem_sleep(sig->sem, slice)) unregister(sig);
+        if (!sem_sleep(sig->sem, slice)) settle(sig); /* a consumed post settled it; a timeout did not */
         if (cond(ctx)) return SHMIPC_OK;
     }
 }
