@@ -204,13 +204,21 @@ def _sem_sleep(handle, seconds):
 
 # ------------------------------------------------------------------------------------------- §2 identity
 
+# _start_time's answer when /proc/PID/stat exists but cannot be read (descriptor exhaustion, hidepid, another pid
+# namespace): the process counts as alive; a peer is never declared dead on a guess (LAYOUT.md §6.6).
+_UNKNOWN_START = -1
+
+
 def _start_time(pid):
-    """Field 22 of /proc/PID/stat, or None when the process is missing, a zombie or dead."""
+    """Field 22 of /proc/PID/stat; None when the process is missing ("no such process"), a zombie or dead;
+    _UNKNOWN_START when the file cannot be read for another reason."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             text = f.read()
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError, ProcessLookupError):  # ESRCH: it exited while we read
         return None
+    except OSError:
+        return _UNKNOWN_START
     close = text.rfind(b")")
     fields = text[close + 2:].split()
     if close < 0 or len(fields) < 20 or fields[0] in (b"Z", b"X"):
@@ -232,6 +240,8 @@ def _is_alive(pid, start=0, bits=32):
     actual = _start_time(pid)
     if actual is None:
         return False
+    if actual == _UNKNOWN_START:
+        return True
     mask = 0 if bits == 0 else 0xFFFFFFFF if bits == 32 else (1 << 64) - 1
     return (actual & mask) == (start & mask)
 
@@ -242,6 +252,8 @@ def _identity_alive(word):
 
 _MY_PID = os.getpid()
 _MY_START = _start_time(_MY_PID)
+if _MY_START is None or _MY_START == _UNKNOWN_START:
+    raise ImportError("shmipc: cannot read this process's start time from /proc/self/stat")
 _MY_IDENTITY = _identity_word(_MY_PID, _MY_START)
 
 # ------------------------------------------------------------------------------------------- §1, §3 segments
@@ -435,24 +447,37 @@ class _Signal:
             for _ in range(min(max(n, 0), 64)):
                 _libc.sem_post(self.sem)
 
-    def _unregister(self):
+    def _settle(self):
+        """§4 "Settling": every registration ends exactly once, by a consumed post or by this. Take it back
+        (decrement while positive; it may be another waiter's: the counts still match and that waiter gets the
+        post meant for us); if the count is 0, a notifier has exchanged our registration and is posting for it:
+        consume that post, waiting at most 10 ms (a notifier killed between its exchange and its post leaves
+        nothing). A post left behind would make every later sleep on this semaphore return at once."""
         cur = self.seg.load32(self.offset)
         while cur > 0:
             seen = self.seg.cas32(self.offset, cur, cur - 1)
             if seen == cur:
                 return
             cur = seen
+        _sem_sleep(self.sem, 0.010)
 
     def wait(self, ready, before_sleep, deadline, spin=50e-6, slice_=0.1):
-        """Waits until ready() (True) or the deadline (time.monotonic() value, None = forever) passes (False)."""
+        """Waits until ready() (True) or the deadline (time.monotonic() value, None = forever) passes (False).
+        Nothing here is cancelled by a post; an exception (KeyboardInterrupt) while registered settles first."""
         if ready():
             return True
-        spin_end = time.monotonic() + spin
+        now = time.monotonic()
+        spin_end, yield_from = now + spin, now + 2e-6
         if deadline is not None:
             spin_end = min(spin_end, deadline)
-        while time.monotonic() < spin_end:
+        polls = 0
+        while now < spin_end:
             if ready():
                 return True
+            polls += 1
+            if now >= yield_from and polls % 4 == 0:
+                os.sched_yield()  # after ~2 us, let a peer that shares our core run
+            now = time.monotonic()
         while True:
             before_sleep()
             now = time.monotonic()
@@ -460,11 +485,19 @@ class _Signal:
                 return ready()
             piece = slice_ if deadline is None else min(slice_, deadline - now)
             self.seg.fadd32(self.offset, 1)  # register: a full fence before the re-check
-            if ready():
-                self._unregister()
-                return True
-            if not _sem_sleep(self.sem, piece):
-                self._unregister()
+            settled = False
+            try:
+                if ready():
+                    settled = True
+                    self._settle()
+                    return True
+                settled = _sem_sleep(self.sem, piece)  # True: a consumed post settled the registration
+                if not settled:
+                    settled = True
+                    self._settle()
+            finally:
+                if not settled:  # an exception (e.g. KeyboardInterrupt in the sleep's EINTR loop)
+                    self._settle()
             if ready():
                 return True
 
