@@ -6,6 +6,7 @@
  *   shmipc_tool queue-consume NAME COUNT MAXPAYLOAD            verifies content and per-producer order; OK <n>
  *   shmipc_tool queue-consume-sleepy NAME COUNT SLICE_US       never spins (sleeps whenever empty, in slices of
  *                                                              SLICE_US); message i must be the 4-byte int i; OK <n>
+ *   shmipc_tool queue-try-get NAME                             one get that does not wait: EMPTY, or GOT <length>
  *   shmipc_tool queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
  *   shmipc_tool queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
  *   shmipc_tool queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
@@ -168,6 +169,20 @@ int main(int argc, char **argv)
         printf("OK %d\n", count);
         fflush(stdout);
         shmipc_queue_close(q);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-try-get") && argc == 3) {
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        size_t cap = (size_t)shmipc_queue_max_message_length(q), len;
+        uint8_t *buf = malloc(cap + 1);
+        rc = shmipc_queue_get(q, buf, cap, &len, 0);
+        if (rc == SHMIPC_ETIMEOUT) say("EMPTY");
+        else if (rc) return fail("get", rc);
+        else { printf("GOT %zu\n", len); fflush(stdout); }
+        shmipc_queue_close(q);
+        free(buf);
         return 0;
     }
 

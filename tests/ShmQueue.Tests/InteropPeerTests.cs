@@ -191,6 +191,44 @@ public abstract class InteropPeerTests
     }
 
     [TestMethod]
+    public void A_peer_consumer_helps_the_tail_past_a_padding_record_whose_producer_died_before_advancing_it()
+    {
+        // LAYOUT.md §6.4: a padding record is skipped only after CAS(Tail, r, r + size), so ReadPosition never
+        // passes Tail. 64-byte messages take 96 bytes: after 42 of them Tail sits 64 bytes before the wrap, where
+        // a producer "killed" between its claim CAS and its Tail CAS leaves a claimed padding record at Tail.
+        string name = TestNames.Unique("ic-pad");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 4096, MaxMessageLength = 64 }))
+        {
+            for (int i = 0; i < 42; i++)
+            {
+                queue.Enqueue(new byte[64]);
+                Assert.IsTrue(queue.TryDequeue(out _));
+            }
+
+            Assert.IsTrue(queue.Ring.ClaimPaddingAsIfKilled(pid: 999_999));
+            (_, long read0, long tail0) = queue.Ring.Positions;
+            Assert.AreEqual(read0, tail0);
+            using (InteropPeer consumer = Peer("queue-try-get", name))
+            {
+                Assert.AreEqual("EMPTY", consumer.WaitForLine("EMPTY", PeerStart));
+                Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+            }
+
+            (long head, long read, long tail) = queue.Ring.Positions;
+            Assert.AreEqual(tail0 + 64, tail, "the peer consumer advanced Tail past the padding");
+            Assert.AreEqual(tail, read, "and then ReadPosition, never past Tail");
+            Assert.IsTrue(head <= read);
+            queue.Enqueue([7]);
+            using (InteropPeer consumer = Peer("queue-try-get", name))
+            {
+                Assert.AreEqual("GOT 1", consumer.WaitForLine("GOT", PeerStart));
+            }
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
     public void A_queue_created_by_the_peer_opens_in_dotnet_and_is_unlinked_by_its_creator()
     {
         string name = TestNames.Unique("ic-ccreate");
