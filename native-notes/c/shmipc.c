@@ -7,10 +7,11 @@
  *   (ld_acq64 pairs with st_rel64 of the same word; cas64 / fadd32 / xchg32 are seq_cst RMWs, i.e. full
  *   fences). Plain stores are used only for bytes a later release store publishes.
  * - Segment: open + flock(LOCK_SH) held while mapped (§1), header validated in the order of §3.
- * - Waiting (§4): spin, then register in the sleeper count (seq_cst increment), re-check, sleep on the
- *   named semaphore with sem_clockwait(CLOCK_MONOTONIC) in slices, deregister on timeout; before each
- *   slice the kind-specific "before_sleep" checks peers (dead producer, dead reader, dead pipe end).
- *   Notifiers: full fence, read the count, post only when someone sleeps.
+ * - Waiting (§4): spin (yielding the core after ~2 us), then register in the sleeper count (seq_cst
+ *   increment), re-check, sleep on the named semaphore with sem_clockwait(CLOCK_MONOTONIC) in slices. Every
+ *   registration is settled exactly once (a consumed post, or settle()), so no post is ever left behind.
+ *   Before each slice the kind-specific "before_sleep" checks peers (dead producer, dead reader, dead pipe
+ *   end). Notifiers: full fence, read the count, post only when someone sleeps.
  * - Queue (§6): claim by CAS on the record's claim word, help Tail, commit by a release store of State;
  *   take by CAS on Reader; reclaim in order under ReclaimLock. A dead producer's record is abandoned,
  *   a dead reader's record released, a dead reclaimer's lock broken: each after proving death by
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,16 +110,23 @@ const char *shmipc_strerror(int status)
 
 /* ---------------------------------------------------------------- §2 process identity */
 
-/* Start time (field 22 of /proc/PID/stat); 0 when the process is missing, a zombie or dead. */
+/* What process_start_time returns when /proc/PID/stat exists but cannot be read (descriptor exhaustion,
+ * hidepid, another pid namespace): the process counts as alive, it is never declared dead on a guess (§6.6). */
+#define START_UNKNOWN UINT64_MAX
+
+/* Start time (field 22 of /proc/PID/stat); 0 when the process is missing ("no such process"), a zombie or
+ * dead; START_UNKNOWN when the file cannot be read for another reason. */
 static uint64_t process_start_time(int pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+    if (fd < 0) return errno == ENOENT || errno == ENOTDIR || errno == ESRCH ? 0 : START_UNKNOWN;
     ssize_t n = read(fd, buf, sizeof buf - 1);
+    int err = errno;
     close(fd);
-    if (n <= 0) return 0;
+    if (n < 0) return err == ESRCH ? 0 : START_UNKNOWN; /* ESRCH: it exited while we read */
+    if (n == 0) return 0;
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
     if (!p || p[1] != ' ') return 0;
@@ -138,12 +147,14 @@ static uint64_t identity_word(int pid, uint64_t start)
 
 static int is_identity_word(uint64_t w) { return (w & 0x1F) == 1 && ((uint32_t)w >> 5) != 0; }
 
-/* Alive = /proc entry present, not a zombie, and the start time's low 32 bits (or none) match. */
+/* Alive = /proc entry present, not a zombie, and the start time's low 32 bits (or none) match; or the
+ * entry cannot be read (START_UNKNOWN). */
 static int is_alive(int pid, uint64_t start, int start_bits)
 {
     if (pid <= 0) return 0;
     uint64_t actual = process_start_time(pid);
     if (actual == 0) return 0;
+    if (actual == START_UNKNOWN) return 1;
     uint64_t mask = start_bits == 0 ? 0 : start_bits == 32 ? 0xFFFFFFFFull : ~0ull;
     return (actual & mask) == (start & mask);
 }
@@ -158,7 +169,7 @@ static int init_identity(void)
     int pid = getpid();
     if (pid != s_pid) {
         uint64_t start = process_start_time(pid);
-        if (start == 0) return SHMIPC_ESYS;
+        if (start == 0 || start == START_UNKNOWN) return SHMIPC_ESYS;
         s_pid = pid;
         s_start = start;
         s_identity = identity_word(pid, start);
@@ -377,17 +388,7 @@ static inline void notify(struct signal *sig)
     }
 }
 
-static void unregister(struct signal *sig)
-{
-    int32_t cur = ld_acq32(sig->sleepers);
-    while (cur > 0) {
-        int32_t seen = cas32(sig->sleepers, cur, cur - 1);
-        if (seen == cur) return;
-        cur = seen;
-    }
-}
-
-/* A sleep of at most slice_ns: 1 woken, 0 timed out. EINTR retried against the same deadline. */
+/* A sleep of at most slice_ns: 1 woken (a post consumed), 0 timed out. EINTR retried against the same deadline. */
 static int sem_sleep(sem_t *sem, int64_t slice_ns)
 {
     struct timespec ts;
@@ -402,19 +403,44 @@ static int sem_sleep(sem_t *sem, int64_t slice_ns)
     }
 }
 
+/* §4 "Settling": every registration ends exactly once, by a consumed post or by this. Take it back (decrement
+ * while positive; it may be another waiter's: the counts still match and that waiter gets the post meant for
+ * us); if the count is 0, a notifier has exchanged our registration and is posting for it: consume that post,
+ * waiting at most 10 ms (a notifier killed between its exchange and its post leaves nothing). A post left
+ * behind would make every later sleep of this semaphore return at once. */
+static void settle(struct signal *sig)
+{
+    int32_t cur = ld_acq32(sig->sleepers);
+    while (cur > 0) {
+        int32_t seen = cas32(sig->sleepers, cur, cur - 1);
+        if (seen == cur) return;
+        cur = seen;
+    }
+    sem_sleep(sig->sem, 10000000);
+}
+
 typedef int (*cond_fn)(void *ctx);          /* 1 when the condition holds */
 typedef int (*before_sleep_fn)(void *ctx);  /* SHMIPC_OK, or a status that ends the wait */
 
-/* §4 waiter. Returns SHMIPC_OK (condition holds), SHMIPC_ETIMEOUT, or what before_sleep returned. */
+/* Pure spinning lasts this long; after it the spinner yields its core every 16 polls (§4 step 1), so a peer
+ * the scheduler put on the same core gets to run instead of waiting out the whole spin budget. */
+#define SPIN_YIELD_AFTER_NS 2000
+
+/* §4 waiter. Returns SHMIPC_OK (condition holds), SHMIPC_ETIMEOUT, or what before_sleep returned.
+ * Nothing here can be cancelled, so slices are w->slice_ns (no wait of this peer is ever ended by a post). */
 static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, cond_fn cond, before_sleep_fn before, void *ctx)
 {
     if (cond(ctx)) return SHMIPC_OK;
-    int64_t spin_end = now_ns() + w->spin_ns;
+    int64_t start = now_ns(), spin_end = start + w->spin_ns, yield_from = start + SPIN_YIELD_AFTER_NS;
     if (spin_end > deadline) spin_end = deadline;
     for (unsigned i = 1; w->spin_ns > 0; i++) {
         cpu_relax();
         if (cond(ctx)) return SHMIPC_OK;
-        if ((i & 15) == 0 && now_ns() >= spin_end) break;
+        if ((i & 15) == 0) {
+            int64_t now = now_ns();
+            if (now >= spin_end) break;
+            if (now >= yield_from) sched_yield();
+        }
     }
     for (;;) {
         int rc = before(ctx);
@@ -425,10 +451,10 @@ static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, 
         if (deadline - now < slice) slice = deadline - now;
         atomic_fetch_add_explicit(A32(sig->sleepers), 1, memory_order_seq_cst); /* register: a full fence */
         if (cond(ctx)) {
-            unregister(sig);
+            settle(sig);
             return SHMIPC_OK;
         }
-        if (!sem_sleep(sig->sem, slice)) unregister(sig);
+        if (!sem_sleep(sig->sem, slice)) settle(sig); /* a consumed post settled it; a timeout did not */
         if (cond(ctx)) return SHMIPC_OK;
     }
 }
@@ -439,17 +465,20 @@ static const shmipc_wait default_wait = {50000, 100000000};
 
 enum {
     Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
-    Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640,
-    R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32,
+    Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
+    R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
     K_MESSAGE = 1, K_PADDING = 2,
     S_WRITING = 0, S_COMMITTED = 1, S_CONSUMED = 2, S_ABANDONED = 3,
 };
 #define MAX_ENCODABLE ((1 << 27) - 1)
+/* §6.1: a record of the longest message, and so any wrap padding in front of it, fits the 27-bit length. */
+#define MAX_MESSAGE_LIMIT (MAX_ENCODABLE - 63)
 
 struct shmipc_queue {
     struct seg seg;
     uint8_t *ctl, *data;
     int64_t cap, mask;
+    int64_t offmask; /* mask & ~31: even a garbage position gives an aligned offset inside the data region */
     int32_t maxlen;
     int64_t cached_head;
     struct signal data_sig, space_sig;
@@ -464,6 +493,7 @@ static inline uint64_t claim_word(uint32_t kind, int32_t len, int pid)
 {
     return kind | ((uint64_t)(uint32_t)len << 5) | ((uint64_t)(uint32_t)pid << 32);
 }
+static inline uint8_t *q_record(const shmipc_queue *q, int64_t p) { return q->data + (p & q->offmask); }
 
 /* §6.3: a claim word is valid at an offset with to_end bytes before the wrap. */
 static int decode_claim(const shmipc_queue *q, uint64_t w, int64_t to_end, uint32_t *kind, int32_t *len, int64_t *size)
@@ -478,15 +508,17 @@ static int decode_claim(const shmipc_queue *q, uint64_t w, int64_t to_end, uint3
     return *kind == K_PADDING && *len == to_end && *len > 0;
 }
 
+/* §6.5: Claim, Reader, ProducerIdentity plain, then State with release, last: a consumer that loads State
+ * (acquire) and then Claim sees the Claim that goes with that State or a newer one (§6.4). */
 static void stamp_free(shmipc_queue *q, int64_t position, int64_t size)
 {
-    for (int64_t x = position; x < position + size; x += 32) {
-        uint8_t *u = q->data + (x & q->mask);
+    for (int64_t x = position; x < position + size; x += R_ALIGN) {
+        uint8_t *u = q_record(q, x);
         int64_t next = x + q->cap;
         st_plain64(u + R_CLAIM, (int64_t)free_stamp(next));
-        st_plain64(u + R_STATE, (int64_t)state_word(next, S_WRITING));
         st_plain64(u + R_READER, (int64_t)free_stamp(next));
         st_plain64(u + R_PRODUCER, 0);
+        st_rel64(u + R_STATE, (int64_t)state_word(next, S_WRITING));
     }
 }
 
@@ -496,6 +528,7 @@ static int q_init(shmipc_queue *q)
     q->data = q->ctl + rd64(q->seg.base + 40);
     q->cap = (int64_t)rd64(q->ctl + Q_CAP);
     q->mask = q->cap - 1;
+    q->offmask = q->mask & ~(int64_t)(R_ALIGN - 1);
     q->maxlen = (int32_t)rd32(q->ctl + Q_MAXLEN);
     q->data_sig = (struct signal){q->ctl + Q_DATA_SLEEPERS, q->seg.sems[0]};
     q->space_sig = (struct signal){q->ctl + Q_SPACE_SLEEPERS, q->seg.sems[1]};
@@ -517,12 +550,12 @@ int shmipc_queue_open(const char *name, shmipc_queue **out)
     int64_t cap = (int64_t)rd64(ctl + Q_CAP);
     int32_t maxlen = (int32_t)rd32(ctl + Q_MAXLEN), align = (int32_t)rd32(ctl + Q_ALIGN);
     rc = SHMIPC_ECORRUPT;
-    if (csize < Q_CONTROL || q->seg.nsems < 2) goto bad;
+    if (q->seg.nsems != Q_SEMAPHORES || csize < Q_CONTROL) goto bad;
     if (cap < 4096 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (uint64_t)cap != dsize) goto bad;
-    if (maxlen < 0 || maxlen > MAX_ENCODABLE || q_record_size(maxlen) > cap / 2) goto bad;
-    if (align != 32) goto bad;
+    if (maxlen < 0 || maxlen > MAX_MESSAGE_LIMIT || q_record_size(maxlen) > cap / 2) goto bad;
+    if (align != R_ALIGN) goto bad;
     int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
-    if (head < 0 || head > read || read > tail || ((head | read | tail) & 31) != 0) goto bad;
+    if (head < 0 || head > read || read > tail || ((head | read | tail) & (R_ALIGN - 1)) != 0) goto bad;
     q_init(q);
     *out = q;
     return SHMIPC_OK;
@@ -538,15 +571,15 @@ int shmipc_queue_create(const char *name, int64_t capacity, int32_t max_message_
     if (capacity < 4096 || capacity > (1LL << 30) || (capacity & (capacity - 1)) != 0) return SHMIPC_EINVALID;
     int64_t largest = capacity / 2 - 32;
     int64_t maxlen = max_message_length < 0 ? (largest < 65536 ? largest : 65536) : max_message_length;
-    if (maxlen > largest || maxlen > MAX_ENCODABLE) return SHMIPC_EINVALID;
+    if (maxlen > largest || maxlen > MAX_MESSAGE_LIMIT) return SHMIPC_EINVALID;
     shmipc_queue *q = calloc(1, sizeof *q);
     if (!q) return SHMIPC_ESYS;
-    int rc = seg_create(name, KIND_QUEUE, Q_CONTROL, (uint64_t)capacity, 2, &q->seg);
+    int rc = seg_create(name, KIND_QUEUE, Q_CONTROL, (uint64_t)capacity, Q_SEMAPHORES, &q->seg);
     if (rc) { free(q); return rc; }
     uint8_t *ctl = q->seg.base + HDR_SIZE;
     wr64(ctl + Q_CAP, (uint64_t)capacity);
     wr32(ctl + Q_MAXLEN, (uint32_t)maxlen);
-    wr32(ctl + Q_ALIGN, 32);
+    wr32(ctl + Q_ALIGN, R_ALIGN);
     q_init(q);
     stamp_free(q, -capacity, capacity); /* lap 0: the unit at offset o gets the stamps of position o */
     seg_publish(&q->seg);               /* release: control block and stamps before Magic */
@@ -564,32 +597,43 @@ void shmipc_queue_close(shmipc_queue *q)
     free(q);
 }
 
-/* §6.5. Returns bytes freed; blocked_at and blocked_reader name a taken-but-unfinished record it stopped at. */
+/* §6.5. Returns bytes freed (and then has notified s1); blocked_at and blocked_reader name a taken-but-unfinished
+ * record it stopped at. Walks only up to min(ReadPosition, Tail): a consumer may skip a padding record a moment
+ * before Tail is advanced past it. Head and the lock are released by CAS, so a holder wrongly taken for dead can
+ * neither move Head backwards nor release somebody else's lock. */
 static int64_t q_reclaim(shmipc_queue *q, int64_t *blocked_at, uint64_t *blocked_reader, int *corrupt)
 {
     if (blocked_at) *blocked_at = -1;
     if (ld_acq64(q->ctl + Q_READ) - ld_acq64(q->ctl + Q_HEAD) <= 0) return 0;
     if (cas64(q->ctl + Q_LOCK, 0, (int64_t)s_identity) != 0) return 0;
     int64_t start = ld_acq64(q->ctl + Q_HEAD), h = start;
-    int64_t r = ld_acq64(q->ctl + Q_READ);
-    while (h < r) {
-        int64_t off = h & q->mask;
-        uint8_t *rec = q->data + off;
-        uint32_t kind; int32_t len; int64_t size;
-        if (!decode_claim(q, (uint64_t)ld_acq64(rec + R_CLAIM), q->cap - off, &kind, &len, &size)) { *corrupt = 1; break; }
-        if (kind == K_MESSAGE) {
-            uint64_t st = (uint64_t)ld_acq64(rec + R_STATE);
-            if ((st >> 32) != tag_of(h) || (uint32_t)st == S_WRITING) { *corrupt = 1; break; }
-            if ((uint32_t)st == S_COMMITTED) {
-                if (blocked_at) { *blocked_at = h; *blocked_reader = (uint64_t)ld_acq64(rec + R_READER); }
-                break;
+    if ((start & (R_ALIGN - 1)) != 0) {
+        *corrupt = 1;
+    } else {
+        int64_t r = ld_acq64(q->ctl + Q_READ), t = ld_acq64(q->ctl + Q_TAIL);
+        if (t < r) r = t;
+        while (h < r) {
+            int64_t off = h & q->offmask;
+            uint8_t *rec = q->data + off;
+            uint32_t kind; int32_t len; int64_t size;
+            uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM);
+            if (!decode_claim(q, claim, q->cap - off, &kind, &len, &size)) { *corrupt = 1; break; }
+            if (kind == K_MESSAGE) {
+                uint64_t st = (uint64_t)ld_acq64(rec + R_STATE);
+                if ((st >> 32) != tag_of(h) || (uint32_t)st == S_WRITING) { *corrupt = 1; break; }
+                if ((uint32_t)st == S_COMMITTED) {
+                    if (blocked_at) { *blocked_at = h; *blocked_reader = (uint64_t)ld_acq64(rec + R_READER); }
+                    break;
+                }
             }
+            if (h + size > r) { *corrupt = 1; break; } /* a record reaching past the read position */
+            stamp_free(q, h, size);
+            h += size;
         }
-        stamp_free(q, h, size);
-        h += size;
     }
-    if (h != start) st_rel64(q->ctl + Q_HEAD, h); /* stamps before Head: pairs with producers' acquire of Head */
-    st_rel64(q->ctl + Q_LOCK, 0);
+    if (h != start) cas64(q->ctl + Q_HEAD, start, h); /* stamps before Head: pairs with producers' acquire of Head */
+    cas64(q->ctl + Q_LOCK, (int64_t)s_identity, 0);
+    if (h != start) notify(&q->space_sig);
     return h - start;
 }
 
@@ -600,13 +644,18 @@ static int64_t q_claim(shmipc_queue *q, int32_t len)
     int reclaimed = 0;
     for (;;) {
         int64_t t = ld_acq64(q->ctl + Q_TAIL);
-        int64_t off = t & q->mask, to_end = q->cap - off;
+        if ((t & (R_ALIGN - 1)) != 0) return SHMIPC_ECORRUPT; /* positions are multiples of 32 */
+        int64_t off = t & q->offmask, to_end = q->cap - off;
         int wrap = need > to_end;
         int64_t size = wrap ? to_end : need;
         int64_t h = q->cached_head;
         if (t + size > h + q->cap || t < h) {
             h = q->cached_head = ld_acq64(q->ctl + Q_HEAD);
-            if (t < h) continue; /* stale t */
+            if (t < h) {
+                /* our t is stale (Head moved past it), unless Tail itself is behind Head */
+                if (ld_acq64(q->ctl + Q_TAIL) < ld_acq64(q->ctl + Q_HEAD)) return SHMIPC_ECORRUPT;
+                continue;
+            }
         }
         if (t + size > h + q->cap) {
             int corrupt = 0;
@@ -640,7 +689,7 @@ int64_t shmipc_queue_claim_only(shmipc_queue *q, int32_t length)
 static int q_has_space(shmipc_queue *q, int32_t len)
 {
     int64_t h = ld_acq64(q->ctl + Q_HEAD), t = ld_acq64(q->ctl + Q_TAIL);
-    int64_t need = q_record_size(len), to_end = q->cap - (t & q->mask);
+    int64_t need = q_record_size(len), to_end = q->cap - (t & q->offmask);
     return t + (need > to_end ? to_end + need : need) <= h + q->cap;
 }
 
@@ -664,13 +713,27 @@ static int q_space_before_sleep(void *c)
     q_reclaim(q, &at, &reader, &corrupt);
     if (corrupt) return SHMIPC_ECORRUPT;
     if (at >= 0 && is_identity_word(reader) && !identity_alive(reader)) {
-        uint8_t *rec = q->data + (at & q->mask);
+        uint8_t *rec = q_record(q, at);
         if ((uint64_t)ld_acq64(rec + R_READER) == reader) {
             int64_t committed = (int64_t)state_word(at, S_COMMITTED);
-            if (cas64(rec + R_STATE, committed, (int64_t)state_word(at, S_CONSUMED)) == committed)
+            if (cas64(rec + R_STATE, committed, (int64_t)state_word(at, S_CONSUMED)) == committed) {
+                fprintf(stderr, "shmipc: queue %s: consumer pid %d died while reading position %lld; that message is lost\n",
+                        q->seg.name, (int)((uint32_t)reader >> 5), (long long)at);
                 q_reclaim(q, NULL, NULL, &corrupt);
+            }
         }
     }
+    return SHMIPC_OK;
+}
+
+static int q_try_put(shmipc_queue *q, const void *message, size_t length)
+{
+    int64_t p = q_claim(q, (int32_t)length);
+    if (p < 0) return p < -1 ? (int)p : SHMIPC_ETIMEOUT;
+    uint8_t *rec = q_record(q, p);
+    memcpy(rec + R_HEADER, message, length);
+    st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED)); /* commit: pairs with consumers' acquire of State */
+    notify(&q->data_sig);
     return SHMIPC_OK;
 }
 
@@ -679,71 +742,86 @@ int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_
     if (length > (size_t)q->maxlen) return SHMIPC_ETOOLONG;
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
-        int64_t p = q_claim(q, (int32_t)length);
-        if (p >= 0) {
-            uint8_t *rec = q->data + (p & q->mask);
-            memcpy(rec + R_HEADER, message, length);
-            st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED)); /* commit: pairs with consumers' acquire of State */
-            notify(&q->data_sig);
-            return SHMIPC_OK;
-        }
-        if (p < -1) return (int)p;
-        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        int rc = q_try_put(q, message, length);
+        if (rc != SHMIPC_ETIMEOUT || timeout_ns == 0) return rc;
         struct q_put_ctx ctx = {q, (int32_t)length};
-        int rc = wait_for(&q->space_sig, &q->wait, deadline, q_space_cond, q_space_before_sleep, &ctx);
-        if (rc == SHMIPC_ETIMEOUT) {
-            /* one last try below, then give up */
-            p = q_claim(q, (int32_t)length);
-            if (p >= 0) {
-                uint8_t *rec = q->data + (p & q->mask);
-                memcpy(rec + R_HEADER, message, length);
-                st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED));
-                notify(&q->data_sig);
-                return SHMIPC_OK;
-            }
-            return p < -1 ? (int)p : SHMIPC_ETIMEOUT;
-        }
+        rc = wait_for(&q->space_sig, &q->wait, deadline, q_space_cond, q_space_before_sleep, &ctx);
+        if (rc == SHMIPC_ETIMEOUT) return q_try_put(q, message, length); /* one last try, then give up */
         if (rc != SHMIPC_OK) return rc;
     }
 }
 
 enum { TAKE_OK = 0, TAKE_EMPTY = 1, TAKE_PENDING = 2 };
 
-/* §6.4 one attempt. TAKE_OK (copied), TAKE_EMPTY, TAKE_PENDING, or a negative status. */
+/* §6.4: something unexpected is at r. TAKE_EMPTY when nothing was enqueued there yet (r == Tail), 0 when our r
+ * was stale (retry), SHMIPC_ECORRUPT when r is current, below Tail, and its header stays invalid. */
+static int q_empty_or_stale(shmipc_queue *q, int64_t r)
+{
+    int64_t t = ld_acq64(q->ctl + Q_TAIL);
+    if (ld_acq64(q->ctl + Q_READ) != r) return 0;
+    if (r == t) return TAKE_EMPTY;
+    if (r > t) return SHMIPC_ECORRUPT;
+    /* r < t: a record was claimed here, so its header must be valid. Re-read once (State, then Claim): a claim
+     * made between our reads is legitimate. */
+    int64_t off = r & q->offmask;
+    uint8_t *rec = q->data + off;
+    uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), w = (uint64_t)ld_acq64(rec + R_CLAIM);
+    uint32_t kind; int32_t len; int64_t size;
+    if ((decode_claim(q, w, q->cap - off, &kind, &len, &size) && (st >> 32) == tag_of(r)) || ld_acq64(q->ctl + Q_READ) != r)
+        return 0;
+    return SHMIPC_ECORRUPT;
+}
+
+/* §6.4 one attempt. TAKE_OK (copied), TAKE_EMPTY, TAKE_PENDING, or a negative status. The fast path never reads
+ * Tail. It loads State first, then Claim: every State tagged for r was published (release) after the Claim that
+ * goes with it, so the Claim loaded after it is this lap's or newer (then ReadPosition has moved on and every CAS
+ * below fails). */
 static int q_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length)
 {
     for (;;) {
-        int64_t r = ld_acq64(q->ctl + Q_READ), t = ld_acq64(q->ctl + Q_TAIL);
-        if (r == t) return TAKE_EMPTY;
-        if (r > t) {
+        int64_t r = ld_acq64(q->ctl + Q_READ);
+        if ((r & (R_ALIGN - 1)) != 0) { /* positions are multiples of 32 */
             if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
             continue;
         }
-        int64_t off = r & q->mask;
+        int64_t off = r & q->offmask;
         uint8_t *rec = q->data + off;
+        uint64_t st = (uint64_t)ld_acq64(rec + R_STATE); /* this order: State, then Claim */
+        uint64_t w = (uint64_t)ld_acq64(rec + R_CLAIM);
+        if (w == free_stamp(r)) return TAKE_EMPTY;
         uint32_t kind; int32_t len; int64_t size;
-        if (!decode_claim(q, (uint64_t)ld_acq64(rec + R_CLAIM), q->cap - off, &kind, &len, &size)) {
-            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
-            continue; /* stale r: the record was consumed and reclaimed meanwhile */
+        if ((st >> 32) != tag_of(r) || !decode_claim(q, w, q->cap - off, &kind, &len, &size)) {
+            /* an older lap's record not yet reclaimed (empty), or r is stale */
+            int rc = q_empty_or_stale(q, r);
+            if (rc != 0) return rc;
+            continue;
         }
-        if (kind == K_PADDING) { cas64(q->ctl + Q_READ, r, r + size); continue; }
-        uint64_t st = (uint64_t)ld_acq64(rec + R_STATE); /* pairs with the producer's release of State */
-        if ((st >> 32) != tag_of(r)) {
-            if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
+        if (kind == K_PADDING) {
+            /* its producer may not have advanced Tail yet: help it first, so ReadPosition never passes Tail.
+             * A padding record keeps its stamp's "writing" state: that is not PENDING. */
+            cas64(q->ctl + Q_TAIL, r, r + size);
+            cas64(q->ctl + Q_READ, r, r + size);
             continue;
         }
         switch ((uint32_t)st) {
         case S_COMMITTED:
-            if ((size_t)len > capacity) { *length = (size_t)len; return SHMIPC_ETOOSMALL; }
+            if ((size_t)len > capacity) {
+                if ((uint64_t)ld_acq64(rec + R_READER) != free_stamp(r)) { /* taken already: not ours to refuse */
+                    cas64(q->ctl + Q_READ, r, r + size);
+                    continue;
+                }
+                *length = (size_t)len;
+                return SHMIPC_ETOOSMALL;
+            }
             if ((uint64_t)cas64(rec + R_READER, (int64_t)free_stamp(r), (int64_t)s_identity) == free_stamp(r)) {
-                cas64(q->ctl + Q_READ, r, r + size);
+                cas64(q->ctl + Q_READ, r, r + size); /* ours: let the others move on at once */
                 memcpy(buffer, rec + R_HEADER, (size_t)len);
                 *length = (size_t)len;
                 st_rel64(rec + R_STATE, (int64_t)state_word(r, S_CONSUMED)); /* our reads before the space is reused */
                 notify(&q->space_sig);
                 if (ld_acq64(q->ctl + Q_READ) - ld_acq64(q->ctl + Q_HEAD) >= q->cap / 4) {
                     int corrupt = 0;
-                    if (q_reclaim(q, NULL, NULL, &corrupt) > 0) notify(&q->space_sig);
+                    q_reclaim(q, NULL, NULL, &corrupt); /* notifies s1 itself when it freed space */
                 }
                 return TAKE_OK;
             }
@@ -755,22 +833,25 @@ static int q_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length
             continue;
         case S_WRITING:
             return TAKE_PENDING;
-        default:
+        default: /* tagged for r yet no known state: corrupt unless our r was stale */
             if (ld_acq64(q->ctl + Q_READ) == r) return SHMIPC_ECORRUPT;
             continue;
         }
     }
 }
 
-/* Readable: something at ReadPosition that is not a message still being written. */
+/* §6.7 consumer condition: something at ReadPosition that is not a message still being written (a padding
+ * record keeps the stamp's "writing" state: it is readable, q_take skips it). Anything odd counts as readable
+ * so that q_take looks closer. State, then Claim, as in q_take. */
 static int q_readable_cond(void *c)
 {
     shmipc_queue *q = c;
     int64_t r = ld_acq64(q->ctl + Q_READ);
-    if (r == ld_acq64(q->ctl + Q_TAIL)) return 0;
-    uint8_t *rec = q->data + (r & q->mask);
-    uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM), st = (uint64_t)ld_acq64(rec + R_STATE);
-    return !((claim & 31) == K_MESSAGE && st == state_word(r, S_WRITING));
+    uint8_t *rec = q_record(q, r);
+    uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), claim = (uint64_t)ld_acq64(rec + R_CLAIM);
+    if (claim == free_stamp(r)) return 0;
+    if ((st >> 32) != tag_of(r)) return r != ld_acq64(q->ctl + Q_TAIL);
+    return (uint32_t)st != S_WRITING || (claim & 31) != K_MESSAGE;
 }
 
 /* §6.6: a record still being written at ReadPosition whose producer is dead is abandoned. */
@@ -779,8 +860,8 @@ static int q_readable_before_sleep(void *c)
     shmipc_queue *q = c;
     int64_t r = ld_acq64(q->ctl + Q_READ);
     if (r == ld_acq64(q->ctl + Q_TAIL)) return SHMIPC_OK;
-    uint8_t *rec = q->data + (r & q->mask);
-    uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM), st = (uint64_t)ld_acq64(rec + R_STATE);
+    uint8_t *rec = q_record(q, r);
+    uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), claim = (uint64_t)ld_acq64(rec + R_CLAIM);
     if ((claim & 31) != K_MESSAGE || st != state_word(r, S_WRITING)) return SHMIPC_OK;
     int pid = (int)(claim >> 32);
     uint64_t ident = (uint64_t)ld_acq64(rec + R_PRODUCER);

@@ -4,6 +4,9 @@
  *
  *   shmipc_tool queue-produce NAME PRODUCER COUNT MAXPAYLOAD   self-checking messages (tests/Common/QueueMessages)
  *   shmipc_tool queue-consume NAME COUNT MAXPAYLOAD            verifies content and per-producer order; OK <n>
+ *   shmipc_tool queue-consume-sleepy NAME COUNT SLICE_US       never spins (sleeps whenever empty, in slices of
+ *                                                              SLICE_US); message i must be the 4-byte int i; OK <n>
+ *   shmipc_tool queue-try-get NAME                             one get that does not wait: EMPTY, or GOT <length>
  *   shmipc_tool queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
  *   shmipc_tool queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
  *   shmipc_tool queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
@@ -141,6 +144,43 @@ int main(int argc, char **argv)
         }
         printf("OK %d %lld\n", got, sum);
         fflush(stdout);
+        shmipc_queue_close(q);
+        free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-consume-sleepy") && argc == 5) {
+        int count = atoi(argv[3]);
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        /* no spin: every empty get registers and sleeps; short slices: many sleeps also end by timing out */
+        shmipc_queue_set_wait(q, (shmipc_wait){0, atoll(argv[4]) * 1000});
+        say("READY");
+        for (int i = 0; i < count; i++) {
+            int32_t value;
+            size_t len;
+            if ((rc = shmipc_queue_get(q, &value, sizeof value, &len, SHMIPC_FOREVER))) return fail("get", rc);
+            if (len != sizeof value || value != i) {
+                printf("BAD message %d (length %zu, value %d)\n", i, len, len == sizeof value ? value : -1);
+                fflush(stdout);
+                return 3;
+            }
+        }
+        printf("OK %d\n", count);
+        fflush(stdout);
+        shmipc_queue_close(q);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-try-get") && argc == 3) {
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        size_t cap = (size_t)shmipc_queue_max_message_length(q), len;
+        uint8_t *buf = malloc(cap + 1);
+        rc = shmipc_queue_get(q, buf, cap, &len, 0);
+        if (rc == SHMIPC_ETIMEOUT) say("EMPTY");
+        else if (rc) return fail("get", rc);
+        else { printf("GOT %zu\n", len); fflush(stdout); }
         shmipc_queue_close(q);
         free(buf);
         return 0;

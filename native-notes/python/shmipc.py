@@ -204,13 +204,21 @@ def _sem_sleep(handle, seconds):
 
 # ------------------------------------------------------------------------------------------- §2 identity
 
+# _start_time's answer when /proc/PID/stat exists but cannot be read (descriptor exhaustion, hidepid, another pid
+# namespace): the process counts as alive; a peer is never declared dead on a guess (LAYOUT.md §6.6).
+_UNKNOWN_START = -1
+
+
 def _start_time(pid):
-    """Field 22 of /proc/PID/stat, or None when the process is missing, a zombie or dead."""
+    """Field 22 of /proc/PID/stat; None when the process is missing ("no such process"), a zombie or dead;
+    _UNKNOWN_START when the file cannot be read for another reason."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             text = f.read()
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError, ProcessLookupError):  # ESRCH: it exited while we read
         return None
+    except OSError:
+        return _UNKNOWN_START
     close = text.rfind(b")")
     fields = text[close + 2:].split()
     if close < 0 or len(fields) < 20 or fields[0] in (b"Z", b"X"):
@@ -232,6 +240,8 @@ def _is_alive(pid, start=0, bits=32):
     actual = _start_time(pid)
     if actual is None:
         return False
+    if actual == _UNKNOWN_START:
+        return True
     mask = 0 if bits == 0 else 0xFFFFFFFF if bits == 32 else (1 << 64) - 1
     return (actual & mask) == (start & mask)
 
@@ -242,6 +252,8 @@ def _identity_alive(word):
 
 _MY_PID = os.getpid()
 _MY_START = _start_time(_MY_PID)
+if _MY_START is None or _MY_START == _UNKNOWN_START:
+    raise ImportError("shmipc: cannot read this process's start time from /proc/self/stat")
 _MY_IDENTITY = _identity_word(_MY_PID, _MY_START)
 
 # ------------------------------------------------------------------------------------------- §1, §3 segments
@@ -435,24 +447,37 @@ class _Signal:
             for _ in range(min(max(n, 0), 64)):
                 _libc.sem_post(self.sem)
 
-    def _unregister(self):
+    def _settle(self):
+        """§4 "Settling": every registration ends exactly once, by a consumed post or by this. Take it back
+        (decrement while positive; it may be another waiter's: the counts still match and that waiter gets the
+        post meant for us); if the count is 0, a notifier has exchanged our registration and is posting for it:
+        consume that post, waiting at most 10 ms (a notifier killed between its exchange and its post leaves
+        nothing). A post left behind would make every later sleep on this semaphore return at once."""
         cur = self.seg.load32(self.offset)
         while cur > 0:
             seen = self.seg.cas32(self.offset, cur, cur - 1)
             if seen == cur:
                 return
             cur = seen
+        _sem_sleep(self.sem, 0.010)
 
     def wait(self, ready, before_sleep, deadline, spin=50e-6, slice_=0.1):
-        """Waits until ready() (True) or the deadline (time.monotonic() value, None = forever) passes (False)."""
+        """Waits until ready() (True) or the deadline (time.monotonic() value, None = forever) passes (False).
+        Nothing here is cancelled by a post; an exception (KeyboardInterrupt) while registered settles first."""
         if ready():
             return True
-        spin_end = time.monotonic() + spin
+        now = time.monotonic()
+        spin_end, yield_from = now + spin, now + 2e-6
         if deadline is not None:
             spin_end = min(spin_end, deadline)
-        while time.monotonic() < spin_end:
+        polls = 0
+        while now < spin_end:
             if ready():
                 return True
+            polls += 1
+            if now >= yield_from and polls % 4 == 0:
+                os.sched_yield()  # after ~2 us, let a peer that shares our core run
+            now = time.monotonic()
         while True:
             before_sleep()
             now = time.monotonic()
@@ -460,11 +485,19 @@ class _Signal:
                 return ready()
             piece = slice_ if deadline is None else min(slice_, deadline - now)
             self.seg.fadd32(self.offset, 1)  # register: a full fence before the re-check
-            if ready():
-                self._unregister()
-                return True
-            if not _sem_sleep(self.sem, piece):
-                self._unregister()
+            settled = False
+            try:
+                if ready():
+                    settled = True
+                    self._settle()
+                    return True
+                settled = _sem_sleep(self.sem, piece)  # True: a consumed post settled the registration
+                if not settled:
+                    settled = True
+                    self._settle()
+            finally:
+                if not settled:  # an exception (e.g. KeyboardInterrupt in the sleep's EINTR loop)
+                    self._settle()
             if ready():
                 return True
 
@@ -481,6 +514,9 @@ def _deadline(timeout):
 
 _Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
 _K_MESSAGE, _K_PADDING = 1, 2
+_Q_SEMAPHORES, _ALIGN = 2, 32
+_MAX_ENCODABLE = (1 << 27) - 1
+_MAX_MESSAGE_LIMIT = _MAX_ENCODABLE - 63  # the longest record, and so any padding before it, fits 27 bits
 _S_WRITING, _S_COMMITTED, _S_CONSUMED, _S_ABANDONED = 0, 1, 2, 3
 _M64 = (1 << 64) - 1
 
@@ -509,6 +545,7 @@ class Queue:
         self._data = _HDR + _U64.unpack_from(seg.mm, 40)[0]
         self.capacity = _I64.unpack_from(seg.mm, c)[0]
         self._mask = self.capacity - 1
+        self._offmask = self._mask & ~(_ALIGN - 1)  # even a garbage position gives an aligned offset in the ring
         self.max_message_length = _I32.unpack_from(seg.mm, c + 8)[0]
         self._data_sig = _Signal(seg, c + _Q_DSLEEP, seg.sems[0])
         self._space_sig = _Signal(seg, c + _Q_SSLEEP, seg.sems[1])
@@ -524,8 +561,8 @@ class Queue:
             cap, maxlen, align = struct.unpack_from("<qiI", mm, c)
             csize, dsize = struct.unpack_from("<QQ", mm, 40)[0], struct.unpack_from("<Q", mm, 56)[0]
             head, read, tail = seg.load64(c + _Q_HEAD), seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL)
-            if (csize < _Q_CONTROL or len(seg.sems) < 2 or cap < 4096 or cap > 1 << 30 or cap & (cap - 1) or cap != dsize
-                    or maxlen < 0 or maxlen > (1 << 27) - 1 or _qsize(maxlen) > cap // 2 or align != 32
+            if (len(seg.sems) != _Q_SEMAPHORES or csize < _Q_CONTROL or cap < 4096 or cap > 1 << 30 or cap & (cap - 1)
+                    or cap != dsize or maxlen < 0 or maxlen > _MAX_MESSAGE_LIMIT or _qsize(maxlen) > cap // 2 or align != _ALIGN
                     or head < 0 or head > read or read > tail or (head | read | tail) & 31):
                 raise InvalidSegmentError(name, "Corrupted", "queue control block out of range")
             return cls(seg)
@@ -540,9 +577,9 @@ class Queue:
             raise ValueError("capacity must be a power of two from 4 KiB to 1 GiB")
         largest = capacity // 2 - 32
         maxlen = min(65536, largest) if max_message_length is None else max_message_length
-        if not 0 <= maxlen <= min(largest, (1 << 27) - 1):
-            raise ValueError(f"max_message_length must be from 0 to {largest}")
-        seg = _Segment(name, _KIND_QUEUE, create=(_Q_CONTROL, capacity, 2))
+        if not 0 <= maxlen <= min(largest, _MAX_MESSAGE_LIMIT):
+            raise ValueError(f"max_message_length must be from 0 to {min(largest, _MAX_MESSAGE_LIMIT)}")
+        seg = _Segment(name, _KIND_QUEUE, create=(_Q_CONTROL, capacity, _Q_SEMAPHORES))
         struct.pack_into("<qiI", seg.mm, _HDR, capacity, maxlen, 32)
         q = cls(seg)
         q._stamp_free(-capacity, capacity)  # lap 0: the unit at offset o gets the stamps of position o
@@ -550,18 +587,20 @@ class Queue:
         return q
 
     def _stamp_free(self, position, size):
-        store, data, mask, cap = self._seg.store64, self._data, self._mask, self.capacity
-        for x in range(position, position + size, 32):  # published by the release store of Head (or Magic)
+        """§6.5: Claim, Reader, ProducerIdentity, then State last (release): a consumer that loads State and then
+        Claim sees the Claim that goes with that State or a newer one. Published as a whole by Head (or Magic)."""
+        store, data, mask, cap = self._seg.store64, self._data, self._offmask, self.capacity
+        for x in range(position, position + size, _ALIGN):
             nxt = x + cap
             u = data + (x & mask)
             store(u, ~nxt)
-            store(u + 8, _state_word(nxt, _S_WRITING))
             store(u + 16, ~nxt)
             store(u + 24, 0)
+            store(u + 8, _state_word(nxt, _S_WRITING))
 
     def _decode(self, w, to_end):
         """(kind, length, size) of a valid claim word at an offset with to_end bytes to the wrap, else None."""
-        kind, length = w & 31, (w >> 5) & ((1 << 27) - 1)
+        kind, length = w & 31, (w >> 5) & _MAX_ENCODABLE
         if kind == _K_MESSAGE:
             size = _qsize(length)
             return (kind, length, size) if length <= self.max_message_length and size <= to_end else None
@@ -572,17 +611,23 @@ class Queue:
 
     # ---- §6.5
     def _reclaim(self, blocked=None):
+        """Bytes freed (s1 is then notified here). Walks only up to min(ReadPosition, Tail): a consumer may skip a
+        padding record a moment before Tail is advanced past it. Head and the lock are released by CAS, so a holder
+        wrongly taken for dead can neither move Head backwards nor release somebody else's lock."""
         seg, c = self._seg, self._c
         if seg.load64(c + _Q_READ) - seg.load64(c + _Q_HEAD) <= 0:
             return 0
         if seg.cas64(c + _Q_LOCK, 0, _MY_IDENTITY) != 0:
             return 0
         start = h = seg.load64(c + _Q_HEAD)
-        r = seg.load64(c + _Q_READ)
         corrupt = None
         try:
+            if h & (_ALIGN - 1):
+                corrupt = f"head {h} is not a multiple of 32"
+                return 0
+            r = min(seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL))
             while h < r:
-                off = h & self._mask
+                off = h & self._offmask
                 rec = self._data + off
                 d = self._decode(seg.load64(rec) & _M64, self.capacity - off)
                 if d is None:
@@ -597,14 +642,19 @@ class Queue:
                         if blocked is not None:
                             blocked.extend((h, seg.load64(rec + 16) & _M64))
                         break
+                if h + d[2] > r:
+                    corrupt = f"a record of {d[2]} bytes at {h} reaches past the read position {r}"
+                    break
                 self._stamp_free(h, d[2])
                 h += d[2]
         finally:
             if h != start:
-                seg.store64(c + _Q_HEAD, h)  # stamps before Head (release)
-            seg.store64(c + _Q_LOCK, 0)
-        if corrupt:
-            raise CorruptionError(f"queue '{seg.name}': {corrupt}")
+                seg.cas64(c + _Q_HEAD, start, h)  # after the stamps
+            seg.cas64(c + _Q_LOCK, _MY_IDENTITY, 0)
+            if h != start:
+                self._space_sig.notify()
+            if corrupt:
+                raise CorruptionError(f"queue '{seg.name}': {corrupt}")
         return h - start
 
     # ---- §6.3
@@ -614,14 +664,18 @@ class Queue:
         reclaimed = False
         while True:
             t = seg.load64(c + _Q_TAIL)
-            off = t & self._mask
+            if t & (_ALIGN - 1):
+                raise CorruptionError(f"queue '{seg.name}': tail {t} is not a multiple of 32")
+            off = t & self._offmask
             to_end = cap - off
             wrap = need > to_end
             size = to_end if wrap else need
             h = self._cached_head
             if t + size > h + cap or t < h:
                 h = self._cached_head = seg.load64(c + _Q_HEAD)
-                if t < h:
+                if t < h:  # our t is stale (Head moved past it), unless Tail itself is behind Head
+                    if seg.load64(c + _Q_TAIL) < seg.load64(c + _Q_HEAD):
+                        raise CorruptionError(f"queue '{seg.name}': the tail is behind the head")
                     continue
             if t + size > h + cap:
                 if not reclaimed and self._reclaim() > 0:
@@ -649,7 +703,7 @@ class Queue:
     def _has_space(self, length):
         seg, c = self._seg, self._c
         h, t = seg.load64(c + _Q_HEAD), seg.load64(c + _Q_TAIL)
-        need, to_end = _qsize(length), self.capacity - (t & self._mask)
+        need, to_end = _qsize(length), self.capacity - (t & self._offmask)
         return t + (to_end + need if need > to_end else need) <= h + self.capacity
 
     def _repair_reclaim(self):
@@ -661,7 +715,7 @@ class Queue:
         self._reclaim(blocked)
         if blocked and _is_identity_word(blocked[1]) and not _identity_alive(blocked[1]):
             at, reader = blocked
-            rec = self._data + (at & self._mask)
+            rec = self._data + (at & self._offmask)
             if seg.load64(rec + 16) & _M64 == reader:
                 if seg.cas64(rec + 8, _state_word(at, _S_COMMITTED), _state_word(at, _S_CONSUMED)) == _state_word(at, _S_COMMITTED):
                     self._reclaim()
@@ -675,7 +729,7 @@ class Queue:
         while True:
             p = self._claim(len(data))
             if p >= 0:
-                rec = self._data + (p & self._mask)
+                rec = self._data + (p & self._offmask)
                 self._seg.mm[rec + 32:rec + 32 + len(data)] = data
                 self._seg.store64(rec + 8, _state_word(p, _S_COMMITTED))  # commit (release)
                 self._data_sig.notify()
@@ -690,45 +744,67 @@ class Queue:
         self.put(data, block=False)
 
     # ---- §6.4
+    def _empty_or_stale(self, r, detail):
+        """Something unexpected is at r: True when nothing was enqueued there yet (r == Tail), False when r was
+        stale (retry); CorruptionError when r is current, below Tail, and its header stays invalid."""
+        seg, c = self._seg, self._c
+        t = seg.load64(c + _Q_TAIL)
+        if seg.load64(c + _Q_READ) != r:
+            return False
+        if r == t:
+            return True
+        if r > t:
+            raise CorruptionError(f"queue '{seg.name}': read position {r} past the tail {t}")
+        # r < t: a record was claimed here, so its header must be valid. Re-read once (State, then Claim).
+        off = r & self._offmask
+        rec = self._data + off
+        st = seg.load64(rec + 8) & _M64
+        w = seg.load64(rec) & _M64
+        if (self._decode(w, self.capacity - off) is not None and st >> 32 == (r >> 5) & 0xFFFFFFFF) or seg.load64(c + _Q_READ) != r:
+            return False
+        raise CorruptionError(f"queue '{seg.name}': {detail} at {r}")
+
     def _take(self):
-        """bytes, or None when empty / the next record is still being written."""
+        """bytes, or None when empty / the next record is still being written. The fast path never reads Tail.
+        It loads State first, then Claim: every State tagged for r was published (release) after the Claim that
+        goes with it, so the Claim loaded after it is this lap's or newer (then ReadPosition has moved on and
+        every CAS below fails)."""
         seg, c, mm = self._seg, self._c, self._seg.mm
         while True:
-            r, t = seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL)
-            if r == t:
-                return None
-            if r > t:
+            r = seg.load64(c + _Q_READ)
+            if r & (_ALIGN - 1):
                 if seg.load64(c + _Q_READ) == r:
-                    raise CorruptionError(f"queue '{seg.name}': read position past the tail")
+                    raise CorruptionError(f"queue '{seg.name}': read position {r} is not a multiple of 32")
                 continue
-            off = r & self._mask
+            off = r & self._offmask
             rec = self._data + off
-            d = self._decode(seg.load64(rec) & _M64, self.capacity - off)
-            if d is None:
-                if seg.load64(c + _Q_READ) == r:
-                    raise CorruptionError(f"queue '{seg.name}': invalid claim at {r}")
+            st = seg.load64(rec + 8) & _M64  # acquire; this order: State, then Claim
+            w = seg.load64(rec) & _M64
+            if w == ~r & _M64:
+                return None
+            d = self._decode(w, self.capacity - off) if st >> 32 == (r >> 5) & 0xFFFFFFFF else None
+            if d is None:  # an older lap's record not yet reclaimed (empty), or r is stale
+                if self._empty_or_stale(r, f"invalid header (claim 0x{w:016X}, state 0x{st:016X})"):
+                    return None
                 continue
             kind, length, size = d
             if kind == _K_PADDING:
+                # Its producer may not have advanced Tail yet: help it first, so ReadPosition never passes Tail.
+                # A padding record keeps its stamp's "writing" state: that is not pending.
+                seg.cas64(c + _Q_TAIL, r, r + size)
                 seg.cas64(c + _Q_READ, r, r + size)
-                continue
-            st = seg.load64(rec + 8) & _M64  # acquire: pairs with the producer's release of State
-            if st >> 32 != (r >> 5) & 0xFFFFFFFF:
-                if seg.load64(c + _Q_READ) == r:
-                    raise CorruptionError(f"queue '{seg.name}': state tagged for another position at {r}")
                 continue
             s = st & 0xFFFFFFFF
             if s == _S_COMMITTED:
                 if seg.cas64(rec + 16, ~r, _MY_IDENTITY) == ~r:
-                    seg.cas64(c + _Q_READ, r, r + size)
+                    seg.cas64(c + _Q_READ, r, r + size)  # ours: let the others move on at once
                     data = mm[rec + 32:rec + 32 + length]
                     seg.store64(rec + 8, _state_word(r, _S_CONSUMED))  # our read before the space is reused
                     self._space_sig.notify()
                     if seg.load64(c + _Q_READ) - seg.load64(c + _Q_HEAD) >= self.capacity // 4:
-                        if self._reclaim() > 0:
-                            self._space_sig.notify()
+                        self._reclaim()  # notifies s1 itself when it freed space
                     return data
-                seg.cas64(c + _Q_READ, r, r + size)
+                seg.cas64(c + _Q_READ, r, r + size)  # another consumer has it: help
             elif s in (_S_CONSUMED, _S_ABANDONED):
                 seg.cas64(c + _Q_READ, r, r + size)
             elif s == _S_WRITING:
@@ -742,15 +818,24 @@ class Queue:
         r = seg.load64(c + _Q_READ)
         if r == seg.load64(c + _Q_TAIL):
             return None
-        rec = self._data + (r & self._mask)
-        claim, st = seg.load64(rec) & _M64, seg.load64(rec + 8)
+        rec = self._data + (r & self._offmask)
+        st, claim = seg.load64(rec + 8), seg.load64(rec) & _M64  # State, then Claim
         if claim & 31 != _K_MESSAGE or st != _state_word(r, _S_WRITING):
             return None
         return r, st, claim, seg.load64(rec + 24) & _M64
 
     def _readable(self):
+        """§6.7: something at the read position that is not a message still being written (a padding record keeps
+        the stamp's "writing" state: readable, _take skips it); anything odd counts, so that _take looks closer."""
         seg, c = self._seg, self._c
-        return seg.load64(c + _Q_READ) != seg.load64(c + _Q_TAIL) and self._pending() is None
+        r = seg.load64(c + _Q_READ)
+        rec = self._data + (r & self._offmask)
+        st, claim = seg.load64(rec + 8) & _M64, seg.load64(rec) & _M64  # State, then Claim
+        if claim == ~r & _M64:
+            return False
+        if st >> 32 != (r >> 5) & 0xFFFFFFFF:
+            return r != seg.load64(c + _Q_TAIL)
+        return st & 0xFFFFFFFF != _S_WRITING or claim & 31 != _K_MESSAGE
 
     def _resolve_pending(self):
         """§6.6: a record at the read position whose producer is dead is abandoned."""
@@ -760,7 +845,7 @@ class Queue:
         r, st, claim, ident = pending
         pid = claim >> 32
         alive = _identity_alive(ident) if _is_identity_word(ident) and (ident & 0xFFFFFFFF) >> 5 == pid else _is_alive(pid, 0, 0)
-        if not alive and self._seg.cas64(self._data + (r & self._mask) + 8, st, _state_word(r, _S_ABANDONED)) == st:
+        if not alive and self._seg.cas64(self._data + (r & self._offmask) + 8, st, _state_word(r, _S_ABANDONED)) == st:
             self._data_sig.notify()
 
     def get(self, block=True, timeout=None):

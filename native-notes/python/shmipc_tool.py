@@ -2,6 +2,9 @@
 
     python3 shmipc_tool.py queue-produce NAME PRODUCER COUNT MAXPAYLOAD   self-checking messages (tests/Common/QueueMessages)
     python3 shmipc_tool.py queue-consume NAME COUNT MAXPAYLOAD            verifies content and per-producer order; OK <n> <sum>
+    python3 shmipc_tool.py queue-consume-sleepy NAME COUNT SLICE_US       never spins (sleeps whenever empty, in slices of
+                                                                          SLICE_US); message i must be the 4-byte int i; OK <n>
+    python3 shmipc_tool.py queue-try-get NAME                             one get that does not wait: EMPTY, or GOT <length>
     python3 shmipc_tool.py queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
     python3 shmipc_tool.py queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
     python3 shmipc_tool.py queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
@@ -12,6 +15,7 @@ SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spin
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
 """
 import os
+import queue
 import signal
 import struct
 import sys
@@ -94,6 +98,28 @@ def main(argv):
             total += checked[1]
             got += 1
         say(f"OK {got} {total}")
+        q.close()
+        return 0
+    if mode == "queue-consume-sleepy" and len(args) == 2:
+        count = int(args[0])
+        q = shmipc.Queue.open(name)
+        q.spin = 0  # no spin: every empty get registers and sleeps
+        q.slice = int(args[1]) / 1e6  # short slices: many sleeps also end by timing out
+        say("READY")
+        for i in range(count):
+            data = q.get()
+            if data != struct.pack("<i", i):
+                say(f"BAD message {i} (length {len(data)})")
+                return 3
+        say(f"OK {count}")
+        q.close()
+        return 0
+    if mode == "queue-try-get" and not args:
+        q = shmipc.Queue.open(name)
+        try:
+            say(f"GOT {len(q.get_nowait())}")
+        except queue.Empty:
+            say("EMPTY")
         q.close()
         return 0
     if mode == "queue-claim-hold" and len(args) == 1:

@@ -14,6 +14,8 @@ public sealed class InteropCTests : InteropPeerTests
     private static string? s_tool;
     private static string? s_problem;
 
+    protected override int SettleGapMicros => 200;
+
     protected override int Count => 20_000;
 
     [ClassInitialize]

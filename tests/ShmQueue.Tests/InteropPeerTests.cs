@@ -19,6 +19,12 @@ public abstract class InteropPeerTests
     /// <summary>Messages per direction in the streaming tests (the Python peer is slower).</summary>
     protected abstract int Count { get; }
 
+    /// <summary>
+    /// Longest random pause (µs) before each message of the settling test: a few of the peer's 50 µs sleep
+    /// cycles (register, re-check, sleep, time out, settle), so the sends land at every point of that cycle.
+    /// </summary>
+    protected abstract int SettleGapMicros { get; }
+
     /// <summary>Starts the peer tool; Inconclusive when its toolchain is absent.</summary>
     private protected abstract InteropPeer Peer(params string[] args);
 
@@ -125,6 +131,98 @@ public abstract class InteropPeerTests
             int theirs = int.Parse(ok[1], System.Globalization.CultureInfo.InvariantCulture);
             TestContext.WriteLine($"peer consumer took {theirs}, .NET took {mine}");
             Assert.AreEqual(3 * perProducer, theirs + mine, "every message exactly once");
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_peer_consumer_that_always_sleeps_settles_every_registration_so_posts_never_pile_up()
+    {
+        // LAYOUT.md §4: every sleeper registration is settled exactly once. The peer never spins, so after each
+        // message it registers and sleeps, in 50 µs slices: it is woken by a post, or times out and settles, over
+        // and over. Each message is sent alone, after the previous one was taken and a random pause, so the sends
+        // land at every point of that cycle: while it sleeps (woken by the post), between its registration and
+        // its re-check, and just after a slice timed out. A waiter that takes its registration back after a
+        // notifier has already exchanged it leaves that notifier's post behind: the next sleep returns at once
+        // without settling, and the count grows with every such race (the .NET side had exactly that bug).
+        const int Messages = 5_000;
+        string name = TestNames.Unique("ic-settle");
+        int maxCount = 0;
+        int sentToSleeper = 0;
+        var random = new Random(6_4_2026);
+        var clock = Stopwatch.StartNew();
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
+        using (InteropPeer consumer = Peer("queue-consume-sleepy", name, S(Messages), "50"))
+        {
+            consumer.WaitForLine("READY", PeerStart);
+            for (int i = 0; i < Messages; i++)
+            {
+                long pauseEnd = Stopwatch.GetTimestamp() + (random.Next(SettleGapMicros + 1) * Stopwatch.Frequency / 1_000_000);
+                while (Stopwatch.GetTimestamp() < pauseEnd)
+                {
+                    Thread.SpinWait(10);
+                }
+
+                sentToSleeper += queue.SleepingConsumers > 0 ? 1 : 0;
+                queue.Enqueue(BitConverter.GetBytes(i));
+                long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+                while (queue.Ring.Positions.Read != queue.Ring.Positions.Tail)
+                {
+                    Assert.IsTrue(Stopwatch.GetTimestamp() < deadline, $"message {i} was not taken within 10 s. peer stderr:\n{consumer.StandardError}");
+                    Thread.Yield();
+                }
+
+                maxCount = Math.Max(maxCount, queue.DataSemaphoreCount);
+            }
+
+            Assert.AreEqual($"OK {Messages}", consumer.WaitForLine("OK", PeerStart));
+            Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+            maxCount = Math.Max(maxCount, queue.DataSemaphoreCount);
+            TestContext.WriteLine($"{Messages} messages in {clock.Elapsed.TotalMilliseconds:0} ms; {sentToSleeper} sent while the peer was registered; " +
+                $"data semaphore count at most {maxCount}, {queue.DataSemaphoreCount} at the end");
+
+            // At most one post per registered waiter, and the peer is the only waiter.
+            Assert.IsTrue(maxCount <= 2, $"the data semaphore's count reached {maxCount}: the peer leaves posts behind");
+            Assert.IsTrue(sentToSleeper >= Messages / 4, $"only {sentToSleeper} of {Messages} messages found the peer registered to sleep");
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_peer_consumer_helps_the_tail_past_a_padding_record_whose_producer_died_before_advancing_it()
+    {
+        // LAYOUT.md §6.4: a padding record is skipped only after CAS(Tail, r, r + size), so ReadPosition never
+        // passes Tail. 64-byte messages take 96 bytes: after 42 of them Tail sits 64 bytes before the wrap, where
+        // a producer "killed" between its claim CAS and its Tail CAS leaves a claimed padding record at Tail.
+        string name = TestNames.Unique("ic-pad");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 4096, MaxMessageLength = 64 }))
+        {
+            for (int i = 0; i < 42; i++)
+            {
+                queue.Enqueue(new byte[64]);
+                Assert.IsTrue(queue.TryDequeue(out _));
+            }
+
+            Assert.IsTrue(queue.Ring.ClaimPaddingAsIfKilled(pid: 999_999));
+            (_, long read0, long tail0) = queue.Ring.Positions;
+            Assert.AreEqual(read0, tail0);
+            using (InteropPeer consumer = Peer("queue-try-get", name))
+            {
+                Assert.AreEqual("EMPTY", consumer.WaitForLine("EMPTY", PeerStart));
+                Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+            }
+
+            (long head, long read, long tail) = queue.Ring.Positions;
+            Assert.AreEqual(tail0 + 64, tail, "the peer consumer advanced Tail past the padding");
+            Assert.AreEqual(tail, read, "and then ReadPosition, never past Tail");
+            Assert.IsTrue(head <= read);
+            queue.Enqueue([7]);
+            using (InteropPeer consumer = Peer("queue-try-get", name))
+            {
+                Assert.AreEqual("GOT 1", consumer.WaitForLine("GOT", PeerStart));
+            }
         }
 
         AssertClean(name);

@@ -12,6 +12,8 @@ public sealed class InteropPythonTests : InteropPeerTests
 {
     private static string? s_python;
 
+    protected override int SettleGapMicros => 400;
+
     protected override int Count => 4_000;
 
     [ClassInitialize]
