@@ -279,6 +279,25 @@ public sealed class QueueTests
     }
 
     [TestMethod]
+    public unsafe void An_unknown_record_state_is_reported_as_corruption_naming_the_queue()
+    {
+        using ShmQueue queue = NewQueue();
+        queue.Enqueue([1, 2, 3]);
+        string path = "/dev/shm/shmipc." + queue.Name;
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            // The first record's State word: keep its position tag, set state 7.
+            long stateOffset = Layout.SegmentHeaderDescriptor.HeaderSize + Layout.QueueDescriptor.ControlSize + Layout.QueueDescriptor.StateOffset;
+            file.Position = stateOffset;
+            file.Write(BitConverter.GetBytes(7));
+        }
+
+        var e = Assert.ThrowsExactly<ShmCorruptionException>(() => queue.TryDequeue(out _));
+        Assert.AreEqual(queue.Name, e.SegmentName);
+        StringAssert.Contains(e.Message, "unknown record state 7");
+    }
+
+    [TestMethod]
     public void Dispose_ends_a_wait_on_another_thread_with_ObjectDisposedException()
     {
         ShmQueue queue = NewQueue();

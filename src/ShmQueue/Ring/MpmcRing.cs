@@ -335,9 +335,11 @@ internal sealed unsafe class MpmcRing
                     pending = new Blocker(read, PidOf(claim), (ulong)MappedAtomics.ReadInt64Acquire(record + ProducerIdentityOffset));
                     return ReadStatus.Pending;
                 default:
-                    if (IsEmptyOrStale(read, $"unknown record state {(uint)state}"))
+                    // The tag says this lap's record and the claim is valid: an unknown state is not a stale
+                    // read (re-checking would find the same header forever), it is corruption.
+                    if (MappedAtomics.ReadInt64Acquire(ReadPosition) == read)
                     {
-                        return ReadStatus.Empty;
+                        ThrowCorruption(read, $"unknown record state {(uint)state}");
                     }
 
                     continue;
