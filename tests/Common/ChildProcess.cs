@@ -66,26 +66,35 @@ internal sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>Starts ShmTestHost running scenario <c>args[0]</c>.</summary>
     public static ChildProcess Start(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // Start quickly: the children of tests are short-lived.
+        var environment = new Dictionary<string, string> { ["DOTNET_TieredPGO"] = "0", ["DOTNET_TC_QuickJitForLoops"] = "1" };
+        return StartProgram("dotnet", ["exec", HostPath, .. args], environment);
+    }
+
+    /// <summary>Starts any program as a child (the C and Python interop peers, for instance).</summary>
+    public static ChildProcess StartProgram(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add("exec");
-        info.ArgumentList.Add(HostPath);
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
         }
 
-        // Start quickly: the children of tests are short-lived.
-        info.Environment["DOTNET_TieredPGO"] = "0";
-        info.Environment["DOTNET_TC_QuickJitForLoops"] = "1";
-        return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException("Could not start ShmTestHost."));
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException($"Could not start {program}."));
     }
 
     /// <summary>Waits for the next stdout line; fails the test with the child's stderr when none comes in time.</summary>
@@ -99,7 +108,10 @@ internal sealed class ChildProcess : IDisposable
         throw new TimeoutException($"Child {Pid} wrote no line within {timeout.TotalSeconds:0.#} s (exited: {_process.HasExited}). stderr:\n{StandardError}");
     }
 
-    /// <summary>Reads lines until one starts with <paramref name="prefix"/>; returns it.</summary>
+    /// <summary>
+    /// Reads lines until one starts with <paramref name="prefix"/>; returns it. A line starting with ERROR or
+    /// BAD (a child reporting a failure) fails the test at once, with the child's stderr.
+    /// </summary>
     public string WaitForLine(string prefix, TimeSpan timeout)
     {
         long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
@@ -111,8 +123,16 @@ internal sealed class ChildProcess : IDisposable
             {
                 return line;
             }
+
+            if (line.StartsWith("ERROR", StringComparison.Ordinal) || line.StartsWith("BAD", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"Child {Pid} reported '{line}'. stderr:\n{StandardError}");
+            }
         }
     }
+
+    /// <summary>Closes the child's stdin (children that hold a segment until then release it).</summary>
+    public void CloseInput() => _process.StandardInput.Close();
 
     public void WriteLine(string line)
     {

@@ -1,3 +1,4 @@
+using ShmIpc.Tests.Common;
 using static ShmIpc.Tests.InteropPaths;
 
 namespace ShmIpc.Tests;
@@ -8,7 +9,7 @@ namespace ShmIpc.Tests;
 /// </summary>
 [TestClass]
 [TestCategory("Interop")]
-public sealed class InteropCTests : InteropPeerTests
+public sealed class InteropCTests : ChildProcessTests
 {
     private static string? s_dir;
     private static string? s_tool;
@@ -52,13 +53,13 @@ public sealed class InteropCTests : InteropPeerTests
         }
     }
 
-    private protected override InteropPeer Peer(params string[] args)
+    private protected override ChildProcess Peer(params string[] args)
     {
         if (s_tool is null)
         {
             Assert.Inconclusive($"C interop skipped: {s_problem}");
         }
 
-        return InteropPeer.Start(s_tool!, args);
+        return ChildProcess.StartProgram(s_tool!, args);
     }
 }

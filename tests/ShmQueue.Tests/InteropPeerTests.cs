@@ -10,7 +10,7 @@ namespace ShmIpc.Tests;
 /// directions, for the Queue and the Pipe, with segments created on either side and peers killed by SIGKILL.
 /// Each peer tool speaks the same command line (native-notes/c/shmipc_tool.c, native-notes/python/shmipc_tool.py).
 /// </summary>
-public abstract class InteropPeerTests
+public abstract class ChildProcessTests
 {
     protected static readonly TimeSpan PeerStart = TimeSpan.FromSeconds(20);
 
@@ -26,7 +26,7 @@ public abstract class InteropPeerTests
     protected abstract int SettleGapMicros { get; }
 
     /// <summary>Starts the peer tool; Inconclusive when its toolchain is absent.</summary>
-    private protected abstract InteropPeer Peer(params string[] args);
+    private protected abstract ChildProcess Peer(params string[] args);
 
     private static void AssertClean(string name) =>
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length, $"left in /dev/shm: {string.Join(", ", TestNames.ShmFilesOf(name))}");
@@ -37,7 +37,7 @@ public abstract class InteropPeerTests
         const int MaxPayload = 200;
         string name = TestNames.Unique("ic-c2n");
         using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
-        using (InteropPeer producer = Peer("queue-produce", name, "3", S(Count), S(MaxPayload)))
+        using (ChildProcess producer = Peer("queue-produce", name, "3", S(Count), S(MaxPayload)))
         {
             producer.WaitForLine("READY", PeerStart);
             for (int i = 0; i < Count; i++)
@@ -60,7 +60,7 @@ public abstract class InteropPeerTests
         const int MaxPayload = 200;
         string name = TestNames.Unique("ic-n2c");
         using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
-        using (InteropPeer consumer = Peer("queue-consume", name, S(Count), S(MaxPayload)))
+        using (ChildProcess consumer = Peer("queue-consume", name, S(Count), S(MaxPayload)))
         {
             consumer.WaitForLine("READY", PeerStart);
             byte[] buffer = new byte[QueueMessages.HeaderLength + MaxPayload];
@@ -87,9 +87,9 @@ public abstract class InteropPeerTests
         const int MaxPayload = 100;
         string name = TestNames.Unique("ic-mix");
         using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 13 }))
-        using (InteropPeer consumer = Peer("queue-consume", name, S(int.MaxValue), S(MaxPayload)))
-        using (InteropPeer p0 = Peer("queue-produce", name, "0", S(perProducer), S(MaxPayload)))
-        using (InteropPeer p1 = Peer("queue-produce", name, "1", S(perProducer), S(MaxPayload)))
+        using (ChildProcess consumer = Peer("queue-consume", name, S(int.MaxValue), S(MaxPayload)))
+        using (ChildProcess p0 = Peer("queue-produce", name, "0", S(perProducer), S(MaxPayload)))
+        using (ChildProcess p1 = Peer("queue-produce", name, "1", S(perProducer), S(MaxPayload)))
         {
             consumer.WaitForLine("READY", PeerStart);
             var last = new Dictionary<int, int>();
@@ -153,7 +153,7 @@ public abstract class InteropPeerTests
         var random = new Random(6_4_2026);
         var clock = Stopwatch.StartNew();
         using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
-        using (InteropPeer consumer = Peer("queue-consume-sleepy", name, S(Messages), "50"))
+        using (ChildProcess consumer = Peer("queue-consume-sleepy", name, S(Messages), "50"))
         {
             consumer.WaitForLine("READY", PeerStart);
             for (int i = 0; i < Messages; i++)
@@ -208,7 +208,7 @@ public abstract class InteropPeerTests
             Assert.IsTrue(queue.Ring.ClaimPaddingAsIfKilled(pid: 999_999));
             (_, long read0, long tail0) = queue.Ring.Positions;
             Assert.AreEqual(read0, tail0);
-            using (InteropPeer consumer = Peer("queue-try-get", name))
+            using (ChildProcess consumer = Peer("queue-try-get", name))
             {
                 Assert.AreEqual("EMPTY", consumer.WaitForLine("EMPTY", PeerStart));
                 Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
@@ -219,7 +219,7 @@ public abstract class InteropPeerTests
             Assert.AreEqual(tail, read, "and then ReadPosition, never past Tail");
             Assert.IsTrue(head <= read);
             queue.Enqueue([7]);
-            using (InteropPeer consumer = Peer("queue-try-get", name))
+            using (ChildProcess consumer = Peer("queue-try-get", name))
             {
                 Assert.AreEqual("GOT 1", consumer.WaitForLine("GOT", PeerStart));
             }
@@ -232,7 +232,7 @@ public abstract class InteropPeerTests
     public void A_queue_created_by_the_peer_opens_in_dotnet_and_is_unlinked_by_its_creator()
     {
         string name = TestNames.Unique("ic-ccreate");
-        using (InteropPeer creator = Peer("queue-create", name, S(8192)))
+        using (ChildProcess creator = Peer("queue-create", name, S(8192)))
         {
             creator.WaitForLine("READY", PeerStart);
             using (ShmQueue queue = ShmQueue.Open(name))
@@ -261,7 +261,7 @@ public abstract class InteropPeerTests
         using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 8192 }))
         {
             queue.Enqueue([1]);
-            using (InteropPeer claimer = Peer("queue-claim-hold", name, "50"))
+            using (ChildProcess claimer = Peer("queue-claim-hold", name, "50"))
             {
                 claimer.WaitForLine("CLAIMED", PeerStart);
                 queue.Enqueue([2]);
@@ -292,7 +292,7 @@ public abstract class InteropPeerTests
             }
 
             byte[] buffer = new byte[64];
-            using InteropPeer consumer = Peer("queue-consume", name, "100", "40");
+            using ChildProcess consumer = Peer("queue-consume", name, "100", "40");
             consumer.WaitForLine("READY", PeerStart);
             for (int i = 0; i < 100; i++)
             {
@@ -310,7 +310,7 @@ public abstract class InteropPeerTests
     {
         string name = TestNames.Unique("ic-pipe");
         using (ShmConnection end = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 }))
-        using (InteropPeer echo = Peer("pipe-echo", name))
+        using (ChildProcess echo = Peer("pipe-echo", name))
         {
             echo.WaitForLine("READY", PeerStart);
             for (int i = 0; i < Count; i++)
@@ -333,7 +333,7 @@ public abstract class InteropPeerTests
     public void A_pipe_created_by_the_peer_is_connected_from_dotnet()
     {
         string name = TestNames.Unique("ic-cpipe");
-        using (InteropPeer echo = Peer("pipe-create-echo", name))
+        using (ChildProcess echo = Peer("pipe-create-echo", name))
         {
             echo.WaitForLine("READY", PeerStart);
             using (ShmConnection end = ShmPipe.Connect(name))
@@ -360,7 +360,7 @@ public abstract class InteropPeerTests
         string name = TestNames.Unique("ic-pkill");
         using (ShmConnection end = ShmPipe.Create(name, new ShmPipeOptions { WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(20) } }))
         {
-            using (InteropPeer sender = Peer("pipe-send-hold", name, "5"))
+            using (ChildProcess sender = Peer("pipe-send-hold", name, "5"))
             {
                 sender.WaitForLine("READY", PeerStart);
                 sender.Kill9();

@@ -1,3 +1,4 @@
+using ShmIpc.Tests.Common;
 using static ShmIpc.Tests.InteropPaths;
 
 namespace ShmIpc.Tests;
@@ -8,7 +9,7 @@ namespace ShmIpc.Tests;
 /// </summary>
 [TestClass]
 [TestCategory("Interop")]
-public sealed class InteropPythonTests : InteropPeerTests
+public sealed class InteropPythonTests : ChildProcessTests
 {
     private static string? s_python;
 
@@ -32,13 +33,13 @@ public sealed class InteropPythonTests : InteropPeerTests
         context.WriteLine($"python {version.Value.Output.Trim()}");
     }
 
-    private protected override InteropPeer Peer(params string[] args)
+    private protected override ChildProcess Peer(params string[] args)
     {
         if (s_python is null)
         {
             Assert.Inconclusive("Python interop skipped: no python3 on PATH");
         }
 
-        return InteropPeer.Start(s_python!, [Path.Combine(NativeNotes, "python", "shmipc_tool.py"), .. args]);
+        return ChildProcess.StartProgram(s_python!, [Path.Combine(NativeNotes, "python", "shmipc_tool.py"), .. args]);
     }
 }
