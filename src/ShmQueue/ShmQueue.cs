@@ -342,7 +342,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Hands the next message to <paramref name="reader"/> in place (no copy), without waiting; its space is
-    /// released after the reader returns. False when the queue is empty.
+    /// released after the reader returns. False when the queue is empty. The message is consumed even if
+    /// the reader throws (the exception propagates): it is never delivered twice.
     /// </summary>
     public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, [MaybeNullWhen(false)] out TResult result)
     {
