@@ -28,6 +28,7 @@ internal static partial class Scenarios
             }
 
             var samples = new double[calls];
+            long allocated = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < calls; i++)
             {
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -35,9 +36,10 @@ internal static partial class Scenarios
                 samples[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
             }
 
+            allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
             Array.Sort(samples);
             Say(string.Create(CultureInfo.InvariantCulture,
-                $"APPLY workers={workers} calls={calls} p50={samples[calls / 2]:0.0}us p90={samples[calls * 9 / 10]:0.0}us p99={samples[calls * 99 / 100]:0.0}us"));
+                $"APPLY workers={workers} calls={calls} p50={samples[calls / 2]:0.00}us p90={samples[calls * 9 / 10]:0.00}us p99={samples[calls * 99 / 100]:0.00}us bytes/call={allocated / (double)calls:0}"));
             return 0;
         });
 
