@@ -364,11 +364,15 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null)
     {
         long id = Interlocked.Increment(ref _nextChunkId);
-        var writer = new MessageWriter();
+
+        // This thread's writer: the message is copied out below, so one buffer serves every chunk it makes.
+        // Taken while in use (a serializer that submits to a pool on this thread gets a fresh one).
+        MessageWriter writer = t_chunkWriter ?? new MessageWriter();
+        t_chunkWriter = null;
 
         // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
-        bool block = f.ParameterCount == 1 && f.ArgumentType == typeof(TArg) && f.ResultType == typeof(TResult)
-            && RawValues.Applies<TArg>(_serializer) && RawValues.Applies<TResult>(_serializer);
+        bool rawArguments = RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg);
+        bool block = rawArguments && f.ParameterCount == 1 && f.ResultType == typeof(TResult) && RawValues.Applies<TResult>(_serializer);
         writer.Reset(block ? MessageKind.RawChunk : MessageKind.Chunk).WriteInt64(id);
         writer.WriteInt32(f.Id);
         writer.WriteInt32(items.Length);
@@ -376,7 +380,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         {
             writer.WriteBytes(RawValues.AsBytes(items));
         }
-        else if (RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg))
+        else if (rawArguments)
         {
             foreach (TArg item in items)
             {
@@ -397,8 +401,21 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
         }
 
-        return new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
+        var chunk = new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
+        if (writer.Capacity <= ReusedWriterLimit)
+        {
+            t_chunkWriter = writer;
+        }
+
+        return chunk;
     }
+
+    /// <summary>The writer MakeChunk encodes chunks with on this thread (they are copied out, so it is reused).</summary>
+    [ThreadStatic]
+    private static MessageWriter? t_chunkWriter;
+
+    /// <summary>A reused writer that grew past this (a huge Map chunk) is dropped rather than kept for the thread's life.</summary>
+    private const int ReusedWriterLimit = 64 << 10;
 
     /// <summary>Stops the pool taking work; the workers finish what was submitted and exit. Then <see cref="Join"/>.</summary>
     public void Close()

@@ -70,6 +70,9 @@ internal sealed class MessageWriter : IBufferWriter<byte>
 
     public int Length => _length;
 
+    /// <summary>The size of the buffer now (it grows as needed).</summary>
+    public int Capacity => _buffer.Length;
+
     public MessageWriter Reset(MessageKind kind)
     {
         _length = 0;

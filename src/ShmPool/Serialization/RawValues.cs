@@ -21,8 +21,15 @@ internal static class RawValues
     /// The types <see cref="ShmMessagePackSerializer"/> writes raw: value types without references. Not
     /// <see cref="Nullable{T}"/>, which it hands to MessagePack.
     /// </summary>
-    public static bool IsRaw<T>() =>
-        typeof(T).IsValueType && !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && Nullable.GetUnderlyingType(typeof(T)) is null;
+    /// <remarks>Computed once per type: <see cref="Nullable.GetUnderlyingType"/> is a reflection call, too slow for every Apply.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsRaw<T>() => RawType<T>.Is;
+
+    private static class RawType<T>
+    {
+        public static readonly bool Is =
+            typeof(T).IsValueType && !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && Nullable.GetUnderlyingType(typeof(T)) is null;
+    }
 
     /// <summary>Writes <paramref name="value"/> as a length-prefixed byte block, as the serializer would.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
