@@ -164,16 +164,33 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Receive()" path="/exception"/>
     public int ReceiveInto(Span<byte> buffer)
     {
+        ReceiveIntoCore(buffer, long.MaxValue, CancellationToken.None, out int length);
+        return length;
+    }
+
+    /// <summary>
+    /// Receives the next message into <paramref name="buffer"/> if one arrives within <paramref name="timeout"/>
+    /// (<see cref="TimeSpan.Zero"/>: only if one is there now). Allocates nothing.
+    /// </summary>
+    /// <returns>True with the message's <paramref name="length"/>; false when the time ran out.</returns>
+    /// <exception cref="ArgumentException">The message is longer than <paramref name="buffer"/>; it stays in the pipe, unread.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public bool TryReceiveInto(Span<byte> buffer, out int length, TimeSpan timeout) =>
+        ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length);
+
+    private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length)
+    {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
         EnterReceive();
         try
         {
-            if (!ring.TryPeek())
+            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken))
             {
-                WaitForRecord(ring, long.MaxValue, CancellationToken.None);
+                length = 0;
+                return false;
             }
 
-            int length = ring.PeekedLength;
+            length = ring.PeekedLength;
             if (length > buffer.Length)
             {
                 ThrowBufferTooSmall(length, buffer.Length);
@@ -182,7 +199,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             ring.PeekedPayload.CopyTo(buffer);
             ring.Commit();
             _receiveSpace!.Notify();
-            return length;
+            return true;
         }
         finally
         {

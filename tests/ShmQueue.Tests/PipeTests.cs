@@ -623,4 +623,43 @@ public sealed class PipeTests
         Assert.IsTrue(echo.Wait(TimeSpan.FromSeconds(30)));
         Assert.IsTrue(maxCount <= 2, $"a semaphore count reached {maxCount}");
     }
+
+    [TestMethod]
+    public void TryReceiveInto_returns_at_once_or_at_its_deadline_and_allocates_nothing()
+    {
+        string name = TestNames.Unique("p-tri");
+        using ShmConnection a = ShmPipe.Create(name);
+        using ShmConnection b = ShmPipe.Connect(name);
+        byte[] buffer = new byte[16];
+        Assert.IsFalse(a.TryReceiveInto(buffer, out int none, TimeSpan.Zero));
+        Assert.AreEqual(0, none);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.IsFalse(a.TryReceiveInto(buffer, out _, TimeSpan.FromMilliseconds(50)));
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(49), clock.Elapsed.ToString());
+
+        b.Send([1, 2, 3]);
+        Assert.IsTrue(a.TryReceiveInto(buffer, out int length, TimeSpan.FromSeconds(5)));
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, buffer[..length]);
+
+        b.Send(new byte[32]);
+        Assert.ThrowsExactly<ArgumentException>(() => a.TryReceiveInto(buffer, out _, TimeSpan.FromSeconds(5)));
+        Assert.IsTrue(a.TryReceiveInto(new byte[32], out int big, TimeSpan.Zero), "a message too big for the buffer stays in the pipe");
+        Assert.AreEqual(32, big);
+
+        // Warm, then count: the span path allocates nothing.
+        for (int i = 0; i < 100; i++)
+        {
+            b.Send(buffer.AsSpan(0, 8));
+            a.TryReceiveInto(buffer, out _, TimeSpan.FromSeconds(5));
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            b.Send(buffer.AsSpan(0, 8));
+            a.TryReceiveInto(buffer, out _, TimeSpan.FromSeconds(5));
+        }
+
+        Assert.AreEqual(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
