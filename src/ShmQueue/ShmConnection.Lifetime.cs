@@ -346,18 +346,7 @@ public sealed unsafe partial class ShmConnection
         }
 
         options ??= new ShmPipeOptions();
-        options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(parts[4], SegmentKind.Pipe, ShmPipe.OpenTimeout);
-        PipeDescriptor.Geometry geometry;
-        try
-        {
-            geometry = PipeDescriptor.ReadAndValidate(segment);
-        }
-        catch
-        {
-            segment.Dispose();
-            throw;
-        }
+        ShmSegment segment = ShmPipe.OpenValidated(parts[4], options, out PipeDescriptor.Geometry geometry);
 
         bool unlink = parts[3] == "1" && options.UnlinkOnDispose;
         return Attach(segment, geometry, end, options, unlink, claimFrom: marker, claimedWord: SharedMemoryPlatform.Current.CurrentProcess.ToWord());

@@ -43,23 +43,28 @@ public static class ShmPipe
     public static ShmConnection Connect(string name, ShmPipeOptions? options = null)
     {
         options ??= new ShmPipeOptions();
-        options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout);
-        PipeDescriptor.Geometry geometry;
-        try
-        {
-            geometry = PipeDescriptor.ReadAndValidate(segment);
-        }
-        catch
-        {
-            segment.Dispose();
-            throw;
-        }
-
+        ShmSegment segment = OpenValidated(name, options, out PipeDescriptor.Geometry geometry);
         ulong word = SharedMemoryPlatform.Current.CurrentProcess.ToWord();
         return ShmConnection.Attach(segment, geometry, PipeDescriptor.ConnectorEnd, options, unlinkOnDispose: false, claimFrom: 0, claimedWord: word);
     }
 
     private static unsafe void InitializeControl(ShmSegment segment, PipeDescriptor.Geometry geometry, ulong creatorWord) =>
         PipeDescriptor.Initialize(segment.Control, geometry, creatorWord);
+
+    /// <summary>Opens a pipe's segment and validates its control block (Connect and handover share this).</summary>
+    internal static ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
+    {
+        options.WaitStrategy.Validate();
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout);
+        try
+        {
+            geometry = PipeDescriptor.ReadAndValidate(segment);
+            return segment;
+        }
+        catch
+        {
+            segment.Dispose();
+            throw;
+        }
+    }
 }
