@@ -141,7 +141,7 @@ public sealed partial class ShmPool
                 worker.Channel.Send(define.Written);
             }
 
-            worker.Channel.Send(chunk.Message);
+            worker.Channel.Send(chunk.Message.Span);
         }
         catch (ShmPeerClosedException)
         {

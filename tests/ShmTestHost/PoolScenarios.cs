@@ -59,6 +59,32 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // "pool-alloc <workers> <calls>": how many Apply calls allocated anything on the caller's thread, by size
+        // (a steady allocation-free path prints nothing but the rare ones).
+        Add("pool-alloc", a =>
+        {
+            using var pool = new ShmPool(Int(a[0]));
+            for (int i = 0; i < 2000; i++)
+            {
+                _ = pool.Apply(PoolFunctions.Identity, i);
+            }
+
+            var hist = new Dictionary<long, int>();
+            for (int i = 0; i < Int(a[1]); i++)
+            {
+                long b = GC.GetAllocatedBytesForCurrentThread();
+                _ = pool.Apply(PoolFunctions.Identity, i);
+                b = GC.GetAllocatedBytesForCurrentThread() - b;
+                if (b != 0)
+                {
+                    hist[b] = hist.GetValueOrDefault(b) + 1;
+                }
+            }
+
+            Say("ALLOC " + string.Join(' ', hist.OrderBy(static kv => kv.Key).Select(static kv => $"{kv.Key}B x{kv.Value}")));
+            return 0;
+        });
+
         // "pool-map <workers> <items> <chunk size, 0 = default>": Map of a trivial function over ints, items/s.
         Add("pool-map", a =>
         {
