@@ -141,7 +141,7 @@ public sealed partial class ShmPool
                 worker.Channel.Send(define.Written);
             }
 
-            worker.Channel.Send(chunk.Message);
+            worker.Channel.Send(chunk.Message.Span);
         }
         catch (ShmPeerClosedException)
         {
@@ -277,20 +277,20 @@ public sealed partial class ShmPool
                     continue;
                 }
 
-                byte[]? message;
+                ReadOnlyMemory<byte> message;
                 try
                 {
-                    if (!worker.Channel.TryReceive(out message, ReceiveSlice))
+                    if (!worker.Channel.TryReceiveBorrowed(out message, ReceiveSlice))
                     {
                         // A worker that died before it connected leaves the pipe looking fine: ask the OS.
-                        if (worker.Process.HasExited && !worker.Channel.TryReceive(out message, TimeSpan.Zero))
-                        {
-                            break;
-                        }
-
-                        if (message is null)
+                        if (!worker.Process.HasExited)
                         {
                             continue;
+                        }
+
+                        if (!worker.Channel.TryReceiveBorrowed(out message, TimeSpan.Zero))
+                        {
+                            break;
                         }
                     }
                 }
@@ -299,7 +299,7 @@ public sealed partial class ShmPool
                     break;
                 }
 
-                Handle(worker, message!);
+                Handle(worker, message);
             }
         }
 #pragma warning disable CA1031 // A protocol error ends this worker, not the pool: it is killed and replaced.
@@ -383,7 +383,7 @@ public sealed partial class ShmPool
         {
             while (!chunk.IsCompleted)
             {
-                if (!worker.Channel.TryReceive(out byte[]? message, ReceiveSlice))
+                if (!worker.Channel.TryReceiveBorrowed(out ReadOnlyMemory<byte> message, ReceiveSlice))
                 {
                     if (worker.Process.HasExited)
                     {
@@ -393,7 +393,7 @@ public sealed partial class ShmPool
                     continue;
                 }
 
-                Handle(worker, message!);
+                Handle(worker, message);
             }
         }
         catch (ShmPeerClosedException)
@@ -422,8 +422,18 @@ public sealed partial class ShmPool
         }
     }
 
-    private void Handle(PoolWorker worker, byte[] message)
+    /// <summary>
+    /// Handles one message from <paramref name="worker"/>. It lies in the worker's receive buffer (see
+    /// <see cref="ChildChannel.TryReceiveBorrowed"/>), valid until the next receive: Results are copied out
+    /// first, as their values go to the serializer, which may keep what it was given.
+    /// </summary>
+    private void Handle(PoolWorker worker, ReadOnlyMemory<byte> message)
     {
+        if (!message.IsEmpty && message.Span[0] == (byte)MessageKind.Results)
+        {
+            message = message.ToArray();
+        }
+
         var reader = new MessageReader(message);
         MessageKind kind = reader.ReadKind();
         switch (kind)

@@ -92,7 +92,13 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     public TResult Apply<TArg, TResult>(Func<TArg, TResult> function, TArg arg)
     {
         PoolFunction f = Register(function);
-        PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, [arg]);
+
+        // This thread's reused chunk: its own message buffer and outcome, a monitor instead of a Task. Given
+        // back only once completed, when no worker or queue refers to it any more (see SyncChunk).
+        SyncChunk<TResult> chunk = SyncChunk<TResult>.Rent();
+        long id = Interlocked.Increment(ref _nextChunkId);
+        EncodeChunk<TArg, TResult>(chunk.Writer, id, f, [arg]);
+        chunk.Start(id, f);
 
         // An idle worker whose reader is parked: send and take the reply on this thread (see the Design notes).
         if (SubmitAndTakeReceive(chunk) is PoolWorker worker)
@@ -100,13 +106,16 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             ReceiveFor(worker, chunk);
         }
 
-        ChunkOutcome<TResult> outcome = chunk.Task.GetAwaiter().GetResult();
-        if (outcome.ErrorAt(0) is Exception error)
+        chunk.Wait();
+        Exception? error = chunk.Outcome.ErrorAt(0);
+        TResult result = chunk.Outcome.Values[0];
+        chunk.Return(ReusedWriterLimit);
+        if (error is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         }
 
-        return outcome.Values[0];
+        return result;
     }
 
     /// <summary>Sends <paramref name="function"/>(<paramref name="arg"/>) to a worker; the result comes later.</summary>
@@ -369,7 +378,19 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         // Taken while in use (a serializer that submits to a pool on this thread gets a fresh one).
         MessageWriter writer = t_chunkWriter ?? new MessageWriter();
         t_chunkWriter = null;
+        EncodeChunk<TArg, TResult>(writer, id, f, items);
+        var chunk = new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
+        if (writer.Capacity <= ReusedWriterLimit)
+        {
+            t_chunkWriter = writer;
+        }
 
+        return chunk;
+    }
+
+    /// <summary>Encodes the Chunk (or RawChunk) message of <paramref name="items"/> into <paramref name="writer"/>.</summary>
+    private void EncodeChunk<TArg, TResult>(MessageWriter writer, long id, PoolFunction f, ReadOnlySpan<TArg> items)
+    {
         // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
         bool rawArguments = RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg);
         bool block = rawArguments && f.ParameterCount == 1 && f.ResultType == typeof(TResult) && RawValues.Applies<TResult>(_serializer);
@@ -400,14 +421,6 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             throw new ArgumentException($"A chunk of {items.Length} items encodes to {writer.Length} bytes, more than a worker's pipe carries in one message " +
                 $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
         }
-
-        var chunk = new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
-        if (writer.Capacity <= ReusedWriterLimit)
-        {
-            t_chunkWriter = writer;
-        }
-
-        return chunk;
     }
 
     /// <summary>The writer MakeChunk encodes chunks with on this thread (they are copied out, so it is reused).</summary>

@@ -146,6 +146,51 @@ public sealed class ShmPoolTests
     }
 
     [TestMethod]
+    public void A_thread_s_reused_Apply_carries_nothing_over_from_its_previous_call()
+    {
+        // A synchronous Apply reuses its thread's chunk (message buffer, outcome) per result type.
+        ShmPool pool = NewPool(1);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.ThrowsExactly<ShmRemoteException>(() => pool.Apply(TestFunctions.ThrowIfThirteen, 13));
+            Assert.AreEqual(144, pool.Apply(TestFunctions.ThrowIfThirteen, 12));
+            Assert.AreEqual(new Vec3 { X = 4, Y = -4, Z = 16 }, pool.Apply(TestFunctions.Spread, 4.0));
+            Assert.IsNull(pool.Apply<int?, int?>(TestFunctions.Half, 3));
+            Assert.AreEqual(2, pool.Apply<int?, int?>(TestFunctions.Half, 4));
+            Assert.AreEqual(49, pool.Apply(TestFunctions.Square, 7));
+        }
+
+        // Each thread has its own: concurrent callers' results never mix.
+        Parallel.For(0, 4, t =>
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                Assert.AreEqual((t * 1000 + i) * (t * 1000 + i), pool.Apply(TestFunctions.Square, t * 1000 + i));
+            }
+        });
+    }
+
+    [TestMethod]
+    public void Messages_longer_than_the_reused_receive_buffers_go_through()
+    {
+        // Both ends receive into a buffer that starts small, grows, and stops growing at ChildChannel.MaxReceiveBuffer.
+        ShmPool pool = NewPool(1);
+        int[] items = Enumerable.Range(0, 300_000).ToArray();
+        foreach (int chunkSize in new[] { 3_000, 150_000, 3_000, 150_000 })
+        {
+            int[] results = pool.Map(TestFunctions.Square, items, chunkSize);
+            Assert.AreEqual(items.Length, results.Length);
+            Assert.AreEqual(unchecked(299_999 * 299_999), results[^1]);
+            Assert.AreEqual(1_000 * 1_000, results[1_000]);
+            Assert.AreEqual(36, pool.Apply(TestFunctions.Square, 6));
+        }
+
+        string[] words = Enumerable.Range(0, 20_000).Select(static i => $"word {i}").ToArray();
+        string[] joined = pool.Starmap(TestFunctions.Join3, words.Select(static (w, i) => (w, i, 1.0)), chunkSize: 10_000);
+        Assert.AreEqual("word 19999|19999|1", joined[^1]);
+    }
+
+    [TestMethod]
     public void An_exception_in_the_function_fails_that_task_only_and_the_worker_lives_on()
     {
         ShmPool pool = NewPool(1);

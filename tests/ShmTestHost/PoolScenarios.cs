@@ -40,6 +40,48 @@ internal static partial class Scenarios
             Array.Sort(samples);
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"APPLY workers={workers} calls={calls} p50={samples[calls / 2]:0.00}us p90={samples[calls * 9 / 10]:0.00}us p99={samples[calls * 99 / 100]:0.00}us bytes/call={allocated / (double)calls:0}"));
+
+            // The worker's side: bytes its loop thread allocates per Apply, read by the function itself in a one-worker pool.
+            using var single = new ShmPool(1);
+            for (int i = 0; i < 2000; i++)
+            {
+                _ = single.Apply(PoolFunctions.Identity, i);
+            }
+
+            long before = single.Apply(PoolFunctions.AllocatedBytes, 0);
+            for (int i = 0; i < calls; i++)
+            {
+                _ = single.Apply(PoolFunctions.Identity, i);
+            }
+
+            long after = single.Apply(PoolFunctions.AllocatedBytes, 0);
+            Say(string.Create(CultureInfo.InvariantCulture, $"APPLY-WORKER calls={calls} bytes/call={(after - before) / (double)(calls + 1):0}"));
+            return 0;
+        });
+
+        // "pool-alloc <workers> <calls>": how many Apply calls allocated anything on the caller's thread, by size
+        // (a steady allocation-free path prints nothing but the rare ones).
+        Add("pool-alloc", a =>
+        {
+            using var pool = new ShmPool(Int(a[0]));
+            for (int i = 0; i < 2000; i++)
+            {
+                _ = pool.Apply(PoolFunctions.Identity, i);
+            }
+
+            var hist = new Dictionary<long, int>();
+            for (int i = 0; i < Int(a[1]); i++)
+            {
+                long b = GC.GetAllocatedBytesForCurrentThread();
+                _ = pool.Apply(PoolFunctions.Identity, i);
+                b = GC.GetAllocatedBytesForCurrentThread() - b;
+                if (b != 0)
+                {
+                    hist[b] = hist.GetValueOrDefault(b) + 1;
+                }
+            }
+
+            Say("ALLOC " + string.Join(' ', hist.OrderBy(static kv => kv.Key).Select(static kv => $"{kv.Key}B x{kv.Value}")));
             return 0;
         });
 
@@ -135,6 +177,9 @@ internal static class PoolFunctions
     public static long Cube(int x) => (long)x * x * x;
 
     public static int Identity(int x) => x;
+
+    /// <summary>The bytes the calling thread (a worker's loop) has allocated so far.</summary>
+    public static long AllocatedBytes(int ignored) => GC.GetAllocatedBytesForCurrentThread();
 
     /// <summary>Computes for about 1 ms of wall time, returns a checksum.</summary>
     public static int BusyOneMs(int x)

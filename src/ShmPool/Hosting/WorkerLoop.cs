@@ -57,14 +57,21 @@ internal sealed class WorkerLoop
 
         while (true)
         {
-            byte[] message;
+            // Into the channel's buffer, valid until the next receive: nothing allocated per task. A Chunk is
+            // copied out first, as its items go to the serializer, which may keep what it was given.
+            ReadOnlyMemory<byte> message;
             try
             {
-                message = _channel.Receive(NextTaskSpin);
+                message = _channel.ReceiveBorrowed(NextTaskSpin);
             }
             catch (ShmPeerClosedException)
             {
                 return 0;
+            }
+
+            if (!message.IsEmpty && message.Span[0] == (byte)MessageKind.Chunk)
+            {
+                message = message.ToArray();
             }
 
             var reader = new MessageReader(message);
@@ -205,7 +212,7 @@ internal sealed class WorkerLoop
     }
 
     /// <summary>The chunk's results do not fit in one message: every item fails, saying why and what to do.</summary>
-    private void ReplaceWithTooLarge(byte[] chunkMessage)
+    private void ReplaceWithTooLarge(ReadOnlyMemory<byte> chunkMessage)
     {
         var reader = new MessageReader(chunkMessage);
         _ = reader.ReadKind();

@@ -11,7 +11,7 @@ internal sealed record PoolFunction(int Id, Hosting.TargetMethod Target, Type Ar
 /// </summary>
 internal abstract class PoolChunk
 {
-    protected PoolChunk(long id, PoolFunction function, byte[] message, int count)
+    protected PoolChunk(long id, PoolFunction function, ReadOnlyMemory<byte> message, int count)
     {
         Id = id;
         Function = function;
@@ -19,14 +19,14 @@ internal abstract class PoolChunk
         Count = count;
     }
 
-    public long Id { get; }
+    public long Id { get; protected set; }
 
-    public PoolFunction Function { get; }
+    public PoolFunction Function { get; protected set; }
 
     /// <summary>The encoded Chunk message.</summary>
-    public byte[] Message { get; }
+    public ReadOnlyMemory<byte> Message { get; protected set; }
 
-    public int Count { get; }
+    public int Count { get; protected set; }
 
     /// <summary>The worker holding it, or null while it waits in the queue.</summary>
     public PoolWorker? Worker { get; set; }
@@ -66,6 +66,13 @@ internal sealed class ChunkOutcome<TResult>
 
     /// <summary>Item <paramref name="index"/> failed (the array of errors exists only once one did).</summary>
     public void SetError(int index, Exception error) => (_errors ??= new Exception?[Values.Length])[index] = error;
+
+    /// <summary>Forgets the values and errors, for reuse.</summary>
+    public void Clear()
+    {
+        Array.Clear(Values);
+        _errors = null;
+    }
 }
 
 /// <summary>A chunk whose results are of type <typeparamref name="TResult"/>.</summary>
@@ -74,7 +81,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 {
     private readonly TaskCompletionSource<ChunkOutcome<TResult>> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PoolChunk(long id, PoolFunction function, byte[] message, int count)
+    public PoolChunk(long id, PoolFunction function, ReadOnlyMemory<byte> message, int count)
         : base(id, function, message, count)
     {
     }
@@ -98,15 +105,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         }
 
         var outcome = new ChunkOutcome<TResult>(count);
-        if (raw)
-        {
-            ReadBlock(ref reader, outcome);
-        }
-        else
-        {
-            ReadItems(ref reader, serializer, outcome);
-        }
-
+        ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
         _completion.TrySetResult(outcome);
         if (Single is not null)
         {
@@ -121,8 +120,30 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         }
     }
 
+    public override void Fail(Exception exception)
+    {
+        _completion.TrySetException(exception);
+        Single?.TrySetException(exception);
+    }
+}
+
+/// <summary>Reads the results of a chunk into its outcome (for <see cref="PoolChunk{TResult}"/> and <see cref="SyncChunk{TResult}"/>).</summary>
+internal static class ChunkResults
+{
+    public static void Read<TResult>(ref MessageReader reader, PoolFunction function, IShmObjectSerializer serializer, bool raw, ChunkOutcome<TResult> outcome)
+    {
+        if (raw)
+        {
+            ReadBlock(ref reader, outcome);
+        }
+        else
+        {
+            ReadItems(ref reader, function, serializer, outcome);
+        }
+    }
+
     /// <summary>RawResults: the results block, then the failed items (see <see cref="MessageKind.RawChunk"/>).</summary>
-    private static void ReadBlock(ref MessageReader reader, ChunkOutcome<TResult> outcome)
+    private static void ReadBlock<TResult>(ref MessageReader reader, ChunkOutcome<TResult> outcome)
     {
         int size = reader.ReadInt32();
         ReadOnlyMemory<byte> block = reader.ReadBytes();
@@ -154,10 +175,10 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         }
     }
 
-    private void ReadItems(ref MessageReader reader, IShmObjectSerializer serializer, ChunkOutcome<TResult> outcome)
+    private static void ReadItems<TResult>(ref MessageReader reader, PoolFunction function, IShmObjectSerializer serializer, ChunkOutcome<TResult> outcome)
     {
         int count = outcome.Values.Length;
-        bool raw = RawValues.Applies<TResult>(serializer) && Function.ResultType == typeof(TResult);
+        bool raw = RawValues.Applies<TResult>(serializer) && function.ResultType == typeof(TResult);
         for (int i = 0; i < count; i++)
         {
             if (reader.ReadByte() == 0)
@@ -165,7 +186,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
                 ReadOnlyMemory<byte> bytes = reader.ReadBytes();
                 try
                 {
-                    outcome.Values[i] = raw ? RawValues.Read<TResult>(bytes.Span) : (TResult)serializer.Deserialize(Function.ResultType, bytes)!;
+                    outcome.Values[i] = raw ? RawValues.Read<TResult>(bytes.Span) : (TResult)serializer.Deserialize(function.ResultType, bytes)!;
                 }
 #pragma warning disable CA1031 // A result that cannot be read fails its item only.
                 catch (Exception e)
@@ -180,10 +201,120 @@ internal sealed class PoolChunk<TResult> : PoolChunk
             }
         }
     }
+}
+
+/// <summary>
+/// The one-item chunk of a synchronous Apply, reused by its thread: encoded into its own writer, completed
+/// into its own outcome, waited for on a monitor. No Task, no allocation per call once warm.
+/// </summary>
+/// <remarks>
+/// It is rented per thread and returned only once completed. Completed, it is referenced by no worker and
+/// no queue (a result or a failure reaches only a chunk taken out of its worker's InFlight or out of the
+/// queue), so its next use cannot be confused with this one; each use has a fresh id besides.
+/// </remarks>
+/// <typeparam name="TResult">The function's result type.</typeparam>
+internal sealed class SyncChunk<TResult> : PoolChunk
+{
+    [ThreadStatic]
+    private static SyncChunk<TResult>? t_free;
+
+    /// <summary>Guards completion (the first of a result and a failure wins) and wakes the waiting caller.</summary>
+    private readonly object _monitor = new();
+    private volatile bool _done;
+
+    private SyncChunk()
+        : base(0, null!, default, 1)
+    {
+    }
+
+    /// <summary>The writer its message is encoded with (the message is <see cref="PoolChunk.Message"/> over it).</summary>
+    public MessageWriter Writer { get; } = new();
+
+    public ChunkOutcome<TResult> Outcome { get; } = new(1);
+
+    public override bool IsCompleted => _done;
+
+    /// <summary>This thread's free chunk (or a new one), ready for <see cref="Start"/>.</summary>
+    public static SyncChunk<TResult> Rent()
+    {
+        SyncChunk<TResult>? chunk = t_free;
+        t_free = null;
+        return chunk ?? new SyncChunk<TResult>();
+    }
+
+    /// <summary>Gives a completed chunk back to this thread, unless its writer grew past <paramref name="writerLimit"/>.</summary>
+    public void Return(int writerLimit)
+    {
+        Outcome.Clear();
+        if (_done && Writer.Capacity <= writerLimit)
+        {
+            t_free = this;
+        }
+    }
+
+    /// <summary>Prepares it for a new call, once <see cref="Writer"/> holds the encoded message.</summary>
+    public void Start(long id, PoolFunction function)
+    {
+        Id = id;
+        Function = function;
+        Message = Writer.WrittenMemory;
+        Worker = null;
+        Retries = 0;
+        StopReason = null;
+        _done = false;
+    }
+
+    /// <summary>Waits until it completed or failed (at once when this thread completed it).</summary>
+    public void Wait()
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        lock (_monitor)
+        {
+            while (!_done)
+            {
+                Monitor.Wait(_monitor);
+            }
+        }
+    }
+
+    public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
+    {
+        int count = reader.ReadInt32();
+        if (count != 1)
+        {
+            throw new InvalidDataException($"Chunk {Id} had 1 item; its results have {count}.");
+        }
+
+        lock (_monitor)
+        {
+            if (!_done)
+            {
+                ChunkResults.Read(ref reader, Function, serializer, raw, Outcome);
+                Signal();
+            }
+        }
+    }
 
     public override void Fail(Exception exception)
     {
-        _completion.TrySetException(exception);
-        Single?.TrySetException(exception);
+        lock (_monitor)
+        {
+            if (!_done)
+            {
+                Outcome.SetError(0, exception);
+                Signal();
+            }
+        }
+    }
+
+    /// <summary>Under <see cref="_monitor"/>.</summary>
+    private void Signal()
+    {
+        _done = true;
+        Monitor.PulseAll(_monitor);
     }
 }

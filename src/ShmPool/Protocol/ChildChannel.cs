@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace ShmIpc.Protocol;
 
@@ -32,6 +34,14 @@ internal sealed class ChildChannel : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>The first size of the buffer of <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>.</summary>
+    private const int InitialReceiveBuffer = 4 << 10;
+
+    /// <summary>The buffer of borrowed receives grows to fit messages up to this; longer ones get an array each.</summary>
+    public const int MaxReceiveBuffer = 256 << 10;
+
+    private byte[] _receiveBuffer = new byte[InitialReceiveBuffer];
 
     /// <summary>Bytes of ring per direction: 4 MiB of /dev/shm address space each, only the pages used are backed.</summary>
     public const int Capacity = 4 << 20;
@@ -93,9 +103,35 @@ internal sealed class ChildChannel : IDisposable
 
     private bool TryReceive(out byte[]? message, TimeSpan timeout, long spinTicks)
     {
-        if (Poll(out message) || timeout == TimeSpan.Zero)
+        bool got = TryReceiveCore(borrowed: false, out ReadOnlyMemory<byte> received, timeout, spinTicks);
+        message = got && MemoryMarshal.TryGetArray(received, out ArraySegment<byte> array) ? array.Array : null;
+        return got;
+    }
+
+    /// <summary>
+    /// As <see cref="TryReceive(out byte[], TimeSpan)"/>, into the channel's own buffer: the message is valid until
+    /// the next receive on this channel, so the caller must be done with it (or copy it) by then. Allocates nothing
+    /// for messages that fit the buffer, which grows to fit the messages seen, up to <see cref="MaxReceiveBuffer"/>.
+    /// </summary>
+    public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout) => TryReceiveCore(borrowed: true, out message, timeout, _spinTicks);
+
+    /// <summary>As <see cref="Receive(TimeSpan)"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>).</summary>
+    public ReadOnlyMemory<byte> ReceiveBorrowed(TimeSpan spin)
+    {
+        TryReceiveCore(borrowed: true, out ReadOnlyMemory<byte> message, Timeout.InfiniteTimeSpan, Ticks(spin));
+        return message;
+    }
+
+    private bool TryReceiveCore(bool borrowed, out ReadOnlyMemory<byte> message, TimeSpan timeout, long spinTicks)
+    {
+        if (Poll(borrowed, out message, TimeSpan.Zero))
         {
-            return message is not null;
+            return true;
+        }
+
+        if (timeout == TimeSpan.Zero)
+        {
+            return false;
         }
 
         long start = Stopwatch.GetTimestamp();
@@ -104,7 +140,7 @@ internal sealed class ChildChannel : IDisposable
         {
             for (int i = 1; ; i++)
             {
-                if (Poll(out message))
+                if (Poll(borrowed, out message, TimeSpan.Zero))
                 {
                     return true;
                 }
@@ -131,21 +167,56 @@ internal sealed class ChildChannel : IDisposable
 
         if (timeout == Timeout.InfiniteTimeSpan)
         {
-            message = _connection.Receive();
-            return true;
+            return Poll(borrowed, out message, Timeout.InfiniteTimeSpan);
         }
 
         TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-        return TryReceiveCore(out message, left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        return Poll(borrowed, out message, left > TimeSpan.Zero ? left : TimeSpan.Zero);
     }
 
-    /// <summary>One look at the pipe: on a pipe that does not spin, a zero-timeout receive is a few shared-memory reads.</summary>
-    private bool Poll(out byte[]? message) => TryReceiveCore(out message, TimeSpan.Zero);
-
-    private bool TryReceiveCore(out byte[]? message, TimeSpan timeout)
+    /// <summary>
+    /// One receive (with <see cref="TimeSpan.Zero"/>, one look at the pipe: on a pipe that does not spin, a few
+    /// shared-memory reads). Borrowed: into <see cref="_receiveBuffer"/>; a longer message is taken as an array of its own.
+    /// </summary>
+    private bool Poll(bool borrowed, out ReadOnlyMemory<byte> message, TimeSpan timeout)
     {
-        bool got = _connection.TryReceive(out byte[] received, timeout);
-        message = got ? received : null;
+        byte[] received;
+        if (borrowed)
+        {
+            try
+            {
+                if (_connection.TryReceiveInto(_receiveBuffer, out int length, timeout))
+                {
+                    message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
+                    return true;
+                }
+
+                message = default;
+                return false;
+            }
+            catch (ArgumentException e) when (e.ParamName == "buffer")
+            {
+                // Longer than the buffer: it is there, unread. Take it as an array; the buffer grows for the next ones.
+            }
+
+            if (!_connection.TryReceive(out received, TimeSpan.Zero))
+            {
+                throw new InvalidOperationException("The message the pipe reported was gone (a second receiver on one channel).");
+            }
+
+            if (received.Length <= MaxReceiveBuffer)
+            {
+                _receiveBuffer = new byte[(int)BitOperations.RoundUpToPowerOf2((uint)received.Length)];
+            }
+
+            message = received;
+            return true;
+        }
+
+        bool got = timeout == Timeout.InfiniteTimeSpan
+            ? (received = _connection.Receive()) is not null
+            : _connection.TryReceive(out received, timeout);
+        message = got ? received : default;
         return got;
     }
 

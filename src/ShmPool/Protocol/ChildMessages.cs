@@ -68,6 +68,9 @@ internal sealed class MessageWriter : IBufferWriter<byte>
 
     public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, _length);
 
+    /// <summary>As <see cref="Written"/>; valid until the next write or <see cref="Reset"/>.</summary>
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _length);
+
     public int Length => _length;
 
     /// <summary>The size of the buffer now (it grows as needed).</summary>
