@@ -472,7 +472,18 @@ public sealed partial class ShmPool
                     Pump();
                 }
 
-                chunk.Complete(ref reader, _serializer, raw: kind == MessageKind.RawResults);
+                try
+                {
+                    chunk.Complete(ref reader, _serializer, raw: kind == MessageKind.RawResults);
+                }
+                catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or ArgumentException or IndexOutOfRangeException)
+                {
+                    // The chunk already left the worker's list: fail it here, or its caller would wait forever.
+                    // Then let the error end this worker (see ReadLoop).
+                    chunk.Fail(new ShmWorkerCrashedException($"Worker process {worker.Pid} returned results that cannot be read ({e.Message}); it is replaced.", e));
+                    throw;
+                }
+
                 break;
 
             case MessageKind.InitFailed:

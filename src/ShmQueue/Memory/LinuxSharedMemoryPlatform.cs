@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Win32.SafeHandles;
 using System.Runtime.Versioning;
 using ShmIpc.Signaling;
 
@@ -108,12 +109,18 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
     public IReadOnlyList<string> EnumerateSemaphores(string prefix) =>
         Enumerate("sem." + prefix).Select(static n => n["sem.".Length..]).ToArray();
 
+    /// <remarks>
+    /// Called by waiters before each sleep slice: it reads /proc/PID/stat into a stack buffer and parses it
+    /// in place, so a waiter's health checks allocate (almost) nothing.
+    /// </remarks>
     public ulong? GetProcessStartTime(int pid)
     {
-        string text;
+        Span<byte> buffer = stackalloc byte[1024];
+        int length;
         try
         {
-            text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            using SafeFileHandle handle = File.OpenHandle($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat", FileMode.Open, FileAccess.Read);
+            length = RandomAccess.Read(handle, buffer, 0);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -130,26 +137,45 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
             return SharedMemoryPlatform.UnknownStartTime;
         }
 
-        // "pid (comm) state ppid ... starttime(22) ...": comm may hold spaces and ')', so split after the last ')'.
-        int close = text.LastIndexOf(')');
-        if (close < 0)
+        return ParseStartTime(buffer[..length]);
+    }
+
+    /// <summary>
+    /// "pid (comm) state ppid ... starttime(22) ...": comm may hold spaces and ')', so fields are counted
+    /// after the last ')'. Null for a zombie (Z) or dead (X) process, or text that does not parse.
+    /// </summary>
+    internal static ulong? ParseStartTime(ReadOnlySpan<byte> stat)
+    {
+        int close = stat.LastIndexOf((byte)')');
+        if (close < 0 || close + 2 >= stat.Length)
         {
             return null;
         }
 
-        string[] fields = text[(close + 2)..].Split(' ');
-        if (fields.Length < 20)
+        ReadOnlySpan<byte> rest = stat[(close + 2)..];
+        for (int field = 3; field <= 22; field++)
         {
-            return null;
+            int space = rest.IndexOf((byte)' ');
+            ReadOnlySpan<byte> value = space < 0 ? rest : rest[..space];
+            if (field == 3 && value.Length == 1 && (value[0] == (byte)'Z' || value[0] == (byte)'X'))
+            {
+                return null;
+            }
+
+            if (field == 22)
+            {
+                return System.Buffers.Text.Utf8Parser.TryParse(value, out ulong start, out int consumed) && consumed == value.Length ? start : null;
+            }
+
+            if (space < 0)
+            {
+                return null;
+            }
+
+            rest = rest[(space + 1)..];
         }
 
-        // fields[0] is field 3 (state); a zombie (Z) or dead (X) process has exited.
-        if (fields[0] is "Z" or "X")
-        {
-            return null;
-        }
-
-        return ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out ulong start) ? start : null;
+        return null;
     }
 
     private static string PathOf(string osName) => Path.Combine(ShmDirectory, osName);
