@@ -222,6 +222,13 @@ internal sealed class SyncChunk<TResult> : PoolChunk
     private readonly object _monitor = new();
     private volatile bool _done;
 
+    /// <summary>
+    /// A thread waits in <see cref="Wait"/> (under <see cref="_monitor"/>): only then does completion pulse. A pulse
+    /// turns the monitor's thin lock into a sync block for good, and the caller that received its own result
+    /// (the common case) never waits: pulsing anyway made every Apply's completion ~0.1 µs slower.
+    /// </summary>
+    private bool _waiting;
+
     private SyncChunk()
         : base(0, null!, default, 1)
     {
@@ -276,8 +283,11 @@ internal sealed class SyncChunk<TResult> : PoolChunk
         {
             while (!_done)
             {
+                _waiting = true;
                 Monitor.Wait(_monitor);
             }
+
+            _waiting = false;
         }
     }
 
@@ -315,6 +325,9 @@ internal sealed class SyncChunk<TResult> : PoolChunk
     private void Signal()
     {
         _done = true;
-        Monitor.PulseAll(_monitor);
+        if (_waiting)
+        {
+            Monitor.PulseAll(_monitor);
+        }
     }
 }
