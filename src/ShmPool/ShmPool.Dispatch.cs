@@ -48,6 +48,9 @@ public sealed partial class ShmPool
     private readonly int _poolId = Interlocked.Increment(ref s_poolCounter);
     private readonly Timer? _timeoutTimer;
     private long _nextChunkId;
+
+    /// <summary>Results received so far, under the lock: orders the workers by their last result (see PoolWorker.LastResultOrder).</summary>
+    private long _resultCount;
     private int _workerCounter;
     private PoolState _state;
     private Exception? _broken;
@@ -152,7 +155,7 @@ public sealed partial class ShmPool
             return;
         }
 
-        if (worker.InFlight.Count == 0)
+        if (worker.InFlight.Count == 0 && _options.TaskTimeout is not null)
         {
             worker.HeadStarted = Stopwatch.GetTimestamp();
         }
@@ -344,7 +347,7 @@ public sealed partial class ShmPool
             {
                 foreach (PoolWorker? w in _slots)
                 {
-                    if (w is { IsFreeForCaller: true } && (best is null || w.LastResultAt > best.LastResultAt))
+                    if (w is { IsFreeForCaller: true } && (best is null || w.LastResultOrder > best.LastResultOrder))
                     {
                         best = w;
                     }
@@ -462,11 +465,11 @@ public sealed partial class ShmPool
                     chunk = worker.InFlight[index];
                     worker.InFlight.RemoveAt(index);
                     chunk.Worker = null;
-                    long now = Stopwatch.GetTimestamp();
-                    worker.LastResultAt = now;
-                    if (index == 0)
+                    worker.LastResultOrder = ++_resultCount;
+                    if (index == 0 && worker.InFlight.Count > 0 && _options.TaskTimeout is not null)
                     {
-                        worker.HeadStarted = now;
+                        // The next chunk starts running now (read only by EnforceTaskTimeout: no clock read without a TaskTimeout).
+                        worker.HeadStarted = Stopwatch.GetTimestamp();
                     }
 
                     Pump();
