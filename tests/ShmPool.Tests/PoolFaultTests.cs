@@ -4,41 +4,19 @@ namespace ShmIpc.Pool.Tests;
 
 /// <summary>Workers killed and crashing, cancelled and timed-out tasks, Terminate and Close.</summary>
 [TestClass]
-public sealed class PoolFaultTests
+public sealed class PoolFaultTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
-    private readonly List<int> _pids = new();
-    private readonly List<ShmPool> _pools = new();
 
     public TestContext TestContext { get; set; } = null!;
 
-    [TestCleanup]
-    public void NothingLeft()
-    {
-        foreach (ShmPool pool in _pools)
-        {
-            _pids.AddRange(pool.WorkerPids);
-            pool.Dispose();
-        }
-
-        TestSupport.AssertAllGone(_pids);
-        TestSupport.AssertNoShmFiles();
-    }
-
-    private ShmPool NewPool(int processes = 2, ShmPoolOptions? options = null)
-    {
-        var pool = new ShmPool(processes, options);
-        _pools.Add(pool);
-        _pids.AddRange(pool.WorkerPids);
-        return pool;
-    }
 
     private int WaitForPid(string pidFile)
     {
         TestSupport.WaitUntil(() => File.Exists(pidFile) && new FileInfo(pidFile).Length > 0, "a worker reports its pid");
         int pid = int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture);
         File.Delete(pidFile);
-        _pids.Add(pid);
+        Pids.Add(pid);
         return pid;
     }
 
@@ -62,7 +40,7 @@ public sealed class PoolFaultTests
 
         // Replaced: the pool keeps its size with a new process, and serves.
         TestSupport.WaitUntil(() => pool.WorkerPids.Count == 2 && !pool.WorkerPids.Contains(victim), "the worker is replaced");
-        _pids.AddRange(pool.WorkerPids);
+        Pids.AddRange(pool.WorkerPids);
         int[] again = pool.Map(TestFunctions.Square, Enumerable.Range(0, 1000));
         CollectionAssert.AreEqual(Enumerable.Range(0, 1000).Select(TestFunctions.Square).ToArray(), again);
     }
@@ -184,7 +162,7 @@ public sealed class PoolFaultTests
         var watch = Stopwatch.StartNew();
         var e = Assert.ThrowsExactly<TimeoutException>(() => pool.Apply(TestFunctions.BlockForever, pidFile));
         Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5), watch.Elapsed.ToString());
-        _pids.Add(int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture));
+        Pids.Add(int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture));
         File.Delete(pidFile);
         StringAssert.Contains(e.Message, "was killed and replaced");
         Assert.AreEqual(64, pool.Apply(TestFunctions.Square, 8));
@@ -198,7 +176,7 @@ public sealed class PoolFaultTests
         int victim = pool.Apply(TestFunctions.Pid, 0);
         Kill9(victim);
         TestSupport.WaitUntil(() => pool.WorkerPids.Count == 1 && pool.WorkerPids[0] != victim, "the killed idle worker is replaced");
-        _pids.AddRange(pool.WorkerPids);
+        Pids.AddRange(pool.WorkerPids);
         Assert.AreNotEqual(victim, pool.Apply(TestFunctions.Pid, 0));
     }
 

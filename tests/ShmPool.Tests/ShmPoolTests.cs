@@ -1,32 +1,10 @@
 namespace ShmIpc.Pool.Tests;
 
 [TestClass]
-public sealed class ShmPoolTests
+public sealed class ShmPoolTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
-    private readonly List<int> _pids = new();
-    private readonly List<ShmPool> _pools = new();
 
-    [TestCleanup]
-    public void NothingLeft()
-    {
-        foreach (ShmPool pool in _pools)
-        {
-            _pids.AddRange(pool.WorkerPids);
-            pool.Dispose();
-        }
-
-        TestSupport.AssertAllGone(_pids);
-        TestSupport.AssertNoShmFiles();
-    }
-
-    private ShmPool NewPool(int processes = 2, ShmPoolOptions? options = null)
-    {
-        var pool = new ShmPool(processes, options);
-        _pools.Add(pool);
-        _pids.AddRange(pool.WorkerPids);
-        return pool;
-    }
 
     [TestMethod]
     public void Apply_runs_in_a_worker_and_returns()
@@ -243,7 +221,7 @@ public sealed class ShmPoolTests
     {
         ShmPool pool = NewPool(2, new ShmPoolOptions { MaxTasksPerWorker = 3 });
         int[] pids = pool.Map(TestFunctions.Pid, Enumerable.Range(0, 24), chunkSize: 1);
-        _pids.AddRange(pids);
+        Pids.AddRange(pids);
         Assert.IsTrue(pids.Distinct().Count() >= 8, $"{pids.Distinct().Count()} distinct workers for 24 tasks at 3 per worker");
         Assert.IsTrue(pids.GroupBy(p => p).All(g => g.Count() <= 3));
         Assert.AreEqual(25, pool.Apply(TestFunctions.Square, 5));
