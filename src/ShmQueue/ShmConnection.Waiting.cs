@@ -11,8 +11,11 @@ namespace ShmIpc;
 // The slow paths: waiting for data or space, noticing a closed or dead peer, Poll and WaitAny.
 public sealed unsafe partial class ShmConnection
 {
-    /// <summary>How often a waiter may look up the peer's process in /proc (besides once per sleep slice).</summary>
-    private static readonly long s_livenessInterval = Stopwatch.Frequency / 200;
+    /// <summary>
+    /// How often a waiter may look up the peer's process in /proc, in milliseconds of the coarse clock
+    /// (<see cref="Environment.TickCount64"/>, ~6 ns a read against ~25 ns for Stopwatch: zero-timeout polls ask every time).
+    /// </summary>
+    private const long LivenessIntervalMs = 5;
 
     /// <summary>WaitAny sleeps on the first connection's semaphore and polls the rest at this growing interval.</summary>
     private static readonly ShmWaitStrategy[] s_waitAnySlices =
@@ -189,13 +192,13 @@ public sealed unsafe partial class ShmConnection
     /// <summary>Looks the peer's process up (at most every few ms); marks the peer gone when it died.</summary>
     private void CheckPeerAlive()
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = Environment.TickCount64;
         if (_peerGone || now < Volatile.Read(ref _nextLivenessCheck))
         {
             return;
         }
 
-        Volatile.Write(ref _nextLivenessCheck, now + s_livenessInterval);
+        Volatile.Write(ref _nextLivenessCheck, now + LivenessIntervalMs);
         ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
 
         // 0: the second end has not connected yet; a handover word: the end is between two owners.

@@ -137,6 +137,44 @@ public sealed class PipeProcessTests
     }
 
     [TestMethod]
+    public void Zero_timeout_receives_alone_notice_a_killed_peer_in_bound()
+    {
+        // A spinning receiver polls with TimeSpan.Zero (no clock read per poll): the peer's death must still
+        // surface from those polls, as a blocked receive's would, once the empty pipe is drained.
+        string name = TestNames.Unique("p-kill0");
+        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "2"))
+        {
+            child.WaitForLine("READY", ChildStart);
+            child.Kill9();
+            var received = new List<int>();
+            var clock = Stopwatch.StartNew();
+            Exception? seen = null;
+            while (seen is null && clock.Elapsed < ChildStart)
+            {
+                try
+                {
+                    if (a.TryReceive(out byte[] message, TimeSpan.Zero))
+                    {
+                        received.Add(BitConverter.ToInt32(message));
+                    }
+                }
+                catch (ShmPeerClosedException e)
+                {
+                    seen = e;
+                }
+            }
+
+            Assert.IsNotNull(seen, "zero-timeout receives never reported the dead peer");
+            CollectionAssert.AreEqual(new[] { 0, 1 }, received, "its messages first");
+            Assert.IsTrue(clock.Elapsed < DeathBound, $"noticed after {clock.Elapsed}");
+            Assert.IsTrue(a.Poll(TimeSpan.Zero), "end of file is readable");
+        }
+
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
+    }
+
+    [TestMethod]
     public void Messages_a_killed_peer_sent_before_it_died_are_delivered_first()
     {
         string name = TestNames.Unique("p-before");

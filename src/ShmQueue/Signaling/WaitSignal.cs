@@ -95,6 +95,13 @@ internal sealed unsafe class WaitSignal
             return true;
         }
 
+        if (deadline == Immediate)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            condition.BeforeSleep();
+            return condition.IsSatisfied();
+        }
+
         if (Spin(ref condition, strategy, deadline))
         {
             return true;
@@ -145,16 +152,22 @@ internal sealed unsafe class WaitSignal
             return false;
         }
 
-        long spinEnd = Stopwatch.GetTimestamp() + (long)(strategy.SpinDuration.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
+        long start = Stopwatch.GetTimestamp();
+        long spinEnd = start + (long)(strategy.SpinDuration.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
         if (spinEnd > deadline)
         {
             spinEnd = deadline;
         }
 
+        if (start >= spinEnd)
+        {
+            return false;
+        }
+
         // Pure spinning for the first ~2 us (the peer is on another core: lowest latency); after that,
         // yield the core every 16 polls, so that a peer the scheduler put on the same core (2-core
         // machines, other load) gets to run instead of waiting for our whole spin budget.
-        long yieldFrom = Stopwatch.GetTimestamp() + s_yieldAfter;
+        long yieldFrom = start + s_yieldAfter;
         int i = 0;
         while (true)
         {
@@ -228,12 +241,25 @@ internal sealed unsafe class WaitSignal
 
     private static readonly TimeSpan s_settleTimeout = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>A deadline timestamp for a timeout; infinite (-1 ms) maps to <see cref="long.MaxValue"/>.</summary>
+    /// <summary>
+    /// The deadline of a zero timeout: one look, then the checks a sleeper would make (a peer's death, disposal),
+    /// never a spin or a sleep. A timestamp long past (timestamps count from boot), so every "deadline passed"
+    /// test agrees with it; what it saves is the clock: a zero-timeout poll that finds its message, or a spin
+    /// loop of such polls, reads no clock at all (~25 ns a read, more than the poll itself).
+    /// </summary>
+    public const long Immediate = 1;
+
+    /// <summary>A deadline timestamp for a timeout; infinite (-1 ms) maps to <see cref="long.MaxValue"/>, zero to <see cref="Immediate"/>.</summary>
     public static long DeadlineFrom(TimeSpan timeout)
     {
         if (timeout == Timeout.InfiniteTimeSpan)
         {
             return long.MaxValue;
+        }
+
+        if (timeout == TimeSpan.Zero)
+        {
+            return Immediate;
         }
 
         if (timeout < TimeSpan.Zero)
