@@ -56,50 +56,23 @@ internal sealed class PipeScenario : IScenario
     public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} ping-pong{(sleeping ? ", receivers asleep" : "")}");
-        string pipeName = Foundation.NewSegmentName("pipe");
-        var options = new ShmPipeOptions
-        {
-            Capacity = Math.Max(ShmPipeOptions.DefaultCapacity, 4 * size),
-            MaxMessageLength = Math.Max(64, size),
-            WaitStrategy = sleeping ? ShmWaitStrategy.NoSpin : ShmWaitStrategy.Default,
-        };
-        using ShmConnection pipe = ShmPipe.Create(pipeName, options);
-        using Process child = ChildProcesses.Start("pipe-echo", cpu: 1, pipeName, sleeping ? "nospin" : "spin");
-        ChildProcesses.Expect(child, "READY");
-        byte[] message = new byte[size];
-        byte[] reply = new byte[size];
         (long Fast, long All) unslept = (0, 0);
         long floor = SleepFloorNs * Stopwatch.Frequency / 1_000_000_000;
+        using (var echo = new EchoPipe(size, sleeping))
         using (Affinity.PinCurrentThread(0))
         {
             ctx.Latency(name, plan, n =>
             {
-                long[] ticks = new long[n];
-                for (int i = 0; i < n; i++)
-                {
-                    message[0] = (byte)i;
-                    long start = Stopwatch.GetTimestamp();
-                    pipe.Send(message);
-                    pipe.ReceiveInto(reply);
-                    ticks[i] = Stopwatch.GetTimestamp() - start;
-                }
-
+                long[] ticks = echo.RoundTrips(n);
                 if (n == plan.Count)
                 {
                     unslept = (unslept.Fast + ticks.Count(t => t < floor), unslept.All + n);
-                }
-
-                if (reply[0] != message[0])
-                {
-                    throw new InvalidOperationException("The echo returned another message.");
                 }
 
                 return ticks;
             }, pairing);
         }
 
-        pipe.Dispose();
-        ChildProcesses.Join(child, TimeSpan.FromSeconds(30));
         if (sleeping)
         {
             CheckSlept(ctx, name, unslept);
@@ -176,4 +149,68 @@ internal sealed class PipeScenario : IScenario
     }
 
     private static string Size(int bytes) => bytes >= KiB ? $"{bytes / KiB} KiB" : $"{bytes} B";
+}
+
+/// <summary>
+/// A pipe to a "pipe-echo" child pinned to CPU 1: the round trips of shmipc.pipe_*_rtt, measured on the calling
+/// thread (which the caller pins to CPU 0). Spinning: default wait strategy on both ends; sleeping: NoSpin.
+/// </summary>
+internal sealed class EchoPipe : IDisposable
+{
+    private readonly ShmConnection _pipe;
+    private readonly Process _child;
+    private readonly byte[] _message;
+    private readonly byte[] _reply;
+
+    public EchoPipe(int size, bool sleeping)
+    {
+        string pipeName = Foundation.NewSegmentName("pipe");
+        var options = new ShmPipeOptions
+        {
+            Capacity = Math.Max(ShmPipeOptions.DefaultCapacity, 4 * size),
+            MaxMessageLength = Math.Max(64, size),
+            WaitStrategy = sleeping ? ShmWaitStrategy.NoSpin : ShmWaitStrategy.Default,
+        };
+        _pipe = ShmPipe.Create(pipeName, options);
+        try
+        {
+            _child = ChildProcesses.Start("pipe-echo", cpu: 1, pipeName, sleeping ? "nospin" : "spin");
+            ChildProcesses.Expect(_child, "READY");
+        }
+        catch
+        {
+            _pipe.Dispose();
+            throw;
+        }
+
+        _message = new byte[size];
+        _reply = new byte[size];
+    }
+
+    /// <summary><paramref name="n"/> round trips, each in Stopwatch ticks.</summary>
+    public long[] RoundTrips(int n)
+    {
+        long[] ticks = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            _message[0] = (byte)i;
+            long start = Stopwatch.GetTimestamp();
+            _pipe.Send(_message);
+            _pipe.ReceiveInto(_reply);
+            ticks[i] = Stopwatch.GetTimestamp() - start;
+        }
+
+        if (n > 0 && _reply[0] != _message[0])
+        {
+            throw new InvalidOperationException("The echo returned another message.");
+        }
+
+        return ticks;
+    }
+
+    public void Dispose()
+    {
+        _pipe.Dispose();
+        ChildProcesses.Join(_child, TimeSpan.FromSeconds(30));
+    }
 }

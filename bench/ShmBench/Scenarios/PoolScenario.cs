@@ -32,10 +32,21 @@ internal sealed class PoolScenario : IScenario
         PythonBaselines.PoolMap(ctx);
     }
 
-    /// <summary>Pool(2).Apply of the trivial function: shmipc.pool2_apply_rtt_median, _p90, ...</summary>
+    /// <summary>
+    /// Pool(2).Apply of the trivial function, from a thread on CPU 0 (the workers go where the scheduler puts them):
+    /// shmipc.pool2_apply_rtt_median, _p90, ... Before each run, one run of the 8 B pipe ping-pong it is compared
+    /// with, on the same CPUs (shmipc.pipe_8B_rtt_beside_pool_*), and their ratio (pair.pool2_apply_per_pipe_rtt):
+    /// these VMs' cross-core latency moves by 2x from one minute to the next, so a ratio of figures taken minutes
+    /// apart says little.
+    /// </summary>
     public static void ApplyRoundTrip(HarnessContext ctx, ShmPool pool, RunPlan plan)
     {
         ctx.Progress.Step("ShmIpc Pool(2).Apply round trip");
+        using var echo = new EchoPipe(8, sleeping: false);
+        using var pinned = Affinity.PinCurrentThread(0);
+        echo.RoundTrips(plan.Warmup);
+        var pairing = new Pairing("pair.pool2_apply_per_pipe_rtt", "shmipc.pool2_apply_rtt_median", "shmipc.pipe_8B_rtt_beside_pool_median",
+            _ => ctx.RecordLatency("shmipc.pipe_8B_rtt_beside_pool", LatencyStats.From(echo.RoundTrips(plan.Count), plan.Count)));
         ctx.Latency("shmipc.pool2_apply_rtt", plan, n =>
         {
             long[] ticks = new long[n];
@@ -51,7 +62,8 @@ internal sealed class PoolScenario : IScenario
             }
 
             return ticks;
-        });
+        }, pairing);
+        ctx.Note("shmipc.pool2_apply_rtt: the caller on CPU 0 (as the pipe's ping-pong); each run follows a run of shmipc.pipe_8B_rtt_beside_pool on the same CPUs, pair.pool2_apply_per_pipe_rtt is their ratio");
     }
 
     /// <summary>Pool(2).Map of the trivial function over 1M ints (always 1M: the name says so): shmipc.pool2_map_1M_throughput.</summary>
