@@ -349,8 +349,16 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         // single-target delegates that passed From's checks are cached, and a method passes them or not
         // whatever delegate carries it; a multicast one goes the long way and is refused there.
         ArgumentNullException.ThrowIfNull(function);
+
+        // The same delegate as last time (a static lambda or method group is one cached instance): no lookup at all.
+        if (_lastRegistered is { } last && ReferenceEquals(last.Delegate, function))
+        {
+            return last.Function;
+        }
+
         if (function.HasSingleTarget && _functionsByMethod.TryGetValue(function.Method, out PoolFunction? known))
         {
+            _lastRegistered = new RegisteredDelegate(function, known);
             return known;
         }
 
@@ -369,6 +377,12 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             return f;
         }
     }
+
+    /// <summary>A delegate that passed <see cref="Register"/> and its function (one object: read and written whole, without a lock).</summary>
+    private sealed record RegisteredDelegate(Delegate Delegate, PoolFunction Function);
+
+    /// <summary>The last delegate <see cref="Register"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
+    private RegisteredDelegate? _lastRegistered;
 
     private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null)
     {

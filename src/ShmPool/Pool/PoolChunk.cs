@@ -204,6 +204,27 @@ internal static class ChunkResults
 }
 
 /// <summary>
+/// A chunk whose caller takes its result from the worker's pipe itself (a synchronous Apply, see
+/// <c>ShmPool.ReceiveFor</c>): the result is read into the chunk first, and the chunk completed only after
+/// it left its worker's list. In between nothing else can complete it: a chunk in the in-flight list of a
+/// worker whose pipe a caller holds is completed only by that pipe's receiver, or by the reader thread once
+/// the caller has let go (a dead worker's chunks).
+/// </summary>
+internal abstract class CallerChunk : PoolChunk
+{
+    protected CallerChunk()
+        : base(0, null!, default, 1)
+    {
+    }
+
+    /// <summary>Reads the results that follow the chunk id, without completing the chunk (see <see cref="Finish"/>).</summary>
+    public abstract void ReadResults(ref MessageReader reader, IShmObjectSerializer serializer, bool raw);
+
+    /// <summary>Completes the chunk with what <see cref="ReadResults"/> read (unless it failed meanwhile).</summary>
+    public abstract void Finish();
+}
+
+/// <summary>
 /// The one-item chunk of a synchronous Apply, reused by its thread: encoded into its own writer, completed
 /// into its own outcome, waited for on a monitor. No Task, no allocation per call once warm.
 /// </summary>
@@ -213,7 +234,7 @@ internal static class ChunkResults
 /// queue), so its next use cannot be confused with this one; each use has a fresh id besides.
 /// </remarks>
 /// <typeparam name="TResult">The function's result type.</typeparam>
-internal sealed class SyncChunk<TResult> : PoolChunk
+internal sealed class SyncChunk<TResult> : CallerChunk
 {
     [ThreadStatic]
     private static SyncChunk<TResult>? t_free;
@@ -230,7 +251,6 @@ internal sealed class SyncChunk<TResult> : PoolChunk
     private bool _waiting;
 
     private SyncChunk()
-        : base(0, null!, default, 1)
     {
     }
 
@@ -293,17 +313,33 @@ internal sealed class SyncChunk<TResult> : PoolChunk
 
     public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
     {
+        lock (_monitor)
+        {
+            if (!_done)
+            {
+                ReadResults(ref reader, serializer, raw);
+                Signal();
+            }
+        }
+    }
+
+    public override void ReadResults(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
+    {
         int count = reader.ReadInt32();
         if (count != 1)
         {
             throw new InvalidDataException($"Chunk {Id} had 1 item; its results have {count}.");
         }
 
+        ChunkResults.Read(ref reader, Function, serializer, raw, Outcome);
+    }
+
+    public override void Finish()
+    {
         lock (_monitor)
         {
             if (!_done)
             {
-                ChunkResults.Read(ref reader, Function, serializer, raw, Outcome);
                 Signal();
             }
         }
