@@ -8,13 +8,6 @@ namespace ShmIpc.Hosting;
 /// </summary>
 internal sealed class WorkerLoop
 {
-    /// <summary>
-    /// How long a worker spins for its next task before it sleeps. A worker is a dedicated process and the
-    /// next task of a busy caller follows within microseconds; a worker left idle sleeps after this (an idle
-    /// pool costs no CPU), and its spin yields the CPU to anyone who needs it.
-    /// </summary>
-    private static readonly TimeSpan NextTaskSpin = TimeSpan.FromMicroseconds(200);
-
     private readonly ChildChannel _channel;
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
@@ -62,7 +55,7 @@ internal sealed class WorkerLoop
             ReadOnlyMemory<byte> message;
             try
             {
-                message = _channel.ReceiveBorrowed(NextTaskSpin);
+                message = _channel.ReceiveBorrowed();
             }
             catch (ShmPeerClosedException)
             {

@@ -1,6 +1,5 @@
-using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
-using System.Runtime.InteropServices;
 
 namespace ShmIpc.Protocol;
 
@@ -17,20 +16,19 @@ namespace ShmIpc.Protocol;
 /// </remarks>
 internal sealed class ChildChannel : IDisposable
 {
-    /// <summary>Polls between two looks at the clock (and, past <see cref="PoliteAfter"/>, two yields of the CPU).</summary>
-    private const int PollsPerCheck = 16;
-
-    /// <summary>Spinning this long costs nothing to anyone on an idle machine; after it the spinner yields its CPU now and then.</summary>
-    private static readonly long PoliteAfter = Stopwatch.Frequency / 500_000; // 2 µs
+    /// <summary>
+    /// How long a child spins for its next message before it sleeps. A pool worker is a dedicated process and
+    /// the next task of a busy caller follows within microseconds; one left idle sleeps after this (an idle pool
+    /// costs no CPU), and the spin yields the CPU to anyone who needs it after its first 2 µs.
+    /// </summary>
+    public static readonly TimeSpan ChildSpin = TimeSpan.FromMicroseconds(200);
 
     private readonly ShmConnection _connection;
-    private readonly long _spinTicks;
 
-    private ChildChannel(string name, ShmConnection connection, TimeSpan spin)
+    private ChildChannel(string name, ShmConnection connection)
     {
         Name = name;
         _connection = connection;
-        _spinTicks = Ticks(spin);
     }
 
     public string Name { get; }
@@ -50,30 +48,26 @@ internal sealed class ChildChannel : IDisposable
     public const int MaxMessageLength = Capacity / 2 - 8;
 
     /// <summary>
-    /// The pipe itself never spins (its waits go straight to the semaphore): the channel spins in
-    /// <see cref="TryReceive(out byte[], TimeSpan, TimeSpan)"/>, yielding the CPU now and then. A parent and
-    /// its child that end up on one core (the other one busy) then hand the core to each other at once,
-    /// instead of each burning its whole spin budget while the other cannot run (about 110 µs per round
-    /// trip instead of a few).
+    /// Receives wait as any pipe's do (<see cref="ShmWaitStrategy"/>: spin, yielding the CPU every few polls
+    /// after 2 µs, then sleep): the same code path as the pipe's own ping-pong, so a pool's round trip costs
+    /// the pipe's plus the pool's own work. The yields matter on 2-core machines: a parent and its child that
+    /// end up on one core (the other one busy) hand it to each other at once, instead of each burning its
+    /// whole spin while the other cannot run (about 110 µs per round trip instead of a few).
     /// </summary>
     private static ShmPipeOptions Options(ShmWaitStrategy strategy) => new()
     {
         Capacity = Capacity,
         MaxMessageLength = MaxMessageLength,
-        WaitStrategy = strategy with { SpinDuration = TimeSpan.Zero },
+        WaitStrategy = strategy,
     };
 
-    public static ChildChannel Create(string name, ShmWaitStrategy? waitStrategy = null)
-    {
-        ShmWaitStrategy strategy = waitStrategy ?? ShmWaitStrategy.Default;
-        return new(name, ShmPipe.Create(name, Options(strategy)), strategy.SpinDuration);
-    }
+    /// <summary>The parent's end.</summary>
+    public static ChildChannel Create(string name, ShmWaitStrategy? waitStrategy = null) =>
+        new(name, ShmPipe.Create(name, Options(waitStrategy ?? ShmWaitStrategy.Default)));
 
-    public static ChildChannel Connect(string name)
-    {
-        ShmWaitStrategy strategy = ShmWaitStrategy.Default;
-        return new(name, ShmPipe.Connect(name, Options(strategy)), strategy.SpinDuration);
-    }
+    /// <summary>The child's end: spins <see cref="ChildSpin"/> for each message before it sleeps.</summary>
+    public static ChildChannel Connect(string name) =>
+        new(name, ShmPipe.Connect(name, Options(ShmWaitStrategy.Default with { SpinDuration = ChildSpin })));
 
     /// <summary>Removes the pipe's names (a child does this when its parent died and cannot).</summary>
     public static void Unlink(string name) => ShmMaintenance.Unlink(name);
@@ -84,27 +78,12 @@ internal sealed class ChildChannel : IDisposable
 
     /// <summary>Receives the next message: spins for the channel's budget, then sleeps.</summary>
     /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is gone.</exception>
-    public byte[] Receive()
+    public byte[] Receive() => _connection.Receive();
+
+    public bool TryReceive([NotNullWhen(true)] out byte[]? message, TimeSpan timeout)
     {
-        TryReceive(out byte[]? message, Timeout.InfiniteTimeSpan);
-        return message!;
-    }
-
-    /// <summary>As <see cref="Receive()"/>, spinning for <paramref name="spin"/> (a worker that just finished a task expects the next one soon).</summary>
-    public byte[] Receive(TimeSpan spin)
-    {
-        TryReceive(out byte[]? message, Timeout.InfiniteTimeSpan, spin);
-        return message!;
-    }
-
-    public bool TryReceive(out byte[]? message, TimeSpan timeout) => TryReceive(out message, timeout, _spinTicks);
-
-    public bool TryReceive(out byte[]? message, TimeSpan timeout, TimeSpan spin) => TryReceive(out message, timeout, Ticks(spin));
-
-    private bool TryReceive(out byte[]? message, TimeSpan timeout, long spinTicks)
-    {
-        bool got = TryReceiveCore(borrowed: false, out ReadOnlyMemory<byte> received, timeout, spinTicks);
-        message = got && MemoryMarshal.TryGetArray(received, out ArraySegment<byte> array) ? array.Array : null;
+        bool got = _connection.TryReceive(out byte[] received, timeout);
+        message = got ? received : null;
         return got;
     }
 
@@ -113,114 +92,44 @@ internal sealed class ChildChannel : IDisposable
     /// the next receive on this channel, so the caller must be done with it (or copy it) by then. Allocates nothing
     /// for messages that fit the buffer, which grows to fit the messages seen, up to <see cref="MaxReceiveBuffer"/>.
     /// </summary>
-    public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout) => TryReceiveCore(borrowed: true, out message, timeout, _spinTicks);
-
-    /// <summary>As <see cref="Receive(TimeSpan)"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>).</summary>
-    public ReadOnlyMemory<byte> ReceiveBorrowed(TimeSpan spin)
+    public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout)
     {
-        TryReceiveCore(borrowed: true, out ReadOnlyMemory<byte> message, Timeout.InfiniteTimeSpan, Ticks(spin));
-        return message;
-    }
-
-    private bool TryReceiveCore(bool borrowed, out ReadOnlyMemory<byte> message, TimeSpan timeout, long spinTicks)
-    {
-        if (Poll(borrowed, out message, TimeSpan.Zero))
+        try
         {
-            return true;
-        }
+            if (_connection.TryReceiveInto(_receiveBuffer, out int length, timeout))
+            {
+                message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
+                return true;
+            }
 
-        if (timeout == TimeSpan.Zero)
-        {
+            message = default;
             return false;
         }
-
-        long start = Stopwatch.GetTimestamp();
-        long spinEnd = start + Math.Min(spinTicks, timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Ticks(timeout));
-        if (spinTicks > 0)
+        catch (ArgumentException e) when (e.ParamName == "buffer")
         {
-            for (int i = 1; ; i++)
-            {
-                if (Poll(borrowed, out message, TimeSpan.Zero))
-                {
-                    return true;
-                }
-
-                if (i % PollsPerCheck != 0)
-                {
-                    Thread.SpinWait(1);
-                    continue;
-                }
-
-                long now = Stopwatch.GetTimestamp();
-                if (now >= spinEnd)
-                {
-                    break;
-                }
-
-                if (now - start >= PoliteAfter)
-                {
-                    // sched_yield: a no-op when nothing else waits for this CPU; hands it over when the peer does.
-                    Thread.Yield();
-                }
-            }
+            // Longer than the buffer: it is there, unread. Take it as an array; the buffer grows for the next ones.
         }
 
-        if (timeout == Timeout.InfiniteTimeSpan)
+        if (!_connection.TryReceive(out byte[] received, TimeSpan.Zero))
         {
-            return Poll(borrowed, out message, Timeout.InfiniteTimeSpan);
+            throw new InvalidOperationException("The message the pipe reported was gone (a second receiver on one channel).");
         }
 
-        TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-        return Poll(borrowed, out message, left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        if (received.Length <= MaxReceiveBuffer)
+        {
+            _receiveBuffer = new byte[(int)BitOperations.RoundUpToPowerOf2((uint)received.Length)];
+        }
+
+        message = received;
+        return true;
     }
 
-    /// <summary>
-    /// One receive (with <see cref="TimeSpan.Zero"/>, one look at the pipe: on a pipe that does not spin, a few
-    /// shared-memory reads). Borrowed: into <see cref="_receiveBuffer"/>; a longer message is taken as an array of its own.
-    /// </summary>
-    private bool Poll(bool borrowed, out ReadOnlyMemory<byte> message, TimeSpan timeout)
+    /// <summary>As <see cref="Receive()"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>).</summary>
+    public ReadOnlyMemory<byte> ReceiveBorrowed()
     {
-        byte[] received;
-        if (borrowed)
-        {
-            try
-            {
-                if (_connection.TryReceiveInto(_receiveBuffer, out int length, timeout))
-                {
-                    message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
-                    return true;
-                }
-
-                message = default;
-                return false;
-            }
-            catch (ArgumentException e) when (e.ParamName == "buffer")
-            {
-                // Longer than the buffer: it is there, unread. Take it as an array; the buffer grows for the next ones.
-            }
-
-            if (!_connection.TryReceive(out received, TimeSpan.Zero))
-            {
-                throw new InvalidOperationException("The message the pipe reported was gone (a second receiver on one channel).");
-            }
-
-            if (received.Length <= MaxReceiveBuffer)
-            {
-                _receiveBuffer = new byte[(int)BitOperations.RoundUpToPowerOf2((uint)received.Length)];
-            }
-
-            message = received;
-            return true;
-        }
-
-        bool got = timeout == Timeout.InfiniteTimeSpan
-            ? (received = _connection.Receive()) is not null
-            : _connection.TryReceive(out received, timeout);
-        message = got ? received : default;
-        return got;
+        TryReceiveBorrowed(out ReadOnlyMemory<byte> message, Timeout.InfiniteTimeSpan);
+        return message;
     }
-
-    private static long Ticks(TimeSpan span) => (long)(span.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
 
     public void Dispose() => _connection.Dispose();
 }
