@@ -22,9 +22,12 @@ internal static partial class Scenarios
             int workers = Int(a[0]);
             int calls = Int(a[1]);
             using var pool = new ShmPool(workers);
-            for (int i = 0; i < 2000; i++)
+
+            // One second of calls first: tiered compilation optimizes the hot methods (here and in the worker) only
+            // after ~100 ms of calls, so shorter warm-ups measure half-optimized code.
+            for (long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency; System.Diagnostics.Stopwatch.GetTimestamp() < until;)
             {
-                _ = pool.Apply(PoolFunctions.Identity, i);
+                _ = pool.Apply(PoolFunctions.Identity, 0);
             }
 
             var samples = new double[calls];
