@@ -33,9 +33,9 @@ internal sealed class PoolScenario : IScenario
     }
 
     /// <summary>
-    /// Pool(2).Apply of the trivial function, from a thread on CPU 0 (the workers go where the scheduler puts them):
+    /// Pool(2).Apply of the trivial function, in steady state, nothing pinned (the scheduler places caller and workers):
     /// shmipc.pool2_apply_rtt_median, _p90, ... Before each run, one run of the 8 B pipe ping-pong it is compared
-    /// with, on the same CPUs (shmipc.pipe_8B_rtt_beside_pool_*), and their ratio (pair.pool2_apply_per_pipe_rtt):
+    /// with (parent on CPU 0, echo on CPU 1, as shmipc.pipe_8B_rtt: shmipc.pipe_8B_rtt_beside_pool_*), and their ratio (pair.pool2_apply_per_pipe_rtt):
     /// these VMs' cross-core latency moves by 2x from one minute to the next, so a ratio of figures taken minutes
     /// apart says little.
     /// </summary>
@@ -81,7 +81,7 @@ internal sealed class PoolScenario : IScenario
 
             return ticks;
         }, pairing);
-        ctx.Note("shmipc.pool2_apply_rtt: the caller on CPU 0 (as the pipe's ping-pong); each run follows a run of shmipc.pipe_8B_rtt_beside_pool on the same CPUs, pair.pool2_apply_per_pipe_rtt is their ratio");
+        ctx.Note("shmipc.pool2_apply_rtt: after 1 s of calls (tiered compilation done on both sides), nothing pinned; each run follows a run of shmipc.pipe_8B_rtt_beside_pool (pinned as shmipc.pipe_8B_rtt), pair.pool2_apply_per_pipe_rtt is their ratio");
     }
 
     /// <summary>Pool(2).Map of the trivial function over 1M ints (always 1M: the name says so): shmipc.pool2_map_1M_throughput.</summary>
