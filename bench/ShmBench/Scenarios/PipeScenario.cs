@@ -56,6 +56,7 @@ internal sealed class PipeScenario : IScenario
     public static void RoundTrip(HarnessContext ctx, string name, int size, RunPlan plan, bool sleeping, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} ping-pong{(sleeping ? ", receivers asleep" : "")}");
+        plan = plan with { SteadyState = true }; // the echo serves until the pipe closes
         (long Fast, long All) unslept = (0, 0);
         long floor = SleepFloorNs * Stopwatch.Frequency / 1_000_000_000;
         using (var echo = new EchoPipe(size, sleeping))
@@ -115,6 +116,7 @@ internal sealed class PipeScenario : IScenario
     public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} one-way stream");
+        plan = plan with { SteadyState = true }; // the sink serves until the pipe closes
         string pipeName = Foundation.NewSegmentName("pipe");
         var options = new ShmPipeOptions
         {
