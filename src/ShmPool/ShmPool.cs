@@ -108,7 +108,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 
         chunk.Wait();
         Exception? error = chunk.Outcome.ErrorAt(0);
-        TResult result = chunk.Outcome.Values[0];
+        TResult result = chunk.Outcome.ValueAt(0);
         chunk.Return(ReusedWriterLimit);
         if (error is not null)
         {
@@ -198,23 +198,30 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
-        TArg[] all = items.ToArray();
+        // An array is encoded from where it is (every chunk is encoded before this returns); anything else is read once.
+        ReadOnlySpan<TArg> all = items switch
+        {
+            TArg[] array => array,
+            List<TArg> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
+            _ => items.ToArray(),
+        };
         int size = chunkSize > 0 ? chunkSize
             : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
             : Math.Max(1, (int)Math.Ceiling(all.Length / (ProcessCount * 4.0)));
+        var results = new TResult[all.Length];
         var chunks = new List<PoolChunk<TResult>>((all.Length + size - 1) / size);
         for (int start = 0; start < all.Length; start += size)
         {
-            chunks.Add(MakeChunk<TArg, TResult>(f, all.AsSpan(start, Math.Min(size, all.Length - start))));
+            chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));
         }
 
         Submit(chunks);
-        return new ShmAsyncResult<TResult[]>(CollectAsync(chunks, all.Length), () => Cancel(chunks));
+        return new ShmAsyncResult<TResult[]>(CollectAsync(chunks, results), () => Cancel(chunks));
     }
 
-    private static async Task<TResult[]> CollectAsync<TResult>(List<PoolChunk<TResult>> chunks, int count)
+    /// <summary>Waits for every chunk of a Map; their values are already in <paramref name="results"/>.</summary>
+    private static async Task<TResult[]> CollectAsync<TResult>(List<PoolChunk<TResult>> chunks, TResult[] results)
     {
-        var results = new TResult[count];
         int at = 0;
         foreach (PoolChunk<TResult> chunk in chunks)
         {
@@ -224,8 +231,12 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 throw error;
             }
 
-            outcome.Values.CopyTo(results, at);
-            at += outcome.Values.Length;
+            if (!outcome.IsIn(results))
+            {
+                outcome.Values.CopyTo(results.AsSpan(at));
+            }
+
+            at += outcome.Count;
         }
 
         return results;
@@ -264,9 +275,9 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 PoolChunk<TResult> next = window[index];
                 window.RemoveAt(index);
                 ChunkOutcome<TResult> outcome = next.Task.GetAwaiter().GetResult();
-                for (int i = 0; i < outcome.Values.Length; i++)
+                for (int i = 0; i < outcome.Count; i++)
                 {
-                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.ValueAt(i);
                 }
             }
         }
@@ -302,9 +313,9 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 
                 window.Remove(next);
                 ChunkOutcome<TResult> outcome = await next.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-                for (int i = 0; i < outcome.Values.Length; i++)
+                for (int i = 0; i < outcome.Count; i++)
                 {
-                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.Values[i];
+                    yield return outcome.ErrorAt(i) is Exception error ? throw error : outcome.ValueAt(i);
                 }
             }
         }
@@ -384,7 +395,8 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     /// <summary>The last delegate <see cref="Register"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
     private RegisteredDelegate? _lastRegistered;
 
-    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null)
+    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null,
+        TResult[]? target = null, int targetOffset = 0)
     {
         long id = Interlocked.Increment(ref _nextChunkId);
 
@@ -393,7 +405,17 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         MessageWriter writer = t_chunkWriter ?? new MessageWriter();
         t_chunkWriter = null;
         EncodeChunk<TArg, TResult>(writer, id, f, items);
-        var chunk = new PoolChunk<TResult>(id, f, writer.Written.ToArray(), items.Length) { Single = single };
+        // Large messages (a Map's chunks) go into pooled arrays, given back when the chunk is settled: a Map of 1M
+        // ints made 4 MB of large-object garbage in chunk messages alone, a gen2 collection per Map or two.
+        int length = writer.Length;
+        byte[]? rented = length >= RentedMessageThreshold ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        ReadOnlyMemory<byte> message = rented is null ? writer.Written.ToArray() : rented.AsMemory(0, length);
+        if (rented is not null)
+        {
+            writer.Written.CopyTo(rented);
+        }
+
+        var chunk = new PoolChunk<TResult>(id, f, message, items.Length, rented) { Single = single, Target = target, TargetOffset = targetOffset };
         if (writer.Capacity <= ReusedWriterLimit)
         {
             t_chunkWriter = writer;
@@ -443,6 +465,9 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 
     /// <summary>A reused writer that grew past this (a huge Map chunk) is dropped rather than kept for the thread's life.</summary>
     private const int ReusedWriterLimit = 64 << 10;
+
+    /// <summary>Chunk messages of this size and more are copied into arrays rented from the shared pool.</summary>
+    private const int RentedMessageThreshold = 16 << 10;
 
     /// <summary>Stops the pool taking work; the workers finish what was submitted and exit. Then <see cref="Join"/>.</summary>
     public void Close()

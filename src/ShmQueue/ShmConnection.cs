@@ -178,7 +178,16 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     public bool TryReceiveInto(Span<byte> buffer, out int length, TimeSpan timeout) =>
         ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length);
 
-    private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length)
+    /// <summary>
+    /// As <see cref="TryReceiveInto(Span{byte}, out int, TimeSpan)"/>, but a message longer than <paramref name="buffer"/>
+    /// is not an error: it stays in the pipe and <paramref name="length"/> says how long it is (false, length greater
+    /// than the buffer), so a caller that owns a growable buffer grows it and receives again without an exception.
+    /// False with length 0: nothing came before the timeout.
+    /// </summary>
+    internal bool TryReceiveIntoOrMeasure(Span<byte> buffer, out int length, TimeSpan timeout) =>
+        ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length, throwIfTooSmall: false);
+
+    private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length, bool throwIfTooSmall = true)
     {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
         EnterReceive();
@@ -193,6 +202,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             length = ring.PeekedLength;
             if (length > buffer.Length)
             {
+                if (!throwIfTooSmall)
+                {
+                    return false;
+                }
+
                 ThrowBufferTooSmall(length, buffer.Length);
             }
 

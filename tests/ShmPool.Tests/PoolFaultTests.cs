@@ -105,6 +105,31 @@ public sealed class PoolFaultTests : PoolTestBase
     }
 
     [TestMethod]
+    public void A_large_Map_chunk_whose_worker_crashed_is_sent_again_intact()
+    {
+        // 20,000 ints a chunk: its message (80 KB) lies in an array rented from the shared pool, which must stay
+        // the chunk's until the chunk is settled, so the resend after the crash carries the same items.
+        string marker = TestSupport.TempFile("crash-map");
+        try
+        {
+            ShmPool pool = NewPool(2, new ShmPoolOptions
+            {
+                TaskRetries = 1,
+                Environment = new Dictionary<string, string> { [TestFunctions.CrashMarkerVariable] = marker },
+            });
+            var items = Enumerable.Range(0, 100_000).ToList();
+            int[] results = pool.Map(TestFunctions.CrashOnceOn, items, chunkSize: 20_000);
+            Assert.IsTrue(File.Exists(marker), "a worker crashed on item 12,345");
+            CollectionAssert.AreEqual(items.Select(i => i * 2).ToArray(), results);
+            CollectionAssert.AreEqual(items.Select(i => i * 2).ToArray(), pool.Map(TestFunctions.CrashOnceOn, items, chunkSize: 20_000), "and the pool serves on");
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [TestMethod]
     public void Get_returns_at_its_deadline_and_Cancel_stops_only_that_task_by_replacing_its_worker()
     {
         ShmPool pool = NewPool(1);

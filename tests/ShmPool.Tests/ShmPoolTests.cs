@@ -59,6 +59,19 @@ public sealed class ShmPoolTests : PoolTestBase
     }
 
     [TestMethod]
+    public void Map_reads_arrays_lists_and_lazy_sequences_alike()
+    {
+        // Arrays and lists are encoded in place, anything else is read once; results go straight into the result array.
+        ShmPool pool = NewPool();
+        int[] array = Enumerable.Range(0, 50_000).ToArray();
+        int[] expected = array.Select(TestFunctions.Square).ToArray();
+        CollectionAssert.AreEqual(expected, pool.Map(TestFunctions.Square, array, chunkSize: 7_000));
+        CollectionAssert.AreEqual(expected, pool.Map(TestFunctions.Square, new List<int>(array), chunkSize: 7_000));
+        CollectionAssert.AreEqual(expected, pool.Map(TestFunctions.Square, Enumerable.Range(0, 50_000), chunkSize: 7_000));
+        CollectionAssert.AreEqual(new[] { 9 }, pool.Map(TestFunctions.Square, new List<int> { 3 }));
+    }
+
+    [TestMethod]
     public void Starmap_spreads_pairs_and_triples_over_the_parameters()
     {
         ShmPool pool = NewPool();

@@ -74,6 +74,21 @@ public static class TestFunctions
         return 42;
     }
 
+    /// <summary>The worker's environment variable naming <see cref="CrashOnceOn"/>'s marker file.</summary>
+    public const string CrashMarkerVariable = "SHMPOOL_TEST_CRASH_MARKER";
+
+    /// <summary>Twice <paramref name="value"/>; the first worker to see 12,345 dies (SIGABRT) instead, leaving a marker file.</summary>
+    public static int CrashOnceOn(int value)
+    {
+        if (value == 12_345 && System.Environment.GetEnvironmentVariable(CrashMarkerVariable) is string marker && !File.Exists(marker))
+        {
+            File.WriteAllText(marker, "crashed");
+            System.Environment.FailFast("crashing on purpose");
+        }
+
+        return value * 2;
+    }
+
     public static void Initialize() => Interlocked.Increment(ref s_initialized);
 
     /// <summary>(pid, how many times the initializer ran in this process).</summary>

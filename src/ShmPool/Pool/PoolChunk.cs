@@ -45,18 +45,38 @@ internal abstract class PoolChunk
     public abstract void Fail(Exception exception);
 }
 
-/// <summary>What a chunk produced: a value or an exception per item.</summary>
+/// <summary>
+/// What a chunk produced: a value or an exception per item. The values live in a slice of an array, the chunk's
+/// own or the caller's result array (a Map's chunks write straight into it: no array per chunk, no copy after).
+/// </summary>
 /// <typeparam name="TResult">The function's result type.</typeparam>
 internal sealed class ChunkOutcome<TResult>
 {
+    private readonly TResult[] _array;
+    private readonly int _offset;
     private Exception?[]? _errors;
 
     public ChunkOutcome(int count)
+        : this(new TResult[count], 0, count)
     {
-        Values = new TResult[count];
     }
 
-    public TResult[] Values { get; }
+    /// <summary>An outcome whose values are <paramref name="array"/>[<paramref name="offset"/>..+<paramref name="count"/>].</summary>
+    public ChunkOutcome(TResult[] array, int offset, int count)
+    {
+        _array = array;
+        _offset = offset;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    public Span<TResult> Values => _array.AsSpan(_offset, Count);
+
+    public TResult ValueAt(int index) => Values[index];
+
+    /// <summary>Its values are already in <paramref name="array"/> (the Map's result array it was made for).</summary>
+    public bool IsIn(TResult[] array) => ReferenceEquals(_array, array);
 
     /// <summary>The first item's exception, if any failed.</summary>
     public Exception? FirstError => _errors is null ? null : Array.Find(_errors, static e => e is not null);
@@ -65,12 +85,12 @@ internal sealed class ChunkOutcome<TResult>
     public Exception? ErrorAt(int index) => _errors?[index];
 
     /// <summary>Item <paramref name="index"/> failed (the array of errors exists only once one did).</summary>
-    public void SetError(int index, Exception error) => (_errors ??= new Exception?[Values.Length])[index] = error;
+    public void SetError(int index, Exception error) => (_errors ??= new Exception?[Count])[index] = error;
 
     /// <summary>Forgets the values and errors, for reuse.</summary>
     public void Clear()
     {
-        Array.Clear(Values);
+        Values.Clear();
         _errors = null;
     }
 }
@@ -81,9 +101,14 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 {
     private readonly TaskCompletionSource<ChunkOutcome<TResult>> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PoolChunk(long id, PoolFunction function, ReadOnlyMemory<byte> message, int count)
+    /// <summary>The pooled array <see cref="PoolChunk.Message"/> lies in, until the chunk is settled (see <see cref="ReleaseMessage"/>).</summary>
+    private byte[]? _rented;
+
+    /// <summary>A chunk; <paramref name="rented"/>: the <see cref="System.Buffers.ArrayPool{T}.Shared"/> array that holds <paramref name="message"/>, if it was rented.</summary>
+    public PoolChunk(long id, PoolFunction function, ReadOnlyMemory<byte> message, int count, byte[]? rented = null)
         : base(id, function, message, count)
     {
+        _rented = rented;
     }
 
     public Task<ChunkOutcome<TResult>> Task => _completion.Task;
@@ -94,17 +119,24 @@ internal sealed class PoolChunk<TResult> : PoolChunk
     /// </summary>
     public TaskCompletionSource<TResult>? Single { get; init; }
 
+    /// <summary>Where its values go (a slice of a Map's result array); null: an array of its own.</summary>
+    public TResult[]? Target { get; init; }
+
+    /// <summary>The index in <see cref="Target"/> of its first value.</summary>
+    public int TargetOffset { get; init; }
+
     public override bool IsCompleted => _completion.Task.IsCompleted;
 
     public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
     {
+        ReleaseMessage();
         int count = reader.ReadInt32();
         if (count != Count)
         {
             throw new InvalidDataException($"Chunk {Id} had {Count} items; its results have {count}.");
         }
 
-        var outcome = new ChunkOutcome<TResult>(count);
+        ChunkOutcome<TResult> outcome = Target is null ? new(count) : new(Target, TargetOffset, count);
         ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
         _completion.TrySetResult(outcome);
         if (Single is not null)
@@ -115,15 +147,29 @@ internal sealed class PoolChunk<TResult> : PoolChunk
             }
             else
             {
-                Single.TrySetResult(outcome.Values[0]);
+                Single.TrySetResult(outcome.ValueAt(0));
             }
         }
     }
 
     public override void Fail(Exception exception)
     {
+        ReleaseMessage();
         _completion.TrySetException(exception);
         Single?.TrySetException(exception);
+    }
+
+    /// <summary>
+    /// Gives a rented message array back to the pool. Only once the chunk is being settled: a chunk reaches Complete
+    /// or Fail only after it left its worker's list and the queue (under the pool's lock), so nothing sends it again.
+    /// </summary>
+    private void ReleaseMessage()
+    {
+        if (Interlocked.Exchange(ref _rented, null) is byte[] array)
+        {
+            Message = default;
+            System.Buffers.ArrayPool<byte>.Shared.Return(array);
+        }
     }
 }
 
@@ -148,27 +194,27 @@ internal static class ChunkResults
         int size = reader.ReadInt32();
         ReadOnlyMemory<byte> block = reader.ReadBytes();
         int errors = reader.ReadInt32();
-        if (errors < 0 || errors > outcome.Values.Length)
+        if (errors < 0 || errors > outcome.Count)
         {
-            throw new InvalidDataException($"A results block of {outcome.Values.Length} items reports {errors} failures.");
+            throw new InvalidDataException($"A results block of {outcome.Count} items reports {errors} failures.");
         }
 
-        if (errors < outcome.Values.Length || block.Length != 0)
+        if (errors < outcome.Count || block.Length != 0)
         {
             if (!RawValues.IsRaw<TResult>() || size != System.Runtime.CompilerServices.Unsafe.SizeOf<TResult>())
             {
                 throw new InvalidDataException($"A results block of {size}-byte values cannot hold {typeof(TResult).Name} results.");
             }
 
-            RawValues.CopyBlock(block.Span, outcome.Values.AsSpan());
+            RawValues.CopyBlock(block.Span, outcome.Values);
         }
 
         for (int i = 0; i < errors; i++)
         {
             int index = reader.ReadInt32();
-            if ((uint)index >= (uint)outcome.Values.Length)
+            if ((uint)index >= (uint)outcome.Count)
             {
-                throw new InvalidDataException($"A failure is reported for item {index} of {outcome.Values.Length}.");
+                throw new InvalidDataException($"A failure is reported for item {index} of {outcome.Count}.");
             }
 
             outcome.SetError(index, reader.ReadError().ToException());
@@ -177,7 +223,7 @@ internal static class ChunkResults
 
     private static void ReadItems<TResult>(ref MessageReader reader, PoolFunction function, IShmObjectSerializer serializer, ChunkOutcome<TResult> outcome)
     {
-        int count = outcome.Values.Length;
+        int count = outcome.Count;
         bool raw = RawValues.Applies<TResult>(serializer) && function.ResultType == typeof(TResult);
         for (int i = 0; i < count; i++)
         {

@@ -36,8 +36,12 @@ internal sealed class ChildChannel : IDisposable
     /// <summary>The first size of the buffer of <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>.</summary>
     private const int InitialReceiveBuffer = 4 << 10;
 
-    /// <summary>The buffer of borrowed receives grows to fit messages up to this; longer ones get an array each.</summary>
-    public const int MaxReceiveBuffer = 256 << 10;
+    /// <summary>
+    /// The buffer of borrowed receives grows to fit the longest message seen, up to this: every message fits, so a
+    /// Map of large chunks allocates its receive buffer once per pipe, not an array per chunk (those were large-object
+    /// allocations, one gen2 collection per Map of 1M items).
+    /// </summary>
+    public const int MaxReceiveBuffer = Capacity / 2;
 
     private byte[] _receiveBuffer = new byte[InitialReceiveBuffer];
 
@@ -94,34 +98,24 @@ internal sealed class ChildChannel : IDisposable
     /// </summary>
     public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout)
     {
-        try
+        while (true)
         {
-            if (_connection.TryReceiveInto(_receiveBuffer, out int length, timeout))
+            if (_connection.TryReceiveIntoOrMeasure(_receiveBuffer, out int length, timeout))
             {
                 message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
                 return true;
             }
 
-            message = default;
-            return false;
-        }
-        catch (ArgumentException e) when (e.ParamName == "buffer")
-        {
-            // Longer than the buffer: it is there, unread. Take it as an array; the buffer grows for the next ones.
-        }
+            if (length <= _receiveBuffer.Length)
+            {
+                message = default;
+                return false;
+            }
 
-        if (!_connection.TryReceive(out byte[] received, TimeSpan.Zero))
-        {
-            throw new InvalidOperationException("The message the pipe reported was gone (a second receiver on one channel).");
+            // Longer than the buffer, left in the pipe: grow once (every message fits MaxReceiveBuffer) and take it now.
+            _receiveBuffer = new byte[Math.Min(MaxReceiveBuffer, (int)BitOperations.RoundUpToPowerOf2((uint)length))];
+            timeout = TimeSpan.Zero;
         }
-
-        if (received.Length <= MaxReceiveBuffer)
-        {
-            _receiveBuffer = new byte[(int)BitOperations.RoundUpToPowerOf2((uint)received.Length)];
-        }
-
-        message = received;
-        return true;
     }
 
     /// <summary>As <see cref="Receive()"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>).</summary>
