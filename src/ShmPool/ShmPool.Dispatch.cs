@@ -47,6 +47,9 @@ public sealed partial class ShmPool
     private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.MethodInfo, PoolFunction> _functionsByMethod = new();
     private readonly int _poolId = Interlocked.Increment(ref s_poolCounter);
     private readonly Timer? _timeoutTimer;
+
+    /// <summary>The pool's wait strategy without its spin: a reader whose spins go unrewarded sleeps at once (see ReaderSpin).</summary>
+    private readonly ShmWaitStrategy _noSpin;
     private long _nextChunkId;
 
     /// <summary>Results received so far, under the lock: orders the workers by their last result (see PoolWorker.LastResultOrder).</summary>
@@ -241,7 +244,7 @@ public sealed partial class ShmPool
             throw;
         }
 
-        var worker = new PoolWorker(slot, process, channel);
+        var worker = new PoolWorker(slot, process, channel) { ReaderSpin = new ReaderSpin((_options.WaitStrategy ?? ShmWaitStrategy.Default).SpinDuration) };
         _slots[slot] = worker;
         _live.Add(worker);
         worker.Reader = new Thread(() => ReadLoop(worker))
@@ -283,7 +286,15 @@ public sealed partial class ShmPool
                 ReadOnlyMemory<byte> message;
                 try
                 {
-                    if (!worker.Channel.TryReceiveBorrowed(out message, ReceiveSlice))
+                    ReaderSpin spin = worker.ReaderSpin!;
+                    bool spinning = spin.ShouldSpin;
+                    long started = Stopwatch.GetTimestamp();
+                    bool received = worker.Channel.TryReceiveBorrowed(out message, ReceiveSlice, spinning ? null : _noSpin);
+                    if (received)
+                    {
+                        spin.Observe(spinning, Stopwatch.GetTimestamp() - started);
+                    }
+                    else
                     {
                         // A worker that died before it connected leaves the pipe looking fine: ask the OS.
                         if (!worker.Process.HasExited)

@@ -27,6 +27,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(processes);
         _options = options ?? ShmPoolOptions.Default;
         _options.Validate();
+        _noSpin = (_options.WaitStrategy ?? ShmWaitStrategy.Default) with { SpinDuration = TimeSpan.Zero };
         _serializer = _options.Serializer ?? ShmMessagePackSerializer.Instance;
         _serializerName = SerializerFactory.Describe(_serializer, nameof(options));
         _initializer = _options.Initializer is null ? null : TargetMethod.From(_options.Initializer, nameof(ShmPoolOptions.Initializer));
@@ -215,31 +216,10 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));
         }
 
+        var completion = new MapCompletion<TResult>(results);
+        completion.Track(chunks);
         Submit(chunks);
-        return new ShmAsyncResult<TResult[]>(CollectAsync(chunks, results), () => Cancel(chunks));
-    }
-
-    /// <summary>Waits for every chunk of a Map; their values are already in <paramref name="results"/>.</summary>
-    private static async Task<TResult[]> CollectAsync<TResult>(List<PoolChunk<TResult>> chunks, TResult[] results)
-    {
-        int at = 0;
-        foreach (PoolChunk<TResult> chunk in chunks)
-        {
-            ChunkOutcome<TResult> outcome = await chunk.Task.ConfigureAwait(false);
-            if (outcome.FirstError is Exception error)
-            {
-                throw error;
-            }
-
-            if (!outcome.IsIn(results))
-            {
-                outcome.Values.CopyTo(results.AsSpan(at));
-            }
-
-            at += outcome.Count;
-        }
-
-        return results;
+        return new ShmAsyncResult<TResult[]>(completion.Task, () => Cancel(chunks));
     }
 
     private int LazyChunkSize(int chunkSize)

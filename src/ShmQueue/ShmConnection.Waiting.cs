@@ -261,7 +261,7 @@ public sealed unsafe partial class ShmConnection
     /// deadline (false). Records the peer published before it closed or died are delivered first.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WaitForRecord(SpscRing ring, long deadline, CancellationToken cancellationToken)
+    private bool WaitForRecord(SpscRing ring, long deadline, CancellationToken cancellationToken, ShmWaitStrategy? strategy = null)
     {
         if (deadline == NoWait)
         {
@@ -271,7 +271,7 @@ public sealed unsafe partial class ShmConnection
         var condition = new ReadableCondition(this, ring);
         while (true)
         {
-            bool ready = _receiveData!.Wait(ref condition, _strategy, deadline, cancellationToken);
+            bool ready = _receiveData!.Wait(ref condition, strategy ?? _strategy, deadline, cancellationToken);
             ThrowIfStopped();
             if (ring.TryPeek())
             {

@@ -184,16 +184,21 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// than the buffer), so a caller that owns a growable buffer grows it and receives again without an exception.
     /// False with length 0: nothing came before the timeout.
     /// </summary>
-    internal bool TryReceiveIntoOrMeasure(Span<byte> buffer, out int length, TimeSpan timeout) =>
-        ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length, throwIfTooSmall: false);
+    /// <param name="buffer">Receives the message.</param>
+    /// <param name="length">The message's length.</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <param name="strategy">How to wait this time (null: this end's <see cref="ShmPipeOptions.WaitStrategy"/>).</param>
+    internal bool TryReceiveIntoOrMeasure(Span<byte> buffer, out int length, TimeSpan timeout, ShmWaitStrategy? strategy = null) =>
+        ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length, throwIfTooSmall: false, strategy);
 
-    private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length, bool throwIfTooSmall = true)
+    private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length,
+        bool throwIfTooSmall = true, ShmWaitStrategy? strategy = null)
     {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
         EnterReceive();
         try
         {
-            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken))
+            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken, strategy))
             {
                 length = 0;
                 return false;

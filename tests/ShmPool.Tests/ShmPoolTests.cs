@@ -209,6 +209,46 @@ public sealed class ShmPoolTests : PoolTestBase
     }
 
     [TestMethod]
+    public void Map_reports_the_first_failure_in_input_order_whatever_order_the_chunks_end_in()
+    {
+        ShmPool pool = NewPool(2);
+        var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(TestFunctions.ThrowOnTwo, Enumerable.Range(0, 10_000), chunkSize: 1_000));
+        Assert.AreEqual("item 13", e.RemoteMessage);
+        CollectionAssert.AreEqual(new[] { 0, 1, 4 }, pool.Map(TestFunctions.ThrowOnTwo, [0, 1, 2]), "the pool serves on");
+    }
+
+    [TestMethod]
+    public void A_reader_stops_spinning_when_its_spins_go_unrewarded_and_probes_now_and_then()
+    {
+        var spin = new ShmIpc.Pool.ReaderSpin(TimeSpan.FromMicroseconds(50));
+        long quick = System.Diagnostics.Stopwatch.Frequency / 1_000_000; // 1 us
+        long slow = System.Diagnostics.Stopwatch.Frequency / 1_000; // 1 ms
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.IsTrue(spin.ShouldSpin, $"spins while results come quickly or misses are few ({i})");
+            spin.Observe(spun: true, slow);
+        }
+
+        int spins = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            bool should = spin.ShouldSpin;
+            spins += should ? 1 : 0;
+            spin.Observe(should, slow);
+        }
+
+        Assert.AreEqual(4, spins, "one probe in 16 receives once four spins in a row were wasted");
+        spin.Observe(spun: false, quick);
+        Assert.IsFalse(spin.ShouldSpin, "a receive that did not spin proves nothing");
+        while (!spin.ShouldSpin)
+        {
+        }
+
+        spin.Observe(spun: true, quick);
+        Assert.IsTrue(spin.ShouldSpin && spin.ShouldSpin, "a probe that found its result within the spin brings spinning back");
+    }
+
+    [TestMethod]
     public void A_closure_is_rejected_with_the_documented_message()
     {
         ShmPool pool = NewPool(1);

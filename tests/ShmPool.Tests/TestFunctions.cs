@@ -49,6 +49,17 @@ public static class TestFunctions
 
     public static int Throw(string message) => throw new InvalidOperationException(message);
 
+    /// <summary>Throws for 13 and for 9,000 (with their value in the message), squares the rest; 9,000 fails first (13 waits a bit).</summary>
+    public static int ThrowOnTwo(int x)
+    {
+        if (x == 13)
+        {
+            Thread.Sleep(50);
+        }
+
+        return x is 13 or 9_000 ? throw new ArgumentException($"item {x}") : x * x;
+    }
+
     public static int ThrowIfThirteen(int x) => x == 13 ? throw new ArgumentException("thirteen is unlucky") : x * x;
 
     /// <summary>Writes its pid to <paramref name="path"/>, then blocks until killed.</summary>

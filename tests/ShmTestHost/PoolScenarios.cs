@@ -118,16 +118,37 @@ internal static partial class Scenarios
             return 0;
         });
 
-        // "pool-cpu <workers> <items>": Map of a function that computes for about 1 ms per item; prints the wall time.
+        // "pool-cpu <items> <rounds>": Map of a ~1 ms function (chunk size 1) on Pool(1) then Pool(2), <rounds> times; prints each
+        // round's Pool(1) time / Pool(2) time and their median (the CPU-bound scaling figure of the bench).
         Add("pool-cpu", a =>
         {
-            int workers = Int(a[0]);
-            int[] items = Enumerable.Range(0, Int(a[1])).ToArray();
-            using var pool = new ShmPool(workers);
-            _ = pool.Map(PoolFunctions.BusyOneMs, items.Take(workers * 4), 1);
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            _ = pool.Map(PoolFunctions.BusyOneMs, items);
-            Say(string.Create(CultureInfo.InvariantCulture, $"CPU workers={workers} items={items.Length} ms={System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds:0.0}"));
+            int[] items = Enumerable.Range(0, Int(a[0])).ToArray();
+            int rounds = Int(a[1]);
+            using var one = new ShmPool(1);
+            using var two = new ShmPool(2);
+            double Time(ShmPool pool)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                _ = pool.Map(PoolFunctions.BusyOneMs, items, 1);
+                return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+
+            for (long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency; System.Diagnostics.Stopwatch.GetTimestamp() < until;)
+            {
+                _ = one.Map(PoolFunctions.BusyOneMs, items.Take(40), 1);
+                _ = two.Map(PoolFunctions.BusyOneMs, items.Take(40), 1);
+            }
+            var ratios = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                double t1 = Time(one);
+                double t2 = Time(two);
+                ratios.Add(t1 / t2);
+                Say(string.Create(CultureInfo.InvariantCulture, $"CPU items={items.Length} pool1={t1:0.0}ms pool2={t2:0.0}ms scaling={t1 / t2:0.000}"));
+            }
+
+            ratios.Sort();
+            Say(string.Create(CultureInfo.InvariantCulture, $"CPU median scaling={ratios[rounds / 2]:0.000}"));
             return 0;
         });
 

@@ -60,6 +60,9 @@ internal sealed class PoolWorker
 
     public Thread? Reader { get; set; }
 
+    /// <summary>Whether the reader spins for the next result (see <see cref="Pool.ReaderSpin"/>); made with the worker.</summary>
+    public ReaderSpin? ReaderSpin { get; set; }
+
     /// <summary>The reader thread is receiving (or about to): no caller may take the pipe.</summary>
     public bool ReaderReceiving { get; set; }
 

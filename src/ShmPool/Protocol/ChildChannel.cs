@@ -33,7 +33,7 @@ internal sealed class ChildChannel : IDisposable
 
     public string Name { get; }
 
-    /// <summary>The first size of the buffer of <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>.</summary>
+    /// <summary>The first size of the buffer of <see cref="TryReceiveBorrowed"/>.</summary>
     private const int InitialReceiveBuffer = 4 << 10;
 
     /// <summary>
@@ -96,11 +96,14 @@ internal sealed class ChildChannel : IDisposable
     /// the next receive on this channel, so the caller must be done with it (or copy it) by then. Allocates nothing
     /// for messages that fit the buffer, which grows to fit the messages seen, up to <see cref="MaxReceiveBuffer"/>.
     /// </summary>
-    public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout)
+    /// <param name="message">The message, in the channel's buffer.</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <param name="strategy">How to wait this time (null: the channel's strategy).</param>
+    public bool TryReceiveBorrowed(out ReadOnlyMemory<byte> message, TimeSpan timeout, ShmWaitStrategy? strategy = null)
     {
         while (true)
         {
-            if (_connection.TryReceiveIntoOrMeasure(_receiveBuffer, out int length, timeout))
+            if (_connection.TryReceiveIntoOrMeasure(_receiveBuffer, out int length, timeout, strategy))
             {
                 message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
                 return true;
@@ -118,7 +121,7 @@ internal sealed class ChildChannel : IDisposable
         }
     }
 
-    /// <summary>As <see cref="Receive()"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed(out ReadOnlyMemory{byte}, TimeSpan)"/>).</summary>
+    /// <summary>As <see cref="Receive()"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed"/>).</summary>
     public ReadOnlyMemory<byte> ReceiveBorrowed()
     {
         TryReceiveBorrowed(out ReadOnlyMemory<byte> message, Timeout.InfiniteTimeSpan);
