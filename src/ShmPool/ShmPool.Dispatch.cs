@@ -157,6 +157,18 @@ public sealed partial class ShmPool
             _queue.AddFirst(chunk);
             return;
         }
+        catch (Exception e) when (e is ShmCorruptionException or ObjectDisposedException or IOException)
+        {
+            // The pipe itself failed (a peer wrote nonsense into it, or it is being torn down): the worker is of no
+            // use; it is killed and replaced, and the chunk, which never reached it, waits for another worker.
+            // (A chunk too long for a pipe never gets here: it is refused when encoded.)
+            _options.Logger?.LogError(e, "ShmPool {Pool}: the pipe of worker {Pid} failed; killing it.", _poolId, worker.Pid);
+            worker.DefinedFunctions.Remove(chunk.Function.Id);
+            worker.KilledByPool = true;
+            KillNoThrow(worker);
+            _queue.AddFirst(chunk);
+            return;
+        }
 
         if (worker.InFlight.Count == 0 && _options.TaskTimeout is not null)
         {
@@ -450,21 +462,22 @@ public sealed partial class ShmPool
     /// <summary>
     /// The common end of <see cref="ReceiveFor"/>: the caller's own result. Read into the chunk while the caller
     /// still holds the pipe (the message lies in the pipe's receive buffer); then one lock section takes the chunk
-    /// off the worker and hands the pipe back; the chunk completes last. As <see cref="Handle"/> would, with one
-    /// lock section instead of two and no dispatch on the message's kind.
+    /// off the worker and hands the pipe back, whatever happened; the chunk completes (or fails) last. As
+    /// <see cref="Handle"/> would, with one lock section instead of two and no dispatch on the message's kind.
     /// </summary>
     private void TakeOwnResult(PoolWorker worker, CallerChunk chunk, ReadOnlyMemory<byte> message)
     {
-        bool raw = message.Span[0] == (byte)MessageKind.RawResults;
-        if (!raw)
-        {
-            // The serializer may keep what it was given (see Handle).
-            message = message.ToArray();
-        }
-
-        Exception? unreadable = null;
+        Exception? failure = null;
+        bool unreadable = false;
         try
         {
+            bool raw = message.Span[0] == (byte)MessageKind.RawResults;
+            if (!raw)
+            {
+                // The serializer may keep what it was given (see Handle).
+                message = message.ToArray();
+            }
+
             var reader = new MessageReader(message);
             _ = reader.ReadKind();
             _ = reader.ReadInt64();
@@ -472,13 +485,34 @@ public sealed partial class ShmPool
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or ArgumentException or IndexOutOfRangeException)
         {
-            unreadable = e;
+            unreadable = true;
+            failure = new ShmWorkerCrashedException($"Worker process {worker.Pid} returned results that cannot be read ({e.Message}); it is replaced.", e);
+            _options.Logger?.LogError(e, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
+        }
+#pragma warning disable CA1031 // Anything else (out of memory copying a large result) fails this task only; the pipe is handed back below.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            failure = e;
         }
 
         lock (_lock)
         {
             int index = IndexOf(worker.InFlight, chunk.Id);
-            if (index >= 0)
+            if (unreadable)
+            {
+                // Out of service before anyone can pick it (Pump, the next Apply): killed on purpose, so the other
+                // chunks it may hold go to other workers rather than fail; its reader settles its end.
+                if (index >= 0)
+                {
+                    worker.InFlight.RemoveAt(index);
+                    chunk.Worker = null;
+                }
+
+                worker.KilledByPool = true;
+                KillNoThrow(worker);
+            }
+            else if (index >= 0)
             {
                 TakeFromWorker(worker, index);
             }
@@ -487,15 +521,14 @@ public sealed partial class ShmPool
             Pump();
         }
 
-        if (unreadable is null)
+        if (failure is null)
         {
             chunk.Finish();
-            return;
         }
-
-        chunk.Fail(new ShmWorkerCrashedException($"Worker process {worker.Pid} returned results that cannot be read ({unreadable.Message}); it is replaced.", unreadable));
-        _options.Logger?.LogError(unreadable, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
-        KillNoThrow(worker);
+        else
+        {
+            chunk.Fail(failure);
+        }
     }
 
     /// <summary>The caller lets go of the worker's pipe; the reader takes it if there is something to receive. Under the lock.</summary>

@@ -210,7 +210,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
             : Math.Max(1, (int)Math.Ceiling(all.Length / (ProcessCount * 4.0)));
         var results = new TResult[all.Length];
-        var chunks = new List<PoolChunk<TResult>>((all.Length + size - 1) / size);
+        var chunks = new List<PoolChunk<TResult>>((int)(((long)all.Length + size - 1) / size));
         for (int start = 0; start < all.Length; start += size)
         {
             chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));

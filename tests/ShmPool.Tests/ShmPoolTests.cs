@@ -218,6 +218,27 @@ public sealed class ShmPoolTests : PoolTestBase
     }
 
     [TestMethod]
+    public void A_Map_fails_as_soon_as_its_first_failure_in_input_order_is_known()
+    {
+        // Item 0 fails at once; item 3 never ends. The Map reports item 0 without waiting for item 3.
+        ShmPool pool = NewPool(2);
+        string pidFile = TestSupport.TempFile("map-block");
+        try
+        {
+            var items = Enumerable.Range(0, 4).Select(i => (i, pidFile)).ToArray();
+            ShmAsyncResult<int[]> map = pool.MapAsync(TestFunctions.ThrowFirstBlockLater, items, chunkSize: 1);
+            Assert.IsTrue(map.Wait(Deadline), "the Map ended while item 3 still runs");
+            var e = Assert.ThrowsExactly<ShmRemoteException>(() => map.Get(TimeSpan.Zero));
+            Assert.AreEqual("item 0", e.RemoteMessage);
+        }
+        finally
+        {
+            pool.Terminate();
+            File.Delete(pidFile);
+        }
+    }
+
+    [TestMethod]
     public void A_reader_stops_spinning_when_its_spins_go_unrewarded_and_probes_now_and_then()
     {
         var spin = new ShmIpc.Pool.ReaderSpin(TimeSpan.FromMicroseconds(50));

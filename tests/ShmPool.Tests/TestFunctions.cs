@@ -60,6 +60,14 @@ public static class TestFunctions
         return x is 13 or 9_000 ? throw new ArgumentException($"item {x}") : x * x;
     }
 
+    /// <summary>Throws for item 0; blocks until killed for item 3 (writing its pid to the path); squares the rest.</summary>
+    public static int ThrowFirstBlockLater((int X, string Path) item) => item.X switch
+    {
+        0 => throw new ArgumentException("item 0"),
+        3 => BlockForever(item.Path),
+        _ => item.X * item.X,
+    };
+
     public static int ThrowIfThirteen(int x) => x == 13 ? throw new ArgumentException("thirteen is unlucky") : x * x;
 
     /// <summary>Writes its pid to <paramref name="path"/>, then blocks until killed.</summary>

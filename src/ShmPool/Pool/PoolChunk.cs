@@ -143,7 +143,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
         if (_completion.TrySetResult(outcome))
         {
-            Map?.ChunkSettled();
+            Map?.ChunkSettled(failed: outcome.FirstError is not null);
         }
 
         if (Single is not null)
@@ -164,7 +164,13 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         ReleaseMessage();
         if (_completion.TrySetException(exception))
         {
-            Map?.ChunkSettled();
+            if (Map is not null)
+            {
+                // Only the Map reads a chunk's task, and it reports one failure: the others must not surface later
+                // as unobserved task exceptions.
+                _ = _completion.Task.Exception;
+                Map.ChunkSettled(failed: true);
+            }
         }
 
         Single?.TrySetException(exception);
@@ -197,6 +203,7 @@ internal sealed class MapCompletion<TResult>
     private readonly TResult[] _results;
     private List<PoolChunk<TResult>>? _chunks;
     private int _remaining;
+    private int _failures;
 
     public MapCompletion(TResult[] results)
     {
@@ -221,9 +228,27 @@ internal sealed class MapCompletion<TResult>
         }
     }
 
-    /// <summary>One chunk was settled (exactly once per chunk: its own completion decides).</summary>
-    public void ChunkSettled()
+    /// <summary>
+    /// One chunk was settled (exactly once per chunk: its own completion decides). A failure fails the Map as soon as
+    /// every chunk before it succeeded (the first failure in input order, without waiting for the chunks after it,
+    /// which may run for long); otherwise the last chunk completes it.
+    /// </summary>
+    /// <param name="failed">This chunk failed, or one of its items did.</param>
+    public void ChunkSettled(bool failed)
     {
+        // Dekker-style: each settler publishes its chunk's state (the completion's interlocked CAS) before it reads
+        // _failures, and a failed one raises _failures (interlocked) before it scans: whichever of a failure and the
+        // success of an earlier chunk comes second sees the other, so some scan finds the failure with its prefix done.
+        if (failed)
+        {
+            Interlocked.Increment(ref _failures);
+        }
+
+        if (Volatile.Read(ref _failures) != 0 && FirstFailureInOrder() is Exception first)
+        {
+            _completion.TrySetException(first);
+        }
+
         if (Interlocked.Decrement(ref _remaining) != 0)
         {
             return;
@@ -255,6 +280,31 @@ internal sealed class MapCompletion<TResult>
         }
 
         _completion.TrySetResult(_results);
+    }
+
+    /// <summary>The failure of the first failed chunk or item, if every chunk before it succeeded; else null.</summary>
+    private Exception? FirstFailureInOrder()
+    {
+        foreach (PoolChunk<TResult> chunk in _chunks!)
+        {
+            Task<ChunkOutcome<TResult>> task = chunk.Task;
+            if (!task.IsCompleted)
+            {
+                return null;
+            }
+
+            if (!task.IsCompletedSuccessfully)
+            {
+                return task.Exception!.InnerException!;
+            }
+
+            if (task.Result.FirstError is Exception error)
+            {
+                return error;
+            }
+        }
+
+        return null;
     }
 }
 

@@ -115,8 +115,14 @@ internal sealed class ChildChannel : IDisposable
                 return false;
             }
 
+            if (length > MaxReceiveBuffer)
+            {
+                // Our pipes carry at most MaxMessageLength: a peer that sends more is not one of ours.
+                throw new InvalidDataException($"Pipe '{Name}' holds a message of {length} bytes, more than its {MaxMessageLength}-byte limit.");
+            }
+
             // Longer than the buffer, left in the pipe: grow once (every message fits MaxReceiveBuffer) and take it now.
-            _receiveBuffer = new byte[Math.Min(MaxReceiveBuffer, (int)BitOperations.RoundUpToPowerOf2((uint)length))];
+            _receiveBuffer = new byte[(int)BitOperations.RoundUpToPowerOf2((uint)length)];
             timeout = TimeSpan.Zero;
         }
     }
