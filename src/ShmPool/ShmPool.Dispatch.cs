@@ -333,7 +333,7 @@ public sealed partial class ShmPool
 #pragma warning restore CA1031
         {
             _options.Logger?.LogError(e, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
-            KillNoThrow(worker);
+            TakeOutOfService(worker);
         }
 
         OnWorkerEnded(worker);
@@ -439,7 +439,7 @@ public sealed partial class ShmPool
 #pragma warning restore CA1031
         {
             _options.Logger?.LogError(e, "ShmPool {Pool}: worker {Pid} sent something unreadable; killing it.", _poolId, worker.Pid);
-            KillNoThrow(worker);
+            TakeOutOfService(worker);
         }
         finally
         {
@@ -509,8 +509,7 @@ public sealed partial class ShmPool
                     chunk.Worker = null;
                 }
 
-                worker.KilledByPool = true;
-                KillNoThrow(worker);
+                TakeOutOfServiceLocked(worker);
             }
             else if (index >= 0)
             {
@@ -823,6 +822,25 @@ public sealed partial class ShmPool
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A worker that broke the protocol is killed on purpose: no task goes to it any more (Pump and Apply skip it), and
+    /// the other chunks it holds are sent again elsewhere rather than failed as crashed (they did nothing wrong).
+    /// </summary>
+    private void TakeOutOfService(PoolWorker worker)
+    {
+        lock (_lock)
+        {
+            TakeOutOfServiceLocked(worker);
+        }
+    }
+
+    /// <summary>As <see cref="TakeOutOfService"/>, under the lock.</summary>
+    private static void TakeOutOfServiceLocked(PoolWorker worker)
+    {
+        worker.KilledByPool = true;
+        KillNoThrow(worker);
     }
 
     /// <summary>SIGKILL, unless the process was reaped already (its pid may belong to another process by now).</summary>
