@@ -212,6 +212,12 @@ public sealed unsafe partial class ShmConnection
 
         if (drained)
         {
+            // Messages sent with SendDeferred and never flushed are delivered too: published before "closed".
+            if (_sendRing is { HasUnpublished: true } ring)
+            {
+                ring.Publish();
+            }
+
             // Release pairs with the peer's acquire in IsPeerClosedCheap: every record we published
             // (Tail stores above) is visible before the peer acts on "closed".
             MappedAtomics.WriteInt64Release(_ownSlot + PipeDescriptor.ClosedOffset, 1);
@@ -311,6 +317,13 @@ public sealed unsafe partial class ShmConnection
         {
             // A thread still inside a call could write Head or Tail after the new owner starts: keep the end here.
             throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not handed over.");
+        }
+
+        // Deferred messages travel with the end: published now, before the new owner takes over Tail.
+        if (_sendRing is { HasUnpublished: true } ring)
+        {
+            ring.Publish();
+            _sendData!.Notify();
         }
 
         ulong marker = NewHandoverWord();

@@ -81,7 +81,43 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
     public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => SendCore(message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
 
-    private bool SendCore(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes <paramref name="message"/> without making it visible yet: the receiver gets it, with every message
+    /// deferred before it, at the next <see cref="Send(ReadOnlySpan{byte})"/> or <see cref="Flush"/>, or as soon as a
+    /// quarter of the ring is pending. Publishing and telling a sleeping receiver (a full fence, and a semaphore post
+    /// when it sleeps) are then paid once per batch instead of once per message: the way to stream small messages,
+    /// as one writes to a buffered socket and flushes it. Waits for room as <see cref="Send(ReadOnlySpan{byte})"/>
+    /// does, publishing what is pending first (the receiver must see it to make room). Closing this end, or handing
+    /// it over, delivers deferred messages too.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
+    /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
+    /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    public void SendDeferred(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None, defer: true);
+
+    /// <summary>Makes the messages written by <see cref="SendDeferred"/> visible to the receiver, and wakes it if it sleeps.</summary>
+    /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    public void Flush()
+    {
+        SpscRing ring = _sendRing ?? ThrowCannotSend();
+        EnterSend();
+        try
+        {
+            if (ring.HasUnpublished)
+            {
+                ring.Publish();
+                _sendData!.Notify();
+            }
+        }
+        finally
+        {
+            ExitSend();
+        }
+    }
+
+    private bool SendCore(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken, bool defer = false)
     {
         SpscRing ring = _sendRing ?? ThrowCannotSend();
         if (message.Length > _maxMessageLength)
@@ -97,12 +133,31 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 ThrowPeerClosed();
             }
 
-            if (!ring.TryWrite(message) && !WaitAndWrite(ring, message, deadline, cancellationToken))
+            // A deferred message is published anyway once a quarter of the ring is pending: the receiver, which may
+            // be spinning on an empty ring meanwhile, never waits for more than that.
+            bool publish = !defer || ring.UnpublishedBytes >= ring.Capacity / 4;
+            if (!ring.TryWrite(message, publish))
             {
-                return false;
+                if (ring.HasUnpublished)
+                {
+                    // Full: what is pending must be seen before the receiver can make room.
+                    ring.Publish();
+                    _sendData!.Notify();
+                }
+
+                if (!WaitAndWrite(ring, message, deadline, cancellationToken))
+                {
+                    return false;
+                }
             }
 
-            _sendData!.Notify();
+            // Whatever this call published, the receiver is told once (Notify: a fence, then a post only if it
+            // sleeps). A deferred write that published nothing tells nobody: that is its point.
+            if (!ring.HasUnpublished)
+            {
+                _sendData!.Notify();
+            }
+
             return true;
         }
         finally
@@ -177,6 +232,59 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Receive()" path="/exception"/>
     public bool TryReceiveInto(Span<byte> buffer, out int length, TimeSpan timeout) =>
         ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length);
+
+    /// <summary>
+    /// Receives every message waiting, up to <paramref name="maxMessages"/>, waiting up to <paramref name="timeout"/> for
+    /// the first: each goes to <paramref name="handler"/> as a span over the pipe's shared memory, valid only during that
+    /// call (no copy). Their space goes back to the sender once, at the end: one release of the ring's Head and one check
+    /// for a sender asleep on a full ring (a full fence) per batch instead of per message; with
+    /// <see cref="SendDeferred"/> on the other side, the way to stream small messages. A message whose handler throws
+    /// counts as received; the exception ends the batch and propagates. The span lies in memory the sender shares:
+    /// copy what you keep (a sender that broke the protocol could change it).
+    /// </summary>
+    /// <typeparam name="TState">What the handler needs (pass it instead of capturing it, and the call allocates nothing).</typeparam>
+    /// <returns>How many messages the handler saw; 0 when the time ran out first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxMessages"/> is not positive.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public int ReceiveMany<TState>(System.Buffers.ReadOnlySpanAction<byte, TState> handler, TState state, int maxMessages, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxMessages);
+        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
+        long deadline = WaitSignal.DeadlineFrom(timeout);
+        EnterReceive();
+        int received = 0;
+        try
+        {
+            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, CancellationToken.None))
+            {
+                return 0;
+            }
+
+            do
+            {
+                // Consumed before the handler runs (a handler that throws does not see it again); its bytes stay
+                // ours until PublishHead below, so the span stays valid through the call.
+                ReadOnlySpan<byte> payload = ring.PeekedPayload;
+                ring.Commit(publish: false);
+                received++;
+                handler(payload, state);
+            }
+            while (received < maxMessages && ring.TryPeek());
+
+            return received;
+        }
+        finally
+        {
+            if (received > 0)
+            {
+                ring.PublishHead();
+                _receiveSpace!.Notify();
+            }
+
+            ExitReceive();
+        }
+    }
 
     /// <summary>
     /// As <see cref="TryReceiveInto(Span{byte}, out int, TimeSpan)"/>, but a message longer than <paramref name="buffer"/>

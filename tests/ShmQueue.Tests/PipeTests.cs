@@ -555,11 +555,145 @@ public sealed class PipeTests
     }
 
     [TestMethod]
+    public void Deferred_messages_are_seen_only_after_a_flush_or_a_send_and_in_order()
+    {
+        using var pair = new Pair("defer");
+        pair.A.SendDeferred([1]);
+        pair.A.SendDeferred([2]);
+        Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "deferred: not published yet");
+        Assert.IsFalse(pair.B.TryReceive(out _, TimeSpan.FromMilliseconds(20)));
+        pair.A.Flush();
+        CollectionAssert.AreEqual(new byte[] { 1 }, pair.B.Receive());
+        CollectionAssert.AreEqual(new byte[] { 2 }, pair.B.Receive());
+
+        pair.A.SendDeferred([3]);
+        pair.A.Send([4]);
+        CollectionAssert.AreEqual(new byte[] { 3 }, pair.B.Receive(), "a plain Send publishes what was deferred before it");
+        CollectionAssert.AreEqual(new byte[] { 4 }, pair.B.Receive());
+        pair.A.Flush();
+        Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "a flush with nothing pending sends nothing");
+    }
+
+    [TestMethod]
+    public void Deferred_messages_publish_themselves_at_a_quarter_of_the_ring_and_when_it_is_full()
+    {
+        using var pair = new Pair("defer-full", Options(capacity: 4096));
+        int sent = 0;
+        while (!pair.B.Poll(TimeSpan.Zero))
+        {
+            pair.A.SendDeferred(PipeMessages.Make(sent++, 100));
+            Assert.IsTrue(sent <= 4096 / 4 / 100 + 1, $"still unpublished after {sent} messages of 100 B");
+        }
+
+        // A sender that fills the ring with deferred messages must publish them to get room (or it would wait forever).
+        var sender = Task.Run(() =>
+        {
+            for (int i = sent; i < 200; i++)
+            {
+                pair.A.SendDeferred(PipeMessages.Make(i, 100));
+            }
+
+            pair.A.Flush();
+        });
+        for (int i = 0; i < 200; i++)
+        {
+            byte[] message = pair.B.TryReceive(out byte[] m, Generous) ? m : throw new AssertFailedException($"message {i} never came");
+            CollectionAssert.AreEqual(PipeMessages.Make(i, 100), message);
+        }
+
+        Assert.IsTrue(sender.Wait(Generous));
+    }
+
+    [TestMethod]
+    public void A_flush_wakes_a_receiver_asleep_on_the_semaphore_and_closing_delivers_deferred_messages()
+    {
+        string name = TestNames.Unique("defer-sleep");
+        ShmPipeOptions options = Options();
+        options.WaitStrategy = ShmWaitStrategy.NoSpin;
+        using ShmConnection a = ShmPipe.Create(name, options);
+        using ShmConnection b = ShmPipe.Connect(name, options);
+        using var view = new PipeFileView(name);
+        byte[]? got = null;
+        var receiver = new Thread(() => got = b.Receive());
+        receiver.Start();
+        Until.True(() => view.DataSleepers(0) + view.DataSleepers(1) > 0, Generous, "the receiver sleeps");
+        a.SendDeferred([7]);
+        Assert.IsFalse(receiver.Join(50), "a deferred message wakes nobody");
+        a.Flush();
+        Assert.IsTrue(receiver.Join(Generous), "the flush woke it");
+        CollectionAssert.AreEqual(new byte[] { 7 }, got);
+
+        a.SendDeferred([8]);
+        a.SendDeferred([9]);
+        a.Dispose();
+        CollectionAssert.AreEqual(new byte[] { 8 }, b.Receive(), "closing publishes what was deferred");
+        CollectionAssert.AreEqual(new byte[] { 9 }, b.Receive());
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => b.Receive());
+    }
+
+    [TestMethod]
+    public void ReceiveMany_hands_every_waiting_message_to_the_handler_in_order_up_to_a_limit()
+    {
+        using var pair = new Pair("many", Options(capacity: 4096));
+        var seen = new List<int>();
+        Assert.AreEqual(0, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 10, TimeSpan.Zero), "nothing waiting");
+        Assert.AreEqual(0, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 10, TimeSpan.FromMilliseconds(20)));
+        for (int i = 0; i < 25; i++)
+        {
+            byte[] message = new byte[64];
+            message[0] = (byte)i;
+            pair.A.SendDeferred(message);
+        }
+
+        pair.A.Flush();
+        Assert.AreEqual(10, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 10, Generous));
+        Assert.AreEqual(15, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 100, Generous));
+        CollectionAssert.AreEqual(Enumerable.Range(0, 25).ToArray(), seen.ToArray());
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => pair.B.ReceiveMany(static (m, s) => { }, 0, 0, TimeSpan.Zero));
+
+        // The space comes back at the end of the call: the sender can fill the whole ring again.
+        int fitted = 0;
+        while (pair.A.TrySend(PipeMessages.Make(fitted, 64), TimeSpan.Zero))
+        {
+            fitted++;
+        }
+
+        Assert.IsTrue(fitted >= 4096 / 80 - 1, $"only {fitted} messages fitted after the drain");
+    }
+
+    [TestMethod]
+    public void A_handler_that_throws_ends_the_batch_its_message_counts_as_received()
+    {
+        using var pair = new Pair("many-throw");
+        for (int i = 0; i < 5; i++)
+        {
+            pair.A.Send([(byte)i]);
+        }
+
+        var seen = new List<int>();
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => pair.B.ReceiveMany(static (m, s) =>
+        {
+            s.Add(m[0]);
+            if (m[0] == 2)
+            {
+                throw new InvalidOperationException("handler failed");
+            }
+        }, seen, 100, Generous));
+        Assert.AreEqual("handler failed", e.Message);
+        CollectionAssert.AreEqual(new[] { 0, 1, 2 }, seen.ToArray());
+        CollectionAssert.AreEqual(new byte[] { 3 }, pair.B.Receive(), "the batch ended after the throwing message");
+        Assert.AreEqual(1, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 100, Generous));
+        Assert.AreEqual(4, seen[^1]);
+    }
+
+    [TestMethod]
     public void A_handover_in_one_process_moves_the_end_and_the_token_works_once()
     {
         using var pair = new Pair("hand");
         pair.A.Send([1]);
+        pair.B.SendDeferred([5]);
         string token = pair.B.ReleaseForHandover();
+        CollectionAssert.AreEqual(new byte[] { 5 }, pair.A.Receive(), "a deferred message is published when its end is handed over");
         StringAssert.Contains(token, pair.Name);
         Assert.ThrowsExactly<ObjectDisposedException>(() => pair.B.Receive());
         Assert.IsTrue(pair.A.IsPeerConnected, "an end in transit is still connected");

@@ -55,6 +55,9 @@ internal static partial class ChildRoles
             case "pipe-sink":
                 PipeSink(args[0]);
                 return 0;
+            case "pipe-sink-batched":
+                PipeSinkBatched(args[0]);
+                return 0;
             case "queue-producer":
                 QueueProducer(args[0], args[1], Int(args[2]), Int(args[3]), Int(args[4]), Int(args[5]), Int(args[6]), Int(args[7]));
                 return 0;

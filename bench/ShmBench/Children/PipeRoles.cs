@@ -31,6 +31,34 @@ internal static partial class ChildRoles
         }
     }
 
+    /// <summary>As <see cref="PipeSink"/>, draining the pipe with <see cref="ShmConnection.ReceiveMany"/>.</summary>
+    private static void PipeSinkBatched(string name)
+    {
+        using ShmConnection pipe = ShmPipe.Connect(name);
+        var acks = new int[1];
+        Ready();
+        try
+        {
+            while (true)
+            {
+                pipe.ReceiveMany(static (message, acks) =>
+                {
+                    if (message.Length > 0 && message[0] == PipeAckRequest)
+                    {
+                        acks[0]++;
+                    }
+                }, acks, 4096, Timeout.InfiniteTimeSpan);
+                for (; acks[0] > 0; acks[0]--)
+                {
+                    pipe.Send([PipeAckRequest]);
+                }
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+        }
+    }
+
     /// <summary>Receives a one-way stream; answers one byte to a message that starts with <see cref="PipeAckRequest"/>.</summary>
     private static void PipeSink(string name)
     {

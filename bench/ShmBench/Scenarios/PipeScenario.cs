@@ -31,6 +31,7 @@ internal sealed class PipeScenario : IScenario
         RoundTrip(ctx, "shmipc.pipe_1KiB_rtt", KiB, ctx.Plan(100_000), sleeping: false);
         RoundTrip(ctx, "shmipc.pipe_64KiB_rtt", 64 * KiB, ctx.Plan(20_000), sleeping: false);
         Stream(ctx, "shmipc.pipe_64B_stream_throughput", 64, ctx.Plan(5_000_000, 100_000));
+        Stream(ctx, "shmipc.pipe_64B_deferred_stream_throughput", 64, ctx.Plan(5_000_000, 100_000), flushEvery: 1024);
         Stream(ctx, "shmipc.pipe_64KiB_stream_throughput", 64 * KiB, ctx.Plan(50_000, 1_000));
         ctx.Note("shmipc.pipe_*_rtt: parent on CPU 0, echo process on CPU 1, default wait strategy (spins 50 us before sleeping) on both ends");
         ctx.Note("shmipc.pipe_8B_sleep_rtt: ShmWaitStrategy.NoSpin on both ends (parent CPU 0, echo CPU 1), so every message wakes a sleeper as in c.sem_8B_rtt");
@@ -112,10 +113,14 @@ internal sealed class PipeScenario : IScenario
     /// <summary>
     /// One-way stream of <paramref name="size"/>-byte messages to a "pipe-sink" child: a run sends n messages,
     /// the last asking for an acknowledgement, and ends when it arrives. name (msg/s) and its _bandwidth (MB/s).
+    /// With flushEvery 0: one <see cref="ShmConnection.Send(ReadOnlySpan{byte})"/> per message; otherwise
+    /// <see cref="ShmConnection.SendDeferred"/> per message and <see cref="ShmConnection.Flush"/> after every flushEvery
+    /// (1024 x 64 B: the 64 KiB buffer of dotnet.uds_64B_batched_stream), received with <see cref="ShmConnection.ReceiveMany"/>
+    /// (as the UDS sink reads whatever bytes have arrived).
     /// </summary>
-    public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan)
+    public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan, int flushEvery = 0)
     {
-        ctx.Progress.Step($"ShmIpc pipe {Size(size)} one-way stream");
+        ctx.Progress.Step($"ShmIpc pipe {Size(size)} one-way stream{(flushEvery > 0 ? $", SendDeferred + Flush every {flushEvery}" : "")}");
         plan = plan with { SteadyState = true }; // the sink serves until the pipe closes
         string pipeName = Foundation.NewSegmentName("pipe");
         var options = new ShmPipeOptions
@@ -124,7 +129,7 @@ internal sealed class PipeScenario : IScenario
             MaxMessageLength = size,
         };
         using ShmConnection pipe = ShmPipe.Create(pipeName, options);
-        using Process child = ChildProcesses.Start("pipe-sink", cpu: 1, pipeName);
+        using Process child = ChildProcesses.Start(flushEvery > 0 ? "pipe-sink-batched" : "pipe-sink", cpu: 1, pipeName);
         ChildProcesses.Expect(child, "READY");
         byte[] message = new byte[size];
         byte[] ack = new byte[1];
@@ -136,7 +141,18 @@ internal sealed class PipeScenario : IScenario
                 message[0] = 0;
                 for (int i = 1; i < n; i++)
                 {
-                    pipe.Send(message);
+                    if (flushEvery == 0)
+                    {
+                        pipe.Send(message);
+                    }
+                    else
+                    {
+                        pipe.SendDeferred(message);
+                        if (i % flushEvery == 0)
+                        {
+                            pipe.Flush();
+                        }
+                    }
                 }
 
                 message[0] = ChildRoles.PipeAckRequest;
