@@ -236,8 +236,9 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <summary>
     /// Receives every message waiting, up to <paramref name="maxMessages"/>, waiting up to <paramref name="timeout"/> for
     /// the first: each goes to <paramref name="handler"/> as a span over the pipe's shared memory, valid only during that
-    /// call (no copy). Their space goes back to the sender once, at the end: one release of the ring's Head and one check
-    /// for a sender asleep on a full ring (a full fence) per batch instead of per message; with
+    /// call (no copy). Their space goes back to the sender at the end, and every eighth of the ring on the way: one
+    /// release of the ring's Head and one check for a sender asleep on a full ring (a full fence) per batch instead of
+    /// per message; with
     /// <see cref="SendDeferred"/> on the other side, the way to stream small messages. A message whose handler throws
     /// counts as received; the exception ends the batch and propagates. The span lies in memory the sender shares:
     /// copy what you keep (a sender that broke the protocol could change it).
@@ -264,11 +265,19 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             do
             {
                 // Consumed before the handler runs (a handler that throws does not see it again); its bytes stay
-                // ours until PublishHead below, so the span stays valid through the call.
+                // ours until PublishHead, so the span stays valid through the call.
                 ReadOnlySpan<byte> payload = ring.PeekedPayload;
                 ring.Commit(publish: false);
                 received++;
                 handler(payload, state);
+
+                // Every eighth of the ring, the space handled so far goes back at once: a sender that filled the
+                // ring writes while we read, instead of the two taking turns (the spans handed out are done with).
+                if (ring.UnreleasedBytes >= ring.Capacity / 8)
+                {
+                    ring.PublishHead();
+                    _receiveSpace!.Notify();
+                }
             }
             while (received < maxMessages && ring.TryPeek());
 
@@ -276,7 +285,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         }
         finally
         {
-            if (received > 0)
+            if (ring.UnreleasedBytes > 0)
             {
                 ring.PublishHead();
                 _receiveSpace!.Notify();

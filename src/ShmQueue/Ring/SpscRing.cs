@@ -53,6 +53,9 @@ internal sealed unsafe class SpscRing
 
     // Consumer side (process-local).
     private long _head;
+
+    /// <summary>Consumer: the last value stored to the shared Head (<see cref="_head"/> runs ahead of it within a batch).</summary>
+    private long _publishedHead;
     private long _tailCache;
     private byte* _peekedPayload;
     private int _peekedLength;
@@ -79,6 +82,7 @@ internal sealed unsafe class SpscRing
         _publishedTail = _tail;
         _head = MappedAtomics.ReadInt64Acquire(_headWord);
         _headCache = _head;
+        _publishedHead = _head;
         _tailCache = _tail;
     }
 
@@ -234,8 +238,12 @@ internal sealed unsafe class SpscRing
     {
         // Release: our reads of the records are done before the producer, whose acquire load of Head
         // (RefreshHead) reads this value, reuses their bytes.
+        _publishedHead = _head;
         MappedAtomics.WriteInt64Release(_headWord, _head);
     }
+
+    /// <summary>Bytes consumed (by <see cref="Commit(bool)"/> with publish: false) and not yet given back to the producer.</summary>
+    public long UnreleasedBytes => _head - _publishedHead;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool RefreshTail(long head)
