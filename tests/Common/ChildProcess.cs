@@ -18,13 +18,22 @@ internal sealed class ChildProcess : IDisposable
         _process = process;
         _process.OutputDataReceived += (_, e) =>
         {
-            if (e.Data is null)
+            // Runs on a thread-pool thread, possibly after Dispose (the end of the output can arrive late): an
+            // exception here would crash the whole test host, so a disposed or completed collection is ignored.
+            try
             {
-                _lines.CompleteAdding();
+                if (e.Data is null)
+                {
+                    _lines.CompleteAdding();
+                }
+                else
+                {
+                    _lines.Add(e.Data);
+                }
             }
-            else
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
             {
-                _lines.Add(e.Data);
+                // Disposed, or completed already: nobody reads these lines any more.
             }
         };
         _process.ErrorDataReceived += (_, e) =>
