@@ -509,10 +509,12 @@ static int decode_claim(const shmipc_queue *q, uint64_t w, int64_t to_end, uint3
 }
 
 /* §6.5: Claim, Reader, ProducerIdentity plain, then State with release, last: a consumer that loads State
- * (acquire) and then Claim sees the Claim that goes with that State or a newer one (§6.4). */
+ * (acquire) and then Claim sees the Claim that goes with that State or a newer one (§6.4). Last unit first
+ * (§6.6): the first unit's Claim, the record's size, is overwritten last, so a reclaimer killed half-way never
+ * leaves payload bytes behind a free-stamped first unit. */
 static void stamp_free(shmipc_queue *q, int64_t position, int64_t size)
 {
-    for (int64_t x = position; x < position + size; x += R_ALIGN) {
+    for (int64_t x = position + size - R_ALIGN; x >= position; x -= R_ALIGN) {
         uint8_t *u = q_record(q, x);
         int64_t next = x + q->cap;
         st_plain64(u + R_CLAIM, (int64_t)free_stamp(next));
@@ -617,6 +619,12 @@ static int64_t q_reclaim(shmipc_queue *q, int64_t *blocked_at, uint64_t *blocked
             uint8_t *rec = q->data + off;
             uint32_t kind; int32_t len; int64_t size;
             uint64_t claim = (uint64_t)ld_acq64(rec + R_CLAIM);
+            if (claim == free_stamp(h + q->cap)) {
+                /* already free for the next lap: a reclaimer died here (§6.6); finish the unit, step over it */
+                stamp_free(q, h, R_ALIGN);
+                h += R_ALIGN;
+                continue;
+            }
             if (!decode_claim(q, claim, q->cap - off, &kind, &len, &size)) { *corrupt = 1; break; }
             if (kind == K_MESSAGE) {
                 uint64_t st = (uint64_t)ld_acq64(rec + R_STATE);

@@ -588,9 +588,11 @@ class Queue:
 
     def _stamp_free(self, position, size):
         """§6.5: Claim, Reader, ProducerIdentity, then State last (release): a consumer that loads State and then
-        Claim sees the Claim that goes with that State or a newer one. Published as a whole by Head (or Magic)."""
+        Claim sees the Claim that goes with that State or a newer one. Published as a whole by Head (or Magic).
+        Last unit first (§6.6): the first unit's Claim, the record's size, is overwritten last, so a reclaimer
+        killed half-way never leaves payload bytes behind a free-stamped first unit."""
         store, data, mask, cap = self._seg.store64, self._data, self._offmask, self.capacity
-        for x in range(position, position + size, _ALIGN):
+        for x in range(position + size - _ALIGN, position - 1, -_ALIGN):
             nxt = x + cap
             u = data + (x & mask)
             store(u, ~nxt)
@@ -629,7 +631,13 @@ class Queue:
             while h < r:
                 off = h & self._offmask
                 rec = self._data + off
-                d = self._decode(seg.load64(rec) & _M64, self.capacity - off)
+                claim = seg.load64(rec) & _M64
+                if claim == (~(h + self.capacity)) & _M64:
+                    # already free for the next lap: a reclaimer died here (§6.6); finish the unit, step over it
+                    self._stamp_free(h, _ALIGN)
+                    h += _ALIGN
+                    continue
+                d = self._decode(claim, self.capacity - off)
                 if d is None:
                     corrupt = f"invalid claim behind the read position at {h}"
                     break

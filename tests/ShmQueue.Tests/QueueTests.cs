@@ -1,3 +1,4 @@
+using ShmIpc.Layout;
 using System.Buffers;
 using System.Diagnostics;
 using ShmIpc.Tests.Common;
@@ -19,6 +20,78 @@ public sealed class QueueTests
         }
 
         return bytes;
+    }
+
+    [TestMethod]
+    [DataRow(0, DisplayName = "killed after stamping the later units of a record")]
+    [DataRow(1, DisplayName = "killed after stamping a whole record")]
+    [DataRow(2, DisplayName = "killed after three whole records and the first Claim of a fourth")]
+    public unsafe void A_reclaimer_killed_half_way_leaves_a_queue_the_next_reclaimer_finishes(int stoppedAt)
+    {
+        // What a reclaimer SIGKILLed in the middle of its stamps leaves behind (it holds the lock, Head has not
+        // moved): the next producer that needs room breaks the dead holder's lock and must finish the job from Head.
+        // (Stamping a record first unit first, a killed reclaimer left it without its size and the queue threw
+        // "invalid claim word behind the read position" on every reclaim after.)
+        string name = TestNames.Unique("q-reclaim");
+        const long Capacity = 16 << 10;
+        using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = Capacity });
+        byte[] message = new byte[100];
+        for (int i = 0; i < 20; i++)
+        {
+            queue.Enqueue(Message(100, i));
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.IsTrue(queue.TryDequeue(out byte[]? _));
+        }
+
+        using var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile("/dev/shm/shmipc." + name, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite);
+        using var view = file.CreateViewAccessor();
+        byte* segment = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref segment);
+        try
+        {
+            segment += view.PointerOffset;
+            byte* control = segment + SegmentHeaderDescriptor.HeaderSize;
+            byte* data = control + *(long*)(segment + SegmentHeaderDescriptor.ControlSizeOffset);
+            long head = *(long*)(control + QueueDescriptor.HeadOffset);
+            long size = QueueDescriptor.RecordSize(100);
+            Assert.IsTrue(size > QueueDescriptor.RecordAlignment, "a record of several units");
+            ulong dead = new ShmIpc.Memory.ProcessIdentity(4_000_000, 12345).ToWord(); // a pid above pid_max: never alive
+            *(ulong*)(control + QueueDescriptor.ReclaimLockOffset) = dead;
+            switch (stoppedAt)
+            {
+                case 0:
+                    QueueDescriptor.StampFree(data, Capacity - 1, Capacity, head + QueueDescriptor.RecordAlignment, size - QueueDescriptor.RecordAlignment);
+                    break;
+                case 1:
+                    QueueDescriptor.StampFree(data, Capacity - 1, Capacity, head, size);
+                    break;
+                default:
+                    QueueDescriptor.StampFree(data, Capacity - 1, Capacity, head, 3 * size);
+                    QueueDescriptor.StampFree(data, Capacity - 1, Capacity, head + (4 * size) - QueueDescriptor.RecordAlignment, QueueDescriptor.RecordAlignment);
+                    QueueDescriptor.StampFree(data, Capacity - 1, Capacity, head + (3 * size) + QueueDescriptor.RecordAlignment, size - (2 * QueueDescriptor.RecordAlignment));
+                    *(ulong*)(data + ((head + (3 * size)) & (Capacity - 1))) = QueueDescriptor.FreeStamp(head + (3 * size) + Capacity);
+                    break;
+            }
+
+            // The queue flows on, in order, through many laps of the ring.
+            int next = 10;
+            for (int i = 20; i < 1000; i++)
+            {
+                Assert.IsTrue(queue.TryEnqueue(Message(100, i), TimeSpan.FromSeconds(5)), $"enqueue {i}: {queue.Ring.DescribeState()}");
+                Assert.IsTrue(queue.TryDequeue(out byte[]? got, TimeSpan.FromSeconds(5)));
+                CollectionAssert.AreEqual(Message(100, next++), got);
+            }
+
+            Assert.IsTrue(*(long*)(control + QueueDescriptor.HeadOffset) > head, "Head moved on");
+            Assert.AreNotEqual(dead, *(ulong*)(control + QueueDescriptor.ReclaimLockOffset), "the dead holder's lock was broken");
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
     }
 
     [TestMethod]

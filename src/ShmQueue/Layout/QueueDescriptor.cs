@@ -141,10 +141,17 @@ internal static unsafe class QueueDescriptor
     /// stamp is stored last, with release: a reader that loads State (acquire) and then Claim sees the
     /// Claim that goes with that State or a newer one, never an older lap's (see MpmcRing.TryBeginRead).
     /// </summary>
+    /// <remarks>
+    /// Last unit first: the first unit's Claim, the only word that says how long the record is, is
+    /// overwritten last. A reclaimer killed half-way leaves either the record whole at its start (the next
+    /// reclaimer decodes it and stamps it again) or every later unit already free, so the next reclaimer,
+    /// finding next-lap free stamps at Head, steps over them a unit at a time and never reads payload bytes
+    /// as a Claim (see MpmcRing.TryReclaim).
+    /// </remarks>
     public static void StampFree(byte* data, long mask, long capacity, long position, long size)
     {
         long offsetMask = mask & ~(long)(RecordAlignment - 1);
-        for (long x = position; x < position + size; x += RecordAlignment)
+        for (long x = position + size - RecordAlignment; x >= position; x -= RecordAlignment)
         {
             byte* unit = data + (x & offsetMask);
             long next = x + capacity;

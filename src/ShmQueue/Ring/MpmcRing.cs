@@ -75,8 +75,11 @@ internal readonly record struct Blocker(long Position, int Pid, ulong IdentityWo
 /// Crash at each step: producer before its claim CAS: nothing happened. Between claim and Tail CAS:
 /// helpers advance Tail. Before commit: the record is abandoned after its owner is proved dead (only it is
 /// lost). Consumer before its Reader CAS: nothing. After it: ReadPosition is helped; the claimed message
-/// is lost and its space reclaimed once its reader is proved dead. Reclaimer mid-stamp: stamps are
-/// idempotent; the next reclaimer takes the lock over and redoes them.
+/// is lost and its space reclaimed once its reader is proved dead. Reclaimer mid-stamp: the next reclaimer
+/// takes the lock over and starts again at Head; records are stamped last unit first, so it finds either a
+/// record whole at its start (stamped again: stamps are idempotent) or units already free, which it steps
+/// over one by one (TryReclaim). Stamping first unit first, a takeover found the record's size overwritten
+/// and reported the ring corrupt for good (a producer killed mid-reclaim by a test's SIGKILL).
 /// </remarks>
 internal sealed unsafe class MpmcRing
 {
@@ -518,6 +521,16 @@ internal sealed unsafe class MpmcRing
                 long offset = head & _offsetMask;
                 byte* record = _data + offset;
                 ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+                if (claim == FreeStamp(head + _capacity))
+                {
+                    // Freed for the next lap already: a reclaimer died here before moving Head. Records are
+                    // stamped last unit first (StampFree), so every unit from here to the next record's start
+                    // is free too: finish this one (its State store may not have happened) and step over it.
+                    StampFree(_data, _mask, _capacity, head, RecordAlignment);
+                    head += RecordAlignment;
+                    continue;
+                }
+
                 if (!TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out _, out long size))
                 {
                     ThrowCorruption(head, $"invalid claim word 0x{claim:X16} behind the read position");
