@@ -517,7 +517,7 @@ static void stamp_free(shmipc_queue *q, int64_t position, int64_t size)
     for (int64_t x = position + size - R_ALIGN; x >= position; x -= R_ALIGN) {
         uint8_t *u = q_record(q, x);
         int64_t next = x + q->cap;
-        st_plain64(u + R_CLAIM, (int64_t)free_stamp(next));
+        st_rel64(u + R_CLAIM, (int64_t)free_stamp(next)); /* release: the later units' stamps are seen first */
         st_plain64(u + R_READER, (int64_t)free_stamp(next));
         st_plain64(u + R_PRODUCER, 0);
         st_rel64(u + R_STATE, (int64_t)state_word(next, S_WRITING));

@@ -205,6 +205,14 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     public void Dispose()
     {
+        if (Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+        {
+            // Called from a ReceiveMany handler, which holds the receive guard: waiting for it to let go would wait
+            // on ourselves. The batch stops and ReceiveMany closes the end once it has left the mapping.
+            _disposeInHandler = true;
+            return;
+        }
+
         if (!Stop(StateClosed, out bool drained))
         {
             return;
@@ -308,6 +316,11 @@ public sealed unsafe partial class ShmConnection
     /// <exception cref="InvalidOperationException">A call on another thread did not finish; the end stays here, unusable.</exception>
     internal string ReleaseForHandover()
     {
+        if (Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+        {
+            throw new InvalidOperationException($"End {_end} of pipe '{Name}' cannot be handed over from inside a ReceiveMany handler on it: return from the handler first.");
+        }
+
         if (!Stop(StateHandedOver, out bool drained))
         {
             ThrowDisposed();

@@ -77,6 +77,7 @@ public sealed unsafe partial class ShmConnection
                 return true;
             }
 
+            FlushDeferredBeforeWaiting();
             var condition = new ReadableCondition(this, ring);
             bool ready = _receiveData!.Wait(ref condition, _strategy, deadline, CancellationToken.None);
             ThrowIfStopped();
@@ -268,6 +269,8 @@ public sealed unsafe partial class ShmConnection
             return false;
         }
 
+        FlushDeferredBeforeWaiting();
+
         var condition = new ReadableCondition(this, ring);
         while (true)
         {
@@ -292,6 +295,29 @@ public sealed unsafe partial class ShmConnection
             if (!ready)
             {
                 return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A receive about to wait first publishes what this end wrote with SendDeferred and did not flush: the answer it
+    /// waits for may need that request. Only if no other thread is sending on this end right now (it publishes its own).
+    /// </summary>
+    private void FlushDeferredBeforeWaiting()
+    {
+        if (_sendRing is { HasUnpublished: true } ring && Interlocked.CompareExchange(ref _sendBusy, 1, 0) == 0)
+        {
+            try
+            {
+                if (Volatile.Read(ref _state) == StateOpen && ring.HasUnpublished)
+                {
+                    ring.Publish();
+                    _sendData!.Notify();
+                }
+            }
+            finally
+            {
+                ExitSend();
             }
         }
     }

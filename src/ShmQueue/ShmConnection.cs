@@ -88,7 +88,9 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// when it sleeps) are then paid once per batch instead of once per message: the way to stream small messages,
     /// as one writes to a buffered socket and flushes it. Waits for room as <see cref="Send(ReadOnlySpan{byte})"/>
     /// does, publishing what is pending first (the receiver must see it to make room). Closing this end, or handing
-    /// it over, delivers deferred messages too.
+    /// it over, delivers deferred messages too; a receive on this end that has to wait publishes them first (a request
+    /// written with SendDeferred and never flushed cannot leave its sender waiting for the answer). When the peer is
+    /// gone, deferred messages are dropped with it, as sent ones are.
     /// </summary>
     /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
@@ -114,6 +116,22 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         finally
         {
             ExitSend();
+        }
+    }
+
+    /// <summary>The managed thread id running a <see cref="ReceiveMany"/> handler on this end, or 0.</summary>
+    private int _handlerThread;
+
+    /// <summary>A <see cref="ReceiveMany"/> handler disposed this end: the dispose completes when ReceiveMany returns.</summary>
+    private volatile bool _disposeInHandler;
+
+    /// <summary>On the thread of a ReceiveMany handler (which holds the receive guard): releases the space handled so far.</summary>
+    private void ReleaseReceivedSpace()
+    {
+        if (_receiveRing is { UnreleasedBytes: > 0 } received)
+        {
+            received.PublishHead();
+            _receiveSpace!.Notify();
         }
     }
 
@@ -143,6 +161,14 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     // Full: what is pending must be seen before the receiver can make room.
                     ring.Publish();
                     _sendData!.Notify();
+                }
+
+                if (Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+                {
+                    // A ReceiveMany handler replying on a full ring: give back the space of the messages it has
+                    // handled first, or a peer blocked sending to us (on exactly that space) and we would wait on
+                    // each other for good. Head stops at the message in hand (committed after its handler).
+                    ReleaseReceivedSpace();
                 }
 
                 if (!WaitAndWrite(ring, message, deadline, cancellationToken))
@@ -240,7 +266,9 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// release of the ring's Head and one check for a sender asleep on a full ring (a full fence) per batch instead of
     /// per message; with
     /// <see cref="SendDeferred"/> on the other side, the way to stream small messages. A message whose handler throws
-    /// counts as received; the exception ends the batch and propagates. The span lies in memory the sender shares:
+    /// counts as received; the exception ends the batch and propagates. A handler may send on this end (its space is
+    /// given back before such a send waits for room) and may dispose it (the batch stops, the end closes when
+    /// ReceiveMany returns); it may not receive on it. The span lies in memory the sender shares:
     /// copy what you keep (a sender that broke the protocol could change it).
     /// </summary>
     /// <typeparam name="TState">What the handler needs (pass it instead of capturing it, and the call allocates nothing).</typeparam>
@@ -262,14 +290,22 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 return 0;
             }
 
+            Volatile.Write(ref _handlerThread, Environment.CurrentManagedThreadId);
             do
             {
-                // Consumed before the handler runs (a handler that throws does not see it again); its bytes stay
-                // ours until PublishHead, so the span stays valid through the call.
+                // Committed after the handler (in finally: a handler that throws does not see its message again), so
+                // while it runs Head stays at or before this message: a Head released meanwhile (a send from the
+                // handler that must wait for room, see SendCore) never gives the producer the bytes of this span.
                 ReadOnlySpan<byte> payload = ring.PeekedPayload;
-                ring.Commit(publish: false);
                 received++;
-                handler(payload, state);
+                try
+                {
+                    handler(payload, state);
+                }
+                finally
+                {
+                    ring.Commit(publish: false);
+                }
 
                 // Every eighth of the ring, the space handled so far goes back at once: a sender that filled the
                 // ring writes while we read, instead of the two taking turns (the spans handed out are done with).
@@ -279,7 +315,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     _receiveSpace!.Notify();
                 }
             }
-            while (received < maxMessages && ring.TryPeek());
+            while (received < maxMessages && !_disposeInHandler && Volatile.Read(ref _state) == StateOpen && ring.TryPeek());
 
             return received;
         }
@@ -291,7 +327,13 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 _receiveSpace!.Notify();
             }
 
+            Volatile.Write(ref _handlerThread, 0);
             ExitReceive();
+            if (_disposeInHandler)
+            {
+                // The handler closed this end: done now that the receive has let go of the mapping (see Dispose).
+                Dispose();
+            }
         }
     }
 

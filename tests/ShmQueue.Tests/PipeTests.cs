@@ -687,6 +687,73 @@ public sealed class PipeTests
     }
 
     [TestMethod]
+    public void A_ReceiveMany_handler_that_replies_on_a_full_ring_gives_back_the_space_it_handled()
+    {
+        // A sends 600 small messages before it reads any reply (the ring holds 585); B answers each with a 4 KiB
+        // reply (16 fit). B's 17th reply waits for A, and A waits for room for its last messages: room B has
+        // handled but, inside a batch, not yet given back. The handler's waiting send gives it back.
+        using var pair = new Pair("many-reply", Options(capacity: 64 << 10, maxMessageLength: 4096));
+        const int Count = 600;
+        var replier = Task.Run(() =>
+        {
+            int handled = 0;
+            while (handled < Count)
+            {
+                handled += pair.B.ReceiveMany(static (m, b) => b.Send(new byte[4096]), pair.B, 1000, Generous);
+            }
+        });
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.IsTrue(pair.A.TrySend(new byte[100], Generous), $"send {i} found no room: the two ends wait on each other");
+        }
+
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.AreEqual(4096, pair.A.Receive().Length);
+        }
+
+        Assert.IsTrue(replier.Wait(Generous));
+    }
+
+    [TestMethod]
+    public void A_ReceiveMany_handler_may_dispose_its_end_the_batch_stops_and_the_end_closes()
+    {
+        using var pair = new Pair("many-close");
+        for (int i = 0; i < 5; i++)
+        {
+            pair.A.Send([(byte)i]);
+        }
+
+        var seen = new List<int>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int count = pair.B.ReceiveMany(static (m, s) =>
+        {
+            s.Seen.Add(m[0]);
+            if (m[0] == 1)
+            {
+                s.End.Dispose();
+            }
+        }, (Seen: seen, End: pair.B), 100, Generous);
+        Assert.AreEqual(2, count, "the batch stopped after the message whose handler disposed");
+        CollectionAssert.AreEqual(new[] { 0, 1 }, seen.ToArray());
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed} (a dispose waiting on its own receive waits 10 s)");
+        Assert.ThrowsExactly<ObjectDisposedException>(() => pair.B.Receive());
+        Assert.IsFalse(pair.A.IsPeerConnected, "the peer sees the end closed");
+    }
+
+    [TestMethod]
+    public void A_receive_that_must_wait_first_publishes_what_its_end_deferred()
+    {
+        // Request/response with a forgotten Flush: the request still goes out when the requester waits for the answer.
+        using var pair = new Pair("defer-wait");
+        var responder = Task.Run(() => pair.B.Send(pair.B.Receive()));
+        pair.A.SendDeferred([42]);
+        Assert.IsTrue(pair.A.TryReceive(out byte[] answer, Generous), "the deferred request reached the responder");
+        CollectionAssert.AreEqual(new byte[] { 42 }, answer);
+        Assert.IsTrue(responder.Wait(Generous));
+    }
+
+    [TestMethod]
     public void A_handover_in_one_process_moves_the_end_and_the_token_works_once()
     {
         using var pair = new Pair("hand");

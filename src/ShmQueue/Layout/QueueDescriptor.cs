@@ -155,7 +155,9 @@ internal static unsafe class QueueDescriptor
         {
             byte* unit = data + (x & offsetMask);
             long next = x + capacity;
-            MappedAtomics.WriteInt64Plain(unit + ClaimOffset, (long)FreeStamp(next));
+            // Release (a plain store on x64): every later unit's stamps, stored before, are visible to whoever sees
+            // this Claim free, so a reclaimer taking over never steps into a unit that still looks in use (see remarks).
+            MappedAtomics.WriteInt64Release(unit + ClaimOffset, (long)FreeStamp(next));
             MappedAtomics.WriteInt64Plain(unit + ReaderOffset, (long)FreeStamp(next));
             MappedAtomics.WriteInt64Plain(unit + ProducerIdentityOffset, 0);
             MappedAtomics.WriteInt64Release(unit + StateOffset, (long)StateWord(next, StateWriting));
