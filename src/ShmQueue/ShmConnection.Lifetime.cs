@@ -213,6 +213,7 @@ public sealed unsafe partial class ShmConnection
             return;
         }
 
+        FlushStagedBeforeClosing(throwIfLeft: false);
         if (!Stop(StateClosed, out bool drained))
         {
             return;
@@ -237,6 +238,47 @@ public sealed unsafe partial class ShmConnection
 
         Release(drained, unlink: _unlinkOnDispose);
         _logger?.LogDebug("Pipe {Name}: end {End} closed.", Name, _end);
+    }
+
+    /// <summary>How long closing (or handing over) an end waits for room for its staged deferred messages.</summary>
+    private static readonly TimeSpan s_stagedFlushTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Before this end closes or moves: its staged deferred messages go into the ring, waiting for room up to
+    /// <see cref="s_stagedFlushTimeout"/> (the peer reading). Skipped when another thread is sending (an error of the
+    /// caller's: its messages may be lost) or the peer is gone (they die with it).
+    /// </summary>
+    private void FlushStagedBeforeClosing(bool throwIfLeft)
+    {
+        if (_sendRing is not { HasStaged: true } ring || Volatile.Read(ref _state) != StateOpen
+            || Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            UnstageWaiting(ring, WaitSignal.DeadlineFrom(s_stagedFlushTimeout), CancellationToken.None);
+        }
+        catch (ShmPeerClosedException)
+        {
+            // Gone: nobody will read them.
+        }
+        finally
+        {
+            if (ring.HasUnpublished)
+            {
+                ring.Publish();
+                _sendData!.Notify();
+            }
+
+            ExitSend();
+        }
+
+        if (throwIfLeft && ring.HasStaged)
+        {
+            throw new InvalidOperationException($"End {_end} of pipe '{Name}' holds deferred messages the full ring had no room for within {s_stagedFlushTimeout}; it was not handed over.");
+        }
     }
 
     /// <summary>Same as <see cref="Dispose"/>.</summary>
@@ -320,6 +362,8 @@ public sealed unsafe partial class ShmConnection
         {
             throw new InvalidOperationException($"End {_end} of pipe '{Name}' cannot be handed over from inside a ReceiveMany handler on it: return from the handler first.");
         }
+
+        FlushStagedBeforeClosing(throwIfLeft: true);
 
         if (!Stop(StateHandedOver, out bool drained))
         {

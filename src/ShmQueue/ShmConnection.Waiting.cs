@@ -258,6 +258,54 @@ public sealed unsafe partial class ShmConnection
     }
 
     /// <summary>
+    /// Moves every staged record into the ring (SpscRing.TryUnstage), publishing what is in the ring and waiting for
+    /// room whenever it is full. False when the deadline passed first (records that did not fit stay staged).
+    /// </summary>
+    private bool UnstageWaiting(SpscRing ring, long deadline, CancellationToken cancellationToken)
+    {
+        while (!ring.TryUnstage())
+        {
+            if (ring.HasUnpublished)
+            {
+                // The receiver must see what is in the ring to make room.
+                ring.Publish();
+                _sendData!.Notify();
+            }
+
+            if (!WaitForSpace(ring, ring.FirstStagedLength, deadline, cancellationToken))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until a <paramref name="length"/>-byte message fits (true), or the deadline passes (false).</summary>
+    private bool WaitForSpace(SpscRing ring, int length, long deadline, CancellationToken cancellationToken)
+    {
+        if (deadline == NoWait)
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+        {
+            ReleaseReceivedSpace(); // see SendCore
+        }
+
+        var condition = new SpaceCondition(this, ring, length);
+        bool ready = _sendSpace!.Wait(ref condition, _strategy, deadline, cancellationToken);
+        ThrowIfStopped();
+        if (IsPeerClosedCheap())
+        {
+            ThrowPeerClosed();
+        }
+
+        return ready || ring.HasSpaceFor(length);
+    }
+
+    /// <summary>
     /// The receive ring is empty: waits for a record (then peeked), the peer's end, disposal or the
     /// deadline (false). Records the peer published before it closed or died are delivered first.
     /// </summary>
@@ -305,14 +353,18 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     private void FlushDeferredBeforeWaiting()
     {
-        if (_sendRing is { HasUnpublished: true } ring && Interlocked.CompareExchange(ref _sendBusy, 1, 0) == 0)
+        if (_sendRing is { } ring && (ring.HasUnpublished || ring.HasStaged) && Interlocked.CompareExchange(ref _sendBusy, 1, 0) == 0)
         {
             try
             {
-                if (Volatile.Read(ref _state) == StateOpen && ring.HasUnpublished)
+                if (Volatile.Read(ref _state) == StateOpen)
                 {
-                    ring.Publish();
-                    _sendData!.Notify();
+                    ring.TryUnstage(); // what fits now; the rest goes at the next send or flush
+                    if (ring.HasUnpublished)
+                    {
+                        ring.Publish();
+                        _sendData!.Notify();
+                    }
                 }
             }
             finally

@@ -83,12 +83,13 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Writes <paramref name="message"/> without making it visible yet: the receiver gets it, with every message
-    /// deferred before it, at the next <see cref="Send(ReadOnlySpan{byte})"/> or <see cref="Flush"/>, or as soon as a
-    /// quarter of the ring is pending. Publishing and telling a sleeping receiver (a full fence, and a semaphore post
+    /// deferred before it, at the next <see cref="Send(ReadOnlySpan{byte})"/> or <see cref="Flush"/>, or as soon as
+    /// 16 KiB of them are pending (an eighth of a smaller ring; they wait in a private buffer and go into the ring with
+    /// one copy). Publishing and telling a sleeping receiver (a full fence, and a semaphore post
     /// when it sleeps) are then paid once per batch instead of once per message: the way to stream small messages,
     /// as one writes to a buffered socket and flushes it. Waits for room as <see cref="Send(ReadOnlySpan{byte})"/>
     /// does, publishing what is pending first (the receiver must see it to make room). Closing this end, or handing
-    /// it over, delivers deferred messages too; a receive on this end that has to wait publishes them first (a request
+    /// it over, delivers deferred messages too (waiting up to a second for room); a receive on this end that has to wait publishes them first (a request
     /// written with SendDeferred and never flushed cannot leave its sender waiting for the answer). When the peer is
     /// gone, deferred messages are dropped with it, as sent ones are.
     /// </summary>
@@ -107,6 +108,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         EnterSend();
         try
         {
+            if (ring.HasStaged)
+            {
+                UnstageWaiting(ring, long.MaxValue, CancellationToken.None);
+            }
+
             if (ring.HasUnpublished)
             {
                 ring.Publish();
@@ -151,8 +157,36 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 ThrowPeerClosed();
             }
 
-            // A deferred message is published anyway once a quarter of the ring is pending: the receiver, which may
-            // be spinning on an empty ring meanwhile, never waits for more than that.
+            if (defer)
+            {
+                // Staged privately (see SpscRing.TryStage); when the staging buffer is full its records go into the
+                // ring with a bulk copy and are published: one fence and one check for a sleeping receiver per batch.
+                if (ring.TryStage(message))
+                {
+                    return true;
+                }
+
+                if (!UnstageWaiting(ring, deadline, cancellationToken))
+                {
+                    return false;
+                }
+
+                ring.Publish();
+                _sendData!.Notify();
+                if (ring.TryStage(message))
+                {
+                    return true;
+                }
+
+                // Longer than the staging buffer: written into the ring directly, below.
+            }
+            else if (ring.HasStaged && !UnstageWaiting(ring, deadline, cancellationToken))
+            {
+                return false;
+            }
+
+            // A deferred message written directly is published anyway once a quarter of the ring is pending: the
+            // receiver, which may be spinning on an empty ring meanwhile, never waits for more than that.
             bool publish = !defer || ring.UnpublishedBytes >= ring.Capacity / 4;
             if (!ring.TryWrite(message, publish))
             {
