@@ -221,11 +221,9 @@ public sealed unsafe partial class ShmConnection
 
         if (drained)
         {
-            // Messages sent with SendDeferred and never flushed are delivered too: published before "closed".
-            if (_sendRing is { HasUnpublished: true } ring)
-            {
-                ring.Publish();
-            }
+            // Messages sent with SendDeferred and never flushed are delivered too: published before "closed". Those
+            // still staged (another thread was sending while we closed) go in if they fit now.
+            PlaceStagedAfterStop();
 
             // Release pairs with the peer's acquire in IsPeerClosedCheap: every record we published
             // (Tail stores above) is visible before the peer acts on "closed".
@@ -260,9 +258,11 @@ public sealed unsafe partial class ShmConnection
         {
             UnstageWaiting(ring, WaitSignal.DeadlineFrom(s_stagedFlushTimeout), CancellationToken.None);
         }
-        catch (ShmPeerClosedException)
+#pragma warning disable CA1031 // Closing goes on whatever happened here (peer gone, a concurrent Dispose, a corrupt Head).
+        catch (Exception e)
+#pragma warning restore CA1031
         {
-            // Gone: nobody will read them.
+            _logger?.LogDebug(e, "Pipe {Name}: deferred messages could not be placed before closing end {End}.", Name, _end);
         }
         finally
         {
@@ -278,6 +278,37 @@ public sealed unsafe partial class ShmConnection
         if (throwIfLeft && ring.HasStaged)
         {
             throw new InvalidOperationException($"End {_end} of pipe '{Name}' holds deferred messages the full ring had no room for within {s_stagedFlushTimeout}; it was not handed over.");
+        }
+    }
+
+    /// <summary>
+    /// After Stop drained every call (so the mapping is still ours and no thread sends): places what is still staged if
+    /// it fits now, and publishes. Staged messages that find no room are lost, and said so in the log.
+    /// </summary>
+    private void PlaceStagedAfterStop()
+    {
+        if (_sendRing is not { } ring)
+        {
+            return;
+        }
+
+        try
+        {
+            ring.TryUnstage();
+        }
+        catch (ShmCorruptionException e)
+        {
+            _logger?.LogWarning(e, "Pipe {Name}: deferred messages of end {End} were not placed: the ring is corrupt.", Name, _end);
+        }
+
+        if (ring.HasStaged)
+        {
+            _logger?.LogWarning("Pipe {Name}: end {End} closed with deferred messages the full ring had no room for; they are lost.", Name, _end);
+        }
+
+        if (ring.HasUnpublished)
+        {
+            ring.Publish();
         }
     }
 
@@ -355,7 +386,8 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     /// <returns>A token naming the pipe, the end and this handover; pass it to the other process.</returns>
     /// <exception cref="ObjectDisposedException">This end was already disposed or handed over.</exception>
-    /// <exception cref="InvalidOperationException">A call on another thread did not finish; the end stays here, unusable.</exception>
+    /// <exception cref="InvalidOperationException">A call on another thread did not finish (the end stays here, unusable); or
+    /// deferred messages found no room in the ring within a second (the end stays here, usable).</exception>
     internal string ReleaseForHandover()
     {
         if (Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
@@ -376,12 +408,9 @@ public sealed unsafe partial class ShmConnection
             throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not handed over.");
         }
 
-        // Deferred messages travel with the end: published now, before the new owner takes over Tail.
-        if (_sendRing is { HasUnpublished: true } ring)
-        {
-            ring.Publish();
-            _sendData!.Notify();
-        }
+        // Deferred messages travel with the end: placed and published now, before the new owner takes over Tail.
+        PlaceStagedAfterStop();
+        _sendData?.Notify();
 
         ulong marker = NewHandoverWord();
         // CAS (full fence): our last Head/Tail stores are visible to whoever claims the end from the marker.

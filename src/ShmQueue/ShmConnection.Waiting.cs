@@ -79,7 +79,7 @@ public sealed unsafe partial class ShmConnection
 
             FlushDeferredBeforeWaiting();
             var condition = new ReadableCondition(this, ring);
-            bool ready = _receiveData!.Wait(ref condition, _strategy, deadline, CancellationToken.None);
+            bool ready = WaitReadable(ref condition, _strategy, deadline, CancellationToken.None);
             ThrowIfStopped();
             return ready;
         }
@@ -322,7 +322,7 @@ public sealed unsafe partial class ShmConnection
         var condition = new ReadableCondition(this, ring);
         while (true)
         {
-            bool ready = _receiveData!.Wait(ref condition, strategy ?? _strategy, deadline, cancellationToken);
+            bool ready = WaitReadable(ref condition, strategy ?? _strategy, deadline, cancellationToken);
             ThrowIfStopped();
             if (ring.TryPeek())
             {
@@ -344,6 +344,33 @@ public sealed unsafe partial class ShmConnection
             {
                 return false;
             }
+        }
+    }
+
+    /// <summary>How often a receive waiting while this end still has staged deferred messages retries placing them.</summary>
+    private static readonly long s_stagedRetryTicks = Stopwatch.Frequency / 1000; // 1 ms
+
+    /// <summary>
+    /// Waits for data (or the peer's end, or disposal). While deferred messages of this end are still staged (the ring
+    /// toward the peer was full when the receive began), it waits in 1 ms slices and tries to place them after each:
+    /// the answer it waits for may need them, and the room they need comes with no signal to this wait.
+    /// </summary>
+    private bool WaitReadable(ref ReadableCondition condition, ShmWaitStrategy strategy, long deadline, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            long until = _sendRing is { HasStaged: true } ? Math.Min(deadline, Stopwatch.GetTimestamp() + s_stagedRetryTicks) : deadline;
+            if (_receiveData!.Wait(ref condition, strategy, until, cancellationToken))
+            {
+                return true;
+            }
+
+            if (until == deadline)
+            {
+                return false;
+            }
+
+            FlushDeferredBeforeWaiting();
         }
     }
 

@@ -99,7 +99,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
     public void SendDeferred(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None, defer: true);
 
-    /// <summary>Makes the messages written by <see cref="SendDeferred"/> visible to the receiver, and wakes it if it sleeps.</summary>
+    /// <summary>
+    /// Makes the messages written by <see cref="SendDeferred"/> visible to the receiver, and wakes it if it sleeps. Waits
+    /// for room, as <see cref="Send(ReadOnlySpan{byte})"/> does, when the ring is too full for the staged ones.
+    /// </summary>
+    /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
     /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
     public void Flush()
@@ -171,8 +175,12 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     return false;
                 }
 
-                ring.Publish();
-                _sendData!.Notify();
+                if (ring.HasUnpublished)
+                {
+                    ring.Publish();
+                    _sendData!.Notify();
+                }
+
                 if (ring.TryStage(message))
                 {
                     return true;

@@ -774,6 +774,35 @@ public sealed class PipeTests
     }
 
     [TestMethod]
+    public void A_deferred_request_staged_behind_a_full_ring_still_goes_out_while_its_sender_waits_for_the_answer()
+    {
+        // The ring toward B is full when A defers its request and waits for the answer: the request cannot be
+        // placed yet, and B's reading makes room without any signal to A's receive. A's wait retries it.
+        using var pair = new Pair("defer-full-wait", Options(capacity: 4096));
+        int filler = 0;
+        while (pair.A.TrySend(new byte[100], TimeSpan.Zero))
+        {
+            filler++;
+        }
+
+        byte[] request = new byte[100];
+        request[0] = 42;
+        pair.A.SendDeferred(request); // as long as the fillers: it cannot fit until B reads
+        var responder = Task.Run(() =>
+        {
+            for (int i = 0; i < filler; i++)
+            {
+                Assert.AreEqual(0, pair.B.Receive()[0]);
+            }
+
+            pair.B.Send(pair.B.Receive());
+        });
+        Assert.IsTrue(pair.A.TryReceive(out byte[] answer, Generous), "the staged request reached the responder");
+        CollectionAssert.AreEqual(request, answer);
+        Assert.IsTrue(responder.Wait(Generous));
+    }
+
+    [TestMethod]
     public void A_receive_that_must_wait_first_publishes_what_its_end_deferred()
     {
         // Request/response with a forgotten Flush: the request still goes out when the requester waits for the answer.
