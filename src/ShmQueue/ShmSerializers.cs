@@ -34,8 +34,20 @@ public static class ShmSerializers
         where T : unmanaged => UnmanagedSerializer<T>.Instance;
 
     /// <summary>
+    /// A nullable value as one marker byte (0 for null, 1 for a value) followed, for a value, by what
+    /// <paramref name="inner"/> writes.
+    /// </summary>
+    public static IShmSerializer<T?> Nullable<T>(IShmSerializer<T> inner)
+        where T : struct
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        return new NullableSerializer<T>(inner);
+    }
+
+    /// <summary>
     /// The built-in serializer for <typeparamref name="T"/>: <see cref="Utf8String"/>, <see cref="Bytes"/>,
-    /// or <see cref="Unmanaged{T}"/> for unmanaged types; otherwise null.
+    /// <see cref="Unmanaged{T}"/> for unmanaged types, <see cref="Nullable{T}"/> over one of those for
+    /// <c>Nullable&lt;T&gt;</c>; otherwise null (never throws: a type without one is not an error here).
     /// </summary>
     public static IShmSerializer<T>? GetDefault<T>()
     {
@@ -49,12 +61,54 @@ public static class ShmSerializers
             return (IShmSerializer<T>)Bytes;
         }
 
+        if (System.Nullable.GetUnderlyingType(typeof(T)) is Type underlying)
+        {
+            // Nullable<U> holds no references when U holds none, yet it does not meet the 'unmanaged'
+            // constraint: it gets its own serializer over U's, or none when U has none.
+            object? inner = typeof(ShmSerializers).GetMethod(nameof(GetDefault))!.MakeGenericMethod(underlying).Invoke(null, null);
+            return inner is null
+                ? null
+                : (IShmSerializer<T>)Activator.CreateInstance(typeof(NullableSerializer<>).MakeGenericType(underlying), inner)!;
+        }
+
         if (!RuntimeHelpers.IsReferenceOrContainsReferences<T>())
         {
-            return (IShmSerializer<T>)Activator.CreateInstance(typeof(UnmanagedSerializer<>).MakeGenericType(typeof(T)))!;
+            try
+            {
+                return (IShmSerializer<T>)Activator.CreateInstance(typeof(UnmanagedSerializer<>).MakeGenericType(typeof(T)))!;
+            }
+            catch (ArgumentException)
+            {
+                return null; // no references, yet not 'unmanaged' for the type system: no built-in serializer
+            }
         }
 
         return null;
+    }
+
+    private sealed class NullableSerializer<T>(IShmSerializer<T> inner) : IShmSerializer<T?>
+        where T : struct
+    {
+        private const byte NullMarker = 0;
+        private const byte ValueMarker = 1;
+
+        public void Serialize(T? value, IBufferWriter<byte> destination)
+        {
+            Span<byte> marker = destination.GetSpan(1);
+            marker[0] = value.HasValue ? ValueMarker : NullMarker;
+            destination.Advance(1);
+            if (value.HasValue)
+            {
+                inner.Serialize(value.GetValueOrDefault(), destination);
+            }
+        }
+
+        public T? Deserialize(ReadOnlySpan<byte> source) => source switch
+        {
+            [NullMarker] => null,
+            [ValueMarker, ..] => inner.Deserialize(source[1..]),
+            _ => throw new InvalidDataException($"A {typeof(T).Name}? message starts with a marker byte 0 (null, alone) or 1 (a value); this one has {source.Length} byte(s) starting with {(source.IsEmpty ? "nothing" : source[0].ToString(System.Globalization.CultureInfo.InvariantCulture))}."),
+        };
     }
 
     private sealed class Utf8StringSerializer : IShmSerializer<string>
