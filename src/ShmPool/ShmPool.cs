@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using ShmIpc.Hosting;
 using ShmIpc.Pool;
 using ShmIpc.Protocol;
@@ -234,15 +235,16 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     private IEnumerable<TResult> ImapCore<TArg, TResult>(PoolFunction f, IEnumerable<TArg> items, int chunkSize, bool ordered)
     {
         var window = new List<PoolChunk<TResult>>();
-        using IEnumerator<TArg> input = items.GetEnumerator();
-        bool more = true;
+        using var input = new ImapInput<TArg>(items);
         try
         {
             while (true)
             {
-                more = more && Refill(f, input, chunkSize, window);
+                Refill(f, input, chunkSize, window);
                 if (window.Count == 0)
                 {
+                    // Every result before a failing input item has been yielded: now its exception, as Python does.
+                    input.Failure?.Throw();
                     yield break;
                 }
 
@@ -272,15 +274,16 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var window = new List<PoolChunk<TResult>>();
-        using IEnumerator<TArg> input = items.GetEnumerator();
-        bool more = true;
+        using var input = new ImapInput<TArg>(items);
         try
         {
             while (true)
             {
-                more = more && Refill(f, input, chunkSize, window);
+                Refill(f, input, chunkSize, window);
                 if (window.Count == 0)
                 {
+                    // Every result before a failing input item has been yielded: now its exception, as Python does.
+                    input.Failure?.Throw();
                     yield break;
                 }
 
@@ -305,11 +308,15 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Reads and sends chunks until the window is full; false once the input is exhausted.</summary>
-    private bool Refill<TArg, TResult>(PoolFunction f, IEnumerator<TArg> input, int chunkSize, List<PoolChunk<TResult>> window)
+    /// <summary>
+    /// Reads and sends chunks until the window is full or the input ends. An input that throws ends the input:
+    /// the items read before the throw are sent as the last chunk, and the exception waits in
+    /// <see cref="ImapInput{TArg}.Failure"/> until the results before it have been yielded.
+    /// </summary>
+    private void Refill<TArg, TResult>(PoolFunction f, ImapInput<TArg> input, int chunkSize, List<PoolChunk<TResult>> window)
     {
         var batch = new List<TArg>(chunkSize);
-        while (window.Count < ImapWindow)
+        while (input.More && window.Count < ImapWindow)
         {
             batch.Clear();
             while (batch.Count < chunkSize && input.MoveNext())
@@ -319,19 +326,49 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 
             if (batch.Count == 0)
             {
-                return false;
+                return;
             }
 
             PoolChunk<TResult> chunk = MakeChunk<TArg, TResult>(f, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batch));
             Submit([chunk]);
             window.Add(chunk);
-            if (batch.Count < chunkSize)
+        }
+    }
+
+    /// <summary>An Imap's input: reads items until they end or the enumerator throws, and keeps that exception for later.</summary>
+    private sealed class ImapInput<TArg>(IEnumerable<TArg> items) : IDisposable
+    {
+        private readonly IEnumerator<TArg> _enumerator = items.GetEnumerator();
+
+        /// <summary>False once the input ended or threw.</summary>
+        public bool More { get; private set; } = true;
+
+        /// <summary>What the input threw, to rethrow after the results before it.</summary>
+        public ExceptionDispatchInfo? Failure { get; private set; }
+
+        public TArg Current => _enumerator.Current;
+
+        public bool MoveNext()
+        {
+            if (!More)
             {
                 return false;
             }
+
+            try
+            {
+                More = _enumerator.MoveNext();
+            }
+            catch (Exception e)
+            {
+                More = false;
+                Failure = ExceptionDispatchInfo.Capture(e);
+            }
+
+            return More;
         }
 
-        return true;
+        public void Dispose() => _enumerator.Dispose();
     }
 
     private PoolFunction Register(Delegate function)
