@@ -49,6 +49,23 @@ public static class TestFunctions
 
     public static int Throw(string message) => throw new InvalidOperationException(message);
 
+    /// <summary>Replaces Console.Error with a buffered writer to <paramref name="path"/>, writes to it, and throws.</summary>
+    public static int BufferedErrorThenThrow(string path)
+    {
+        Console.SetError(new StreamWriter(path) { AutoFlush = false });
+        Console.Error.Write("written before the crash");
+        throw new InvalidOperationException("the target failed");
+    }
+
+    /// <summary>Replaces Console.Out with a buffered writer to <paramref name="path"/>, writes to it, says so, and waits to be terminated.</summary>
+    public static void BufferedOutThenWait(string path)
+    {
+        Console.SetOut(new StreamWriter(path) { AutoFlush = false });
+        Console.Out.Write("written before SIGTERM");
+        File.WriteAllText(path + ".ready", "");
+        new ManualResetEventSlim().Wait();
+    }
+
     /// <summary>Throws for 13 and for 9,000 (with their value in the message), squares the rest; 9,000 fails first (13 waits a bit).</summary>
     public static int ThrowOnTwo(int x)
     {

@@ -33,6 +33,10 @@ internal static class ChildHost
         var parent = new ProcessIdentity(
             int.Parse(args[2], NumberStyles.None, CultureInfo.InvariantCulture),
             ulong.Parse(args[3], NumberStyles.None, CultureInfo.InvariantCulture));
+        // Whatever the user's code put in Console.Out/Error (a buffered writer of its own included) reaches its
+        // destination however the child ends short of SIGKILL: a return, a throw, Environment.Exit, SIGTERM.
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) => FlushStandardStreams();
+        AppDomain.CurrentDomain.UnhandledException += static (_, _) => FlushStandardStreams();
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
 
         try
@@ -41,10 +45,29 @@ internal static class ChildHost
         }
         finally
         {
+            FlushStandardStreams();
+
             // The pipe says the parent is gone: if it died, nobody else will remove the pipe's names.
             if (!SharedMemoryPlatform.Current.IsAlive(parent))
             {
                 ParentWatchdog.RunCleanup();
+            }
+        }
+    }
+
+    /// <summary>Flushes Console.Out and Console.Error, as CPython's child bootstrap does; never throws.</summary>
+    internal static void FlushStandardStreams()
+    {
+        foreach (TextWriter writer in (ReadOnlySpan<TextWriter>)[Console.Out, Console.Error])
+        {
+            try
+            {
+                writer.Flush();
+            }
+#pragma warning disable CA1031 // Best effort on the way out: a writer that cannot flush must not hide the real outcome.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
             }
         }
     }

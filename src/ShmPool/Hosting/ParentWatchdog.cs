@@ -46,11 +46,16 @@ internal static class ParentWatchdog
         // A SIGTERM from a dying parent (or a Terminate()): clean up if the parent is gone, then let
         // the default action end the process, so the parent (if any) sees "terminated by signal 15".
         // The parent-death signal: remove the names, then let its default action end the process.
-        s_parentDeath = PosixSignalRegistration.Create((PosixSignal)ProcessLibc.SIGUSR2, static _ => RunCleanup());
+        s_parentDeath = PosixSignalRegistration.Create((PosixSignal)ProcessLibc.SIGUSR2, static _ =>
+        {
+            ChildHost.FlushStandardStreams();
+            RunCleanup();
+        });
 
         // A SIGTERM (Terminate(), or anyone else's): clean up too if the parent is gone, then end as by SIGTERM.
         s_sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
         {
+            ChildHost.FlushStandardStreams();
             if (!platform.IsAlive(parent))
             {
                 RunCleanup();
@@ -75,6 +80,7 @@ internal static class ParentWatchdog
 
     private static void ParentGone()
     {
+        ChildHost.FlushStandardStreams();
         RunCleanup();
         Environment.Exit(ParentGoneExitCode);
     }
