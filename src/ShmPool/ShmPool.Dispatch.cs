@@ -707,6 +707,7 @@ public sealed partial class ShmPool
 
         worker.Channel.Dispose();
         worker.Process.Dispose();
+        StaleSweeper.Poke(force: true); // what the worker created and left (killed, say) and nobody else holds goes with it
     }
 
     /// <summary>Fills an empty slot while there is or may be work. Under the lock.</summary>

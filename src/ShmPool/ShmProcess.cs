@@ -27,6 +27,7 @@ public class ShmProcess : IDisposable
     private readonly Lock _lock = new();
     private byte[]? _outcome;
     private int _disposed;
+    private int _endSeen;
 
     private protected ShmProcess(Process process, ChildChannel channel, string name)
     {
@@ -93,23 +94,34 @@ public class ShmProcess : IDisposable
     /// <summary>Waits for the child to end; true when it has, false when <paramref name="timeout"/> passed first (null: no limit).</summary>
     public bool Join(TimeSpan? timeout = null)
     {
-        if (timeout is null)
-        {
-            _process.WaitForExit();
-            return true;
-        }
-
-        if (!_process.WaitForExit(timeout.Value))
+        if (timeout is not null && !_process.WaitForExit(timeout.Value))
         {
             return false;
         }
 
         _process.WaitForExit();
+        ChildEnded();
         return true;
     }
 
     /// <summary>Completes when the child has ended.</summary>
-    public Task JoinAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
+    public async Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        ChildEnded();
+    }
+
+    /// <summary>
+    /// The child is gone: what it created and nobody else maps (a queue it never disposed, because it was killed)
+    /// is removed now rather than at the next sweep (see <see cref="ShmMaintenance.RemoveStaleSegments"/>).
+    /// </summary>
+    private void ChildEnded()
+    {
+        if (Interlocked.Exchange(ref _endSeen, 1) == 0)
+        {
+            StaleSweeper.Poke(force: true);
+        }
+    }
 
     /// <summary>Sends SIGTERM: the child ends (exit code -15) unless its code handles the signal.</summary>
     public void Terminate() => Signal(ProcessLibc.SIGTERM);
@@ -135,15 +147,16 @@ public class ShmProcess : IDisposable
         if (!_process.HasExited)
         {
             Kill();
-            _process.WaitForExit();
         }
 
+        _process.WaitForExit();
         lock (_lock)
         {
             _channel.Dispose();
         }
 
         _process.Dispose();
+        ChildEnded();
     }
 
     /// <summary>The child's Returned message, received once; null when it has not come within <paramref name="timeout"/>.</summary>

@@ -10,33 +10,13 @@ public static class ShmMaintenance
     /// process maps any more, and semaphores whose segment is gone. A crashed program leaves such
     /// leftovers; live ones are never touched.
     /// </summary>
+    /// <remarks>
+    /// ShmIpc also does this by itself, in the background, at most once a second when a process creates or opens
+    /// a ShmIpc object, and when a parent sees one of its child processes end. Only this call removes segments
+    /// whose creator asked to keep them (<c>UnlinkOnDispose = false</c>).
+    /// </remarks>
     /// <returns>The names (as given to Create) of the segments removed.</returns>
-    public static IReadOnlyList<string> RemoveStaleSegments()
-    {
-        ISharedMemoryPlatform platform = SharedMemoryPlatform.Current;
-        var removed = new List<string>();
-        var segments = new HashSet<string>(platform.EnumerateSegments(ShmName.OsPrefix), StringComparer.Ordinal);
-        foreach (string osName in segments)
-        {
-            if (ShmSegment.StaleReason(osName, platform, out int semaphores) is null)
-            {
-                ShmSegment.UnlinkNames(platform, osName, semaphores);
-                removed.Add(osName[ShmName.OsPrefix.Length..]);
-            }
-        }
-
-        // Semaphores are named "<segment>.s<i>": one whose segment file is gone is an orphan.
-        foreach (string semaphore in platform.EnumerateSemaphores(ShmName.OsPrefix))
-        {
-            int dot = semaphore.LastIndexOf(".s", StringComparison.Ordinal);
-            if (dot > 0 && !segments.Contains(semaphore[..dot]) || dot > 0 && removed.Contains(semaphore[ShmName.OsPrefix.Length..dot]))
-            {
-                platform.UnlinkSemaphore(semaphore);
-            }
-        }
-
-        return removed;
-    }
+    public static IReadOnlyList<string> RemoveStaleSegments() => StaleSweeper.Sweep(automatic: false);
 
     /// <summary>Removes the segment <paramref name="name"/> and its semaphores, whoever made them. Processes that map it keep their mapping.</summary>
     /// <returns>False when no such segment existed.</returns>

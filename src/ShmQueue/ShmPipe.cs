@@ -29,7 +29,7 @@ public static class ShmPipe
         var geometry = new PipeDescriptor.Geometry(options.Capacity, options.EffectiveMaxMessageLength, options.Duplex ? 2 : 1);
         ulong creatorWord = SharedMemoryPlatform.Current.CurrentProcess.ToWord();
         ShmSegment segment = ShmSegment.Create(name, SegmentKind.Pipe, PipeDescriptor.ControlSize, (long)geometry.RingCount * geometry.Capacity,
-            2 * geometry.RingCount, options.GroupAccess, s => InitializeControl(s, geometry, creatorWord));
+            2 * geometry.RingCount, options.GroupAccess, s => InitializeControl(s, geometry, creatorWord), keep: !options.UnlinkOnDispose);
         return ShmConnection.Attach(segment, geometry, PipeDescriptor.CreatorEnd, options, options.UnlinkOnDispose, claimFrom: null, claimedWord: creatorWord);
     }
 

@@ -113,7 +113,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         long capacity = options.Capacity;
         int maxLength = options.ResolveMaxMessageLength();
         ShmSegment segment = ShmSegment.Create(name, SegmentKind.Queue, QueueDescriptor.ControlSize, capacity, QueueDescriptor.SemaphoreCount,
-            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength));
+            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength), keep: !options.UnlinkOnDispose);
         return Wrap(segment, options);
     }
 

@@ -104,4 +104,87 @@ public sealed class NewUserTests : PoolTestBase
             File.Delete(path + ".ready");
         }
     }
+
+    private static string[] FilesOf(string name) => Directory.GetFiles("/dev/shm", $"*shmipc.{name}*");
+
+    /// <summary>True once queue <paramref name="name"/> can be opened: its creator has published it.</summary>
+    private static bool IsPublished(string name)
+    {
+        try
+        {
+            using (ShmQueue.Open(name, new ShmQueueOptions { OpenTimeout = TimeSpan.Zero }))
+            {
+                return true;
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or ShmInvalidSegmentException)
+        {
+            return false;
+        }
+    }
+
+    private static string LeakName(string what) => $"t{Environment.ProcessId}-{what}-{Guid.NewGuid():N}";
+
+    [TestMethod]
+    public void A_parent_removes_what_its_killed_child_created()
+    {
+        string name = LeakName("killed");
+        using var child = ShmProcess.Start(TestFunctions.CreateQueueAndWait, name);
+        Pids.Add(child.Pid);
+        TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
+        child.Kill();
+        Assert.IsTrue(child.Join(TestSupport.Deadline));
+        TestSupport.WaitUntil(() => FilesOf(name).Length == 0, "the parent has removed the dead child's queue", TimeSpan.FromSeconds(10));
+    }
+
+    [TestMethod]
+    public void The_next_create_anywhere_removes_what_a_terminated_creator_left()
+    {
+        string name = LeakName("terminated");
+        var child = ShmProcess.Start(TestFunctions.CreateQueueAndWait, name);
+        Pids.Add(child.Pid);
+        TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
+        child.Terminate();
+        TestSupport.WaitUntil(() => !child.IsAlive, "the child has ended");
+
+        // Not Join or Dispose (they sweep at once): only the creates and opens any ShmIpc process makes.
+        TestSupport.WaitUntil(() =>
+        {
+            using (ShmQueue.Create(LeakName("poke")))
+            {
+            }
+
+            return FilesOf(name).Length == 0;
+        }, "a create elsewhere has removed the dead creator's queue", TimeSpan.FromSeconds(10));
+        child.Dispose();
+    }
+
+    [TestMethod]
+    public void The_automatic_sweep_keeps_what_its_dead_creator_asked_to_keep()
+    {
+        string name = LeakName("kept");
+        using (var child = ShmProcess.Start(TestFunctions.CreateKeptQueueAndWait, name))
+        {
+            Pids.Add(child.Pid);
+            TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
+            child.Kill();
+            Assert.IsTrue(child.Join(TestSupport.Deadline));
+        }
+
+        try
+        {
+            CollectionAssert.DoesNotContain(ShmIpc.Memory.StaleSweeper.Sweep(automatic: true), name);
+            Assert.AreEqual(3, FilesOf(name).Length, "UnlinkOnDispose = false: kept for a later process to open");
+            using (ShmQueue.Open(name))
+            {
+            }
+
+            CollectionAssert.Contains(ShmMaintenance.RemoveStaleSegments().ToList(), name, "the explicit sweep removes it");
+            Assert.AreEqual(0, FilesOf(name).Length);
+        }
+        finally
+        {
+            ShmMaintenance.Unlink(name);
+        }
+    }
 }

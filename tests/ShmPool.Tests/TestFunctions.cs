@@ -49,6 +49,20 @@ public static class TestFunctions
 
     public static int Throw(string message) => throw new InvalidOperationException(message);
 
+    /// <summary>Creates queue <paramref name="name"/>, never disposes it, and waits to be killed.</summary>
+    public static void CreateQueueAndWait(string name)
+    {
+        _ = ShmQueue.Create(name);
+        new ManualResetEventSlim().Wait();
+    }
+
+    /// <summary>Creates queue <paramref name="name"/> to be kept after its creator leaves, and waits to be killed.</summary>
+    public static void CreateKeptQueueAndWait(string name)
+    {
+        _ = ShmQueue.Create(name, new ShmQueueOptions { UnlinkOnDispose = false });
+        new ManualResetEventSlim().Wait();
+    }
+
     /// <summary>Replaces Console.Error with a buffered writer to <paramref name="path"/>, writes to it, and throws.</summary>
     public static int BufferedErrorThenThrow(string path)
     {

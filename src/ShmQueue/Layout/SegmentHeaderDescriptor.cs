@@ -71,6 +71,12 @@ internal static unsafe class SegmentHeaderDescriptor
     /// <summary>Flag bit 0: the segment and its semaphores were created with group read/write access.</summary>
     public const uint FlagGroupAccess = 1;
 
+    /// <summary>
+    /// Flag bit 1: the creator asked to keep the segment after it leaves (<c>UnlinkOnDispose = false</c>), so the
+    /// automatic stale sweep leaves it alone once its creator is dead; <c>ShmMaintenance.RemoveStaleSegments</c> still removes it.
+    /// </summary>
+    public const uint FlagKeep = 2;
+
     /// <summary>Control blocks and data regions start on 128-byte boundaries (two cache lines).</summary>
     public const int RegionAlignment = 128;
 

@@ -20,6 +20,9 @@ internal interface ISharedMemoryPlatform
     /// <summary>Removes the segment's name; mappings that exist stay valid. False if it did not exist.</summary>
     bool UnlinkSegment(string osName);
 
+    /// <summary>True when a segment of that OS name exists now.</summary>
+    bool SegmentExists(string osName);
+
     /// <summary>The OS names of all segments whose name starts with <paramref name="prefix"/>.</summary>
     IReadOnlyList<string> EnumerateSegments(string prefix);
 

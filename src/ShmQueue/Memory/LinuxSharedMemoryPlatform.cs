@@ -78,6 +78,8 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
         return true;
     }
 
+    public bool SegmentExists(string osName) => File.Exists(PathOf(osName));
+
     public IReadOnlyList<string> EnumerateSegments(string prefix) => Enumerate(prefix);
 
     public bool IsInUse(string osName)

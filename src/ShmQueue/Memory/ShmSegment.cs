@@ -61,10 +61,11 @@ internal sealed unsafe class ShmSegment : IDisposable
     /// name whose creator is dead and that no process maps is removed and recreated; a live one is an error.
     /// </summary>
     public static ShmSegment Create(string name, SegmentKind kind, long controlSize, long dataSize, int semaphoreCount, bool groupAccess,
-        Action<ShmSegment> initialize, ISharedMemoryPlatform? platform = null)
+        Action<ShmSegment> initialize, ISharedMemoryPlatform? platform = null, bool keep = false)
     {
         ShmName.Validate(name);
         platform ??= SharedMemoryPlatform.Current;
+        StaleSweeper.Poke();
         if (controlSize < 0 || controlSize % SegmentHeaderDescriptor.RegionAlignment != 0 || dataSize < 0 || semaphoreCount is < 0 or > SegmentHeaderDescriptor.MaxSemaphores)
         {
             throw new ArgumentOutOfRangeException(nameof(controlSize), "Internal error: bad segment geometry.");
@@ -88,7 +89,8 @@ internal sealed unsafe class ShmSegment : IDisposable
             };
 
             SegmentHeaderDescriptor.Write(segment._base, kind, (ulong)total, (ulong)controlSize, (ulong)dataSize,
-                groupAccess ? SegmentHeaderDescriptor.FlagGroupAccess : 0, (uint)semaphoreCount, platform.CurrentProcess);
+                (groupAccess ? SegmentHeaderDescriptor.FlagGroupAccess : 0) | (keep ? SegmentHeaderDescriptor.FlagKeep : 0),
+                (uint)semaphoreCount, platform.CurrentProcess);
             for (int i = 0; i < semaphoreCount; i++)
             {
                 platform.CreateSemaphore(ShmName.SemaphoreOsName(osName, i), groupAccess).Dispose();
@@ -125,6 +127,7 @@ internal sealed unsafe class ShmSegment : IDisposable
     {
         ShmName.Validate(name);
         platform ??= SharedMemoryPlatform.Current;
+        StaleSweeper.Poke();
         string osName = ShmName.ToOsName(name);
         long deadline = WaitSignal.DeadlineFrom(initTimeout);
         var spinner = new SpinWait();
@@ -248,17 +251,22 @@ internal sealed unsafe class ShmSegment : IDisposable
         }
     }
 
-    /// <summary>Null when the segment is stale (safe to remove); otherwise why it is not.</summary>
-    internal static string? StaleReason(string osName, ISharedMemoryPlatform platform, out int semaphoreCount)
+    /// <summary>
+    /// Null when the segment is stale (safe to remove): its header is ours, its creator is dead and no process maps it.
+    /// Otherwise why it is not. With <paramref name="automatic"/> (the sweep that runs by itself), a segment whose
+    /// creator asked to keep it (<see cref="SegmentHeaderDescriptor.FlagKeep"/>) is not stale either.
+    /// </summary>
+    internal static string? StaleReason(string osName, ISharedMemoryPlatform platform, out int semaphoreCount, bool automatic = false)
     {
         semaphoreCount = SegmentHeaderDescriptor.MaxSemaphores;
-        Span<byte> header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
+        byte* header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
+        var span = new Span<byte>(header, SegmentHeaderDescriptor.HeaderSize);
         long length;
         try
         {
             using FileStream stream = platform.OpenSegmentFile(osName);
             length = stream.Length;
-            if (length < SegmentHeaderDescriptor.HeaderSize || stream.Read(header) != header.Length)
+            if (length < SegmentHeaderDescriptor.HeaderSize || stream.Read(span) != span.Length)
             {
                 return "it is shorter than a header, so its creator cannot be told; remove it with ShmMaintenance.RemoveStaleSegments once its creator is gone";
             }
@@ -268,19 +276,23 @@ internal sealed unsafe class ShmSegment : IDisposable
             return null;
         }
 
-        ulong magic = BitConverter.ToUInt64(header);
-        ulong checksum = BitConverter.ToUInt64(header[SegmentHeaderDescriptor.ChecksumOffset..]);
-        if ((magic != 0 && magic != SegmentHeaderDescriptor.MagicValue) || checksum != SegmentHeaderDescriptor.Checksum(header))
+        // A private copy of the header, read through its descriptor like any other.
+        SegmentHeaderDescriptor.Fields fields = SegmentHeaderDescriptor.Read(header);
+        if ((fields.Magic != 0 && fields.Magic != SegmentHeaderDescriptor.MagicValue) || fields.Checksum != SegmentHeaderDescriptor.Checksum(span))
         {
             return "it does not carry a valid ShmIpc header, so it is not ours to remove";
         }
 
-        int pid = BitConverter.ToInt32(header[SegmentHeaderDescriptor.CreatorPidOffset..]);
-        ulong start = BitConverter.ToUInt64(header[SegmentHeaderDescriptor.CreatorStartTimeOffset..]);
-        semaphoreCount = (int)Math.Min(BitConverter.ToUInt32(header[SegmentHeaderDescriptor.SemaphoreCountOffset..]), SegmentHeaderDescriptor.MaxSemaphores);
-        if (platform.IsAlive(new ProcessIdentity(pid, start)))
+        int pid = fields.CreatorPid;
+        semaphoreCount = (int)Math.Min(fields.SemaphoreCount, SegmentHeaderDescriptor.MaxSemaphores);
+        if (platform.IsAlive(fields.Creator))
         {
             return $"its creator, pid {pid}, is running";
+        }
+
+        if (automatic && (fields.Flags & SegmentHeaderDescriptor.FlagKeep) != 0)
+        {
+            return $"its creator, pid {pid}, is gone but asked to keep it (UnlinkOnDispose = false)";
         }
 
         if (platform.IsInUse(osName))
