@@ -55,7 +55,7 @@ public static class ShmPipe
     internal static ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
     {
         options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout);
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout, trust: options.Trust);
         try
         {
             geometry = PipeDescriptor.ReadAndValidate(segment);

@@ -38,6 +38,18 @@ public sealed class ShmPipeOptions
     public bool GroupAccess { get; set; }
 
     /// <summary>
+    /// Another user whose objects Open accepts (a uid). By default Open and OpenOrCreate refuse a segment or semaphore
+    /// that another user owns, or that anyone may write: a name someone else created first could read or forge what
+    /// this process sends. Name its owner here when that sharing is intended.
+    /// </summary>
+    public int? TrustedUserId { get; set; }
+
+    /// <summary>A group whose members' objects Open accepts (a gid): see <see cref="TrustedUserId"/>.</summary>
+    public int? TrustedGroupId { get; set; }
+
+    internal Memory.OwnerTrust Trust => new(TrustedUserId, TrustedGroupId);
+
+    /// <summary>
     /// True (default): disposing the creator's end removes the pipe's names from /dev/shm (ends that are
     /// connected keep working). Connecting ends never remove anything.
     /// </summary>

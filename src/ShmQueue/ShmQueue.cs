@@ -125,7 +125,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         options ??= new ShmQueueOptions();
         ArgumentNullException.ThrowIfNull(options.WaitStrategy, nameof(options.WaitStrategy));
         options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout);
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout, trust: options.Trust);
         string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount);
         if (problem is not null)
         {

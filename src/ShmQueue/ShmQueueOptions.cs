@@ -21,6 +21,18 @@ public sealed class ShmQueueOptions
     /// <summary>Create the segment and semaphores readable and writable by the owner's group (0660) instead of the owner only (0600).</summary>
     public bool GroupAccess { get; set; }
 
+    /// <summary>
+    /// Another user whose objects Open accepts (a uid). By default Open and OpenOrCreate refuse a segment or semaphore
+    /// that another user owns, or that anyone may write: a name someone else created first could read or forge what
+    /// this process sends. Name its owner here when that sharing is intended.
+    /// </summary>
+    public int? TrustedUserId { get; set; }
+
+    /// <summary>A group whose members' objects Open accepts (a gid): see <see cref="TrustedUserId"/>.</summary>
+    public int? TrustedGroupId { get; set; }
+
+    internal Memory.OwnerTrust Trust => new(TrustedUserId, TrustedGroupId);
+
     /// <summary>How blocking calls wait: spin, then sleep on a named semaphore in slices.</summary>
     public ShmWaitStrategy WaitStrategy { get; set; } = ShmWaitStrategy.Default;
 

@@ -8,6 +8,37 @@ internal static partial class Scenarios
 {
     static partial void RegisterQueue()
     {
+        // queue-create-world-writable <name>: creates a queue with group access, makes its files writable by anyone
+        // (what a hostile user does to a name it took first), then holds it until stdin closes.
+        Add("queue-create-world-writable", a =>
+        {
+            using ShmQueue queue = ShmQueue.Create(a[0], new ShmQueueOptions { GroupAccess = true });
+            foreach (string path in Directory.GetFiles("/dev/shm", $"*shmipc.{a[0]}*"))
+            {
+                File.SetUnixFileMode(path, (UnixFileMode)0b110_110_110);
+            }
+
+            Say("READY");
+            Hold();
+            return 0;
+        });
+
+        // queue-try-open <name>: says OPENED, or DENIED <type> <message> when Open throws.
+        Add("queue-try-open", a =>
+        {
+            try
+            {
+                using ShmQueue queue = ShmQueue.Open(a[0]);
+                Say("OPENED");
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+                Say($"DENIED {e.GetType().Name} {e.Message.ReplaceLineEndings(" ")}");
+            }
+
+            return 0;
+        });
+
         // queue-produce <name> <producer> <count> <maxPayload>: count self-checking messages (count -1: until killed).
         Add("queue-produce", a =>
         {

@@ -77,6 +77,23 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(SafeFileHandle fd, int operation);
 
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_BASIC_STATS = 0x7FF;
+
+    /// <summary>Offsets in <c>struct statx</c> (the same on every Linux architecture, unlike <c>struct stat</c>).</summary>
+    public const int StatxSize = 256;
+    public const int StatxUidOffset = 20;
+    public const int StatxGidOffset = 24;
+    public const int StatxModeOffset = 28;
+
+    [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(LibraryName, EntryPoint = "geteuid")]
+    public static partial uint GetEffectiveUserId();
+
     [LibraryImport(LibraryName, EntryPoint = "clock_gettime", SetLastError = true)]
     public static partial int ClockGetTime(int clock, TimeSpec* time);
 

@@ -44,6 +44,18 @@ internal interface ISharedMemoryPlatform
     /// <summary>This process.</summary>
     ProcessIdentity CurrentProcess { get; }
 
+    /// <summary>The user this process acts as (its effective user id).</summary>
+    uint EffectiveUserId { get; }
+
+    /// <summary>Owner, group and mode of an open segment file.</summary>
+    FileOwner GetOwner(FileStream segmentFile);
+
+    /// <summary>Owner, group and mode of segment <paramref name="osName"/>'s file, or null when it does not exist.</summary>
+    FileOwner? GetSegmentOwner(string osName);
+
+    /// <summary>Owner, group and mode of named semaphore <paramref name="osName"/>, or null when it does not exist.</summary>
+    FileOwner? GetSemaphoreOwner(string osName);
+
     /// <summary>
     /// The start time of a running process, or null when no such process runs (or it is a zombie:
     /// exited but not yet reaped, which for us is dead); <see cref="ulong.MaxValue"/> when a process

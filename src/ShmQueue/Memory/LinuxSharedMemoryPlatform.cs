@@ -23,6 +23,46 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
 
     public ProcessIdentity CurrentProcess { get; }
 
+    public uint EffectiveUserId => Interop.Libc.GetEffectiveUserId();
+
+    public FileOwner GetOwner(FileStream segmentFile)
+    {
+        bool added = false;
+        segmentFile.SafeFileHandle.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)segmentFile.SafeFileHandle.DangerousGetHandle();
+            return Stat(fd, "", Interop.Libc.AT_EMPTY_PATH) ?? throw new IOException($"Cannot stat '{segmentFile.Name}'.");
+        }
+        finally
+        {
+            if (added)
+            {
+                segmentFile.SafeFileHandle.DangerousRelease();
+            }
+        }
+    }
+
+    public FileOwner? GetSegmentOwner(string osName) => Stat(Interop.Libc.AT_FDCWD, PathOf(osName), Interop.Libc.AT_SYMLINK_NOFOLLOW);
+
+    public FileOwner? GetSemaphoreOwner(string osName) => Stat(Interop.Libc.AT_FDCWD, PathOf("sem." + osName), Interop.Libc.AT_SYMLINK_NOFOLLOW);
+
+    /// <summary>statx(2): null when the file does not exist.</summary>
+    private static unsafe FileOwner? Stat(int dirfd, string path, int flags)
+    {
+        byte* buffer = stackalloc byte[Interop.Libc.StatxSize];
+        if (Interop.Libc.Statx(dirfd, path, flags, Interop.Libc.STATX_BASIC_STATS, buffer) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return errno == Interop.Libc.ENOENT ? null : throw new IOException($"statx('{path}') failed: errno {errno}.", errno);
+        }
+
+        return new FileOwner(
+            *(uint*)(buffer + Interop.Libc.StatxUidOffset),
+            *(uint*)(buffer + Interop.Libc.StatxGidOffset),
+            (UnixFileMode)(*(ushort*)(buffer + Interop.Libc.StatxModeOffset) & 0xFFF));
+    }
+
 
     public FileStream CreateSegmentFile(string osName, bool groupAccess)
     {

@@ -16,6 +16,7 @@ internal sealed unsafe class ShmSegment : IDisposable
     private readonly ISharedMemoryPlatform _platform;
     private byte* _base;
     private int _disposed;
+    private OwnerTrust _trust;
 
     private ShmSegment(string name, MemoryMappedFile file, MemoryMappedViewAccessor view, long length, bool isCreator, ISharedMemoryPlatform platform)
     {
@@ -123,7 +124,11 @@ internal sealed unsafe class ShmSegment : IDisposable
     /// </summary>
     /// <exception cref="FileNotFoundException">No segment of that name exists.</exception>
     /// <exception cref="ShmInvalidSegmentException">The header is wrong, truncated, foreign, of another version or kind.</exception>
-    public static ShmSegment Open(string name, SegmentKind kind, TimeSpan initTimeout, ISharedMemoryPlatform? platform = null)
+    /// <exception cref="UnauthorizedAccessException">
+    /// The segment belongs to another user (or anyone may write it) and <paramref name="trust"/> does not name its owner;
+    /// or this user may not open it. The message names the segment, its owner and its mode.
+    /// </exception>
+    public static ShmSegment Open(string name, SegmentKind kind, TimeSpan initTimeout, ISharedMemoryPlatform? platform = null, OwnerTrust trust = default)
     {
         ShmName.Validate(name);
         platform ??= SharedMemoryPlatform.Current;
@@ -141,6 +146,22 @@ internal sealed unsafe class ShmSegment : IDisposable
             catch (FileNotFoundException e)
             {
                 throw new FileNotFoundException($"No shared-memory segment named '{name}' exists ({osName}).", osName, e);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                string owner = platform.GetSegmentOwner(osName) is FileOwner o ? OwnerCheck.Describe(o) : "an owner that cannot be read";
+                throw new UnauthorizedAccessException($"Shared-memory segment '{name}' (/dev/shm/{osName}) is owned by {owner}, and this process " +
+                    $"(uid {platform.EffectiveUserId}) may not open it. Its creator can allow its group with GroupAccess = true.", e);
+            }
+
+            try
+            {
+                OwnerCheck.Demand(platform.GetOwner(stream), trust, platform.EffectiveUserId, $"Shared-memory segment '{name}' (/dev/shm/{osName})");
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
             }
 
             long length = stream.Length;
@@ -161,6 +182,7 @@ internal sealed unsafe class ShmSegment : IDisposable
                     segment.DataSize = (long)fields.DataSize;
                     segment.SemaphoreCount = (int)fields.SemaphoreCount;
                     segment.Creator = fields.Creator;
+                    segment._trust = trust;
                     return segment;
                 }
 
@@ -187,7 +209,23 @@ internal sealed unsafe class ShmSegment : IDisposable
             throw new ArgumentOutOfRangeException(nameof(index));
         }
 
-        return _platform.OpenSemaphore(ShmName.SemaphoreOsName(OsName, index));
+        string osName = ShmName.SemaphoreOsName(OsName, index);
+        string what = $"Semaphore {index} of shared-memory segment '{Name}' (/dev/shm/sem.{osName})";
+        if (!IsCreator && _platform.GetSemaphoreOwner(osName) is FileOwner owner)
+        {
+            // The same rule as the segment's: a semaphore another user planted under our name is refused too.
+            OwnerCheck.Demand(owner, _trust, _platform.EffectiveUserId, what);
+        }
+
+        try
+        {
+            return _platform.OpenSemaphore(osName);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            string described = _platform.GetSemaphoreOwner(osName) is FileOwner o ? OwnerCheck.Describe(o) : "an owner that cannot be read";
+            throw new UnauthorizedAccessException($"{what} is owned by {described}, and this process (uid {_platform.EffectiveUserId}) may not open it.", e);
+        }
     }
 
     /// <summary>Removes the segment's name and its semaphores' names. Processes that have them open keep using them.</summary>

@@ -68,10 +68,17 @@ internal static class StaleSweeper
         var segments = new HashSet<string>(platform.EnumerateSegments(ShmName.OsPrefix), StringComparer.Ordinal);
         foreach (string osName in segments)
         {
-            if (ShmSegment.StaleReason(osName, platform, out int semaphores, automatic) is null)
+            try
             {
-                ShmSegment.UnlinkNames(platform, osName, semaphores);
-                removed.Add(osName[ShmName.OsPrefix.Length..]);
+                if (ShmSegment.StaleReason(osName, platform, out int semaphores, automatic) is null)
+                {
+                    ShmSegment.UnlinkNames(platform, osName, semaphores);
+                    removed.Add(osName[ShmName.OsPrefix.Length..]);
+                }
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+                // Another user's segment (we may not read or remove it), or one that vanished under us: not ours to judge.
             }
         }
 
@@ -88,7 +95,14 @@ internal static class StaleSweeper
             bool orphan = !segments.Contains(segment) && !platform.SegmentExists(segment);
             if (orphan || removed.Contains(segment[ShmName.OsPrefix.Length..]))
             {
-                platform.UnlinkSemaphore(semaphore);
+                try
+                {
+                    platform.UnlinkSemaphore(semaphore);
+                }
+                catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+                {
+                    // Another user's semaphore: not ours to remove.
+                }
             }
         }
 
