@@ -39,6 +39,9 @@ public sealed partial class ShmPool
     private readonly IShmObjectSerializer _serializer;
     private readonly string _serializerName;
     private readonly TargetMethod? _initializer;
+
+    /// <summary>The initializer's serialized argument; null when it takes none.</summary>
+    private readonly byte[]? _initializerArgument;
     private readonly Lock _lock = new();
     private readonly PoolWorker?[] _slots;
     private readonly List<PoolWorker> _live = new();
@@ -237,10 +240,15 @@ public sealed partial class ShmPool
         (int slot, string pipeName, Process process) = launched;
         var init = new MessageWriter();
         init.Reset(MessageKind.Init).WriteString(_serializerName);
-        init.WriteByte(_initializer is null ? (byte)0 : (byte)1);
+        // 0: no initializer; 1: one without an argument; 2: one with the argument's bytes after it.
+        init.WriteByte(_initializer is null ? (byte)0 : _initializerArgument is null ? (byte)1 : (byte)2);
         if (_initializer is not null)
         {
             init.WriteTarget(_initializer);
+            if (_initializerArgument is not null)
+            {
+                init.WriteBytes(_initializerArgument);
+            }
         }
 
         ChildChannel? channel = null;

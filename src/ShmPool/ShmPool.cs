@@ -32,6 +32,14 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         _serializer = _options.Serializer ?? ShmMessagePackSerializer.Instance;
         _serializerName = SerializerFactory.Describe(_serializer, nameof(options));
         _initializer = _options.Initializer is null ? null : TargetMethod.From(_options.Initializer, nameof(ShmPoolOptions.Initializer));
+        if (_options.InitializerWithArgument is (Delegate target, Type argumentType, var argument))
+        {
+            // Serialized once: every worker (and every replacement) gets the same bytes.
+            _initializer = TargetMethod.From(target, nameof(ShmPoolOptions.Initializer));
+            var bytes = new System.Buffers.ArrayBufferWriter<byte>();
+            _serializer.Serialize(argumentType, argument, bytes);
+            _initializerArgument = bytes.WrittenMemory.ToArray();
+        }
         ProcessCount = processes == 0 ? Environment.ProcessorCount : processes;
         _slots = new PoolWorker?[ProcessCount];
         lock (_lock)
@@ -153,6 +161,22 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     public TResult[] Starmap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
         StarmapAsync(function, items, chunkSize).Get();
 
+    /// <summary>Applies a 4-argument function to each 4-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 5-argument function to each 5-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 6-argument function to each 6-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 7-argument function to each 7-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
     /// <summary>As <see cref="Starmap{T1, T2, TResult}"/>, without waiting.</summary>
     public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize = 0) =>
         MapCore<(T1, T2), TResult>(Register(function), items, chunkSize);
@@ -160,6 +184,22 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     /// <summary>As <see cref="Starmap{T1, T2, T3, TResult}"/>, without waiting.</summary>
     public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
         MapCore<(T1, T2, T3), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, T6, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5, T6), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, T6, T7, TResult}"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5, T6, T7), TResult>(Register(function), items, chunkSize);
 
     /// <summary>
     /// Lazily applies <paramref name="function"/> to the items and yields the results in input order as they

@@ -11,6 +11,21 @@ public sealed record class ShmPoolOptions
     /// <summary>A static method (or capture-free lambda) run once in each worker before its first task.</summary>
     public Action? Initializer { get; init; }
 
+    /// <summary>The initializer with an argument, set by <see cref="WithInitializer{TArg}"/>.</summary>
+    internal (Delegate Target, Type ArgumentType, object? Argument)? InitializerWithArgument { get; private init; }
+
+    /// <summary>
+    /// These options with an initializer that takes an argument, as Python's <c>Pool(initializer=f, initargs=(a,))</c>:
+    /// <paramref name="initializer"/>(<paramref name="argument"/>) runs once in each worker before its first task. The
+    /// argument crosses as task arguments do (the pool's serializer); for several, take a tuple.
+    /// </summary>
+    /// <exception cref="ArgumentException">The initializer is not a static method or a capture-free lambda.</exception>
+    public ShmPoolOptions WithInitializer<TArg>(Action<TArg> initializer, TArg argument)
+    {
+        ArgumentNullException.ThrowIfNull(initializer);
+        return this with { Initializer = null, InitializerWithArgument = (initializer, typeof(TArg), argument) };
+    }
+
     /// <summary>
     /// A worker is replaced by a fresh process after this many tasks (an Apply, or one chunk of a Map), as
     /// Python's <c>maxtasksperchild</c>. Null (default): workers live as long as the pool.

@@ -22,6 +22,10 @@ public class ShmProcess : IDisposable
 {
     private static int s_counter;
 
+    /// <summary>Every child this process started and has not disposed: for <see cref="ActiveChildren"/> and the exit handler.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ShmProcess, bool> s_children = new();
+    private static int s_exitHandlerInstalled;
+
     private readonly Process _process;
     private readonly ChildChannel _channel;
     private readonly Lock _lock = new();
@@ -29,13 +33,27 @@ public class ShmProcess : IDisposable
     private int _disposed;
     private int _endSeen;
 
-    private protected ShmProcess(Process process, ChildChannel channel, string name)
+    private protected ShmProcess(Process process, ChildChannel channel, string name, bool daemon)
     {
         _process = process;
         _channel = channel;
         Name = name;
         Pid = process.Id;
+        Daemon = daemon;
+        InstallExitHandler();
+        s_children[this] = true;
     }
+
+    /// <summary>This process: its name, pid, and whether (and by whom) ShmIpc started it. Python's <c>current_process()</c>.</summary>
+    public static ShmProcessInfo Current => ChildHost.Current ?? s_main.Value;
+
+    private static readonly Lazy<ShmProcessInfo> s_main = new(static () => new ShmProcessInfo("MainProcess", Environment.ProcessId, parentPid: null, isPoolWorker: false));
+
+    /// <summary>The children this process started that are still running (Python's <c>active_children()</c>); pool workers are not listed.</summary>
+    public static IReadOnlyList<ShmProcess> ActiveChildren() => s_children.Keys.Where(static c => c.IsAlive).OrderBy(static c => c.Pid).ToArray();
+
+    /// <summary>Whether the child ends with its parent (see <see cref="ShmProcessOptions.Daemon"/>).</summary>
+    public bool Daemon { get; }
 
     /// <summary>The child's process id.</summary>
     public int Pid { get; }
@@ -80,7 +98,7 @@ public class ShmProcess : IDisposable
     public static ShmProcess Start<TArg>(Action<TArg> target, TArg arg, ShmProcessOptions? options = null)
     {
         (Process process, ChildChannel channel, string name) = Launch(target, typeof(TArg), arg, hasResult: false, options);
-        return new ShmProcess(process, channel, name);
+        return new ShmProcess(process, channel, name, options?.Daemon ?? true);
     }
 
     /// <summary>Runs <paramref name="target"/>(<paramref name="arg"/>) in a new process; <see cref="ShmProcess{TResult}.GetResult"/> returns its result.</summary>
@@ -88,7 +106,7 @@ public class ShmProcess : IDisposable
     public static ShmProcess<TResult> Start<TArg, TResult>(Func<TArg, TResult> target, TArg arg, ShmProcessOptions? options = null)
     {
         (Process process, ChildChannel channel, string name) = Launch(target, typeof(TArg), arg, hasResult: true, options);
-        return new ShmProcess<TResult>(process, channel, name, target.Method.ReturnType, options?.Serializer ?? ShmMessagePackSerializer.Instance);
+        return new ShmProcess<TResult>(process, channel, name, options?.Daemon ?? true, target.Method.ReturnType, options?.Serializer ?? ShmMessagePackSerializer.Instance);
     }
 
     /// <summary>Waits for the child to end; true when it has, false when <paramref name="timeout"/> passed first (null: no limit).</summary>
@@ -156,7 +174,45 @@ public class ShmProcess : IDisposable
         }
 
         _process.Dispose();
+        s_children.TryRemove(this, out _);
         ChildEnded();
+    }
+
+    /// <summary>
+    /// Once per process, on the first child: at a normal exit, wait for the children that are not daemons (as Python
+    /// joins them), then end the rest and remove every child's pipe; on an unhandled exception, end them all at once.
+    /// A process that exits without disposing its children leaves nothing behind either way.
+    /// </summary>
+    private static void InstallExitHandler()
+    {
+        if (Interlocked.Exchange(ref s_exitHandlerInstalled, 1) != 0)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) => EndChildren(waitForNonDaemons: true);
+        AppDomain.CurrentDomain.UnhandledException += static (_, _) => EndChildren(waitForNonDaemons: false);
+    }
+
+    private static void EndChildren(bool waitForNonDaemons)
+    {
+        foreach (ShmProcess child in s_children.Keys)
+        {
+            try
+            {
+                if (waitForNonDaemons && !child.Daemon)
+                {
+                    child._process.WaitForExit();
+                }
+
+                child.Dispose();
+            }
+#pragma warning disable CA1031 // On the way out: one child that cannot be ended must not keep the others' pipes in /dev/shm.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
     }
 
     /// <summary>The child's Returned message, received once; null when it has not come within <paramref name="timeout"/>.</summary>
@@ -275,8 +331,8 @@ public sealed class ShmProcess<TResult> : ShmProcess
     private readonly Type _resultType;
     private readonly IShmObjectSerializer _serializer;
 
-    internal ShmProcess(Process process, ChildChannel channel, string name, Type resultType, IShmObjectSerializer serializer)
-        : base(process, channel, name)
+    internal ShmProcess(Process process, ChildChannel channel, string name, bool daemon, Type resultType, IShmObjectSerializer serializer)
+        : base(process, channel, name, daemon)
     {
         _resultType = resultType;
         _serializer = serializer;

@@ -17,4 +17,12 @@ public sealed record class ShmProcessOptions
 
     /// <summary>How the parent waits for the child's result (spin, then sleep in slices).</summary>
     public ShmWaitStrategy? WaitStrategy { get; init; }
+
+    /// <summary>
+    /// True (default): the child ends with its parent, however the parent ends (it is killed when the parent exits,
+    /// and the kernel signals it if the parent dies). False: as Python's non-daemonic processes, the parent's normal
+    /// exit (returning from Main, <c>Environment.Exit</c>) first waits for the child to end; a parent that is killed
+    /// still takes the child with it.
+    /// </summary>
+    public bool Daemon { get; init; } = true;
 }

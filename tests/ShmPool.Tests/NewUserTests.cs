@@ -187,4 +187,106 @@ public sealed class NewUserTests : PoolTestBase
             ShmMaintenance.Unlink(name);
         }
     }
+
+    [TestMethod]
+    public void Current_tells_a_main_process_from_a_child_and_a_worker()
+    {
+        ShmProcessInfo main = ShmProcess.Current;
+        Assert.AreEqual("MainProcess", main.Name);
+        Assert.AreEqual(Environment.ProcessId, main.Pid);
+        Assert.IsFalse(main.IsChild);
+        Assert.IsNull(main.ParentPid);
+
+        using var child = ShmProcess.Start(TestFunctions.Describe, 0, new ShmProcessOptions { Name = "describer" });
+        Pids.Add(child.Pid);
+        Assert.AreEqual(("describer", child.Pid, true, (int?)Environment.ProcessId, false), child.GetResult(TestSupport.Deadline));
+
+        ShmPool pool = NewPool(1);
+        var worker = pool.Apply(TestFunctions.Describe, 0);
+        Assert.IsTrue(worker.IsChild);
+        Assert.IsTrue(worker.IsPoolWorker);
+        Assert.AreEqual(Environment.ProcessId, worker.ParentPid);
+        StringAssert.Contains(worker.Name, "worker");
+    }
+
+    [TestMethod]
+    public void ActiveChildren_lists_the_running_children()
+    {
+        using var first = ShmProcess.Start(TestFunctions.WaitForever, 0);
+        using var second = ShmProcess.Start(TestFunctions.WaitForever, 0);
+        Pids.AddRange([first.Pid, second.Pid]);
+        CollectionAssert.IsSubsetOf(new[] { first.Pid, second.Pid }, ShmProcess.ActiveChildren().Select(static c => c.Pid).ToArray());
+        first.Kill();
+        Assert.IsTrue(first.Join(TestSupport.Deadline));
+        int[] active = ShmProcess.ActiveChildren().Select(static c => c.Pid).ToArray();
+        CollectionAssert.DoesNotContain(active, first.Pid);
+        CollectionAssert.Contains(active, second.Pid);
+        Assert.IsTrue(first.Daemon, "daemon by default: a child ends with its parent");
+    }
+
+    [TestMethod]
+    public void Starmap_takes_up_to_seven_arguments_and_the_initializer_one()
+    {
+        ShmPool pool = NewPool(2, ShmPoolOptions.Default.WithInitializer(TestFunctions.InitializeWith, ("ab", 3)));
+        Assert.AreEqual("ababab", pool.Apply(TestFunctions.InitializedWith, 0));
+        CollectionAssert.AreEqual(
+            new[] { "1|x|0.5|4|True|c|7", "2|y|1.5|5|False|d|8" },
+            pool.Starmap(TestFunctions.Join7, [(1, "x", 0.5, 4L, true, 'c', (byte)7), (2, "y", 1.5, 5L, false, 'd', (byte)8)]));
+    }
+
+    [TestMethod]
+    [DataRow(false, DisplayName = "not a daemon: the parent's exit waits for it")]
+    [DataRow(true, DisplayName = "a daemon: it ends with the parent")]
+    public void A_parent_that_exits_without_disposing_its_child_leaves_nothing_behind(bool daemon)
+    {
+        string path = TestSupport.TempFile("exit");
+        try
+        {
+            using var parent = ShmIpc.Tests.Common.ChildProcess.Start("process-exit-with-child", daemon ? "1" : "0", path);
+            int child = int.Parse(parent.WaitForLine("CHILD", TestSupport.Deadline)["CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            Pids.Add(child);
+            parent.WaitForLine("EXITING", TestSupport.Deadline);
+            if (daemon)
+            {
+                Assert.AreEqual(0, parent.WaitForExit(TestSupport.Deadline));
+                TestSupport.WaitUntil(() => !TestSupport.IsRunning(child), "the daemon child has ended with its parent");
+                Assert.IsFalse(File.Exists(path + ".done"));
+            }
+            else
+            {
+                Assert.IsFalse(parent.HasExited, "a parent waits for its non-daemon child at exit");
+                File.WriteAllText(path + ".go", "");
+                Assert.AreEqual(0, parent.WaitForExit(TestSupport.Deadline));
+                Assert.AreEqual("done", File.ReadAllText(path + ".done"), "the child ran to its end");
+            }
+
+            TestSupport.WaitUntil(() => Directory.GetFiles("/dev/shm", $"*shmpool-{parent.Pid}-*").Length == 0, "the parent's pipes are gone");
+        }
+        finally
+        {
+            File.Delete(path + ".go");
+            File.Delete(path + ".done");
+        }
+    }
+
+    [TestMethod]
+    public void A_parent_that_crashes_leaves_nothing_behind()
+    {
+        using var parent = ShmIpc.Tests.Common.ChildProcess.Start("process-crash-with-child");
+        int child = int.Parse(parent.WaitForLine("CHILD", TestSupport.Deadline)["CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Pids.Add(child);
+        Assert.AreNotEqual(0, parent.WaitForExit(TestSupport.Deadline));
+        TestSupport.WaitUntil(() => !TestSupport.IsRunning(child), "the child has ended with its crashed parent");
+        TestSupport.WaitUntil(() => Directory.GetFiles("/dev/shm", $"*shmpool-{parent.Pid}-*").Length == 0, "the crashed parent's pipes are gone");
+    }
+
+    [TestMethod]
+    public void A_Start_that_fails_after_making_its_pipe_removes_it_and_its_child()
+    {
+        // 3 MiB does not fit the 4 MiB ring's 2 MiB message limit: the pipe exists and the child runs when the send fails.
+        int[] before = ShmProcess.ActiveChildren().Select(static c => c.Pid).ToArray();
+        Assert.ThrowsExactly<ArgumentException>(() => ShmProcess.Start(TestFunctions.DoNothing, new byte[3 << 20]));
+        CollectionAssert.AreEquivalent(before, ShmProcess.ActiveChildren().Select(static c => c.Pid).ToArray());
+        Assert.AreEqual(0, TestSupport.OurShmFiles().Length, string.Join(", ", TestSupport.OurShmFiles()));
+    }
 }

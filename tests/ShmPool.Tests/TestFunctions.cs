@@ -41,6 +41,10 @@ public static class TestFunctions
     {
     }
 
+    public static void DoNothing(byte[] ignored)
+    {
+    }
+
     public static int ExitWith(int code)
     {
         Environment.Exit(code);
@@ -140,6 +144,24 @@ public static class TestFunctions
     }
 
     public static void Initialize() => Interlocked.Increment(ref s_initialized);
+
+    private static string? s_initializedWith;
+
+    public static void InitializeWith((string Greeting, int Times) argument) => s_initializedWith = string.Concat(Enumerable.Repeat(argument.Greeting, argument.Times));
+
+    public static string InitializedWith(int ignored) => s_initializedWith ?? "(not initialized)";
+
+    public static string Join7(int a, string b, double c, long d, bool e, char f, byte g) => $"{a}|{b}|{c}|{d}|{e}|{f}|{g}";
+
+    /// <summary>What the child sees of itself.</summary>
+    public static (string Name, int Pid, bool IsChild, int? ParentPid, bool IsPoolWorker) Describe(int ignored)
+    {
+        ShmProcessInfo me = ShmProcess.Current;
+        return (me.Name, me.Pid, me.IsChild, me.ParentPid, me.IsPoolWorker);
+    }
+
+    /// <summary>Waits to be killed.</summary>
+    public static void WaitForever(int ignored) => new ManualResetEventSlim().Wait();
 
     /// <summary>(pid, how many times the initializer ran in this process).</summary>
     public static (int Pid, int Initialized) InitState(int ignored) => (Environment.ProcessId, Volatile.Read(ref s_initialized));

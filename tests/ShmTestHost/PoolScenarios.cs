@@ -6,6 +6,27 @@ internal static partial class Scenarios
 {
     static partial void RegisterPool()
     {
+        // process-exit-with-child <daemon: 0|1> <path>: starts a child that waits for <path>.go, then writes <path>.done;
+        // prints "CHILD <pid>", then "EXITING", and returns from Main without disposing the child.
+        Add("process-exit-with-child", a =>
+        {
+            var child = ShmProcess.Start(PoolFunctions.WaitForGoThenWrite, a[1], new ShmProcessOptions { Daemon = a[0] == "1" });
+            Say("CHILD " + child.Pid.ToString(CultureInfo.InvariantCulture));
+            Say("EXITING");
+            return 0;
+        });
+
+        // process-crash-with-child: starts a daemon child that waits forever, prints "CHILD <pid>", then dies of an unhandled exception.
+        Add("process-crash-with-child", a =>
+        {
+            var child = ShmProcess.Start(PoolFunctions.WaitForGoThenWrite, "/nonexistent/never");
+            Say("CHILD " + child.Pid.ToString(CultureInfo.InvariantCulture));
+            var crash = new Thread(() => throw new InvalidOperationException("the parent crashes"));
+            crash.Start();
+            crash.Join();
+            return 0;
+        });
+
         // A console app using a pool: Map of a static method of this assembly; prints "SUM <sum of cubes 1..n>".
         Add("pool-console", a =>
         {
@@ -203,6 +224,13 @@ internal static partial class Scenarios
 
 internal static class PoolFunctions
 {
+    /// <summary>Waits until <paramref name="path"/>.go exists, then writes <paramref name="path"/>.done.</summary>
+    public static void WaitForGoThenWrite(string path)
+    {
+        SpinWait.SpinUntil(() => File.Exists(path + ".go"));
+        File.WriteAllText(path + ".done", "done");
+    }
+
     public static long Cube(int x) => (long)x * x * x;
 
     public static int Identity(int x) => x;

@@ -21,6 +21,12 @@ internal static class ChildHost
     /// <summary>How long a child waits for its pipe to appear before it gives up.</summary>
     private static readonly TimeSpan PipeCreationTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>What this child is (<see cref="ShmProcess.Current"/>); null in a process ShmIpc did not start.</summary>
+    internal static ShmProcessInfo? Current { get; private set; }
+
+    private static string s_displayName = "";
+    private static int s_parentPid;
+
     public static int Main(string[] args)
     {
         if (args.Length != 5 || args[0] != ChildLauncher.ChildSwitch)
@@ -37,6 +43,8 @@ internal static class ChildHost
         // destination however the child ends short of SIGKILL: a return, a throw, Environment.Exit, SIGTERM.
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => FlushStandardStreams();
         AppDomain.CurrentDomain.UnhandledException += static (_, _) => FlushStandardStreams();
+        s_displayName = args[4];
+        s_parentPid = parent.Pid;
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
 
         try
@@ -91,7 +99,13 @@ internal static class ChildHost
         }
 
         var reader = new MessageReader(first);
-        return reader.ReadKind() switch
+        MessageKind firstKind = reader.ReadKind();
+
+        // A process child's display name is "name:method"; a worker's is its name.
+        int colon = s_displayName.LastIndexOf(':');
+        string name = firstKind == MessageKind.Run && colon > 0 ? s_displayName[..colon] : s_displayName;
+        Current = new ShmProcessInfo(name, Environment.ProcessId, s_parentPid, isPoolWorker: firstKind == MessageKind.Init);
+        return firstKind switch
         {
             MessageKind.Run => RunTarget(channel, ref reader),
             MessageKind.Init => new WorkerLoop(channel).Run(ref reader),

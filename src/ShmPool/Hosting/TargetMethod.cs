@@ -131,7 +131,20 @@ internal sealed record ResolvedTarget(MethodInfo Method, object? Instance)
     /// <summary>The type one argument message carries: the parameter's type, or a value tuple of the parameters' types.</summary>
     public Type ArgumentType { get; } = WireArgumentType(Method);
 
-    /// <summary>The parameter's type for one parameter; <c>ValueTuple&lt;...&gt;</c> of them for two or three; null for none.</summary>
+    /// <summary>The most parameters a target may have: a <c>ValueTuple</c> of seven carries them (an eighth would nest).</summary>
+    public const int MaxParameters = 7;
+
+    private static Type TupleType(int count) => count switch
+    {
+        2 => typeof(ValueTuple<,>),
+        3 => typeof(ValueTuple<,,>),
+        4 => typeof(ValueTuple<,,,>),
+        5 => typeof(ValueTuple<,,,,>),
+        6 => typeof(ValueTuple<,,,,,>),
+        _ => typeof(ValueTuple<,,,,,,>),
+    };
+
+    /// <summary>The parameter's type for one parameter; <c>ValueTuple&lt;...&gt;</c> of them for two to seven; null for none.</summary>
     internal static Type? WireArgumentTypeOrNull(MethodInfo method)
     {
         ParameterInfo[] parameters = method.GetParameters();
@@ -140,8 +153,8 @@ internal sealed record ResolvedTarget(MethodInfo Method, object? Instance)
             0 => null,
             1 => parameters[0].ParameterType,
             2 => typeof(ValueTuple<,>).MakeGenericType(parameters[0].ParameterType, parameters[1].ParameterType),
-            3 => typeof(ValueTuple<,,>).MakeGenericType(parameters[0].ParameterType, parameters[1].ParameterType, parameters[2].ParameterType),
-            _ => throw new NotSupportedException($"{method.Name} has {parameters.Length} parameters; at most 3 are supported."),
+            <= MaxParameters => TupleType(parameters.Length).MakeGenericType(parameters.Select(static p => p.ParameterType).ToArray()),
+            _ => throw new NotSupportedException($"{method.Name} has {parameters.Length} parameters; at most {MaxParameters} are supported."),
         };
     }
 

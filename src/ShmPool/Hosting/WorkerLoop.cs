@@ -28,9 +28,12 @@ internal sealed class WorkerLoop
         {
             serializer = SerializerFactory.Create(init.ReadRequiredString());
             _serializer = serializer;
-            if (init.ReadByte() != 0)
+            byte initializer = init.ReadByte();
+            if (initializer != 0)
             {
-                init.ReadTarget().Resolve().Invoke(null);
+                ResolvedTarget target = init.ReadTarget().Resolve();
+                object? argument = initializer == 2 ? serializer.Deserialize(target.ArgumentType, init.ReadBytes()) : null;
+                target.Invoke(argument);
             }
         }
 #pragma warning disable CA1031 // Reported to the parent, which fails the pool's tasks with it.
