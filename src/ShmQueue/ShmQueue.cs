@@ -35,7 +35,7 @@ public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> mes
 /// throws it instead of waiting (immediate shutdown: at once). The state lives in the queue's shared memory.</para>
 /// <para>All members are thread-safe. Disposing ends waits of other threads with <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
-public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
+public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, IShmWaitable
 {
     private readonly ShmSegment _segment;
     private readonly MpmcRing _ring;
@@ -580,6 +580,30 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         int shutdown = _ring.ShutdownState;
         return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
     }
+
+    // ---- ShmWait ------------------------------------------------------------------------------------
+
+    /// <summary>The wait holds a use of this object, as a blocking call does, so Dispose waits for it to look up.</summary>
+    void IShmWaitable.BeginWait() => Enter();
+
+    /// <summary>Ready when a dequeue would not wait (<see cref="IsReadableOrOver"/>); a dead producer's record is skipped as a waiting dequeue would.</summary>
+    bool IShmWaitable.PollReady()
+    {
+        ThrowIfDisposed();
+        if (IsReadableOrOver())
+        {
+            return true;
+        }
+
+        if (_ring.TryGetPending(out Blocker pending))
+        {
+            NotePending(pending.Position); // at a bounded rate: proves the producer dead, then skips its record
+        }
+
+        return false;
+    }
+
+    void IShmWaitable.EndWait() => Exit();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AfterRead()

@@ -10,7 +10,7 @@ namespace ShmIpc;
 /// Values are deserialized straight from shared memory, without an intermediate copy.
 /// </summary>
 /// <typeparam name="T">The type of the values carried.</typeparam>
-public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
+public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
 {
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
@@ -114,6 +114,12 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
     /// return what is left and then throw it (at once when <paramref name="immediate"/>). See <see cref="ShmQueue.Shutdown"/>.
     /// </summary>
     public void Shutdown(bool immediate = false) => Queue.Shutdown(immediate);
+
+    void IShmWaitable.BeginWait() => ((IShmWaitable)Queue).BeginWait();
+
+    bool IShmWaitable.PollReady() => ((IShmWaitable)Queue).PollReady();
+
+    void IShmWaitable.EndWait() => ((IShmWaitable)Queue).EndWait();
 
     /// <summary>Disposes the queue underneath.</summary>
     public void Dispose() => Queue.Dispose();
