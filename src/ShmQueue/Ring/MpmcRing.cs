@@ -100,6 +100,10 @@ internal readonly record struct Blocker(long Position, int Pid, ulong IdentityWo
 /// over one by one (TryReclaim). Stamping first unit first, a takeover found the record's size overwritten
 /// and reported the ring corrupt for good (a producer killed mid-reclaim by a test's SIGKILL).
 /// Shutdown (a word of the control block, CAS by anyone, only upward, never reset):
+///   from       event                         to         who
+///   0 open     Shutdown()                    1 drain    any process (RaiseShutdown, then notify s0 and s1)
+///   0 open     Shutdown(immediate: true)     2 immed.   any process (same)
+///   1 drain    Shutdown(immediate: true)     2 immed.   any process (same); a later Shutdown() leaves it at 2
 /// - A producer reads it before claiming (refuse at once) and again after its claim and Tail CASes (full
 ///   fences, so the second load cannot be satisfied before the claim is visible). Seeing it set then, it
 ///   release-stores State = abandoned instead of committing: a claim is either committed by a producer
