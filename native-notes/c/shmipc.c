@@ -104,6 +104,7 @@ const char *shmipc_strerror(int status)
     case SHMIPC_EWRONGKIND: return "segment of another kind";
     case SHMIPC_ESYS: return "system call failed (see errno)";
     case SHMIPC_ENOSEND: return "this end of a one-way pipe cannot do that";
+    case SHMIPC_ESHUTDOWN: return "the queue has been shut down";
     default: return "unknown status";
     }
 }
@@ -240,6 +241,9 @@ static void seg_close(struct seg *s, int unlink_names)
     s->fd = -1;
 }
 
+/* §3: 2 since the queue's Shutdown word (§6.9); a reader refuses any other version. */
+#define LAYOUT_VERSION 2
+
 /* Validation of §3, in its order. */
 static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
 {
@@ -247,7 +251,7 @@ static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
     uint64_t magic = (uint64_t)ld_acq64(b); /* pairs with the creator's release of Magic */
     if (magic == 0) return SHMIPC_ENOTREADY;
     if (magic != MAGIC) return SHMIPC_EFOREIGN;
-    if (rd32(b + 8) != 1) return SHMIPC_EVERSION;
+    if (rd32(b + 8) != LAYOUT_VERSION) return SHMIPC_EVERSION;
     if (fnv1a(b) != rd64(b + 120)) return SHMIPC_ECORRUPT;
     if (rd32(b + 12) != kind) return SHMIPC_EWRONGKIND;
     uint64_t total = rd64(b + 16), coff = rd64(b + 32), csize = rd64(b + 40), doff = rd64(b + 48), dsize = rd64(b + 56);
@@ -331,7 +335,7 @@ static int seg_create(const char *name, uint32_t kind, uint64_t control_size, ui
     s->base = mmap(NULL, s->length, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->base == MAP_FAILED) { s->base = NULL; goto sys; }
     uint8_t *h = s->base; /* a fresh file is all zero: Magic stays 0 until seg_publish */
-    wr32(h + 8, 1);
+    wr32(h + 8, LAYOUT_VERSION);
     wr32(h + 12, kind);
     wr64(h + 16, total);
     wr32(h + 24, HDR_SIZE);
@@ -464,7 +468,7 @@ static const shmipc_wait default_wait = {50000, 100000000};
 /* ================================================================= §6 Queue */
 
 enum {
-    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
+    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
     Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
     R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
     K_MESSAGE = 1, K_PADDING = 2,
@@ -556,6 +560,8 @@ int shmipc_queue_open(const char *name, shmipc_queue **out)
     if (cap < 4096 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (uint64_t)cap != dsize) goto bad;
     if (maxlen < 0 || maxlen > MAX_MESSAGE_LIMIT || q_record_size(maxlen) > cap / 2) goto bad;
     if (align != R_ALIGN) goto bad;
+    int32_t shut = ld_acq32(ctl + Q_SHUTDOWN);
+    if (shut < 0 || shut > 2) goto bad;
     int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
     if (head < 0 || head > read || read > tail || ((head | read | tail) & (R_ALIGN - 1)) != 0) goto bad;
     q_init(q);
@@ -703,10 +709,29 @@ static int q_has_space(shmipc_queue *q, int32_t len)
 
 struct q_put_ctx { shmipc_queue *q; int32_t len; };
 
+/* §6.9: the Shutdown word (acquire): 0 open, 1 shut down (drain), 2 shut down immediately. */
+static inline int32_t q_shutdown(const shmipc_queue *q) { return ld_acq32(q->ctl + Q_SHUTDOWN); }
+
+int shmipc_queue_shutdown_state(const shmipc_queue *q) { return q_shutdown(q); }
+
+int shmipc_queue_shutdown(shmipc_queue *q, int immediate)
+{
+    int32_t want = immediate ? 2 : 1, seen = q_shutdown(q);
+    while (seen < want) {
+        int32_t found = cas32(q->ctl + Q_SHUTDOWN, seen, want); /* upward only; a full fence */
+        if (found == seen) break;
+        seen = found;
+    }
+    /* every sleeper's condition now holds: wake them all, in every process */
+    notify(&q->data_sig);
+    notify(&q->space_sig);
+    return SHMIPC_OK;
+}
+
 static int q_space_cond(void *c)
 {
     struct q_put_ctx *x = c;
-    if (q_has_space(x->q, x->len)) return 1;
+    if (q_has_space(x->q, x->len) || q_shutdown(x->q) != 0) return 1;
     int corrupt = 0;
     return q_reclaim(x->q, NULL, NULL, &corrupt) > 0 && q_has_space(x->q, x->len);
 }
@@ -736,9 +761,17 @@ static int q_space_before_sleep(void *c)
 
 static int q_try_put(shmipc_queue *q, const void *message, size_t length)
 {
+    if (q_shutdown(q) != 0) return SHMIPC_ESHUTDOWN;
     int64_t p = q_claim(q, (int32_t)length);
     if (p < 0) return p < -1 ? (int)p : SHMIPC_ETIMEOUT;
     uint8_t *rec = q_record(q, p);
+    /* §6.9: looked at again after the claim and Tail CASes (full fences): set now, the record is abandoned, not
+     * committed, so a message is either delivered by the drain or refused. Consumers may wait for it: notify. */
+    if (q_shutdown(q) != 0) {
+        st_rel64(rec + R_STATE, (int64_t)state_word(p, S_ABANDONED));
+        notify(&q->data_sig);
+        return SHMIPC_ESHUTDOWN;
+    }
     memcpy(rec + R_HEADER, message, length);
     st_rel64(rec + R_STATE, (int64_t)state_word(p, S_COMMITTED)); /* commit: pairs with consumers' acquire of State */
     notify(&q->data_sig);
@@ -857,9 +890,11 @@ static int q_readable_cond(void *c)
     int64_t r = ld_acq64(q->ctl + Q_READ);
     uint8_t *rec = q_record(q, r);
     uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), claim = (uint64_t)ld_acq64(rec + R_CLAIM);
-    if (claim == free_stamp(r)) return 0;
-    if ((st >> 32) != tag_of(r)) return r != ld_acq64(q->ctl + Q_TAIL);
-    return (uint32_t)st != S_WRITING || (claim & 31) != K_MESSAGE;
+    int32_t shut = q_shutdown(q);
+    if (shut == 2) return 1; /* §6.9: get fails at once */
+    if (claim == free_stamp(r)) return shut != 0; /* drained: get fails */
+    if ((st >> 32) != tag_of(r)) return r != ld_acq64(q->ctl + Q_TAIL) || shut != 0;
+    return (uint32_t)st != S_WRITING || (claim & 31) != K_MESSAGE; /* a message still being written is waited for */
 }
 
 /* §6.6: a record still being written at ReadPosition whose producer is dead is abandoned. */
@@ -882,17 +917,30 @@ static int q_readable_before_sleep(void *c)
     return SHMIPC_OK;
 }
 
+/* q_take with §6.9: immediate shutdown takes nothing; a drained shut-down queue (empty after a fence that orders
+ * our look after every claim made before the word was set) reports SHMIPC_ESHUTDOWN. */
+static int q_take_or_shutdown(shmipc_queue *q, void *buffer, size_t capacity, size_t *length)
+{
+    if (q_shutdown(q) == 2) return SHMIPC_ESHUTDOWN;
+    int rc = q_take(q, buffer, capacity, length);
+    if (rc != TAKE_EMPTY || q_shutdown(q) == 0) return rc;
+    full_fence();
+    if (q_shutdown(q) == 2) return SHMIPC_ESHUTDOWN;
+    rc = q_take(q, buffer, capacity, length);
+    return rc == TAKE_EMPTY ? SHMIPC_ESHUTDOWN : rc;
+}
+
 int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
-        int rc = q_take(q, buffer, capacity, length);
+        int rc = q_take_or_shutdown(q, buffer, capacity, length);
         if (rc == TAKE_OK) return SHMIPC_OK;
         if (rc < 0) return rc;
         if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
         rc = wait_for(&q->data_sig, &q->wait, deadline, q_readable_cond, q_readable_before_sleep, q);
         if (rc == SHMIPC_ETIMEOUT) {
-            rc = q_take(q, buffer, capacity, length);
+            rc = q_take_or_shutdown(q, buffer, capacity, length);
             return rc == TAKE_OK ? SHMIPC_OK : rc < 0 ? rc : SHMIPC_ETIMEOUT;
         }
         if (rc != SHMIPC_OK) return rc;

@@ -41,6 +41,7 @@ enum shmipc_status {
     SHMIPC_EWRONGKIND = -14,   /* open: a Pipe opened as a Queue or the reverse */
     SHMIPC_ESYS = -15,         /* an OS call failed: see errno */
     SHMIPC_ENOSEND = -16,      /* pipe: this end of a one-way pipe only receives (or only sends) */
+    SHMIPC_ESHUTDOWN = -17,    /* queue: shut down (§6.9): put refused; get after the drain (at once if immediate) */
 };
 
 const char *shmipc_strerror(int status);
@@ -62,10 +63,19 @@ int shmipc_queue_open(const char *name, shmipc_queue **out);
  * The creator unlinks the names on shmipc_queue_close. SHMIPC_EEXIST if the name exists. */
 int shmipc_queue_create(const char *name, int64_t capacity, int32_t max_message_length, shmipc_queue **out);
 
+/* SHMIPC_ESHUTDOWN once the queue is shut down (also while waiting for space); nothing written. */
 int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns);
 
-/* Takes the next message into buffer; *length receives its length (also on SHMIPC_ETOOSMALL). */
+/* Takes the next message into buffer; *length receives its length (also on SHMIPC_ETOOSMALL).
+ * On a shut-down queue: the messages left, then SHMIPC_ESHUTDOWN instead of waiting (at once if immediate). */
 int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns);
+
+/* Shuts the queue down for every process (§6.9; Python 3.13's Queue.shutdown): immediate != 0 also discards
+ * what is queued. Wakes every sleeper. Cannot be undone. */
+int shmipc_queue_shutdown(shmipc_queue *q, int immediate);
+
+/* 0 open, 1 shut down (draining), 2 shut down immediately. */
+int shmipc_queue_shutdown_state(const shmipc_queue *q);
 
 int32_t shmipc_queue_max_message_length(const shmipc_queue *q);
 void shmipc_queue_set_wait(shmipc_queue *q, shmipc_wait wait);

@@ -8,6 +8,8 @@
  *                                                              SLICE_US); message i must be the 4-byte int i; OK <n>
  *   shmipc_tool queue-try-get NAME                             one get that does not wait: EMPTY, or GOT <length>
  *   shmipc_tool queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
+ *   shmipc_tool queue-drain-until-shutdown NAME                gets until shut down, then one put: SHUTDOWN <n> REFUSED
+ *   shmipc_tool queue-shutdown NAME IMMEDIATE                  shuts the queue down (IMMEDIATE 1: discarding), SHUTDOWN
  *   shmipc_tool queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
  *   shmipc_tool queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
  *   shmipc_tool pipe-echo NAME                                 connects, echoes until the peer closes
@@ -183,6 +185,34 @@ int main(int argc, char **argv)
         else { printf("GOT %zu\n", len); fflush(stdout); }
         shmipc_queue_close(q);
         free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-drain-until-shutdown") && argc == 3) {
+        /* gets until the queue is shut down, then tries one put: "SHUTDOWN <count> REFUSED|ACCEPTED" */
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        size_t cap = (size_t)shmipc_queue_max_message_length(q), len;
+        uint8_t *buf = malloc(cap + 1);
+        int got = 0;
+        say("READY");
+        while ((rc = shmipc_queue_get(q, buf, cap, &len, SHMIPC_FOREVER)) == SHMIPC_OK) got++;
+        if (rc != SHMIPC_ESHUTDOWN) return fail("get", rc);
+        rc = shmipc_queue_put(q, "x", 1, 0);
+        printf("SHUTDOWN %d %s\n", got, rc == SHMIPC_ESHUTDOWN ? "REFUSED" : rc == SHMIPC_OK ? "ACCEPTED" : shmipc_strerror(rc));
+        fflush(stdout);
+        shmipc_queue_close(q);
+        free(buf);
+        return 0;
+    }
+
+    if (!strcmp(mode, "queue-shutdown") && argc == 4) {
+        /* shuts the queue down (argv[3]: 1 immediate), then prints SHUTDOWN */
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        if ((rc = shmipc_queue_shutdown(q, atoi(argv[3])))) return fail("shutdown", rc);
+        say("SHUTDOWN");
+        shmipc_queue_close(q);
         return 0;
     }
 

@@ -24,7 +24,7 @@ import queue as _queue
 import struct
 import time
 
-__all__ = ["Queue", "Pipe", "Connection", "ShmIpcError", "InvalidSegmentError", "CorruptionError", "PeerClosedError"]
+__all__ = ["Queue", "Pipe", "Connection", "ShmIpcError", "InvalidSegmentError", "CorruptionError", "PeerClosedError", "ShutDown"]
 
 
 class ShmIpcError(OSError):
@@ -44,6 +44,11 @@ class CorruptionError(ShmIpcError):
     """Shared state is inconsistent (a buggy or hostile peer); nothing was consumed."""
 
 
+class ShutDown(getattr(_queue, "ShutDown", ShmIpcError)):
+    """The queue has been shut down (LAYOUT.md §6.9; Python 3.13's queue.ShutDown, of which it is a subclass where
+    that exists): put raises it; get raises it once nothing is left (at once after an immediate shutdown)."""
+
+
 class PeerClosedError(EOFError):
     """The other end of a pipe closed or its process died; everything it sent has been received."""
 
@@ -51,6 +56,7 @@ class PeerClosedError(EOFError):
 # ------------------------------------------------------------------------------------------- atomics
 
 _SEQ_CST, _ACQUIRE, _RELEASE = 5, 2, 3
+_LAYOUT_VERSION = 2  # LAYOUT.md §3: 2 since the queue's Shutdown word (§6.9); any other version is refused
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
@@ -334,7 +340,7 @@ class _Segment:
         if magic != _MAGIC:
             return ("ForeignFormat", f"magic 0x{magic:016X}")
         version, got_kind, total, hsize = struct.unpack_from("<IIQI", mm, 8)
-        if version != 1:
+        if version != _LAYOUT_VERSION:
             return ("UnsupportedVersion", f"layout version {version}")
         header = mm[0:_HDR]
         if _fnv1a64(header) != struct.unpack_from("<Q", header, 120)[0]:
@@ -362,7 +368,7 @@ class _Segment:
             os.ftruncate(self.fd, total)
             self.mm = mmap.mmap(self.fd, total, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             header = bytearray(_HDR)  # Magic stays 0 until publish()
-            struct.pack_into("<IIQIIQQQQiIQ", header, 8, 1, kind, total, _HDR, 0, _HDR, control_size,
+            struct.pack_into("<IIQIIQQQQiIQ", header, 8, _LAYOUT_VERSION, kind, total, _HDR, 0, _HDR, control_size,
                              _HDR + control_size, data_size, _MY_PID, nsems, _MY_START)
             struct.pack_into("<Q", header, 120, _fnv1a64(header))
             self.mm[8:_HDR] = bytes(header[8:])
@@ -513,6 +519,7 @@ def _deadline(timeout):
 # ------------------------------------------------------------------------------------------- §6 Queue
 
 _Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
+_Q_SHUTDOWN = 16  # §6.9: 0 open, 1 shut down (drain), 2 shut down immediately; CAS upward only
 _K_MESSAGE, _K_PADDING = 1, 2
 _Q_SEMAPHORES, _ALIGN = 2, 32
 _MAX_ENCODABLE = (1 << 27) - 1
@@ -563,7 +570,8 @@ class Queue:
             head, read, tail = seg.load64(c + _Q_HEAD), seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL)
             if (len(seg.sems) != _Q_SEMAPHORES or csize < _Q_CONTROL or cap < 4096 or cap > 1 << 30 or cap & (cap - 1)
                     or cap != dsize or maxlen < 0 or maxlen > _MAX_MESSAGE_LIMIT or _qsize(maxlen) > cap // 2 or align != _ALIGN
-                    or head < 0 or head > read or read > tail or (head | read | tail) & 31):
+                    or head < 0 or head > read or read > tail or (head | read | tail) & 31
+                    or not 0 <= seg.load32(c + _Q_SHUTDOWN) <= 2):
                 raise InvalidSegmentError(name, "Corrupted", "queue control block out of range")
             return cls(seg)
         except BaseException:
@@ -728,16 +736,51 @@ class Queue:
                 if seg.cas64(rec + 8, _state_word(at, _S_COMMITTED), _state_word(at, _S_CONSUMED)) == _state_word(at, _S_COMMITTED):
                     self._reclaim()
 
+    # ---- §6.9
+    def _shutdown_state(self, fence=False):
+        """The Shutdown word. fence=True: read by a seq_cst fetch-add of 0, a full fence as well as an atomic read."""
+        seg, off = self._seg, self._c + _Q_SHUTDOWN
+        return seg.fadd32(off, 0) if fence else seg.load32(off)
+
+    @property
+    def is_shutdown(self):
+        """True once any process has shut the queue down."""
+        return self._shutdown_state(fence=True) != 0
+
+    def shutdown(self, immediate=False):
+        """Shuts the queue down for every process (Python 3.13's Queue.shutdown): put raises ShutDown; get returns
+        what is left, then raises it (at once, discarding what is queued, when immediate). Wakes every sleeper."""
+        seg, off, want = self._seg, self._c + _Q_SHUTDOWN, 2 if immediate else 1
+        seen = self._shutdown_state(fence=True)
+        while seen < want:
+            found = seg.cas32(off, seen, want)
+            if found == seen:
+                break
+            seen = found
+        self._data_sig.notify()
+        self._space_sig.notify()
+
+    def _raise_shutdown(self):
+        raise ShutDown(f"queue '{self._seg.name}' has been shut down")
+
     def put(self, data, block=True, timeout=None):
-        """Appends bytes. queue.Full when no room within the timeout; ValueError when too long."""
+        """Appends bytes. queue.Full when no room within the timeout; ValueError when too long; ShutDown when the
+        queue is shut down (also while waiting for room)."""
         data = bytes(data)
         if len(data) > self.max_message_length:
             raise ValueError(f"message of {len(data)} bytes; queue '{self._seg.name}' takes at most {self.max_message_length}")
         deadline = _deadline(timeout) if block else 0
         while True:
+            if self._shutdown_state():
+                self._raise_shutdown()
             p = self._claim(len(data))
             if p >= 0:
                 rec = self._data + (p & self._offmask)
+                if self._shutdown_state(fence=True):
+                    # §6.9: set after our claim: abandon the record rather than commit it; consumers may wait for it.
+                    self._seg.store64(rec + 8, _state_word(p, _S_ABANDONED))
+                    self._data_sig.notify()
+                    self._raise_shutdown()
                 self._seg.mm[rec + 32:rec + 32 + len(data)] = data
                 self._seg.store64(rec + 8, _state_word(p, _S_COMMITTED))  # commit (release)
                 self._data_sig.notify()
@@ -745,7 +788,7 @@ class Queue:
             if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
                 raise _queue.Full
             n = len(data)
-            ready = lambda: self._has_space(n) or (self._reclaim() > 0 and self._has_space(n))
+            ready = lambda: self._has_space(n) or self._shutdown_state() != 0 or (self._reclaim() > 0 and self._has_space(n))
             self._space_sig.wait(ready, self._repair_reclaim, deadline, self.spin, self.slice)
 
     def put_nowait(self, data):
@@ -836,6 +879,9 @@ class Queue:
         """§6.7: something at the read position that is not a message still being written (a padding record keeps
         the stamp's "writing" state: readable, _take skips it); anything odd counts, so that _take looks closer."""
         seg, c = self._seg, self._c
+        shut = self._shutdown_state()
+        if shut == 2 or (shut == 1 and self._pending() is None):
+            return True  # §6.9: get raises now (or drains what is left)
         r = seg.load64(c + _Q_READ)
         rec = self._data + (r & self._offmask)
         st, claim = seg.load64(rec + 8) & _M64, seg.load64(rec) & _M64  # State, then Claim
@@ -856,11 +902,27 @@ class Queue:
         if not alive and self._seg.cas64(self._data + (r & self._offmask) + 8, st, _state_word(r, _S_ABANDONED)) == st:
             self._data_sig.notify()
 
+    def _take_or_shutdown(self):
+        """_take, with §6.9: nothing after an immediate shutdown; ShutDown when shut down and drained (empty after a
+        full fence that orders this look after every claim made before the word was set)."""
+        if self._shutdown_state() == 2:
+            self._raise_shutdown()
+        data = self._take()
+        if data is None and self._shutdown_state():
+            shut = self._shutdown_state(fence=True)
+            if shut == 2:
+                self._raise_shutdown()
+            data = self._take()
+            if data is None and self._pending() is None:
+                self._raise_shutdown()
+        return data
+
     def get(self, block=True, timeout=None):
-        """Takes the next message (bytes). queue.Empty when none within the timeout."""
+        """Takes the next message (bytes). queue.Empty when none within the timeout; ShutDown when the queue is shut
+        down and nothing is left (at once after an immediate shutdown)."""
         deadline = _deadline(timeout) if block else 0
         while True:
-            data = self._take()
+            data = self._take_or_shutdown()
             if data is not None:
                 return data
             if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):

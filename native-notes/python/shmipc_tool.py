@@ -6,6 +6,8 @@
                                                                           SLICE_US); message i must be the 4-byte int i; OK <n>
     python3 shmipc_tool.py queue-try-get NAME                             one get that does not wait: EMPTY, or GOT <length>
     python3 shmipc_tool.py queue-claim-hold NAME LENGTH                   claims a record, never commits (killed mid-write)
+    python3 shmipc_tool.py queue-drain-until-shutdown NAME                gets until shut down, then one put: SHUTDOWN <n> REFUSED
+    python3 shmipc_tool.py queue-shutdown NAME IMMEDIATE                  shuts the queue down (IMMEDIATE 1: discarding), SHUTDOWN
     python3 shmipc_tool.py queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
     python3 shmipc_tool.py queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
     python3 shmipc_tool.py pipe-echo NAME                                 connects, echoes until the peer closes
@@ -120,6 +122,30 @@ def main(argv):
             say(f"GOT {len(q.get_nowait())}")
         except queue.Empty:
             say("EMPTY")
+        q.close()
+        return 0
+    if mode == "queue-drain-until-shutdown" and not args:
+        q = shmipc.Queue.open(name)
+        say("READY")
+        got = 0
+        try:
+            while True:
+                q.get()
+                got += 1
+        except shmipc.ShutDown:
+            pass
+        try:
+            q.put(b"x", block=False)
+            result = "ACCEPTED"
+        except shmipc.ShutDown:
+            result = "REFUSED"
+        say(f"SHUTDOWN {got} {result}")
+        q.close()
+        return 0
+    if mode == "queue-shutdown" and len(args) == 1:
+        q = shmipc.Queue.open(name)
+        q.shutdown(immediate=args[0] == "1")
+        say("SHUTDOWN")
         q.close()
         return 0
     if mode == "queue-claim-hold" and len(args) == 1:

@@ -18,7 +18,7 @@ namespace ShmIpc;
 /// from a file. Shared-memory handles in the argument (a <see cref="ShmConnection"/>, alone or in a tuple or
 /// record) arrive open in the child; the parent's end of a pipe moves to the child and may not be used after.
 /// </remarks>
-public class ShmProcess : IDisposable
+public class ShmProcess : IDisposable, IShmWaitable
 {
     private static int s_counter;
 
@@ -317,6 +317,13 @@ public class ShmProcess : IDisposable
             ChildLauncher.KillAndReap(process);
             throw;
         }
+    }
+
+    /// <summary>ShmWait: ready once the child has exited (Python's <c>Process.sentinel</c>).</summary>
+    bool IShmWaitable.PollReady()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _process.HasExited;
     }
 
     /// <summary>"ShmProcess-1 (pid 1234, running)".</summary>

@@ -89,3 +89,24 @@ public sealed class ShmPeerClosedException : EndOfStreamException
     /// <summary>The name of the pipe or queue.</summary>
     public string Name { get; }
 }
+
+/// <summary>
+/// The queue has been shut down (<see cref="ShmQueue.Shutdown"/>, by any process): enqueuing is refused, and a
+/// dequeue throws this once nothing is left to drain (at once after an immediate shutdown). Python's
+/// <c>queue.ShutDown</c>. Like <c>System.Threading.Channels.ChannelClosedException</c>, it is an
+/// <see cref="InvalidOperationException"/>: the queue is in a state where the call cannot be made.
+/// </summary>
+public sealed class ShmQueueShutDownException : InvalidOperationException
+{
+    /// <summary>Creates the exception for a queue.</summary>
+    /// <param name="queueName">The queue's name.</param>
+    /// <param name="detail">What was refused and why, for the message.</param>
+    public ShmQueueShutDownException(string queueName, string detail)
+        : base($"Queue '{queueName}' has been shut down: {detail}")
+    {
+        QueueName = queueName;
+    }
+
+    /// <summary>The name of the queue.</summary>
+    public string QueueName { get; }
+}

@@ -11,6 +11,7 @@ public sealed partial class ShmQueue
     /// <summary>
     /// Appends a message, completing when it is in the queue. Completes synchronously when there is space;
     /// otherwise one background thread per queue object serves every pending async call (no thread per call).
+    /// Faults with <see cref="ShmQueueShutDownException"/> once the queue is shut down (also while it waits).
     /// </summary>
     public ValueTask EnqueueAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
@@ -22,15 +23,25 @@ public sealed partial class ShmQueue
 
         // The fast path must not overtake this object's own async enqueues still waiting in the pump.
         AsyncPump? pump = Volatile.Read(ref _pump);
-        if ((pump is null || !pump.HasPendingEnqueues) && TryEnqueue(message.Span))
+        try
         {
-            return ValueTask.CompletedTask;
+            if ((pump is null || !pump.HasPendingEnqueues) && TryEnqueue(message.Span))
+            {
+                return ValueTask.CompletedTask;
+            }
+        }
+        catch (ShmQueueShutDownException e)
+        {
+            return ValueTask.FromException(e);
         }
 
         return new ValueTask(GetPump().Add(new AsyncPump.Operation(message, cancellationToken)));
     }
 
-    /// <summary>Takes the next message, completing synchronously when one is waiting.</summary>
+    /// <summary>
+    /// Takes the next message, completing synchronously when one is waiting. Faults with
+    /// <see cref="ShmQueueShutDownException"/> once the queue is shut down and drained.
+    /// </summary>
     public ValueTask<byte[]> DequeueAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested)
@@ -38,16 +49,26 @@ public sealed partial class ShmQueue
             return ValueTask.FromCanceled<byte[]>(cancellationToken);
         }
 
-        if (TryDequeue(out byte[]? message))
+        try
         {
-            return new ValueTask<byte[]>(message);
+            if (TryDequeue(out byte[]? message))
+            {
+                return new ValueTask<byte[]>(message);
+            }
+        }
+        catch (ShmQueueShutDownException e)
+        {
+            return ValueTask.FromException<byte[]>(e);
         }
 
         var operation = new AsyncPump.Operation(default, cancellationToken, isDequeue: true);
         return new ValueTask<byte[]>(GetPump().AddDequeue(operation));
     }
 
-    /// <summary>Messages as they arrive, until <paramref name="cancellationToken"/> is cancelled or the queue is disposed.</summary>
+    /// <summary>
+    /// Messages as they arrive, until <paramref name="cancellationToken"/> is cancelled, the queue is disposed, or
+    /// it is shut down and drained (then the sequence simply ends).
+    /// </summary>
     public async IAsyncEnumerable<byte[]> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         while (true)
@@ -58,6 +79,10 @@ public sealed partial class ShmQueue
                 message = await DequeueAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (ObjectDisposedException)
+            {
+                yield break;
+            }
+            catch (ShmQueueShutDownException)
             {
                 yield break;
             }
@@ -223,12 +248,20 @@ public sealed partial class ShmQueue
                 {
                     if (!operation.IsDone)
                     {
-                        if (!_queue.TryDequeue(out byte[]? message))
+                        try
                         {
-                            return progressed;
-                        }
+                            if (!_queue.TryDequeue(out byte[]? message))
+                            {
+                                return progressed;
+                            }
 
-                        operation.Succeed(message);
+                            operation.Succeed(message);
+                        }
+                        catch (ShmQueueShutDownException e)
+                        {
+                            // Drained after a shutdown: this call and every later one fail the same way.
+                            operation.Fail(e);
+                        }
                     }
                 }
 
@@ -248,12 +281,19 @@ public sealed partial class ShmQueue
                 {
                     if (!operation.IsDone)
                     {
-                        if (!_queue.TryEnqueue(operation.Message.Span))
+                        try
                         {
-                            return progressed;
-                        }
+                            if (!_queue.TryEnqueue(operation.Message.Span))
+                            {
+                                return progressed;
+                            }
 
-                        operation.Succeed(null);
+                            operation.Succeed(null);
+                        }
+                        catch (ShmQueueShutDownException e)
+                        {
+                            operation.Fail(e);
+                        }
                     }
                 }
 

@@ -30,9 +30,12 @@ public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> mes
 /// message it had taken. Space is reclaimed in order, so a consumer that is paused (not dead) in the
 /// middle of reading one message makes producers wait once the ring wraps around to that message;
 /// other consumers are not held up.</para>
+/// <para>Shutdown (Python 3.13's <c>Queue.shutdown</c>): after <see cref="Shutdown"/>, by any process, enqueuing
+/// throws <see cref="ShmQueueShutDownException"/> in every process, and dequeuing returns what is left, then
+/// throws it instead of waiting (immediate shutdown: at once). The state lives in the queue's shared memory.</para>
 /// <para>All members are thread-safe. Disposing ends waits of other threads with <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
-public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
+public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, IShmWaitable
 {
     private readonly ShmSegment _segment;
     private readonly MpmcRing _ring;
@@ -77,13 +80,20 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
     /// <summary>Consumers registered as sleeping (tests wait for a consumer to be asleep).</summary>
     internal int SleepingConsumers => MappedAtomics.ReadInt32Acquire(_segment.Control + QueueDescriptor.DataSleepersOffset);
 
+    /// <summary>Producers registered as sleeping (tests wait for a producer to be asleep on a full queue).</summary>
+    internal int SleepingProducers => MappedAtomics.ReadInt32Acquire(_segment.Control + QueueDescriptor.SpaceSleepersOffset);
+
     /// <summary>The ring's size in bytes.</summary>
     public long Capacity => _ring.Capacity;
 
     /// <summary>The longest message accepted, in bytes.</summary>
     public int MaxMessageLength => _ring.MaxMessageLength;
 
-    /// <summary>The number of messages waiting (Python's <c>qsize</c>): a snapshot, already stale when it returns.</summary>
+    /// <summary>
+    /// The number of messages waiting (Python's <c>qsize</c>): a snapshot, already stale when it returns.
+    /// 0 after an immediate <see cref="Shutdown"/>: what is left will never be delivered (it stays in the
+    /// ring, unread, until the queue is removed). After a draining shutdown, the messages left to drain.
+    /// </summary>
     public int Count
     {
         get
@@ -91,7 +101,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
             Enter();
             try
             {
-                return _ring.CountMessages();
+                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0 : _ring.CountMessages();
             }
             finally
             {
@@ -102,6 +112,63 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
 
     /// <summary>True when no message is waiting (a snapshot).</summary>
     public bool IsEmpty => Count == 0;
+
+    /// <summary>True once any process has called <see cref="Shutdown"/> on this queue. It never becomes false again.</summary>
+    public bool IsShutDown
+    {
+        get
+        {
+            Enter();
+            try
+            {
+                return _ring.ShutdownState != QueueDescriptor.ShutdownNone;
+            }
+            finally
+            {
+                Exit();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Shuts the queue down for every process that uses it (Python 3.13's <c>Queue.shutdown</c>): from now on
+    /// <see cref="Enqueue(ReadOnlySpan{byte})"/>, <see cref="TryEnqueue(ReadOnlySpan{byte})"/> and
+    /// <see cref="EnqueueAsync"/> throw <see cref="ShmQueueShutDownException"/> (producers waiting on a full queue
+    /// too); dequeues return the messages left, then throw it instead of waiting, and <see cref="ReadAllAsync"/>
+    /// completes. Waiters asleep in any process are woken at once. Cannot be undone.
+    /// </summary>
+    /// <remarks>
+    /// An enqueue that runs at the same moment either fails or is delivered by the drain; never both, never
+    /// lost in between. Calling it again is harmless; <c>Shutdown(immediate: true)</c> after a draining
+    /// shutdown discards what is still left.
+    /// </remarks>
+    /// <param name="immediate">
+    /// Also discard what is queued: dequeues throw at once, <see cref="Count"/> reads 0, and the messages are
+    /// never delivered (a message a consumer had already taken is still handed to it).
+    /// </param>
+    /// <exception cref="ObjectDisposedException">This queue object was disposed.</exception>
+    public void Shutdown(bool immediate = false)
+    {
+        Enter();
+        try
+        {
+            int before = _ring.RaiseShutdown(immediate ? QueueDescriptor.ShutdownImmediate : QueueDescriptor.ShutdownDrain);
+
+            // After the CAS (a full fence), wake every sleeper of both kinds in every process: their conditions
+            // now hold (the word is part of them), so each wakes, looks, and throws or drains. Notify's own fence
+            // and the sleepers' register-then-recheck make this lossless (LAYOUT.md §4).
+            _dataSignal.Notify();
+            _spaceSignal.Notify();
+            if (before < (immediate ? QueueDescriptor.ShutdownImmediate : QueueDescriptor.ShutdownDrain))
+            {
+                _logger.LogDebug("Queue {Name}: shut down{How} by process {Pid}.", Name, immediate ? " immediately" : "", Environment.ProcessId);
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
 
     /// <summary>Creates a queue. Fails if a live queue of that name exists; a stale one left by a dead process is replaced.</summary>
     /// <exception cref="ArgumentException">The name breaks the naming rules, or an option is out of range.</exception>
@@ -218,12 +285,24 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Writes the message: true when written, false when the ring is full; throws when the queue is shut down.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryEnqueueCore(ReadOnlySpan<byte> message)
     {
-        if (!_ring.TryWrite(message) && !TryEnqueueAfterReclaim(message))
+        WriteStatus status = _ring.TryWrite(message);
+        if (status == WriteStatus.Full)
         {
-            return false;
+            status = TryEnqueueAfterReclaim(message);
+        }
+
+        if (status != WriteStatus.Written)
+        {
+            if (status == WriteStatus.Full)
+            {
+                return false;
+            }
+
+            ThrowEnqueueShutDown(status);
         }
 
         _dataSignal.Notify();
@@ -232,7 +311,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
 
     /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
+    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
     {
         if (!Reclaim())
         {
@@ -240,7 +319,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
             long now = Stopwatch.GetTimestamp();
             if (now - Volatile.Read(ref _lastRepair) < s_repairInterval)
             {
-                return false;
+                return WriteStatus.Full;
             }
 
             Volatile.Write(ref _lastRepair, now);
@@ -248,6 +327,19 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         }
 
         return _ring.TryWrite(message);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [DoesNotReturn]
+    private void ThrowEnqueueShutDown(WriteStatus status)
+    {
+        if (status == WriteStatus.ShutDownAbandoned)
+        {
+            // Consumers may wait for the record we claimed and then abandoned: it is skippable now.
+            _dataSignal.Notify();
+        }
+
+        throw new ShmQueueShutDownException(Name, "nothing more can be enqueued; the message was not written.");
     }
 
     private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
@@ -399,11 +491,22 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Takes a message: true when read, false when none is ready; throws when the queue is shut down and drained.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryReadCore<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
         where TReader : struct, IRecordReader<TResult>
     {
+        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
+        {
+            ThrowDequeueShutDown();
+        }
+
         ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
+        if (status == ReadStatus.Empty && _ring.ShutdownState != QueueDescriptor.ShutdownNone)
+        {
+            status = ReadAfterShutdown(out lease, out pending, reader.MaxLength);
+        }
+
         if (status != ReadStatus.Claimed)
         {
             if (status == ReadStatus.TooLarge)
@@ -432,6 +535,75 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
 
         return true;
     }
+
+    /// <summary>
+    /// The ring looked empty and the queue is shut down. Fence, then look once more: a record claimed before the
+    /// Shutdown word was set is visible now, and any claimed after it gets abandoned (MpmcRing's remarks). Still
+    /// empty: the queue is drained for good.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ReadStatus ReadAfterShutdown(out ReadLease lease, out Blocker pending, int maxLength)
+    {
+        Interlocked.MemoryBarrier();
+        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
+        {
+            ThrowDequeueShutDown();
+        }
+
+        ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
+        if (status == ReadStatus.Empty)
+        {
+            ThrowDequeueShutDown();
+        }
+
+        return status;
+    }
+
+    [DoesNotReturn]
+    private void ThrowDequeueShutDown() =>
+        throw new ShmQueueShutDownException(Name, _ring.ShutdownState == QueueDescriptor.ShutdownImmediate
+            ? "it was shut down immediately; what was queued is discarded."
+            : "every message has been dequeued and no more can come.");
+
+    /// <summary>
+    /// A dequeue would not wait: a message is there (or the record at the read position needs a look), or the
+    /// queue is shut down and nothing is still being written at the read position (drained: the dequeue throws).
+    /// A peek: consumes nothing.
+    /// </summary>
+    private bool IsReadableOrOver()
+    {
+        if (_ring.HasReadable())
+        {
+            return true;
+        }
+
+        int shutdown = _ring.ShutdownState;
+        return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
+    }
+
+    // ---- ShmWait ------------------------------------------------------------------------------------
+
+    /// <summary>The wait holds a use of this object, as a blocking call does, so Dispose waits for it to look up.</summary>
+    void IShmWaitable.BeginWait() => Enter();
+
+    /// <summary>Ready when a dequeue would not wait (<see cref="IsReadableOrOver"/>); a dead producer's record is skipped as a waiting dequeue would.</summary>
+    bool IShmWaitable.PollReady()
+    {
+        ThrowIfDisposed();
+        if (IsReadableOrOver())
+        {
+            return true;
+        }
+
+        if (_ring.TryGetPending(out Blocker pending))
+        {
+            NotePending(pending.Position); // at a bounded rate: proves the producer dead, then skips its record
+        }
+
+        return false;
+    }
+
+    void IShmWaitable.EndWait() => Exit();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AfterRead()
@@ -551,7 +723,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         public readonly bool IsSatisfied()
         {
             _queue.ThrowIfDisposed();
-            return _queue._ring.HasReadable();
+            return _queue.IsReadableOrOver();
         }
 
         public readonly void BeforeSleep()
@@ -576,7 +748,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable
         {
             _queue.ThrowIfDisposed();
             MpmcRing ring = _queue._ring;
-            return ring.HasSpaceFor(_length) || (ring.ReclaimableBytes() > 0 && _queue.Reclaim() && ring.HasSpaceFor(_length));
+            return ring.HasSpaceFor(_length) || ring.ShutdownState != QueueDescriptor.ShutdownNone
+                || (ring.ReclaimableBytes() > 0 && _queue.Reclaim() && ring.HasSpaceFor(_length));
         }
 
         public readonly void BeforeSleep()

@@ -10,7 +10,7 @@ namespace ShmIpc;
 /// Values are deserialized straight from shared memory, without an intermediate copy.
 /// </summary>
 /// <typeparam name="T">The type of the values carried.</typeparam>
-public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
+public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
 {
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
@@ -97,7 +97,7 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
     public async ValueTask<T> DequeueAsync(CancellationToken cancellationToken = default) =>
         _serializer.Deserialize(await Queue.DequeueAsync(cancellationToken).ConfigureAwait(false));
 
-    /// <summary>Values as they arrive, until cancelled or disposed.</summary>
+    /// <summary>Values as they arrive, until cancelled or disposed, or until the queue is shut down and drained.</summary>
     public async IAsyncEnumerable<T> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await foreach (byte[] message in Queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -105,6 +105,21 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable
             yield return _serializer.Deserialize(message);
         }
     }
+
+    /// <summary>True once any process has shut the queue down (<see cref="ShmQueue.IsShutDown"/>).</summary>
+    public bool IsShutDown => Queue.IsShutDown;
+
+    /// <summary>
+    /// Shuts the queue down in every process: enqueues throw <see cref="ShmQueueShutDownException"/>, dequeues
+    /// return what is left and then throw it (at once when <paramref name="immediate"/>). See <see cref="ShmQueue.Shutdown"/>.
+    /// </summary>
+    public void Shutdown(bool immediate = false) => Queue.Shutdown(immediate);
+
+    void IShmWaitable.BeginWait() => ((IShmWaitable)Queue).BeginWait();
+
+    bool IShmWaitable.PollReady() => ((IShmWaitable)Queue).PollReady();
+
+    void IShmWaitable.EndWait() => ((IShmWaitable)Queue).EndWait();
 
     /// <summary>Disposes the queue underneath.</summary>
     public void Dispose() => Queue.Dispose();

@@ -219,6 +219,26 @@ public static class HandleFunctions
         }
     }
 
+    /// <summary>
+    /// Serves commands from the first queue until told to stop: 1 puts the byte 42 on the second queue, 0 returns
+    /// (the process exits). A child that becomes ready for ShmWait in two ways, each on the parent's word.
+    /// </summary>
+    public static int ServeCommands((ShmQueue Commands, ShmQueue Output) arg)
+    {
+        using (arg.Commands)
+        using (arg.Output)
+        {
+            int served = 0;
+            while (arg.Commands.Dequeue() is [1])
+            {
+                arg.Output.Enqueue([42]);
+                served++;
+            }
+
+            return served;
+        }
+    }
+
     /// <summary>The same, with the end inside a tuple.</summary>
     public static string EchoTagged((string Tag, ShmConnection Connection) arg)
     {

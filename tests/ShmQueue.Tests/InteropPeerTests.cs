@@ -306,6 +306,62 @@ public abstract class ChildProcessTests
     }
 
     [TestMethod]
+    public void A_peer_consumer_asleep_on_a_queue_drains_what_is_left_and_stops_at_a_dotnet_shutdown()
+    {
+        string name = TestNames.Unique("ic-shut");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
+        using (ChildProcess consumer = Peer("queue-drain-until-shutdown", name))
+        {
+            consumer.WaitForLine("READY", PeerStart);
+            queue.Enqueue([1]);
+            queue.Enqueue([2]);
+            if (!SpinWait.SpinUntil(() => queue.Count == 0 && queue.SleepingConsumers > 0, PeerStart))
+            {
+                Assert.Fail($"the peer did not drain and sleep; count {queue.Count}. stderr:\n{consumer.StandardError}");
+            }
+
+            queue.Enqueue([3]);
+            queue.Shutdown();
+
+            Assert.AreEqual("SHUTDOWN 3 REFUSED", consumer.WaitForLine("SHUTDOWN", TimeSpan.FromSeconds(5)),
+                "the peer delivers what is left, then stops instead of waiting, and refuses to enqueue");
+            Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
+    public void A_peer_shutdown_is_seen_by_dotnet_producers_and_consumers()
+    {
+        string name = TestNames.Unique("ic-shut2");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
+        {
+            queue.Enqueue([1]);
+            queue.Enqueue([2]);
+            using (ChildProcess peer = Peer("queue-shutdown", name, "0"))
+            {
+                peer.WaitForLine("SHUTDOWN", PeerStart);
+                Assert.AreEqual(0, peer.WaitForExit(PeerStart), peer.StandardError);
+            }
+
+            Assert.IsTrue(queue.IsShutDown);
+            Assert.ThrowsExactly<ShmQueueShutDownException>(() => queue.Enqueue([3]));
+            CollectionAssert.AreEqual(new byte[] { 1 }, queue.Dequeue());
+            using (ChildProcess peer = Peer("queue-shutdown", name, "1"))
+            {
+                peer.WaitForLine("SHUTDOWN", PeerStart);
+                Assert.AreEqual(0, peer.WaitForExit(PeerStart), peer.StandardError);
+            }
+
+            Assert.AreEqual(0, queue.Count, "an immediate shutdown discards what is left");
+            Assert.ThrowsExactly<ShmQueueShutDownException>(() => queue.Dequeue());
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
     public void A_dotnet_pipe_and_a_peer_echo_exchange_messages_of_every_length()
     {
         string name = TestNames.Unique("ic-pipe");

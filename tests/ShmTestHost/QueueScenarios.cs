@@ -92,6 +92,68 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // queue-drain-until-shutdown <name> <sleepSliceMs>: dequeues until the queue is shut down (each wait sleeps in
+        // slices that long, so only the shutdown's wake-up ends it early), then tries one enqueue.
+        // Prints "SHUTDOWN <messages dequeued> <REFUSED|ACCEPTED>".
+        Add("queue-drain-until-shutdown", a =>
+        {
+            var options = new ShmQueueOptions { WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(Int(a[1])) } };
+            using ShmQueue queue = ShmQueue.Open(a[0], options);
+            Say("READY");
+            int count = 0;
+            try
+            {
+                while (true)
+                {
+                    _ = queue.Dequeue();
+                    count++;
+                }
+            }
+            catch (ShmQueueShutDownException)
+            {
+            }
+
+            string enqueue;
+            try
+            {
+                queue.TryEnqueue([1]);
+                enqueue = "ACCEPTED";
+            }
+            catch (ShmQueueShutDownException)
+            {
+                enqueue = "REFUSED";
+            }
+
+            Say($"SHUTDOWN {count} {enqueue}");
+            return 0;
+        });
+
+        // queue-fill-until-shutdown <name> <sleepSliceMs> <length>: enqueues messages of <length> bytes (its own
+        // message number in the first 4) until the queue is shut down. Prints "SHUTDOWN <messages enqueued>".
+        Add("queue-fill-until-shutdown", a =>
+        {
+            var options = new ShmQueueOptions { WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(Int(a[1])) } };
+            using ShmQueue queue = ShmQueue.Open(a[0], options);
+            byte[] message = new byte[Int(a[2])];
+            Say("READY");
+            int count = 0;
+            try
+            {
+                while (true)
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(message, count);
+                    queue.Enqueue(message);
+                    count++;
+                }
+            }
+            catch (ShmQueueShutDownException)
+            {
+            }
+
+            Say($"SHUTDOWN {count}");
+            return 0;
+        });
+
         // queue-claim-hold <name>: claims space for a record and never commits it, then waits to be killed.
         Add("queue-claim-hold", a =>
         {

@@ -45,7 +45,14 @@ internal enum SegmentKind : uint
 internal static unsafe class SegmentHeaderDescriptor
 {
     public const int HeaderSize = 128;
-    public const uint CurrentLayoutVersion = 1;
+
+    /// <summary>
+    /// The one layout version this build reads and writes. 2: the queue control block gained its Shutdown word
+    /// (QueueDescriptor.ShutdownOffset). A version-1 peer would ignore that word (keep enqueuing, or wait for
+    /// ever on a drained queue), so the version is bumped and each side refuses the other's segments
+    /// (<see cref="ShmSegmentError.UnsupportedVersion"/>) instead: see native-notes/LAYOUT.md §3.
+    /// </summary>
+    public const uint CurrentLayoutVersion = 2;
 
     /// <summary>"SHMIPC\0\0" read as a little-endian 64-bit integer.</summary>
     public const ulong MagicValue = 0x0000_4350_494D_4853;

@@ -20,6 +20,25 @@ internal enum ReadStatus
     TooLarge,
 }
 
+/// <summary>What <see cref="MpmcRing.TryWrite"/> did.</summary>
+internal enum WriteStatus
+{
+    /// <summary>The message is committed.</summary>
+    Written,
+
+    /// <summary>No room: nothing was claimed (the caller reclaims, waits, retries).</summary>
+    Full,
+
+    /// <summary>The queue is shut down: refused before claiming anything.</summary>
+    ShutDown,
+
+    /// <summary>
+    /// The queue was shut down while this producer claimed its record: the record was marked abandoned, so
+    /// nothing is delivered. Consumers may have been waiting for that record: the caller notifies them.
+    /// </summary>
+    ShutDownAbandoned,
+}
+
 /// <summary>A record this consumer has claimed: its bytes stay valid until <see cref="MpmcRing.EndRead"/>.</summary>
 internal readonly unsafe struct ReadLease
 {
@@ -80,6 +99,21 @@ internal readonly record struct Blocker(long Position, int Pid, ulong IdentityWo
 /// record whole at its start (stamped again: stamps are idempotent) or units already free, which it steps
 /// over one by one (TryReclaim). Stamping first unit first, a takeover found the record's size overwritten
 /// and reported the ring corrupt for good (a producer killed mid-reclaim by a test's SIGKILL).
+/// Shutdown (a word of the control block, CAS by anyone, only upward, never reset):
+///   from       event                         to         who
+///   0 open     Shutdown()                    1 drain    any process (RaiseShutdown, then notify s0 and s1)
+///   0 open     Shutdown(immediate: true)     2 immed.   any process (same)
+///   1 drain    Shutdown(immediate: true)     2 immed.   any process (same); a later Shutdown() leaves it at 2
+/// - A producer reads it before claiming (refuse at once) and again after its claim and Tail CASes (full
+///   fences, so the second load cannot be satisfied before the claim is visible). Seeing it set then, it
+///   release-stores State = abandoned instead of committing: a claim is either committed by a producer
+///   that saw "open" after claiming, or abandoned. The shutter CASes the word (a full fence) and then
+///   notifies. So once a consumer has seen the word set, has fenced, and then finds ReadPosition == Tail
+///   (<see cref="ReadStatus.Empty"/>), every record claimed before the word was set is visible to it, and every
+///   later one will be abandoned: nothing can ever be delivered again, and it may report "shut down".
+///   A record at ReadPosition still being written (<see cref="ReadStatus.Pending"/>) is waited for, as ever.
+/// - Immediate shutdown: consumers stop taking records at all (the caller checks before TryBeginRead); what
+///   is queued stays in the ring, undelivered, until the segment goes.
 /// </remarks>
 internal sealed unsafe class MpmcRing
 {
@@ -126,22 +160,70 @@ internal sealed unsafe class MpmcRing
 
     private byte* ReclaimLock => _control + ReclaimLockOffset;
 
-    /// <summary>Appends a message; false when the ring has no room (the caller reclaims and retries).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryWrite(ReadOnlySpan<byte> message)
+    private byte* ShutdownWord => _control + ShutdownOffset;
+
+    /// <summary>The Shutdown word (acquire): <see cref="ShutdownNone"/>, <see cref="ShutdownDrain"/> or <see cref="ShutdownImmediate"/>.</summary>
+    public int ShutdownState
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => MappedAtomics.ReadInt32Acquire(ShutdownWord);
+    }
+
+    /// <summary>
+    /// Raises the Shutdown word to <paramref name="state"/> (never lowers it) by CAS, a full fence: callers notify
+    /// both semaphores after it. Returns the value found before (a value out of range counts as corruption).
+    /// </summary>
+    public int RaiseShutdown(int state)
+    {
+        int seen = ShutdownState;
+        while (seen < state)
+        {
+            int found = MappedAtomics.CompareExchangeInt32(ShutdownWord, state, seen);
+            if (found == seen)
+            {
+                return seen;
+            }
+
+            seen = found;
+        }
+
+        if (seen > ShutdownImmediate)
+        {
+            ThrowCorruption(MappedAtomics.ReadInt64Acquire(ReadPosition), $"shutdown word {seen}");
+        }
+
+        return seen;
+    }
+
+    /// <summary>Appends a message; <see cref="WriteStatus.Full"/> when the ring has no room (the caller reclaims and retries).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public WriteStatus TryWrite(ReadOnlySpan<byte> message)
+    {
+        if (ShutdownState != ShutdownNone)
+        {
+            return WriteStatus.ShutDown;
+        }
+
         long position = TryClaim(message.Length);
         if (position < 0)
         {
-            return false;
+            return WriteStatus.Full;
         }
 
         byte* record = _data + (position & _offsetMask);
+
+        // After the claim and Tail CASes (full fences): see "Shutdown" in the remarks.
+        if (ShutdownState != ShutdownNone)
+        {
+            MappedAtomics.WriteInt64Release(record + StateOffset, (long)StateWord(position, StateAbandoned));
+            return WriteStatus.ShutDownAbandoned;
+        }
+
         message.CopyTo(new Span<byte>(record + RecordHeaderSize, message.Length));
 
         // Publish: pairs with the acquire load of State in TryBeginRead.
         MappedAtomics.WriteInt64Release(record + StateOffset, (long)StateWord(position, StateCommitted));
-        return true;
+        return WriteStatus.Written;
     }
 
     /// <summary>Claims a record for <paramref name="length"/> payload bytes; its position, or -1 when full.</summary>
