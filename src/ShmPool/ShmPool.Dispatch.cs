@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Diagnostics;
 using ShmIpc.Hosting;
 using ShmIpc.Interop;
 using ShmIpc.Memory;
@@ -150,6 +151,14 @@ public sealed partial class ShmPool
                 worker.Channel.Send(define.Written);
             }
 
+            if (chunk.Activity is { } activity)
+            {
+                // The worker's span of this task becomes a child of ours: the trace crosses the process boundary.
+                var trace = new MessageWriter();
+                trace.Reset(MessageKind.Trace).WriteString(activity.Id ?? "");
+                worker.Channel.Send(trace.Written);
+            }
+
             worker.Channel.Send(chunk.Message.Span);
         }
         catch (ShmPeerClosedException)
@@ -180,6 +189,7 @@ public sealed partial class ShmPool
 
         worker.InFlight.Add(chunk);
         chunk.Worker = worker;
+        chunk.OnSent();
         WakeReader(worker);
         worker.TasksAssigned++;
         if (_options.MaxTasksPerWorker is int max && worker.TasksAssigned >= max)
@@ -689,11 +699,18 @@ public sealed partial class ShmPool
                 }
                 else if (!crashed || chunk.Retries < _options.TaskRetries)
                 {
+                    if (crashed)
+                    {
+                        ShmMetrics.TasksCrashed.Add(1);
+                        ShmMetrics.TasksRetried.Add(1);
+                    }
+
                     chunk.Retries += crashed ? 1 : 0;
                     _queue.AddFirst(chunk);
                 }
                 else
                 {
+                    ShmMetrics.TasksCrashed.Add(1);
                     chunk.Fail(new ShmWorkerCrashedException(worker.Pid, exitCode));
                 }
             }
@@ -730,6 +747,7 @@ public sealed partial class ShmPool
         try
         {
             StartWorker(slot);
+            ShmMetrics.WorkersReplaced.Add(1);
         }
 #pragma warning disable CA1031 // A worker that cannot start breaks the pool; callers get the reason.
         catch (Exception e)

@@ -109,6 +109,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         long id = Interlocked.Increment(ref _nextChunkId);
         EncodeChunk<TArg, TResult>(chunk.Writer, id, f, [arg]);
         chunk.Start(id, f);
+        chunk.BeginTelemetry(TaskActivityName);
 
         // An idle worker whose reader is parked: send and take the reply on this thread (see the Design notes).
         if (SubmitAndTakeReceive(chunk) is PoolWorker worker)
@@ -452,6 +453,9 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
     /// <summary>The last delegate <see cref="Register"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
     private RegisteredDelegate? _lastRegistered;
 
+    /// <summary>The name of a pool task's span, in the caller and in the worker.</summary>
+    internal const string TaskActivityName = "shmipc.pool.task";
+
     private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null,
         TResult[]? target = null, int targetOffset = 0)
     {
@@ -473,6 +477,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
 
         var chunk = new PoolChunk<TResult>(id, f, message, items.Length, rented) { Single = single, Target = target, TargetOffset = targetOffset };
+        chunk.BeginTelemetry(TaskActivityName);
         if (writer.Capacity <= ReusedWriterLimit)
         {
             t_chunkWriter = writer;

@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ShmIpc.Diagnostics;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -60,12 +61,13 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _ring = new MpmcRing(segment.Control, segment.Data, segment.Name, me.Pid, me.ToWord());
         _dataSemaphore = segment.OpenSemaphore(QueueDescriptor.DataSemaphore);
         _spaceSemaphore = segment.OpenSemaphore(QueueDescriptor.SpaceSemaphore);
-        _dataSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.DataSleepersOffset), _dataSemaphore);
-        _spaceSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.SpaceSleepersOffset), _spaceSemaphore);
+        _dataSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.DataSleepersOffset), _dataSemaphore) { MetricKind = ShmMetrics.KindQueue };
+        _spaceSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.SpaceSleepersOffset), _spaceSemaphore) { MetricKind = ShmMetrics.KindQueue };
         _wait = options.WaitStrategy;
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
+        ShmMetrics.Track(this);
     }
 
     /// <summary>The name given at creation.</summary>
@@ -306,6 +308,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
 
         _dataSignal.Notify();
+        ShmMetrics.RecordSent(ShmMetrics.KindQueue, _segment.Name, message.Length);
         return true;
     }
 
@@ -533,6 +536,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             AfterRead();
         }
 
+        ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Payload.Length);
         return true;
     }
 
@@ -673,6 +677,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         {
             _logger.LogWarning("Queue {Name}: producer pid {Pid} died while writing the record at position {Position}; that one message is lost and skipped.",
                 Name, pending.Pid, pending.Position);
+            ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 1);
             _dataSignal.Notify();
         }
     }
@@ -686,6 +691,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             if (_ring.TryBreakReclaimLock(owner))
             {
                 _logger.LogWarning("Queue {Name}: took over the reclaim lock of dead process {Pid}.", Name, ProcessIdentity.FromWord(owner).Pid);
+                ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 0);
             }
         }
 
@@ -699,6 +705,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         {
             _logger.LogWarning("Queue {Name}: consumer pid {Pid} died while reading the record at position {Position}; that one message is lost.",
                 Name, ProcessIdentity.FromWord(b.IdentityWord).Pid, b.Position);
+            ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 1);
             Reclaim();
         }
     }
@@ -787,6 +794,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
 
         _disposed = true;
+        ShmMetrics.Untrack(this);
 
         // Full fence: the flag must be visible before we read _users (pairs with Enter's increment-then-check).
         Interlocked.MemoryBarrier();

@@ -153,6 +153,23 @@ public static class TestFunctions
 
     public static string Join7(int a, string b, double c, long d, bool e, char f, byte g) => $"{a}|{b}|{c}|{d}|{e}|{f}|{g}";
 
+    private static System.Diagnostics.ActivityListener? s_listener;
+
+    /// <summary>A worker initializer that listens to ShmIpc's activities, as an app with OpenTelemetry would.</summary>
+    public static void ListenToShmIpcActivities()
+    {
+        s_listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = static source => source.Name == ShmTelemetry.MeterName,
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(s_listener);
+    }
+
+    /// <summary>The worker's current span: (its name, its parent's id).</summary>
+    public static (string? Name, string? ParentId) CurrentSpan(int ignored) =>
+        (System.Diagnostics.Activity.Current?.OperationName, System.Diagnostics.Activity.Current?.ParentId);
+
     /// <summary>What the child sees of itself.</summary>
     public static (string Name, int Pid, bool IsChild, int? ParentPid, bool IsPoolWorker) Describe(int ignored)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ShmIpc.Protocol;
 
 namespace ShmIpc.Hosting;
@@ -20,6 +21,9 @@ internal sealed class WorkerLoop
     {
         _channel = channel;
     }
+
+    /// <summary>The caller's span of the next chunk, from a Trace message; null when none came.</summary>
+    private string? _traceParent;
 
     public int Run(ref MessageReader init)
     {
@@ -77,15 +81,26 @@ internal sealed class WorkerLoop
                 case MessageKind.Define:
                     Define(ref reader);
                     break;
+                case MessageKind.Trace:
+                    _traceParent = reader.ReadRequiredString();
+                    break;
                 case MessageKind.Chunk:
                 case MessageKind.RawChunk:
-                    if (kind == MessageKind.Chunk)
+                    // A span in the worker only when the caller sent its trace and someone here listens (an initializer
+                    // may set up OpenTelemetry): a child of the caller's span, in the caller's trace.
+                    using (Activity? activity = _traceParent is null || !ShmTelemetry.ActivitySource.HasListeners()
+                        ? null
+                        : ShmTelemetry.ActivitySource.StartActivity(ShmPool.TaskActivityName, ActivityKind.Consumer, _traceParent))
                     {
-                        RunChunk(ref reader, serializer);
-                    }
-                    else
-                    {
-                        RunRawChunk(ref reader);
+                        _traceParent = null;
+                        if (kind == MessageKind.Chunk)
+                        {
+                            RunChunk(ref reader, serializer);
+                        }
+                        else
+                        {
+                            RunRawChunk(ref reader);
+                        }
                     }
 
                     if (_writer.Length > ChildChannel.MaxMessageLength)

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using ShmIpc.Diagnostics;
 using ShmIpc.Protocol;
 
 namespace ShmIpc.Pool;
@@ -38,6 +40,68 @@ internal abstract class PoolChunk
     public Exception? StopReason { get; set; }
 
     public abstract bool IsCompleted { get; }
+
+    /// <summary>When it was first sent (Stopwatch ticks), for the duration histogram; 0 when nobody measures.</summary>
+    private long _sentAt;
+
+    /// <summary>Its span, when someone listens to <see cref="ShmTelemetry.ActivitySource"/>; ended when it is settled.</summary>
+    public Activity? Activity { get; private set; }
+
+    /// <summary>
+    /// On the caller's thread, as the task is made: its span starts here, a child of the caller's current activity,
+    /// and the caller's current activity stays what it was (the span ends on whichever thread settles the task).
+    /// </summary>
+    public void BeginTelemetry(string name)
+    {
+        _sentAt = 0;
+        Activity = null;
+        if (ShmTelemetry.ActivitySource.HasListeners())
+        {
+            Activity? current = Activity.Current;
+            Activity = ShmTelemetry.ActivitySource.StartActivity(name, ActivityKind.Producer);
+            Activity.Current = current;
+        }
+    }
+
+    /// <summary>Sent to a worker (again, after a crash, counts as a retry elsewhere).</summary>
+    public void OnSent()
+    {
+        if (ShmMetrics.TasksStarted.Enabled && _sentAt == 0)
+        {
+            ShmMetrics.TasksStarted.Add(1);
+        }
+
+        if (_sentAt == 0 && ShmMetrics.TaskDuration.Enabled)
+        {
+            _sentAt = Stopwatch.GetTimestamp();
+        }
+    }
+
+    /// <summary>Completed or failed, once: counts it, times it, ends its span.</summary>
+    protected void OnSettled(Exception? failure)
+    {
+        if (failure is null ? ShmMetrics.TasksCompleted.Enabled : ShmMetrics.TasksFailed.Enabled)
+        {
+            (failure is null ? ShmMetrics.TasksCompleted : ShmMetrics.TasksFailed).Add(1);
+        }
+
+        if (_sentAt != 0)
+        {
+            ShmMetrics.TaskDuration.Record(Stopwatch.GetElapsedTime(_sentAt).TotalSeconds);
+            _sentAt = 0;
+        }
+
+        if (Activity is Activity activity)
+        {
+            Activity = null;
+            if (failure is not null)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, failure.Message);
+            }
+
+            activity.Dispose();
+        }
+    }
 
     /// <summary>Reads the results that follow the chunk id in a Results message (or a RawResults one).</summary>
     public abstract void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw);
@@ -141,6 +205,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
         ChunkOutcome<TResult> outcome = Target is null ? new(count) : new(Target, TargetOffset, count);
         ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
+        OnSettled(outcome.FirstError);
         if (_completion.TrySetResult(outcome))
         {
             Map?.ChunkSettled(failed: outcome.FirstError is not null);
@@ -164,6 +229,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
         ReleaseMessage();
         if (_completion.TrySetException(exception))
         {
+            OnSettled(exception);
             if (Map is not null)
             {
                 // Only the Map reads a chunk's task, and it reports one failure: the others must not surface later
@@ -499,6 +565,7 @@ internal sealed class SyncChunk<TResult> : CallerChunk
             if (!_done)
             {
                 ReadResults(ref reader, serializer, raw);
+                OnSettled(Outcome.ErrorAt(0));
                 Signal();
             }
         }
@@ -521,6 +588,7 @@ internal sealed class SyncChunk<TResult> : CallerChunk
         {
             if (!_done)
             {
+                OnSettled(Outcome.ErrorAt(0));
                 Signal();
             }
         }
@@ -533,6 +601,7 @@ internal sealed class SyncChunk<TResult> : CallerChunk
             if (!_done)
             {
                 Outcome.SetError(0, exception);
+                OnSettled(exception);
                 Signal();
             }
         }

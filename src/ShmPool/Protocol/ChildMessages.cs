@@ -33,6 +33,9 @@ internal enum MessageKind : byte
     Chunk = 4,
     Stop = 5,
     RawChunk = 6,
+
+    /// <summary>The caller's span (a W3C trace id) of the chunk that follows: the worker's span of it is a child.</summary>
+    Trace = 7,
     Ready = 10,
     Returned = 11,
     Results = 12,

@@ -54,6 +54,9 @@ internal sealed unsafe class WaitSignal
 
     public NamedSemaphore Semaphore => _semaphore;
 
+    /// <summary>What the waits are for, in the <c>shmipc.waits.slept</c> metric ("queue", "pipe").</summary>
+    public string MetricKind { get; init; } = "other";
+
     /// <summary>Call after publishing a change that waiters may be waiting for.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Notify()
@@ -206,6 +209,7 @@ internal sealed unsafe class WaitSignal
         }
 
         // A post consumed here settles our registration; a timeout leaves it to settle.
+        Diagnostics.ShmMetrics.RecordSlept(MetricKind);
         if (!_semaphore.Wait(slice))
         {
             SettleRegistration();
