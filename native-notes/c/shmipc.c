@@ -1022,9 +1022,11 @@ int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
 int shmipc_pipe_attach_shared(const char *token, shmipc_pipe **out)
 {
     *out = NULL;
-    int end = -1, slot = -1, off = 0;
+    int end = -1, slot = -1, unlink_flag = -1, off = 0;
     unsigned long long nonce = 0;
-    if (sscanf(token, "shmpipe2:%d:%d:%16llx:%n", &end, &slot, &nonce, &off) != 3 || off == 0 || (end != 0 && end != 1)
+    /* the unlink flag (the creator's duty) is for .NET holders; this peer never unlinks a pipe it did not create */
+    if (sscanf(token, "shmpipe2:%d:%d:%16llx:%d:%n", &end, &slot, &nonce, &unlink_flag, &off) != 4 || off == 0 || (end != 0 && end != 1)
+        || (unlink_flag != 0 && unlink_flag != 1)
         || slot < 0 || slot >= P_MAX_HOLDERS || !is_handover_word(nonce))
         return SHMIPC_EINVALID;
     shmipc_pipe *p;

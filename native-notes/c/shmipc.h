@@ -82,7 +82,7 @@ typedef struct shmipc_pipe shmipc_pipe;
 /* Connects to an existing pipe as end 1 (CAS of End1.Owner 0 -> my identity); SHMIPC_EBUSY if taken. */
 int shmipc_pipe_connect(const char *name, shmipc_pipe **out);
 
-/* Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<name>" that a holder of the end made
+/* Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<unlink>:<name>" that a holder of the end made
  * (LAYOUT.md §5.7; .NET: ShmConnection.Share, done by ShmProcess when it passes an end to a child). Several processes
  * may then send (or receive) on that end: each send takes the ring's SendLock, each receive its ReceiveLock, and a
  * holder killed while holding one is taken over (pid + start time). SHMIPC_EBUSY: the token was used already.

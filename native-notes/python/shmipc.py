@@ -1236,24 +1236,24 @@ class Pipe:
 
     @staticmethod
     def attach_shared(token):
-        """Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<name>" (LAYOUT.md §5.7): this
+        """Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<unlink>:<name>" (LAYOUT.md §5.7): this
         process becomes one of several senders (and receivers) on that end, each send under the end's lock.
         ShmIpcError when the token was used already."""
-        parts = token.split(":", 4)
-        if len(parts) != 5 or parts[0] != "shmpipe2" or parts[1] not in ("0", "1") or not parts[2].isdigit():
+        parts = token.split(":", 5)  # parts[4], the creator's unlink duty, is for .NET holders: this peer never unlinks it
+        if len(parts) != 6 or parts[0] != "shmpipe2" or parts[1] not in ("0", "1") or not parts[2].isdigit() or parts[4] not in ("0", "1"):
             raise ValueError(f"'{token}' is not a pipe share token")
         end, slot, nonce = int(parts[1]), int(parts[2]), int(parts[3], 16)
         if slot >= _P_MAX_HOLDERS or not _is_handover_word(nonce):
             raise ValueError(f"'{token}' is not a pipe share token")
-        seg = Pipe._open_validated(parts[4])
+        seg = Pipe._open_validated(parts[5])
         try:
             conn = Connection(seg, end)
             word = conn._own + _P_HOLDERS + 8 * slot
             if seg.cas64(word, nonce, _MY_IDENTITY) & _M64 != nonce:
-                raise ShmIpcError(f"pipe '{parts[4]}': the share token was used already")
+                raise ShmIpcError(f"pipe '{parts[5]}': the share token was used already")
             if not struct.unpack_from("<I", seg.mm, _HDR + 20)[0] & (1 << end):  # read after our CAS
                 seg.cas64(word, _MY_IDENTITY, nonce)
-                raise CorruptionError(f"pipe '{parts[4]}': end {end} is not marked shared")
+                raise CorruptionError(f"pipe '{parts[5]}': end {end} is not marked shared")
             conn._shared, conn._holder = True, slot
             return conn
         except BaseException:

@@ -319,6 +319,7 @@ public sealed unsafe partial class ShmConnection
             return;
         }
 
+        bool last = !_shared;
         if (drained)
         {
             // Messages sent with SendDeferred and never flushed are delivered too: published before "closed". Those
@@ -328,7 +329,8 @@ public sealed unsafe partial class ShmConnection
             // Release pairs with the peer's acquire in IsPeerClosedCheap: every record we published
             // (Tail stores above) is visible before the peer acts on "closed". A shared end is closed for the
             // peer only by the last of its holders (ShmConnection.Shared.cs).
-            if (!_shared || LeaveHolders())
+            last = last || LeaveHolders();
+            if (last)
             {
                 MappedAtomics.WriteInt64Release(_ownSlot + PipeDescriptor.ClosedOffset, 1);
             }
@@ -338,7 +340,8 @@ public sealed unsafe partial class ShmConnection
             _receiveSpace?.Notify();
         }
 
-        Release(drained, unlink: _unlinkOnDispose);
+        // A shared end removes the names only with its last holder (a token not yet used still needs them).
+        Release(drained, unlink: _unlinkOnDispose && last);
         _logger?.LogDebug("Pipe {Name}: end {End} closed.", Name, _end);
     }
 

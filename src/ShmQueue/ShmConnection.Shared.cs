@@ -43,6 +43,8 @@ namespace ShmIpc;
 //   stores Closed = 1 (release), so the peer learns at once. Two last holders closing together both see the other's
 //   clearing (CAS then loads, each a full fence: one of them scans after both CASes) and both store 1: harmless.
 //   A token never redeemed (its child died before attaching) keeps the end "connected", as a handover does.
+// - Names. The creator's duty of removing the pipe's names travels in the token (as in a handover) and is carried
+//   out by whichever holder of that end closes last: a child may attach after the parent closed its own copy.
 public sealed unsafe partial class ShmConnection
 {
     private const string ShareTokenPrefix = "shmpipe2";
@@ -252,7 +254,7 @@ public sealed unsafe partial class ShmConnection
             int slot = ClaimHolderWord(pending);
             _logger?.LogDebug("Pipe {Name}: end {End} shared (holder word {Slot} reserved for a token).", Name, _end, slot);
             return string.Join(':', ShareTokenPrefix, _end.ToString(CultureInfo.InvariantCulture), slot.ToString(CultureInfo.InvariantCulture),
-                pending.ToString("x16", CultureInfo.InvariantCulture), Name);
+                pending.ToString("x16", CultureInfo.InvariantCulture), _unlinkOnDispose ? "1" : "0", Name);
         }
         finally
         {
@@ -454,8 +456,8 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     private static ShmConnection AttachShared(string token, ShmPipeOptions? options)
     {
-        string[] parts = token.Split(':', 5);
-        if (parts.Length != 5 || parts[0] != ShareTokenPrefix
+        string[] parts = token.Split(':', 6);
+        if (parts.Length != 6 || parts[0] != ShareTokenPrefix || parts[4] is not ("0" or "1")
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int end) || end is not (0 or 1)
             || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int slot) || slot >= PipeDescriptor.MaxHolders
             || !ulong.TryParse(parts[3], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong pending) || !PipeDescriptor.IsHandoverWord(pending))
@@ -464,9 +466,10 @@ public sealed unsafe partial class ShmConnection
         }
 
         options ??= new ShmPipeOptions();
-        ShmSegment segment = ShmPipe.OpenValidated(parts[4], options, out PipeDescriptor.Geometry geometry);
+        ShmSegment segment = ShmPipe.OpenValidated(parts[5], options, out PipeDescriptor.Geometry geometry);
         ulong me = SharedMemoryPlatform.Current.CurrentProcess.ToWord();
-        ShmConnection connection = Attach(segment, geometry, end, options, unlinkOnDispose: false, claimFrom: null, claimedWord: me);
+        bool unlink = parts[4] == "1" && options.UnlinkOnDispose; // the creator's duty, carried out by the end's last holder
+        ShmConnection connection = Attach(segment, geometry, end, options, unlink, claimFrom: null, claimedWord: me);
         try
         {
             byte* holder = PipeDescriptor.Holder(connection._ownSlot, slot);

@@ -343,8 +343,9 @@ public sealed unsafe class PipeSharedTests
         using ShmConnection c = ShmConnection.AcquireHandover(token, PipeTests.Options());
         Assert.ThrowsExactly<InvalidOperationException>(() => ShmConnection.AcquireHandover(token, PipeTests.Options()));
         string[] parts = token.Split(':');
-        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "99", parts[3], parts[4])));
-        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "1", "0000000000000021", parts[4])));
+        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "99", parts[3], parts[4], parts[5])));
+        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "1", "0000000000000021", parts[4], parts[5])));
+        Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], parts[2], parts[3], "7", parts[5])));
     }
 
     [TestMethod]
@@ -417,6 +418,29 @@ public sealed unsafe class PipeSharedTests
         Assert.AreEqual(PipeDescriptor.SharedEndFlag(PipeDescriptor.ConnectorEnd), *(int*)(view.Control + PipeDescriptor.FlagsOffset));
         Assert.AreEqual(PipeDescriptor.SharedOwnerWord, view.Owner(PipeDescriptor.ConnectorEnd));
         Assert.IsFalse(pair.A.IsShared, "the other end stays exclusive");
+    }
+
+    [TestMethod]
+    public void The_creators_end_shared_with_a_child_is_removed_by_its_last_holder_even_after_the_parent_closed_its_copy()
+    {
+        // Python's idiom: start the child with the end, close the parent's copy at once.
+        string name = TestNames.Unique("sh-unl");
+        ShmConnection a = ShmPipe.Create(name, PipeTests.Options());
+        using ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+        string token = a.Share();
+        a.Dispose();
+        Assert.AreNotEqual(0, TestNames.ShmFilesOf(name).Length, "a token not yet used keeps the names");
+        using (ChildProcess child = ChildProcess.Start("pipe-shared-attach-hold", token))
+        {
+            child.WaitForLine("READY", ChildStart);
+            b.Send([6]);
+            Assert.IsTrue(b.IsPeerConnected);
+            child.WriteLine("close");
+            child.WaitForLine("CLOSED", ChildStart);
+        }
+
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => b.Receive());
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length, "the last holder of the creator's end removed the names");
     }
 
     /// <summary>A created pipe and its second end, the second made shared (unless told not to).</summary>
