@@ -15,9 +15,12 @@ namespace ShmIpc;
 //
 // Design (process-local, no shared memory involved):
 // - _state goes Open -> Closed (Dispose) or Open -> HandedOver (ReleaseForHandover), once, by CAS.
-// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (which
-//   also refuses a second concurrent sender or receiver: each ring has one producer and one consumer),
-//   or _otherCalls by increment; then it reads _state and backs out if it is not Open.
+// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (a second
+//   concurrent sender or receiver of this process waits for it in WaitForGuard: spinning, then yielding and
+//   sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each ring has one
+//   producer and one consumer per process at a time), or _otherCalls by increment; then it reads _state and
+//   backs out if it is not Open. On a shared end the guard is followed by the ring's shared lock
+//   (ShmConnection.Shared.cs), which orders this process against the other holders.
 // - Stopping CASes _state, posts the semaphores this end's own waiters sleep on, then waits until every
 //   guard is released before it unmaps. The CAS on _state and the guard's CAS are both full fences, so
 //   either the stopper sees the guard taken (and waits) or the caller sees the new state (and backs out).
