@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
@@ -87,6 +88,7 @@ public sealed unsafe partial class ShmConnection
     }
 
     /// <summary>Publishes what this holder wrote, lets go of SendLock and tells a sleeping receiver.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // kept out of ExitSend/ExitReceive, which every exclusive call inlines
     private void UnlockSendRing()
     {
         if (!_sendLockHeld)
@@ -132,6 +134,7 @@ public sealed unsafe partial class ShmConnection
     }
 
     /// <summary>Releases what this holder consumed, lets go of ReceiveLock and tells a sleeping sender.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void UnlockReceiveRing()
     {
         if (!_receiveLockHeld)
