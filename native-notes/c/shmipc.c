@@ -953,10 +953,14 @@ enum {
     P_CONTROL = 1152, P_CAP = 0, P_MAXLEN = 8, P_RINGS = 16, P_FLAGS = 20, P_SLOTS = 128, P_OWNER = 0, P_CLOSED = 8,
     P_RING0 = 384, RING_CTL = 384, RG_TAIL = 0, RG_HEAD = 128, RG_DATA_SLEEPERS = 256, RG_SPACE_SLEEPERS = 320,
     T_MESSAGE = 1, T_PADDING = 2,
+    /* §5.7 shared ends */
+    P_HOLDERS = 16, P_MAX_HOLDERS = 14, P_KNOWN_FLAGS = 3, RG_SEND_LOCK = 8, RG_RECV_LOCK = 136, P_SHARED_OWNER = 3,
 };
 
+static int is_handover_word(uint64_t w) { return (w & 0x1F) == 2 && (w >> 5) != 0; }
+
 struct ring {
-    uint8_t *tail_word, *head_word, *bytes;
+    uint8_t *tail_word, *head_word, *bytes, *lock_word; /* lock_word: SendLock (producer) or ReceiveLock (consumer) */
     int64_t pos;   /* producer: our Tail; consumer: our Head */
     int64_t cache; /* producer: last Head read; consumer: last Tail read */
     struct signal data_sig, space_sig;
@@ -973,6 +977,8 @@ struct shmipc_pipe {
     int peer_gone;
     int64_t next_liveness;
     shmipc_wait wait;
+    int shared; /* §5.7: this end is shared; sends and receives take the ring's lock */
+    int holder; /* our Holders word while shared */
 };
 
 static inline int64_t p_record_size(int64_t len) { return 8 + ((len + 7) & ~(int64_t)7); }
@@ -1000,17 +1006,20 @@ static void p_attach(shmipc_pipe *p, int end)
     p->has_send = 1 - end < rings;
     if (p->has_recv) {
         p_ring(p, &p->recv, end);
+        p->recv.lock_word = p->recv.tail_word + RG_RECV_LOCK;
         p->recv.pos = ld_acq64(p->recv.head_word);
         p->recv.cache = ld_acq64(p->recv.tail_word);
     }
     if (p->has_send) {
         p_ring(p, &p->send, 1 - end);
+        p->send.lock_word = p->send.tail_word + RG_SEND_LOCK;
         p->send.pos = ld_acq64(p->send.tail_word);
         p->send.cache = ld_acq64(p->send.head_word);
     }
 }
 
-int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
+/* Opens NAME and validates its control block (§5.1, §5.2): flags bits 0-1 (shared ends, §5.7) are accepted. */
+static int p_open_validated(const char *name, shmipc_pipe **out)
 {
     *out = NULL;
     shmipc_pipe *p = calloc(1, sizeof *p);
@@ -1022,7 +1031,7 @@ int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
     int32_t rings = (int32_t)rd32(ctl + P_RINGS), flags = (int32_t)rd32(ctl + P_FLAGS);
     rc = SHMIPC_ECORRUPT;
     if (rd64(b + 40) != P_CONTROL) goto bad;
-    if (cap < 1024 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (rings != 1 && rings != 2) || flags != 0) goto bad;
+    if (cap < 1024 || cap > (1LL << 30) || (cap & (cap - 1)) != 0 || (rings != 1 && rings != 2) || (flags & ~P_KNOWN_FLAGS) != 0) goto bad;
     if (maxlen < 0 || maxlen > cap / 2 - 8 || rd64(b + 56) != (uint64_t)(rings * cap) || p->seg.nsems != (uint32_t)(2 * rings)) goto bad;
     for (int r = 0; r < rings; r++) {
         uint8_t *rc0 = ctl + P_RING0 + RING_CTL * r;
@@ -1032,15 +1041,62 @@ int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
     p->cap = cap;
     p->mask = cap - 1;
     p->maxlen = (int32_t)maxlen;
-    p_attach(p, 1);
-    /* Claim end 1 last, after everything that can fail (§5.6). */
-    if (cas64(p->own_slot + P_OWNER, 0, (int64_t)s_identity) != 0) { rc = SHMIPC_EBUSY; goto bad; }
     *out = p;
     return SHMIPC_OK;
 bad:
     seg_close(&p->seg, 0);
     free(p);
     return rc;
+}
+
+int shmipc_pipe_connect(const char *name, shmipc_pipe **out)
+{
+    shmipc_pipe *p;
+    int rc = p_open_validated(name, &p);
+    *out = NULL;
+    if (rc) return rc;
+    p_attach(p, 1);
+    /* Claim end 1 last, after everything that can fail (§5.6). */
+    if (cas64(p->own_slot + P_OWNER, 0, (int64_t)s_identity) != 0) {
+        seg_close(&p->seg, 0);
+        free(p);
+        return SHMIPC_EBUSY;
+    }
+    *out = p;
+    return SHMIPC_OK;
+}
+
+/* §5.7 attaching: CAS(Holders[k], handover word -> my identity), then Flags bit e must be set. */
+int shmipc_pipe_attach_shared(const char *token, shmipc_pipe **out)
+{
+    *out = NULL;
+    int end = -1, slot = -1, unlink_flag = -1, off = 0;
+    unsigned long long nonce = 0;
+    /* the unlink flag (the creator's duty) is for .NET holders; this peer never unlinks a pipe it did not create */
+    if (sscanf(token, "shmpipe2:%d:%d:%16llx:%d:%n", &end, &slot, &nonce, &unlink_flag, &off) != 4 || off == 0 || (end != 0 && end != 1)
+        || (unlink_flag != 0 && unlink_flag != 1)
+        || slot < 0 || slot >= P_MAX_HOLDERS || !is_handover_word(nonce))
+        return SHMIPC_EINVALID;
+    shmipc_pipe *p;
+    int rc = p_open_validated(token + off, &p);
+    if (rc) return rc;
+    p_attach(p, end);
+    uint8_t *word = p->own_slot + P_HOLDERS + 8 * slot;
+    if ((uint64_t)cas64(word, (int64_t)nonce, (int64_t)s_identity) != nonce) {
+        seg_close(&p->seg, 0);
+        free(p);
+        return SHMIPC_EBUSY; /* the token was used */
+    }
+    if ((ld_acq32(p->seg.base + HDR_SIZE + P_FLAGS) & (1 << end)) == 0) {
+        cas64(word, (int64_t)s_identity, (int64_t)nonce);
+        seg_close(&p->seg, 0);
+        free(p);
+        return SHMIPC_ECORRUPT;
+    }
+    p->shared = 1;
+    p->holder = slot;
+    *out = p;
+    return SHMIPC_OK;
 }
 
 int shmipc_pipe_create(const char *name, int64_t capacity, int32_t max_message_length, int duplex, shmipc_pipe **out)
@@ -1077,6 +1133,55 @@ static int peer_closed_cheap(shmipc_pipe *p)
     return p->peer_gone || ld_acq64(p->peer_slot + P_CLOSED) != 0;
 }
 
+/* §5.7: a live identity or a pending token among the Holders words of SLOT; "none" needs two equal scans.
+ * A word that is none of 0, an identity or a handover word counts as left (never declare an end gone on garbage). */
+static int holders_left(uint8_t *slot)
+{
+    uint64_t prev[P_MAX_HOLDERS] = {0};
+    for (int scan = 0;; scan++) {
+        int same = scan > 0;
+        for (int i = 0; i < P_MAX_HOLDERS; i++) {
+            uint64_t w = (uint64_t)ld_acq64(slot + P_HOLDERS + 8 * i);
+            if (w != 0 && (!is_identity_word(w) || identity_alive(w))) return 1;
+            same &= prev[i] == w;
+            prev[i] = w;
+        }
+        if (same) return 0;
+    }
+}
+
+/* §5.7 lock word: CAS 0 -> me; a holder proved dead is taken over by CAS from its word. ETIMEOUT at the deadline. */
+static int p_lock(uint8_t *word, int64_t deadline)
+{
+    int64_t next_check = 0;
+    for (unsigned i = 0;; i++) {
+        uint64_t w = (uint64_t)cas64(word, 0, (int64_t)s_identity);
+        if (w == 0) return SHMIPC_OK;
+        if (!is_identity_word(w)) return SHMIPC_ECORRUPT;
+        int64_t now = now_ns();
+        if (now >= next_check) {
+            next_check = now + 5000000;
+            if (!identity_alive(w) && (uint64_t)cas64(word, (int64_t)w, (int64_t)s_identity) == w) return SHMIPC_OK;
+        }
+        if (now >= deadline) return SHMIPC_ETIMEOUT;
+        if (i < 64) cpu_relax();
+        else if (i < 256) sched_yield();
+        else { struct timespec ms = {0, 1000000}; nanosleep(&ms, NULL); }
+    }
+}
+
+static void p_unlock(uint8_t *word) { cas64(word, (int64_t)s_identity, 0); /* never a plain store (§5.7) */ }
+
+/* §5.7 after taking a lock: resume from the shared Tail and Head, checked. */
+static int p_sync(shmipc_pipe *p, struct ring *rg, int producer)
+{
+    int64_t t = ld_acq64(rg->tail_word), h = ld_acq64(rg->head_word);
+    if (t - h < 0 || t - h > p->cap || ((t | h) & 7) != 0) return SHMIPC_ECORRUPT;
+    rg->pos = producer ? t : h;
+    rg->cache = producer ? h : t;
+    return SHMIPC_OK;
+}
+
 /* §5.6 "Peer gone": dead owner identity, confirmed by a second load of the unchanged word. */
 static void check_peer_alive(shmipc_pipe *p)
 {
@@ -1084,6 +1189,10 @@ static void check_peer_alive(shmipc_pipe *p)
     if (p->peer_gone || now < p->next_liveness) return;
     p->next_liveness = now + 5000000;
     uint64_t w = (uint64_t)ld_acq64(p->peer_slot + P_OWNER);
+    if (w == P_SHARED_OWNER) {
+        if (!holders_left(p->peer_slot)) p->peer_gone = 1;
+        return;
+    }
     if (!is_identity_word(w) || identity_alive(w)) return;
     if ((uint64_t)ld_acq64(p->peer_slot + P_OWNER) != w) return;
     p->peer_gone = 1;
@@ -1148,11 +1257,45 @@ static int p_before_sleep(void *c)
     return SHMIPC_OK;
 }
 
+/* Shared wait condition (no lock held): would the record fit after the shared Tail? */
+static int p_shared_space_cond(void *c)
+{
+    struct p_space_ctx *x = c;
+    shmipc_pipe *p = x->p;
+    int64_t t = ld_acq64(p->send.tail_word), h = ld_acq64(p->send.head_word);
+    int64_t size = p_record_size((int64_t)x->len), to_end = p->cap - (t & p->mask);
+    int64_t required = size <= to_end ? size : to_end + size;
+    return peer_closed_cheap(p) || t - h < 0 || t - h > p->cap || t + required - h <= p->cap;
+}
+
+/* §5.7 sending on a shared end: lock, resync, write + publish, unlock, notify; wait for space without the lock. */
+static int p_send_shared(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
+{
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int rc = p_lock(p->send.lock_word, deadline);
+        if (rc) return rc;
+        rc = p_sync(p, &p->send, 1);
+        if (rc == SHMIPC_OK) rc = p_write(p, message, length, 1);
+        p_unlock(p->send.lock_word);
+        if (rc == SHMIPC_OK) {
+            notify(&p->send.data_sig);
+            return SHMIPC_OK;
+        }
+        if (rc != SHMIPC_ETIMEOUT || timeout_ns == 0) return rc;
+        struct p_space_ctx ctx = {p, length};
+        rc = wait_for(&p->send.space_sig, &p->wait, deadline, p_shared_space_cond, p_before_sleep, &ctx);
+        if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
+        if (rc == SHMIPC_ETIMEOUT) return rc;
+    }
+}
+
 int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
 {
     if (!p->has_send) return SHMIPC_ENOSEND;
     if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
     if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
+    if (p->shared) return p_send_shared(p, message, length, timeout_ns);
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
         int rc = p_write(p, message, length, 1);
@@ -1176,6 +1319,7 @@ int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t le
 {
     if (!p->has_send) return SHMIPC_ENOSEND;
     if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
+    if (p->shared) return SHMIPC_EINVALID; /* a shared end publishes before it lets go of the lock (§5.7) */
     return p_write(p, message, length, 0);
 }
 
@@ -1239,9 +1383,38 @@ static int p_ready(shmipc_pipe *p)
     return corrupt ? SHMIPC_ECORRUPT : has;
 }
 
+static int p_shared_readable_cond(void *c)
+{
+    shmipc_pipe *p = *(shmipc_pipe **)c;
+    return ld_acq64(p->recv.tail_word) != ld_acq64(p->recv.head_word) || peer_closed_cheap(p);
+}
+
+/* §5.7 receiving on a shared end: lock, resync, read + release Head, unlock; wait for data without the lock. */
+static int p_recv_shared(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns)
+{
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        int closed = peer_closed_cheap(p); /* before the look at Tail: "closed and empty" is then final */
+        int rc = p_lock(p->recv.lock_word, deadline);
+        if (rc) return rc;
+        rc = p_sync(p, &p->recv, 0);
+        int empty = rc == SHMIPC_OK && p->recv.pos == p->recv.cache;
+        if (rc == SHMIPC_OK && !empty) rc = p_read(p, buffer, capacity, length);
+        p_unlock(p->recv.lock_word);
+        if (!empty) return rc;
+        if (closed) return SHMIPC_ECLOSED;
+        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        shmipc_pipe *self = p;
+        rc = wait_for(&p->recv.data_sig, &p->wait, deadline, p_shared_readable_cond, p_before_sleep, &self);
+        if (rc == SHMIPC_ETIMEOUT) timeout_ns = 0; /* one last look, then ETIMEOUT */
+        else if (rc != SHMIPC_OK) return rc;
+    }
+}
+
 int shmipc_pipe_recv(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns)
 {
     if (!p->has_recv) return SHMIPC_ENOSEND;
+    if (p->shared) return p_recv_shared(p, buffer, capacity, length, timeout_ns);
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
         int ready = p_ready(p);
@@ -1269,15 +1442,22 @@ int shmipc_pipe_poll(shmipc_pipe *p, int64_t timeout_ns)
 {
     if (!p->has_recv) return SHMIPC_ENOSEND;
     shmipc_pipe *self = p;
-    if (p_readable_cond(&self)) return SHMIPC_OK;
+    cond_fn cond = p->shared ? p_shared_readable_cond : p_readable_cond;
+    if (cond(&self)) return SHMIPC_OK;
     if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
-    return wait_for(&p->recv.data_sig, &p->wait, deadline_from(timeout_ns), p_readable_cond, p_before_sleep, &self);
+    return wait_for(&p->recv.data_sig, &p->wait, deadline_from(timeout_ns), cond, p_before_sleep, &self);
 }
 
 void shmipc_pipe_close(shmipc_pipe *p)
 {
     if (!p) return;
-    st_rel64(p->own_slot + P_CLOSED, 1); /* after our last Tail store: pairs with the peer's acquire of Closed */
+    /* §5.7: a holder of a shared end clears its Holders word; only the last one closes the end for the peer */
+    int last = !p->shared;
+    if (p->shared) {
+        cas64(p->own_slot + P_HOLDERS + 8 * p->holder, (int64_t)s_identity, 0);
+        last = !holders_left(p->own_slot);
+    }
+    if (last) st_rel64(p->own_slot + P_CLOSED, 1); /* after our last Tail store: pairs with the peer's acquire of Closed */
     if (p->has_send) notify(&p->send.data_sig);
     if (p->has_recv) notify(&p->recv.space_sig);
     seg_close(&p->seg, p->seg.creator);

@@ -92,6 +92,13 @@ typedef struct shmipc_pipe shmipc_pipe;
 /* Connects to an existing pipe as end 1 (CAS of End1.Owner 0 -> my identity); SHMIPC_EBUSY if taken. */
 int shmipc_pipe_connect(const char *name, shmipc_pipe **out);
 
+/* Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<unlink>:<name>" that a holder of the end made
+ * (LAYOUT.md §5.7; .NET: ShmConnection.Share, done by ShmProcess when it passes an end to a child). Several processes
+ * may then send (or receive) on that end: each send takes the ring's SendLock, each receive its ReceiveLock, and a
+ * holder killed while holding one is taken over (pid + start time). SHMIPC_EBUSY: the token was used already.
+ * shmipc_pipe_close of a shared end closes it for the peer only when it was the last holder. */
+int shmipc_pipe_attach_shared(const char *token, shmipc_pipe **out);
+
 /* Creates a pipe and holds end 0 (capacity per ring: power of two 1 KiB..1 GiB; max < 0: capacity/4). */
 int shmipc_pipe_create(const char *name, int64_t capacity, int32_t max_message_length, int duplex, shmipc_pipe **out);
 

@@ -15,6 +15,9 @@
  *   shmipc_tool pipe-echo NAME                                 connects, echoes until the peer closes
  *   shmipc_tool pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
  *   shmipc_tool pipe-create-echo NAME                          creates a pipe, echoes on it until the peer closes
+ *   shmipc_tool pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
+ *                                                              messages "TAG:i:" + bytes (i+k)%251 up to LENGTH
+ *                                                              (tests/Common/PipeMessages.Tagged); SENT, closes
  *
  * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
  * Exit status: 0 done, 1 a library error (printed), 2 usage, 3 a message failed its check.
@@ -289,6 +292,25 @@ int main(int argc, char **argv)
         say("READY");
         hold_until_stdin_closes();
         pause();
+        return 0;
+    }
+
+    if (!strcmp(mode, "pipe-shared-send") && argc == 6) {
+        const char *tag = argv[3];
+        int count = atoi(argv[4]), length = atoi(argv[5]);
+        shmipc_pipe *p;
+        if ((rc = shmipc_pipe_attach_shared(name, &p))) return fail("attach", rc);
+        say("READY");
+        unsigned char *buf = malloc((size_t)length + 64);
+        for (int i = 0; i < count; i++) {
+            int n = snprintf((char *)buf, 64, "%s:%d:", tag, i);
+            int total = n > length ? n : length;
+            for (int k = n; k < total; k++) buf[k] = (unsigned char)((i + k) % 251);
+            if ((rc = shmipc_pipe_send(p, buf, (size_t)total, SHMIPC_FOREVER))) return fail("send", rc);
+        }
+        free(buf);
+        say("SENT");
+        shmipc_pipe_close(p);
         return 0;
     }
 

@@ -952,6 +952,13 @@ class Queue:
 # ------------------------------------------------------------------------------------------- §5 Pipe
 
 _P_CONTROL, _P_RING0, _RING_CTL = 1152, 384, 384
+# §5.7 shared ends: Holders words in each end slot, a lock word on each ring's Tail and Head line
+_P_HOLDERS, _P_MAX_HOLDERS, _P_KNOWN_FLAGS, _P_SHARED_OWNER = 16, 14, 3, 3
+_RG_SEND_LOCK, _RG_RECV_LOCK = 8, 136
+
+
+def _is_handover_word(w):
+    return (w & 0x1F) == 2 and (w >> 5) != 0
 
 
 class Connection:
@@ -968,6 +975,7 @@ class Connection:
         self._peer = c + 128 + 128 * (1 - end)
         self._peer_gone = False
         self._next_liveness = 0.0
+        self._shared, self._holder = False, -1  # §5.7: set by Pipe.attach_shared
         self.spin, self.slice = 50e-6, 0.1
         self._recv = self._ring(end) if end < rings else None
         self._send = self._ring(1 - end) if 1 - end < rings else None
@@ -993,8 +1001,104 @@ class Connection:
             return
         self._next_liveness = now + 0.005
         w = self._seg.load64(self._peer) & _M64
+        if w == _P_SHARED_OWNER:
+            if not self._holders_left(self._peer):
+                self._peer_gone = True
+            return
         if _is_identity_word(w) and not _identity_alive(w) and self._seg.load64(self._peer) & _M64 == w:
             self._peer_gone = True
+
+    # ---- shared ends (§5.7)
+    def _holders_left(self, slot):
+        """A live identity or a pending token among the 14 Holders words; "none" needs two equal scans."""
+        prev = None
+        while True:
+            words = [self._seg.load64(slot + _P_HOLDERS + 8 * i) & _M64 for i in range(_P_MAX_HOLDERS)]
+            for w in words:
+                if w and (not _is_identity_word(w) or _identity_alive(w)):
+                    return True  # a live holder, a pending token (or garbage: never declare an end gone on it)
+            if words == prev:
+                return False
+            prev = words
+
+    def _lock(self, word, deadline):
+        """CAS 0 -> my identity; a holder proved dead (pid + start time) is taken over by CAS from its word."""
+        next_check, spins = 0.0, 0
+        while True:
+            w = self._seg.cas64(word, 0, _MY_IDENTITY) & _M64
+            if w == 0:
+                return True
+            if not _is_identity_word(w):
+                raise CorruptionError(f"pipe '{self._seg.name}': lock word 0x{w:016x} is neither 0 nor an identity")
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.005
+                if not _identity_alive(w) and self._seg.cas64(word, w, _MY_IDENTITY) & _M64 == w:
+                    return True
+            if deadline is not None and now >= deadline:
+                return False
+            spins += 1
+            time.sleep(0 if spins < 64 else 0.0005)
+
+    def _unlock(self, word):
+        self._seg.cas64(word, _MY_IDENTITY, 0)  # never a plain store (§5.7)
+
+    def _positions(self, ring):
+        t, h = self._seg.load64(ring["tail"]), self._seg.load64(ring["head"])
+        if not 0 <= t - h <= self._cap or (t | h) & 7:
+            raise CorruptionError(f"pipe '{self._seg.name}': head {h} and tail {t} out of range")
+        return t, h
+
+    def _send_shared(self, data, deadline):
+        lock = self._send["tail"] + _RG_SEND_LOCK
+        size_ = 8 + ((len(data) + 7) & ~7)
+
+        def space():
+            t, h = self._seg.load64(self._send["tail"]), self._seg.load64(self._send["head"])
+            to_end = self._cap - (t & self._mask)
+            req = size_ if size_ <= to_end else to_end + size_
+            return self._peer_closed() or not 0 <= t - h <= self._cap or t + req - h <= self._cap
+
+        while True:
+            if not self._lock(lock, deadline):
+                raise TimeoutError(f"pipe '{self._seg.name}': the send lock stayed taken")
+            try:
+                self._tail, self._head_cache = self._positions(self._send)  # resume from the shared Tail
+                written = self._write(data)
+            finally:
+                self._unlock(lock)
+            if written:
+                self._send["data_sig"].notify()
+                return
+            ok = self._send["space_sig"].wait(space, self._check_peer_alive, deadline, self.spin, self.slice)
+            if self._peer_closed():
+                raise PeerClosedError(f"pipe '{self._seg.name}': the other end is gone")
+            if not ok:
+                raise TimeoutError(f"pipe '{self._seg.name}' stayed full")
+
+    def _recv_shared(self, deadline, timeout):
+        lock = self._recv["tail"] + _RG_RECV_LOCK
+
+        def readable():
+            return self._seg.load64(self._recv["tail"]) != self._seg.load64(self._recv["head"]) or self._peer_closed()
+
+        last = False
+        while True:
+            closed = self._peer_closed()  # before the look at Tail: "closed and empty" is then final
+            if not self._lock(lock, deadline):
+                raise TimeoutError(f"pipe '{self._seg.name}': the receive lock stayed taken")
+            try:
+                self._tail_cache, self._head = self._positions(self._recv)  # resume from the shared Head
+                data = self._read() if self._head != self._tail_cache else None
+            finally:
+                self._unlock(lock)
+            if data is not None:
+                return data
+            if closed:
+                raise PeerClosedError(f"pipe '{self._seg.name}': the other end is closed")
+            if last:
+                raise TimeoutError(f"pipe '{self._seg.name}': nothing within {timeout} s")
+            last = not self._recv["data_sig"].wait(readable, self._check_peer_alive, deadline, self.spin, self.slice)
 
     # ---- send (§5.4)
     def _fits(self, required):
@@ -1038,6 +1142,8 @@ class Connection:
         if self._peer_closed():
             raise PeerClosedError(f"pipe '{self._seg.name}': the other end is closed")
         deadline = _deadline(timeout)
+        if self._shared:
+            return self._send_shared(data, deadline)
         while not self._write(data):
             size_ = 8 + ((len(data) + 7) & ~7)
             to_end = self._cap - (self._tail & self._mask)
@@ -1105,6 +1211,8 @@ class Connection:
         if self._recv is None:
             raise OSError("this end of a one-way pipe only sends")
         deadline = _deadline(timeout)
+        if self._shared:
+            return self._recv_shared(deadline, timeout)
         while True:
             if self._has_data():
                 return self._read()
@@ -1119,13 +1227,20 @@ class Connection:
 
     def write_uncommitted(self, data):
         """Testing only: writes a record past Tail without publishing it (killed mid-write)."""
+        if self._shared:
+            raise OSError("a shared end publishes before it lets go of the send lock (LAYOUT.md §5.7)")
         return self._write(bytes(data), publish=False)
 
     def close(self):
         """Closes this end (the peer drains, then gets PeerClosedError); the creator's end also unlinks."""
         if self._seg is None:
             return
-        self._seg.store64(self._own + 8, 1)  # release, after our last Tail store
+        last = True
+        if self._shared:  # §5.7: clear our Holders word; only the last holder closes the end for the peer
+            self._seg.cas64(self._own + _P_HOLDERS + 8 * self._holder, _MY_IDENTITY, 0)
+            last = not self._holders_left(self._own)
+        if last:
+            self._seg.store64(self._own + 8, 1)  # release, after our last Tail store
         if self._send:
             self._send["data_sig"].notify()
         if self._recv:
@@ -1148,14 +1263,14 @@ class Pipe:
     """Factory for the two ends of a ShmIpc Pipe."""
 
     @staticmethod
-    def connect(name):
-        """Connects as end 1. FileNotFoundError when absent; ShmIpcError when the second end is taken."""
+    def _open_validated(name):
         seg = _Segment(name, _KIND_PIPE)
         try:
             mm, c = seg.mm, _HDR
             cap, maxlen, rings, flags = struct.unpack_from("<qqiI", mm, c)
             csize, dsize = struct.unpack_from("<Q", mm, 40)[0], struct.unpack_from("<Q", mm, 56)[0]
-            ok = (csize == _P_CONTROL and 1024 <= cap <= 1 << 30 and not cap & (cap - 1) and rings in (1, 2) and flags == 0
+            ok = (csize == _P_CONTROL and 1024 <= cap <= 1 << 30 and not cap & (cap - 1) and rings in (1, 2)
+                  and not flags & ~_P_KNOWN_FLAGS
                   and 0 <= maxlen <= cap // 2 - 8 and dsize == rings * cap and len(seg.sems) == 2 * rings)
             for r in range(rings if ok else 0):
                 rc = c + _P_RING0 + _RING_CTL * r
@@ -1163,9 +1278,45 @@ class Pipe:
                 ok = ok and h >= 0 and not (h | t) & 7 and 0 <= t - h <= cap
             if not ok:
                 raise InvalidSegmentError(name, "Corrupted", "pipe control block out of range")
+            return seg
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @staticmethod
+    def connect(name):
+        """Connects as end 1. FileNotFoundError when absent; ShmIpcError when the second end is taken."""
+        seg = Pipe._open_validated(name)
+        try:
             conn = Connection(seg, 1)
-            if seg.cas64(c + 256, 0, _MY_IDENTITY) != 0:  # claim end 1, last
+            if seg.cas64(_HDR + 256, 0, _MY_IDENTITY) != 0:  # claim end 1, last
                 raise ShmIpcError(f"pipe '{name}' already has its second end connected")
+            return conn
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @staticmethod
+    def attach_shared(token):
+        """Attaches to a shared end with a share token "shmpipe2:<end>:<slot>:<nonce>:<unlink>:<name>" (LAYOUT.md §5.7): this
+        process becomes one of several senders (and receivers) on that end, each send under the end's lock.
+        ShmIpcError when the token was used already."""
+        parts = token.split(":", 5)  # parts[4], the creator's unlink duty, is for .NET holders: this peer never unlinks it
+        if len(parts) != 6 or parts[0] != "shmpipe2" or parts[1] not in ("0", "1") or not parts[2].isdigit() or parts[4] not in ("0", "1"):
+            raise ValueError(f"'{token}' is not a pipe share token")
+        end, slot, nonce = int(parts[1]), int(parts[2]), int(parts[3], 16)
+        if slot >= _P_MAX_HOLDERS or not _is_handover_word(nonce):
+            raise ValueError(f"'{token}' is not a pipe share token")
+        seg = Pipe._open_validated(parts[5])
+        try:
+            conn = Connection(seg, end)
+            word = conn._own + _P_HOLDERS + 8 * slot
+            if seg.cas64(word, nonce, _MY_IDENTITY) & _M64 != nonce:
+                raise ShmIpcError(f"pipe '{parts[5]}': the share token was used already")
+            if not struct.unpack_from("<I", seg.mm, _HDR + 20)[0] & (1 << end):  # read after our CAS
+                seg.cas64(word, _MY_IDENTITY, nonce)
+                raise CorruptionError(f"pipe '{parts[5]}': end {end} is not marked shared")
+            conn._shared, conn._holder = True, slot
             return conn
         except BaseException:
             seg.close(unlink=False)

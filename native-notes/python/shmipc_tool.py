@@ -13,6 +13,9 @@
     python3 shmipc_tool.py pipe-echo NAME                                 connects, echoes until the peer closes
     python3 shmipc_tool.py pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
     python3 shmipc_tool.py pipe-create-echo NAME                          creates a pipe, echoes until the peer closes
+    python3 shmipc_tool.py pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
+                                                                          messages "TAG:i:" + bytes (i+k)%251 up to LENGTH
+                                                                          (tests/Common/PipeMessages.Tagged); SENT, closes
 SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
 """
@@ -193,6 +196,17 @@ def main(argv):
         c.write_uncommitted(struct.pack("<i", count))
         say("READY")
         hold()
+        return 0
+    if mode == "pipe-shared-send" and len(args) == 3:
+        tag, count, length = args[0], int(args[1]), int(args[2])
+        c = shmipc.Pipe.attach_shared(name)
+        say("READY")
+        for i in range(count):
+            head = f"{tag}:{i}:".encode("ascii")
+            total = max(length, len(head))
+            c.send_bytes(head + bytes((i + k) % 251 for k in range(len(head), total)))
+        say("SENT")
+        c.close()
         return 0
     print(f"unknown mode or wrong arguments: {mode}", file=sys.stderr)
     return 2

@@ -16,7 +16,8 @@ namespace ShmIpc;
 /// <remarks>
 /// The target must be a static method, or a lambda that captures nothing, of an assembly the parent loaded
 /// from a file. Shared-memory handles in the argument (a <see cref="ShmConnection"/>, alone or in a tuple or
-/// record) arrive open in the child; the parent's end of a pipe moves to the child and may not be used after.
+/// record) arrive open in the child; a pipe end is shared with the child (the parent's copy stays usable; close it
+/// when done, as in Python).
 /// </remarks>
 public class ShmProcess : IDisposable, IShmWaitable
 {

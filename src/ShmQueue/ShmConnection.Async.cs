@@ -37,7 +37,7 @@ public sealed partial class ShmConnection
     {
         serializer ??= DefaultSerializer<T>.Instance ?? throw NoSerializer<T>();
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
-        EnterReceive();
+        EnterReceive(long.MaxValue, CancellationToken.None);
         try
         {
             if (!ring.TryPeek())

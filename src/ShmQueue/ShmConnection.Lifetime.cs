@@ -15,9 +15,12 @@ namespace ShmIpc;
 //
 // Design (process-local, no shared memory involved):
 // - _state goes Open -> Closed (Dispose) or Open -> HandedOver (ReleaseForHandover), once, by CAS.
-// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (which
-//   also refuses a second concurrent sender or receiver: each ring has one producer and one consumer),
-//   or _otherCalls by increment; then it reads _state and backs out if it is not Open.
+// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (a second
+//   concurrent sender or receiver of this process waits for it in WaitForGuard: spinning, then yielding and
+//   sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each ring has one
+//   producer and one consumer per process at a time), or _otherCalls by increment; then it reads _state and
+//   backs out if it is not Open. On a shared end the guard is followed by the ring's shared lock
+//   (ShmConnection.Shared.cs), which orders this process against the other holders.
 // - Stopping CASes _state, posts the semaphores this end's own waiters sleep on, then waits until every
 //   guard is released before it unmaps. The CAS on _state and the guard's CAS are both full fences, so
 //   either the stopper sees the guard taken (and waits) or the caller sees the new state (and backs out).
@@ -134,6 +137,7 @@ public sealed unsafe partial class ShmConnection
         string holder = ProcessIdentity.IsIdentityWord(seen)
             ? $"process {ProcessIdentity.FromWord(seen).Pid}"
             : PipeDescriptor.IsHandoverWord(seen) ? "a pending handover" : $"owner word 0x{seen:X16}";
+        holder = seen == PipeDescriptor.SharedOwnerWord ? "several processes sharing it" : holder;
         return expected == 0
             ? new InvalidOperationException($"Pipe '{name}' already has its second end connected (held by {holder}); a pipe joins exactly two ends.")
             : new InvalidOperationException($"End {end} of pipe '{name}' is not waiting for this handover token (held by {holder}); a token can be used once.");
@@ -141,12 +145,16 @@ public sealed unsafe partial class ShmConnection
 
     // ----------------------------------------------------------------- guards
 
+    /// <summary>
+    /// Takes the send guard (waiting while another thread of this process sends) and, when this end is shared, the
+    /// ring's SendLock. False when <paramref name="deadline"/> passed first (nothing taken).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void EnterSend()
+    private bool EnterSend(long deadline, CancellationToken cancellationToken)
     {
-        if (Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0)
+        if (Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0 && !WaitForGuard(ref _sendBusy, deadline, cancellationToken))
         {
-            ThrowConcurrent("send");
+            return false;
         }
 
         if (Volatile.Read(ref _state) != StateOpen)
@@ -154,17 +162,51 @@ public sealed unsafe partial class ShmConnection
             Volatile.Write(ref _sendBusy, 0);
             ThrowDisposed();
         }
+
+        // Plain read: _shared is set by a thread that held both guards (Share), and our CAS above is a full fence.
+        return !_shared || EnterSendShared(deadline, cancellationToken);
+    }
+
+    /// <summary>EnterSend of a shared end: SendLock too; the guard is let go again when that fails or throws.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool EnterSendShared(long deadline, CancellationToken cancellationToken)
+    {
+        bool locked = false;
+        try
+        {
+            locked = LockSendRing(checkState: true, deadline, cancellationToken);
+            return locked;
+        }
+        finally
+        {
+            if (!locked)
+            {
+                Volatile.Write(ref _sendBusy, 0);
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ExitSend() => Volatile.Write(ref _sendBusy, 0); // release: our mapping accesses finish before a stopper sees 0
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void EnterReceive()
+    private void ExitSend()
     {
-        if (Interlocked.CompareExchange(ref _receiveBusy, 1, 0) != 0)
+        if (_sendLockHeld)
         {
-            ThrowConcurrent("receive (or poll)");
+            UnlockSendRing();
+        }
+
+        Volatile.Write(ref _sendBusy, 0); // release: our mapping accesses finish before a stopper sees 0
+    }
+
+    /// <summary>
+    /// Takes the receive guard (waiting while another thread of this process receives) and, when this end is shared
+    /// and <paramref name="lockRing"/> (a call that consumes), the ring's ReceiveLock. False when the deadline passed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool EnterReceive(long deadline, CancellationToken cancellationToken, bool lockRing = true)
+    {
+        if (Interlocked.CompareExchange(ref _receiveBusy, 1, 0) != 0 && !WaitForGuard(ref _receiveBusy, deadline, cancellationToken))
+        {
+            return false;
         }
 
         if (Volatile.Read(ref _state) != StateOpen)
@@ -172,10 +214,71 @@ public sealed unsafe partial class ShmConnection
             Volatile.Write(ref _receiveBusy, 0);
             ThrowDisposed();
         }
+
+        return !lockRing || !_shared || EnterReceiveShared(deadline, cancellationToken);
+    }
+
+    /// <summary>EnterReceive of a shared end: ReceiveLock too; the guard is let go again when that fails or throws.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool EnterReceiveShared(long deadline, CancellationToken cancellationToken)
+    {
+        bool locked = false;
+        try
+        {
+            locked = LockReceiveRing(checkState: true, deadline, cancellationToken);
+            return locked;
+        }
+        finally
+        {
+            if (!locked)
+            {
+                Volatile.Write(ref _receiveBusy, 0);
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ExitReceive() => Volatile.Write(ref _receiveBusy, 0);
+    private void ExitReceive()
+    {
+        if (_receiveLockHeld)
+        {
+            UnlockReceiveRing();
+        }
+
+        Volatile.Write(ref _receiveBusy, 0);
+    }
+
+    /// <summary>
+    /// Another thread of this process holds <paramref name="guard"/>: wait for it (spinning, then yielding and
+    /// sleeping a millisecond at a time) until it is ours, this end stops, or the deadline passes (false). A
+    /// ReceiveMany handler receiving on its own end would wait for itself: refused.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WaitForGuard(ref int guard, long deadline, CancellationToken cancellationToken)
+    {
+        if (Unsafe.AreSame(ref guard, ref _receiveBusy) && Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+        {
+            ThrowConcurrent("receive (or poll)");
+        }
+
+        var spinner = new SpinWait();
+        while (true)
+        {
+            if (Volatile.Read(ref guard) == 0 && Interlocked.CompareExchange(ref guard, 1, 0) == 0)
+            {
+                return true;
+            }
+
+            ThrowIfStopped();
+            cancellationToken.ThrowIfCancellationRequested();
+            if (deadline == NoWait || Stopwatch.GetTimestamp() >= deadline)
+            {
+                return false;
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 20);
+        }
+    }
 
     private void EnterOther()
     {
@@ -191,7 +294,7 @@ public sealed unsafe partial class ShmConnection
 
     [DoesNotReturn]
     private void ThrowConcurrent(string what) =>
-        throw new InvalidOperationException($"Another thread is already inside a {what} call on this end of pipe '{Name}'; each direction has one sender and one receiver.");
+        throw new InvalidOperationException($"Another call is already inside a {what} on this end of pipe '{Name}' (a ReceiveMany handler receiving on its own end, or WaitAny on an end another thread receives on).");
 
     // ---------------------------------------------------------------- closing
 
@@ -219,6 +322,7 @@ public sealed unsafe partial class ShmConnection
             return;
         }
 
+        bool last = !_shared;
         if (drained)
         {
             // Messages sent with SendDeferred and never flushed are delivered too: published before "closed". Those
@@ -226,15 +330,21 @@ public sealed unsafe partial class ShmConnection
             PlaceStagedAfterStop();
 
             // Release pairs with the peer's acquire in IsPeerClosedCheap: every record we published
-            // (Tail stores above) is visible before the peer acts on "closed".
-            MappedAtomics.WriteInt64Release(_ownSlot + PipeDescriptor.ClosedOffset, 1);
+            // (Tail stores above) is visible before the peer acts on "closed". A shared end is closed for the
+            // peer only by the last of its holders (ShmConnection.Shared.cs).
+            last = last || LeaveHolders();
+            if (last)
+            {
+                MappedAtomics.WriteInt64Release(_ownSlot + PipeDescriptor.ClosedOffset, 1);
+            }
 
             // Wake the peer if it sleeps in a receive (our send ring) or a send (our receive ring).
             _sendData?.Notify();
             _receiveSpace?.Notify();
         }
 
-        Release(drained, unlink: _unlinkOnDispose);
+        // A shared end removes the names only with its last holder (a token not yet used still needs them).
+        Release(drained, unlink: _unlinkOnDispose && last);
         _logger?.LogDebug("Pipe {Name}: end {End} closed.", Name, _end);
     }
 
@@ -256,7 +366,11 @@ public sealed unsafe partial class ShmConnection
 
         try
         {
-            UnstageWaiting(ring, WaitSignal.DeadlineFrom(s_stagedFlushTimeout), CancellationToken.None);
+            long deadline = WaitSignal.DeadlineFrom(s_stagedFlushTimeout);
+            if (!_shared || LockSendRing(checkState: true, deadline, CancellationToken.None))
+            {
+                UnstageWaiting(ring, deadline, CancellationToken.None);
+            }
         }
 #pragma warning disable CA1031 // Closing goes on whatever happened here (peer gone, a concurrent Dispose, a corrupt Head).
         catch (Exception e)
@@ -292,9 +406,18 @@ public sealed unsafe partial class ShmConnection
             return;
         }
 
+        if (_shared && !ring.HasStaged)
+        {
+            return; // a shared holder published everything when it let go of SendLock
+        }
+
         try
         {
-            ring.TryUnstage();
+            // A shared end needs SendLock to write (no other thread of ours is sending: Stop drained them).
+            if (!_shared || LockSendRing(checkState: false, WaitSignal.DeadlineFrom(s_stagedFlushTimeout), CancellationToken.None))
+            {
+                ring.TryUnstage();
+            }
         }
         catch (ShmCorruptionException e)
         {
@@ -310,6 +433,8 @@ public sealed unsafe partial class ShmConnection
         {
             ring.Publish();
         }
+
+        UnlockSendRing();
     }
 
     /// <summary>Same as <see cref="Dispose"/>.</summary>
@@ -397,6 +522,15 @@ public sealed unsafe partial class ShmConnection
 
         FlushStagedBeforeClosing(throwIfLeft: true);
 
+        if (Volatile.Read(ref _shared))
+        {
+            // A shared end moves as a share that this holder follows with its own close: the token's reserved
+            // Holders word keeps the end open for the peer until the newcomer attaches.
+            string shareToken = Share();
+            Dispose();
+            return shareToken;
+        }
+
         if (!Stop(StateHandedOver, out bool drained))
         {
             ThrowDisposed();
@@ -435,6 +569,11 @@ public sealed unsafe partial class ShmConnection
     internal static ShmConnection AcquireHandover(string token, ShmPipeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(token);
+        if (token.StartsWith(ShareTokenPrefix + ":", StringComparison.Ordinal))
+        {
+            return AttachShared(token, options);
+        }
+
         string[] parts = token.Split(':', 5);
         if (parts.Length != 5 || parts[0] != TokenPrefix
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int end) || end is not (0 or 1)

@@ -49,6 +49,11 @@ public sealed unsafe partial class ShmConnection
                 }
 
                 ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
+                if (word == PipeDescriptor.SharedOwnerWord)
+                {
+                    return PeerHoldersLeft();
+                }
+
                 return PipeDescriptor.IsHandoverWord(word)
                     || (ProcessIdentity.IsIdentityWord(word) && _segment.Platform.IsAlive(ProcessIdentity.FromWord(word), startTimeBits: 32));
             }
@@ -69,7 +74,11 @@ public sealed unsafe partial class ShmConnection
     {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
         long deadline = WaitSignal.DeadlineFrom(timeout);
-        EnterReceive();
+        if (!EnterReceive(deadline, CancellationToken.None, lockRing: false))
+        {
+            return false;
+        }
+
         try
         {
             if (IsReadable(ring))
@@ -132,7 +141,11 @@ public sealed unsafe partial class ShmConnection
         {
             for (; entered < connections.Count; entered++)
             {
-                connections[entered].EnterReceive();
+                // Without waiting: two WaitAny calls entering the same connections in different orders would deadlock.
+                if (!connections[entered].EnterReceive(NoWait, CancellationToken.None, lockRing: false))
+                {
+                    connections[entered].ThrowConcurrent("receive (or poll)");
+                }
             }
 
             var condition = new AnyReadableCondition(connections);
@@ -178,8 +191,8 @@ public sealed unsafe partial class ShmConnection
     private static long SliceEnd(TimeSpan slice) =>
         Stopwatch.GetTimestamp() + (long)(slice.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond)) + 1;
 
-    /// <summary>Data waiting, or the peer gone (cheap checks only: no /proc lookup).</summary>
-    private bool IsReadable(SpscRing ring) => ring.HasData() || IsPeerClosedCheap();
+    /// <summary>Data waiting, or the peer gone (cheap checks only: no /proc lookup). A shared end looks at the shared words.</summary>
+    private bool IsReadable(SpscRing ring) => (_shared ? ring.HasDataShared() : ring.HasData()) || IsPeerClosedCheap();
 
     /// <summary>The peer closed its end (shared flag), or an earlier check found its process dead.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -201,6 +214,19 @@ public sealed unsafe partial class ShmConnection
 
         Volatile.Write(ref _nextLivenessCheck, now + LivenessIntervalMs);
         ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
+
+        if (word == PipeDescriptor.SharedOwnerWord)
+        {
+            // Shared by several processes: gone only when none of them (and no pending token) is left.
+            if (!PeerHoldersLeft())
+            {
+                _peerGoneReason = "every process holding it ended without closing it";
+                _peerGone = true;
+                _logger?.LogWarning("Pipe {Name}: every process holding the other (shared) end died without closing it.", Name);
+            }
+
+            return;
+        }
 
         // 0: the second end has not connected yet; a handover word: the end is between two owners.
         if (!ProcessIdentity.IsIdentityWord(word))
@@ -238,11 +264,23 @@ public sealed unsafe partial class ShmConnection
         var condition = new SpaceCondition(this, ring, message.Length);
         while (true)
         {
+            // A shared end waits without its SendLock (the other senders are as stuck as we are, but they sleep on
+            // the semaphore instead of spinning on the lock), and takes it again before it writes.
+            if (_shared)
+            {
+                UnlockSendRing();
+            }
+
             bool ready = _sendSpace!.Wait(ref condition, _strategy, deadline, cancellationToken);
             ThrowIfStopped();
             if (IsPeerClosedCheap())
             {
                 ThrowPeerClosed();
+            }
+
+            if (_shared && !LockSendRing(checkState: true, deadline, cancellationToken))
+            {
+                return false;
             }
 
             if (ring.TryWrite(message))
@@ -295,11 +333,21 @@ public sealed unsafe partial class ShmConnection
         }
 
         var condition = new SpaceCondition(this, ring, length);
+        if (_shared)
+        {
+            UnlockSendRing(); // see WaitAndWrite
+        }
+
         bool ready = _sendSpace!.Wait(ref condition, _strategy, deadline, cancellationToken);
         ThrowIfStopped();
         if (IsPeerClosedCheap())
         {
             ThrowPeerClosed();
+        }
+
+        if (_shared && !LockSendRing(checkState: true, deadline, cancellationToken))
+        {
+            return false;
         }
 
         return ready || ring.HasSpaceFor(length);
@@ -322,8 +370,19 @@ public sealed unsafe partial class ShmConnection
         var condition = new ReadableCondition(this, ring);
         while (true)
         {
+            // A shared end waits without its ReceiveLock, so the other receivers can take what comes meanwhile.
+            if (_shared)
+            {
+                UnlockReceiveRing();
+            }
+
             bool ready = WaitReadable(ref condition, strategy ?? _strategy, deadline, cancellationToken);
             ThrowIfStopped();
+            if (_shared && !LockReceiveRing(checkState: true, deadline, cancellationToken))
+            {
+                return false;
+            }
+
             if (ring.TryPeek())
             {
                 return true;
@@ -384,7 +443,7 @@ public sealed unsafe partial class ShmConnection
         {
             try
             {
-                if (Volatile.Read(ref _state) == StateOpen)
+                if (Volatile.Read(ref _state) == StateOpen && (!_shared || LockSendRing(checkState: true, long.MaxValue, CancellationToken.None)))
                 {
                     ring.TryUnstage(); // what fits now; the rest goes at the next send or flush
                     if (ring.HasUnpublished)
@@ -424,7 +483,8 @@ public sealed unsafe partial class ShmConnection
     /// <summary>Send side: room for the message, the peer gone, or this end disposed.</summary>
     private readonly struct SpaceCondition(ShmConnection connection, SpscRing ring, int length) : IWaitCondition
     {
-        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsPeerClosedCheap() || ring.HasSpaceFor(length);
+        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsPeerClosedCheap()
+            || (connection._shared ? ring.HasSpaceForShared(length) : ring.HasSpaceFor(length));
 
         public void BeforeSleep()
         {

@@ -13,8 +13,10 @@ namespace ShmIpc;
 /// <c>multiprocessing.connection.Connection</c>.
 /// </summary>
 /// <remarks>
-/// <para>One thread may send while another receives; two concurrent sends (or two concurrent receives)
-/// on the same end are refused with <see cref="InvalidOperationException"/>.</para>
+/// <para>Any number of threads may send and receive on one end: concurrent sends (or receives) of one process take
+/// turns, each message whole. Passed to a child <c>ShmProcess</c>, an end is shared (as in Python): the parent and
+/// several children may all send (or receive) on it, each message whole and each received by one of them; a holder
+/// killed in the middle cannot wedge the others. An end held by one process alone pays nothing for this.</para>
 /// <para>When the other end closes or its process dies, the messages it sent are still delivered; then
 /// receiving throws <see cref="ShmPeerClosedException"/>, as does sending. A dead peer is noticed
 /// within one sleep slice of <see cref="ShmWaitStrategy"/> by a blocked call; a send that does not
@@ -58,7 +60,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>; nothing was sent.</exception>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
-    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    /// <exception cref="InvalidOperationException">This end only receives.</exception>
     public void Send(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None);
 
     /// <summary>
@@ -96,7 +98,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    /// <exception cref="InvalidOperationException">This end only receives.</exception>
     public void SendDeferred(ReadOnlySpan<byte> message) => SendCore(message, long.MaxValue, CancellationToken.None, defer: true);
 
     /// <summary>
@@ -105,11 +107,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Another thread is sending on this end, or this end only receives.</exception>
+    /// <exception cref="InvalidOperationException">This end only receives.</exception>
     public void Flush()
     {
         SpscRing ring = _sendRing ?? ThrowCannotSend();
-        EnterSend();
+        EnterSend(long.MaxValue, CancellationToken.None);
         try
         {
             if (ring.HasStaged)
@@ -153,7 +155,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             ThrowTooLong(message.Length);
         }
 
-        EnterSend();
+        if (!EnterSend(deadline, cancellationToken))
+        {
+            return false;
+        }
+
         try
         {
             if (IsPeerClosedCheap())
@@ -240,7 +246,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is closed or dead.</exception>
     /// <exception cref="ShmCorruptionException">The shared ring is inconsistent; nothing was consumed.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed (also by another thread during the wait).</exception>
-    /// <exception cref="InvalidOperationException">Another thread is receiving on (or polling) this end, or this end only sends.</exception>
+    /// <exception cref="InvalidOperationException">A ReceiveMany handler receives on its own end, or this end only sends.</exception>
     public byte[] Receive() => Receive(CancellationToken.None);
 
     /// <summary>Receives the next message, waiting until one arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
@@ -259,7 +265,12 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     private bool TryReceiveCore(out byte[] message, long deadline, CancellationToken cancellationToken)
     {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
-        EnterReceive();
+        if (!EnterReceive(deadline, cancellationToken))
+        {
+            message = [];
+            return false;
+        }
+
         try
         {
             if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken))
@@ -323,7 +334,11 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxMessages);
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
         long deadline = WaitSignal.DeadlineFrom(timeout);
-        EnterReceive();
+        if (!EnterReceive(deadline, CancellationToken.None))
+        {
+            return 0;
+        }
+
         int received = 0;
         try
         {
@@ -396,7 +411,12 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         bool throwIfTooSmall = true, ShmWaitStrategy? strategy = null)
     {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
-        EnterReceive();
+        if (!EnterReceive(deadline, cancellationToken))
+        {
+            length = 0;
+            return false;
+        }
+
         try
         {
             if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken, strategy))

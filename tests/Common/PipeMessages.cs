@@ -37,4 +37,32 @@ internal static class PipeMessages
         2 => i % 9,
         _ => (i * 37) % (max + 1),
     });
+
+    /// <summary>"tag:i:" in ASCII, then bytes (i + k) % 251 up to <paramref name="length"/>: a torn or mixed message shows.</summary>
+    public static byte[] Tagged(string tag, int i, int length)
+    {
+        byte[] head = System.Text.Encoding.ASCII.GetBytes($"{tag}:{i}:");
+        var message = new byte[Math.Max(length, head.Length)];
+        head.CopyTo(message, 0);
+        for (int k = head.Length; k < message.Length; k++)
+        {
+            message[k] = (byte)((i + k) % 251);
+        }
+
+        return message;
+    }
+
+    /// <summary>Reads back <see cref="Tagged"/>: its tag and index, or null when the message is not whole.</summary>
+    public static (string Tag, int Index)? ParseTagged(ReadOnlySpan<byte> message, int length)
+    {
+        string text = System.Text.Encoding.ASCII.GetString(message[..Math.Min(message.Length, 40)]);
+        string[] parts = text.Split(':', 3);
+        if (parts.Length < 3 || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int i))
+        {
+            return null;
+        }
+
+        byte[] expected = Tagged(parts[0], i, length);
+        return message.SequenceEqual(expected) ? (parts[0], i) : null;
+    }
 }

@@ -148,7 +148,7 @@ public sealed class ShmProcessTests
     }
 
     [TestMethod]
-    public void A_pipe_end_in_the_argument_moves_to_the_child()
+    public void A_pipe_end_in_the_argument_is_shared_with_the_child_and_stays_usable_here()
     {
         string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
         using ShmConnection mine = ShmPipe.Create(name);
@@ -157,7 +157,36 @@ public sealed class ShmProcessTests
         mine.Send([1, 2, 3]);
         CollectionAssert.AreEqual(new byte[] { 1, 2, 3, 1, 2, 3 }, mine.Receive());
         Assert.AreEqual(3, p.GetResult(Deadline));
-        Assert.ThrowsExactly<ObjectDisposedException>(() => theirs.Send([1]));
+        theirs.Send([4]); // as in Python, the parent's copy of the end it passed is still an open end
+        CollectionAssert.AreEqual(new byte[] { 4 }, mine.Receive());
+        theirs.Dispose();
+        Assert.ThrowsExactly<ShmPeerClosedException>(() => mine.Receive(), "the child closed its copy and the parent its own: the end is closed");
+    }
+
+    [TestMethod]
+    public void The_tutorial_pipe_scene_three_children_send_on_the_same_end_and_the_parent_receives_three()
+    {
+        // Issue 12: parent_conn, child_conn = Pipe(); three Process(target=f, args=(child_conn,)); each sends one
+        // message; the parent receives three.
+        string name = $"shmpool-{Environment.ProcessId}-test-{Guid.NewGuid():N}";
+        using ShmConnection parentEnd = ShmPipe.Create(name);
+        using ShmConnection childEnd = ShmPipe.Connect(name);
+        List<ShmProcess<int>> children = [];
+        for (int i = 0; i < 3; i++)
+        {
+            children.Add(Track(ShmProcess.Start<ShmConnection, int>(HandleFunctions.SayHello, childEnd)));
+        }
+
+        var received = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(parentEnd.TryReceive(out byte[] message, Deadline), $"message {i} arrived");
+            received.Add(System.Text.Encoding.UTF8.GetString(message));
+        }
+
+        List<string> expected = children.Select(c => HandleFunctions.Hello(c.GetResult(Deadline))).ToList();
+        CollectionAssert.AreEquivalent(expected, received, "three whole messages, one from each child");
+        children.ForEach(static c => c.Dispose());
     }
 
     [TestMethod]

@@ -187,6 +187,19 @@ public static class TestFunctions
 /// <summary>Child sides of the handle-passing tests.</summary>
 public static class HandleFunctions
 {
+    /// <summary>The message <see cref="SayHello"/> sends from process <paramref name="pid"/> (long enough to show a torn one).</summary>
+    public static string Hello(int pid) => $"hello from process {pid}, " + new string('x', 200);
+
+    /// <summary>Sends one message on the (shared) pipe end it was given, closes its copy, returns its pid.</summary>
+    public static int SayHello(ShmConnection connection)
+    {
+        using (connection)
+        {
+            connection.Send(System.Text.Encoding.UTF8.GetBytes(Hello(System.Environment.ProcessId)));
+            return System.Environment.ProcessId;
+        }
+    }
+
     /// <summary>Receives one message on the pipe end it was given and sends it back doubled.</summary>
     public static int EchoTwice(ShmConnection connection)
     {

@@ -434,4 +434,49 @@ public abstract class ChildProcessTests
 
         AssertClean(name);
     }
+
+    [TestMethod]
+    public void A_peer_is_one_of_several_senders_on_a_shared_end_and_every_message_arrives_whole()
+    {
+        // LAYOUT.md §5.7: the peer attaches with a share token and sends under the end's SendLock while a .NET
+        // process (the test's own copy of the end, on a thread) sends on the same end.
+        string name = TestNames.Unique("ic-share");
+        int perSender = Math.Min(Count, 2000);
+        using (ShmConnection a = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 }))
+        {
+            ShmConnection b = ShmPipe.Connect(name, new ShmPipeOptions { Capacity = 4096 });
+            using (ChildProcess peer = Peer("pipe-shared-send", b.Share(), "peer", S(perSender), "100"))
+            {
+                var dotnetSender = new Thread(() =>
+                {
+                    using (b)
+                    {
+                        for (int i = 0; i < perSender; i++)
+                        {
+                            b.Send(PipeMessages.Tagged("net", i, 8 + (i % 200)));
+                        }
+                    }
+                });
+                dotnetSender.Start();
+                var next = new Dictionary<string, int>();
+                for (int n = 0; n < 2 * perSender; n++)
+                {
+                    Assert.IsTrue(a.TryReceive(out byte[] message, TimeSpan.FromSeconds(20)), $"message {n} arrived");
+                    var parsed = PipeMessages.ParseTagged(message, message.Length);
+                    Assert.IsNotNull(parsed, $"message {n} is whole");
+                    int expected = next.GetValueOrDefault(parsed.Value.Tag);
+                    Assert.AreEqual(expected, parsed.Value.Index, $"{parsed.Value.Tag}'s messages in order");
+                    next[parsed.Value.Tag] = expected + 1;
+                }
+
+                Assert.IsTrue(dotnetSender.Join(TimeSpan.FromSeconds(20)));
+                peer.WaitForLine("SENT", PeerStart);
+                Assert.AreEqual(0, peer.WaitForExit(PeerStart), peer.StandardError);
+                Assert.AreEqual(perSender, next["peer"]);
+                Assert.ThrowsExactly<ShmPeerClosedException>(() => a.TryReceive(out _, TimeSpan.FromSeconds(20)), "the last holder (the peer or .NET) closed the end");
+            }
+        }
+
+        AssertClean(name);
+    }
 }

@@ -316,16 +316,32 @@ public sealed class PipeTests
     }
 
     [TestMethod]
-    public void Concurrent_receives_on_one_end_are_refused()
+    public void Concurrent_receives_on_one_end_take_turns_and_each_gets_one_message()
     {
         using var pair = new Pair("conc");
         using var view = new PipeFileView(pair.Name);
-        var receiver = new Thread(() => pair.B.TryReceive(out _, Generous));
-        receiver.Start();
+        byte[]?[] got = new byte[2][];
+        Exception?[] errors = new Exception?[2];
+        Thread Receiver(int k) => new(() =>
+        {
+            try
+            {
+                _ = pair.B.TryReceive(out got[k], Generous);
+            }
+            catch (Exception e)
+            {
+                errors[k] = e;
+            }
+        });
+        Thread first = Receiver(0), second = Receiver(1);
+        first.Start();
         Until.True(() => view.DataSleepers(1) > 0, Generous, "the first receiver sleeps");
-        Assert.ThrowsExactly<InvalidOperationException>(() => pair.B.TryReceive(out _, TimeSpan.Zero));
+        second.Start();
         pair.A.Send([1]);
-        Assert.IsTrue(receiver.Join(Generous));
+        pair.A.Send([2]);
+        Assert.IsTrue(first.Join(Generous) && second.Join(Generous));
+        Assert.IsTrue(errors[0] is null && errors[1] is null, $"{errors[0]} {errors[1]}");
+        CollectionAssert.AreEquivalent(new byte[] { 1, 2 }, new[] { got[0]![0], got[1]![0] });
     }
 
     [TestMethod]

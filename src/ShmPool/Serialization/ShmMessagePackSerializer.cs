@@ -135,9 +135,11 @@ internal sealed class HandleFormatterResolver : IFormatterResolver
 
 /// <summary>
 /// How shared-memory handles travel inside an argument: by name, reopened on the other side.
-/// A pipe end (<see cref="ShmConnection"/>) moves: the parent releases it for handover (its copy may no longer
-/// be used) and the child acquires it, so the pipe's peer never sees it close. A queue (<see cref="ShmQueue"/>,
-/// <see cref="ShmQueue{T}"/>) is shared: the child opens it by name and the parent's handle stays usable.
+/// A pipe end (<see cref="ShmConnection"/>) is shared, as Python shares a Connection with a child: the parent's copy
+/// stays usable, the child attaches to the same end, and several children may hold it; sends (and receives) on it
+/// from all of them are serialized by the end's shared lock (see ShmConnection.Shared.cs). The peer sees the end
+/// closed when its last holder closes it. A queue (<see cref="ShmQueue"/>, <see cref="ShmQueue{T}"/>) is shared
+/// too: the child opens it by name and the parent's handle stays usable.
 /// </summary>
 internal static class HandleTransfer
 {
@@ -245,7 +247,7 @@ internal static class HandleTransfer
                 return;
             }
 
-            writer.Write(value.ReleaseForHandover());
+            writer.Write(value.Share());
         }
 
         public ShmConnection? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
@@ -255,7 +257,7 @@ internal static class HandleTransfer
                 return null;
             }
 
-            string token = reader.ReadString() ?? throw new InvalidDataException("A pipe handover token is missing.");
+            string token = reader.ReadString() ?? throw new InvalidDataException("A pipe share token is missing.");
             return ShmConnection.AcquireHandover(token);
         }
     }

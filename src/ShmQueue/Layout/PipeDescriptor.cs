@@ -10,15 +10,25 @@ namespace ShmIpc.Layout;
 ///    0 (line 0)      8  Capacity        creator, before the header's magic; constant after
 ///    8               8  MaxMessageLen   creator, before the magic; constant after
 ///   16               4  RingCount       creator, before the magic: 1 (one-way) or 2 (duplex)
-///   20               4  Flags           zero (reserved)
+///   20               4  Flags           bit e set: end e is shared (SharedEndFlag). Zero at creation; a bit
+///                                       is set by CAS (never cleared) by a holder of end e inside its
+///                                       send and receive exclusion, before it gives out a share token.
+///                                       Peers of layout 1 without shared ends validate Flags = 0, so they
+///                                       refuse a pipe with a shared end instead of sending without the lock.
 ///   24..127             zero
 ///  128 (line 1)      8  End0.Owner      end 0 = the creator's end. Identity word of its owner (§2),
 ///                                       written by the creator before the magic; handover marker or
-///                                       new owner by CAS
-///  136               8  End0.Closed     0 open, 1 closed: release store by end 0's owner, never reset
+///                                       new owner by CAS; SharedOwnerWord once the end is shared
+///  136               8  End0.Closed     0 open, 1 closed: release store by end 0's owner (shared: by the
+///                                       last holder to leave), never reset
+///  144             112  End0.Holders    14 words, used once end 0 is shared: 0 free, an identity word (a
+///                                       holder), or a handover word (a share token not yet redeemed).
+///                                       Claimed and cleared by CAS
 ///  256 (line 2)      8  End1.Owner      end 1 = the connector's end. 0 until Connect claims it by CAS
 ///  264               8  End1.Closed     as End0.Closed
-///  384 (lines 3-5)      Ring 0          carries end 1 -> end 0 (exists always); SpscRingDescriptor
+///  272             112  End1.Holders    as End0.Holders
+///  384 (lines 3-5)      Ring 0          carries end 1 -> end 0 (exists always); SpscRingDescriptor (its
+///                                       SendLock and ReceiveLock words serve the shared ends)
 ///  768 (lines 6-8)      Ring 1          carries end 0 -> end 1 (duplex only; zero otherwise)
 /// 1152                  end (ControlSize)
 ///
@@ -40,6 +50,23 @@ internal static unsafe class PipeDescriptor
     public const int EndSlotSize = 128;
     public const int OwnerOffset = 0;
     public const int ClosedOffset = 8;
+    public const int HoldersOffset = 16;
+
+    /// <summary>How many processes (or handles) may hold one shared end at once: the words left in its 128-byte slot.</summary>
+    public const int MaxHolders = (EndSlotSize - HoldersOffset) / 8;
+
+    /// <summary>Flags bit of end <paramref name="end"/>: set once the end is shared.</summary>
+    public static int SharedEndFlag(int end) => 1 << end;
+
+    /// <summary>Every Flags bit this layout defines.</summary>
+    public const int KnownFlags = 0b11;
+
+    /// <summary>
+    /// The Owner word of a shared end: bits 0-4 = 00011 (neither 0, an identity word nor a handover word), the rest 0.
+    /// Its holders are in the Holders words. A peer that predates shared ends treats it as "not gone", as it does a
+    /// handover word.
+    /// </summary>
+    public const ulong SharedOwnerWord = 3;
 
     public const int RingsOffset = 384;
     public const int ControlSize = RingsOffset + (2 * SpscRingDescriptor.ControlSize);
@@ -68,6 +95,9 @@ internal static unsafe class PipeDescriptor
     public static int SpaceSemaphore(int ring) => (2 * ring) + 1;
 
     public static bool IsHandoverWord(ulong word) => (word & WordTagMask) == HandoverTag && (word >> 5) != 0;
+
+    /// <summary>Address of holder word <paramref name="index"/> of the end slot at <paramref name="slot"/>.</summary>
+    public static byte* Holder(byte* slot, int index) => slot + HoldersOffset + (8 * index);
 
     /// <summary>The fixed geometry of a pipe, as written by its creator.</summary>
     public readonly record struct Geometry(int Capacity, int MaxMessageLength, int RingCount)
@@ -113,9 +143,9 @@ internal static unsafe class PipeDescriptor
             {
                 problem = $"ring count {rings}, expected 1 or 2";
             }
-            else if (flags != 0)
+            else if ((flags & ~KnownFlags) != 0)
             {
-                problem = $"flags 0x{flags:X8}, expected 0";
+                problem = $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
             }
             else if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))
             {

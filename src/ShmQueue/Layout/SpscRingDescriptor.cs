@@ -7,10 +7,16 @@ namespace ShmIpc.Layout;
 /// three control lines (inside the owning structure's control block) and its records (in the data region).
 /// <code>
 /// Ring control (384 bytes, each hot word alone on a 128-byte line):
-///   +0    Tail           int64  written only by the producer (release); read by the consumer (acquire)
-///   +8..127                     zero
-///   +128  Head           int64  written only by the consumer (release); read by the producer (acquire)
-///   +136..255                   zero
+///   +0    Tail           int64  written only by the producer (release); read by the consumer (acquire).
+///                               Producing end shared: by the holder of SendLock
+///   +8    SendLock       int64  producing end shared only: 0 or the identity word of the process sending,
+///                               CAS 0 -> identity to take, identity -> 0 to let go; CAS from a holder
+///                               proved dead (pid + start time) to take it over. Zero while exclusive
+///   +16..127                    zero
+///   +128  Head           int64  written only by the consumer (release); read by the producer (acquire).
+///                               Consuming end shared: by the holder of ReceiveLock
+///   +136  ReceiveLock    int64  consuming end shared only: as SendLock, for the receivers
+///   +144..255                   zero
 ///   +256  DataSleepers   int32  waiters for "not empty" (the consumer); see WaitSignal
 ///   +320  SpaceSleepers  int32  waiters for "has space" (the producer); see WaitSignal
 ///
@@ -39,6 +45,12 @@ internal static class SpscRingDescriptor
 
     public const int TailOffset = 0;
     public const int HeadOffset = 128;
+
+    /// <summary>On the Tail line: the senders write both, so taking the lock costs no extra line transfer.</summary>
+    public const int SendLockOffset = 8;
+
+    /// <summary>On the Head line, for the same reason.</summary>
+    public const int ReceiveLockOffset = 136;
     public const int DataSleepersOffset = 256;
     public const int SpaceSleepersOffset = 320;
 

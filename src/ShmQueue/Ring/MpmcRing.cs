@@ -563,11 +563,10 @@ internal sealed unsafe class MpmcRing
     }
 
     /// <summary>The identity word holding the reclaim lock, or 0.</summary>
-    public ulong ReclaimLockOwner => (ulong)MappedAtomics.ReadInt64Acquire(ReclaimLock);
+    public ulong ReclaimLockOwner => OwnerWordLock.Holder(ReclaimLock);
 
     /// <summary>Takes over the reclaim lock of a holder proved dead.</summary>
-    public bool TryBreakReclaimLock(ulong deadOwner) =>
-        (ulong)MappedAtomics.CompareExchangeInt64(ReclaimLock, 0, (long)deadOwner) == deadOwner;
+    public bool TryBreakReclaimLock(ulong deadOwner) => OwnerWordLock.TryBreak(ReclaimLock, deadOwner);
 
     /// <summary>
     /// Reclaims finished records behind the read position. Returns the bytes freed. When it had to stop
@@ -581,7 +580,7 @@ internal sealed unsafe class MpmcRing
             return 0;
         }
 
-        if (MappedAtomics.CompareExchangeInt64(ReclaimLock, (long)_identity, 0) != 0)
+        if (!OwnerWordLock.TryEnter(ReclaimLock, _identity))
         {
             return 0;
         }
@@ -659,7 +658,7 @@ internal sealed unsafe class MpmcRing
                 MappedAtomics.CompareExchangeInt64(Head, head, start);
             }
 
-            MappedAtomics.CompareExchangeInt64(ReclaimLock, 0, (long)_identity);
+            OwnerWordLock.Exit(ReclaimLock, _identity);
         }
 
         return head - start;

@@ -33,6 +33,16 @@ namespace ShmIpc.Ring;
 /// - Crashes: a producer that dies before its Tail store leaves nothing visible (the half-written bytes
 ///   lie beyond Tail); one that dies after it left a complete record, which is delivered. A consumer that
 ///   dies leaves Head where it was; nothing to repair, the pipe is over (the connection reports it).
+/// - Shared ends: when several processes send on one end, they take turns as "the producer" under the ring's
+///   SendLock (several receivers under ReceiveLock; see SpscRingDescriptor and OwnerWordLock). The process-local
+///   copies are then stale whenever another process had the lock: the connection calls
+///   <see cref="SyncProducer"/> (or <see cref="SyncConsumer"/>) right after each take, which reloads and checks
+///   the shared words, and publishes before each let-go, so the single-writer rules above hold for the holder.
+///   A producer killed holding the lock has published nothing of a half-written record (it lies beyond Tail),
+///   so the next holder simply writes over it; a killed consumer had not released Head past a record it was
+///   reading, so that record goes to the next receiver (at-least-once for the record in hand, never a torn one).
+///   The wait conditions of a shared end use <see cref="HasSpaceForShared"/> and <see cref="HasDataShared"/>,
+///   which read only shared words (no lock held while waiting).
 /// </remarks>
 internal sealed unsafe class SpscRing
 {
@@ -89,6 +99,72 @@ internal sealed unsafe class SpscRing
     public int Capacity => (int)_capacity;
 
     public int MaxMessageLength => _maxMessageLength;
+
+    /// <summary>The ring's SendLock word (used only while its producing end is shared).</summary>
+    public byte* SendLockWord => _tailWord + SpscRingDescriptor.SendLockOffset;
+
+    /// <summary>The ring's ReceiveLock word (used only while its consuming end is shared).</summary>
+    public byte* ReceiveLockWord => _tailWord + SpscRingDescriptor.ReceiveLockOffset;
+
+    // ----------------------------------------------------------- shared ends
+
+    /// <summary>
+    /// Producer of a shared end, just after taking SendLock: resumes from the shared Tail (another process may have
+    /// advanced it) and the current Head. Nothing may be unpublished (the last holder published before letting go).
+    /// </summary>
+    /// <exception cref="ShmCorruptionException">Tail and Head are not 8-aligned positions at most Capacity apart.</exception>
+    public void SyncProducer()
+    {
+        Debug.Assert(_tail == _publishedTail, "published before the lock was let go");
+
+        // Acquire pairs with the previous holder's release of Tail (and the lock's CAS orders it anyway).
+        long tail = MappedAtomics.ReadInt64Acquire(_tailWord);
+        long head = MappedAtomics.ReadInt64Acquire(_headWord);
+        CheckPositions(tail, head);
+        _tail = tail;
+        _publishedTail = tail;
+        _headCache = head;
+    }
+
+    /// <summary>Consumer of a shared end, just after taking ReceiveLock: resumes from the shared Head and the current Tail.</summary>
+    /// <exception cref="ShmCorruptionException">Tail and Head are not 8-aligned positions at most Capacity apart.</exception>
+    public void SyncConsumer()
+    {
+        Debug.Assert(_head == _publishedHead, "released before the lock was let go");
+        long head = MappedAtomics.ReadInt64Acquire(_headWord);
+        long tail = MappedAtomics.ReadInt64Acquire(_tailWord);
+        CheckPositions(tail, head);
+        _head = head;
+        _publishedHead = head;
+        _tailCache = tail;
+    }
+
+    /// <summary>
+    /// Wait condition of a shared producer (no lock held): would a <paramref name="length"/>-byte record fit after the
+    /// shared Tail? Inconsistent words answer true, so that the waiter takes the lock and SyncProducer reports them.
+    /// </summary>
+    public bool HasSpaceForShared(int length)
+    {
+        long tail = MappedAtomics.ReadInt64Acquire(_tailWord);
+        long head = MappedAtomics.ReadInt64Acquire(_headWord);
+        long recordSize = SpscRingDescriptor.RecordSize(length);
+        long toEnd = _capacity - (tail & _mask);
+        long required = recordSize <= toEnd ? recordSize : toEnd + recordSize;
+        long used = tail - head;
+        return used < 0 || used > _capacity || tail + required - head <= _capacity;
+    }
+
+    /// <summary>Wait condition of a shared consumer (no lock held): is a record published beyond the shared Head?</summary>
+    public bool HasDataShared() => MappedAtomics.ReadInt64Acquire(_tailWord) != MappedAtomics.ReadInt64Acquire(_headWord);
+
+    private void CheckPositions(long tail, long head)
+    {
+        long used = tail - head;
+        if (used < 0 || used > _capacity || ((head | tail) & (SpscRingDescriptor.RecordAlignment - 1)) != 0)
+        {
+            ThrowCorrupted(tail, $"head {head} and tail {tail} are not 8-aligned positions at most {_capacity} apart");
+        }
+    }
 
     // ---------------------------------------------------------------- producer
 
