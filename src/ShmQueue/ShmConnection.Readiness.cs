@@ -15,7 +15,12 @@ public sealed partial class ShmConnection : IShmWaitable
             throw new ArgumentException($"Pipe end '{Name}' only sends; a wait looks for messages to receive.", "items");
         }
 
-        EnterReceive();
+        // Another thread of this process receiving on this end now: refused, as the pipe's own WaitAny does.
+        if (!EnterReceive(NoWait, CancellationToken.None, lockRing: false))
+        {
+            ThrowConcurrent("receive (or wait)");
+        }
+
         try
         {
             FlushDeferredBeforeWaiting();
