@@ -1,4 +1,5 @@
 using System.Buffers;
+using ShmIpc.Diagnostics;
 using ShmIpc.Ring;
 
 namespace ShmIpc;
@@ -51,6 +52,7 @@ public sealed partial class ShmConnection
             }
             finally
             {
+                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, ring.PeekedLength);
                 ring.Commit();
                 _receiveSpace!.Notify();
             }

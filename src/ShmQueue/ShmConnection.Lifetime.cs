@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Diagnostics;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -81,7 +82,7 @@ public sealed unsafe partial class ShmConnection
             geometry.Capacity, geometry.MaxMessageLength, segment.Name);
 
     private static WaitSignal NewSignal(byte* control, int ring, int sleepersOffset, NamedSemaphore semaphore) =>
-        new((int*)(control + PipeDescriptor.RingControlOffset(ring) + sleepersOffset), semaphore);
+        new((int*)(control + PipeDescriptor.RingControlOffset(ring) + sleepersOffset), semaphore) { MetricKind = ShmMetrics.KindPipe };
 
     /// <summary>
     /// Builds the connection for <paramref name="end"/> of an opened, validated segment. Unless

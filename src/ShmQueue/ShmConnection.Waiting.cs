@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Diagnostics;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -223,6 +224,7 @@ public sealed unsafe partial class ShmConnection
                 _peerGoneReason = "every process holding it ended without closing it";
                 _peerGone = true;
                 _logger?.LogWarning("Pipe {Name}: every process holding the other (shared) end died without closing it.", Name);
+                ShmMetrics.RecordDeadPeer(ShmMetrics.KindPipe, Name, lost: 0);
             }
 
             return;
@@ -250,6 +252,7 @@ public sealed unsafe partial class ShmConnection
         _peerGoneReason = $"its process {peer.Pid} ended without closing it";
         _peerGone = true;
         _logger?.LogWarning("Pipe {Name}: the process {Pid} holding the other end died without closing it.", Name, peer.Pid);
+        ShmMetrics.RecordDeadPeer(ShmMetrics.KindPipe, Name, lost: 0);
     }
 
     /// <summary>The send ring is full: waits for space, the peer's end, disposal or the deadline.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Diagnostics;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
 using ShmIpc.Signaling;
@@ -173,6 +174,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 // ring with a bulk copy and are published: one fence and one check for a sleeping receiver per batch.
                 if (ring.TryStage(message))
                 {
+                    ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
                     return true;
                 }
 
@@ -189,6 +191,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
                 if (ring.TryStage(message))
                 {
+                    ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
                     return true;
                 }
 
@@ -232,6 +235,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 _sendData!.Notify();
             }
 
+            ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
             return true;
         }
         finally
@@ -281,6 +285,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
             message = ring.PeekedPayload.ToArray();
             ring.Commit();
+            ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, message.Length);
             _receiveSpace!.Notify();
             return true;
         }
@@ -355,6 +360,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 // handler that must wait for room, see SendCore) never gives the producer the bytes of this span.
                 ReadOnlySpan<byte> payload = ring.PeekedPayload;
                 received++;
+                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, payload.Length);
                 try
                 {
                     handler(payload, state);
@@ -438,6 +444,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
             ring.PeekedPayload.CopyTo(buffer);
             ring.Commit();
+            ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, length);
             _receiveSpace!.Notify();
             return true;
         }

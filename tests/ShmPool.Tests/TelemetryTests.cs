@@ -88,6 +88,24 @@ public sealed class TelemetryTests : PoolTestBase
     }
 
     [TestMethod]
+    public void A_pipe_reports_messages_and_bytes_both_ways()
+    {
+        using var recorder = new Recorder();
+        string name = $"t{Environment.ProcessId}-pmetrics-{Guid.NewGuid():N}";
+        using ShmConnection a = ShmPipe.Create(name);
+        using ShmConnection b = ShmPipe.Connect(name);
+        a.Send(new byte[8]);
+        a.SendDeferred(new byte[16]);
+        a.Flush();
+        _ = b.Receive();
+        Assert.AreEqual(16, b.ReceiveInto(new byte[64]));
+        Assert.AreEqual(2, recorder[$"messaging.client.sent.messages/{name}"]);
+        Assert.AreEqual(24, recorder[$"shmipc.sent.bytes/{name}"]);
+        Assert.AreEqual(2, recorder[$"messaging.client.consumed.messages/{name}"]);
+        Assert.AreEqual(24, recorder[$"shmipc.consumed.bytes/{name}"]);
+    }
+
+    [TestMethod]
     public void A_pool_reports_its_tasks_and_a_worker_replaced_after_a_crash()
     {
         using var recorder = new Recorder();
