@@ -54,6 +54,33 @@ internal static class DemoTargets
         }
     }
 
+    /// <summary>Sends one greeting on the pipe end it was given (the same end as its siblings), then closes its copy.</summary>
+    public static int Greet((ShmConnection End, int Child) job)
+    {
+        using ShmConnection end = job.End;
+        end.Send(Encoding.UTF8.GetBytes($"hello from child {job.Child}, pid {Environment.ProcessId}"));
+        return job.Child;
+    }
+
+    /// <summary>Takes jobs from the queue until it is shut down and drained; returns how many it took.</summary>
+    public static int TakeUntilShutDown(string queueName)
+    {
+        using ShmQueue queue = ShmQueue.Open(queueName);
+        int taken = 0;
+        try
+        {
+            while (true)
+            {
+                _ = queue.Dequeue();
+                taken++;
+            }
+        }
+        catch (ShmQueueShutDownException)
+        {
+            return taken;
+        }
+    }
+
     /// <summary>x * x.</summary>
     public static long Square(int x) => (long)x * x;
 

@@ -28,6 +28,7 @@ internal static class QuickDemo
         new("Processes: start three workers, join them, collect their results", StartJoinCollect),
         new("Queue: three producer processes fill it, the parent drains it", QueueScene),
         new("Pipe: echo between two processes", PipeScene),
+        new("Pipe shared: one end passed to three processes, each sends; then Queue.Shutdown and ShmWait.WaitAny", SharingScene),
         new("Pool: Map, Imap, ApplyAsync(...).Get(timeout)", PoolScene),
         new(".NET Unix domain socket, the same figures for comparison", UdsBaselines),
     ];
@@ -163,6 +164,104 @@ internal static class QuickDemo
         QueueScenario.Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, new RunPlan(2_000_000, 200_000, 1));
         double? rate = ctx.ValueOf("shmipc.queue_64B_1p1c_throughput");
         ctx.Progress.Line($"   shmipc.queue_64B_1p1c_throughput: {(rate is double r ? Figure.Humanize(r, "msg/s") : "-")}");
+    }
+
+    /// <summary>
+    /// The Python tutorial's Pipe scene: the parent passes the same end to three children, each sends one message, the
+    /// parent receives three. Then two consumer processes drain a queue until a Shutdown, the parent waiting on both
+    /// processes and on the queue at once with ShmWait.WaitAny.
+    /// </summary>
+    private static void SharingScene(HarnessContext ctx)
+    {
+        string pipeName = Foundation.NewSegmentName("demo-shared");
+        using (ShmConnection parentEnd = ShmPipe.Create(pipeName))
+        using (ShmConnection childEnd = ShmPipe.Connect(pipeName))
+        {
+            var children = new ShmProcess<int>[3];
+            try
+            {
+                for (int c = 0; c < children.Length; c++)
+                {
+                    children[c] = Cleanup.Own(ShmProcess.Start(DemoTargets.Greet, (childEnd, c)));
+                }
+
+                ctx.Progress.Line($"   ShmPipe \"{pipeName}\": the same end passed to pids {string.Join(", ", children.Select(static c => c.Pid))}");
+                for (int i = 0; i < children.Length; i++)
+                {
+                    if (!parentEnd.TryReceive(out byte[] greeting, s_timeout))
+                    {
+                        throw new TimeoutException("A child did not send its greeting.");
+                    }
+
+                    ctx.Progress.Line($"   parent received \"{Encoding.UTF8.GetString(greeting)}\"");
+                }
+            }
+            finally
+            {
+                foreach (ShmProcess<int>? child in children)
+                {
+                    child?.Dispose();
+                }
+            }
+        }
+
+        string queueName = Foundation.NewSegmentName("demo-shutdown");
+        using var queue = ShmQueue.Create(queueName);
+        var consumers = new ShmProcess<int>[2];
+        try
+        {
+            for (int c = 0; c < consumers.Length; c++)
+            {
+                consumers[c] = Cleanup.Own(ShmProcess.Start(DemoTargets.TakeUntilShutDown, queueName));
+            }
+
+            const int Jobs = 10_000;
+            for (int i = 0; i < Jobs; i++)
+            {
+                queue.Enqueue(BitConverter.GetBytes(i));
+            }
+
+            queue.Shutdown();
+            ctx.Progress.Line($"   enqueued {Jobs} jobs for consumers {consumers[0].Pid} and {consumers[1].Pid}, then queue.Shutdown(): they drain, then stop");
+            var waitables = new List<IShmWaitable>(consumers);
+            int total = 0;
+            while (waitables.Count > 0)
+            {
+                int ready = ShmWait.WaitAny(waitables, s_timeout);
+                if (ready < 0)
+                {
+                    throw new TimeoutException("The consumers did not stop after the Shutdown.");
+                }
+
+                var done = (ShmProcess<int>)waitables[ready];
+                int taken = done.GetResult(s_timeout);
+                total += taken;
+                ctx.Progress.Line($"   ShmWait.WaitAny -> consumer {done.Pid} ended, having taken {taken} jobs");
+                waitables.RemoveAt(ready);
+            }
+
+            ctx.Progress.Line($"   {total} of {Jobs} jobs taken, none lost; Enqueue now throws ShmQueueShutDownException: {Throws(() => queue.Enqueue([1]))}");
+        }
+        finally
+        {
+            foreach (ShmProcess<int>? consumer in consumers)
+            {
+                consumer?.Dispose();
+            }
+        }
+    }
+
+    private static bool Throws(Action action)
+    {
+        try
+        {
+            action();
+            return false;
+        }
+        catch (ShmQueueShutDownException)
+        {
+            return true;
+        }
     }
 
     /// <summary>Scene 3: a ShmProcess echoes on a pipe it connects to by name; a few messages, then the round trip figure.</summary>
