@@ -8,6 +8,8 @@ namespace ShmIpc.Diagnostics;
 /// <summary>
 /// The instruments of <see cref="ShmTelemetry"/> (names and units there). Every recording method tests the
 /// instrument's <see cref="Instrument.Enabled"/> first: with no listener, a message pays one field load and a branch.
+/// A build with <c>-p:ShmNoMetrics=true</c> compiles the per-message recording out: the baseline that
+/// <c>bench/metrics-cost.sh</c> measures that cost against.
 /// </summary>
 internal static class ShmMetrics
 {
@@ -47,19 +49,23 @@ internal static class ShmMetrics
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RecordSent(string kind, string name, int bytes)
     {
+#if !SHM_NO_METRICS
         if (SentMessages.Enabled || SentBytes.Enabled)
         {
             RecordSentSlow(kind, name, bytes);
         }
+#endif
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RecordConsumed(string kind, string name, int bytes)
     {
+#if !SHM_NO_METRICS
         if (ConsumedMessages.Enabled || ConsumedBytes.Enabled)
         {
             RecordConsumedSlow(kind, name, bytes);
         }
+#endif
     }
 
     public static void RecordSlept(string kind)
