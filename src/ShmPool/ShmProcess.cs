@@ -26,6 +26,8 @@ public class ShmProcess : IDisposable, IShmWaitable
     /// <summary>Every child this process started and has not disposed: for <see cref="ActiveChildren"/> and the exit handler.</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<ShmProcess, bool> s_children = new();
     private static int s_exitHandlerInstalled;
+    private static int s_terminating;
+    private static System.Runtime.InteropServices.PosixSignalRegistration? s_sigterm;
 
     private readonly Process _process;
     private readonly ChildChannel _channel;
@@ -51,7 +53,20 @@ public class ShmProcess : IDisposable, IShmWaitable
     private static readonly Lazy<ShmProcessInfo> s_main = new(static () => new ShmProcessInfo("MainProcess", Environment.ProcessId, parentPid: null, isPoolWorker: false));
 
     /// <summary>The children this process started that are still running (Python's <c>active_children()</c>); pool workers are not listed.</summary>
-    public static IReadOnlyList<ShmProcess> ActiveChildren() => s_children.Keys.Where(static c => c.IsAlive).OrderBy(static c => c.Pid).ToArray();
+    public static IReadOnlyList<ShmProcess> ActiveChildren() => s_children.Keys.Where(static c => c.IsRunningNoThrow()).OrderBy(static c => c.Pid).ToArray();
+
+    /// <summary>IsAlive, false for a child disposed meanwhile (its Process can no longer be asked).</summary>
+    private bool IsRunningNoThrow()
+    {
+        try
+        {
+            return _disposed == 0 && IsAlive;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Whether the child ends with its parent (see <see cref="ShmProcessOptions.Daemon"/>).</summary>
     public bool Daemon { get; }
@@ -174,8 +189,8 @@ public class ShmProcess : IDisposable, IShmWaitable
             _channel.Dispose();
         }
 
-        _process.Dispose();
         s_children.TryRemove(this, out _);
+        _process.Dispose();
         ChildEnded();
     }
 
@@ -191,7 +206,11 @@ public class ShmProcess : IDisposable, IShmWaitable
             return;
         }
 
-        AppDomain.CurrentDomain.ProcessExit += static (_, _) => EndChildren(waitForNonDaemons: true);
+        // A SIGTERM also ends in ProcessExit: then the parent is being stopped, not exiting by itself, and it must not
+        // hang on its non-daemon children (they are ended with it, as a killed parent's are).
+        s_sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            static _ => Volatile.Write(ref s_terminating, 1));
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) => EndChildren(waitForNonDaemons: Volatile.Read(ref s_terminating) == 0);
         AppDomain.CurrentDomain.UnhandledException += static (_, _) => EndChildren(waitForNonDaemons: false);
     }
 

@@ -222,9 +222,9 @@ public sealed unsafe class SegmentTests
             child.Kill9();
         }
 
-        Assert.IsTrue(File.Exists(PathOf(name)), "the killed creator should have left its segment");
+        // The automatic sweep of any ShmIpc process on the machine (the other test assembly's, say) may be first.
         IReadOnlyList<string> removed = ShmMaintenance.RemoveStaleSegments();
-        CollectionAssert.Contains(removed.ToList(), name);
+        Assert.IsTrue(removed.Contains(name) || !File.Exists(PathOf(name)), "the killed creator's segment is stale");
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
 
         using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))

@@ -54,6 +54,7 @@ internal abstract class PoolChunk
     public void BeginTelemetry(string name)
     {
         _sentAt = 0;
+        _started = false;
         Activity = null;
         if (ShmTelemetry.ActivitySource.HasListeners())
         {
@@ -63,19 +64,28 @@ internal abstract class PoolChunk
         }
     }
 
-    /// <summary>Sent to a worker (again, after a crash, counts as a retry elsewhere).</summary>
+    /// <summary>Sent to a worker; a send again after a crash is not a new start (it counts as a retry where the crash is seen).</summary>
     public void OnSent()
     {
-        if (ShmMetrics.TasksStarted.Enabled && _sentAt == 0)
+        if (_started)
+        {
+            return;
+        }
+
+        _started = true;
+        if (ShmMetrics.TasksStarted.Enabled)
         {
             ShmMetrics.TasksStarted.Add(1);
         }
 
-        if (_sentAt == 0 && ShmMetrics.TaskDuration.Enabled)
+        if (ShmMetrics.TaskDuration.Enabled)
         {
             _sentAt = Stopwatch.GetTimestamp();
         }
     }
+
+    /// <summary>Counted as started (reset for each use of a reused chunk).</summary>
+    private bool _started;
 
     /// <summary>Completed or failed, once: counts it, times it, ends its span.</summary>
     protected void OnSettled(Exception? failure)
@@ -99,7 +109,11 @@ internal abstract class PoolChunk
                 activity.SetStatus(ActivityStatusCode.Error, failure.Message);
             }
 
+            // Stopping an activity makes its parent current on this thread: the settling thread (a pool reader, a
+            // canceller) keeps its own current activity instead.
+            Activity? ambient = Activity.Current;
             activity.Dispose();
+            Activity.Current = ambient;
         }
     }
 
@@ -205,9 +219,9 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
         ChunkOutcome<TResult> outcome = Target is null ? new(count) : new(Target, TargetOffset, count);
         ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
-        OnSettled(outcome.FirstError);
         if (_completion.TrySetResult(outcome))
         {
+            OnSettled(outcome.FirstError);
             Map?.ChunkSettled(failed: outcome.FirstError is not null);
         }
 

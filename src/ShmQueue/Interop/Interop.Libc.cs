@@ -87,6 +87,10 @@ internal static unsafe partial class Libc
     public const int StatxUidOffset = 20;
     public const int StatxGidOffset = 24;
     public const int StatxModeOffset = 28;
+    public const int StatxInodeOffset = 32;
+    public const int StatxSizeOffset = 40;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
 
     [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);

@@ -20,6 +20,12 @@ internal interface ISharedMemoryPlatform
     /// <summary>Removes the segment's name; mappings that exist stay valid. False if it did not exist.</summary>
     bool UnlinkSegment(string osName);
 
+    /// <summary>Opens a segment file read-only without taking the users' shared lock (for the stale sweep); null when it does not exist.</summary>
+    FileStream? OpenSegmentForRemoval(string osName);
+
+    /// <summary>Takes the exclusive flock on <paramref name="file"/> without waiting: true only when no user maps the segment.</summary>
+    bool TryLockExclusive(FileStream file);
+
     /// <summary>True when a segment of that OS name exists now.</summary>
     bool SegmentExists(string osName);
 
@@ -37,6 +43,9 @@ internal interface ISharedMemoryPlatform
 
     /// <summary>Removes a named semaphore's name. False if it did not exist.</summary>
     bool UnlinkSemaphore(string osName);
+
+    /// <summary>When named semaphore <paramref name="osName"/> was made (UTC); <see cref="DateTime.MaxValue"/> when it does not exist.</summary>
+    DateTime SemaphoreCreatedUtc(string osName);
 
     /// <summary>The OS names of all named semaphores whose name starts with <paramref name="prefix"/>.</summary>
     IReadOnlyList<string> EnumerateSemaphores(string prefix);

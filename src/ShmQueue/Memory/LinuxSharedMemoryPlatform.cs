@@ -57,10 +57,14 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
             return errno == Interop.Libc.ENOENT ? null : throw new IOException($"statx('{path}') failed: errno {errno}.", errno);
         }
 
+        ushort mode = *(ushort*)(buffer + Interop.Libc.StatxModeOffset);
         return new FileOwner(
             *(uint*)(buffer + Interop.Libc.StatxUidOffset),
             *(uint*)(buffer + Interop.Libc.StatxGidOffset),
-            (UnixFileMode)(*(ushort*)(buffer + Interop.Libc.StatxModeOffset) & 0xFFF));
+            (UnixFileMode)(mode & 0xFFF),
+            *(ulong*)(buffer + Interop.Libc.StatxInodeOffset),
+            *(long*)(buffer + Interop.Libc.StatxSizeOffset),
+            (mode & Interop.Libc.S_IFMT) == Interop.Libc.S_IFREG);
     }
 
 
@@ -106,6 +110,22 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
         return stream;
     }
 
+    public FileStream? OpenSegmentForRemoval(string osName)
+    {
+        try
+        {
+            // Read-only and without the users' shared lock: the caller takes the exclusive one on this descriptor.
+            return new FileStream(PathOf(osName), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    public bool TryLockExclusive(FileStream file) =>
+        Interop.Libc.Flock(file.SafeFileHandle, Interop.Libc.LOCK_EX | Interop.Libc.LOCK_NB) == 0;
+
     public bool UnlinkSegment(string osName)
     {
         string path = PathOf(osName);
@@ -147,6 +167,13 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
     public NamedSemaphore OpenSemaphore(string osName) => PosixNamedSemaphore.Open(osName);
 
     public bool UnlinkSemaphore(string osName) => PosixNamedSemaphore.Unlink(osName);
+
+    public DateTime SemaphoreCreatedUtc(string osName)
+    {
+        // sem_open writes the file before it links it under its name: its modification time is its birth.
+        string path = PathOf("sem." + osName);
+        return File.Exists(path) ? File.GetLastWriteTimeUtc(path) : DateTime.MaxValue;
+    }
 
     public IReadOnlyList<string> EnumerateSemaphores(string prefix) =>
         Enumerate("sem." + prefix).Select(static n => n["sem.".Length..]).ToArray();

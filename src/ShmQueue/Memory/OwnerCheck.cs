@@ -2,8 +2,11 @@ using System.Globalization;
 
 namespace ShmIpc.Memory;
 
-/// <summary>Who owns a file in /dev/shm and with which permission bits, as <c>stat</c> reports them.</summary>
-internal readonly record struct FileOwner(uint UserId, uint GroupId, UnixFileMode Mode);
+/// <summary>
+/// Who owns a file in /dev/shm and with which permission bits, as <c>stat</c> reports them; with its inode (to tell
+/// a file from another that took its name), its size, and whether it is a regular file at all.
+/// </summary>
+internal readonly record struct FileOwner(uint UserId, uint GroupId, UnixFileMode Mode, ulong Inode = 0, long Size = 0, bool IsRegularFile = true);
 
 /// <summary>
 /// Which other owners an opener accepts besides itself (the options' <c>TrustedUserId</c> and <c>TrustedGroupId</c>).

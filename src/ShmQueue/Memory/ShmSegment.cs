@@ -271,47 +271,163 @@ internal sealed unsafe class ShmSegment : IDisposable
 
     private static FileStream CreateFileRecoveringStale(string name, string osName, SegmentKind kind, bool groupAccess, ISharedMemoryPlatform platform)
     {
-        try
+        for (int attempt = 0; ; attempt++)
         {
-            return platform.CreateSegmentFile(osName, groupAccess);
-        }
-        catch (IOException)
-        {
-            // Exists: recreate only when provably stale (creator dead, nobody maps it).
-            string? reason = StaleReason(osName, platform, out int semaphores);
-            if (reason is not null)
+            try
             {
-                throw new IOException($"A shared-memory segment named '{name}' exists already ({reason}). Open it, or choose another name.");
+                return platform.CreateSegmentFile(osName, groupAccess);
             }
+            catch (IOException) when (platform.SegmentExists(osName))
+            {
+                // Exists: recreate only when provably stale (creator dead, nobody maps it). Busy may be a sweep of
+                // another process holding it for a moment, or a real user: a few short retries tell them apart.
+                Removal removal = TryRemoveStale(osName, platform, automatic: false, out string? reason);
+                if (removal == Removal.Busy && attempt < 20)
+                {
+                    Thread.Sleep(5);
+                    continue;
+                }
 
-            UnlinkNames(platform, osName, semaphores);
-            return platform.CreateSegmentFile(osName, groupAccess);
+                if (removal is Removal.Kept or Removal.Busy)
+                {
+                    throw new IOException($"A shared-memory segment named '{name}' exists already ({reason}). Open it, or choose another name.");
+                }
+            }
         }
     }
+
+    /// <summary>What <see cref="TryRemoveStale"/> did.</summary>
+    internal enum Removal
+    {
+        /// <summary>It was stale and is removed, with its semaphores.</summary>
+        Removed,
+
+        /// <summary>No such segment (any more).</summary>
+        Gone,
+
+        /// <summary>Not stale, or not ours to judge: the reason says why.</summary>
+        Kept,
+
+        /// <summary>A process holds it open (its shared lock, or another sweep's exclusive one).</summary>
+        Busy,
+    }
+
+    /// <summary>
+    /// Removes segment <paramref name="osName"/> and its semaphores if it is stale, so that nobody can slip in between
+    /// the verdict and the removal: the verdict is made on a descriptor that holds the exclusive flock (no user maps it,
+    /// and none can start to: openers take the shared one and fail), the name must still lead to that same inode, and
+    /// the semaphores go first and the file last (a creator cannot reuse the name while the file exists, and makes its
+    /// semaphores only after its file).
+    /// </summary>
+    internal static Removal TryRemoveStale(string osName, ISharedMemoryPlatform platform, bool automatic, out string? reason)
+    {
+        reason = null;
+        if (platform.GetSegmentOwner(osName) is not FileOwner facts)
+        {
+            return Removal.Gone;
+        }
+
+        // Never open what is not a regular file (a FIFO would block the open), nor lock a file a creator is still
+        // sizing (it takes its shared lock before it sizes the file: a full-size file is locked by its creator).
+        if (!facts.IsRegularFile)
+        {
+            reason = "it is not a regular file, so it is not ours";
+            return Removal.Kept;
+        }
+
+        if (facts.Size < SegmentHeaderDescriptor.HeaderSize)
+        {
+            reason = ShortReason;
+            return Removal.Kept;
+        }
+
+        using FileStream? stream = platform.OpenSegmentForRemoval(osName);
+        if (stream is null)
+        {
+            return Removal.Gone;
+        }
+
+        // The header first (it never changes once published; a creator that has not published it is alive or dead
+        // either way), then the lock: a live creator is named as such, not as "busy".
+        reason = JudgeHeader(stream, platform, automatic, out int semaphores);
+        if (reason is not null)
+        {
+            return Removal.Kept;
+        }
+
+        if (!platform.TryLockExclusive(stream))
+        {
+            reason = "its creator is gone but another process still maps it";
+            return Removal.Busy;
+        }
+
+        if (platform.GetSegmentOwner(osName) is not FileOwner now || now.Inode != platform.GetOwner(stream).Inode)
+        {
+            reason = "its name was taken by a new segment meanwhile";
+            return Removal.Kept;
+        }
+
+        for (int i = 0; i < semaphores; i++)
+        {
+            platform.UnlinkSemaphore(ShmName.SemaphoreOsName(osName, i));
+        }
+
+        platform.UnlinkSegment(osName);
+        return Removal.Removed;
+    }
+
+    private const string ShortReason =
+        "it is shorter than a header, so its creator cannot be told; remove it with ShmMaintenance.RemoveStaleSegments once its creator is gone";
 
     /// <summary>
     /// Null when the segment is stale (safe to remove): its header is ours, its creator is dead and no process maps it.
     /// Otherwise why it is not. With <paramref name="automatic"/> (the sweep that runs by itself), a segment whose
-    /// creator asked to keep it (<see cref="SegmentHeaderDescriptor.FlagKeep"/>) is not stale either.
+    /// creator asked to keep it (<see cref="SegmentHeaderDescriptor.FlagKeep"/>) is not stale either. Changes nothing
+    /// (tools use it to explain); <see cref="TryRemoveStale"/> is what removes.
     /// </summary>
     internal static string? StaleReason(string osName, ISharedMemoryPlatform platform, out int semaphoreCount, bool automatic = false)
     {
         semaphoreCount = SegmentHeaderDescriptor.MaxSemaphores;
-        byte* header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
-        var span = new Span<byte>(header, SegmentHeaderDescriptor.HeaderSize);
-        long length;
-        try
-        {
-            using FileStream stream = platform.OpenSegmentFile(osName);
-            length = stream.Length;
-            if (length < SegmentHeaderDescriptor.HeaderSize || stream.Read(span) != span.Length)
-            {
-                return "it is shorter than a header, so its creator cannot be told; remove it with ShmMaintenance.RemoveStaleSegments once its creator is gone";
-            }
-        }
-        catch (FileNotFoundException)
+        if (platform.GetSegmentOwner(osName) is not FileOwner facts)
         {
             return null;
+        }
+
+        if (!facts.IsRegularFile)
+        {
+            return "it is not a regular file, so it is not ours";
+        }
+
+        if (facts.Size < SegmentHeaderDescriptor.HeaderSize)
+        {
+            return ShortReason;
+        }
+
+        using (FileStream? stream = platform.OpenSegmentForRemoval(osName))
+        {
+            if (stream is null)
+            {
+                return null;
+            }
+
+            if (JudgeHeader(stream, platform, automatic, out semaphoreCount) is string reason)
+            {
+                return reason;
+            }
+        }
+
+        return platform.IsInUse(osName) ? "its creator is gone but another process still maps it" : null;
+    }
+
+    /// <summary>Reads the header from <paramref name="stream"/>; null when it is ours and its creator is dead (and, if automatic, it is not kept).</summary>
+    private static string? JudgeHeader(FileStream stream, ISharedMemoryPlatform platform, bool automatic, out int semaphoreCount)
+    {
+        semaphoreCount = SegmentHeaderDescriptor.MaxSemaphores;
+        byte* header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
+        var span = new Span<byte>(header, SegmentHeaderDescriptor.HeaderSize);
+        if (stream.Read(span) != span.Length)
+        {
+            return ShortReason;
         }
 
         // A private copy of the header, read through its descriptor like any other.
@@ -331,11 +447,6 @@ internal sealed unsafe class ShmSegment : IDisposable
         if (automatic && (fields.Flags & SegmentHeaderDescriptor.FlagKeep) != 0)
         {
             return $"its creator, pid {pid}, is gone but asked to keep it (UnlinkOnDispose = false)";
-        }
-
-        if (platform.IsInUse(osName))
-        {
-            return $"its creator, pid {pid}, is gone but another process still maps it";
         }
 
         return null;

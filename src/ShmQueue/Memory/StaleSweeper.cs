@@ -22,39 +22,60 @@ internal static class StaleSweeper
     /// <summary>The shortest time between two sweeps a process starts by itself.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
+    /// <summary>A semaphore whose segment file is gone is an orphan only once it is this old (a creator makes its file first, then its semaphores).</summary>
+    private static readonly TimeSpan s_orphanAge = TimeSpan.FromSeconds(2);
+
     private static long s_nextSweep;
     private static int s_running;
+    private static int s_again;
 
-    /// <summary>Starts a sweep in the background unless one ran less than <see cref="Interval"/> ago (or <paramref name="force"/>) or one runs now.</summary>
+    /// <summary>
+    /// Starts a sweep in the background unless one ran less than <see cref="Interval"/> ago (<paramref name="force"/>
+    /// skips that test). While one runs, a forced poke makes it run once more when it ends: the running one may have
+    /// judged the segments of a child that was still alive then.
+    /// </summary>
     public static void Poke(bool force = false)
     {
         long now = Stopwatch.GetTimestamp();
-        long next = Volatile.Read(ref s_nextSweep);
-        if (!force && now < next)
+        if (!force && now < Volatile.Read(ref s_nextSweep))
         {
             return;
         }
 
         if (Interlocked.CompareExchange(ref s_running, 1, 0) != 0)
         {
-            return; // one is under way; it will see what this caller would have seen, or the next poke will
+            if (force)
+            {
+                Volatile.Write(ref s_again, 1);
+            }
+
+            return;
         }
 
         Volatile.Write(ref s_nextSweep, now + (long)(Interval.TotalSeconds * Stopwatch.Frequency));
         ThreadPool.UnsafeQueueUserWorkItem(static _ =>
         {
-            try
+            do
             {
-                Sweep(automatic: true);
-            }
-#pragma warning disable CA1031 // Housekeeping in the background: a failure (a file vanishing under us, EACCES) must not crash the process.
-            catch (Exception)
+                Volatile.Write(ref s_again, 0);
+                try
+                {
+                    Sweep(automatic: true);
+                }
+#pragma warning disable CA1031 // Housekeeping in the background: a failure must not crash the process.
+                catch (Exception)
 #pragma warning restore CA1031
-            {
+                {
+                }
             }
-            finally
+            while (Volatile.Read(ref s_again) != 0);
+
+            Volatile.Write(ref s_running, 0);
+
+            // A forced poke that came after the last look and before the flag above went down: honour it.
+            if (Interlocked.Exchange(ref s_again, 0) != 0)
             {
-                Volatile.Write(ref s_running, 0);
+                Poke(force: true);
             }
         }, null);
     }
@@ -65,44 +86,44 @@ internal static class StaleSweeper
     {
         ISharedMemoryPlatform platform = SharedMemoryPlatform.Current;
         var removed = new List<string>();
-        var segments = new HashSet<string>(platform.EnumerateSegments(ShmName.OsPrefix), StringComparer.Ordinal);
-        foreach (string osName in segments)
+        foreach (string osName in platform.EnumerateSegments(ShmName.OsPrefix))
         {
             try
             {
-                if (ShmSegment.StaleReason(osName, platform, out int semaphores, automatic) is null)
+                if (ShmSegment.TryRemoveStale(osName, platform, automatic, out _) == ShmSegment.Removal.Removed)
                 {
-                    ShmSegment.UnlinkNames(platform, osName, semaphores);
                     removed.Add(osName[ShmName.OsPrefix.Length..]);
                 }
             }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+#pragma warning disable CA1031 // One entry we cannot judge (another user's, a file of another kind, one that vanished) must not stop the sweep.
+            catch (Exception)
+#pragma warning restore CA1031
             {
-                // Another user's segment (we may not read or remove it), or one that vanished under us: not ours to judge.
             }
         }
 
-        // Semaphores are named "<segment>.s<i>": one whose segment file is gone (and was not being made just now) is an orphan.
+        // Semaphores are named "<segment>.s<i>". One whose segment file does not exist, and that is older than a
+        // creator needs between making its file and its semaphores, is an orphan (a crash between the two unlinks).
+        DateTime oldEnough = DateTime.UtcNow - s_orphanAge;
         foreach (string semaphore in platform.EnumerateSemaphores(ShmName.OsPrefix))
         {
             int dot = semaphore.LastIndexOf(".s", StringComparison.Ordinal);
-            if (dot <= 0)
+            if (dot <= 0 || platform.SegmentExists(semaphore[..dot]))
             {
                 continue;
             }
 
-            string segment = semaphore[..dot];
-            bool orphan = !segments.Contains(segment) && !platform.SegmentExists(segment);
-            if (orphan || removed.Contains(segment[ShmName.OsPrefix.Length..]))
+            try
             {
-                try
+                if (platform.SemaphoreCreatedUtc(semaphore) < oldEnough && !platform.SegmentExists(semaphore[..dot]))
                 {
                     platform.UnlinkSemaphore(semaphore);
                 }
-                catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-                {
-                    // Another user's semaphore: not ours to remove.
-                }
+            }
+#pragma warning disable CA1031 // Another user's semaphore, or one that vanished: not ours to remove.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
             }
         }
 

@@ -113,6 +113,7 @@ internal sealed unsafe class WaitSignal
         // A cancellable wait sleeps in short slices rather than being woken by a post: a post that no
         // registration asked for would stay in the shared semaphore and wake someone else for nothing.
         TimeSpan maxSlice = cancellationToken.CanBeCanceled && strategy.SleepSlice > s_cancellableSlice ? s_cancellableSlice : strategy.SleepSlice;
+        Diagnostics.ShmMetrics.RecordSlept(MetricKind); // one wait that sleeps, however many slices it takes
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -209,7 +210,6 @@ internal sealed unsafe class WaitSignal
         }
 
         // A post consumed here settles our registration; a timeout leaves it to settle.
-        Diagnostics.ShmMetrics.RecordSlept(MetricKind);
         if (!_semaphore.Wait(slice))
         {
             SettleRegistration();
