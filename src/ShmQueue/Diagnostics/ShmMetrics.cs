@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
@@ -34,17 +33,17 @@ internal static class ShmMetrics
     public static readonly Histogram<double> TaskDuration = s_meter.CreateHistogram<double>("shmipc.pool.task.duration", "s", "From sending a pool task to a worker to its result.");
     public static readonly Counter<long> WorkersReplaced = s_meter.CreateCounter<long>("shmipc.pool.workers.replaced", "{process}", "Pool workers replaced by a fresh process.");
 
-    /// <summary>The queues open in this process, for the depth gauge.</summary>
-    private static readonly ConcurrentDictionary<ShmQueue, byte> s_queues = new();
+    /// <summary>The queues open in this process, for the depth gauge; weakly held, so a queue nobody disposed can still be collected.</summary>
+    private static readonly ConditionalWeakTable<ShmQueue, object?> s_queues = new();
 
     static ShmMetrics()
     {
         s_meter.CreateObservableGauge("shmipc.queue.depth", ObserveDepths, "{message}", "Messages waiting in each open queue.");
     }
 
-    public static void Track(ShmQueue queue) => s_queues[queue] = 0;
+    public static void Track(ShmQueue queue) => s_queues.AddOrUpdate(queue, null);
 
-    public static void Untrack(ShmQueue queue) => s_queues.TryRemove(queue, out _);
+    public static void Untrack(ShmQueue queue) => s_queues.Remove(queue);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RecordSent(string kind, string name, int bytes)
@@ -112,7 +111,7 @@ internal static class ShmMetrics
 
     private static IEnumerable<Measurement<long>> ObserveDepths()
     {
-        foreach (ShmQueue queue in s_queues.Keys)
+        foreach ((ShmQueue queue, object? _) in s_queues)
         {
             long depth;
             try

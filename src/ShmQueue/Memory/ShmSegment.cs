@@ -219,9 +219,24 @@ internal sealed unsafe class ShmSegment : IDisposable
 
         try
         {
-            return _platform.OpenSemaphore(osName);
+            NamedSemaphore semaphore = _platform.OpenSemaphore(osName);
+            if (!IsCreator && _platform.GetSemaphoreOwner(osName) is FileOwner planted)
+            {
+                // Looked at again once open: a semaphore another user made between the first look and sem_open is refused too.
+                try
+                {
+                    OwnerCheck.Demand(planted, _trust, _platform.EffectiveUserId, what);
+                }
+                catch
+                {
+                    semaphore.Dispose();
+                    throw;
+                }
+            }
+
+            return semaphore;
         }
-        catch (UnauthorizedAccessException e)
+        catch (UnauthorizedAccessException e) when (e.InnerException is null && !e.Message.StartsWith(what, StringComparison.Ordinal))
         {
             string described = _platform.GetSemaphoreOwner(osName) is FileOwner o ? OwnerCheck.Describe(o) : "an owner that cannot be read";
             throw new UnauthorizedAccessException($"{what} is owned by {described}, and this process (uid {_platform.EffectiveUserId}) may not open it.", e);
