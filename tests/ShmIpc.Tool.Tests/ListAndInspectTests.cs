@@ -143,6 +143,17 @@ public sealed class ListAndInspectTests
     }
 
     [TestMethod]
+    public void A_name_outside_ShmIpcs_rules_is_refused_before_any_file_is_looked_at()
+    {
+        (int code, _, string error) = Run("inspect", "../../etc/passwd");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "must not start with a dot");
+        (code, string output, _) = Run("clean", "--dry-run", "a/b", "--json");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(output, "may contain only [A-Za-z0-9._-]");
+    }
+
+    [TestMethod]
     public void Reading_a_queue_changes_no_byte_of_it()
     {
         string name = TestNames.Unique("ro");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using ShmIpc.Tool.Inspection;
@@ -19,6 +20,12 @@ internal sealed class ToolCommands
     public const int Success = 0;
     public const int Unhealthy = 1;
     public const int NotFound = 2;
+
+    /// <summary>The generated serializers, printing sentences as written (a backquote stays a backquote, not \u0060).</summary>
+    private static readonly ToolJsonContext s_json = new(new JsonSerializerOptions(ToolJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     private readonly TextWriter _output;
     private readonly TextWriter _error;
@@ -48,15 +55,28 @@ internal sealed class ToolCommands
     public int Run(params string[] args) =>
         _root.Parse(args).Invoke(new InvocationConfiguration { Output = _output, Error = _error });
 
+    /// <summary>Runs an action; a name that breaks ShmIpc's naming rules is reported like a usage error.</summary>
+    private Func<ParseResult, int> Guarded(Func<ParseResult, int> action) => parse =>
+    {
+        try
+        {
+            return action(parse);
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(parse, e.Message);
+        }
+    };
+
     private Command ListCommand()
     {
         var command = new Command("list", "Every ShmIpc segment and semaphore on the machine: name, kind, size, creator (alive or dead), how many processes have it open, age.");
-        command.SetAction(parse =>
+        command.SetAction(Guarded(parse =>
         {
             ListReport report = _inspector.List();
-            Write(parse, report, ToolJsonContext.Default.ListReport, TextRenderer.List);
+            Write(parse, report, s_json.ListReport, TextRenderer.List);
             return Success;
-        });
+        }));
         return command;
     }
 
@@ -65,7 +85,7 @@ internal sealed class ToolCommands
         var name = new Argument<string>("name") { Description = "The queue's or pipe's name, as given to Create (or its /dev/shm file name)." };
         var command = new Command("inspect", "One object in detail: a queue's capacity, depth, bytes used, sleepers and records in flight (and by whom); a pipe's ends and each direction's backlog.");
         command.Arguments.Add(name);
-        command.SetAction(parse =>
+        command.SetAction(Guarded(parse =>
         {
             string wanted = parse.GetValue(name)!;
             InspectReport? report = _inspector.Inspect(wanted);
@@ -74,9 +94,9 @@ internal sealed class ToolCommands
                 return Fail(parse, $"No ShmIpc segment named '{wanted}' ({ShmFiles.SegmentPath(ShmFiles.ToOsName(wanted))} does not exist).");
             }
 
-            Write(parse, report, ToolJsonContext.Default.InspectReport, TextRenderer.Inspect);
+            Write(parse, report, s_json.InspectReport, TextRenderer.Inspect);
             return report.Problem is null ? Success : Unhealthy;
-        });
+        }));
         return command;
     }
 
@@ -85,12 +105,12 @@ internal sealed class ToolCommands
         var names = new Argument<string[]>("names") { Description = "Only these objects (default: all).", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("doctor", "Says for each object whether it is healthy, and when it is not, why and who repairs it. Exits 1 when any is not.");
         command.Arguments.Add(names);
-        command.SetAction(parse =>
+        command.SetAction(Guarded(parse =>
         {
             DoctorReport report = Doctor.Examine(_inspector, parse.GetValue(names));
-            Write(parse, report, ToolJsonContext.Default.DoctorReport, TextRenderer.Doctor);
+            Write(parse, report, s_json.DoctorReport, TextRenderer.Doctor);
             return report.Healthy ? Success : Unhealthy;
-        });
+        }));
         return command;
     }
 
@@ -101,12 +121,12 @@ internal sealed class ToolCommands
         var command = new Command("clean", "Removes stale segments (creator dead, no process has them open) and orphan semaphores, as ShmMaintenance.RemoveStaleSegments does. Never one that a live process has open.");
         command.Options.Add(dryRun);
         command.Arguments.Add(names);
-        command.SetAction(parse =>
+        command.SetAction(Guarded(parse =>
         {
             CleanReport report = Cleaner.Clean(parse.GetValue(dryRun), parse.GetValue(names), _inspector.Platform);
-            Write(parse, report, ToolJsonContext.Default.CleanReport, TextRenderer.Clean);
+            Write(parse, report, s_json.CleanReport, TextRenderer.Clean);
             return Success;
-        });
+        }));
         return command;
     }
 
@@ -126,7 +146,7 @@ internal sealed class ToolCommands
     {
         if (parse.GetValue(_json))
         {
-            _output.WriteLine(JsonSerializer.Serialize(new ToolError(message), ToolJsonContext.Default.ToolError));
+            _output.WriteLine(JsonSerializer.Serialize(new ToolError(message), s_json.ToolError));
         }
         else
         {

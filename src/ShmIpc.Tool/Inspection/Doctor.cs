@@ -15,7 +15,8 @@ internal static class Doctor
         (IReadOnlyList<InspectReport> segments, IReadOnlyList<ListEntry> semaphores, IReadOnlyList<int> unreadable) = inspector.ReadAll(names);
         var entries = new List<DoctorEntry>(segments.Count + semaphores.Count);
         entries.AddRange(segments.Select(Diagnose));
-        entries.AddRange(semaphores.Select(DiagnoseSemaphore));
+        // A segment's semaphores are judged with it (a missing one is its finding); only orphans get a line of their own.
+        entries.AddRange(semaphores.Where(s => s.Problem is not null).Select(DiagnoseSemaphore));
         return new DoctorReport(entries.All(e => e.Health == Health.Ok), entries, unreadable);
     }
 
@@ -29,9 +30,9 @@ internal static class Doctor
         if (o.Creator is { Alive: false } creator && o.OpenBy.Count == 0)
         {
             string who = report.Flags.Contains("keep")
-                ? " (its creator asked to keep it, so only `shmipc clean` or ShmMaintenance.RemoveStaleSegments removes it)"
-                : ": stale, `shmipc clean` removes it (so does the next ShmIpc process that creates or opens anything)";
-            findings.Add((Health.Stale, $"segment shmipc.{o.Name}: no process has it open and its creator, pid {creator.Pid}, is dead{who}"));
+                ? " (its creator asked to keep it, so nothing else removes it)"
+                : " (so does the next ShmIpc process that creates or opens anything)";
+            findings.Add((Health.Stale, $"segment shmipc.{o.Name}: no process has it open and its creator, pid {creator.Pid}, is dead: stale, `shmipc clean` removes it{who}"));
         }
         else if (report.Problem is not null && report.Queue is null && report.Pipe is null)
         {
@@ -118,16 +119,8 @@ internal static class Doctor
         }
     }
 
-    private static DoctorEntry DiagnoseSemaphore(ListEntry semaphore)
-    {
-        var findings = new List<string>();
-        if (semaphore.Problem is { } problem)
-        {
-            findings.Add($"semaphore shmipc.{semaphore.Name}: {problem}: an orphan, `shmipc clean` removes it");
-        }
-
-        return new DoctorEntry(semaphore.Name, ObjectKind.Semaphore, findings.Count == 0 ? Health.Ok : Health.Stale, findings);
-    }
+    private static DoctorEntry DiagnoseSemaphore(ListEntry semaphore) =>
+        new(semaphore.Name, ObjectKind.Semaphore, Health.Stale, [$"semaphore shmipc.{semaphore.Name}: {semaphore.Problem}: an orphan, `shmipc clean` removes it"]);
 
     private static string Noun(ObjectKind kind) => kind switch
     {

@@ -30,12 +30,15 @@ internal static unsafe class ShmFiles
 
     /// <summary>
     /// The OS name of segment <paramref name="name"/>, however the user wrote it: <c>jobs</c>, <c>shmipc.jobs</c>
-    /// or <c>/dev/shm/shmipc.jobs</c>.
+    /// or <c>/dev/shm/shmipc.jobs</c>. The name is held to ShmIpc's rules, so no input reaches outside /dev/shm.
     /// </summary>
+    /// <exception cref="ArgumentException">Not a valid ShmIpc name (the message says which rule it breaks).</exception>
     public static string ToOsName(string name)
     {
         string file = name.StartsWith(Directory + "/", StringComparison.Ordinal) ? name[(Directory.Length + 1)..] : name;
-        return file.StartsWith(ShmName.OsPrefix, StringComparison.Ordinal) ? file : ShmName.ToOsName(file);
+        string bare = file.StartsWith(ShmName.OsPrefix, StringComparison.Ordinal) ? file[ShmName.OsPrefix.Length..] : file;
+        ShmName.Validate(bare, nameof(name));
+        return ShmName.ToOsName(bare);
     }
 
     /// <summary>The name given to Create, from an OS name.</summary>

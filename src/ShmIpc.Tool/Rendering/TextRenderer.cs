@@ -148,7 +148,7 @@ internal static class TextRenderer
         if (pids.Count > 0)
         {
             output.WriteLine($"The maps of {Count(pids.Count, "process", "processes")} could not be read (pids {string.Join(", ", pids.Take(10))}{(pids.Count > 10 ? ", ..." : "")}): " +
-                "they are seen as users only through their use locks. Run as root to see them all.");
+                "they count as users of an object only through the use locks they hold on it.");
         }
     }
 
