@@ -43,6 +43,18 @@ public sealed class ListAndInspectTests
     }
 
     [TestMethod]
+    public void A_pipe_named_as_a_pool_makes_its_channels_is_listed_as_a_pool_channel()
+    {
+        // ShmPool names the pipe to each child shmpool-<parent pid>-<parent start time>-...
+        string name = "shmpool-" + TestNames.Unique("chan");
+        using ShmConnection pipe = ShmPipe.Create(name);
+        Assert.AreEqual("pool-channel", ObjectNamed(Json("list"), name).GetProperty("kind").GetString());
+        JsonElement report = Json("inspect", name);
+        Assert.AreEqual("not connected", report.GetProperty("pipe").GetProperty("ends")[1].GetProperty("state").GetString());
+        StringAssert.StartsWith(Run("inspect", name).Output, $"pool-channel {name}");
+    }
+
+    [TestMethod]
     public void Inspect_gives_a_queues_capacity_depth_bytes_used_and_sleepers()
     {
         string name = TestNames.Unique("iq");

@@ -34,12 +34,16 @@ internal static class Doctor
                 : " (so does the next ShmIpc process that creates or opens anything)";
             findings.Add((Health.Stale, $"segment shmipc.{o.Name}: no process has it open and its creator, pid {creator.Pid}, is dead: stale, `shmipc clean` removes it{who}"));
         }
+        else if (!report.Published && o.Creator is { Alive: true })
+        {
+            // Being made right now: an opener waits for it (LAYOUT.md §3, "Opening"). Nothing is wrong.
+        }
         else if (report.Problem is not null && report.Queue is null && report.Pipe is null)
         {
             findings.Add((Health.Broken, $"segment shmipc.{o.Name}: {report.Problem}; shmipc cannot read it, and `shmipc clean` removes it only once its creator is dead and nobody has it open"));
         }
 
-        if (report.MissingSemaphores.Count > 0)
+        if (report.MissingSemaphores.Count > 0 && report.Published) // a creator makes them before it publishes
         {
             findings.Add((Health.Broken, $"{what}: its semaphore{(report.MissingSemaphores.Count > 1 ? "s" : "")} {string.Join(", ", report.MissingSemaphores)} " +
                 "are gone (removed by hand?): processes that have it open go on, but a new Open fails"));

@@ -149,8 +149,10 @@ internal sealed record PipeState(int Capacity, int MaxMessageLength, bool Duplex
 /// <param name="Queue">A queue's state.</param>
 /// <param name="Pipe">A pipe's (or pool channel's) state.</param>
 /// <param name="Problem">Why the segment could not be read, when it could not.</param>
+/// <param name="Published">False while the creator has not published the header (magic still zero): it is being made, or its creator died making it.</param>
 internal sealed record InspectReport(
     ListEntry Object,
+    bool Published,
     IReadOnlyList<string> Flags,
     int Semaphores,
     IReadOnlyList<string> MissingSemaphores,

@@ -90,6 +90,13 @@ internal sealed class ShmInspector
             }
         }
 
+        if (header is { Magic: 0 } unpublished)
+        {
+            problem = Liveness.Of(_platform, unpublished.Creator).Alive
+                ? $"its creator, pid {unpublished.CreatorPid}, is still making it (the header is not published yet)"
+                : $"its creator, pid {unpublished.CreatorPid}, died before it published the header";
+        }
+
         var entry = new ListEntry(name, path, kind, size, creator, openBy, age, Segment: null, problem);
         uint semaphoreCount = Math.Min(header?.SemaphoreCount ?? 0, SegmentHeaderDescriptor.MaxSemaphores);
         var missing = Enumerable.Range(0, (int)semaphoreCount)
@@ -110,7 +117,8 @@ internal sealed class ShmInspector
             }
         }
 
-        return new InspectReport(entry, flags, (int)semaphoreCount, missing, queue, pipe, problem);
+        bool published = header is not { Magic: 0 };
+        return new InspectReport(entry, published, flags, (int)semaphoreCount, missing, queue, pipe, problem);
     }
 
     private IEnumerable<ListEntry> Semaphores(ProcessTable processes)
