@@ -138,10 +138,3 @@ internal static unsafe class QueueReader
             : null;
     }
 }
-
-/// <summary>Liveness as ShmIpc itself decides it: pid and start time (LAYOUT.md §2); unreadable counts as alive.</summary>
-internal static class Liveness
-{
-    public static ProcessRef Of(ISharedMemoryPlatform platform, ProcessIdentity identity, int startTimeBits = 64) =>
-        new(identity.Pid, platform.IsAlive(identity, startTimeBits));
-}

@@ -18,7 +18,3 @@ namespace ShmIpc.Tool.Rendering;
 [JsonSerializable(typeof(CleanReport))]
 [JsonSerializable(typeof(ToolError))]
 internal sealed partial class ToolJsonContext : JsonSerializerContext;
-
-/// <summary>What --json prints when a command cannot do its work (an unknown name, for instance).</summary>
-/// <param name="Error">The message.</param>
-internal sealed record ToolError(string Error);
