@@ -107,4 +107,48 @@ public sealed class CrashTests
         StringAssert.Contains(text, $"pipe {name}: the process at end 1, pid {peer}, died without closing it; " +
             "end 0 reads the 3 messages it left, then sees the end of the stream; the 2 messages sent to it are lost");
     }
+
+    [TestMethod]
+    public void A_sender_killed_holding_a_shared_ends_send_lock_shows_in_inspect_and_doctor()
+    {
+        string name = TestNames.Unique("tshare");
+        using ShmConnection creatorEnd = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 });
+        using ShmConnection connectorEnd = ShmPipe.Connect(name);
+        int sender;
+        // End 1 sends on ring 0 (LAYOUT.md §5.1); the child shares end 1 and takes ring 0's send lock as a sender mid-copy does.
+        using (ChildProcess child = ChildProcess.Start("pipe-shared-hold-send-lock", connectorEnd.Share(), "0"))
+        {
+            child.WaitForLine("HOLDING", ChildStart);
+            sender = child.Pid;
+            JsonElement pipe = Json("inspect", name).GetProperty("pipe");
+            JsonElement end1 = pipe.GetProperty("ends")[1];
+            Assert.AreEqual("shared", end1.GetProperty("state").GetString());
+            CollectionAssert.AreEquivalent(new[] { Environment.ProcessId, sender },
+                end1.GetProperty("holders").EnumerateArray().Select(h => h.GetProperty("pid").GetInt32()).ToArray());
+            JsonElement ring0 = pipe.GetProperty("directions").EnumerateArray().Single(d => d.GetProperty("ring").GetInt32() == 0);
+            Assert.AreEqual(sender, ring0.GetProperty("sendLockHolder").GetProperty("pid").GetInt32());
+            Assert.AreEqual("ok", ObjectNamed(Json("doctor", name), name).GetProperty("health").GetString(), "a live sender holds the lock while it copies");
+            child.Kill9();
+        }
+
+        StringAssert.Contains(Run("doctor", name).Output, $"pipe {name}: sender {sender} died holding the send lock of shared end 1; " +
+            "the next sender proves it dead and takes the lock over");
+
+        // The next sender does; then only the dead holder's stale Holders word is left, which is no problem while this process holds the end.
+        connectorEnd.Send([2]);
+        CollectionAssert.AreEqual(new byte[] { 2 }, creatorEnd.Receive());
+        Assert.AreEqual("ok", ObjectNamed(Json("doctor", name), name).GetProperty("health").GetString());
+    }
+
+    [TestMethod]
+    public void A_queue_shut_down_says_so()
+    {
+        string name = TestNames.Unique("tshut");
+        using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 4096 });
+        Assert.AreEqual("open", Json("inspect", name).GetProperty("queue").GetProperty("shutdown").GetString());
+        queue.Enqueue([1]);
+        queue.Shutdown();
+        Assert.AreEqual("drain", Json("inspect", name).GetProperty("queue").GetProperty("shutdown").GetString());
+        StringAssert.Contains(Run("inspect", name).Output, "shut down: no new messages, consumers take what is left");
+    }
 }

@@ -49,7 +49,7 @@ public sealed class UnpublishedSegmentTests
         const int ControlSize = 768, DataSize = 4096, Total = 128 + ControlSize + DataSize;
         byte[] file = new byte[Total];
         Span<byte> h = file;
-        BinaryPrimitives.WriteUInt32LittleEndian(h[8..], 1);            // LayoutVersion
+        BinaryPrimitives.WriteUInt32LittleEndian(h[8..], 2);            // LayoutVersion (2 since the queue's Shutdown word)
         BinaryPrimitives.WriteUInt32LittleEndian(h[12..], 1);           // Kind: Queue
         BinaryPrimitives.WriteUInt64LittleEndian(h[16..], Total);       // TotalSize
         BinaryPrimitives.WriteUInt32LittleEndian(h[24..], 128);         // HeaderSize

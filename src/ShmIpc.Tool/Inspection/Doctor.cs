@@ -102,7 +102,18 @@ internal static class Doctor
     {
         foreach (PipeEnd end in pipe.Ends)
         {
-            if (end.State != "open" || end.Owner is not { Alive: false } dead)
+            // Gone as its peer will judge it (LAYOUT.md §5.6, §5.7): an exclusive end's owner dead, or every holder of a
+            // shared end dead with no share token still to be redeemed, and in both cases never closed.
+            string who;
+            if (end.State == "open" && end.Owner is { Alive: false } dead)
+            {
+                who = $"the process at end {end.Index}, pid {dead.Pid}, died without closing it";
+            }
+            else if (end.State == "shared" && end.PendingShares == 0 && end.Holders is { Count: > 0 } holders && holders.All(h => !h.Alive))
+            {
+                who = $"the processes sharing end {end.Index} (pids {string.Join(", ", holders.Select(h => h.Pid))}) all died without closing it";
+            }
+            else
             {
                 continue;
             }
@@ -113,8 +124,22 @@ internal static class Doctor
             PipeDirection? toDead = pipe.Directions.FirstOrDefault(d => d.Ring == end.Index);
             string left = fromDead is { BacklogMessages: > 0 } f ? $"reads the {Count(f.BacklogMessages, "message")} it left, then " : "";
             string lost = toDead is { BacklogMessages: > 0 } t ? $"; the {Count(t.BacklogMessages, "message")} sent to it are lost" : "";
-            findings.Add((Health.Warning, $"{what}: the process at end {end.Index}, pid {dead.Pid}, died without closing it; " +
-                $"end {other} {left}sees the end of the stream{lost}"));
+            findings.Add((Health.Warning, $"{what}: {who}; end {other} {left}sees the end of the stream{lost}"));
+        }
+
+        foreach (PipeDirection direction in pipe.Directions)
+        {
+            if (direction.SendLockHolder is { Alive: false } sender)
+            {
+                findings.Add((Health.Warning, $"{what}: sender {sender.Pid} died holding the send lock of shared end {direction.FromEnd}; " +
+                    "the next sender proves it dead and takes the lock over (what it had not published is dropped)"));
+            }
+
+            if (direction.ReceiveLockHolder is { Alive: false } receiver)
+            {
+                findings.Add((Health.Warning, $"{what}: receiver {receiver.Pid} died holding the receive lock of shared end {direction.ToEnd}; " +
+                    "the next receiver takes the lock over and receives the message it held again"));
+            }
         }
 
         if (pipe.Note is { } note)

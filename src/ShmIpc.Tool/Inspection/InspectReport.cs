@@ -24,6 +24,7 @@ internal sealed record QueueRecord(long Position, string Status, int Length, Pro
 /// <param name="ReclaimLockHolder">The process reclaiming space now, if any.</param>
 /// <param name="InFlight">Records claimed but not published, taken but not finished, and the like, oldest first.</param>
 /// <param name="Note">Why the walk stopped early, when it did.</param>
+/// <param name="Shutdown"><c>open</c>; <c>drain</c> (shut down: no new messages, consumers take what is left); <c>immediate</c> (shut down, what is left is dropped).</param>
 internal sealed record QueueState(
     long Capacity,
     int MaxMessageLength,
@@ -37,13 +38,16 @@ internal sealed record QueueState(
     int SleepingProducers,
     ProcessRef? ReclaimLockHolder,
     IReadOnlyList<QueueRecord> InFlight,
-    string? Note);
+    string? Note,
+    string Shutdown);
 
 /// <summary>One end of a pipe.</summary>
 /// <param name="Index">0 (the creator's end) or 1 (the connector's end).</param>
-/// <param name="State"><c>open</c>, <c>closed</c>, <c>not connected</c> (end 1 before Connect) or <c>handed over</c> (released for another process, not yet claimed).</param>
-/// <param name="Owner">The process that holds it (also after it closed); null when none.</param>
-internal sealed record PipeEnd(int Index, string State, ProcessRef? Owner);
+/// <param name="State"><c>open</c>, <c>shared</c> (several processes hold it, LAYOUT.md §5.7), <c>closed</c>, <c>not connected</c> (end 1 before Connect) or <c>handed over</c> (released for another process, not yet claimed).</param>
+/// <param name="Owner">The process that holds an exclusive end (also after it closed); null when none, or when the end is shared.</param>
+/// <param name="Holders">A shared end's holders; null for an exclusive end.</param>
+/// <param name="PendingShares">A shared end's share tokens given out and not yet redeemed (each counts as a holder).</param>
+internal sealed record PipeEnd(int Index, string State, ProcessRef? Owner, IReadOnlyList<ProcessRef>? Holders, int PendingShares);
 
 /// <summary>One direction of a pipe: ring <c>r</c> carries end <c>1 - r</c>'s messages to end <c>r</c>.</summary>
 /// <param name="Ring">The ring.</param>
@@ -53,7 +57,10 @@ internal sealed record PipeEnd(int Index, string State, ProcessRef? Owner);
 /// <param name="BacklogMessages">Messages in those bytes.</param>
 /// <param name="SleepingReceivers">Registered sleepers on "not empty" (0 or 1).</param>
 /// <param name="SleepingSenders">Registered sleepers on "has space" (0 or 1).</param>
-internal sealed record PipeDirection(int Ring, int FromEnd, int ToEnd, long BacklogBytes, long BacklogMessages, int SleepingReceivers, int SleepingSenders);
+/// <param name="SendLockHolder">With a shared sending end: the process sending now, if any.</param>
+/// <param name="ReceiveLockHolder">With a shared receiving end: the process receiving now, if any.</param>
+internal sealed record PipeDirection(int Ring, int FromEnd, int ToEnd, long BacklogBytes, long BacklogMessages, int SleepingReceivers, int SleepingSenders,
+    ProcessRef? SendLockHolder, ProcessRef? ReceiveLockHolder);
 
 /// <summary>The state of a pipe (LAYOUT.md §5), read without writing a byte.</summary>
 internal sealed record PipeState(int Capacity, int MaxMessageLength, bool Duplex, IReadOnlyList<PipeEnd> Ends, IReadOnlyList<PipeDirection> Directions, string? Note);

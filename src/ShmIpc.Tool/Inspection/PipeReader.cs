@@ -31,11 +31,31 @@ internal static unsafe class PipeReader
             ulong owner = (ulong)MappedAtomics.ReadInt64Acquire(slot + PipeDescriptor.OwnerOffset);
             bool closed = MappedAtomics.ReadInt64Acquire(slot + PipeDescriptor.ClosedOffset) != 0;
             ProcessRef? process = ProcessIdentity.IsIdentityWord(owner) ? Liveness.Of(platform, ProcessIdentity.FromWord(owner), 32) : null;
+            List<ProcessRef>? holders = null;
+            int pending = 0;
+            if (owner == PipeDescriptor.SharedOwnerWord)
+            {
+                holders = [];
+                for (int i = 0; i < PipeDescriptor.MaxHolders; i++)
+                {
+                    ulong word = (ulong)MappedAtomics.ReadInt64Acquire(PipeDescriptor.Holder(slot, i));
+                    if (ProcessIdentity.IsIdentityWord(word))
+                    {
+                        holders.Add(Liveness.Of(platform, ProcessIdentity.FromWord(word), 32));
+                    }
+                    else if (PipeDescriptor.IsHandoverWord(word))
+                    {
+                        pending++;
+                    }
+                }
+            }
+
             string state = closed ? "closed"
+                : owner == PipeDescriptor.SharedOwnerWord ? "shared"
                 : PipeDescriptor.IsHandoverWord(owner) ? "handed over"
                 : owner == 0 ? "not connected"
                 : "open";
-            ends.Add(new PipeEnd(end, state, process));
+            ends.Add(new PipeEnd(end, state, process, holders, pending));
         }
 
         var directions = new List<PipeDirection>(rings);
@@ -47,13 +67,23 @@ internal static unsafe class PipeReader
             long tail = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.TailOffset);
             int dataSleepers = MappedAtomics.ReadInt32Acquire(ringControl + SpscRingDescriptor.DataSleepersOffset);
             int spaceSleepers = MappedAtomics.ReadInt32Acquire(ringControl + SpscRingDescriptor.SpaceSleepersOffset);
+            ProcessRef? sendLock = LockHolder(ringControl + SpscRingDescriptor.SendLockOffset, platform);
+            ProcessRef? receiveLock = LockHolder(ringControl + SpscRingDescriptor.ReceiveLockOffset, platform);
             long messages = CountMessages(segment.Data + PipeDescriptor.RingDataOffset(ring, capacity), capacity, maxLength, head, tail, out string? ringNote);
             note ??= ringNote is null ? null : $"ring {ring}: {ringNote}";
             // Ring r carries end (1 - r)'s messages to end r.
-            directions.Add(new PipeDirection(ring, 1 - ring, ring, Math.Max(tail - head, 0), messages, Math.Max(dataSleepers, 0), Math.Max(spaceSleepers, 0)));
+            directions.Add(new PipeDirection(ring, 1 - ring, ring, Math.Max(tail - head, 0), messages, Math.Max(dataSleepers, 0), Math.Max(spaceSleepers, 0),
+                sendLock, receiveLock));
         }
 
         return new PipeState(capacity, maxLength, rings == 2, ends, directions, note);
+    }
+
+    /// <summary>The process a shared end's send or receive lock names (LAYOUT.md §5.7); null when free (or not an identity word).</summary>
+    private static ProcessRef? LockHolder(byte* word, ISharedMemoryPlatform platform)
+    {
+        ulong value = (ulong)MappedAtomics.ReadInt64Acquire(word);
+        return ProcessIdentity.IsIdentityWord(value) ? Liveness.Of(platform, ProcessIdentity.FromWord(value), 32) : null;
     }
 
     /// <summary>
@@ -81,9 +111,9 @@ internal static unsafe class PipeReader
             return $"ring count {rings}, expected 1 or 2";
         }
 
-        if (flags != 0)
+        if ((flags & ~PipeDescriptor.KnownFlags) != 0)
         {
-            return $"flags 0x{flags:X8}, expected 0";
+            return $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
         }
 
         if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))

@@ -37,6 +37,12 @@ internal static unsafe class QueueReader
         ulong lockWord = (ulong)MappedAtomics.ReadInt64Acquire(control + QueueDescriptor.ReclaimLockOffset);
         int dataSleepers = MappedAtomics.ReadInt32Acquire(control + QueueDescriptor.DataSleepersOffset);
         int spaceSleepers = MappedAtomics.ReadInt32Acquire(control + QueueDescriptor.SpaceSleepersOffset);
+        string shutdown = MappedAtomics.ReadInt32Acquire(control + QueueDescriptor.ShutdownOffset) switch
+        {
+            QueueDescriptor.ShutdownNone => "open",
+            QueueDescriptor.ShutdownDrain => "drain",
+            _ => "immediate", // validated to be 0, 1 or 2 above; the word only grows
+        };
 
         if (head > read || read > tail || tail - head > capacity)
         {
@@ -48,7 +54,7 @@ internal static unsafe class QueueReader
         var inFlight = new List<QueueRecord>();
         Walk walk = WalkRecords(segment.Data, capacity, maxLength, head, read, tail, control, platform, inFlight);
         return new QueueState(capacity, maxLength, head, read, tail, walk.Depth, walk.Note is not null, tail - head,
-            Math.Max(dataSleepers, 0), Math.Max(spaceSleepers, 0), lockHolder, inFlight, walk.Note);
+            Math.Max(dataSleepers, 0), Math.Max(spaceSleepers, 0), lockHolder, inFlight, walk.Note, shutdown);
     }
 
     private readonly record struct Walk(long Depth, string? Note);

@@ -58,6 +58,12 @@ internal static class TextRenderer
             Field(output, "bytes used", $"{q.BytesUsed} of {q.Capacity}");
             Field(output, "asleep", $"{Count(q.SleepingConsumers, "consumer")}, {Count(q.SleepingProducers, "producer")}");
             Field(output, "reclaim lock", q.ReclaimLockHolder is { } holder ? $"held by {holder}" : "free");
+            Field(output, "shutdown", q.Shutdown switch
+            {
+                "drain" => "shut down: no new messages, consumers take what is left",
+                "immediate" => "shut down immediately: what is left is dropped",
+                _ => "no (open)",
+            });
             if (q.InFlight.Count > 0)
             {
                 output.WriteLine("  in flight:");
@@ -79,13 +85,17 @@ internal static class TextRenderer
             Field(output, "capacity", $"{p.Capacity} bytes per direction, messages up to {p.MaxMessageLength} bytes, {(p.Duplex ? "duplex" : "one-way")}");
             foreach (PipeEnd end in p.Ends)
             {
-                Field(output, $"end {end.Index}", $"{end.State}{(end.Owner is { } owner ? $", pid {owner}" : "")}{(end.Index == 0 ? " (creator's end)" : " (connector's end)")}");
+                string holders = end.Holders is { } shared
+                    ? $", held by {(shared.Count == 0 ? "no process" : string.Join(", ", shared))}{(end.PendingShares > 0 ? $" and {Count(end.PendingShares, "share token")} not yet redeemed" : "")}"
+                    : "";
+                Field(output, $"end {end.Index}", $"{end.State}{(end.Owner is { } owner ? $", pid {owner}" : "")}{holders}{(end.Index == 0 ? " (creator's end)" : " (connector's end)")}");
             }
 
             foreach (PipeDirection d in p.Directions)
             {
                 Field(output, $"end {d.FromEnd} -> {d.ToEnd}", $"{Count(d.BacklogMessages, "message")} ({d.BacklogBytes} bytes) waiting" +
-                    $"{(d.SleepingReceivers > 0 ? ", receiver asleep" : "")}{(d.SleepingSenders > 0 ? ", sender asleep (full)" : "")}");
+                    $"{(d.SleepingReceivers > 0 ? ", receiver asleep" : "")}{(d.SleepingSenders > 0 ? ", sender asleep (full)" : "")}" +
+                    $"{(d.SendLockHolder is { } s ? $", sending: {s}" : "")}{(d.ReceiveLockHolder is { } r ? $", receiving: {r}" : "")}");
             }
 
             if (p.Note is not null)
