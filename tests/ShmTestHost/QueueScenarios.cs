@@ -23,6 +23,16 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // queue-create-keep <name>: creates a queue with UnlinkOnDispose = false (the automatic sweep leaves it once its
+        // creator is dead; only ShmMaintenance.RemoveStaleSegments or `shmipc clean` remove it), then holds it until killed.
+        Add("queue-create-keep", a =>
+        {
+            using ShmQueue queue = ShmQueue.Create(a[0], new ShmQueueOptions { UnlinkOnDispose = false });
+            Say("READY");
+            Hold();
+            return 0;
+        });
+
         // queue-try-open <name>: says OPENED, or DENIED <type> <message> when Open throws.
         Add("queue-try-open", a =>
         {
