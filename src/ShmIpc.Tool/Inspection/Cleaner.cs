@@ -4,9 +4,8 @@ namespace ShmIpc.Tool.Inspection;
 
 /// <summary>
 /// <c>shmipc clean</c>: removes stale segments and orphan semaphores by exactly the test and the steps of
-/// <see cref="ShmMaintenance.RemoveStaleSegments"/> (<see cref="ShmSegment.StaleReason"/>: ours, creator dead by pid
-/// and start time, and an exclusive flock succeeds; then <see cref="ShmSegment.UnlinkNames"/>), so a segment that a
-/// live process has open is never removed. With a dry run it applies the test and removes nothing.
+/// <see cref="ShmMaintenance.RemoveStaleSegments"/> (<see cref="ShmSegment.TryRemoveStale"/>: ours, creator dead by pid
+/// and start time, judged and removed under an exclusive flock), so a segment that a live process has open is never removed. With a dry run it applies the test and removes nothing.
 /// </summary>
 /// <remarks>
 /// Written out here rather than calling the sweep so that a dry run and a real run take the same path, and so
@@ -28,16 +27,17 @@ internal static class Cleaner
             ObjectKind kind = KindOf(osName);
             try
             {
-                string? reason = ShmSegment.StaleReason(osName, platform, out int semaphores, automatic: false);
+                // A dry run only judges; a real one judges and removes under one exclusive lock (TryRemoveStale), so a
+                // creator that re-makes the name meanwhile never loses its new segment.
+                string? reason = dryRun
+                    ? ShmSegment.StaleReason(osName, platform, out _, automatic: false)
+                    : ShmSegment.TryRemoveStale(osName, platform, automatic: false, out string? why) is ShmSegment.Removal.Removed or ShmSegment.Removal.Gone
+                        ? null
+                        : why;
                 if (reason is not null)
                 {
                     kept.Add(new KeptObject(name, reason));
                     continue;
-                }
-
-                if (!dryRun)
-                {
-                    ShmSegment.UnlinkNames(platform, osName, semaphores);
                 }
 
                 removedSegments.Add(osName);
