@@ -35,6 +35,7 @@ namespace ShmIpc.TestHost
             RegisterQueue();
             RegisterPool();
             RegisterInterop();
+            RegisterSync();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -45,6 +46,8 @@ namespace ShmIpc.TestHost
         static partial void RegisterPool();
 
         static partial void RegisterInterop();
+
+        static partial void RegisterSync();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 
