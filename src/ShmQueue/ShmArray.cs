@@ -89,9 +89,17 @@ public sealed unsafe class ShmArray<T> : IDisposable
     public void Unlink() => _lease.Unlink();
 
     /// <summary>Creates an Array or Value segment of <paramref name="length"/> elements of <typeparamref name="T"/> (ShmValue shares it).</summary>
-    internal static SharedObjectLease CreateLease(string name, SegmentKind kind, int length, ShmSharedObjectOptions? options) =>
+    /// <paramref name="first"/> is stored in element 0 before the segment is published, so no opener sees it unset.
+    internal static SharedObjectLease CreateLease(string name, SegmentKind kind, int length, ShmSharedObjectOptions? options, T first = default) =>
         SharedObjectLease.Create(name, kind, SharedDataDescriptor.ArrayControlSize, (long)length * sizeof(T), SharedDataDescriptor.ArraySemaphoreCount,
-            options ?? new ShmSharedObjectOptions(), s => SharedDataDescriptor.InitializeArray(s.Control, sizeof(T), length, recursiveLock: true));
+            options ?? new ShmSharedObjectOptions(), s =>
+            {
+                SharedDataDescriptor.InitializeArray(s.Control, sizeof(T), length, recursiveLock: true);
+                if (length > 0)
+                {
+                    *(T*)s.Data = first;
+                }
+            });
 
     /// <summary>Opens and validates an Array or Value segment for elements of <typeparamref name="T"/>.</summary>
     internal static SharedObjectLease OpenLease(string name, SegmentKind kind, ShmSharedObjectOptions? options, out int length)

@@ -62,7 +62,14 @@ public sealed unsafe class ShmLock : IDisposable
     public bool IsRecursive => _recursive;
 
     /// <summary>True when a thread of this process holds the lock (a snapshot).</summary>
-    public bool IsHeldByCurrentProcess => MappedAtomics.ReadInt64Acquire(Owner) == _me;
+    public bool IsHeldByCurrentProcess
+    {
+        get
+        {
+            _lease.ThrowIfDisposed();
+            return MappedAtomics.ReadInt64Acquire(Owner) == _me;
+        }
+    }
 
     /// <summary>Threads sleeping on the lock, in all processes (tests wait for a waiter to be asleep).</summary>
     internal int Sleepers => MappedAtomics.ReadInt32Acquire(_block + LockDescriptor.SleepersOffset);

@@ -41,9 +41,7 @@ public sealed unsafe class ShmValue<T> : IDisposable
     /// <exception cref="IOException">A segment of that name exists and is in use, or is not ShmIpc's.</exception>
     public static ShmValue<T> Create(string name, T initialValue = default, ShmSharedObjectOptions? options = null)
     {
-        var value = new ShmValue<T>(ShmArray<T>.CreateLease(name, SegmentKind.Value, 1, options));
-        value.Value = initialValue;
-        return value;
+        return new ShmValue<T>(ShmArray<T>.CreateLease(name, SegmentKind.Value, 1, options, initialValue));
     }
 
     /// <summary>Opens an existing value.</summary>

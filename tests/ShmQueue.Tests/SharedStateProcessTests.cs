@@ -43,8 +43,8 @@ public sealed class SharedStateProcessTests
         Assert.AreEqual(holder.Pid, abandoned.DeadOwnerPid);
         Assert.IsTrue(lk.IsHeldByCurrentProcess, "the exception comes with the lock held");
         Assert.IsTrue(ms < 600, $"taken over {ms:0} ms after the kill; one 100 ms slice (plus the kill's own reaping) expected");
-        Assert.IsFalse(Task.Run(() => lk.TryAcquire(TimeSpan.Zero)).Result, "still held by the taker");
-        Task.Run(lk.Release).Wait(ChildStart);
+        Assert.IsFalse(OtherThread.Run(() => lk.TryAcquire(TimeSpan.Zero)), "still held by the taker");
+        OtherThread.Run(lk.Release);
         Assert.IsTrue(lk.TryAcquire(TimeSpan.Zero));
         lk.Release();
     }

@@ -2,6 +2,40 @@ using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Tests;
 
+/// <summary>
+/// Runs a call on a new thread and joins it. Not Task.Run: a task waited on before it starts may run inline on the
+/// waiting thread, and lock ownership is per thread.
+/// </summary>
+internal static class OtherThread
+{
+    public static T Run<T>(Func<T> call)
+    {
+        T result = default!;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = call();
+            }
+            catch (Exception e)
+            {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        });
+        thread.Start();
+        Assert.IsTrue(thread.Join(TimeSpan.FromSeconds(30)), "the other thread did not finish");
+        failure?.Throw();
+        return result;
+    }
+
+    public static void Run(Action call) => Run(() =>
+    {
+        call();
+        return 0;
+    });
+}
+
 /// <summary>Shared state within one process: shapes, bounds, errors, ownership rules, allocation. Cross-process cases are in SharedStateProcessTests.</summary>
 [TestClass]
 public sealed class SharedStateTests
@@ -91,8 +125,8 @@ public sealed class SharedStateTests
         lk.Acquire();
         Assert.IsTrue(lk.IsHeldByCurrentProcess);
         Assert.ThrowsExactly<LockRecursionException>(() => lk.Acquire());
-        Assert.IsFalse(Task.Run(() => lk.TryAcquire(TimeSpan.FromMilliseconds(50))).Result, "another thread must not get a held lock");
-        Task.Run(lk.Release).Wait(Long); // a plain lock belongs to the process, as Python's Lock
+        Assert.IsFalse(OtherThread.Run(() => lk.TryAcquire(TimeSpan.FromMilliseconds(50))), "another thread must not get a held lock");
+        OtherThread.Run(lk.Release); // a plain lock belongs to the process, as Python's Lock
         Assert.IsFalse(lk.IsHeldByCurrentProcess);
         using (lk.Hold())
         {
@@ -112,8 +146,8 @@ public sealed class SharedStateTests
         lk.Acquire();
         opened.Acquire();
         Assert.IsTrue(lk.TryAcquire(TimeSpan.Zero));
-        Assert.ThrowsExactly<SynchronizationLockException>(() => Task.Run(lk.Release).GetAwaiter().GetResult());
-        Assert.IsFalse(Task.Run(() => opened.TryAcquire(TimeSpan.FromMilliseconds(50))).Result);
+        Assert.ThrowsExactly<SynchronizationLockException>(() => OtherThread.Run(lk.Release));
+        Assert.IsFalse(OtherThread.Run(() => opened.TryAcquire(TimeSpan.FromMilliseconds(50))));
         lk.Release();
         lk.Release();
         Assert.IsTrue(lk.IsHeldByCurrentProcess, "one level is still held");
