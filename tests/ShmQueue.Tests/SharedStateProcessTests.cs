@@ -180,4 +180,41 @@ public sealed class SharedStateProcessTests
         StringAssert.Contains(line, "Queue");
         StringAssert.Contains(line, "Lock");
     }
+
+    [TestMethod]
+    public void Notify_wakes_a_waiter_in_another_process_and_a_dead_waiter_never_takes_a_notification()
+    {
+        string lockName = TestNames.Unique("cvl"), name = TestNames.Unique("cv");
+        using ShmLock lk = ShmLock.Create(lockName);
+        using ShmCondition condition = ShmCondition.Create(name, lk);
+        using (ChildProcess doomed = ChildProcess.Start("condition-wait", lockName, name, "60000"))
+        {
+            doomed.WaitForLine("READY", ChildStart);
+            Until.True(() => condition.Waiters == 1 && !IsHeldByOther(lk), ChildStart, "the doomed child waits, the lock free");
+            doomed.Kill9();
+        }
+
+        using ChildProcess live = ChildProcess.Start("condition-wait", lockName, name, "60000");
+        live.WaitForLine("READY", ChildStart);
+        Until.True(() => condition.Waiters == 2 && !IsHeldByOther(lk), ChildStart, "the live child waits too");
+        using (lk.Hold())
+        {
+            condition.Notify(1);
+        }
+
+        live.WaitForLine("NOTIFIED", ChildStart);
+        Assert.AreEqual(0, live.WaitForExit(ChildStart));
+        Assert.AreEqual(0, condition.Waiters, "the dead waiter's slot was freed, the live one left");
+    }
+
+    private static bool IsHeldByOther(ShmLock lk)
+    {
+        if (!lk.TryAcquire(TimeSpan.Zero))
+        {
+            return true;
+        }
+
+        lk.Release();
+        return false;
+    }
 }

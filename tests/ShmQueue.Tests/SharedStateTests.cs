@@ -274,6 +274,66 @@ public sealed class SharedStateTests
     }
 
     [TestMethod]
+    public void Condition_wait_releases_the_lock_and_notify_wakes_as_many_as_asked()
+    {
+        string lockName = TestNames.Unique("cvl"), name = TestNames.Unique("cv");
+        using ShmLock lk = ShmLock.Create(lockName);
+        using ShmCondition condition = ShmCondition.Create(name, lk);
+        Assert.ThrowsExactly<SynchronizationLockException>(() => condition.Notify());
+        Assert.ThrowsExactly<SynchronizationLockException>(() => condition.Wait(TimeSpan.Zero));
+        using (lk.Hold())
+        {
+            Assert.IsFalse(condition.Wait(TimeSpan.FromMilliseconds(30)), "nobody notifies");
+            Assert.IsTrue(lk.IsHeldByCurrentProcess, "the lock is held again after the wait");
+            Assert.AreEqual(0, condition.Waiters);
+        }
+
+        int woken = 0;
+        var threads = Enumerable.Range(0, 3).Select(_ => new Thread(() =>
+        {
+            lk.Acquire();
+            if (condition.Wait(Long))
+            {
+                Interlocked.Increment(ref woken);
+            }
+
+            lk.Release();
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        Until.True(() => condition.Waiters == 3, Long, "three waiters (each released the lock)");
+        using (lk.Hold())
+        {
+            condition.Notify(2);
+        }
+
+        Until.True(() => Volatile.Read(ref woken) == 2, Long, "two are woken");
+        Assert.AreEqual(1, condition.Waiters, "the third still waits");
+        using (lk.Hold())
+        {
+            condition.NotifyAll();
+        }
+
+        threads.ForEach(t => Assert.IsTrue(t.Join(Long)));
+        Assert.AreEqual(3, woken);
+        bool flag = false;
+        var setter = new Thread(() =>
+        {
+            using (lk.Hold())
+            {
+                flag = true;
+                condition.NotifyAll();
+            }
+        });
+        using (lk.Hold())
+        {
+            setter.Start();
+            Assert.IsTrue(condition.WaitFor(() => flag, Long));
+        }
+
+        setter.Join();
+    }
+
+    [TestMethod]
     public void Open_of_a_name_that_holds_another_kind_names_both_kinds()
     {
         string name = TestNames.Unique("kind");

@@ -69,6 +69,19 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // condition-wait <lock> <condition> <timeoutMs>: takes the lock, says READY, waits on the condition; NOTIFIED or TIMEOUT.
+        Add("condition-wait", a =>
+        {
+            using ShmLock lk = ShmLock.Open(a[0]);
+            using ShmCondition condition = ShmCondition.Open(a[1], lk);
+            lk.Acquire();
+            Say("READY");
+            bool notified = condition.Wait(TimeSpan.FromMilliseconds(Int(a[2])));
+            Say(notified ? "NOTIFIED" : "TIMEOUT");
+            lk.Release();
+            return 0;
+        });
+
         // lock-try-open <name>: says OPENED, or REFUSED <type> <message>.
         Add("lock-try-open", a =>
         {

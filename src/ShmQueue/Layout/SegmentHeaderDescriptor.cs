@@ -17,6 +17,8 @@ internal enum SegmentKind : uint
     Lock = 7,
     Event = 8,
     Semaphore = 9,
+    Condition = 10,
+    Barrier = 11,
 
     /// <summary>A bare segment with semaphores only (tests, the foundation demo).</summary>
     Raw = 0x7F,
