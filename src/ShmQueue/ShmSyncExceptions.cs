@@ -21,3 +21,20 @@ public sealed class ShmLockAbandonedException : AbandonedMutexException
     /// <summary>The pid of the process that held the lock when it died (0 when the owner word was not a valid identity).</summary>
     public int DeadOwnerPid { get; }
 }
+
+/// <summary>
+/// A <see cref="ShmBarrier"/> is broken (Python's <c>BrokenBarrierError</c>): a waiter's time ran out, a participant died before
+/// arriving, or the barrier was reset while this thread waited. Every waiter of the phase gets it; <see cref="ShmBarrier.Reset"/> mends it.
+/// </summary>
+public sealed class ShmBarrierBrokenException : InvalidOperationException
+{
+    /// <summary>Creates the exception for a barrier and a reason.</summary>
+    public ShmBarrierBrokenException(string name, string detail)
+        : base($"Barrier '{name}' is broken: {detail}.")
+    {
+        Name = name;
+    }
+
+    /// <summary>The name of the barrier.</summary>
+    public string Name { get; }
+}

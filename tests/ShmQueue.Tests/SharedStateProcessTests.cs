@@ -207,6 +207,48 @@ public sealed class SharedStateProcessTests
         Assert.AreEqual(0, condition.Waiters, "the dead waiter's slot was freed, the live one left");
     }
 
+    [TestMethod]
+    public void Two_processes_meet_at_a_barrier()
+    {
+        string name = TestNames.Unique("bar");
+        using ShmBarrier barrier = ShmBarrier.Create(name, 2);
+        using ChildProcess child = ChildProcess.Start("barrier-wait", name, "30000");
+        child.WaitForLine("READY", ChildStart);
+        Assert.AreEqual(0, barrier.SignalAndWait());
+        Assert.AreEqual("PHASE 0", child.WaitForLine("PHASE", ChildStart));
+        Assert.AreEqual(1, barrier.CurrentPhase);
+    }
+
+    [TestMethod]
+    public void A_participant_SIGKILLed_before_arriving_breaks_the_barrier_within_a_slice()
+    {
+        string name = TestNames.Unique("bardead");
+        using ShmBarrier barrier = ShmBarrier.Create(name, 2);
+        using ChildProcess child = ChildProcess.Start("barrier-open-hold", name);
+        child.WaitForLine("READY", ChildStart);
+        Task<Exception?> waiter = Task.Run(() =>
+        {
+            try
+            {
+                barrier.SignalAndWait();
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        });
+        Until.True(() => barrier.Sleepers > 0, ChildStart, "the waiter sleeps at the barrier");
+        long killedAt = Stopwatch.GetTimestamp();
+        child.Kill9();
+        Assert.IsTrue(waiter.Wait(ChildStart));
+        double ms = Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
+        Assert.IsInstanceOfType<ShmBarrierBrokenException>(waiter.Result);
+        StringAssert.Contains(waiter.Result!.Message, child.Pid.ToString(CultureInfo.InvariantCulture));
+        Assert.IsTrue(ms < 600, $"broken {ms:0} ms after the kill");
+        Assert.IsTrue(barrier.IsBroken);
+    }
+
     private static bool IsHeldByOther(ShmLock lk)
     {
         if (!lk.TryAcquire(TimeSpan.Zero))

@@ -334,6 +334,46 @@ public sealed class SharedStateTests
     }
 
     [TestMethod]
+    public void Barrier_releases_its_participants_together_and_a_timeout_breaks_it_for_all()
+    {
+        string name = TestNames.Unique("bar");
+        using ShmBarrier first = ShmBarrier.Create(name, 3);
+        using ShmBarrier second = ShmBarrier.Open(name);
+        using ShmBarrier third = ShmBarrier.Open(name);
+        Assert.AreEqual(3, third.ParticipantCount);
+        Task<long>[] all = [Task.Run(() => first.SignalAndWait()), Task.Run(() => second.SignalAndWait())];
+        Until.True(() => first.Sleepers >= 1, Long, "a participant waits");
+        Assert.AreEqual(0, third.SignalAndWait());
+        Assert.IsTrue(Task.WaitAll(all, Long));
+        CollectionAssert.AreEqual(new long[] { 0, 0 }, all.Select(t => t.Result).ToArray());
+        Assert.AreEqual(1, first.CurrentPhase);
+
+        Task<Exception?> patient = Task.Run(() =>
+        {
+            try
+            {
+                second.SignalAndWait();
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        });
+        Until.True(() => first.Sleepers >= 1, Long, "a participant waits");
+        Assert.IsFalse(first.SignalAndWait(TimeSpan.FromMilliseconds(50)), "the time runs out: false");
+        Assert.IsTrue(patient.Wait(Long));
+        Assert.IsInstanceOfType<ShmBarrierBrokenException>(patient.Result, "a timeout breaks it for every waiter");
+        Assert.IsTrue(third.IsBroken);
+        Assert.ThrowsExactly<ShmBarrierBrokenException>(() => third.SignalAndWait());
+        third.Reset();
+        Assert.IsFalse(first.IsBroken);
+        all = [Task.Run(() => first.SignalAndWait()), Task.Run(() => second.SignalAndWait())];
+        Assert.AreEqual(1, third.SignalAndWait(TimeSpan.FromSeconds(20)) ? third.CurrentPhase - 1 : -1);
+        Assert.IsTrue(Task.WaitAll(all, Long));
+    }
+
+    [TestMethod]
     public void Open_of_a_name_that_holds_another_kind_names_both_kinds()
     {
         string name = TestNames.Unique("kind");

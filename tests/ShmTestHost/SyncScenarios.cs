@@ -82,6 +82,33 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // barrier-wait <name> <timeoutMs>: opens the barrier, says READY, arrives; PHASE <n>, TIMEOUT or BROKEN.
+        Add("barrier-wait", a =>
+        {
+            using ShmBarrier barrier = ShmBarrier.Open(a[0]);
+            Say("READY");
+            try
+            {
+                long phase = barrier.CurrentPhase;
+                Say(barrier.SignalAndWait(TimeSpan.FromMilliseconds(Int(a[1]))) ? $"PHASE {phase}" : "TIMEOUT");
+            }
+            catch (ShmBarrierBrokenException)
+            {
+                Say("BROKEN");
+            }
+
+            return 0;
+        });
+
+        // barrier-open-hold <name>: opens the barrier (a participant), says READY, never arrives; killed by the test.
+        Add("barrier-open-hold", a =>
+        {
+            using ShmBarrier barrier = ShmBarrier.Open(a[0]);
+            Say("READY");
+            Hold();
+            return 0;
+        });
+
         // lock-try-open <name>: says OPENED, or REFUSED <type> <message>.
         Add("lock-try-open", a =>
         {

@@ -263,9 +263,10 @@ internal static class HandleTransfer
 
 /// <summary>
 /// Shared-state objects (<see cref="ShmSharedMemory"/>, <see cref="ShmArray{T}"/>, <see cref="ShmValue{T}"/>, <see cref="ShmCounter"/>,
-/// <see cref="ShmLock"/>, <see cref="ShmEvent"/>, <see cref="ShmSemaphore"/>) travel by name as a queue does, and are opened again on
-/// the other side with default options (what the creator fixed, such as a lock's recursion, is in the segment). The lock of an
-/// array or value travels with its array or value, not alone.
+/// <see cref="ShmLock"/>, <see cref="ShmEvent"/>, <see cref="ShmSemaphore"/>, <see cref="ShmBarrier"/>) travel by name as a queue does, and
+/// are opened again on the other side with default options (what the creator fixed, such as a lock's recursion, is in the segment;
+/// a barrier opened there registers the child as a participant). The lock of an array or value travels with its array or value,
+/// not alone; a <see cref="ShmCondition"/> does not travel (pass its name and its lock, and open it there).
 /// </summary>
 internal static class SharedStateFormatters
 {
@@ -278,6 +279,7 @@ internal static class SharedStateFormatters
             : type == typeof(ShmLock) ? new ByName<ShmLock>(v => v.Name, n => ShmLock.Open(n))
             : type == typeof(ShmEvent) ? new ByName<ShmEvent>(v => v.Name, n => ShmEvent.Open(n))
             : type == typeof(ShmSemaphore) ? new ByName<ShmSemaphore>(v => v.Name, n => ShmSemaphore.Open(n))
+            : type == typeof(ShmBarrier) ? new ByName<ShmBarrier>(v => v.Name, n => ShmBarrier.Open(n))
             : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmArray<>)
                 ? Activator.CreateInstance(typeof(ArrayFormatter<>).MakeGenericType(type.GetGenericArguments()))
             : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmValue<>)
