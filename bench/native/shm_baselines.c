@@ -475,10 +475,51 @@ static void robust_mutex_contended(long count, int runs, long warmup)
     }
 }
 
+/*
+ * 2^24 doubles in a MAP_SHARED region: this process writes element i = i * 0.5, a forked process (waiting on a flag)
+ * sums them. The figure is from the start of the writes to the end of the sum (both stamps CLOCK_MONOTONIC), in ms.
+ */
+static void array_write_sum(long count, int runs, long warmup)
+{
+    (void)warmup;
+    size_t n = (size_t)count;
+    struct { _Atomic int go; _Atomic long long end_ns; double sum; } *ctl = shared_region(4096);
+    double *data = shared_region(n * sizeof(double));
+    for (int r = 0; r < runs; r++) {
+        atomic_store(&ctl->go, 0);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            exit(1);
+        }
+        if (pid == 0) {
+            unsigned polls = 0;
+            while (!atomic_load_explicit(&ctl->go, memory_order_acquire)) backoff(&polls);
+            double sum = 0;
+            for (size_t i = 0; i < n; i++) sum += data[i];
+            ctl->sum = sum;
+            atomic_store_explicit(&ctl->end_ns, (long long)now_ns(), memory_order_release);
+            _exit(0);
+        }
+        uint64_t start = now_ns();
+        for (size_t i = 0; i < n; i++) data[i] = (double)i * 0.5;
+        atomic_store_explicit(&ctl->go, 1, memory_order_release);
+        join_peer(pid);
+        double expected = 0.25 * (double)n * (double)(n - 1);
+        if (ctl->sum != expected) {
+            fprintf(stderr, "array sum %f, expected %f\n", ctl->sum, expected);
+            exit(1);
+        }
+        printf("value c.array_2p24_write_sum_ms %.2f ms\n", (double)((uint64_t)atomic_load(&ctl->end_ns) - start) / 1e6);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy|robust_mutex|robust_mutex_contended <count> <runs> <warmup>\n", argv[0]);
+        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy|robust_mutex|robust_mutex_contended|array_sum <count> <runs> <warmup>\n", argv[0]);
         return 2;
     }
     long count = atol(argv[2]);
@@ -502,6 +543,8 @@ int main(int argc, char **argv)
         spsc_ring(count, runs, warmup, SPSC_BATCH);
     } else if (strcmp(argv[1], "memcpy") == 0) {
         memcpy_bandwidth(count, runs, warmup);
+    } else if (strcmp(argv[1], "array_sum") == 0) {
+        array_write_sum(count, runs, warmup);
     } else if (strcmp(argv[1], "robust_mutex") == 0) {
         robust_mutex_uncontended(count, runs, warmup);
     } else if (strcmp(argv[1], "robust_mutex_contended") == 0) {

@@ -191,7 +191,10 @@ public sealed unsafe class ShmLock : IDisposable
         _signal.NotifyFenced();
     }
 
-    /// <summary>Closes this process's handle (a no-op for the lock of an array or value: it lives as long as that object).</summary>
+    /// <summary>
+    /// Closes this process's handle (a no-op for the lock of an array or value: it lives as long as that object). Closing does not
+    /// release a lock this process holds: other processes take it over only once this process has exited.
+    /// </summary>
     public void Dispose()
     {
         if (_ownsLease)

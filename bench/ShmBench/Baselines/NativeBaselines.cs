@@ -48,6 +48,9 @@ internal static class NativeBaselines
     /// <summary>Two processes taking that mutex <paramref name="perProcess"/> times each around a counter: c.robust_mutex_contended_2x&lt;k&gt;k_ms.</summary>
     public static void RobustMutexContended(HarnessContext ctx, int perProcess) => Run(ctx, "robust_mutex_contended", new RunPlan(perProcess, 0, ctx.Options.Runs));
 
+    /// <summary>2^24 doubles written by one process and summed by another in a shared mapping: c.array_2p24_write_sum_ms.</summary>
+    public static void ArrayWriteSum(HarnessContext ctx, int length) => Run(ctx, "array_sum", new RunPlan(length, 0, ctx.Options.Runs));
+
     /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
     private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false)
     {

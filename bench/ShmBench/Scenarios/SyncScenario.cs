@@ -6,8 +6,9 @@ using ShmIpc.Bench.Harness;
 namespace ShmIpc.Bench.Scenarios;
 
 /// <summary>
-/// sync: ShmLock uncontended and contended, ShmEvent set -> wake. Baselines in the same run: a C robust process-shared
-/// pthread mutex in a shared mapping, .NET's named Mutex, Python's multiprocessing.Lock and Event, the C semaphore ping-pong.
+/// sync: ShmLock uncontended and contended, ShmEvent set -> wake, ShmArray write + sum across processes. Baselines in the same
+/// run: a C robust process-shared pthread mutex in a shared mapping, .NET's named Mutex, Python's multiprocessing.Lock and Event,
+/// the C semaphore ping-pong, the same array work in C over a shared mapping.
 /// </summary>
 internal sealed class SyncScenario : IScenario
 {
@@ -29,6 +30,40 @@ internal sealed class SyncScenario : IScenario
         EventPingPong(ctx, noSpin: true);
         EventPingPong(ctx, noSpin: false);
         PythonBaselines.EventPingPong(ctx);
+        ArrayWriteSum(ctx);
+        NativeBaselines.ArrayWriteSum(ctx, ArrayLength);
+        ctx.Note("py numpy over SharedMemory (array write + sum) not measured: python3-numpy is not installed on this machine and not in its package lists.");
+    }
+
+    private const int ArrayLength = 1 << 24;
+
+    /// <summary>This process writes a ShmArray&lt;double&gt; of 2^24 elements, a child sums it: from the first write to the end of the sum.</summary>
+    private static void ArrayWriteSum(HarnessContext ctx)
+    {
+        ctx.Progress.Step("ShmIpc ShmArray<double> 2^24: write here, sum in another process");
+        using ShmArray<double> array = ShmArray<double>.Create(Foundation.NewSegmentName("array"), ArrayLength);
+        double expected = 0.25 * ArrayLength * (double)(ArrayLength - 1);
+        for (int r = -1; r < ctx.Options.Runs; r++)
+        {
+            using ShmEvent go = ShmEvent.Create(Foundation.NewSegmentName("arraygo"));
+            using Process child = ChildProcesses.Start("array-sum", null, array.Name, go.Name);
+            ChildProcesses.Expect(child, "READY");
+            long start = Stopwatch.GetTimestamp();
+            Fill(array.AsSpan());
+            go.Set();
+            string line = child.StandardOutput.ReadLine() ?? "";
+            string[] parts = line.Split(' ');
+            if (parts.Length != 3 || parts[0] != "DONE" || double.Parse(parts[2], CultureInfo.InvariantCulture) != expected)
+            {
+                throw new InvalidOperationException($"array-sum child said '{line}', expected the sum {expected}.");
+            }
+
+            ChildProcesses.Join(child, TimeSpan.FromSeconds(30));
+            if (r >= 0)
+            {
+                ctx.Record("shmipc.array_2p24_write_sum_ms", "ms", Stopwatch.GetElapsedTime(start, long.Parse(parts[1], CultureInfo.InvariantCulture)).TotalMilliseconds);
+            }
+        }
     }
 
     /// <summary>Acquire + Release pairs in a loop, ns per pair (no Stopwatch inside the loop: it costs as much as the pair).</summary>
@@ -107,6 +142,16 @@ internal sealed class SyncScenario : IScenario
             {
                 ctx.Record("shmipc.lock_contended_2x1M_ms", "ms", Stopwatch.GetElapsedTime(start, end).TotalMilliseconds);
             }
+        }
+    }
+
+    /// <summary>Element i = i * 0.5; compiled optimized at once, as the C loop is.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static void Fill(Span<double> span)
+    {
+        for (int i = 0; i < span.Length; i++)
+        {
+            span[i] = i * 0.5;
         }
     }
 
