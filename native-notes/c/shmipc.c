@@ -1509,3 +1509,76 @@ void shmipc_event_close(shmipc_event *e)
     free(e);
 }
 
+/* §7.5. Count changes by CAS only; a release's CAS is the notifier's full fence. */
+enum { KIND_SEMAPHORE = 9, S_COUNT = 0, S_MAX = 4, S_SLEEPERS = 8 };
+
+struct shmipc_semaphore {
+    struct seg seg;
+    uint8_t *c;
+    int32_t max;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+int shmipc_semaphore_open(const char *name, shmipc_semaphore **out)
+{
+    *out = NULL;
+    shmipc_semaphore *s = calloc(1, sizeof *s);
+    if (!s) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_SEMAPHORE, &s->seg);
+    if (rc) { free(s); return rc; }
+    s->c = s->seg.base + HDR_SIZE;
+    s->max = (int32_t)rd32(s->c + S_MAX);
+    int32_t count = ld_acq32(s->c + S_COUNT);
+    if (!control_shape(&s->seg, 128, 0, 1) || s->max < 1 || count < 0 || count > s->max) {
+        seg_close(&s->seg, 0);
+        free(s);
+        return SHMIPC_ECORRUPT;
+    }
+    s->sig = (struct signal){s->c + S_SLEEPERS, s->seg.sems[0]};
+    s->wait = default_wait;
+    *out = s;
+    return SHMIPC_OK;
+}
+
+static int semaphore_take(void *ctx)
+{
+    shmipc_semaphore *s = ctx;
+    int32_t cur = ld_acq32(s->c + S_COUNT);
+    while (cur > 0) {
+        int32_t seen = cas32(s->c + S_COUNT, cur, cur - 1);
+        if (seen == cur) return 1;
+        cur = seen;
+    }
+    return 0;
+}
+
+static int semaphore_before_sleep(void *ctx) { (void)ctx; return SHMIPC_OK; }
+
+int shmipc_semaphore_wait(shmipc_semaphore *s, int64_t timeout_ns)
+{
+    return wait_for(&s->sig, &s->wait, deadline_from(timeout_ns), semaphore_take, semaphore_before_sleep, s);
+}
+
+int shmipc_semaphore_release(shmipc_semaphore *s, int32_t n, int32_t *previous)
+{
+    if (n < 1) return SHMIPC_EINVALID;
+    int32_t cur = ld_acq32(s->c + S_COUNT);
+    for (;;) {
+        if (cur > s->max - n) return SHMIPC_EINVALID;
+        int32_t seen = cas32(s->c + S_COUNT, cur, cur + n);
+        if (seen == cur) break;
+        cur = seen;
+    }
+    if (previous) *previous = cur;
+    notify(&s->sig);
+    return SHMIPC_OK;
+}
+
+void shmipc_semaphore_close(shmipc_semaphore *s)
+{
+    if (!s) return;
+    seg_close(&s->seg, s->seg.creator);
+    free(s);
+}
+

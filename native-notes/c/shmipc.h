@@ -133,6 +133,15 @@ int shmipc_event_is_set(const shmipc_event *e);
 int shmipc_event_wait(shmipc_event *e, int64_t timeout_ns);
 void shmipc_event_close(shmipc_event *e);
 
+/* Semaphore (§7.5): counts, at most a maximum fixed by its creator. */
+typedef struct shmipc_semaphore shmipc_semaphore;
+int shmipc_semaphore_open(const char *name, shmipc_semaphore **out);
+/* SHMIPC_OK (a count taken) or SHMIPC_ETIMEOUT. */
+int shmipc_semaphore_wait(shmipc_semaphore *s, int64_t timeout_ns);
+/* Adds n; SHMIPC_EINVALID (nothing added) past the maximum. *previous (if not NULL) gets the count before. */
+int shmipc_semaphore_release(shmipc_semaphore *s, int32_t n, int32_t *previous);
+void shmipc_semaphore_close(shmipc_semaphore *s);
+
 #ifdef __cplusplus
 }
 #endif

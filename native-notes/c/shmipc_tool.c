@@ -17,6 +17,7 @@
  *                                                              SharedMemory SHM, release; DONE
  *   shmipc_tool lock-acquire LOCK                              takes the lock: ACQUIRED or ABANDONED; releases
  *   shmipc_tool lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
+ *   shmipc_tool semaphore-take-release NAME TAKE RELEASE       takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
  *   shmipc_tool event-pong PING PONG COUNT                     COUNT times: wait on event PING, set event PONG; DONE
  *
  * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
@@ -305,6 +306,21 @@ int main(int argc, char **argv)
         say("READY");
         hold_until_stdin_closes();
         pause(); /* the test kills us with SIGKILL */
+        return 0;
+    }
+
+    if (!strcmp(mode, "semaphore-take-release") && argc == 5) {
+        shmipc_semaphore *sem;
+        if ((rc = shmipc_semaphore_open(name, &sem))) return fail("semaphore open", rc);
+        int take = atoi(argv[3]), give = atoi(argv[4]);
+        say("READY");
+        for (int i = 0; i < take; i++)
+            if ((rc = shmipc_semaphore_wait(sem, 10000000000LL))) return fail("wait", rc);
+        printf("TOOK %d\n", take);
+        fflush(stdout);
+        if ((rc = shmipc_semaphore_release(sem, give, NULL))) return fail("release", rc);
+        say("DONE");
+        shmipc_semaphore_close(sem);
         return 0;
     }
 

@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 
-__all__ = ["Queue", "Pipe", "Connection", "SharedMemory", "Lock", "Event", "ShmIpcError", "InvalidSegmentError", "CorruptionError",
+__all__ = ["Queue", "Pipe", "Connection", "SharedMemory", "Lock", "Event", "Semaphore", "ShmIpcError", "InvalidSegmentError", "CorruptionError",
            "PeerClosedError", "LockAbandonedError"]
 
 
@@ -1130,7 +1130,7 @@ class Pipe:
 
 # ------------------------------------------------------------------------------------------- §7 shared state
 
-_KIND_SHARED_MEMORY, _KIND_LOCK, _KIND_EVENT = 3, 7, 8
+_KIND_SHARED_MEMORY, _KIND_LOCK, _KIND_EVENT, _KIND_SEMAPHORE = 3, 7, 8, 9
 _L_OWNER, _L_THREAD, _L_DEPTH, _L_SLEEPERS, _L_FLAGS = 0, 8, 12, 16, 20
 _E_STATE, _E_FLAGS, _E_GENERATION, _E_SLEEPERS = 0, 4, 8, 16
 _ME = _to_signed64(_MY_IDENTITY)
@@ -1339,6 +1339,64 @@ class Event:
             def ready():
                 return seg.load32(_HDR + _E_STATE) != 0 or seg.load64(_HDR + _E_GENERATION) != g0
         return self._sig.wait(ready, lambda: None, _deadline(timeout), self.spin, self.slice)
+
+    def close(self):
+        self._seg.close(unlink=self._seg.creator)
+
+
+class Semaphore:
+    """A ShmIpc Semaphore (§7.5), like multiprocessing.BoundedSemaphore: acquire() takes a count, release(n) adds n
+    (ValueError past the maximum, nothing added) and returns the count before."""
+
+    def __init__(self, seg):
+        self._seg = seg
+        self.maximum = _I32.unpack_from(seg.mm, _HDR + 4)[0]
+        self._sig = _Signal(seg, _HDR + 8, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_SEMAPHORE)
+        try:
+            count, maximum = struct.unpack_from("<ii", seg.mm, _HDR)
+            if not _control_shape(seg, 128, 0, 1) or maximum < 1 or not 0 <= count <= maximum:
+                raise InvalidSegmentError(name, "Corrupted", "semaphore control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    def _take(self):
+        seg = self._seg
+        cur = seg.load32(_HDR)
+        while cur > 0:
+            seen = seg.cas32(_HDR, cur, cur - 1)
+            if seen == cur:
+                return True
+            cur = seen
+        return False
+
+    def acquire(self, block=True, timeout=None):
+        if self._take():
+            return True
+        if not block:
+            return False
+        return self._sig.wait(self._take, lambda: None, _deadline(timeout), self.spin, self.slice)
+
+    def release(self, n=1):
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        seg = self._seg
+        cur = seg.load32(_HDR)
+        while True:
+            if cur > self.maximum - n:
+                raise ValueError(f"semaphore '{seg.name}' would pass its maximum of {self.maximum}")
+            seen = seg.cas32(_HDR, cur, cur + n)
+            if seen == cur:
+                break
+            cur = seen
+        self._sig.notify()
+        return cur
 
     def close(self):
         self._seg.close(unlink=self._seg.creator)

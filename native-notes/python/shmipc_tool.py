@@ -15,6 +15,7 @@
                                                                           of SharedMemory SHM, release; DONE
     python3 shmipc_tool.py lock-acquire LOCK                              takes the lock: ACQUIRED, or ABANDONED <dead pid>; releases
     python3 shmipc_tool.py lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
+    python3 shmipc_tool.py semaphore-take-release NAME TAKE RELEASE      takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
     python3 shmipc_tool.py event-pong PING PONG COUNT                     COUNT times: wait on Event PING, set Event PONG; DONE
 SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
@@ -201,6 +202,18 @@ def main(argv):
         lk.acquire()
         say("READY")
         hold()
+        return 0
+    if mode == "semaphore-take-release" and len(args) == 2:
+        sem, take, give = shmipc.Semaphore.open(name), int(args[0]), int(args[1])
+        say("READY")
+        for _ in range(take):
+            if not sem.acquire(timeout=10):
+                say("BAD no count within 10 s")
+                return 3
+        say(f"TOOK {take}")
+        sem.release(give)
+        say("DONE")
+        sem.close()
         return 0
     if mode == "event-pong" and len(args) == 2:
         ping, pong, count = shmipc.Event.open(name), shmipc.Event.open(args[0]), int(args[1])

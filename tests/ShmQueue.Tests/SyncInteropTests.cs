@@ -97,6 +97,23 @@ public abstract class SyncInteropTests
         Assert.IsTrue(lk.TryAcquire(TimeSpan.Zero), "the peer released it");
         lk.Release();
     }
+
+    [TestMethod]
+    public void Dotnet_and_the_peer_pass_counts_through_one_semaphore()
+    {
+        string name = TestNames.Unique("ipy-sem");
+        using ShmSemaphore semaphore = ShmSemaphore.Create(name, 0, 10);
+        using ChildProcess peer = Peer("semaphore-take-release", name, "3", "2");
+        peer.WaitForLine("READY", PeerStart);
+        Until.True(() => semaphore.Sleepers > 0, PeerStart, "the peer sleeps on the semaphore");
+        Assert.AreEqual(0, semaphore.Release(3));
+        Assert.AreEqual("TOOK 3", peer.WaitForLine("TOOK", PeerStart));
+        peer.WaitForLine("DONE", PeerStart);
+        Assert.AreEqual(0, peer.WaitForExit(PeerStart), peer.StandardError);
+        Assert.AreEqual(2, semaphore.CurrentCount, "the peer released two");
+        Assert.IsTrue(semaphore.TryWait(TimeSpan.Zero) && semaphore.TryWait(TimeSpan.Zero));
+        Assert.IsFalse(semaphore.TryWait(TimeSpan.Zero));
+    }
 }
 
 /// <summary>Shared state against the Python peer (native-notes/python/shmipc.py). Inconclusive only without python3.</summary>
