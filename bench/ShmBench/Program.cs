@@ -43,6 +43,6 @@ finally
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ShmBench quick | full [pipe|queue|pool|start|idle|interop ...] [--runs N] [--scale X] [--idle-seconds S] [--no-save] | micro [filter]");
+    Console.Error.WriteLine("usage: ShmBench quick | full [pipe|queue|pool|start|idle|interop|sync ...] [--runs N] [--scale X] [--idle-seconds S] [--no-save] | micro [filter]");
     return 2;
 }

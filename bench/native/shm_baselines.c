@@ -26,6 +26,8 @@
  * they make progress.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -390,10 +392,134 @@ static void memcpy_bandwidth(long count, int runs, long warmup)
     free(src);
 }
 
+/*
+ * The floor of a cross-process lock: a pthread mutex with PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST in a
+ * MAP_SHARED region (what ShmLock is compared with; a robust mutex is also recovered when its holder dies).
+ * Uncontended: lock+unlock pairs in one process, ns per pair. Contended: this process and a forked one each take
+ * it `count` times around a shared counter (unpinned, as the .NET side), total ms; the counter must be exact.
+ */
+struct locked_counter {
+    pthread_mutex_t mutex;
+    volatile long counter;
+};
+
+static struct locked_counter *robust_region(void)
+{
+    struct locked_counter *shared = shared_region(sizeof *shared);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    if (pthread_mutex_init(&shared->mutex, &attr) != 0) {
+        perror("pthread_mutex_init");
+        exit(1);
+    }
+    pthread_mutexattr_destroy(&attr);
+    return shared;
+}
+
+static void robust_lock(struct locked_counter *shared)
+{
+    if (pthread_mutex_lock(&shared->mutex) == EOWNERDEAD) {
+        pthread_mutex_consistent(&shared->mutex);
+    }
+}
+
+static void robust_mutex_uncontended(long count, int runs, long warmup)
+{
+    struct locked_counter *shared = robust_region();
+    for (long i = 0; i < warmup; i++) {
+        robust_lock(shared);
+        pthread_mutex_unlock(&shared->mutex);
+    }
+    for (int r = 0; r < runs; r++) {
+        uint64_t start = now_ns();
+        for (long i = 0; i < count; i++) {
+            robust_lock(shared);
+            pthread_mutex_unlock(&shared->mutex);
+        }
+        printf("value c.robust_mutex_uncontended_ns %.2f ns\n", (double)(now_ns() - start) / (double)count);
+        fflush(stdout);
+    }
+}
+
+static void robust_mutex_contended(long count, int runs, long warmup)
+{
+    (void)warmup;
+    struct locked_counter *shared = robust_region();
+    for (int r = 0; r < runs; r++) {
+        shared->counter = 0;
+        uint64_t start = now_ns();
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            exit(1);
+        }
+        for (long i = 0; i < count; i++) {
+            robust_lock(shared);
+            shared->counter++;
+            pthread_mutex_unlock(&shared->mutex);
+        }
+        if (pid == 0) {
+            _exit(0);
+        }
+        join_peer(pid);
+        double ms = (double)(now_ns() - start) / 1e6;
+        if (shared->counter != 2 * count) {
+            fprintf(stderr, "robust mutex counter %ld, expected %ld\n", shared->counter, 2 * count);
+            exit(1);
+        }
+        printf("value c.robust_mutex_contended_2x%ldk_ms %.1f ms\n", count / 1000, ms);
+        fflush(stdout);
+    }
+}
+
+/*
+ * 2^24 doubles in a MAP_SHARED region: this process writes element i = i * 0.5, a forked process (waiting on a flag)
+ * sums them. The figure is from the start of the writes to the end of the sum (both stamps CLOCK_MONOTONIC), in ms.
+ */
+static void array_write_sum(long count, int runs, long warmup)
+{
+    (void)warmup;
+    size_t n = (size_t)count;
+    struct { _Atomic int go; _Atomic long long end_ns; double sum; } *ctl = shared_region(4096);
+    double *data = shared_region(n * sizeof(double));
+    for (int r = 0; r < runs; r++) {
+        atomic_store(&ctl->go, 0);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            exit(1);
+        }
+        if (pid == 0) {
+            unsigned polls = 0;
+            while (!atomic_load_explicit(&ctl->go, memory_order_acquire)) backoff(&polls);
+            double sum = 0;
+            for (size_t i = 0; i < n; i++) sum += data[i];
+            ctl->sum = sum;
+            atomic_store_explicit(&ctl->end_ns, (long long)now_ns(), memory_order_release);
+            _exit(0);
+        }
+        uint64_t start = now_ns();
+        for (size_t i = 0; i < n; i++) data[i] = (double)i * 0.5;
+        atomic_store_explicit(&ctl->go, 1, memory_order_release);
+        join_peer(pid);
+        double expected = 0.25 * (double)n * (double)(n - 1);
+        if (ctl->sum != expected) {
+            fprintf(stderr, "array sum %f, expected %f\n", ctl->sum, expected);
+            exit(1);
+        }
+        printf("value c.array_2p24_write_sum_ms %.2f ms\n", (double)((uint64_t)atomic_load(&ctl->end_ns) - start) / 1e6);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy <count> <runs> <warmup>\n", argv[0]);
+        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy|robust_mutex|robust_mutex_contended|array_sum <count> <runs> <warmup>\n", argv[0]);
         return 2;
     }
     long count = atol(argv[2]);
@@ -417,6 +543,12 @@ int main(int argc, char **argv)
         spsc_ring(count, runs, warmup, SPSC_BATCH);
     } else if (strcmp(argv[1], "memcpy") == 0) {
         memcpy_bandwidth(count, runs, warmup);
+    } else if (strcmp(argv[1], "array_sum") == 0) {
+        array_write_sum(count, runs, warmup);
+    } else if (strcmp(argv[1], "robust_mutex") == 0) {
+        robust_mutex_uncontended(count, runs, warmup);
+    } else if (strcmp(argv[1], "robust_mutex_contended") == 0) {
+        robust_mutex_contended(count, runs, warmup);
     } else {
         fprintf(stderr, "unknown test %s\n", argv[1]);
         return 2;

@@ -116,6 +116,44 @@ def pool_start(_count, runs, _warmup):
             print(f"value py.pool2_{method}_start_to_first_result {elapsed / 1e6:.2f} ms", flush=True)
 
 
+def lock_uncontended(count, runs, warmup):
+    lock = mp.Lock()
+    for _ in range(warmup):
+        lock.acquire()
+        lock.release()
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        for _ in range(count):
+            lock.acquire()
+            lock.release()
+        print(f"value py.lock_uncontended_ns {(time.perf_counter_ns() - start) / count:.1f} ns", flush=True)
+
+
+def event_pong(ping, pong, total):
+    for _ in range(total):
+        ping.wait()
+        ping.clear()
+        pong.set()
+
+
+def event_rtt(count, runs, warmup):
+    ping, pong = mp.Event(), mp.Event()
+    peer = mp.Process(target=event_pong, args=(ping, pong, warmup + count * runs))
+    peer.start()
+    for r in range(-1, runs):
+        n = warmup if r < 0 else count
+        ns = []
+        for _ in range(n):
+            start = time.perf_counter_ns()
+            ping.set()
+            pong.wait()
+            pong.clear()
+            ns.append(time.perf_counter_ns() - start)
+        if r >= 0:
+            print_latency("py.event_pingpong_rtt", ns)
+    peer.join()
+
+
 def label(count):
     return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k" if count % 1000 == 0 else str(count)
 
@@ -126,6 +164,8 @@ TESTS = {
     "pool_apply": pool_apply,
     "pool_map": pool_map,
     "pool_start": pool_start,
+    "lock": lock_uncontended,
+    "event": event_rtt,
 }
 
 

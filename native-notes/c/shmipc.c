@@ -105,6 +105,8 @@ const char *shmipc_strerror(int status)
     case SHMIPC_ESYS: return "system call failed (see errno)";
     case SHMIPC_ENOSEND: return "this end of a one-way pipe cannot do that";
     case SHMIPC_ESHUTDOWN: return "the queue has been shut down";
+    case SHMIPC_EABANDONED: return "the lock's holder died holding it; the caller holds it now";
+    case SHMIPC_ENOTHELD: return "the lock is not held by this process (or thread)";
     default: return "unknown status";
     }
 }
@@ -1463,3 +1465,348 @@ void shmipc_pipe_close(shmipc_pipe *p)
     seg_close(&p->seg, p->seg.creator);
     free(p);
 }
+
+/* ================================================================= §7 Shared state */
+
+enum {
+    KIND_SHARED_MEMORY = 3, KIND_LOCK = 7, KIND_EVENT = 8,
+    L_OWNER = 0, L_THREAD = 8, L_DEPTH = 12, L_SLEEPERS = 16, L_FLAGS = 20,
+    E_STATE = 0, E_FLAGS = 4, E_GENERATION = 8, E_SLEEPERS = 16,
+};
+
+static int control_shape(const struct seg *s, uint64_t control_size, int64_t data_size, uint32_t nsems)
+{
+    return rd64(s->base + 40) == control_size && (data_size < 0 || rd64(s->base + 56) == (uint64_t)data_size) && s->nsems == nsems;
+}
+
+struct shmipc_shm {
+    struct seg seg;
+};
+
+int shmipc_shm_open(const char *name, shmipc_shm **out)
+{
+    *out = NULL;
+    shmipc_shm *m = calloc(1, sizeof *m);
+    if (!m) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_SHARED_MEMORY, &m->seg);
+    if (rc) { free(m); return rc; }
+    uint64_t size = rd64(m->seg.base + HDR_SIZE);
+    if (!control_shape(&m->seg, 128, -1, 0) || size != rd64(m->seg.base + 56) || size < 1) {
+        seg_close(&m->seg, 0);
+        free(m);
+        return SHMIPC_ECORRUPT;
+    }
+    *out = m;
+    return SHMIPC_OK;
+}
+
+int shmipc_shm_create(const char *name, int64_t size, shmipc_shm **out)
+{
+    *out = NULL;
+    if (size < 1 || size > (1LL << 40)) return SHMIPC_EINVALID;
+    shmipc_shm *m = calloc(1, sizeof *m);
+    if (!m) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_SHARED_MEMORY, 128, (uint64_t)size, 0, &m->seg);
+    if (rc) { free(m); return rc; }
+    wr64(m->seg.base + HDR_SIZE, (uint64_t)size);
+    seg_publish(&m->seg);
+    *out = m;
+    return SHMIPC_OK;
+}
+
+void *shmipc_shm_data(const shmipc_shm *m) { return m->seg.base + HDR_SIZE + 128; }
+int64_t shmipc_shm_size(const shmipc_shm *m) { return (int64_t)rd64(m->seg.base + HDR_SIZE); }
+
+void shmipc_shm_close(shmipc_shm *m)
+{
+    if (!m) return;
+    seg_close(&m->seg, m->seg.creator);
+    free(m);
+}
+
+/* §7.3. Owner: CAS 0 -> identity; release by exchange -> 0 (seq_cst: publishes the protected writes and is the
+ * notifier's fence). Before each sleep slice a waiter takes over a dead (or non-identity) owner by CAS. */
+struct shmipc_lock {
+    struct seg seg;
+    uint8_t *b;
+    int recursive;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+static int32_t lock_thread(void) { int32_t t = (int32_t)(gettid() & 0x7FFFFFFF); return t ? t : 1; }
+
+static int lock_init(shmipc_lock *l)
+{
+    l->b = l->seg.base + HDR_SIZE;
+    l->recursive = (rd32(l->b + L_FLAGS) & 1) != 0;
+    l->sig = (struct signal){l->b + L_SLEEPERS, l->seg.sems[0]};
+    l->wait = default_wait;
+    return SHMIPC_OK;
+}
+
+int shmipc_lock_open(const char *name, shmipc_lock **out)
+{
+    *out = NULL;
+    shmipc_lock *l = calloc(1, sizeof *l);
+    if (!l) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_LOCK, &l->seg);
+    if (rc) { free(l); return rc; }
+    if (!control_shape(&l->seg, 128, 0, 1) || (rd32(l->seg.base + HDR_SIZE + L_FLAGS) & ~1u) != 0) {
+        seg_close(&l->seg, 0);
+        free(l);
+        return SHMIPC_ECORRUPT;
+    }
+    lock_init(l);
+    *out = l;
+    return SHMIPC_OK;
+}
+
+int shmipc_lock_create(const char *name, int recursive, shmipc_lock **out)
+{
+    *out = NULL;
+    shmipc_lock *l = calloc(1, sizeof *l);
+    if (!l) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_LOCK, 128, 0, 1, &l->seg);
+    if (rc) { free(l); return rc; }
+    wr32(l->seg.base + HDR_SIZE + L_FLAGS, recursive ? 1 : 0);
+    lock_init(l);
+    seg_publish(&l->seg);
+    *out = l;
+    return SHMIPC_OK;
+}
+
+struct lock_ctx { shmipc_lock *l; int held; int abandoned; };
+
+static int lock_try(shmipc_lock *l)
+{
+    return ld_acq64(l->b + L_OWNER) == 0 && cas64(l->b + L_OWNER, 0, (int64_t)s_identity) == 0;
+}
+
+static int lock_cond(void *c)
+{
+    struct lock_ctx *x = c;
+    if (!x->held) x->held = lock_try(x->l);
+    return x->held;
+}
+
+static int lock_before_sleep(void *c)
+{
+    struct lock_ctx *x = c;
+    if (x->held) return SHMIPC_OK;
+    uint64_t owner = (uint64_t)ld_acq64(x->l->b + L_OWNER);
+    if (owner == 0 || owner == s_identity) return SHMIPC_OK;
+    if (is_identity_word(owner) && identity_alive(owner)) return SHMIPC_OK; /* a live holder is never overtaken */
+    if ((uint64_t)cas64(x->l->b + L_OWNER, (int64_t)owner, (int64_t)s_identity) == owner) {
+        x->held = 1;
+        x->abandoned = 1;
+    }
+    return SHMIPC_OK;
+}
+
+static void lock_took(shmipc_lock *l)
+{
+    atomic_store_explicit(A32(l->b + L_THREAD), lock_thread(), memory_order_relaxed);
+    atomic_store_explicit(A32(l->b + L_DEPTH), 1, memory_order_relaxed);
+}
+
+int shmipc_lock_acquire(shmipc_lock *l, int64_t timeout_ns)
+{
+    if (lock_try(l)) {
+        lock_took(l);
+        return SHMIPC_OK;
+    }
+    if ((uint64_t)ld_acq64(l->b + L_OWNER) == s_identity && ld_acq32(l->b + L_THREAD) == lock_thread()) {
+        if (!l->recursive) return SHMIPC_EBUSY; /* this thread holds it: waiting would deadlock */
+        atomic_fetch_add_explicit(A32(l->b + L_DEPTH), 1, memory_order_relaxed);
+        return SHMIPC_OK;
+    }
+    struct lock_ctx x = {l, 0, 0};
+    int rc = wait_for(&l->sig, &l->wait, deadline_from(timeout_ns), lock_cond, lock_before_sleep, &x);
+    if (rc != SHMIPC_OK) return rc;
+    lock_took(l);
+    return x.abandoned ? SHMIPC_EABANDONED : SHMIPC_OK;
+}
+
+int shmipc_lock_release(shmipc_lock *l)
+{
+    if ((uint64_t)ld_acq64(l->b + L_OWNER) != s_identity) return SHMIPC_ENOTHELD;
+    if (l->recursive) {
+        if (ld_acq32(l->b + L_THREAD) != lock_thread()) return SHMIPC_ENOTHELD;
+        int32_t depth = ld_acq32(l->b + L_DEPTH);
+        if (depth > 1) {
+            atomic_store_explicit(A32(l->b + L_DEPTH), depth - 1, memory_order_relaxed);
+            return SHMIPC_OK;
+        }
+    }
+    atomic_store_explicit(A32(l->b + L_THREAD), 0, memory_order_relaxed);
+    atomic_exchange_explicit(A64(l->b + L_OWNER), 0, memory_order_seq_cst);
+    notify(&l->sig); /* its own fence is redundant after the exchange, and harmless */
+    return SHMIPC_OK;
+}
+
+void shmipc_lock_close(shmipc_lock *l)
+{
+    if (!l) return;
+    seg_close(&l->seg, l->seg.creator);
+    free(l);
+}
+
+/* §7.4. */
+struct shmipc_event {
+    struct seg seg;
+    uint8_t *c;
+    int auto_reset;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+static void event_init(shmipc_event *e)
+{
+    e->c = e->seg.base + HDR_SIZE;
+    e->auto_reset = (rd32(e->c + E_FLAGS) & 1) != 0;
+    e->sig = (struct signal){e->c + E_SLEEPERS, e->seg.sems[0]};
+    e->wait = default_wait;
+}
+
+int shmipc_event_open(const char *name, shmipc_event **out)
+{
+    *out = NULL;
+    shmipc_event *e = calloc(1, sizeof *e);
+    if (!e) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_EVENT, &e->seg);
+    if (rc) { free(e); return rc; }
+    if (!control_shape(&e->seg, 128, 0, 1) || (rd32(e->seg.base + HDR_SIZE + E_FLAGS) & ~1u) != 0) {
+        seg_close(&e->seg, 0);
+        free(e);
+        return SHMIPC_ECORRUPT;
+    }
+    event_init(e);
+    *out = e;
+    return SHMIPC_OK;
+}
+
+int shmipc_event_create(const char *name, int auto_reset, int initial_state, shmipc_event **out)
+{
+    *out = NULL;
+    shmipc_event *e = calloc(1, sizeof *e);
+    if (!e) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_EVENT, 128, 0, 1, &e->seg);
+    if (rc) { free(e); return rc; }
+    wr32(e->seg.base + HDR_SIZE + E_STATE, initial_state ? 1 : 0);
+    wr32(e->seg.base + HDR_SIZE + E_FLAGS, auto_reset ? 1 : 0);
+    event_init(e);
+    seg_publish(&e->seg);
+    *out = e;
+    return SHMIPC_OK;
+}
+
+void shmipc_event_set(shmipc_event *e)
+{
+    atomic_store_explicit(A32(e->c + E_STATE), 1, memory_order_release);
+    if (!e->auto_reset) atomic_fetch_add_explicit(A64(e->c + E_GENERATION), 1, memory_order_seq_cst);
+    notify(&e->sig);
+}
+
+void shmipc_event_reset(shmipc_event *e) { atomic_store_explicit(A32(e->c + E_STATE), 0, memory_order_release); }
+
+int shmipc_event_is_set(const shmipc_event *e) { return ld_acq32(e->c + E_STATE) != 0; }
+
+struct event_ctx { shmipc_event *e; int64_t generation; };
+
+static int event_cond(void *c)
+{
+    struct event_ctx *x = c;
+    uint8_t *state = x->e->c + E_STATE;
+    if (x->e->auto_reset) return ld_acq32(state) != 0 && cas32(state, 1, 0) == 1;
+    return ld_acq32(state) != 0 || ld_acq64(x->e->c + E_GENERATION) != x->generation;
+}
+
+static int event_before_sleep(void *c) { (void)c; return SHMIPC_OK; }
+
+int shmipc_event_wait(shmipc_event *e, int64_t timeout_ns)
+{
+    struct event_ctx x = {e, ld_acq64(e->c + E_GENERATION)};
+    return wait_for(&e->sig, &e->wait, deadline_from(timeout_ns), event_cond, event_before_sleep, &x);
+}
+
+void shmipc_event_close(shmipc_event *e)
+{
+    if (!e) return;
+    seg_close(&e->seg, e->seg.creator);
+    free(e);
+}
+
+/* §7.5. Count changes by CAS only; a release's CAS is the notifier's full fence. */
+enum { KIND_SEMAPHORE = 9, S_COUNT = 0, S_MAX = 4, S_SLEEPERS = 8 };
+
+struct shmipc_semaphore {
+    struct seg seg;
+    uint8_t *c;
+    int32_t max;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+int shmipc_semaphore_open(const char *name, shmipc_semaphore **out)
+{
+    *out = NULL;
+    shmipc_semaphore *s = calloc(1, sizeof *s);
+    if (!s) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_SEMAPHORE, &s->seg);
+    if (rc) { free(s); return rc; }
+    s->c = s->seg.base + HDR_SIZE;
+    s->max = (int32_t)rd32(s->c + S_MAX);
+    int32_t count = ld_acq32(s->c + S_COUNT);
+    if (!control_shape(&s->seg, 128, 0, 1) || s->max < 1 || count < 0 || count > s->max) {
+        seg_close(&s->seg, 0);
+        free(s);
+        return SHMIPC_ECORRUPT;
+    }
+    s->sig = (struct signal){s->c + S_SLEEPERS, s->seg.sems[0]};
+    s->wait = default_wait;
+    *out = s;
+    return SHMIPC_OK;
+}
+
+static int semaphore_take(void *ctx)
+{
+    shmipc_semaphore *s = ctx;
+    int32_t cur = ld_acq32(s->c + S_COUNT);
+    while (cur > 0) {
+        int32_t seen = cas32(s->c + S_COUNT, cur, cur - 1);
+        if (seen == cur) return 1;
+        cur = seen;
+    }
+    return 0;
+}
+
+static int semaphore_before_sleep(void *ctx) { (void)ctx; return SHMIPC_OK; }
+
+int shmipc_semaphore_wait(shmipc_semaphore *s, int64_t timeout_ns)
+{
+    return wait_for(&s->sig, &s->wait, deadline_from(timeout_ns), semaphore_take, semaphore_before_sleep, s);
+}
+
+int shmipc_semaphore_release(shmipc_semaphore *s, int32_t n, int32_t *previous)
+{
+    if (n < 1) return SHMIPC_EINVALID;
+    int32_t cur = ld_acq32(s->c + S_COUNT);
+    for (;;) {
+        if (cur > s->max - n) return SHMIPC_EINVALID;
+        int32_t seen = cas32(s->c + S_COUNT, cur, cur + n);
+        if (seen == cur) break;
+        cur = seen;
+    }
+    if (previous) *previous = cur;
+    notify(&s->sig);
+    return SHMIPC_OK;
+}
+
+void shmipc_semaphore_close(shmipc_semaphore *s)
+{
+    if (!s) return;
+    seg_close(&s->seg, s->seg.creator);
+    free(s);
+}
+

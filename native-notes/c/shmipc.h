@@ -42,6 +42,8 @@ enum shmipc_status {
     SHMIPC_ESYS = -15,         /* an OS call failed: see errno */
     SHMIPC_ENOSEND = -16,      /* pipe: this end of a one-way pipe only receives (or only sends) */
     SHMIPC_ESHUTDOWN = -17,    /* queue: shut down (§6.9): put refused; get after the drain (at once if immediate) */
+    SHMIPC_EABANDONED = -18,   /* lock: its holder died holding it; THE CALLER HOLDS IT NOW (check, then release) */
+    SHMIPC_ENOTHELD = -19,     /* lock: released by a process (or thread) that does not hold it */
 };
 
 const char *shmipc_strerror(int status);
@@ -116,6 +118,46 @@ void shmipc_pipe_close(shmipc_pipe *p);
 
 /* Testing only: writes a record header and payload past Tail without publishing it (killed mid-write). */
 int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t length);
+
+/* ------------------------------------------------------------------ Shared state (LAYOUT.md §7) */
+
+/* SharedMemory (§7.1): a named block of bytes. */
+typedef struct shmipc_shm shmipc_shm;
+int shmipc_shm_open(const char *name, shmipc_shm **out);
+int shmipc_shm_create(const char *name, int64_t size, shmipc_shm **out);
+void *shmipc_shm_data(const shmipc_shm *m);
+int64_t shmipc_shm_size(const shmipc_shm *m);
+void shmipc_shm_close(shmipc_shm *m);
+
+/* Lock (§7.3), also Python's RLock when its creator made it recursive (recursion per calling thread). */
+typedef struct shmipc_lock shmipc_lock;
+int shmipc_lock_open(const char *name, shmipc_lock **out);
+int shmipc_lock_create(const char *name, int recursive, shmipc_lock **out);
+/* SHMIPC_OK; SHMIPC_EABANDONED (held by the caller: the previous holder died holding it); SHMIPC_ETIMEOUT. */
+int shmipc_lock_acquire(shmipc_lock *l, int64_t timeout_ns);
+/* SHMIPC_OK, or SHMIPC_ENOTHELD. */
+int shmipc_lock_release(shmipc_lock *l);
+void shmipc_lock_close(shmipc_lock *l);
+
+/* Event (§7.4): manual reset, or auto reset (one waiter per set) when its creator asked. */
+typedef struct shmipc_event shmipc_event;
+int shmipc_event_open(const char *name, shmipc_event **out);
+int shmipc_event_create(const char *name, int auto_reset, int initial_state, shmipc_event **out);
+void shmipc_event_set(shmipc_event *e);
+void shmipc_event_reset(shmipc_event *e);
+int shmipc_event_is_set(const shmipc_event *e);
+/* SHMIPC_OK when set (auto reset: and taken), SHMIPC_ETIMEOUT. */
+int shmipc_event_wait(shmipc_event *e, int64_t timeout_ns);
+void shmipc_event_close(shmipc_event *e);
+
+/* Semaphore (§7.5): counts, at most a maximum fixed by its creator. */
+typedef struct shmipc_semaphore shmipc_semaphore;
+int shmipc_semaphore_open(const char *name, shmipc_semaphore **out);
+/* SHMIPC_OK (a count taken) or SHMIPC_ETIMEOUT. */
+int shmipc_semaphore_wait(shmipc_semaphore *s, int64_t timeout_ns);
+/* Adds n; SHMIPC_EINVALID (nothing added) past the maximum. *previous (if not NULL) gets the count before. */
+int shmipc_semaphore_release(shmipc_semaphore *s, int32_t n, int32_t *previous);
+void shmipc_semaphore_close(shmipc_semaphore *s);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,12 @@
  *   shmipc_tool pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
  *                                                              messages "TAG:i:" + bytes (i+k)%251 up to LENGTH
  *                                                              (tests/Common/PipeMessages.Tagged); SENT, closes
+ *   shmipc_tool lock-count LOCK SHM COUNT                      COUNT times: take LOCK, add 1 to the int64 at byte 0 of
+ *                                                              SharedMemory SHM, release; DONE
+ *   shmipc_tool lock-acquire LOCK                              takes the lock: ACQUIRED or ABANDONED; releases
+ *   shmipc_tool lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
+ *   shmipc_tool semaphore-take-release NAME TAKE RELEASE       takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
+ *   shmipc_tool event-pong PING PONG COUNT                     COUNT times: wait on event PING, set event PONG; DONE
  *
  * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
  * Exit status: 0 done, 1 a library error (printed), 2 usage, 3 a message failed its check.
@@ -311,6 +317,78 @@ int main(int argc, char **argv)
         free(buf);
         say("SENT");
         shmipc_pipe_close(p);
+        return 0;
+    }
+
+    if (!strcmp(mode, "lock-count") && argc == 5) {
+        shmipc_lock *l;
+        shmipc_shm *m;
+        if ((rc = shmipc_lock_open(name, &l))) return fail("lock open", rc);
+        if ((rc = shmipc_shm_open(argv[3], &m))) return fail("shm open", rc);
+        if (shmipc_shm_size(m) < 8) return fail("shm size", SHMIPC_EINVALID);
+        volatile int64_t *counter = shmipc_shm_data(m);
+        long count = atol(argv[4]);
+        say("READY");
+        for (long i = 0; i < count; i++) {
+            if ((rc = shmipc_lock_acquire(l, SHMIPC_FOREVER))) return fail("acquire", rc);
+            *counter += 1;
+            if ((rc = shmipc_lock_release(l))) return fail("release", rc);
+        }
+        say("DONE");
+        shmipc_shm_close(m);
+        shmipc_lock_close(l);
+        return 0;
+    }
+
+    if (!strcmp(mode, "lock-acquire") && argc == 3) {
+        shmipc_lock *l;
+        if ((rc = shmipc_lock_open(name, &l))) return fail("lock open", rc);
+        rc = shmipc_lock_acquire(l, SHMIPC_FOREVER);
+        if (rc != SHMIPC_OK && rc != SHMIPC_EABANDONED) return fail("acquire", rc);
+        say(rc == SHMIPC_EABANDONED ? "ABANDONED" : "ACQUIRED");
+        if ((rc = shmipc_lock_release(l))) return fail("release", rc);
+        shmipc_lock_close(l);
+        return 0;
+    }
+
+    if (!strcmp(mode, "lock-hold") && argc == 3) {
+        shmipc_lock *l;
+        if ((rc = shmipc_lock_open(name, &l))) return fail("lock open", rc);
+        if ((rc = shmipc_lock_acquire(l, SHMIPC_FOREVER))) return fail("acquire", rc);
+        say("READY");
+        hold_until_stdin_closes();
+        pause(); /* the test kills us with SIGKILL */
+        return 0;
+    }
+
+    if (!strcmp(mode, "semaphore-take-release") && argc == 5) {
+        shmipc_semaphore *sem;
+        if ((rc = shmipc_semaphore_open(name, &sem))) return fail("semaphore open", rc);
+        int take = atoi(argv[3]), give = atoi(argv[4]);
+        say("READY");
+        for (int i = 0; i < take; i++)
+            if ((rc = shmipc_semaphore_wait(sem, 10000000000LL))) return fail("wait", rc);
+        printf("TOOK %d\n", take);
+        fflush(stdout);
+        if ((rc = shmipc_semaphore_release(sem, give, NULL))) return fail("release", rc);
+        say("DONE");
+        shmipc_semaphore_close(sem);
+        return 0;
+    }
+
+    if (!strcmp(mode, "event-pong") && argc == 5) {
+        shmipc_event *ping, *pong;
+        if ((rc = shmipc_event_open(name, &ping))) return fail("ping open", rc);
+        if ((rc = shmipc_event_open(argv[3], &pong))) return fail("pong open", rc);
+        long count = atol(argv[4]);
+        say("READY");
+        for (long i = 0; i < count; i++) {
+            if ((rc = shmipc_event_wait(ping, 10000000000LL))) return fail("ping wait", rc);
+            shmipc_event_set(pong);
+        }
+        say("DONE");
+        shmipc_event_close(ping);
+        shmipc_event_close(pong);
         return 0;
     }
 

@@ -22,9 +22,11 @@ import os
 import platform
 import queue as _queue
 import struct
+import threading
 import time
 
-__all__ = ["Queue", "Pipe", "Connection", "ShmIpcError", "InvalidSegmentError", "CorruptionError", "PeerClosedError", "ShutDown"]
+__all__ = ["Queue", "Pipe", "Connection", "SharedMemory", "Lock", "Event", "Semaphore", "ShmIpcError", "InvalidSegmentError", "CorruptionError",
+           "PeerClosedError", "ShutDown", "LockAbandonedError"]
 
 
 class ShmIpcError(OSError):
@@ -1337,6 +1339,280 @@ class Pipe:
         conn = Connection(seg, 0)
         seg.publish()
         return conn
+
+
+# ------------------------------------------------------------------------------------------- §7 shared state
+
+_KIND_SHARED_MEMORY, _KIND_LOCK, _KIND_EVENT, _KIND_SEMAPHORE = 3, 7, 8, 9
+_L_OWNER, _L_THREAD, _L_DEPTH, _L_SLEEPERS, _L_FLAGS = 0, 8, 12, 16, 20
+_E_STATE, _E_FLAGS, _E_GENERATION, _E_SLEEPERS = 0, 4, 8, 16
+_ME = _to_signed64(_MY_IDENTITY)
+
+
+class LockAbandonedError(ShmIpcError):
+    """The lock's holder died holding it (LAYOUT.md §7.3). Raised by acquire() WITH THE LOCK HELD by the caller:
+    check the state it protects, then release()."""
+
+    def __init__(self, name, pid):
+        super().__init__(f"lock '{name}' was abandoned by pid {pid}; this process holds it now")
+        self.pid = pid
+
+
+def _control_shape(seg, control_size, data_size, nsems):
+    csize, dsize = struct.unpack_from("<QQ", seg.mm, 40)[0], struct.unpack_from("<Q", seg.mm, 56)[0]
+    return csize == control_size and (data_size is None or dsize == data_size) and len(seg.sems) == nsems
+
+
+class SharedMemory:
+    """multiprocessing.shared_memory.SharedMemory over a ShmIpc SharedMemory segment (§7.1): .buf is the block."""
+
+    def __init__(self, seg):
+        self._seg = seg
+        self.name = seg.name
+        self.size = _I64.unpack_from(seg.mm, _HDR)[0]
+        self.buf = memoryview(seg.mm)[_HDR + 128:_HDR + 128 + self.size]
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_SHARED_MEMORY)
+        try:
+            dsize = struct.unpack_from("<Q", seg.mm, 56)[0]
+            if not _control_shape(seg, 128, None, 0) or _I64.unpack_from(seg.mm, _HDR)[0] != dsize or dsize < 1:
+                raise InvalidSegmentError(name, "Corrupted", "shared memory control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @classmethod
+    def create(cls, name, size):
+        if size < 1:
+            raise ValueError("size must be at least 1 byte")
+        seg = _Segment(name, _KIND_SHARED_MEMORY, create=(128, size, 0))
+        struct.pack_into("<q", seg.mm, _HDR, size)
+        seg.publish()
+        return cls(seg)
+
+    def close(self):
+        self.buf.release()
+        self._seg.close(unlink=self._seg.creator)
+
+
+class Lock:
+    """A ShmIpc Lock (§7.3), like multiprocessing.Lock (and RLock when its creator made it recursive). A holder that
+    dies (even by SIGKILL) is taken over by the next acquirer within one sleep slice: acquire() then raises
+    LockAbandonedError with the lock held. A live holder is never overtaken."""
+
+    def __init__(self, seg, block=_HDR):
+        self._seg, self._b = seg, block
+        self.recursive = (_U32.unpack_from(seg.mm, block + _L_FLAGS)[0] & 1) != 0
+        self._sig = _Signal(seg, block + _L_SLEEPERS, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_LOCK)
+        try:
+            if not _control_shape(seg, 128, 0, 1) or _U32.unpack_from(seg.mm, _HDR + _L_FLAGS)[0] & ~1:
+                raise InvalidSegmentError(name, "Corrupted", "lock control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @classmethod
+    def create(cls, name, recursive=False):
+        seg = _Segment(name, _KIND_LOCK, create=(128, 0, 1))
+        struct.pack_into("<I", seg.mm, _HDR + _L_FLAGS, 1 if recursive else 0)
+        seg.publish()
+        return cls(seg)
+
+    @staticmethod
+    def _thread():
+        return threading.get_ident() & 0x7FFFFFFF or 1
+
+    def _took(self):
+        self._seg.xchg32(self._b + _L_THREAD, self._thread())
+        self._seg.xchg32(self._b + _L_DEPTH, 1)
+
+    def _try(self):
+        seg, o = self._seg, self._b + _L_OWNER
+        return seg.load64(o) == 0 and seg.cas64(o, 0, _MY_IDENTITY) == 0
+
+    def acquire(self, block=True, timeout=None):
+        seg, b = self._seg, self._b
+        if self._try():
+            self._took()
+            return True
+        if seg.load64(b + _L_OWNER) == _ME and seg.load32(b + _L_THREAD) == self._thread():
+            if not self.recursive:
+                raise RuntimeError(f"this thread holds lock '{seg.name}' already and it is not recursive")
+            seg.xchg32(b + _L_DEPTH, seg.load32(b + _L_DEPTH) + 1)
+            return True
+        abandoned = []
+
+        def ready():
+            return bool(abandoned) or self._try()
+
+        def before_sleep():
+            owner = seg.load64(b + _L_OWNER)
+            if owner in (0, _ME):
+                return
+            word = owner & _M64
+            if _is_identity_word(word) and _identity_alive(word):
+                return
+            if seg.cas64(b + _L_OWNER, word, _MY_IDENTITY) == owner:
+                abandoned.append((word & 0xFFFFFFFF) >> 5 if _is_identity_word(word) else 0)
+
+        deadline = _deadline(timeout) if block else time.monotonic()
+        if not self._sig.wait(ready, before_sleep, deadline, 0 if not block else self.spin, self.slice):
+            return False
+        self._took()
+        if abandoned:
+            raise LockAbandonedError(seg.name, abandoned[0])
+        return True
+
+    def release(self):
+        seg, b = self._seg, self._b
+        if seg.load64(b + _L_OWNER) != _ME or (self.recursive and seg.load32(b + _L_THREAD) != self._thread()):
+            raise RuntimeError(f"release of lock '{seg.name}' by a process (or thread) that does not hold it")
+        if self.recursive:
+            depth = seg.load32(b + _L_DEPTH)
+            if depth > 1:
+                seg.xchg32(b + _L_DEPTH, depth - 1)
+                return
+        seg.xchg32(b + _L_THREAD, 0)
+        seg.cas64(b + _L_OWNER, _MY_IDENTITY, 0)  # seq_cst: publishes the protected writes; the notifier's fence
+        self._sig.notify()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def close(self):
+        self._seg.close(unlink=self._seg.creator)
+
+
+class Event:
+    """A ShmIpc Event (§7.4), like multiprocessing.Event (auto-reset when its creator asked: one waiter per set())."""
+
+    def __init__(self, seg):
+        self._seg = seg
+        self.auto_reset = (_U32.unpack_from(seg.mm, _HDR + _E_FLAGS)[0] & 1) != 0
+        self._sig = _Signal(seg, _HDR + _E_SLEEPERS, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_EVENT)
+        try:
+            if not _control_shape(seg, 128, 0, 1) or _U32.unpack_from(seg.mm, _HDR + _E_FLAGS)[0] & ~1:
+                raise InvalidSegmentError(name, "Corrupted", "event control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @classmethod
+    def create(cls, name, auto_reset=False, initial=False):
+        seg = _Segment(name, _KIND_EVENT, create=(128, 0, 1))
+        struct.pack_into("<iI", seg.mm, _HDR, 1 if initial else 0, 1 if auto_reset else 0)
+        seg.publish()
+        return cls(seg)
+
+    def is_set(self):
+        return self._seg.load32(_HDR + _E_STATE) != 0
+
+    def set(self):
+        seg = self._seg
+        seg.xchg32(_HDR + _E_STATE, 1)  # seq_cst: at least the release the layout asks for
+        if not self.auto_reset:
+            g = seg.load64(_HDR + _E_GENERATION)
+            while True:
+                seen = seg.cas64(_HDR + _E_GENERATION, g, g + 1)
+                if seen == g:
+                    break
+                g = seen
+        self._sig.notify()
+
+    def clear(self):
+        self._seg.xchg32(_HDR + _E_STATE, 0)
+
+    def wait(self, timeout=None):
+        seg = self._seg
+        if self.auto_reset:
+            def ready():
+                return seg.load32(_HDR + _E_STATE) != 0 and seg.cas32(_HDR + _E_STATE, 1, 0) == 1
+        else:
+            g0 = seg.load64(_HDR + _E_GENERATION)
+
+            def ready():
+                return seg.load32(_HDR + _E_STATE) != 0 or seg.load64(_HDR + _E_GENERATION) != g0
+        return self._sig.wait(ready, lambda: None, _deadline(timeout), self.spin, self.slice)
+
+    def close(self):
+        self._seg.close(unlink=self._seg.creator)
+
+
+class Semaphore:
+    """A ShmIpc Semaphore (§7.5), like multiprocessing.BoundedSemaphore: acquire() takes a count, release(n) adds n
+    (ValueError past the maximum, nothing added) and returns the count before."""
+
+    def __init__(self, seg):
+        self._seg = seg
+        self.maximum = _I32.unpack_from(seg.mm, _HDR + 4)[0]
+        self._sig = _Signal(seg, _HDR + 8, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_SEMAPHORE)
+        try:
+            count, maximum = struct.unpack_from("<ii", seg.mm, _HDR)
+            if not _control_shape(seg, 128, 0, 1) or maximum < 1 or not 0 <= count <= maximum:
+                raise InvalidSegmentError(name, "Corrupted", "semaphore control block out of range")
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    def _take(self):
+        seg = self._seg
+        cur = seg.load32(_HDR)
+        while cur > 0:
+            seen = seg.cas32(_HDR, cur, cur - 1)
+            if seen == cur:
+                return True
+            cur = seen
+        return False
+
+    def acquire(self, block=True, timeout=None):
+        if self._take():
+            return True
+        if not block:
+            return False
+        return self._sig.wait(self._take, lambda: None, _deadline(timeout), self.spin, self.slice)
+
+    def release(self, n=1):
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        seg = self._seg
+        cur = seg.load32(_HDR)
+        while True:
+            if cur > self.maximum - n:
+                raise ValueError(f"semaphore '{seg.name}' would pass its maximum of {self.maximum}")
+            seen = seg.cas32(_HDR, cur, cur + n)
+            if seen == cur:
+                break
+            cur = seen
+        self._sig.notify()
+        return cur
+
+    def close(self):
+        self._seg.close(unlink=self._seg.creator)
 
 
 def atomics_source():

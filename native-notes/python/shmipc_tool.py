@@ -16,6 +16,12 @@
     python3 shmipc_tool.py pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
                                                                           messages "TAG:i:" + bytes (i+k)%251 up to LENGTH
                                                                           (tests/Common/PipeMessages.Tagged); SENT, closes
+    python3 shmipc_tool.py lock-count LOCK SHM COUNT                     COUNT times: take Lock LOCK, add 1 to the int64 at byte 0
+                                                                          of SharedMemory SHM, release; DONE
+    python3 shmipc_tool.py lock-acquire LOCK                              takes the lock: ACQUIRED, or ABANDONED <dead pid>; releases
+    python3 shmipc_tool.py lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
+    python3 shmipc_tool.py semaphore-take-release NAME TAKE RELEASE      takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
+    python3 shmipc_tool.py event-pong PING PONG COUNT                     COUNT times: wait on Event PING, set Event PONG; DONE
 SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
 """
@@ -207,6 +213,59 @@ def main(argv):
             c.send_bytes(head + bytes((i + k) % 251 for k in range(len(head), total)))
         say("SENT")
         c.close()
+        return 0
+    if mode == "lock-count" and len(args) == 2:
+        lk, mem, count = shmipc.Lock.open(name), shmipc.SharedMemory.open(args[0]), int(args[1])
+        counter = mem.buf.cast("q")
+        say("READY")
+        for _ in range(count):
+            lk.acquire()
+            counter[0] += 1
+            lk.release()
+        counter.release()
+        say("DONE")
+        mem.close()
+        lk.close()
+        return 0
+    if mode == "lock-acquire" and not args:
+        lk = shmipc.Lock.open(name)
+        try:
+            lk.acquire()
+            say("ACQUIRED")
+        except shmipc.LockAbandonedError as e:
+            say(f"ABANDONED {e.pid}")
+        lk.release()
+        lk.close()
+        return 0
+    if mode == "lock-hold" and not args:
+        lk = shmipc.Lock.open(name)
+        lk.acquire()
+        say("READY")
+        hold()
+        return 0
+    if mode == "semaphore-take-release" and len(args) == 2:
+        sem, take, give = shmipc.Semaphore.open(name), int(args[0]), int(args[1])
+        say("READY")
+        for _ in range(take):
+            if not sem.acquire(timeout=10):
+                say("BAD no count within 10 s")
+                return 3
+        say(f"TOOK {take}")
+        sem.release(give)
+        say("DONE")
+        sem.close()
+        return 0
+    if mode == "event-pong" and len(args) == 2:
+        ping, pong, count = shmipc.Event.open(name), shmipc.Event.open(args[0]), int(args[1])
+        say("READY")
+        for _ in range(count):
+            if not ping.wait(timeout=10):
+                say("BAD no ping within 10 s")
+                return 3
+            pong.set()
+        say("DONE")
+        ping.close()
+        pong.close()
         return 0
     print(f"unknown mode or wrong arguments: {mode}", file=sys.stderr)
     return 2

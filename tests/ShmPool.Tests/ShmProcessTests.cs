@@ -233,4 +233,18 @@ public sealed class ShmProcessTests
         Assert.IsTrue(queue.Queue.TryDequeue(out byte[]? message, Deadline));
         CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, message);
     }
+
+    [TestMethod]
+    public void Shared_state_passed_to_a_process_arrives_open()
+    {
+        string id = $"shmpool-{Environment.ProcessId}-state-{Guid.NewGuid():N}";
+        using ShmValue<long> value = ShmValue<long>.Create(id + "-v");
+        using ShmCounter counter = ShmCounter.Create(id + "-c", 100);
+        using ShmEvent done = ShmEvent.Create(id + "-e");
+        using ShmProcess<int> p = Track(ShmProcess.Start<(ShmValue<long>, ShmCounter, ShmEvent, int), int>(HandleFunctions.CountShared, (value, counter, done, 1_000)));
+        Assert.IsTrue(done.Wait(Deadline), "the child sets the event it was given");
+        Assert.AreEqual(1_000, p.GetResult(Deadline));
+        Assert.AreEqual(1_000, value.Value);
+        Assert.AreEqual(1_100, counter.Value);
+    }
 }

@@ -211,6 +211,28 @@ public static class HandleFunctions
         }
     }
 
+    /// <summary>Adds its count to the shared value under the value's lock, counts on the counter, then sets the event.</summary>
+    public static int CountShared((ShmValue<long> Value, ShmCounter Counter, ShmEvent Done, int Count) arg)
+    {
+        using (arg.Value)
+        using (arg.Counter)
+        using (arg.Done)
+        {
+            for (int i = 0; i < arg.Count; i++)
+            {
+                using (arg.Value.Lock.Hold())
+                {
+                    arg.Value.Value++;
+                }
+
+                arg.Counter.Increment();
+            }
+
+            arg.Done.Set();
+            return arg.Count;
+        }
+    }
+
     /// <summary>A producer process, as in Python's tutorial: puts 0..count-1 on the queue it was given.</summary>
     public static int Produce((ShmQueue<int> Queue, int Count) arg)
     {

@@ -36,6 +36,7 @@ namespace ShmIpc.TestHost
             RegisterPool();
             RegisterInterop();
             RegisterSharedPipe();
+            RegisterSync();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -48,6 +49,7 @@ namespace ShmIpc.TestHost
         static partial void RegisterInterop();
 
         static partial void RegisterSharedPipe();
+        static partial void RegisterSync();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 

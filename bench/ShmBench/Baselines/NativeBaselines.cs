@@ -42,6 +42,15 @@ internal static class NativeBaselines
     /// <summary>memcpy of 64 KiB messages: c.memcpy_64KiB_bandwidth.</summary>
     public static void MemcpyBandwidth(HarnessContext ctx) => Run(ctx, "memcpy", ctx.Plan(100_000, 1_000));
 
+    /// <summary>Uncontended lock+unlock of a PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST mutex in a shared mapping: c.robust_mutex_uncontended_ns.</summary>
+    public static void RobustMutexUncontended(HarnessContext ctx) => Run(ctx, "robust_mutex", ctx.Plan(5_000_000, 1_000_000));
+
+    /// <summary>Two processes taking that mutex <paramref name="perProcess"/> times each around a counter: c.robust_mutex_contended_2x&lt;k&gt;k_ms.</summary>
+    public static void RobustMutexContended(HarnessContext ctx, int perProcess) => Run(ctx, "robust_mutex_contended", new RunPlan(perProcess, 0, ctx.Options.Runs));
+
+    /// <summary>2^24 doubles written by one process and summed by another in a shared mapping: c.array_2p24_write_sum_ms.</summary>
+    public static void ArrayWriteSum(HarnessContext ctx, int length) => Run(ctx, "array_sum", new RunPlan(length, 0, ctx.Options.Runs));
+
     /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
     private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false)
     {

@@ -23,6 +23,12 @@ internal static class PythonBaselines
     /// <summary>Pool(2) start to first result, spawn and fork: py.pool2_spawn_/fork_start_to_first_result.</summary>
     public static void PoolStart(HarnessContext ctx) => Run(ctx, "pool_start", new RunPlan(1, 0, ctx.Options.Runs));
 
+    /// <summary>multiprocessing.Lock acquire+release, uncontended: py.lock_uncontended_ns.</summary>
+    public static void LockUncontended(HarnessContext ctx) => Run(ctx, "lock", ctx.Plan(1_000_000, 100_000));
+
+    /// <summary>Ping-pong of two multiprocessing.Event objects between two processes: py.event_pingpong_rtt_*.</summary>
+    public static void EventPingPong(HarnessContext ctx) => Run(ctx, "event", ctx.Plan(5_000, 500));
+
     private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0)
     {
         string script = Path.Combine(RepoPaths.Python, "mp_baselines.py");

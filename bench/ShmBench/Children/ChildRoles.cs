@@ -73,6 +73,11 @@ internal static partial class ChildRoles
                     return interop;
                 }
 
+                if (SyncRoles.TryRun(role, args) is int sync)
+                {
+                    return sync;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

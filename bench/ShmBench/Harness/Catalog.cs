@@ -67,6 +67,12 @@ internal static class Catalog
 
         new("shmipc.interop_py_pipe_8B_rtt_median", "ns", "Interop: Pipe 8 B round trip, this process (CPU 0) to the Python peer (native-notes/python, CPU 1), both spinning first"),
 
+        new("shmipc.lock_uncontended_ns", "ns", "ShmLock Acquire + Release, uncontended, one process (per pair)"),
+        new("shmipc.lock_contended_2x1M_ms", "ms", "Two processes each taking a ShmLock 1M times around a plain increment of a ShmValue<long> (total time; the counter is checked)"),
+        new("shmipc.event_pingpong_rtt_median", "ns", "Two auto-reset ShmEvents ping-ponged between two processes (CPUs 0 and 1), ShmWaitStrategy.NoSpin: every wait sleeps, as in c.sem_8B_rtt"),
+        new("shmipc.array_2p24_write_sum_ms", "ms", "ShmArray<double> of 2^24 elements: written by this process, summed by another (first write to end of sum)"),
+        new("shmipc.event_pingpong_spin_rtt_median", "ns", "The same with the default wait strategy (spin 50 us, then sleep)"),
+
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core, from schedstat)"),
@@ -88,6 +94,12 @@ internal static class Catalog
         new("c.spsc_64B_worst_throughput", "msg/s", "C, the same ring: the worst of the 5 slices of a run"),
         new("c.spsc_64B_batched_throughput", "msg/s", "C, the same ring publishing head/tail once per 32 messages"),
         new("c.memcpy_64KiB_bandwidth", "MB/s", "C, memcpy of 64 KiB messages into a 1 MiB shared region (one process)"),
+        new("c.robust_mutex_uncontended_ns", "ns", "C, pthread mutex PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST in a MAP_SHARED region: lock + unlock, uncontended"),
+        new("c.robust_mutex_contended_2x1000k_ms", "ms", "C, that mutex taken 1M times by each of two processes around a shared counter (total time)"),
+        new("c.array_2p24_write_sum_ms", "ms", "C, the same: 2^24 doubles in a MAP_SHARED region written by one process, summed by a forked one"),
+        new("dotnet.named_mutex_uncontended_ns", "ns", ".NET named Mutex (new Mutex(false, name)) WaitOne + ReleaseMutex, uncontended"),
+        new("py.lock_uncontended_ns", "ns", "Python multiprocessing.Lock acquire + release, uncontended"),
+        new("py.event_pingpong_rtt_median", "ns", "Python, two multiprocessing.Event objects ping-ponged between two processes (wait, clear, set)"),
         new("dotnet.uds_8B_rtt_median", "ns", ".NET Unix domain socket 8 B ping-pong"),
         new("dotnet.anon_pipe_8B_rtt_median", "ns", ".NET anonymous pipes (AnonymousPipeServerStream) 8 B ping-pong"),
         new("dotnet.uds_64B_stream_throughput", "msg/s", ".NET Unix domain socket, 64 B messages, one Send per message"),
@@ -121,6 +133,14 @@ internal static class Catalog
         new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
 
         new("interop", "python peer pipe rtt beats multiprocessing.Pipe", "py.pipe_8B_rtt_median", "shmipc.interop_py_pipe_8B_rtt_median", GoalTest.Above, 1),
+
+        new("sync", "lock uncontended <= 1.5x C robust pthread mutex", "shmipc.lock_uncontended_ns", "c.robust_mutex_uncontended_ns", GoalTest.AtMost, 1.5),
+        new("sync", "lock uncontended >= 10x faster than .NET named Mutex", "dotnet.named_mutex_uncontended_ns", "shmipc.lock_uncontended_ns", GoalTest.AtLeast, 10),
+        new("sync", "lock uncontended >= 50x faster than Python multiprocessing.Lock", "py.lock_uncontended_ns", "shmipc.lock_uncontended_ns", GoalTest.AtLeast, 50),
+        new("sync", "lock contended 2 x 1M <= 1.5x C robust mutex", "shmipc.lock_contended_2x1M_ms", "c.robust_mutex_contended_2x1000k_ms", GoalTest.AtMost, 1.5),
+        new("sync", "event set -> sleeping waiter <= 1.1x C semaphore ping-pong", "shmipc.event_pingpong_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.1),
+        new("sync", "array 2^24 write + sum >= 0.8x the same in C (time: C / ShmIpc)", "c.array_2p24_write_sum_ms", "shmipc.array_2p24_write_sum_ms", GoalTest.AtLeast, 0.8),
+        new("sync", "event ping-pong >= 20x faster than Python Event", "py.event_pingpong_rtt_median", "shmipc.event_pingpong_rtt_median", GoalTest.AtLeast, 20),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

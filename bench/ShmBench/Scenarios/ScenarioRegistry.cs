@@ -17,6 +17,7 @@ internal static class ScenarioRegistry
         new StartScenario(),
         new IdleScenario(),
         new InteropScenario(),
+        new SyncScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);

@@ -162,7 +162,7 @@ internal static class HandleTransfer
             return (IMessagePackFormatter<T>)Activator.CreateInstance(formatter)!;
         }
 
-        return null;
+        return SharedStateFormatters.Get<T>();
     }
 
     /// <summary>
@@ -261,4 +261,59 @@ internal static class HandleTransfer
             return ShmConnection.AcquireHandover(token);
         }
     }
+}
+
+/// <summary>
+/// Shared-state objects (<see cref="ShmSharedMemory"/>, <see cref="ShmArray{T}"/>, <see cref="ShmValue{T}"/>, <see cref="ShmCounter"/>,
+/// <see cref="ShmLock"/>, <see cref="ShmEvent"/>, <see cref="ShmSemaphore"/>, <see cref="ShmBarrier"/>) travel by name as a queue does, and
+/// are opened again on the other side with default options (what the creator fixed, such as a lock's recursion, is in the segment;
+/// a barrier opened there registers the child as a participant). The lock of an array or value travels with its array or value,
+/// not alone; a <see cref="ShmCondition"/> does not travel (pass its name and its lock, and open it there).
+/// </summary>
+internal static class SharedStateFormatters
+{
+    public static IMessagePackFormatter<T>? Get<T>()
+    {
+        Type type = typeof(T);
+        object? formatter =
+            type == typeof(ShmSharedMemory) ? new ByName<ShmSharedMemory>(v => v.Name, n => ShmSharedMemory.Open(n))
+            : type == typeof(ShmCounter) ? new ByName<ShmCounter>(v => v.Name, n => ShmCounter.Open(n))
+            : type == typeof(ShmLock) ? new ByName<ShmLock>(v => v.Name, n => ShmLock.Open(n))
+            : type == typeof(ShmEvent) ? new ByName<ShmEvent>(v => v.Name, n => ShmEvent.Open(n))
+            : type == typeof(ShmSemaphore) ? new ByName<ShmSemaphore>(v => v.Name, n => ShmSemaphore.Open(n))
+            : type == typeof(ShmBarrier) ? new ByName<ShmBarrier>(v => v.Name, n => ShmBarrier.Open(n))
+            : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmArray<>)
+                ? Activator.CreateInstance(typeof(ArrayFormatter<>).MakeGenericType(type.GetGenericArguments()))
+            : type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmValue<>)
+                ? Activator.CreateInstance(typeof(ValueFormatter<>).MakeGenericType(type.GetGenericArguments()))
+            : null;
+        return (IMessagePackFormatter<T>?)formatter;
+    }
+
+    /// <summary>Writes the object's name; reads a name and opens it.</summary>
+    private class ByName<TObject>(Func<TObject, string> nameOf, Func<string, TObject> open) : IMessagePackFormatter<TObject?>
+        where TObject : class
+    {
+        public void Serialize(ref MessagePackWriter writer, TObject? value, MessagePackSerializerOptions options)
+        {
+            if (value is null)
+            {
+                writer.WriteNil();
+                return;
+            }
+
+            writer.Write(nameOf(value));
+        }
+
+        public TObject? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) =>
+            reader.TryReadNil() ? null : open(reader.ReadString() ?? throw new InvalidDataException($"A {typeof(TObject).Name}'s name is missing."));
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in Get.")]
+    private sealed class ArrayFormatter<TItem>() : ByName<ShmArray<TItem>>(v => v.Name, n => ShmArray<TItem>.Open(n))
+        where TItem : unmanaged;
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in Get.")]
+    private sealed class ValueFormatter<TItem>() : ByName<ShmValue<TItem>>(v => v.Name, n => ShmValue<TItem>.Open(n))
+        where TItem : unmanaged;
 }

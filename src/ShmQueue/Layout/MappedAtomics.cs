@@ -30,6 +30,21 @@ internal static unsafe class MappedAtomics
     public static int CompareExchangeInt32(byte* address, int value, int comparand) =>
         Interlocked.CompareExchange(ref *(int*)address, value, comparand);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ExchangeInt64(byte* address, long value) => Interlocked.Exchange(ref *(long*)address, value);
+
+    /// <summary>Atomic add (a full fence); returns the new value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long AddInt64(byte* address, long value) => Interlocked.Add(ref *(long*)address, value);
+
+    /// <summary>A plain 32-bit store: only for words that this process alone reads (a lock's owner thread).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WriteInt32Plain(byte* address, int value) => *(int*)address = value;
+
+    /// <summary>A plain 32-bit load: only for words this process owns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ReadInt32Plain(byte* address) => *(int*)address;
+
     /// <summary>A plain store: only for words no other process reads until a later release publishes them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WriteInt64Plain(byte* address, long value) => *(long*)address = value;

@@ -9,6 +9,17 @@ internal enum SegmentKind : uint
     Queue = 1,
     Pipe = 2,
 
+    /// <summary>Shared state (issue 15): see native-notes/LAYOUT.md §7 and the descriptors that own each layout.</summary>
+    SharedMemory = 3,
+    Array = 4,
+    Value = 5,
+    Counter = 6,
+    Lock = 7,
+    Event = 8,
+    Semaphore = 9,
+    Condition = 10,
+    Barrier = 11,
+
     /// <summary>A bare segment with semaphores only (tests, the foundation demo).</summary>
     Raw = 0x7F,
 }

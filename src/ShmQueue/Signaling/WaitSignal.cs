@@ -70,6 +70,19 @@ internal sealed unsafe class WaitSignal
         }
     }
 
+    /// <summary>
+    /// <see cref="Notify"/> for a publisher whose publishing store was itself a full-fence RMW (Interlocked.Exchange,
+    /// Increment): that RMW already orders the store before this read of the sleeper count, so no second fence.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void NotifyFenced()
+    {
+        if (Volatile.Read(ref *_sleepers) != 0)
+        {
+            WakeSleepers();
+        }
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void WakeSleepers()
     {
