@@ -81,6 +81,23 @@ internal static class DemoTargets
         }
     }
 
+    /// <summary>Waits for the start event, then adds 1 to the shared value <c>Count</c> times, each under the value's lock.</summary>
+    public static long AddUnderLock((ShmValue<long> Value, ShmEvent Go, int Count) job)
+    {
+        using ShmValue<long> value = job.Value;
+        using ShmEvent go = job.Go;
+        go.Wait(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < job.Count; i++)
+        {
+            using (value.Lock.Hold())
+            {
+                value.Value++;
+            }
+        }
+
+        return job.Count;
+    }
+
     /// <summary>x * x.</summary>
     public static long Square(int x) => (long)x * x;
 
