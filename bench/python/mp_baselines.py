@@ -154,6 +154,48 @@ def event_rtt(count, runs, warmup):
     peer.join()
 
 
+def numpy_sum(name, n, go, done):
+    import numpy as np
+    from multiprocessing import shared_memory
+    shm = shared_memory.SharedMemory(name=name)
+    arr = np.ndarray((n,), dtype=np.float64, buffer=shm.buf)
+    go.wait()
+    done.send((time.perf_counter_ns(), float(arr.sum())))
+    del arr
+    shm.close()
+
+
+def numpy_array(count, runs, warmup):
+    """One process writes a SharedMemory of `count` float64 through numpy, another sums it with numpy: from the first
+    write to the end of the sum (the work of shmipc.array_2p24_write_sum_ms)."""
+    import numpy as np
+    from multiprocessing import shared_memory
+    shm = shared_memory.SharedMemory(create=True, size=count * 8)
+    try:
+        arr = np.ndarray((count,), dtype=np.float64, buffer=shm.buf)
+        values = np.arange(count, dtype=np.float64) * 0.5
+        expected = 0.25 * count * (count - 1)
+        for r in range(-1, runs):
+            go = mp.Event()
+            receive, send = mp.Pipe(duplex=False)
+            peer = mp.Process(target=numpy_sum, args=(shm.name, count, go, send))
+            peer.start()
+            start = time.perf_counter_ns()
+            arr[:] = values
+            go.set()
+            end, total = receive.recv()
+            peer.join()
+            if total != expected:
+                raise SystemExit(f"numpy sum {total}, expected {expected}")
+            if r >= 0:
+                size = f"2p{count.bit_length() - 1}" if count & (count - 1) == 0 else str(count)
+                print(f"value py.numpy_array_{size}_write_sum_ms {(end - start) / 1e6:.2f} ms", flush=True)
+        del arr
+    finally:
+        shm.close()
+        shm.unlink()
+
+
 def label(count):
     return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k" if count % 1000 == 0 else str(count)
 
@@ -166,6 +208,7 @@ TESTS = {
     "pool_start": pool_start,
     "lock": lock_uncontended,
     "event": event_rtt,
+    "numpy_array": numpy_array,
 }
 
 

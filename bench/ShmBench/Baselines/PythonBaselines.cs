@@ -29,17 +29,47 @@ internal static class PythonBaselines
     /// <summary>Ping-pong of two multiprocessing.Event objects between two processes: py.event_pingpong_rtt_*.</summary>
     public static void EventPingPong(HarnessContext ctx) => Run(ctx, "event", ctx.Plan(5_000, 500));
 
-    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0)
+    /// <summary>
+    /// numpy over multiprocessing.shared_memory: one process writes 2^24 float64, another sums them (py.numpy_array_2p24_write_sum_ms).
+    /// Needs a python3 with numpy: the first one of PATH's python3 and Debian's /usr/bin/python3 that imports it; as root,
+    /// Debian's python3-numpy is installed once when neither does. Skipped with a note where it cannot be had.
+    /// </summary>
+    public static void NumpyArray(HarnessContext ctx, int length)
     {
-        string script = Path.Combine(RepoPaths.Python, "mp_baselines.py");
-        if (s_python.Value is null || !File.Exists(script))
+        string? python = s_numpyPython.Value;
+        if (python is null)
         {
-            ctx.Note($"Python baseline '{test}' skipped: {(s_python.Value is null ? "no python3" : script + " not found")}");
+            ctx.Note("py.numpy_array_2p24_write_sum_ms not measured: no python3 with numpy here, and python3-numpy could not be installed (needs root and apt-get).");
+            return;
+        }
+
+        Run(ctx, "numpy_array", new RunPlan(length, 0, ctx.Options.Runs), python: python);
+    }
+
+    private static readonly Lazy<string?> s_numpyPython = new(static () =>
+    {
+        string[] candidates = ["python3", "/usr/bin/python3"];
+        string? found = candidates.FirstOrDefault(static p => MachineInfo.Run(p, null, "-c", "import numpy") is not null);
+        if (found is null && Environment.UserName == "root" && MachineInfo.Run("apt-get", null, "install", "-y", "-qq", "python3-numpy") is not null)
+        {
+            found = candidates.FirstOrDefault(static p => MachineInfo.Run(p, null, "-c", "import numpy") is not null);
+        }
+
+        return found;
+    });
+
+    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, string? python = null)
+    {
+        python ??= s_python.Value;
+        string script = Path.Combine(RepoPaths.Python, "mp_baselines.py");
+        if (python is null || !File.Exists(script))
+        {
+            ctx.Note($"Python baseline '{test}' skipped: {(python is null ? "no python3" : script + " not found")}");
             return;
         }
 
         ctx.Progress.Step($"Python {test}");
-        ExternalBaseline.Run(ctx, s_python.Value,
+        ExternalBaseline.Run(ctx, python,
             [script, test, Str(plan.Count), Str(plan.Runs), Str(plan.Warmup)],
             TimeSpan.FromMinutes(3), bytesPerItem, RepoPaths.Python);
     }

@@ -79,10 +79,22 @@ internal static class SyncRoles
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static double Sum(ReadOnlySpan<double> values)
     {
-        double sum = 0;
-        foreach (double value in values)
+        // Two vector accumulators (8 partial sums with AVX2), as the C floor keeps eight and numpy sums pairwise: one
+        // running sum is bound by the latency of each addition. The values' partial sums are exact in any order.
+        var a0 = System.Numerics.Vector<double>.Zero;
+        var a1 = System.Numerics.Vector<double>.Zero;
+        int width = System.Numerics.Vector<double>.Count;
+        int i = 0;
+        for (; i <= values.Length - (2 * width); i += 2 * width)
         {
-            sum += value;
+            a0 += new System.Numerics.Vector<double>(values.Slice(i, width));
+            a1 += new System.Numerics.Vector<double>(values.Slice(i + width, width));
+        }
+
+        double sum = System.Numerics.Vector.Sum(a0 + a1);
+        for (; i < values.Length; i++)
+        {
+            sum += values[i];
         }
 
         return sum;

@@ -100,6 +100,7 @@ internal static class Catalog
         new("dotnet.named_mutex_uncontended_ns", "ns", ".NET named Mutex (new Mutex(false, name)) WaitOne + ReleaseMutex, uncontended"),
         new("py.lock_uncontended_ns", "ns", "Python multiprocessing.Lock acquire + release, uncontended"),
         new("py.event_pingpong_rtt_median", "ns", "Python, two multiprocessing.Event objects ping-ponged between two processes (wait, clear, set)"),
+        new("py.numpy_array_2p24_write_sum_ms", "ms", "Python, numpy over multiprocessing.shared_memory: 2^24 float64 written by one process, summed by another"),
         new("dotnet.uds_8B_rtt_median", "ns", ".NET Unix domain socket 8 B ping-pong"),
         new("dotnet.anon_pipe_8B_rtt_median", "ns", ".NET anonymous pipes (AnonymousPipeServerStream) 8 B ping-pong"),
         new("dotnet.uds_64B_stream_throughput", "msg/s", ".NET Unix domain socket, 64 B messages, one Send per message"),
@@ -140,6 +141,7 @@ internal static class Catalog
         new("sync", "lock contended 2 x 1M <= 1.5x C robust mutex", "shmipc.lock_contended_2x1M_ms", "c.robust_mutex_contended_2x1000k_ms", GoalTest.AtMost, 1.5),
         new("sync", "event set -> sleeping waiter <= 1.1x C semaphore ping-pong", "shmipc.event_pingpong_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.1),
         new("sync", "array 2^24 write + sum >= 0.8x the same in C (time: C / ShmIpc)", "c.array_2p24_write_sum_ms", "shmipc.array_2p24_write_sum_ms", GoalTest.AtLeast, 0.8),
+        new("sync", "array 2^24 write + sum vs Python numpy over SharedMemory (time: Python / ShmIpc, reported)", "py.numpy_array_2p24_write_sum_ms", "shmipc.array_2p24_write_sum_ms", GoalTest.AtLeast, 0),
         new("sync", "event ping-pong >= 20x faster than Python Event", "py.event_pingpong_rtt_median", "shmipc.event_pingpong_rtt_median", GoalTest.AtLeast, 20),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).

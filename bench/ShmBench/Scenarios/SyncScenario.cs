@@ -32,7 +32,7 @@ internal sealed class SyncScenario : IScenario
         PythonBaselines.EventPingPong(ctx);
         ArrayWriteSum(ctx);
         NativeBaselines.ArrayWriteSum(ctx, ArrayLength);
-        ctx.Note("py numpy over SharedMemory (array write + sum) not measured: python3-numpy is not installed on this machine and not in its package lists.");
+        PythonBaselines.NumpyArray(ctx, ArrayLength);
     }
 
     private const int ArrayLength = 1 << 24;
@@ -149,7 +149,18 @@ internal sealed class SyncScenario : IScenario
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Fill(Span<double> span)
     {
-        for (int i = 0; i < span.Length; i++)
+        // A vector of (i, i+1, ...) * 0.5 stepped a vector at a time: what the C floor's compiler makes of its loop.
+        int width = System.Numerics.Vector<double>.Count;
+        var values = System.Numerics.Vector.CreateSequence(0.0, 0.5);
+        var step = new System.Numerics.Vector<double>(0.5 * width);
+        int i = 0;
+        for (; i <= span.Length - width; i += width)
+        {
+            values.CopyTo(span.Slice(i, width));
+            values += step;
+        }
+
+        for (; i < span.Length; i++)
         {
             span[i] = i * 0.5;
         }
