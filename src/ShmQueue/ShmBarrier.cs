@@ -257,15 +257,7 @@ public sealed unsafe class ShmBarrier : IDisposable
         throw new InvalidOperationException($"Barrier '{Name}' has {BarrierDescriptor.SlotCount} open handles already, its limit.");
     }
 
-    private byte* Checked()
-    {
-        if (_lease.IsDisposed)
-        {
-            _lease.ThrowDisposed();
-        }
-
-        return _control;
-    }
+    private byte* Checked() => _lease.Guard(_control);
 
     private struct PhaseCondition(ShmBarrier owner, long phase, long epoch) : IWaitCondition
     {

@@ -59,13 +59,5 @@ public sealed unsafe class ShmCounter : IDisposable
     /// <summary>Removes the name. Processes that have the counter open keep using it.</summary>
     public void Unlink() => _lease.Unlink();
 
-    private byte* Checked()
-    {
-        if (_lease.IsDisposed)
-        {
-            _lease.ThrowDisposed();
-        }
-
-        return _value;
-    }
+    private byte* Checked() => _lease.Guard(_value);
 }

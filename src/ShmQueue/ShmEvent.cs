@@ -129,27 +129,11 @@ public sealed unsafe class ShmEvent : IDisposable
 
     private bool WaitCore(long deadline, CancellationToken cancellationToken)
     {
-        _lease.Enter();
-        try
-        {
-            var condition = new SetCondition(this);
-            return _signal.Wait(ref condition, _lease.WaitStrategy, deadline, cancellationToken);
-        }
-        finally
-        {
-            _lease.Exit();
-        }
+        var condition = new SetCondition(this);
+        return _lease.Wait(_signal, ref condition, deadline, cancellationToken);
     }
 
-    private byte* Checked()
-    {
-        if (_lease.IsDisposed)
-        {
-            _lease.ThrowDisposed();
-        }
-
-        return _control;
-    }
+    private byte* Checked() => _lease.Guard(_control);
 
     private struct SetCondition : IWaitCondition
     {

@@ -149,27 +149,11 @@ public sealed unsafe class ShmSemaphore : IDisposable
 
     private bool WaitCore(long deadline, CancellationToken cancellationToken)
     {
-        _lease.Enter();
-        try
-        {
-            var condition = new CountCondition(this);
-            return _signal.Wait(ref condition, _lease.WaitStrategy, deadline, cancellationToken);
-        }
-        finally
-        {
-            _lease.Exit();
-        }
+        var condition = new CountCondition(this);
+        return _lease.Wait(_signal, ref condition, deadline, cancellationToken);
     }
 
-    private byte* Checked()
-    {
-        if (_lease.IsDisposed)
-        {
-            _lease.ThrowDisposed();
-        }
-
-        return _count;
-    }
+    private byte* Checked() => _lease.Guard(_count);
 
     private readonly struct CountCondition(ShmSemaphore owner) : IWaitCondition
     {

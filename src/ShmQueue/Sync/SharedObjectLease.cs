@@ -158,6 +158,31 @@ internal sealed unsafe class SharedObjectLease : IDisposable
 
     public void Exit() => Interlocked.Decrement(ref _users);
 
+    /// <summary>
+    /// Waits on <paramref name="signal"/> until <paramref name="condition"/> holds, with the mapping kept for the whole
+    /// wait (<see cref="Enter"/>/<see cref="Exit"/>) and this object's wait strategy: the wait of every shared-state type.
+    /// </summary>
+    public bool Wait<TCondition>(WaitSignal signal, ref TCondition condition, long deadline, CancellationToken cancellationToken)
+        where TCondition : struct, IWaitCondition
+    {
+        Enter();
+        try
+        {
+            return signal.Wait(ref condition, WaitStrategy, deadline, cancellationToken);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary><paramref name="pointer"/> (into the mapping), after checking the object is not disposed: for the non-blocking calls.</summary>
+    public byte* Guard(byte* pointer)
+    {
+        ThrowIfDisposed();
+        return pointer;
+    }
+
     public void ThrowIfDisposed()
     {
         if (_disposed)
