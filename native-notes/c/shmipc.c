@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 static inline int64_t ld_acq64(const uint8_t *p) { return atomic_load_explicit(A64(p), memory_order_acquire); }
 static inline void st_rel64(uint8_t *p, int64_t v) { atomic_store_explicit(A64(p), v, memory_order_release); }
 static inline int32_t ld_acq32(const uint8_t *p) { return atomic_load_explicit(A32(p), memory_order_acquire); }
+static inline void st_rel32(uint8_t *p, int32_t v) { atomic_store_explicit(A32(p), v, memory_order_release); }
 static inline void st_plain64(uint8_t *p, int64_t v) { atomic_store_explicit(A64(p), v, memory_order_relaxed); }
 /* Returns the value seen (== expected on success), like Interlocked.CompareExchange. */
 static inline int64_t cas64(uint8_t *p, int64_t expected, int64_t desired)
@@ -77,6 +79,20 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Why the last failed open of this thread refused its object, naming it (shmipc_last_error). */
+static _Thread_local char s_last_error[400];
+
+const char *shmipc_last_error(void) { return s_last_error; }
+
+static int refuse(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s_last_error, sizeof s_last_error, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 static int64_t deadline_from(int64_t timeout_ns)
 {
     if (timeout_ns < 0) return INT64_MAX;
@@ -89,7 +105,7 @@ const char *shmipc_strerror(int status)
     switch (status) {
     case SHMIPC_OK: return "ok";
     case SHMIPC_ETIMEOUT: return "timed out";
-    case SHMIPC_ENOENT: return "no such queue or pipe";
+    case SHMIPC_ENOENT: return "no such object (segment or semaphore) of that name";
     case SHMIPC_EINVALID: return "invalid argument";
     case SHMIPC_ETOOLONG: return "message longer than the maximum";
     case SHMIPC_ETOOSMALL: return "buffer smaller than the next message";
@@ -107,6 +123,7 @@ const char *shmipc_strerror(int status)
     case SHMIPC_ESHUTDOWN: return "the queue has been shut down";
     case SHMIPC_EABANDONED: return "the lock's holder died holding it; the caller holds it now";
     case SHMIPC_ENOTHELD: return "the lock is not held by this process (or thread)";
+    case SHMIPC_EBROKEN: return "the barrier is broken (a waiter timed out, a participant died, or it was reset)";
     default: return "unknown status";
     }
 }
@@ -265,11 +282,18 @@ static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
     return SHMIPC_OK;
 }
 
+static const char *kind_name(uint32_t kind)
+{
+    static const char *const names[] = {"?", "Queue", "Pipe", "SharedMemory", "Array", "Value", "Counter", "Lock", "Event",
+                                        "Semaphore", "Condition", "Barrier"};
+    return kind < sizeof names / sizeof names[0] ? names[kind] : kind == 0x7F ? "Raw" : "unknown";
+}
+
 static int seg_open(const char *name, uint32_t kind, struct seg *s)
 {
     memset(s, 0, sizeof *s);
     s->fd = -1;
-    if (!valid_name(name)) return SHMIPC_EINVALID;
+    if (!valid_name(name)) return refuse(SHMIPC_EINVALID, "invalid name (1-200 of [A-Za-z0-9._-], not starting with '.')");
     int rc = init_identity();
     if (rc) return rc;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -278,11 +302,14 @@ static int seg_open(const char *name, uint32_t kind, struct seg *s)
     int64_t deadline = deadline_from(5000000000LL); /* a creator may be mid-way: give it 5 s, as .NET does */
     for (;;) {
         s->fd = open(path, O_RDWR | O_CLOEXEC);
-        if (s->fd < 0) return errno == ENOENT ? SHMIPC_ENOENT : SHMIPC_ESYS;
+        if (s->fd < 0) {
+            rc = errno == ENOENT ? SHMIPC_ENOENT : SHMIPC_ESYS;
+            return refuse(rc, "'%s' (%s): %s", name, kind_name(kind), shmipc_strerror(rc));
+        }
         if (flock(s->fd, LOCK_SH | LOCK_NB) != 0) {
             close(s->fd);
             s->fd = -1;
-            return SHMIPC_EBUSY; /* someone holds LOCK_EX: the sweep is removing it */
+            return refuse(SHMIPC_EBUSY, "'%s' is being removed by another process", name); /* the sweep holds LOCK_EX */
         }
         struct stat st;
         if (fstat(s->fd, &st) != 0) { rc = SHMIPC_ESYS; goto fail; }
@@ -313,6 +340,10 @@ static int seg_open(const char *name, uint32_t kind, struct seg *s)
     }
     return SHMIPC_OK;
 fail:
+    if (rc == SHMIPC_EWRONGKIND && s->base)
+        refuse(rc, "'%s' is a %s segment, expected %s", name, kind_name(rd32(s->base + 12)), kind_name(kind));
+    else
+        refuse(rc, "'%s' (%s): %s", name, kind_name(kind), shmipc_strerror(rc));
     seg_close(s, 0);
     return rc;
 }
@@ -1527,21 +1558,28 @@ void shmipc_shm_close(shmipc_shm *m)
 /* §7.3. Owner: CAS 0 -> identity; release by exchange -> 0 (seq_cst: publishes the protected writes and is the
  * notifier's fence). Before each sleep slice a waiter takes over a dead (or non-identity) owner by CAS. */
 struct shmipc_lock {
-    struct seg seg;
+    struct seg seg;   /* unused (closed) for the embedded lock of an Array or Value, whose segment it is in */
     uint8_t *b;
     int recursive;
+    int embedded;     /* the lock block of an Array or Value (§7.2): closed with that object */
     struct signal sig;
     shmipc_wait wait;
 };
 
 static int32_t lock_thread(void) { int32_t t = (int32_t)(gettid() & 0x7FFFFFFF); return t ? t : 1; }
 
+/* Binds a handle to the lock block at `block`, whose waiters sleep on `sem` (§7.3: a Lock segment's s0; §7.2: an Array's). */
+static void lock_bind(shmipc_lock *l, uint8_t *block, sem_t *sem)
+{
+    l->b = block;
+    l->recursive = (rd32(l->b + L_FLAGS) & 1) != 0;
+    l->sig = (struct signal){l->b + L_SLEEPERS, sem};
+    l->wait = default_wait;
+}
+
 static int lock_init(shmipc_lock *l)
 {
-    l->b = l->seg.base + HDR_SIZE;
-    l->recursive = (rd32(l->b + L_FLAGS) & 1) != 0;
-    l->sig = (struct signal){l->b + L_SLEEPERS, l->seg.sems[0]};
-    l->wait = default_wait;
+    lock_bind(l, l->seg.base + HDR_SIZE, l->seg.sems[0]);
     return SHMIPC_OK;
 }
 
@@ -1553,6 +1591,8 @@ int shmipc_lock_open(const char *name, shmipc_lock **out)
     int rc = seg_open(name, KIND_LOCK, &l->seg);
     if (rc) { free(l); return rc; }
     if (!control_shape(&l->seg, 128, 0, 1) || (rd32(l->seg.base + HDR_SIZE + L_FLAGS) & ~1u) != 0) {
+        refuse(SHMIPC_ECORRUPT, "lock '%s': control block of %llu bytes, %u semaphores, flags 0x%x; a lock has 128, 1, bit 0 only", name,
+               (unsigned long long)rd64(l->seg.base + 40), l->seg.nsems, rd32(l->seg.base + HDR_SIZE + L_FLAGS));
         seg_close(&l->seg, 0);
         free(l);
         return SHMIPC_ECORRUPT;
@@ -1647,7 +1687,7 @@ int shmipc_lock_release(shmipc_lock *l)
 
 void shmipc_lock_close(shmipc_lock *l)
 {
-    if (!l) return;
+    if (!l || l->embedded) return;
     seg_close(&l->seg, l->seg.creator);
     free(l);
 }
@@ -1810,3 +1850,470 @@ void shmipc_semaphore_close(shmipc_semaphore *s)
     free(s);
 }
 
+
+/* ================================================================= §7.1 Counter */
+
+enum { KIND_ARRAY = 4, KIND_VALUE = 5, KIND_COUNTER = 6, KIND_CONDITION = 10, KIND_BARRIER = 11 };
+
+/* Value at control offset 0: changed only by seq_cst RMWs (add, exchange, CAS), read with acquire. No lock, no semaphore. */
+struct shmipc_counter {
+    struct seg seg;
+    uint8_t *v;
+};
+
+int shmipc_counter_open(const char *name, shmipc_counter **out)
+{
+    *out = NULL;
+    shmipc_counter *c = calloc(1, sizeof *c);
+    if (!c) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_COUNTER, &c->seg);
+    if (rc) { free(c); return rc; }
+    if (!control_shape(&c->seg, 128, 0, 0)) {
+        refuse(SHMIPC_ECORRUPT, "counter '%s': control block of %llu bytes, data of %llu, %u semaphores; a counter has 128, 0, 0", name,
+               (unsigned long long)rd64(c->seg.base + 40), (unsigned long long)rd64(c->seg.base + 56), c->seg.nsems);
+        seg_close(&c->seg, 0);
+        free(c);
+        return SHMIPC_ECORRUPT;
+    }
+    c->v = c->seg.base + HDR_SIZE;
+    *out = c;
+    return SHMIPC_OK;
+}
+
+int shmipc_counter_create(const char *name, int64_t initial, shmipc_counter **out)
+{
+    *out = NULL;
+    shmipc_counter *c = calloc(1, sizeof *c);
+    if (!c) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_COUNTER, 128, 0, 0, &c->seg);
+    if (rc) { free(c); return rc; }
+    c->v = c->seg.base + HDR_SIZE;
+    wr64(c->v, (uint64_t)initial); /* published by the release store of Magic */
+    seg_publish(&c->seg);
+    *out = c;
+    return SHMIPC_OK;
+}
+
+int64_t shmipc_counter_read(const shmipc_counter *c) { return ld_acq64(c->v); }
+int64_t shmipc_counter_add(shmipc_counter *c, int64_t delta)
+{
+    /* Wrapping, as .NET's Interlocked.Add: unsigned arithmetic has no overflow. */
+    return (int64_t)((uint64_t)atomic_fetch_add_explicit(A64(c->v), delta, memory_order_seq_cst) + (uint64_t)delta);
+}
+int64_t shmipc_counter_exchange(shmipc_counter *c, int64_t value) { return atomic_exchange_explicit(A64(c->v), value, memory_order_seq_cst); }
+int64_t shmipc_counter_compare_exchange(shmipc_counter *c, int64_t value, int64_t comparand) { return cas64(c->v, comparand, value); }
+
+void shmipc_counter_close(shmipc_counter *c)
+{
+    if (!c) return;
+    seg_close(&c->seg, c->seg.creator);
+    free(c);
+}
+
+/* ================================================================= §7.2 Array, Value */
+
+enum { A_CONTROL = 256, A_ELEMENT_SIZE = 0, A_LENGTH = 8, A_LOCK = 128 };
+
+/* ElementSize and Length are written once by the creator; the elements are plain memory ordered by the embedded
+ * recursive lock (control offset 128, waiters on s0), which this handle owns as `lock` (never closed on its own). */
+struct shmipc_array {
+    struct seg seg;
+    int32_t element_size;
+    int64_t length;
+    shmipc_lock lock;
+};
+
+static void array_bind(shmipc_array *a)
+{
+    uint8_t *control = a->seg.base + HDR_SIZE;
+    a->element_size = (int32_t)rd32(control + A_ELEMENT_SIZE);
+    a->length = (int64_t)rd64(control + A_LENGTH);
+    memset(&a->lock, 0, sizeof a->lock);
+    a->lock.seg.fd = -1;
+    a->lock.embedded = 1;
+    lock_bind(&a->lock, control + A_LOCK, a->seg.sems[0]);
+}
+
+static int array_open(const char *name, uint32_t kind, int32_t element_size, shmipc_array **out)
+{
+    *out = NULL;
+    if (element_size < 1) return refuse(SHMIPC_EINVALID, "%s '%s': element size %d", kind_name(kind), name, element_size);
+    shmipc_array *a = calloc(1, sizeof *a);
+    if (!a) return SHMIPC_ESYS;
+    int rc = seg_open(name, kind, &a->seg);
+    if (rc) { free(a); return rc; }
+    /* The shape first: the words read below lie inside a control block of that size. */
+    int shaped = control_shape(&a->seg, A_CONTROL, -1, 1);
+    uint8_t *control = a->seg.base + HDR_SIZE;
+    int32_t stored_size = shaped ? (int32_t)rd32(control + A_ELEMENT_SIZE) : 0;
+    int64_t length = shaped ? (int64_t)rd64(control + A_LENGTH) : 0;
+    uint64_t dsize = rd64(a->seg.base + 56);
+    uint32_t flags = shaped ? rd32(control + A_LOCK + L_FLAGS) : 0;
+    rc = SHMIPC_ECORRUPT;
+    if (!shaped)
+        refuse(rc, "%s '%s': control block of %llu bytes and %u semaphores; an array has %d and 1", kind_name(kind), name,
+               (unsigned long long)rd64(a->seg.base + 40), a->seg.nsems, A_CONTROL);
+    else if (stored_size != element_size)
+        refuse(rc, "%s '%s': elements of %d bytes, the opener's have %d", kind_name(kind), name, stored_size, element_size);
+    else if (length < 0 || length > INT32_MAX || (uint64_t)length * (uint64_t)stored_size != dsize)
+        refuse(rc, "%s '%s': length %lld of %d-byte elements does not match the data region of %llu bytes", kind_name(kind), name,
+               (long long)length, stored_size, (unsigned long long)dsize);
+    else if (kind == KIND_VALUE && length != 1)
+        refuse(rc, "value '%s' holds one element, this one %lld", name, (long long)length);
+    else if ((flags & ~1u) != 0)
+        refuse(rc, "%s '%s': lock flags 0x%x: unknown bits", kind_name(kind), name, flags);
+    else
+        rc = SHMIPC_OK;
+    if (rc) {
+        seg_close(&a->seg, 0);
+        free(a);
+        return rc;
+    }
+    array_bind(a);
+    *out = a;
+    return SHMIPC_OK;
+}
+
+static int array_create(const char *name, uint32_t kind, int32_t element_size, int64_t length, const void *first, shmipc_array **out)
+{
+    *out = NULL;
+    if (element_size < 1 || length < 0 || length > INT32_MAX) return SHMIPC_EINVALID;
+    shmipc_array *a = calloc(1, sizeof *a);
+    if (!a) return SHMIPC_ESYS;
+    int rc = seg_create(name, kind, A_CONTROL, (uint64_t)element_size * (uint64_t)length, 1, &a->seg);
+    if (rc) { free(a); return rc; }
+    uint8_t *control = a->seg.base + HDR_SIZE; /* a fresh file is zero: elements, lock Owner and Sleepers included */
+    wr32(control + A_ELEMENT_SIZE, (uint32_t)element_size);
+    wr64(control + A_LENGTH, (uint64_t)length);
+    wr32(control + A_LOCK + L_FLAGS, 1); /* recursive, as Python's get_lock() */
+    if (first && length > 0) memcpy(control + A_CONTROL, first, (size_t)element_size);
+    array_bind(a);
+    seg_publish(&a->seg);
+    *out = a;
+    return SHMIPC_OK;
+}
+
+int shmipc_array_open(const char *name, int32_t element_size, shmipc_array **out) { return array_open(name, KIND_ARRAY, element_size, out); }
+int shmipc_array_create(const char *name, int32_t element_size, int64_t length, shmipc_array **out)
+{
+    return array_create(name, KIND_ARRAY, element_size, length, NULL, out);
+}
+int shmipc_value_open(const char *name, int32_t element_size, shmipc_array **out) { return array_open(name, KIND_VALUE, element_size, out); }
+int shmipc_value_create(const char *name, int32_t element_size, const void *initial, shmipc_array **out)
+{
+    return array_create(name, KIND_VALUE, element_size, 1, initial, out);
+}
+
+void *shmipc_array_data(const shmipc_array *a) { return a->seg.base + HDR_SIZE + A_CONTROL; }
+int64_t shmipc_array_length(const shmipc_array *a) { return a->length; }
+int32_t shmipc_array_element_size(const shmipc_array *a) { return a->element_size; }
+shmipc_lock *shmipc_array_lock(shmipc_array *a) { return &a->lock; }
+
+void shmipc_array_close(shmipc_array *a)
+{
+    if (!a) return;
+    seg_close(&a->seg, a->seg.creator);
+    free(a);
+}
+
+/* ================================================================= §7.6 Condition */
+
+enum { C_CONTROL = 1152, C_SLEEPERS = 0, C_SLOT_COUNT = 4, C_SLOTS = 128, C_SLOT = 16, C_NSLOTS = 64, C_TICKET = 8,
+       TICKET_WAITING = 0, TICKET_NOTIFIED = 1, TICKET_WITHDRAWN = 2 };
+
+/* Design: a waiter claims a slot (CAS Owner 0 -> me) while it holds the lock, releases the lock, and waits (§4) for its
+ * Ticket to turn 1. Notifiers hold the lock too, so a Notify sees exactly the waiters that registered before it. A waiter
+ * whose time runs out withdraws by CAS Ticket 0 -> 2; finding 1 there, it was notified and counts as woken. Leaving:
+ * Ticket 0 (release), then Owner 0 (release): a free slot always has Ticket 0. Dead owners' slots are freed by Notify
+ * (Ticket 0, then CAS Owner dead -> 0) and by a waiter that finds no free slot. */
+struct shmipc_condition {
+    struct seg seg;
+    uint8_t *c;
+    shmipc_lock *lock;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+static int cond_bind(shmipc_condition *c, shmipc_lock *lock, shmipc_condition **out)
+{
+    c->c = c->seg.base + HDR_SIZE;
+    c->lock = lock;
+    c->sig = (struct signal){c->c + C_SLEEPERS, c->seg.sems[0]};
+    c->wait = default_wait;
+    *out = c;
+    return SHMIPC_OK;
+}
+
+int shmipc_condition_open(const char *name, shmipc_lock *lock, shmipc_condition **out)
+{
+    *out = NULL;
+    if (!lock) return refuse(SHMIPC_EINVALID, "condition '%s': no lock to bind it to", name);
+    shmipc_condition *c = calloc(1, sizeof *c);
+    if (!c) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_CONDITION, &c->seg);
+    if (rc) { free(c); return rc; }
+    int shaped = control_shape(&c->seg, C_CONTROL, 0, 1);
+    int32_t slots = shaped ? (int32_t)rd32(c->seg.base + HDR_SIZE + C_SLOT_COUNT) : 0; /* read only inside the block */
+    if (!shaped || slots != C_NSLOTS) {
+        refuse(SHMIPC_ECORRUPT, "condition '%s': control block of %llu bytes, data of %llu, %u semaphores, %d slots; a condition has %d, 0, 1, %d",
+               name, (unsigned long long)rd64(c->seg.base + 40), (unsigned long long)rd64(c->seg.base + 56), c->seg.nsems, slots, C_CONTROL,
+               C_NSLOTS);
+        seg_close(&c->seg, 0);
+        free(c);
+        return SHMIPC_ECORRUPT;
+    }
+    return cond_bind(c, lock, out);
+}
+
+int shmipc_condition_create(const char *name, shmipc_lock *lock, shmipc_condition **out)
+{
+    *out = NULL;
+    if (!lock) return SHMIPC_EINVALID;
+    shmipc_condition *c = calloc(1, sizeof *c);
+    if (!c) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_CONDITION, C_CONTROL, 0, 1, &c->seg);
+    if (rc) { free(c); return rc; }
+    wr32(c->seg.base + HDR_SIZE + C_SLOT_COUNT, C_NSLOTS);
+    cond_bind(c, lock, out);
+    seg_publish(&c->seg);
+    return SHMIPC_OK;
+}
+
+static int lock_held_here(const shmipc_lock *l)
+{
+    return (uint64_t)ld_acq64(l->b + L_OWNER) == s_identity && (!l->recursive || ld_acq32(l->b + L_THREAD) == lock_thread());
+}
+
+static uint8_t *cond_slot(shmipc_condition *c, int i) { return c->c + C_SLOTS + i * C_SLOT; }
+
+/* Ticket 0 first, so that whoever claims the slot next finds it "waiting"; then CAS Owner dead -> 0. */
+static void cond_free_slot(uint8_t *slot, int64_t owner)
+{
+    st_rel32(slot + C_TICKET, TICKET_WAITING);
+    cas64(slot, owner, 0);
+}
+
+static int owner_alive(int64_t owner) { return is_identity_word((uint64_t)owner) && identity_alive((uint64_t)owner); }
+
+/* Claims a free slot; when none is, frees the slots of dead waiters and looks again (as .NET's ClaimSlot). */
+static uint8_t *cond_claim(shmipc_condition *c)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < C_NSLOTS; i++) {
+            uint8_t *slot = cond_slot(c, i);
+            int64_t owner = ld_acq64(slot);
+            if (pass != 1 && owner == 0 && cas64(slot, 0, (int64_t)s_identity) == 0) return slot;
+            if (pass == 1 && owner != 0 && (uint64_t)owner != s_identity && !owner_alive(owner)) cond_free_slot(slot, owner);
+        }
+    }
+    return NULL;
+}
+
+static int ticket_cond(void *ctx) { return ld_acq32((uint8_t *)ctx + C_TICKET) == TICKET_NOTIFIED; }
+static int no_check(void *ctx) { (void)ctx; return SHMIPC_OK; }
+
+int shmipc_condition_wait(shmipc_condition *c, int64_t timeout_ns)
+{
+    shmipc_lock *l = c->lock;
+    if (!lock_held_here(l)) return SHMIPC_ENOTHELD;
+    uint8_t *slot = cond_claim(c);
+    if (!slot) return refuse(SHMIPC_EBUSY, "condition '%s' has %d waiters already, its limit", c->seg.name, C_NSLOTS);
+    /* A recursive lock is released whole and taken back at the same depth (Python's Condition over an RLock). */
+    int32_t depth = l->recursive ? ld_acq32(l->b + L_DEPTH) : 1;
+    if (l->recursive) atomic_store_explicit(A32(l->b + L_DEPTH), 1, memory_order_relaxed);
+    shmipc_lock_release(l);
+    wait_for(&c->sig, &c->wait, deadline_from(timeout_ns), ticket_cond, no_check, slot);
+    /* Withdraw unless notified; a notification that lands now still counts. */
+    int notified = cas32(slot + C_TICKET, TICKET_WAITING, TICKET_WITHDRAWN) == TICKET_NOTIFIED;
+    st_rel32(slot + C_TICKET, TICKET_WAITING);
+    st_rel64(slot, 0);
+    int rc = shmipc_lock_acquire(l, SHMIPC_FOREVER);
+    if (l->recursive) atomic_store_explicit(A32(l->b + L_DEPTH), depth, memory_order_relaxed);
+    if (rc == SHMIPC_EABANDONED) return rc;
+    return notified ? SHMIPC_OK : SHMIPC_ETIMEOUT;
+}
+
+int shmipc_condition_notify(shmipc_condition *c, int n)
+{
+    if (n < 1) return SHMIPC_EINVALID;
+    if (!lock_held_here(c->lock)) return SHMIPC_ENOTHELD;
+    int notified = 0;
+    for (int i = 0; i < C_NSLOTS && notified < n; i++) {
+        uint8_t *slot = cond_slot(c, i);
+        int64_t owner = ld_acq64(slot);
+        if (owner == 0 || ld_acq32(slot + C_TICKET) != TICKET_WAITING) continue;
+        if ((uint64_t)owner != s_identity && !owner_alive(owner)) { /* a dead waiter never takes a live one's notification */
+            cond_free_slot(slot, owner);
+            continue;
+        }
+        if (cas32(slot + C_TICKET, TICKET_WAITING, TICKET_NOTIFIED) == TICKET_WAITING) notified++;
+    }
+    if (notified > 0) notify(&c->sig); /* the CASes were the full fence; notify's own is harmless */
+    return SHMIPC_OK;
+}
+
+int shmipc_condition_notify_all(shmipc_condition *c) { return shmipc_condition_notify(c, INT32_MAX); }
+
+void shmipc_condition_close(shmipc_condition *c)
+{
+    if (!c) return;
+    seg_close(&c->seg, c->seg.creator);
+    free(c);
+}
+
+/* ================================================================= §7.7 Barrier */
+
+enum { B_CONTROL = 1152, B_PHASE = 0, B_ARRIVED = 8, B_BROKEN = 12, B_SLEEPERS = 16, B_PARTIES = 20, B_EPOCH = 24,
+       B_SLOTS = 128, B_SLOT = 16, B_NSLOTS = 64, B_ARRIVED_PHASE = 8 };
+
+/* Design: every open handle claims a slot (CAS Owner 0 -> me) and frees it on close (CAS me -> 0). Arrive: store the
+ * slot's ArrivedPhase = p + 1, then ++Arrived; the last arriver stores Arrived = 0, then increments Phase (the §4 full
+ * fence) and wakes everyone. Others wait for "Phase != p or Broken or Epoch changed"; Phase != p wins. Before every sleep
+ * slice a waiter looks for a participant that has not arrived in phase p and is dead: it breaks the barrier. */
+struct shmipc_barrier {
+    struct seg seg;
+    uint8_t *c;
+    uint8_t *slot;
+    int32_t parties;
+    struct signal sig;
+    shmipc_wait wait;
+};
+
+static void barrier_break(shmipc_barrier *b)
+{
+    atomic_exchange_explicit(A32(b->c + B_BROKEN), 1, memory_order_seq_cst);
+    notify(&b->sig);
+}
+
+static int barrier_bind(shmipc_barrier *b, shmipc_barrier **out)
+{
+    b->c = b->seg.base + HDR_SIZE;
+    b->parties = (int32_t)rd32(b->c + B_PARTIES);
+    b->sig = (struct signal){b->c + B_SLEEPERS, b->seg.sems[0]};
+    b->wait = default_wait;
+    for (int pass = 0; pass < 2 && !b->slot; pass++) {
+        for (int i = 0; i < B_NSLOTS && !b->slot; i++) {
+            uint8_t *slot = b->c + B_SLOTS + i * B_SLOT;
+            if (cas64(slot, 0, (int64_t)s_identity) == 0) {
+                st_rel64(slot + B_ARRIVED_PHASE, 0);
+                b->slot = slot;
+            }
+        }
+        for (int i = 0; i < B_NSLOTS && !b->slot; i++) { /* full: dead processes can no longer arrive; free their slots */
+            uint8_t *slot = b->c + B_SLOTS + i * B_SLOT;
+            int64_t owner = ld_acq64(slot);
+            if ((uint64_t)owner != s_identity && !owner_alive(owner)) cas64(slot, owner, 0);
+        }
+    }
+    if (!b->slot) return refuse(SHMIPC_EBUSY, "barrier '%s' has %d open handles already, its limit", b->seg.name, B_NSLOTS);
+    *out = b;
+    return SHMIPC_OK;
+}
+
+int shmipc_barrier_open(const char *name, shmipc_barrier **out)
+{
+    *out = NULL;
+    shmipc_barrier *b = calloc(1, sizeof *b);
+    if (!b) return SHMIPC_ESYS;
+    int rc = seg_open(name, KIND_BARRIER, &b->seg);
+    if (rc) { free(b); return rc; }
+    int shaped = control_shape(&b->seg, B_CONTROL, 0, 1);
+    int32_t parties = shaped ? (int32_t)rd32(b->seg.base + HDR_SIZE + B_PARTIES) : 0; /* read only inside the block */
+    rc = SHMIPC_ECORRUPT;
+    if (!shaped)
+        refuse(rc, "barrier '%s': control block of %llu bytes, data of %llu, %u semaphores; a barrier has %d, 0, 1", name,
+               (unsigned long long)rd64(b->seg.base + 40), (unsigned long long)rd64(b->seg.base + 56), b->seg.nsems, B_CONTROL);
+    else if (parties < 1 || parties > B_NSLOTS)
+        refuse(rc, "barrier '%s': participant count %d is not between 1 and %d", name, parties, B_NSLOTS);
+    else
+        rc = barrier_bind(b, out);
+    if (rc) {
+        seg_close(&b->seg, 0);
+        free(b);
+    }
+    return rc;
+}
+
+int shmipc_barrier_create(const char *name, int32_t participants, shmipc_barrier **out)
+{
+    *out = NULL;
+    if (participants < 1 || participants > B_NSLOTS) return SHMIPC_EINVALID;
+    shmipc_barrier *b = calloc(1, sizeof *b);
+    if (!b) return SHMIPC_ESYS;
+    int rc = seg_create(name, KIND_BARRIER, B_CONTROL, 0, 1, &b->seg);
+    if (rc) { free(b); return rc; }
+    wr32(b->seg.base + HDR_SIZE + B_PARTIES, (uint32_t)participants);
+    barrier_bind(b, out); /* the fresh table is empty: slot 0 */
+    seg_publish(&b->seg);
+    return SHMIPC_OK;
+}
+
+struct barrier_ctx { shmipc_barrier *b; int64_t phase, epoch; };
+
+static int barrier_cond(void *ctx)
+{
+    struct barrier_ctx *x = ctx;
+    uint8_t *c = x->b->c;
+    return ld_acq64(c + B_PHASE) != x->phase || ld_acq32(c + B_BROKEN) != 0 || ld_acq64(c + B_EPOCH) != x->epoch;
+}
+
+/* A participant other than this process that has not arrived in this phase and is dead breaks the barrier. */
+static int barrier_before_sleep(void *ctx)
+{
+    struct barrier_ctx *x = ctx;
+    for (int i = 0; i < B_NSLOTS; i++) {
+        uint8_t *slot = x->b->c + B_SLOTS + i * B_SLOT;
+        int64_t owner = ld_acq64(slot);
+        if (owner == 0 || (uint64_t)owner == s_identity || ld_acq64(slot + B_ARRIVED_PHASE) == x->phase + 1 || owner_alive(owner)) continue;
+        cas64(slot, owner, 0);
+        barrier_break(x->b);
+        break;
+    }
+    return SHMIPC_OK;
+}
+
+int shmipc_barrier_wait(shmipc_barrier *b, int64_t timeout_ns, int64_t *phase_out)
+{
+    uint8_t *c = b->c;
+    int64_t epoch = ld_acq64(c + B_EPOCH), phase = ld_acq64(c + B_PHASE);
+    if (phase_out) *phase_out = phase;
+    if (ld_acq32(c + B_BROKEN) != 0) return SHMIPC_EBROKEN;
+    st_rel64(b->slot + B_ARRIVED_PHASE, phase + 1);
+    int32_t arrived = atomic_fetch_add_explicit(A32(c + B_ARRIVED), 1, memory_order_seq_cst) + 1;
+    if (arrived >= b->parties) {
+        st_rel32(c + B_ARRIVED, 0);
+        atomic_fetch_add_explicit(A64(c + B_PHASE), 1, memory_order_seq_cst); /* §4 notifier step 1 */
+        notify(&b->sig);
+        return SHMIPC_OK;
+    }
+    struct barrier_ctx x = {b, phase, epoch};
+    int rc = wait_for(&b->sig, &b->wait, deadline_from(timeout_ns), barrier_cond, barrier_before_sleep, &x);
+    if (ld_acq64(c + B_PHASE) != phase) return SHMIPC_OK;
+    if (rc == SHMIPC_ETIMEOUT) {
+        barrier_break(b); /* as in Python: a waiter's timeout breaks it for all */
+        return SHMIPC_ETIMEOUT;
+    }
+    return SHMIPC_EBROKEN;
+}
+
+void shmipc_barrier_abort(shmipc_barrier *b) { barrier_break(b); }
+
+void shmipc_barrier_reset(shmipc_barrier *b)
+{
+    st_rel32(b->c + B_ARRIVED, 0);
+    st_rel32(b->c + B_BROKEN, 0);
+    atomic_fetch_add_explicit(A64(b->c + B_EPOCH), 1, memory_order_seq_cst);
+    notify(&b->sig);
+}
+
+int shmipc_barrier_broken(const shmipc_barrier *b) { return ld_acq32(b->c + B_BROKEN) != 0; }
+int64_t shmipc_barrier_phase(const shmipc_barrier *b) { return ld_acq64(b->c + B_PHASE); }
+int32_t shmipc_barrier_participants(const shmipc_barrier *b) { return b->parties; }
+
+void shmipc_barrier_close(shmipc_barrier *b)
+{
+    if (!b) return;
+    if (b->slot) cas64(b->slot, (int64_t)s_identity, 0);
+    seg_close(&b->seg, b->seg.creator);
+    free(b);
+}

@@ -44,9 +44,14 @@ enum shmipc_status {
     SHMIPC_ESHUTDOWN = -17,    /* queue: shut down (§6.9): put refused; get after the drain (at once if immediate) */
     SHMIPC_EABANDONED = -18,   /* lock: its holder died holding it; THE CALLER HOLDS IT NOW (check, then release) */
     SHMIPC_ENOTHELD = -19,     /* lock: released by a process (or thread) that does not hold it */
+    SHMIPC_EBROKEN = -20,      /* barrier: broken (a waiter timed out, a participant died, abort, or reset while waiting) */
 };
 
 const char *shmipc_strerror(int status);
+
+/* Why the last open (or create) that failed in this thread refused its object, naming it: "barrier 'b1': participant
+ * count 65 is not between 1 and 64", "'jobs' is a Queue segment, expected Lock". Empty when none failed yet. */
+const char *shmipc_last_error(void);
 
 /* How blocking calls wait: spin, then sleep on the semaphore in slices (LAYOUT.md §4). */
 typedef struct shmipc_wait {
@@ -158,6 +163,61 @@ int shmipc_semaphore_wait(shmipc_semaphore *s, int64_t timeout_ns);
 /* Adds n; SHMIPC_EINVALID (nothing added) past the maximum. *previous (if not NULL) gets the count before. */
 int shmipc_semaphore_release(shmipc_semaphore *s, int32_t n, int32_t *previous);
 void shmipc_semaphore_close(shmipc_semaphore *s);
+
+/* Counter (§7.1): a 64-bit value changed only by atomic read-modify-writes (seq_cst). */
+typedef struct shmipc_counter shmipc_counter;
+int shmipc_counter_open(const char *name, shmipc_counter **out);
+int shmipc_counter_create(const char *name, int64_t initial, shmipc_counter **out);
+int64_t shmipc_counter_read(const shmipc_counter *c);                                    /* acquire */
+int64_t shmipc_counter_add(shmipc_counter *c, int64_t delta);                            /* the new value (wraps) */
+int64_t shmipc_counter_exchange(shmipc_counter *c, int64_t value);                       /* the old value */
+int64_t shmipc_counter_compare_exchange(shmipc_counter *c, int64_t value, int64_t comparand); /* the old value */
+void shmipc_counter_close(shmipc_counter *c);
+
+/* Array (§7.2, Kind 4) and Value (Kind 5, an array of one element): plain elements of element_size bytes (the opener's
+ * must equal the creator's) and a recursive lock in the same segment (Python's get_lock()): shmipc_array_lock(a) is
+ * used with shmipc_lock_acquire / _release, and is closed with the array (do not shmipc_lock_close it). */
+typedef struct shmipc_array shmipc_array;
+int shmipc_array_open(const char *name, int32_t element_size, shmipc_array **out);
+int shmipc_array_create(const char *name, int32_t element_size, int64_t length, shmipc_array **out);
+int shmipc_value_open(const char *name, int32_t element_size, shmipc_array **out);
+/* initial: element_size bytes, or NULL for zero. */
+int shmipc_value_create(const char *name, int32_t element_size, const void *initial, shmipc_array **out);
+void *shmipc_array_data(const shmipc_array *a);
+int64_t shmipc_array_length(const shmipc_array *a);
+int32_t shmipc_array_element_size(const shmipc_array *a);
+shmipc_lock *shmipc_array_lock(shmipc_array *a);
+void shmipc_array_close(shmipc_array *a);
+
+/* Condition (§7.6), bound to a lock this process opened (the lock's name is not stored: every process names it). At most
+ * 64 threads wait at once, in all processes. Wait and notify with the lock held (else SHMIPC_ENOTHELD). */
+typedef struct shmipc_condition shmipc_condition;
+int shmipc_condition_open(const char *name, shmipc_lock *lock, shmipc_condition **out);
+int shmipc_condition_create(const char *name, shmipc_lock *lock, shmipc_condition **out);
+/* Releases the lock (a recursive one wholly), waits to be notified, takes the lock back (at the same depth).
+ * SHMIPC_OK notified; SHMIPC_ETIMEOUT not notified in time; SHMIPC_EABANDONED the lock's holder died meanwhile (the
+ * caller holds the lock: check the state); SHMIPC_EBUSY 64 waiters already. The lock is held again in every case but
+ * SHMIPC_ENOTHELD and SHMIPC_EBUSY (where it was never released). */
+int shmipc_condition_wait(shmipc_condition *c, int64_t timeout_ns);
+/* Wakes up to n waiters that were waiting when it was called (dead waiters are skipped and their slots freed). */
+int shmipc_condition_notify(shmipc_condition *c, int n);
+int shmipc_condition_notify_all(shmipc_condition *c);
+void shmipc_condition_close(shmipc_condition *c);
+
+/* Barrier (§7.7): every open handle is a participant (at most 64); one that dies before arriving breaks the barrier for
+ * the waiters within one sleep slice. */
+typedef struct shmipc_barrier shmipc_barrier;
+int shmipc_barrier_open(const char *name, shmipc_barrier **out);
+int shmipc_barrier_create(const char *name, int32_t participants, shmipc_barrier **out);
+/* Arrives and waits. SHMIPC_OK: the phase *phase (if not NULL) completed; SHMIPC_ETIMEOUT: the time ran out, which
+ * broke the barrier for everyone (as Python's Barrier); SHMIPC_EBROKEN: broken before the phase completed. */
+int shmipc_barrier_wait(shmipc_barrier *b, int64_t timeout_ns, int64_t *phase);
+void shmipc_barrier_abort(shmipc_barrier *b);   /* breaks it: waiters get SHMIPC_EBROKEN */
+void shmipc_barrier_reset(shmipc_barrier *b);   /* mends it; threads waiting now get SHMIPC_EBROKEN */
+int shmipc_barrier_broken(const shmipc_barrier *b);
+int64_t shmipc_barrier_phase(const shmipc_barrier *b);  /* completed phases */
+int32_t shmipc_barrier_participants(const shmipc_barrier *b);
+void shmipc_barrier_close(shmipc_barrier *b);  /* stops being a participant */
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,21 @@
  *   shmipc_tool lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
  *   shmipc_tool semaphore-take-release NAME TAKE RELEASE       takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
  *   shmipc_tool event-pong PING PONG COUNT                     COUNT times: wait on event PING, set event PONG; DONE
+ *   shmipc_tool value-add VALUE COUNT                          COUNT times: take the lock of int64 Value VALUE, add 1, release; DONE
+ *   shmipc_tool array-create NAME LENGTH                       creates an int64 Array, a[i] = i*i; READY; after a line on stdin
+ *                                                              checks a[i] == i*i + 1 under its lock: OK <sum>; removes it
+ *   shmipc_tool counter-create NAME INITIAL                    creates a Counter; READY; when stdin closes: FINAL <value>
+ *   shmipc_tool counter-add NAME COUNT                         COUNT times: add 1; DONE <value after the last add>
+ *   shmipc_tool counter-swap NAME                              SWAP <exchange(-5)> <cas(7 if -5)> <cas(9 if -5)> <read>
+ *   shmipc_tool condition-notify LOCK COND FLAG                takes LOCK, sets Counter FLAG to 1, notifies one waiter of
+ *                                                              Condition COND, releases: NOTIFIED
+ *   shmipc_tool condition-wait LOCK COND FLAG CREATE           takes LOCK (CREATE 1: creates COND), READY, waits on COND
+ *                                                              until Counter FLAG != 0 (10 s per wait): WOKE <flag>
+ *   shmipc_tool barrier-wait NAME PHASES TIMEOUT_MS PARTIES    opens Barrier NAME (PARTIES > 0: creates it), READY, arrives
+ *                                                              PHASES times: DONE <last phase>, TIMEOUT <phase> or BROKEN <phase>
+ *   shmipc_tool barrier-hold NAME                              opens the barrier (a participant), READY, never arrives
+ *   shmipc_tool open-check KIND NAME [LOCK]                    KIND counter, array8, value8, condition (bound to LOCK) or
+ *                                                              barrier: OPENED, or REFUSED <why, naming the object>
  *
  * SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
  * Exit status: 0 done, 1 a library error (printed), 2 usage, 3 a message failed its check.
@@ -389,6 +404,168 @@ int main(int argc, char **argv)
         say("DONE");
         shmipc_event_close(ping);
         shmipc_event_close(pong);
+        return 0;
+    }
+
+    if (!strcmp(mode, "value-add") && argc == 4) {
+        shmipc_array *v;
+        if ((rc = shmipc_value_open(name, 8, &v))) return fail(shmipc_last_error(), rc);
+        shmipc_lock *l = shmipc_array_lock(v);
+        volatile int64_t *value = shmipc_array_data(v);
+        long count = atol(argv[3]);
+        say("READY");
+        for (long i = 0; i < count; i++) {
+            if ((rc = shmipc_lock_acquire(l, SHMIPC_FOREVER))) return fail("acquire", rc);
+            *value += 1;
+            if ((rc = shmipc_lock_release(l))) return fail("release", rc);
+        }
+        say("DONE");
+        shmipc_array_close(v);
+        return 0;
+    }
+
+    if (!strcmp(mode, "array-create") && argc == 4) {
+        shmipc_array *a;
+        long length = atol(argv[3]);
+        if ((rc = shmipc_array_create(name, 8, length, &a))) return fail("array create", rc);
+        int64_t *e = shmipc_array_data(a);
+        for (long i = 0; i < length; i++) e[i] = (int64_t)i * i;
+        say("READY");
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) return fail("stdin closed", SHMIPC_EINVALID);
+        if ((rc = shmipc_lock_acquire(shmipc_array_lock(a), SHMIPC_FOREVER))) return fail("acquire", rc);
+        int64_t sum = 0;
+        for (long i = 0; i < length; i++) {
+            if (e[i] != (int64_t)i * i + 1) {
+                printf("BAD a[%ld] = %lld\n", i, (long long)e[i]);
+                return 3;
+            }
+            sum += e[i];
+        }
+        if ((rc = shmipc_lock_release(shmipc_array_lock(a)))) return fail("release", rc);
+        printf("OK %lld\n", (long long)sum);
+        fflush(stdout);
+        shmipc_array_close(a);
+        return 0;
+    }
+
+    if (!strcmp(mode, "counter-create") && argc == 4) {
+        shmipc_counter *c;
+        if ((rc = shmipc_counter_create(name, atoll(argv[3]), &c))) return fail("counter create", rc);
+        say("READY");
+        hold_until_stdin_closes();
+        printf("FINAL %lld\n", (long long)shmipc_counter_read(c));
+        fflush(stdout);
+        shmipc_counter_close(c);
+        return 0;
+    }
+
+    if ((!strcmp(mode, "counter-add") && argc == 4) || (!strcmp(mode, "counter-swap") && argc == 3)) {
+        shmipc_counter *c;
+        if ((rc = shmipc_counter_open(name, &c))) return fail(shmipc_last_error(), rc);
+        if (!strcmp(mode, "counter-swap")) {
+            int64_t x = shmipc_counter_exchange(c, -5);
+            int64_t c1 = shmipc_counter_compare_exchange(c, 7, -5);
+            int64_t c2 = shmipc_counter_compare_exchange(c, 9, -5);
+            printf("SWAP %lld %lld %lld %lld\n", (long long)x, (long long)c1, (long long)c2, (long long)shmipc_counter_read(c));
+        } else {
+            long count = atol(argv[3]);
+            int64_t last = 0;
+            say("READY");
+            for (long i = 0; i < count; i++) last = shmipc_counter_add(c, 1);
+            printf("DONE %lld\n", (long long)last);
+        }
+        fflush(stdout);
+        shmipc_counter_close(c);
+        return 0;
+    }
+
+    if ((!strcmp(mode, "condition-notify") && argc == 5) || (!strcmp(mode, "condition-wait") && argc == 6)) {
+        shmipc_lock *l;
+        shmipc_condition *cv;
+        shmipc_counter *flag;
+        int waiter = !strcmp(mode, "condition-wait");
+        if ((rc = shmipc_lock_open(name, &l))) return fail(shmipc_last_error(), rc);
+        rc = waiter && atoi(argv[5]) ? shmipc_condition_create(argv[3], l, &cv) : shmipc_condition_open(argv[3], l, &cv);
+        if (rc) return fail(shmipc_last_error(), rc);
+        if ((rc = shmipc_counter_open(argv[4], &flag))) return fail(shmipc_last_error(), rc);
+        if ((rc = shmipc_lock_acquire(l, 10000000000LL))) return fail("acquire", rc);
+        if (waiter) {
+            say("READY");
+            while (shmipc_counter_read(flag) == 0)
+                if ((rc = shmipc_condition_wait(cv, 10000000000LL))) return fail("condition wait", rc);
+            printf("WOKE %lld\n", (long long)shmipc_counter_read(flag));
+            fflush(stdout);
+        } else {
+            shmipc_counter_exchange(flag, 1);
+            if ((rc = shmipc_condition_notify(cv, 1))) return fail("notify", rc);
+        }
+        if ((rc = shmipc_lock_release(l))) return fail("release", rc);
+        if (!waiter) say("NOTIFIED");
+        shmipc_counter_close(flag);
+        shmipc_condition_close(cv);
+        shmipc_lock_close(l);
+        return 0;
+    }
+
+    if (!strcmp(mode, "barrier-wait") && argc == 6) {
+        shmipc_barrier *b;
+        int parties = atoi(argv[5]);
+        rc = parties > 0 ? shmipc_barrier_create(name, parties, &b) : shmipc_barrier_open(name, &b);
+        if (rc) return fail(shmipc_last_error(), rc);
+        long phases = atol(argv[3]);
+        int64_t timeout = atoll(argv[4]) * 1000000LL, phase = -1;
+        say("READY");
+        for (long i = 0; i < phases; i++) {
+            rc = shmipc_barrier_wait(b, timeout, &phase);
+            if (rc == SHMIPC_ETIMEOUT || rc == SHMIPC_EBROKEN) {
+                printf("%s %lld\n", rc == SHMIPC_ETIMEOUT ? "TIMEOUT" : "BROKEN", (long long)phase);
+                fflush(stdout);
+                shmipc_barrier_close(b);
+                return 0;
+            }
+            if (rc) return fail("barrier wait", rc);
+        }
+        printf("DONE %lld\n", (long long)phase);
+        fflush(stdout);
+        shmipc_barrier_close(b);
+        return 0;
+    }
+
+    if (!strcmp(mode, "barrier-hold") && argc == 3) {
+        shmipc_barrier *b;
+        if ((rc = shmipc_barrier_open(name, &b))) return fail(shmipc_last_error(), rc);
+        say("READY");
+        hold_until_stdin_closes();
+        pause(); /* the test kills us with SIGKILL */
+        return 0;
+    }
+
+    if (!strcmp(mode, "open-check") && (argc == 4 || argc == 5)) {
+        const char *kind = argv[2], *target = argv[3];
+        if (!strcmp(kind, "counter")) {
+            shmipc_counter *c;
+            if (!(rc = shmipc_counter_open(target, &c))) shmipc_counter_close(c);
+        } else if (!strcmp(kind, "array8") || !strcmp(kind, "value8")) {
+            shmipc_array *a;
+            rc = !strcmp(kind, "array8") ? shmipc_array_open(target, 8, &a) : shmipc_value_open(target, 8, &a);
+            if (!rc) shmipc_array_close(a);
+        } else if (!strcmp(kind, "condition") && argc == 5) {
+            shmipc_lock *l;
+            shmipc_condition *cv;
+            if ((rc = shmipc_lock_open(argv[4], &l))) return fail(shmipc_last_error(), rc);
+            if (!(rc = shmipc_condition_open(target, l, &cv))) shmipc_condition_close(cv);
+            shmipc_lock_close(l);
+        } else if (!strcmp(kind, "barrier")) {
+            shmipc_barrier *b;
+            if (!(rc = shmipc_barrier_open(target, &b))) shmipc_barrier_close(b);
+        } else {
+            fprintf(stderr, "unknown kind: %s\n", kind);
+            return 2;
+        }
+        if (rc) printf("REFUSED %s: %s\n", shmipc_strerror(rc), shmipc_last_error());
+        else say("OPENED");
+        fflush(stdout);
         return 0;
     }
 

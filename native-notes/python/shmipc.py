@@ -25,8 +25,8 @@ import struct
 import threading
 import time
 
-__all__ = ["Queue", "Pipe", "Connection", "SharedMemory", "Lock", "Event", "Semaphore", "ShmIpcError", "InvalidSegmentError", "CorruptionError",
-           "PeerClosedError", "ShutDown", "LockAbandonedError"]
+__all__ = ["Queue", "Pipe", "Connection", "SharedMemory", "Lock", "Event", "Semaphore", "Counter", "Array", "Value", "Condition", "Barrier",
+           "ShmIpcError", "InvalidSegmentError", "CorruptionError", "PeerClosedError", "ShutDown", "LockAbandonedError", "BrokenBarrierError"]
 
 
 class ShmIpcError(OSError):
@@ -277,6 +277,14 @@ def _check_name(name):
         raise ValueError(f"invalid ShmIpc name {name!r}: 1-200 of [A-Za-z0-9._-], not starting with '.'")
 
 
+_KIND_NAMES = {1: "Queue", 2: "Pipe", 3: "SharedMemory", 4: "Array", 5: "Value", 6: "Counter", 7: "Lock", 8: "Event", 9: "Semaphore",
+               10: "Condition", 11: "Barrier", 0x7F: "Raw"}
+
+
+def _kind_name(kind):
+    return _KIND_NAMES.get(kind, f"unknown ({kind})")
+
+
 def _fnv1a64(header):
     h = 0xCBF29CE484222325
     for b in header[8:120]:
@@ -348,7 +356,7 @@ class _Segment:
         if _fnv1a64(header) != struct.unpack_from("<Q", header, 120)[0]:
             return ("Corrupted", "header checksum mismatch")
         if got_kind != kind:
-            return ("WrongKind", f"kind {got_kind}, expected {kind}")
+            return ("WrongKind", f"it is a {_kind_name(got_kind)} segment, expected {_kind_name(kind)}")
         coff, csize, doff, dsize = struct.unpack_from("<QQQQ", header, 32)
         pid, nsems = struct.unpack_from("<iI", header, 64)
         if hsize != _HDR:
@@ -1403,8 +1411,8 @@ class Lock:
     dies (even by SIGKILL) is taken over by the next acquirer within one sleep slice: acquire() then raises
     LockAbandonedError with the lock held. A live holder is never overtaken."""
 
-    def __init__(self, seg, block=_HDR):
-        self._seg, self._b = seg, block
+    def __init__(self, seg, block=_HDR, owns=True):
+        self._seg, self._b, self._owns = seg, block, owns  # owns=False: the lock block of an Array or Value (§7.2)
         self.recursive = (_U32.unpack_from(seg.mm, block + _L_FLAGS)[0] & 1) != 0
         self._sig = _Signal(seg, block + _L_SLEEPERS, seg.sems[0])
         self.spin, self.slice = 50e-6, 0.1
@@ -1492,8 +1500,14 @@ class Lock:
     def __exit__(self, *exc):
         self.release()
 
+    def _held_here(self):
+        seg, b = self._seg, self._b
+        return seg.load64(b + _L_OWNER) == _ME and (not self.recursive or seg.load32(b + _L_THREAD) == self._thread())
+
     def close(self):
-        self._seg.close(unlink=self._seg.creator)
+        """Closes the handle; for the lock of an Array or Value, nothing (it is closed with that object)."""
+        if self._owns:
+            self._seg.close(unlink=self._seg.creator)
 
 
 class Event:
@@ -1612,6 +1626,468 @@ class Semaphore:
         return cur
 
     def close(self):
+        self._seg.close(unlink=self._seg.creator)
+
+
+# ------------------------------------------------------------------------------------------- §7.1 Counter, §7.2 Array, Value
+
+_KIND_ARRAY, _KIND_VALUE, _KIND_COUNTER, _KIND_CONDITION, _KIND_BARRIER = 4, 5, 6, 10, 11
+_A_CONTROL, _A_ELEMENT_SIZE, _A_LENGTH, _A_LOCK = 256, 0, 8, 128
+
+
+def _refuse(seg, what, detail):
+    """Closes a segment whose control block failed validation and returns the error naming it."""
+    seg.close(unlink=False)
+    return InvalidSegmentError(seg.name, "Corrupted", f"{what} '{seg.name}': {detail}")
+
+
+def _fadd64(seg, off, delta):
+    """Atomic 64-bit add (a seq_cst CAS loop; wraps as .NET's Interlocked.Add); returns the new value."""
+    cur = seg.load64(off)
+    while True:
+        new = _to_signed64((cur + delta) & _M64)
+        seen = seg.cas64(off, cur, new)
+        if seen == cur:
+            return new
+        cur = seen
+
+
+class Counter:
+    """A ShmIpc Counter (§7.1): a 64-bit value changed only by atomic read-modify-writes (seq_cst); no lock, no syscall."""
+
+    def __init__(self, seg):
+        self._seg, self.name = seg, seg.name
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_COUNTER)
+        if not _control_shape(seg, 128, 0, 0):
+            raise _refuse(seg, "counter", "control block, data or semaphores out of shape (a counter has 128 bytes, 0, 0)")
+        return cls(seg)
+
+    @classmethod
+    def create(cls, name, initial=0):
+        seg = _Segment(name, _KIND_COUNTER, create=(128, 0, 0))
+        _I64.pack_into(seg.mm, _HDR, initial)  # published by the release store of Magic
+        seg.publish()
+        return cls(seg)
+
+    @property
+    def value(self):
+        return self._seg.load64(_HDR)
+
+    def add(self, delta=1):
+        """Adds delta; returns the new value."""
+        return _fadd64(self._seg, _HDR, delta)
+
+    def increment(self):
+        return _fadd64(self._seg, _HDR, 1)
+
+    def exchange(self, value):
+        """Sets the value; returns the one it had."""
+        seg, cur = self._seg, self._seg.load64(_HDR)
+        while True:
+            seen = seg.cas64(_HDR, cur, value)
+            if seen == cur:
+                return cur
+            cur = seen
+
+    def compare_exchange(self, value, comparand):
+        """Sets the value to `value` if it equals `comparand`; returns the value it had."""
+        return self._seg.cas64(_HDR, comparand, value)
+
+    def close(self):
+        self._seg.close(unlink=self._seg.creator)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _open_array(name, kind, typecode):
+    """Opens and validates an Array or Value segment (§7.2) for elements of `typecode`; returns (segment, length)."""
+    size = struct.calcsize(typecode)
+    what = "array" if kind == _KIND_ARRAY else "value"
+    seg = _Segment(name, kind)
+    if not _control_shape(seg, _A_CONTROL, None, 1):  # first: the words below are inside a control block of this size
+        raise _refuse(seg, what, f"control block or semaphores out of shape (an array has {_A_CONTROL} bytes and 1 semaphore)")
+    stored, length = _I32.unpack_from(seg.mm, _HDR + _A_ELEMENT_SIZE)[0], _I64.unpack_from(seg.mm, _HDR + _A_LENGTH)[0]
+    dsize = struct.unpack_from("<Q", seg.mm, 56)[0]
+    flags = _U32.unpack_from(seg.mm, _HDR + _A_LOCK + _L_FLAGS)[0]
+    if stored != size:
+        raise _refuse(seg, what, f"elements of {stored} bytes, the opener's typecode {typecode!r} has {size}")
+    if not 0 <= length <= 0x7FFFFFFF or length * stored != dsize:
+        raise _refuse(seg, what, f"length {length} of {stored}-byte elements does not match the data region of {dsize} bytes")
+    if kind == _KIND_VALUE and length != 1:
+        raise _refuse(seg, what, f"a value holds one element, this one {length}")
+    if flags & ~1:
+        raise _refuse(seg, what, f"lock flags 0x{flags:X}: unknown bits")
+    return seg, length
+
+
+def _create_array(name, kind, typecode, length, first=None):
+    size = struct.calcsize(typecode)
+    if not 0 <= length <= 0x7FFFFFFF:
+        raise ValueError("length must be 0 .. 2**31-1")
+    seg = _Segment(name, kind, create=(_A_CONTROL, size * length, 1))
+    struct.pack_into("<iiq", seg.mm, _HDR, size, 0, length)
+    struct.pack_into("<I", seg.mm, _HDR + _A_LOCK + _L_FLAGS, 1)  # recursive, as Python's get_lock()
+    if first is not None and length:
+        struct.pack_into(typecode, seg.mm, _HDR + _A_CONTROL, first)
+    seg.publish()
+    return seg
+
+
+class Array:
+    """A ShmIpc Array (§7.2), like multiprocessing.Array: `length` elements of a struct typecode ('q', 'd', 'i', ...: the
+    opener's size must equal the creator's), indexable, `.buf` a memoryview over them, `numpy()` an ndarray over the same
+    memory (numpy is imported only then), `get_lock()` the recursive lock stored in the same segment; `with arr:` holds it.
+    Elements are plain memory: take the lock around updates that other processes must see whole. Release `.buf`
+    slices and numpy views before close()."""
+
+    _KIND = _KIND_ARRAY
+
+    def __init__(self, seg, typecode, length):
+        self._seg, self.name, self.typecode, self.length = seg, seg.name, typecode, length
+        start = _HDR + _A_CONTROL
+        self._raw = memoryview(seg.mm)[start:start + length * struct.calcsize(typecode)]
+        self.buf = self._raw.cast(typecode)
+        self._lock = Lock(seg, _HDR + _A_LOCK, owns=False)
+
+    @classmethod
+    def open(cls, name, typecode):
+        seg, length = _open_array(name, cls._KIND, typecode)
+        return cls(seg, typecode, length)
+
+    @classmethod
+    def create(cls, name, typecode, length):
+        return cls(_create_array(name, cls._KIND, typecode, length), typecode, length)
+
+    def get_lock(self):
+        return self._lock
+
+    def acquire(self, block=True, timeout=None):
+        return self._lock.acquire(block, timeout)
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        return self.buf[index]
+
+    def __setitem__(self, index, value):
+        self.buf[index] = value
+
+    def numpy(self):
+        """A numpy.ndarray over the elements (no copy). Needs numpy; delete it before close()."""
+        import numpy  # optional: only this method needs it
+        return numpy.frombuffer(self._seg.mm, dtype=numpy.dtype(self.typecode), count=self.length, offset=_HDR + _A_CONTROL)
+
+    def close(self):
+        self.buf.release()
+        self._raw.release()
+        self._seg.close(unlink=self._seg.creator)
+
+
+class Value(Array):
+    """A ShmIpc Value (§7.2, its own kind): one element, `.value`, and `get_lock()` as multiprocessing.Value."""
+
+    _KIND = _KIND_VALUE
+
+    @classmethod
+    def open(cls, name, typecode):
+        seg, _ = _open_array(name, cls._KIND, typecode)
+        return cls(seg, typecode, 1)
+
+    @classmethod
+    def create(cls, name, typecode, initial=0):
+        return cls(_create_array(name, cls._KIND, typecode, 1, initial), typecode, 1)
+
+    @property
+    def value(self):
+        return self.buf[0]
+
+    @value.setter
+    def value(self, v):
+        self.buf[0] = v
+
+
+# ------------------------------------------------------------------------------------------- §7.6 Condition
+
+_C_CONTROL, _C_SLEEPERS, _C_SLOT_COUNT, _C_SLOTS, _C_SLOT, _C_NSLOTS, _C_TICKET = 1152, 0, 4, 128, 16, 64, 8
+_TICKET_WAITING, _TICKET_NOTIFIED, _TICKET_WITHDRAWN = 0, 1, 2
+
+
+class Condition:
+    """A ShmIpc Condition (§7.6), like multiprocessing.Condition, bound to a Lock every process names when it opens it (the
+    lock's name is not stored). wait() and notify() need the lock held; `with cond:` holds it. At most 64 waiters.
+
+    Design: a waiter claims a slot (CAS Owner 0 -> me) holding the lock, releases the lock (a recursive one wholly), and
+    waits (§4) for its Ticket to turn 1; a notifier, holding the lock, CASes Ticket 0 -> 1 on waiting slots of live owners
+    (a dead owner's slot is freed). A waiter whose time runs out withdraws by CAS Ticket 0 -> 2 (finding 1 there, it was
+    notified after all); it then stores Ticket 0 and Owner 0, and takes the lock back."""
+
+    def __init__(self, seg, lock):
+        self._seg, self.name, self._lock = seg, seg.name, lock
+        self._sig = _Signal(seg, _HDR + _C_SLEEPERS, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+
+    @classmethod
+    def open(cls, name, lock):
+        seg = _Segment(name, _KIND_CONDITION)
+        if not _control_shape(seg, _C_CONTROL, 0, 1):
+            raise _refuse(seg, "condition", f"control block, data or semaphores out of shape (a condition has {_C_CONTROL} bytes, 0, 1)")
+        slots = _I32.unpack_from(seg.mm, _HDR + _C_SLOT_COUNT)[0]
+        if slots != _C_NSLOTS:
+            raise _refuse(seg, "condition", f"{slots} slots, a condition has {_C_NSLOTS}")
+        return cls(seg, lock)
+
+    @classmethod
+    def create(cls, name, lock):
+        seg = _Segment(name, _KIND_CONDITION, create=(_C_CONTROL, 0, 1))
+        struct.pack_into("<i", seg.mm, _HDR + _C_SLOT_COUNT, _C_NSLOTS)
+        seg.publish()
+        return cls(seg, lock)
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+    def _require_lock(self):
+        if not self._lock._held_here():
+            raise RuntimeError(f"condition '{self.name}' used without holding its lock '{self._lock._seg.name}'")
+
+    def _free_slot(self, slot, owner):
+        self._seg.xchg32(slot + _C_TICKET, _TICKET_WAITING)  # first: a freshly claimed slot must read "waiting"
+        self._seg.cas64(slot, owner, 0)
+
+    def _claim(self):
+        seg = self._seg
+        for pass_ in range(3):
+            for i in range(_C_NSLOTS):
+                slot = _HDR + _C_SLOTS + i * _C_SLOT
+                owner = seg.load64(slot)
+                if pass_ != 1 and owner == 0 and seg.cas64(slot, 0, _MY_IDENTITY) == 0:
+                    return slot
+                if pass_ == 1 and owner not in (0, _ME) and not _alive_word(owner):
+                    self._free_slot(slot, owner)
+        raise ShmIpcError(f"condition '{self.name}' has {_C_NSLOTS} waiters already, its limit")
+
+    def wait(self, timeout=None):
+        """Releases the lock, waits until notified or the timeout (seconds) passes, takes the lock back. False on timeout.
+        LockAbandonedError (the lock held) when the lock's holder died meanwhile."""
+        self._require_lock()
+        seg, lk = self._seg, self._lock
+        slot = self._claim()
+        depth = lk._seg.load32(lk._b + _L_DEPTH) if lk.recursive else 1
+        if lk.recursive:
+            lk._seg.xchg32(lk._b + _L_DEPTH, 1)
+        lk.release()
+        try:
+            self._sig.wait(lambda: seg.load32(slot + _C_TICKET) == _TICKET_NOTIFIED, lambda: None, _deadline(timeout),
+                           self.spin, self.slice)
+        finally:
+            notified = seg.cas32(slot + _C_TICKET, _TICKET_WAITING, _TICKET_WITHDRAWN) == _TICKET_NOTIFIED
+            seg.xchg32(slot + _C_TICKET, _TICKET_WAITING)
+            seg.store64(slot, 0)
+            try:
+                lk.acquire()
+            finally:
+                if lk.recursive:
+                    lk._seg.xchg32(lk._b + _L_DEPTH, depth)
+        return notified
+
+    def wait_for(self, predicate, timeout=None):
+        """Waits until predicate() (called with the lock held) is true or the timeout passes; returns its last value."""
+        deadline = _deadline(timeout)
+        result = predicate()
+        while not result:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            self.wait(left)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wakes up to n waiters that were waiting when it was called. Call with the lock held."""
+        self._require_lock()
+        seg, notified = self._seg, 0
+        for i in range(_C_NSLOTS):
+            if notified >= n:
+                break
+            slot = _HDR + _C_SLOTS + i * _C_SLOT
+            owner = seg.load64(slot)
+            if owner == 0 or seg.load32(slot + _C_TICKET) != _TICKET_WAITING:
+                continue
+            if owner != _ME and not _alive_word(owner):  # a dead waiter never takes a live one's notification
+                self._free_slot(slot, owner)
+                continue
+            if seg.cas32(slot + _C_TICKET, _TICKET_WAITING, _TICKET_NOTIFIED) == _TICKET_WAITING:
+                notified += 1
+        if notified:
+            self._sig.notify()
+
+    def notify_all(self):
+        self.notify(_C_NSLOTS)
+
+    def close(self):
+        """Closes this handle (not the lock's)."""
+        self._seg.close(unlink=self._seg.creator)
+
+
+def _alive_word(owner):
+    word = owner & _M64
+    return _is_identity_word(word) and _identity_alive(word)
+
+
+# ------------------------------------------------------------------------------------------- §7.7 Barrier
+
+_B_CONTROL, _B_PHASE, _B_ARRIVED, _B_BROKEN, _B_SLEEPERS, _B_PARTIES, _B_EPOCH = 1152, 0, 8, 12, 16, 20, 24
+_B_SLOTS, _B_SLOT, _B_NSLOTS, _B_ARRIVED_PHASE = 128, 16, 64, 8
+
+
+class BrokenBarrierError(threading.BrokenBarrierError):
+    """The barrier is or became broken (threading.BrokenBarrierError). .reason: "timeout" (this waiter's time ran out,
+    which broke it for all), "dead" (a participant died before arriving), "reset", or "broken"."""
+
+    def __init__(self, name, reason, detail):
+        super().__init__(f"barrier '{name}' is broken: {detail}")
+        self.reason = reason
+
+
+class Barrier:
+    """A ShmIpc Barrier (§7.7), like multiprocessing.Barrier: wait() returns when `parties` calls have arrived. Every open
+    handle is a participant (at most 64); one whose process dies before arriving breaks the barrier for the waiters
+    within one sleep slice. wait() returns the phase that completed (threading.Barrier returns an arrival index)."""
+
+    def __init__(self, seg):
+        self._seg, self.name = seg, seg.name
+        self.parties = _I32.unpack_from(seg.mm, _HDR + _B_PARTIES)[0]
+        self._sig = _Signal(seg, _HDR + _B_SLEEPERS, seg.sems[0])
+        self.spin, self.slice = 50e-6, 0.1
+        self._slot = self._claim()
+
+    @classmethod
+    def open(cls, name):
+        seg = _Segment(name, _KIND_BARRIER)
+        if not _control_shape(seg, _B_CONTROL, 0, 1):
+            raise _refuse(seg, "barrier", f"control block, data or semaphores out of shape (a barrier has {_B_CONTROL} bytes, 0, 1)")
+        parties = _I32.unpack_from(seg.mm, _HDR + _B_PARTIES)[0]
+        if not 1 <= parties <= _B_NSLOTS:
+            raise _refuse(seg, "barrier", f"participant count {parties} is not between 1 and {_B_NSLOTS}")
+        try:
+            return cls(seg)
+        except BaseException:
+            seg.close(unlink=False)
+            raise
+
+    @classmethod
+    def create(cls, name, parties):
+        if not 1 <= parties <= _B_NSLOTS:
+            raise ValueError(f"parties must be 1 .. {_B_NSLOTS}")
+        seg = _Segment(name, _KIND_BARRIER, create=(_B_CONTROL, 0, 1))
+        struct.pack_into("<i", seg.mm, _HDR + _B_PARTIES, parties)
+        barrier = cls(seg)  # the fresh table is empty: this handle takes slot 0 before anyone can look
+        seg.publish()
+        return barrier
+
+    def _claim(self):
+        seg = self._seg
+        for _ in range(2):
+            for i in range(_B_NSLOTS):
+                slot = _HDR + _B_SLOTS + i * _B_SLOT
+                if seg.cas64(slot, 0, _MY_IDENTITY) == 0:
+                    seg.store64(slot + _B_ARRIVED_PHASE, 0)
+                    return slot
+            for i in range(_B_NSLOTS):  # full: dead processes can no longer arrive; free their slots
+                slot = _HDR + _B_SLOTS + i * _B_SLOT
+                owner = seg.load64(slot)
+                if owner != _ME and not _alive_word(owner):
+                    seg.cas64(slot, owner, 0)
+        raise ShmIpcError(f"barrier '{self.name}' has {_B_NSLOTS} open handles already, its limit")
+
+    @property
+    def broken(self):
+        return self._seg.load32(_HDR + _B_BROKEN) != 0
+
+    @property
+    def phase(self):
+        """Completed phases."""
+        return self._seg.load64(_HDR + _B_PHASE)
+
+    def abort(self):
+        """Breaks the barrier: waiters raise BrokenBarrierError."""
+        self._seg.xchg32(_HDR + _B_BROKEN, 1)
+        self._sig.notify()
+
+    def reset(self):
+        """Mends it: no arrivals, not broken. Threads waiting now raise BrokenBarrierError."""
+        seg = self._seg
+        seg.xchg32(_HDR + _B_ARRIVED, 0)
+        seg.xchg32(_HDR + _B_BROKEN, 0)
+        _fadd64(seg, _HDR + _B_EPOCH, 1)
+        self._sig.notify()
+
+    def wait(self, timeout=None):
+        """Arrives and waits for the others; returns the phase that completed. BrokenBarrierError if it is or becomes
+        broken first, or when the timeout (seconds) passes (which breaks it for everyone, as in Python)."""
+        seg, c = self._seg, _HDR
+        epoch, phase = seg.load64(c + _B_EPOCH), seg.load64(c + _B_PHASE)
+        if seg.load32(c + _B_BROKEN):
+            raise BrokenBarrierError(self.name, "broken", "it broke earlier and was not reset")
+        seg.store64(self._slot + _B_ARRIVED_PHASE, phase + 1)
+        if seg.fadd32(c + _B_ARRIVED, 1) + 1 >= self.parties:
+            seg.xchg32(c + _B_ARRIVED, 0)
+            _fadd64(seg, c + _B_PHASE, 1)  # the §4 full fence
+            self._sig.notify()
+            return phase
+        dead = []
+
+        def ready():
+            return seg.load64(c + _B_PHASE) != phase or seg.load32(c + _B_BROKEN) != 0 or seg.load64(c + _B_EPOCH) != epoch
+
+        def before_sleep():
+            for i in range(_B_NSLOTS):
+                slot = c + _B_SLOTS + i * _B_SLOT
+                owner = seg.load64(slot)
+                if owner in (0, _ME) or seg.load64(slot + _B_ARRIVED_PHASE) == phase + 1 or _alive_word(owner):
+                    continue
+                seg.cas64(slot, owner, 0)
+                dead.append(((owner & _M64) & 0xFFFFFFFF) >> 5)
+                self.abort()
+                return
+
+        ended = self._sig.wait(ready, before_sleep, _deadline(timeout), self.spin, self.slice)
+        if seg.load64(c + _B_PHASE) != phase:
+            return phase
+        if not ended:
+            self.abort()
+            raise BrokenBarrierError(self.name, "timeout", f"this waiter's {timeout} s ran out (which broke it for all)")
+        if dead:
+            raise BrokenBarrierError(self.name, "dead", f"participant pid {dead[0]} died before arriving")
+        if seg.load64(c + _B_EPOCH) != epoch:
+            raise BrokenBarrierError(self.name, "reset", "it was reset while this thread waited")
+        raise BrokenBarrierError(self.name, "broken", "another waiter's time ran out, a participant died, or it was aborted")
+
+    def close(self):
+        """Closes this handle: it stops being a participant."""
+        if self._seg.mm is not None:
+            self._seg.cas64(self._slot, _MY_IDENTITY, 0)
         self._seg.close(unlink=self._seg.creator)
 
 

@@ -22,6 +22,21 @@
     python3 shmipc_tool.py lock-hold LOCK                                 takes the lock, says READY, holds it (to be killed)
     python3 shmipc_tool.py semaphore-take-release NAME TAKE RELEASE      takes TAKE counts (waiting), says TOOK, releases RELEASE; DONE
     python3 shmipc_tool.py event-pong PING PONG COUNT                     COUNT times: wait on Event PING, set Event PONG; DONE
+    python3 shmipc_tool.py value-add VALUE COUNT                          COUNT times: take the lock of int64 Value VALUE, add 1; DONE
+    python3 shmipc_tool.py array-create NAME LENGTH                       creates an int64 Array, a[i] = i*i; READY; after a line on
+                                                                          stdin checks a[i] == i*i + 1 under its lock: OK <sum>
+    python3 shmipc_tool.py counter-create NAME INITIAL                    creates a Counter; READY; when stdin closes: FINAL <value>
+    python3 shmipc_tool.py counter-add NAME COUNT                         COUNT times: add 1; DONE <value after the last add>
+    python3 shmipc_tool.py counter-swap NAME                              SWAP <exchange(-5)> <cas(7 if -5)> <cas(9 if -5)> <read>
+    python3 shmipc_tool.py condition-notify LOCK COND FLAG                takes LOCK, sets Counter FLAG to 1, notifies one waiter of
+                                                                          Condition COND, releases: NOTIFIED
+    python3 shmipc_tool.py condition-wait LOCK COND FLAG CREATE           takes LOCK (CREATE 1: creates COND), READY, waits on COND
+                                                                          until Counter FLAG != 0 (10 s per wait): WOKE <flag>
+    python3 shmipc_tool.py barrier-wait NAME PHASES TIMEOUT_MS PARTIES    opens Barrier NAME (PARTIES > 0: creates it), READY, arrives
+                                                                          PHASES times: DONE <last phase>, TIMEOUT <phase> or BROKEN <phase>
+    python3 shmipc_tool.py barrier-hold NAME                              opens the barrier (a participant), READY, never arrives
+    python3 shmipc_tool.py open-check KIND NAME [LOCK]                    KIND counter, array8, value8, condition (bound to LOCK) or
+                                                                          barrier: OPENED, or REFUSED <why, naming the object>
 SHMBENCH_CPU=<n> in the environment pins the tool to CPU n (the bench keeps spinning peers apart).
 Exit status: 0 done, 1 an error (printed), 2 usage, 3 a message failed its check.
 """
@@ -266,6 +281,122 @@ def main(argv):
         say("DONE")
         ping.close()
         pong.close()
+        return 0
+    if mode == "value-add" and len(args) == 1:
+        v, count = shmipc.Value.open(name, "q"), int(args[0])
+        lk = v.get_lock()
+        say("READY")
+        for _ in range(count):
+            with lk:
+                v.value += 1
+        say("DONE")
+        v.close()
+        return 0
+    if mode == "array-create" and len(args) == 1:
+        length = int(args[0])
+        a = shmipc.Array.create(name, "q", length)
+        for i in range(length):
+            a[i] = i * i
+        say("READY")
+        sys.stdin.readline()
+        with a:
+            for i in range(length):
+                if a[i] != i * i + 1:
+                    say(f"BAD a[{i}] = {a[i]}")
+                    return 3
+            total = sum(a.buf)
+        say(f"OK {total}")
+        a.close()
+        return 0
+    if mode == "counter-create" and len(args) == 1:
+        c = shmipc.Counter.create(name, int(args[0]))
+        say("READY")
+        sys.stdin.read()
+        say(f"FINAL {c.value}")
+        c.close()
+        return 0
+    if mode in ("counter-add", "counter-swap") and len(args) == (1 if mode == "counter-add" else 0):
+        c = shmipc.Counter.open(name)
+        if mode == "counter-swap":
+            x = c.exchange(-5)
+            c1, c2 = c.compare_exchange(7, -5), c.compare_exchange(9, -5)
+            say(f"SWAP {x} {c1} {c2} {c.value}")
+        else:
+            say("READY")
+            last = 0
+            for _ in range(int(args[0])):
+                last = c.add(1)
+            say(f"DONE {last}")
+        c.close()
+        return 0
+    if (mode == "condition-notify" and len(args) == 2) or (mode == "condition-wait" and len(args) == 3):
+        lk = shmipc.Lock.open(name)
+        waiter = mode == "condition-wait"
+        cv = shmipc.Condition.create(args[0], lk) if waiter and args[2] == "1" else shmipc.Condition.open(args[0], lk)
+        flag = shmipc.Counter.open(args[1])
+        if not lk.acquire(timeout=10):
+            say("BAD the lock was not free within 10 s")
+            return 3
+        if waiter:
+            say("READY")
+            while flag.value == 0:
+                if not cv.wait(10):
+                    say("BAD not notified within 10 s")
+                    return 3
+            say(f"WOKE {flag.value}")
+        else:
+            flag.exchange(1)
+            cv.notify()
+        lk.release()
+        if not waiter:
+            say("NOTIFIED")
+        flag.close()
+        cv.close()
+        lk.close()
+        return 0
+    if mode == "barrier-wait" and len(args) == 3:
+        phases, timeout, parties = int(args[0]), int(args[1]) / 1000.0, int(args[2])
+        b = shmipc.Barrier.create(name, parties) if parties > 0 else shmipc.Barrier.open(name)
+        say("READY")
+        phase = -1
+        try:
+            for _ in range(phases):
+                phase = b.phase
+                phase = b.wait(timeout)
+        except shmipc.BrokenBarrierError as e:
+            say(f"{'TIMEOUT' if e.reason == 'timeout' else 'BROKEN'} {phase}")
+            b.close()
+            return 0
+        say(f"DONE {phase}")
+        b.close()
+        return 0
+    if mode == "barrier-hold" and not args:
+        shmipc.Barrier.open(name)
+        say("READY")
+        hold()
+        return 0
+    if mode == "open-check" and len(args) in (1, 2):
+        kind, target = name, args[0]
+        openers = {
+            "counter": lambda: shmipc.Counter.open(target),
+            "array8": lambda: shmipc.Array.open(target, "q"),
+            "value8": lambda: shmipc.Value.open(target, "q"),
+            "barrier": lambda: shmipc.Barrier.open(target),
+        }
+        lk = None
+        if kind == "condition" and len(args) == 2:
+            lk = shmipc.Lock.open(args[1])
+            openers["condition"] = lambda: shmipc.Condition.open(target, lk)
+        if kind not in openers:
+            print(f"unknown kind: {kind}", file=sys.stderr)
+            return 2
+        try:
+            openers[kind]().close()
+            say("OPENED")
+        except (shmipc.ShmIpcError, FileNotFoundError) as e:
+            say(f"REFUSED {e}")
+        if lk is not None:
+            lk.close()
         return 0
     print(f"unknown mode or wrong arguments: {mode}", file=sys.stderr)
     return 2
