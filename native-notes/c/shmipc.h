@@ -1,7 +1,8 @@
 /*
  * shmipc.h: a C99 peer of ShmIpc (the .NET library) on Linux, written from native-notes/LAYOUT.md.
  *
- * Opens (or creates) a ShmIpc Queue or Pipe by name and sends and receives messages with the same
+ * Opens (or creates) a ShmIpc Queue or Pipe by name and sends and receives messages, and every shared-state kind
+ * (LAYOUT.md §7: SharedMemory, Array, Value, Counter, Lock, Event, Semaphore, Condition, Barrier), with the same
  * bytes, the same commit protocol, the same crash rules and the same named semaphores as the .NET side.
  * libc and pthread only; memory ordering with C11 <stdatomic.h>.
  *
