@@ -201,15 +201,7 @@ public abstract class SyncInteropPeersTests
         Task<bool> dotnet = Task.Run(() => barrier.SignalAndWait(PeerStart));
         Until.True(() => barrier.Sleepers >= 2, PeerStart, ".NET and the peer sleep on the barrier");
         Assert.IsFalse(dotnet.IsCompleted, "a live participant that has not arrived holds the phase");
-
-        var clock = Stopwatch.StartNew();
-        holder.Kill9();
-        Assert.AreEqual("BROKEN 0", waiter.WaitForLine("BROKEN", Prompt));
-        var broken = Assert.ThrowsExactly<AggregateException>(() => dotnet.Wait(Prompt));
-        Assert.IsInstanceOfType<ShmBarrierBrokenException>(broken.InnerException);
-        Assert.IsTrue(clock.Elapsed < Prompt, $"{clock.ElapsedMilliseconds} ms");
-        Assert.IsTrue(barrier.IsBroken);
-        Assert.AreEqual(0, waiter.WaitForExit(PeerStart), waiter.StandardError);
+        SyncPeerTools.KillAndExpectBroken(barrier, holder, waiter, dotnet);
     }
 
     [TestMethod]
@@ -222,13 +214,7 @@ public abstract class SyncInteropPeersTests
         using ChildProcess waiter = Peer("barrier-wait", name, "1", "30000", "0");
         waiter.WaitForLine("READY", PeerStart);
         Until.True(() => barrier.Sleepers >= 1, PeerStart, "the peer sleeps on the barrier");
-
-        var clock = Stopwatch.StartNew();
-        holder.Kill9();
-        Assert.AreEqual("BROKEN 0", waiter.WaitForLine("BROKEN", Prompt));
-        Assert.IsTrue(clock.Elapsed < Prompt, $"{clock.ElapsedMilliseconds} ms");
-        Assert.IsTrue(barrier.IsBroken);
-        Assert.AreEqual(0, waiter.WaitForExit(PeerStart), waiter.StandardError);
+        SyncPeerTools.KillAndExpectBroken(barrier, holder, waiter, dotnet: null);
     }
 
     [TestMethod]
@@ -331,6 +317,27 @@ internal static class SyncPeerTools
         return ChildProcess.StartProgram("python3", [Path.Combine(NativeNotes, "python", "shmipc_tool.py"), .. args]);
     }
 
+    /// <summary>
+    /// Kills <paramref name="holder"/> (a participant that never arrives) while <paramref name="waiter"/> (a peer tool in
+    /// barrier-wait) and, if given, <paramref name="dotnet"/> wait: each must see the barrier broken within a few sleep slices.
+    /// </summary>
+    public static void KillAndExpectBroken(ShmBarrier barrier, ChildProcess holder, ChildProcess waiter, Task<bool>? dotnet)
+    {
+        TimeSpan prompt = TimeSpan.FromSeconds(3);
+        var clock = Stopwatch.StartNew();
+        holder.Kill9();
+        Assert.AreEqual("BROKEN 0", waiter.WaitForLine("BROKEN", prompt));
+        if (dotnet is not null)
+        {
+            var broken = Assert.ThrowsExactly<AggregateException>(() => dotnet.Wait(prompt));
+            Assert.IsInstanceOfType<ShmBarrierBrokenException>(broken.InnerException);
+        }
+
+        Assert.IsTrue(clock.Elapsed < prompt, $"{clock.ElapsedMilliseconds} ms");
+        Assert.IsTrue(barrier.IsBroken);
+        Assert.AreEqual(0, waiter.WaitForExit(TimeSpan.FromSeconds(30)), waiter.StandardError);
+    }
+
     private static string? CompileC()
     {
         if (Run("cc", "--version") is null)
@@ -430,7 +437,6 @@ public sealed class InteropMixedSyncPeersTests
     [TestMethod]
     public void A_SIGKILLed_Python_participant_breaks_the_barrier_for_dotnet_and_C_promptly()
     {
-        TimeSpan prompt = TimeSpan.FromSeconds(3);
         string name = TestNames.Unique("ipm-bkill");
         using ShmBarrier barrier = ShmBarrier.Create(name, 3);
         using ChildProcess python = SyncPeerTools.Python("barrier-hold", name);
@@ -439,13 +445,6 @@ public sealed class InteropMixedSyncPeersTests
         c.WaitForLine("READY", PeerStart);
         Task<bool> dotnet = Task.Run(() => barrier.SignalAndWait(PeerStart));
         Until.True(() => barrier.Sleepers >= 2, PeerStart, ".NET and C sleep on the barrier");
-
-        var clock = Stopwatch.StartNew();
-        python.Kill9();
-        Assert.AreEqual("BROKEN 0", c.WaitForLine("BROKEN", prompt));
-        var broken = Assert.ThrowsExactly<AggregateException>(() => dotnet.Wait(prompt));
-        Assert.IsInstanceOfType<ShmBarrierBrokenException>(broken.InnerException);
-        Assert.IsTrue(clock.Elapsed < prompt, $"{clock.ElapsedMilliseconds} ms");
-        Assert.AreEqual(0, c.WaitForExit(PeerStart), c.StandardError);
+        SyncPeerTools.KillAndExpectBroken(barrier, python, c, dotnet);
     }
 }
