@@ -182,9 +182,21 @@ public sealed unsafe class ShmCondition : IDisposable
         _lease.Enter();
         try
         {
+            // The slot is claimed with the lock held (a Notify sees exactly the waiters that came before it); a lock this
+            // thread turns out not to hold frees the slot again, so no live-looking slot is left to swallow a notification.
             byte* slot = ClaimSlot();
             bool notified;
-            Lock.Release();
+            int depth;
+            try
+            {
+                depth = Lock.ReleaseAll();
+            }
+            catch
+            {
+                FreeSlot(slot);
+                throw;
+            }
+
             try
             {
                 var condition = new TicketCondition(this, slot);
@@ -197,14 +209,13 @@ public sealed unsafe class ShmCondition : IDisposable
                     // Withdraw unless notified; a notification that lands now still counts.
                     notified = MappedAtomics.CompareExchangeInt32(slot + ConditionDescriptor.SlotTicketOffset,
                         ConditionDescriptor.TicketWithdrawn, ConditionDescriptor.TicketWaiting) == ConditionDescriptor.TicketNotified;
-                    MappedAtomics.WriteInt32Release(slot + ConditionDescriptor.SlotTicketOffset, ConditionDescriptor.TicketWaiting);
-                    MappedAtomics.WriteInt64Release(slot + ConditionDescriptor.SlotOwnerOffset, 0);
+                    FreeSlot(slot);
                 }
             }
             finally
             {
-                // Even a cancelled wait returns holding the lock, as it was called.
-                Lock.Acquire(CancellationToken.None);
+                // Even a cancelled wait returns holding the lock, as it was called, as deep as it was held (an RLock).
+                Lock.AcquireRestoring(depth);
             }
 
             return notified;
@@ -213,6 +224,13 @@ public sealed unsafe class ShmCondition : IDisposable
         {
             _lease.Exit();
         }
+    }
+
+    /// <summary>Leaves a slot: ticket back to 0 first, then the owner (LAYOUT §7.6), both release stores.</summary>
+    private static void FreeSlot(byte* slot)
+    {
+        MappedAtomics.WriteInt32Release(slot + ConditionDescriptor.SlotTicketOffset, ConditionDescriptor.TicketWaiting);
+        MappedAtomics.WriteInt64Release(slot + ConditionDescriptor.SlotOwnerOffset, 0);
     }
 
     /// <summary>Claims a free slot; when none is free, frees the slots of dead waiters (Notify does that too) and looks again.</summary>

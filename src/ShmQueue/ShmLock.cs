@@ -192,6 +192,62 @@ public sealed unsafe class ShmLock : IDisposable
     }
 
     /// <summary>
+    /// Releases every level this thread holds (a condition's wait: the lock must really be free while it sleeps) and returns
+    /// the depth to give back to <see cref="AcquireRestoring"/>. Throws, changing nothing, when the lock is not held here.
+    /// </summary>
+    internal int ReleaseAll()
+    {
+        if (_lease.IsDisposed)
+        {
+            _lease.ThrowDisposed();
+        }
+
+        if (MappedAtomics.ReadInt64Plain(Owner) != _me)
+        {
+            ThrowNotHeld();
+        }
+
+        int depth = 1;
+        if (_recursive)
+        {
+            if (MappedAtomics.ReadInt32Plain(_block + LockDescriptor.OwnerThreadOffset) != Environment.CurrentManagedThreadId)
+            {
+                ThrowNotHeld();
+            }
+
+            depth = Math.Max(1, MappedAtomics.ReadInt32Plain(_block + LockDescriptor.RecursionOffset));
+            MappedAtomics.WriteInt32Plain(_block + LockDescriptor.RecursionOffset, 1);
+        }
+
+        Release();
+        return depth;
+    }
+
+    /// <summary>Takes the lock again after <see cref="ReleaseAll"/>, with the depth it had (also when it comes back abandoned).</summary>
+    internal void AcquireRestoring(int depth)
+    {
+        try
+        {
+            Acquire(CancellationToken.None);
+        }
+        catch (ShmLockAbandonedException)
+        {
+            RestoreDepth(depth);
+            throw;
+        }
+
+        RestoreDepth(depth);
+    }
+
+    private void RestoreDepth(int depth)
+    {
+        if (_recursive && depth > 1)
+        {
+            MappedAtomics.WriteInt32Plain(_block + LockDescriptor.RecursionOffset, depth);
+        }
+    }
+
+    /// <summary>
     /// Closes this process's handle (a no-op for the lock of an array or value: it lives as long as that object). Closing does not
     /// release a lock this process holds: other processes take it over only once this process has exited.
     /// </summary>
