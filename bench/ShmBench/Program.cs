@@ -7,6 +7,7 @@ using ShmIpc.Bench.Micro;
 //   quick                     the README's demo (scenes + headline table), well under a minute
 //   full [scenario...] [opts] every scenario (or those named) with baselines, goals, bench/results/
 //   micro [filter] [bdn opts] BenchmarkDotNet micro benchmarks
+//   instructions queue|pipe N N 64 B messages in one process, for bench/instructions.sh (callgrind)
 //   child <role> <args>       how the harness starts its peers
 string mode = args.Length > 0 ? args[0] : "quick";
 if (mode == "child")
@@ -22,6 +23,7 @@ try
         "quick" => QuickDemo.Run(),
         "full" => FullRun.Run(args[1..]),
         "micro" => MicroRunner.Run(args[1..]),
+        "instructions" => InstructionCount.Run(args[1..]),
         _ => Usage(),
     };
 }
@@ -43,6 +45,6 @@ finally
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ShmBench quick | full [pipe|queue|pool|start|idle|interop|sync ...] [--runs N] [--scale X] [--idle-seconds S] [--no-save] | micro [filter]");
+    Console.Error.WriteLine("usage: ShmBench quick | full [pipe|queue|pool|start|idle|interop|sync ...] [--runs N] [--scale X] [--idle-seconds S] [--no-save] | micro [filter] | instructions queue|pipe N");
     return 2;
 }

@@ -6,6 +6,7 @@ Usage: python3 mp_baselines.py <test> <count> <runs> <warmup>
   queue        multiprocessing.Queue, one producer process, parent drains 64 B bytes; count = messages per run
   pool_apply   Pool(2).apply(trivial, (i,)) round trip; count = calls per run
   pool_map     Pool(2).map(trivial, range(count)) throughput
+  pool8_map    the same on Pool(8) (more processes than cores: the oversubscribed scenario)
   pool_start   Pool(2) start to first result, with the "spawn" and "fork" start methods; count is ignored
 
 Output, one line per measured run (the same protocol as bench/native/shm_baselines.c):
@@ -94,15 +95,15 @@ def pool_apply(count, runs, warmup):
                 print_latency("py.pool2_apply_rtt", ns)
 
 
-def pool_map(count, runs, warmup):
-    with mp.Pool(2) as pool:
+def pool_map(count, runs, warmup, processes=2):
+    with mp.Pool(processes) as pool:
         pool.map(trivial, range(max(1, warmup)))
         for _ in range(runs):
             t0 = time.perf_counter_ns()
             result = pool.map(trivial, range(count))
             elapsed = time.perf_counter_ns() - t0
             assert len(result) == count
-            print(f"value py.pool2_map_{label(count)}_throughput {count * 1e9 / elapsed:.0f} items/s", flush=True)
+            print(f"value py.pool{processes}_map_{label(count)}_throughput {count * 1e9 / elapsed:.0f} items/s", flush=True)
 
 
 def pool_start(_count, runs, _warmup):
@@ -205,6 +206,7 @@ TESTS = {
     "queue": queue_throughput,
     "pool_apply": pool_apply,
     "pool_map": pool_map,
+    "pool8_map": lambda count, runs, warmup: pool_map(count, runs, warmup, processes=8),
     "pool_start": pool_start,
     "lock": lock_uncontended,
     "event": event_rtt,

@@ -4,14 +4,15 @@ using ShmIpc.Bench.Harness;
 namespace ShmIpc.Bench.Baselines;
 
 /// <summary>
-/// The C column: bench/native/shm_baselines.c, compiled at run time with "cc -O2" into the gitignored
-/// bench/native/bin/ (rebuilt when the source is newer). Skipped with a note when there is no compiler.
+/// The C column, compiled at run time into the gitignored bench/native/bin/ (rebuilt when a source is newer); skipped
+/// with a note when there is no compiler. Two programs: bench/native/shm_baselines.c ("cc -O2": the first issues' floor,
+/// a naive ring with one store of head/tail per message, kept for history) and bench/native/best_spsc.c ("cc -O2
+/// -march=native": the strongest floor of issue 16, the field's best-practice SPSC ring; the goals compare with it).
 /// </summary>
 internal static class NativeBaselines
 {
-    private const string Source = "shm_baselines.c";
-    private static readonly Lazy<string?> s_binary = new(Compile);
-    private static string? s_problem;
+    private static readonly NativeProgram s_baselines = new("shm_baselines.c", ["-O2"]);
+    private static readonly NativeProgram s_best = new("best_spsc.c", ["-O2", "-march=native"]);
 
     /// <summary>
     /// One run (after the program's own warm-up) of the 8 B spin ping-pong: c.spin_8B_rtt_*. Called before
@@ -51,13 +52,50 @@ internal static class NativeBaselines
     /// <summary>2^24 doubles written by one process and summed by another in a shared mapping: c.array_2p24_write_sum_ms.</summary>
     public static void ArrayWriteSum(HarnessContext ctx, int length) => Run(ctx, "array_sum", new RunPlan(length, 0, ctx.Options.Runs));
 
-    /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
-    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false)
+    /// <summary>
+    /// One run of the 8 B ping-pong over two best-practice rings, header commit: c.best_spin_8B_rtt_*. Called before
+    /// each run of shmipc.pipe_8B_rtt (after a run of the old c.spin_8B_rtt), so the two are measured back to back.
+    /// </summary>
+    public static void BestSpinPingPongOnce(HarnessContext ctx) => Run(ctx, "spin", ctx.Plan(200_000) with { Runs = 1 }, paired: true, program: s_best);
+
+    /// <summary>The same ping-pong with tail commit: c.best_spin_8B_tail_rtt_*.</summary>
+    public static void BestSpinPingPongTail(HarnessContext ctx) => Run(ctx, "spin_tail", ctx.Plan(200_000), program: s_best);
+
+    /// <summary>
+    /// One run of the best-practice ring, 64 B records, header commit, one publication per message:
+    /// c.best_spsc_64B_throughput (median of 5 slices, fresh producer), with its best and worst slice. Called before
+    /// each run of shmipc.queue_64B_1p1c_throughput (after a run of the old c.spsc_64B_throughput).
+    /// </summary>
+    public static void BestSpscOnce(HarnessContext ctx) => Run(ctx, "spsc", ctx.Plan(10_000_000, 100_000) with { Runs = 1 }, bytesPerItem: 64, paired: true, program: s_best);
+
+    /// <summary>
+    /// The best-practice ring's other 64 B figures: tail commit per message (c.best_spsc_64B_tail_throughput) and
+    /// tail published every 64 messages (c.best_spsc_64B_batched_throughput).
+    /// </summary>
+    public static void BestSpscTailAndBatched(HarnessContext ctx)
     {
-        string? binary = s_binary.Value;
+        Run(ctx, "spsc_tail", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64, program: s_best);
+        Run(ctx, "spsc_batched", ctx.Plan(10_000_000, 100_000), bytesPerItem: 64, program: s_best);
+    }
+
+    /// <summary>
+    /// 64 KiB records copied in and out of the best-practice ring of 8 MiB: c.best_spsc_64KiB_bandwidth (tail commit, the
+    /// consumer need not zero) and c.best_spsc_64KiB_header_bandwidth (header commit: the consumer zeroes what it read).
+    /// </summary>
+    public static void BestSpscBandwidth(HarnessContext ctx)
+    {
+        Run(ctx, "bandwidth", ctx.Plan(100_000, 1_000), bytesPerItem: 64 * 1024, program: s_best);
+        Run(ctx, "bandwidth_header", ctx.Plan(100_000, 1_000), bytesPerItem: 64 * 1024, program: s_best);
+    }
+
+    /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
+    private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false, NativeProgram? program = null)
+    {
+        program ??= s_baselines;
+        string? binary = program.Binary;
         if (binary is null)
         {
-            ctx.Note($"C baseline '{test}' skipped: {s_problem}");
+            ctx.Note($"C baseline '{test}' ({program.Source}) skipped: {program.Problem}");
             return;
         }
 
@@ -71,32 +109,57 @@ internal static class NativeBaselines
             TimeSpan.FromMinutes(2), bytesPerItem);
     }
 
-    private static string? Compile()
+    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>One C program of bench/native, compiled once per run of the harness (when it or bench_common.h is newer than its binary).</summary>
+internal sealed class NativeProgram
+{
+    private const string CommonHeader = "bench_common.h";
+    private readonly string[] _flags;
+    private readonly Lazy<string?> _compiled;
+
+    public NativeProgram(string source, string[] flags)
     {
-        string source = Path.Combine(RepoPaths.Native, Source);
-        if (!File.Exists(source))
+        Source = source;
+        _flags = flags;
+        _compiled = new Lazy<string?>(Compile);
+    }
+
+    public string Source { get; }
+
+    /// <summary>The compiled program, or null (see <see cref="Problem"/>).</summary>
+    public string? Binary => _compiled.Value;
+
+    /// <summary>Why there is no binary.</summary>
+    public string? Problem { get; private set; }
+
+    private string? Compile()
+    {
+        string path = Path.Combine(RepoPaths.Native, Source);
+        if (!File.Exists(path))
         {
-            s_problem = $"{source} not found";
+            Problem = $"{path} not found";
             return null;
         }
 
         string dir = Path.Combine(RepoPaths.Native, "bin");
-        string binary = Path.Combine(dir, "shm_baselines");
-        if (File.Exists(binary) && File.GetLastWriteTimeUtc(binary) >= File.GetLastWriteTimeUtc(source))
+        string binary = Path.Combine(dir, Path.GetFileNameWithoutExtension(Source));
+        DateTime newest = new[] { path, Path.Combine(RepoPaths.Native, CommonHeader) }
+            .Where(File.Exists).Max(File.GetLastWriteTimeUtc);
+        if (File.Exists(binary) && File.GetLastWriteTimeUtc(binary) >= newest)
         {
             return binary;
         }
 
         Directory.CreateDirectory(dir);
-        string? output = MachineInfo.Run("cc", null, "-O2", "-pthread", "-Wall", "-o", binary, source);
+        string? output = MachineInfo.Run("cc", null, [.. _flags, "-pthread", "-Wall", "-o", binary, path]);
         if (output is null || !File.Exists(binary))
         {
-            s_problem = "no working C compiler ('cc -O2' failed or is missing)";
+            Problem = $"no working C compiler ('cc {string.Join(' ', _flags)}' failed or is missing)";
             return null;
         }
 
         return binary;
     }
-
-    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -20,6 +20,9 @@ internal static class PythonBaselines
     /// <summary>Pool(2).map over 1M ints (always 1M: the figure's name says so): py.pool2_map_1M_throughput.</summary>
     public static void PoolMap(HarnessContext ctx) => Run(ctx, "pool_map", new RunPlan(1_000_000, 10_000, ctx.Options.Runs));
 
+    /// <summary>Pool(8).map over 1M ints, more processes than cores: py.pool8_map_1M_throughput.</summary>
+    public static void Pool8Map(HarnessContext ctx) => Run(ctx, "pool8_map", new RunPlan(1_000_000, 10_000, ctx.Options.Runs));
+
     /// <summary>Pool(2) start to first result, spawn and fork: py.pool2_spawn_/fork_start_to_first_result.</summary>
     public static void PoolStart(HarnessContext ctx) => Run(ctx, "pool_start", new RunPlan(1, 0, ctx.Options.Runs));
 

@@ -59,10 +59,10 @@ internal static partial class ChildRoles
                 PipeSinkBatched(args[0]);
                 return 0;
             case "queue-producer":
-                QueueProducer(args[0], args[1], Int(args[2]), Int(args[3]), Int(args[4]), Int(args[5]), Int(args[6]), Int(args[7]));
+                QueueProducer(args[0], args[1], Int(args[2]), Int(args[3]), Int(args[4]), Int(args[5]), Int(args[6]), Int(args[7]), QueueOptions(args, 8));
                 return 0;
             case "queue-consumer":
-                QueueConsumer(args[0], Int(args[1]));
+                QueueConsumer(args[0], Int(args[1]), QueueOptions(args, 2));
                 return 0;
             case "queue-idle-consumer":
                 QueueIdleConsumer(args[0]);

@@ -27,9 +27,9 @@ internal static partial class ChildRoles
     /// <paramref name="runs"/> runs, waits on semaphore <paramref name="index"/> of the control segment, then
     /// enqueues its share of the run's messages (the last one marked <see cref="QueueLast"/>).
     /// </summary>
-    private static void QueueProducer(string queueName, string controlName, int index, int size, int warmup, int count, int runs, int producers)
+    private static void QueueProducer(string queueName, string controlName, int index, int size, int warmup, int count, int runs, int producers, ShmQueueOptions? options)
     {
-        using ShmQueue queue = ShmQueue.Open(queueName);
+        using ShmQueue queue = ShmQueue.Open(queueName, options);
         using ShmSegment control = ShmSegment.Open(controlName, SegmentKind.Raw, TimeSpan.FromSeconds(5));
         using NamedSemaphore go = control.OpenSemaphore(index);
         byte[] message = new byte[size];
@@ -54,9 +54,9 @@ internal static partial class ChildRoles
     }
 
     /// <summary>Dequeues without allocating until a <see cref="QueueStop"/> message; prints "LAST timestamp" for each <see cref="QueueLast"/>.</summary>
-    private static void QueueConsumer(string queueName, int size)
+    private static void QueueConsumer(string queueName, int size, ShmQueueOptions? options)
     {
-        using ShmQueue queue = ShmQueue.Open(queueName);
+        using ShmQueue queue = ShmQueue.Open(queueName, options);
         byte[] buffer = new byte[Math.Max(1, size)];
         Ready();
         while (true)
@@ -75,6 +75,12 @@ internal static partial class ChildRoles
             }
         }
     }
+
+    /// <summary>The options of an optional "spin microseconds" argument (the oversubscribed scenario's experiment); null: the defaults.</summary>
+    private static ShmQueueOptions? QueueOptions(string[] args, int at) =>
+        args.Length > at
+            ? new ShmQueueOptions { WaitStrategy = ShmWaitStrategy.Default with { SpinDuration = TimeSpan.FromMicroseconds(Int(args[at])) } }
+            : null;
 
     /// <summary>Blocks in <see cref="ShmQueue.Dequeue()"/> on an empty queue until the parent enqueues one message.</summary>
     private static void QueueIdleConsumer(string queueName)

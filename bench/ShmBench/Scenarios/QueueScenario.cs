@@ -11,8 +11,9 @@ namespace ShmIpc.Bench.Scenarios;
 
 /// <summary>
 /// queue: one-way throughput of 64 B, 1 KiB and 64 KiB messages from producer processes to consumer
-/// processes, 1 to 1 and 2 to 2. Baselines: the C SPSC ring (per message, each run back to back with a run
-/// of the 64 B 1p1c queue; and batched), the UDS
+/// processes, 1 to 1 and 2 to 2. Baselines: the C SPSC rings, the best-practice one (issue 16: header commit per
+/// message, each run back to back with a run of the 64 B 1p1c queue; tail commit; batched) and the old naive one
+/// (history, also back to back; and batched), the UDS
 /// one-write-per-message stream, Python's Queue.
 /// </summary>
 internal sealed class QueueScenario : IScenario
@@ -25,9 +26,14 @@ internal sealed class QueueScenario : IScenario
 
     public void Run(HarnessContext ctx)
     {
-        // Back to back with the C SPSC ring: before each run of the queue, one run of the ring.
+        // Back to back with the C SPSC rings: before each run of the queue, one run of the old naive ring (history) and
+        // one of the best-practice ring (header commit, the floor of issue 16), which the pair compares with.
         Throughput(ctx, "shmipc.queue_64B_1p1c_throughput", 64, 1, 1, ctx.Plan(10_000_000, 100_000),
-            new Pairing("pair.queue_64B_1p1c_per_c_spsc", "shmipc.queue_64B_1p1c_throughput", "c.spsc_64B_throughput", _ => NativeBaselines.SpscRingOnce(ctx)));
+            new Pairing("pair.queue_64B_1p1c_per_c_best_spsc", "shmipc.queue_64B_1p1c_throughput", "c.best_spsc_64B_throughput", _ =>
+            {
+                NativeBaselines.SpscRingOnce(ctx);
+                NativeBaselines.BestSpscOnce(ctx);
+            }));
         Throughput(ctx, "shmipc.queue_64B_2p2c_throughput", 64, 2, 2, ctx.Plan(10_000_000, 100_000));
         Throughput(ctx, "shmipc.queue_1KiB_1p1c_throughput", KiB, 1, 1, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_1KiB_2p2c_throughput", KiB, 2, 2, ctx.Plan(2_000_000, 20_000));
@@ -38,6 +44,7 @@ internal sealed class QueueScenario : IScenario
         ctx.Note("shmipc.queue: capacity 1 MiB (4 MiB for 64 KiB messages); consumers use the allocation-free Dequeue(Span<byte>, timeout)");
 
         NativeBaselines.SpscRingBatched(ctx);
+        NativeBaselines.BestSpscTailAndBatched(ctx);
         DotnetBaselines.UdsStreamPerMessage(ctx);
         PythonBaselines.QueueThroughput(ctx);
     }
@@ -48,11 +55,13 @@ internal sealed class QueueScenario : IScenario
     /// dequeue them. The parent only starts a run (one semaphore post per producer) and collects the consumers'
     /// timestamps of the producers' last messages; it does not touch the queue until the end. With
     /// <paramref name="pairing"/>, one run of its baseline before each run (the children wait meanwhile: the
-    /// producers on their go semaphores, the consumers asleep in Dequeue).
+    /// producers on their go semaphores, the consumers asleep in Dequeue). With <paramref name="spin"/>, every child waits with
+    /// that SpinDuration before it sleeps (null: the default strategy's).
     /// </summary>
-    public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan, Pairing? pairing = null)
+    public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan, Pairing? pairing = null, TimeSpan? spin = null)
     {
-        ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s)");
+        ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s){(spin is TimeSpan s ? $", spin {s.TotalMicroseconds} us" : "")}");
+        string[] spinArg = spin is TimeSpan us ? [Str((long)us.TotalMicroseconds)] : [];
         bool pin = producers == 1 && consumers == 1;
         string queueName = Foundation.NewSegmentName("queue");
         string controlName = Foundation.NewSegmentName("queue-go");
@@ -71,7 +80,7 @@ internal sealed class QueueScenario : IScenario
             var lasts = new BlockingCollection<long>();
             for (int c = 0; c < consumers; c++)
             {
-                Process consumer = ChildProcesses.Start("queue-consumer", pin ? 0 : null, queueName, Str(size));
+                Process consumer = ChildProcesses.Start("queue-consumer", pin ? 0 : null, [queueName, Str(size), .. spinArg]);
                 children.Add(consumer);
                 ChildProcesses.Expect(consumer, "READY");
                 var reader = new Thread(() => ReadStamps(consumer, lasts)) { IsBackground = true, Name = "consumer stamps" };
@@ -81,7 +90,7 @@ internal sealed class QueueScenario : IScenario
             for (int p = 0; p < producers; p++)
             {
                 Process producer = ChildProcesses.Start("queue-producer", pin ? 1 : null,
-                    queueName, controlName, Str(p), Str(size), Str(plan.Warmup), Str(plan.Count), Str(plan.Runs), Str(producers));
+                    [queueName, controlName, Str(p), Str(size), Str(plan.Warmup), Str(plan.Count), Str(plan.Runs), Str(producers), .. spinArg]);
                 children.Add(producer);
                 ChildProcesses.Expect(producer, "READY");
             }

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Globalization;
+using ShmIpc.Bench.Baselines;
+using ShmIpc.Bench.Harness;
+
+namespace ShmIpc.Bench.Scenarios;
+
+/// <summary>
+/// oversubscribed (issue 16): more busy processes than cores. The Queue of 64 B messages 1 -> 1, 4 -> 4 and 8 -> 8
+/// processes in one run (the goals are 4 -> 4 and 8 -> 8 over the 1 -> 1 of the same run); Pool(8) beside Pool(2),
+/// alternating run by run: Map of 1M ints, a CPU-bound Map of ~1 ms items, the Apply round trip; Python's Pool(8).map.
+/// And an experiment, measured and not a change of the library: the same 4 -> 4 and 8 -> 8 with a shorter spin before
+/// sleeping (ShmWaitStrategy.SpinDuration passed through the queue's options), which shows what the default 50 us spin
+/// costs when the process it waits for has no core.
+/// </summary>
+internal sealed class OversubscribedScenario : IScenario
+{
+    private const int MapItems = 1_000_000;
+
+    /// <summary>The spins of the experiment: none (sleep at once) and 5 us.</summary>
+    private static readonly TimeSpan[] s_experimentSpins = [TimeSpan.Zero, TimeSpan.FromMicroseconds(5)];
+
+    public string Name => "oversubscribed";
+
+    public string Title => "Oversubscribed: more processes than cores (queue 4 -> 4 and 8 -> 8, Pool(8))";
+
+    public void Run(HarnessContext ctx)
+    {
+        // The machine's state (the C spin ping-pong reads ~120 or ~440 ns as the VM flips): one run before and one after.
+        NativeBaselines.SpinPingPongOnce(ctx);
+        RunPlan queuePlan = ctx.Plan(4_000_000, 100_000);
+        QueueScenario.Throughput(ctx, "shmipc.oversubscribed_queue_64B_1p1c_throughput", 64, 1, 1, queuePlan);
+        QueueScenario.Throughput(ctx, "shmipc.queue_64B_4p4c_throughput", 64, 4, 4, queuePlan);
+        QueueScenario.Throughput(ctx, "shmipc.queue_64B_8p8c_throughput", 64, 8, 8, queuePlan);
+        foreach (TimeSpan spin in s_experimentSpins)
+        {
+            string tag = spin == TimeSpan.Zero ? "nospin" : $"spin{spin.TotalMicroseconds:0}us";
+            QueueScenario.Throughput(ctx, $"shmipc.queue_64B_4p4c_{tag}_throughput", 64, 4, 4, queuePlan, spin: spin);
+            QueueScenario.Throughput(ctx, $"shmipc.queue_64B_8p8c_{tag}_throughput", 64, 8, 8, queuePlan, spin: spin);
+        }
+
+        ctx.Note(string.Create(CultureInfo.InvariantCulture,
+            $"oversubscribed queue: {Environment.ProcessorCount} CPUs; 1 -> 1 pinned (CPUs 1 and 0) as in the queue scenario, 4 -> 4 and 8 -> 8 not pinned; default wait strategy (spin 50 us, then sleep) unless the name says nospin / spin5us (ShmWaitStrategy.SpinDuration through ShmQueueOptions in every child)"));
+
+        using (ShmPool two = Cleanup.Own(new ShmPool(2)))
+        using (ShmPool eight = Cleanup.Own(new ShmPool(8)))
+        {
+            ApplyRoundTrips(ctx, two, eight, ctx.Plan(20_000));
+            MapThroughput(ctx, two, eight);
+            CpuBound(ctx, two, eight, ctx.Plan(400, 40));
+        }
+
+        PythonBaselines.Pool8Map(ctx);
+        NativeBaselines.SpinPingPongOnce(ctx);
+    }
+
+    /// <summary>Pool(2) and Pool(8) Apply round trips, one run of each per repetition, after 1 s of calls on both.</summary>
+    private static void ApplyRoundTrips(HarnessContext ctx, ShmPool two, ShmPool eight, RunPlan plan)
+    {
+        ctx.Progress.Step("ShmIpc Apply round trip, Pool(8) beside Pool(2)");
+        static long[] Calls(ShmPool pool, int n)
+        {
+            long[] ticks = new long[n];
+            for (int i = 0; i < n; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                int result = pool.Apply(PoolTargets.Identity, i);
+                ticks[i] = Stopwatch.GetTimestamp() - start;
+                if (result != i)
+                {
+                    throw new InvalidOperationException($"Apply returned {result} for {i}.");
+                }
+            }
+
+            return ticks;
+        }
+
+        for (long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency; Stopwatch.GetTimestamp() < until;)
+        {
+            Calls(two, 1_000);
+            Calls(eight, 1_000);
+        }
+
+        var pairing = new Pairing("pair.pool8_apply_per_pool2", "shmipc.pool8_apply_rtt_median", "shmipc.pool2_apply_rtt_beside_pool8_median",
+            _ => ctx.RecordLatency("shmipc.pool2_apply_rtt_beside_pool8", LatencyStats.From(Calls(two, plan.Count), plan.Count)));
+        ctx.Latency("shmipc.pool8_apply_rtt", plan, n => Calls(eight, n), pairing);
+        ctx.Note("shmipc.pool8_apply_rtt: Pool(8) on this machine's CPUs, nothing pinned, after 1 s of calls on both pools; each run follows a run of Pool(2) (shmipc.pool2_apply_rtt_beside_pool8)");
+    }
+
+    /// <summary>Map of the trivial function over 1M ints, Pool(2) then Pool(8) in each repetition; the ratio per repetition.</summary>
+    private static void MapThroughput(HarnessContext ctx, ShmPool two, ShmPool eight)
+    {
+        ctx.Progress.Step("ShmIpc Map over 1M ints, Pool(8) beside Pool(2)");
+        int[] items = Enumerable.Range(0, MapItems).ToArray();
+        double Rate(ShmPool pool)
+        {
+            long start = Stopwatch.GetTimestamp();
+            int[] results = pool.Map(PoolTargets.Identity, items, PoolScenario.MapChunkSize);
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            if (results.Length != items.Length || results[^1] != items.Length - 1)
+            {
+                throw new InvalidOperationException("Map returned wrong results.");
+            }
+
+            return items.Length / seconds;
+        }
+
+        Rate(two);
+        Rate(eight);
+        for (int r = 0; r < ctx.Options.Runs; r++)
+        {
+            ctx.Progress.Detail($"run {r + 1}/{ctx.Options.Runs}");
+            double r2 = Rate(two);
+            double r8 = Rate(eight);
+            ctx.Record("shmipc.pool2_map_1M_beside_pool8_throughput", "items/s", r2);
+            ctx.Record("shmipc.pool8_map_1M_throughput", "items/s", r8);
+            ctx.Record("shmipc.pool8_per_pool2_map_1M", "ratio", r8 / r2);
+        }
+    }
+
+    /// <summary>The CPU-bound Map (~1 ms items, chunk size 1) on Pool(2) then Pool(8) in each repetition: speed of Pool(8) over Pool(2).</summary>
+    private static void CpuBound(HarnessContext ctx, ShmPool two, ShmPool eight, RunPlan plan)
+    {
+        ctx.Progress.Step("ShmIpc CPU-bound Map, Pool(8) beside Pool(2)");
+        int perMs = PoolTargets.IterationsPerMillisecond();
+        double Time(ShmPool pool, int n)
+        {
+            int[] work = Enumerable.Repeat(perMs, n).ToArray();
+            long start = Stopwatch.GetTimestamp();
+            _ = pool.Map(PoolTargets.Burn, work, chunkSize: 1);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        // Steady state first (tiered compilation in every worker), as the pool scenario does.
+        for (long until = Stopwatch.GetTimestamp() + (2 * Stopwatch.Frequency); Stopwatch.GetTimestamp() < until;)
+        {
+            Time(two, plan.Warmup);
+            Time(eight, plan.Warmup);
+        }
+
+        for (int r = 0; r < plan.Runs; r++)
+        {
+            ctx.Progress.Detail($"run {r + 1}/{plan.Runs}");
+            double t2 = Time(two, plan.Count);
+            double t8 = Time(eight, plan.Count);
+            ctx.Record("shmipc.pool2_cpu_bound_beside_pool8_ms", "ms", t2);
+            ctx.Record("shmipc.pool8_cpu_bound_ms", "ms", t8);
+            ctx.Record("shmipc.pool8_per_pool2_cpu_bound", "ratio", t2 / t8);
+        }
+
+        ctx.Note(string.Create(CultureInfo.InvariantCulture,
+            $"shmipc.pool8_cpu_bound: Map of {plan.Count} items of ~1 ms ({perMs} xorshift steps), chunk size 1; shmipc.pool8_per_pool2_cpu_bound = Pool(2) time / Pool(8) time per repetition (speed of Pool(8) relative to Pool(2))"));
+    }
+}
