@@ -41,6 +41,9 @@ public sealed partial class ShmPool
     private readonly Lock _lock = new();
     private readonly PoolWorker?[] _slots;
     private readonly List<PoolWorker> _live = new();
+
+    /// <summary>Workers started whose end is not settled yet (still in <see cref="_live"/>, or releasing their pipe): what Join waits for.</summary>
+    private readonly List<PoolWorker> _notEnded = new();
     private readonly LinkedList<PoolChunk> _queue = new();
     private readonly Dictionary<TargetMethod, PoolFunction> _functions = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.MethodInfo, PoolFunction> _functionsByMethod = new();
@@ -255,8 +258,8 @@ public sealed partial class ShmPool
         }
     }
 
-    /// <summary>An Imap left early: its chunks still queued are dropped (running ones finish unseen).</summary>
-    private void DropQueued<TChunk>(List<TChunk> chunks)
+    /// <summary>An Imap left early, or a call whose caller stopped waiting: its chunks still queued are dropped (running ones finish unseen).</summary>
+    private void DropQueued<TChunk>(IReadOnlyList<TChunk> chunks)
         where TChunk : PoolChunk
     {
         lock (_lock)

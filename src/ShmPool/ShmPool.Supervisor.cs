@@ -2,8 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using ShmIpc.Diagnostics;
 using ShmIpc.Hosting;
-using ShmIpc.Interop;
-using ShmIpc.Memory;
+using ShmIpc.Internal;
 using ShmIpc.Pool;
 using ShmIpc.Protocol;
 
@@ -23,7 +22,7 @@ public sealed partial class ShmPool
     private (int Slot, string PipeName, Process Process) LaunchWorker(int slot)
     {
         int n = ++_workerCounter;
-        ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
+        ProcessIdentity me = ShmQueueContract.CurrentProcess;
         string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{n}";
         return (slot, pipeName, ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment));
     }
@@ -61,6 +60,7 @@ public sealed partial class ShmPool
         var worker = new PoolWorker(slot, process, channel) { ReaderSpin = new ReaderSpin((_options.WaitStrategy ?? ShmWaitStrategy.Default).SpinDuration) };
         _slots[slot] = worker;
         _live.Add(worker);
+        _notEnded.Add(worker);
         worker.Reader = new Thread(() => ReadLoop(worker))
         {
             IsBackground = true,
@@ -142,8 +142,13 @@ public sealed partial class ShmPool
 
         worker.Channel.Dispose();
         worker.Process.Dispose();
-        StaleSweeper.Poke(force: true); // what the worker created and left (killed, say) and nobody else holds goes with it
-        worker.Ended.Set();
+        ShmQueueContract.ChildEnded(); // what the worker created and left (killed, say) and nobody else holds goes with it
+        lock (_lock)
+        {
+            _notEnded.Remove(worker);
+        }
+
+        worker.Ended.TrySetResult();
     }
 
     /// <summary>Fills an empty slot while there is or may be work. Under the lock.</summary>
@@ -233,7 +238,7 @@ public sealed partial class ShmPool
     {
         if (!worker.Process.HasExited)
         {
-            _ = ProcessLibc.Kill(worker.Pid, ProcessLibc.SIGKILL);
+            _ = ShmQueueContract.Kill(worker.Pid);
         }
 
         worker.ReaderWake.Set();

@@ -80,8 +80,8 @@ internal sealed class PoolWorker
 
     public Thread? Reader { get; set; }
 
-    /// <summary>Set once its end is settled and its pipe and process released (what Join waits for).</summary>
-    public ManualResetEventSlim Ended { get; } = new(false);
+    /// <summary>Completes once its end is settled and its pipe and process released (what Join waits for).</summary>
+    public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Whether the reader spins for the next result (see <see cref="Pool.ReaderSpin"/>); made with the worker.</summary>
     public ReaderSpin? ReaderSpin { get; set; }
