@@ -14,11 +14,8 @@ public sealed partial class ShmPool
     /// <param name="function">A static method or capture-free lambda.</param>
     /// <param name="items">Read lazily.</param>
     /// <param name="chunkSize">Items per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or 1.</param>
-    public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: true, CancellationToken.None);
-    }
+    public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
+        Imap(function, items, chunkSize, CancellationToken.None);
 
     /// <summary>
     /// As <see cref="Imap{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>; a cancelled <paramref name="cancellationToken"/>
@@ -29,28 +26,26 @@ public sealed partial class ShmPool
         Imap(function, items, 0, cancellationToken);
 
     /// <summary>As <see cref="Imap{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>, in chunks of <paramref name="chunkSize"/> items.</summary>
-    public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: true, cancellationToken);
-    }
+    public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken) =>
+        StartImap(function, items, chunkSize, ordered: true, cancellationToken);
 
     /// <summary>As <see cref="Imap{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, but yields each chunk's results as soon as it completes, in any order.</summary>
-    public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: false, CancellationToken.None);
-    }
+    public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
+        ImapUnordered(function, items, chunkSize, CancellationToken.None);
 
     /// <summary>As <see cref="ImapUnordered{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, cancellable as <see cref="Imap{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>.</summary>
     public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, CancellationToken cancellationToken) =>
         ImapUnordered(function, items, 0, cancellationToken);
 
     /// <summary>As <see cref="ImapUnordered{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>, in chunks of <paramref name="chunkSize"/> items.</summary>
-    public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken)
+    public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken) =>
+        StartImap(function, items, chunkSize, ordered: false, cancellationToken);
+
+    /// <summary>Checks the arguments at the call (not at the first MoveNext) and returns the lazy enumeration.</summary>
+    private IEnumerable<TResult> StartImap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, bool ordered, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(items);
-        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered: false, cancellationToken);
+        return ImapCore<TArg, TResult>(Register(function), items, LazyChunkSize(chunkSize), ordered, cancellationToken);
     }
 
     /// <summary>As <see cref="Imap{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, to <c>await foreach</c> (cancellable with <c>WithCancellation</c>).</summary>

@@ -157,23 +157,15 @@ public sealed class CancellationAndAwaitTests : PoolTestBase
 
 /// <summary>The same forms on <see cref="ShmProcess{TResult}"/>: GetResult and Join.</summary>
 [TestClass]
-public sealed class ProcessCancellationTests
+public sealed class ProcessCancellationTests : PoolTestBase
 {
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(3);
-    private readonly List<int> _pids = new();
-
-    [TestCleanup]
-    public void NothingLeft()
-    {
-        TestSupport.AssertAllGone(_pids);
-        TestSupport.AssertNoShmFiles();
-    }
 
     [TestMethod]
     public async Task GetResult_in_every_form_returns_the_result()
     {
         using ShmProcess<int> p = ShmProcess.Start<int, int>(TestFunctions.Square, 12);
-        _pids.Add(p.Pid);
+        Pids.Add(p.Pid);
         Assert.IsTrue(p.TryGetResult(out int viaTry, TestSupport.Deadline));
         Assert.AreEqual(144, viaTry);
         Assert.AreEqual(144, p.GetResult());
@@ -188,7 +180,7 @@ public sealed class ProcessCancellationTests
     public async Task Cancelled_and_timed_out_waits_throw_at_once_and_the_child_keeps_running()
     {
         using ShmProcess<int> p = ShmProcess.Start<int, int>(SlowFunctions.SleepThenReturn, 30_000);
-        _pids.Add(p.Pid);
+        Pids.Add(p.Pid);
 
         using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
         {
