@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using ShmIpc.Hosting;
-using ShmIpc.Interop;
-using ShmIpc.Memory;
+using ShmIpc.Internal;
 using ShmIpc.Protocol;
 
 namespace ShmIpc;
@@ -117,7 +116,7 @@ public class ShmProcess : IDisposable, IShmWaitable
         return new ShmProcess(process, channel, name, options?.Daemon ?? true);
     }
 
-    /// <summary>Runs <paramref name="target"/>(<paramref name="arg"/>) in a new process; <see cref="ShmProcess{TResult}.GetResult"/> returns its result.</summary>
+    /// <summary>Runs <paramref name="target"/>(<paramref name="arg"/>) in a new process; <see cref="ShmProcess{TResult}.GetResult()"/> returns its result.</summary>
     /// <exception cref="ArgumentException">The target is not a static method or a capture-free lambda; the message says why.</exception>
     public static ShmProcess<TResult> Start<TArg, TResult>(Func<TArg, TResult> target, TArg arg, ShmProcessOptions? options = null)
     {
@@ -125,16 +124,49 @@ public class ShmProcess : IDisposable, IShmWaitable
         return new ShmProcess<TResult>(process, channel, name, options?.Daemon ?? true, target.Method.ReturnType, options?.Serializer ?? ShmMessagePackSerializer.Instance);
     }
 
-    /// <summary>Waits for the child to end; true when it has, false when <paramref name="timeout"/> passed first (null: no limit).</summary>
-    public bool Join(TimeSpan? timeout = null)
+    /// <summary>Waits, with no time limit, for the child to end.</summary>
+    public void Join()
     {
-        if (timeout is not null && !_process.WaitForExit(timeout.Value))
+        _process.WaitForExit();
+        ChildEnded();
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the child to end; false if it still runs (as <see cref="Thread.Join(TimeSpan)"/>).</summary>
+    public bool Join(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
         {
             return false;
         }
 
-        _process.WaitForExit();
-        ChildEnded();
+        Join();
+        return true;
+    }
+
+    /// <summary>Waits for the child to end, until <paramref name="cancellationToken"/> is cancelled (the child goes on running).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public void Join(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled || _process.HasExited)
+        {
+            Join();
+            return;
+        }
+
+        JoinAsync(cancellationToken).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Waits for the child to end; true when it has, false when <paramref name="timeout"/> passed first (null: no limit).</summary>
+    [Obsolete("Use Join() or Join(TimeSpan) (false when the timeout passed first), or Join(CancellationToken).")]
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    public bool Join(TimeSpan? timeout = null)
+    {
+        if (timeout is TimeSpan limit)
+        {
+            return Join(limit);
+        }
+
+        Join();
         return true;
     }
 
@@ -153,15 +185,27 @@ public class ShmProcess : IDisposable, IShmWaitable
     {
         if (Interlocked.Exchange(ref _endSeen, 1) == 0)
         {
-            StaleSweeper.Poke(force: true);
+            ShmQueueContract.ChildEnded();
         }
     }
 
     /// <summary>Sends SIGTERM: the child ends (exit code -15) unless its code handles the signal.</summary>
-    public void Terminate() => Signal(ProcessLibc.SIGTERM);
+    public void Terminate()
+    {
+        if (!_process.HasExited)
+        {
+            _ = ShmQueueContract.Terminate(Pid); // false: it ended meanwhile
+        }
+    }
 
     /// <summary>Sends SIGKILL: the child ends at once (exit code -9).</summary>
-    public void Kill() => Signal(ProcessLibc.SIGKILL);
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _ = ShmQueueContract.Kill(Pid); // false: it ended meanwhile
+        }
+    }
 
     /// <summary>Kills the child if it still runs, waits for it, and removes the pipe.</summary>
     public void Dispose()
@@ -262,15 +306,26 @@ public class ShmProcess : IDisposable, IShmWaitable
         }
     }
 
-    /// <summary>Waits for the outcome until <paramref name="timeout"/>; throws when the child ended without one.</summary>
-    private protected byte[] WaitForOutcome(TimeSpan timeout)
+    /// <summary>How long one receive of the outcome waits before a cancellable wait looks at its token again.</summary>
+    private static readonly TimeSpan CancellableSlice = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How long one receive of the outcome waits before the wait asks the OS whether the child ended.</summary>
+    private static readonly TimeSpan ExitCheckSlice = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Waits for the outcome until <paramref name="timeout"/> or <paramref name="cancellationToken"/>; null when the time is up;
+    /// throws when the child ended without one.
+    /// </summary>
+    private protected byte[]? TryWaitForOutcome(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        long started = Stopwatch.GetTimestamp();
+        TimeSpan slice = cancellationToken.CanBeCanceled ? CancellableSlice : ExitCheckSlice;
         while (true)
         {
-            TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, (deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency));
-            byte[]? outcome = TryTakeOutcome(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
+            cancellationToken.ThrowIfCancellationRequested();
+            TimeSpan left = timeout == Timeout.InfiniteTimeSpan ? slice : timeout - Stopwatch.GetElapsedTime(started);
+            byte[]? outcome = TryTakeOutcome(left < TimeSpan.Zero ? TimeSpan.Zero : left < slice ? left : slice);
             if (outcome is not null)
             {
                 return outcome;
@@ -283,23 +338,10 @@ public class ShmProcess : IDisposable, IShmWaitable
                 return outcome ?? throw new ShmWorkerCrashedException(Pid, ExitCode);
             }
 
-            if (Stopwatch.GetTimestamp() >= deadline)
+            if (timeout != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(started) >= timeout)
             {
-                throw new TimeoutException($"{Name} (pid {Pid}) did not return within {timeout.TotalMilliseconds:0} ms; it still runs.");
+                return null;
             }
-        }
-    }
-
-    private void Signal(int signal)
-    {
-        if (_process.HasExited)
-        {
-            return;
-        }
-
-        if (ProcessLibc.Kill(Pid, signal) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != ProcessLibc.ESRCH)
-        {
-            throw new InvalidOperationException($"kill({Pid}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}.");
         }
     }
 
@@ -313,7 +355,7 @@ public class ShmProcess : IDisposable, IShmWaitable
 
         int n = Interlocked.Increment(ref s_counter);
         string name = options.Name ?? $"ShmProcess-{n}";
-        ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
+        ProcessIdentity me = ShmQueueContract.CurrentProcess;
         string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-p{n}";
 
         var writer = new MessageWriter();
@@ -365,6 +407,11 @@ public sealed class ShmProcess<TResult> : ShmProcess
         _serializer = serializer;
     }
 
+    /// <summary>Waits, with no time limit, for the target to return, and returns its result.</summary>
+    /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
+    public TResult GetResult() => Decode(TryWaitForOutcome(Timeout.InfiniteTimeSpan, CancellationToken.None)!);
+
     /// <summary>
     /// Waits up to <paramref name="timeout"/> for the target to return, and returns its result. The child
     /// keeps running after a timeout; call again to keep waiting.
@@ -372,12 +419,60 @@ public sealed class ShmProcess<TResult> : ShmProcess
     /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
     /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
     /// <exception cref="TimeoutException">No result within <paramref name="timeout"/>.</exception>
-    public TResult GetResult(TimeSpan timeout)
+    public TResult GetResult(TimeSpan timeout) =>
+        TryGetResult(out TResult result, timeout)
+            ? result
+            : throw new TimeoutException($"{Name} (pid {Pid}) did not return within {timeout.TotalMilliseconds:0} ms; it still runs.");
+
+    /// <summary>
+    /// Waits for the target to return until <paramref name="cancellationToken"/> is cancelled. A cancelled wait leaves the
+    /// child running; call again to keep waiting.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
+    public TResult GetResult(CancellationToken cancellationToken) => Decode(TryWaitForOutcome(Timeout.InfiniteTimeSpan, cancellationToken)!);
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the target to return; false (the child still running) if it has not.</summary>
+    /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
+    public bool TryGetResult(out TResult result, TimeSpan timeout)
     {
-        var reader = new MessageReader(WaitForOutcome(timeout));
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout is zero or more, or Timeout.InfiniteTimeSpan.");
+        }
+
+        if (TryWaitForOutcome(timeout, CancellationToken.None) is not byte[] outcome)
+        {
+            result = default!;
+            return false;
+        }
+
+        result = Decode(outcome);
+        return true;
+    }
+
+    /// <summary>Completes with the target's result once the child has ended; a cancelled <paramref name="cancellationToken"/> ends the wait, not the child.</summary>
+    /// <remarks>
+    /// No thread waits meanwhile: it awaits the child's exit (as <see cref="ShmProcess.JoinAsync"/>), then takes the result the
+    /// child sent before it exited. A child returns and exits at once, unless its target left foreground threads running.
+    /// </remarks>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ShmRemoteException">The target threw; carries the original type name, message and stack trace.</exception>
+    /// <exception cref="ShmWorkerCrashedException">The child ended without a result (killed, crashed, exited).</exception>
+    public async Task<TResult> GetResultAsync(CancellationToken cancellationToken = default)
+    {
+        await JoinAsync(cancellationToken).ConfigureAwait(false);
+        return Decode(TryWaitForOutcome(TimeSpan.Zero, CancellationToken.None)!);
+    }
+
+    private TResult Decode(byte[] outcome)
+    {
+        var reader = new MessageReader(outcome);
         if (reader.ReadKind() != MessageKind.Returned)
         {
-            throw new InvalidDataException("The child sent something other than its result.");
+            throw new InvalidDataException($"{Name} (pid {Pid}) sent something other than its result.");
         }
 
         if (reader.ReadByte() != 0)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using ShmIpc.Memory;
+using ShmIpc.Internal;
 using ShmIpc.Protocol;
 
 namespace ShmIpc.Hosting;
@@ -56,7 +56,7 @@ internal static class ChildHost
             FlushStandardStreams();
 
             // The pipe says the parent is gone: if it died, nobody else will remove the pipe's names.
-            if (!SharedMemoryPlatform.Current.IsAlive(parent))
+            if (!ShmQueueContract.IsAlive(parent))
             {
                 ParentWatchdog.RunCleanup();
             }
@@ -128,7 +128,7 @@ internal static class ChildHost
             }
             catch (FileNotFoundException) when (Stopwatch.GetTimestamp() < deadline)
             {
-                if (!SharedMemoryPlatform.Current.IsAlive(parent))
+                if (!ShmQueueContract.IsAlive(parent))
                 {
                     return null;
                 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using ShmIpc.Memory;
+using ShmIpc.Internal;
 
 namespace ShmIpc.Hosting;
 
@@ -73,7 +73,7 @@ internal static class ChildLauncher
         info.ArgumentList.Add(files.EntryAssembly);
         info.ArgumentList.Add(ChildSwitch);
         info.ArgumentList.Add(pipeName);
-        ProcessIdentity me = SharedMemoryPlatform.Current.CurrentProcess;
+        ProcessIdentity me = ShmQueueContract.CurrentProcess;
         info.ArgumentList.Add(me.Pid.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add(me.StartTime.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add(displayName);
@@ -105,7 +105,7 @@ internal static class ChildLauncher
     /// <summary>Ends a child that will not be used (its pipe could not be made): SIGKILL, then reap it.</summary>
     public static void KillAndReap(Process process)
     {
-        _ = Interop.ProcessLibc.Kill(process.Id, Interop.ProcessLibc.SIGKILL);
+        _ = ShmQueueContract.Kill(process.Id);
         process.WaitForExit();
         process.Dispose();
     }

@@ -1,12 +1,11 @@
 using System.Runtime.InteropServices;
-using ShmIpc.Interop;
-using ShmIpc.Memory;
+using ShmIpc.Internal;
 
 namespace ShmIpc.Hosting;
 
 /// <summary>
 /// Makes a child die with its parent, two ways:
-/// 1. <c>prctl(PR_SET_PDEATHSIG, SIGUSR2)</c>: the kernel signals the child the moment its parent's
+/// 1. The parent-death signal (<see cref="ShmQueueContract.RequestParentDeathSignal"/>; Linux: <c>prctl(PR_SET_PDEATHSIG, SIGUSR2)</c>): the kernel signals the child the moment its parent's
 ///    launcher thread (which lives as long as the parent process, see <see cref="ChildLauncher"/>) ends.
 ///    The handler removes the shared-memory names the dead parent can no longer remove, then the signal's
 ///    default action ends the process. A signal of its own, not SIGTERM: when it comes the parent is still
@@ -31,14 +30,10 @@ internal static class ParentWatchdog
     public static void Arm(ProcessIdentity parent, Action cleanup)
     {
         s_cleanup = cleanup;
-        ISharedMemoryPlatform platform = SharedMemoryPlatform.Current;
-        if (OperatingSystem.IsLinux())
-        {
-            _ = ProcessLibc.Prctl(ProcessLibc.PR_SET_PDEATHSIG, ProcessLibc.SIGUSR2, 0, 0, 0);
-        }
+        PosixSignal? parentDeath = ShmQueueContract.RequestParentDeathSignal();
 
         // The parent may have died before the prctl took effect: then nobody will signal us.
-        if (!platform.IsAlive(parent))
+        if (!ShmQueueContract.IsAlive(parent))
         {
             ParentGone();
         }
@@ -46,17 +41,20 @@ internal static class ParentWatchdog
         // A SIGTERM from a dying parent (or a Terminate()): clean up if the parent is gone, then let
         // the default action end the process, so the parent (if any) sees "terminated by signal 15".
         // The parent-death signal: remove the names, then let its default action end the process.
-        s_parentDeath = PosixSignalRegistration.Create((PosixSignal)ProcessLibc.SIGUSR2, static _ =>
+        if (parentDeath is PosixSignal signal)
         {
-            ChildHost.FlushStandardStreams();
-            RunCleanup();
-        });
+            s_parentDeath = PosixSignalRegistration.Create(signal, static _ =>
+            {
+                ChildHost.FlushStandardStreams();
+                RunCleanup();
+            });
+        }
 
         // A SIGTERM (Terminate(), or anyone else's): clean up too if the parent is gone, then end as by SIGTERM.
         s_sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
         {
             ChildHost.FlushStandardStreams();
-            if (!platform.IsAlive(parent))
+            if (!ShmQueueContract.IsAlive(parent))
             {
                 RunCleanup();
             }
@@ -64,7 +62,7 @@ internal static class ParentWatchdog
 
         var thread = new Thread(() =>
         {
-            while (platform.IsAlive(parent))
+            while (ShmQueueContract.IsAlive(parent))
             {
                 Thread.Sleep(PollInterval);
             }

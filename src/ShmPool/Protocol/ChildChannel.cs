@@ -103,7 +103,7 @@ internal sealed class ChildChannel : IDisposable
     {
         while (true)
         {
-            if (_connection.TryReceiveIntoOrMeasure(_receiveBuffer, out int length, timeout, strategy))
+            if (Internal.ShmQueueContract.TryReceiveIntoOrMeasure(_connection, _receiveBuffer, out int length, timeout, strategy))
             {
                 message = new ReadOnlyMemory<byte>(_receiveBuffer, 0, length);
                 return true;

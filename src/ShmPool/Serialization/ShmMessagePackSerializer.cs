@@ -258,7 +258,7 @@ internal static class HandleTransfer
             }
 
             string token = reader.ReadString() ?? throw new InvalidDataException("A pipe share token is missing.");
-            return ShmConnection.AcquireHandover(token);
+            return Internal.ShmQueueContract.AcquireHandover(token);
         }
     }
 }

@@ -1,0 +1,128 @@
+using ShmIpc.Hosting;
+using ShmIpc.Pool;
+using ShmIpc.Protocol;
+
+namespace ShmIpc;
+
+// Functions and chunks: a delegate registered once per pool, items encoded into Chunk messages.
+public sealed partial class ShmPool
+{
+    private PoolFunction Register(Delegate function)
+    {
+        // Seen before: a lookup by the method, no reflection (TargetMethod.From costs about 0.4 µs). Only
+        // single-target delegates that passed From's checks are cached, and a method passes them or not
+        // whatever delegate carries it; a multicast one goes the long way and is refused there.
+        ArgumentNullException.ThrowIfNull(function);
+
+        // The same delegate as last time (a static lambda or method group is one cached instance): no lookup at all.
+        if (_lastRegistered is { } last && ReferenceEquals(last.Delegate, function))
+        {
+            return last.Function;
+        }
+
+        if (function.HasSingleTarget && _functionsByMethod.TryGetValue(function.Method, out PoolFunction? known))
+        {
+            _lastRegistered = new RegisteredDelegate(function, known);
+            return known;
+        }
+
+        TargetMethod target = TargetMethod.From(function, nameof(function));
+        lock (_lock)
+        {
+            if (!_functions.TryGetValue(target, out PoolFunction? f))
+            {
+                Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(function.Method)
+                    ?? throw new ArgumentException("A pool function takes one to three arguments.", nameof(function));
+                f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType, function.Method.GetParameters().Length);
+                _functions.Add(target, f);
+            }
+
+            _functionsByMethod.TryAdd(function.Method, f);
+            return f;
+        }
+    }
+
+    /// <summary>A delegate that passed <see cref="Register"/> and its function (one object: read and written whole, without a lock).</summary>
+    private sealed record RegisteredDelegate(Delegate Delegate, PoolFunction Function);
+
+    /// <summary>The last delegate <see cref="Register"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
+    private RegisteredDelegate? _lastRegistered;
+
+    /// <summary>The name of a pool task's span, in the caller and in the worker.</summary>
+    internal const string TaskActivityName = "shmipc.pool.task";
+
+    private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null,
+        TResult[]? target = null, int targetOffset = 0)
+    {
+        long id = Interlocked.Increment(ref _nextChunkId);
+
+        // This thread's writer: the message is copied out below, so one buffer serves every chunk it makes.
+        // Taken while in use (a serializer that submits to a pool on this thread gets a fresh one).
+        MessageWriter writer = t_chunkWriter ?? new MessageWriter();
+        t_chunkWriter = null;
+        EncodeChunk<TArg, TResult>(writer, id, f, items);
+        // Large messages (a Map's chunks) go into pooled arrays, given back when the chunk is settled: a Map of 1M
+        // ints made 4 MB of large-object garbage in chunk messages alone, a gen2 collection per Map or two.
+        int length = writer.Length;
+        byte[]? rented = length >= RentedMessageThreshold ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        ReadOnlyMemory<byte> message = rented is null ? writer.Written.ToArray() : rented.AsMemory(0, length);
+        if (rented is not null)
+        {
+            writer.Written.CopyTo(rented);
+        }
+
+        var chunk = new PoolChunk<TResult>(id, f, message, items.Length, rented) { Single = single, Target = target, TargetOffset = targetOffset };
+        chunk.BeginTelemetry(TaskActivityName);
+        if (writer.Capacity <= ReusedWriterLimit)
+        {
+            t_chunkWriter = writer;
+        }
+
+        return chunk;
+    }
+
+    /// <summary>Encodes the Chunk (or RawChunk) message of <paramref name="items"/> into <paramref name="writer"/>.</summary>
+    private void EncodeChunk<TArg, TResult>(MessageWriter writer, long id, PoolFunction f, ReadOnlySpan<TArg> items)
+    {
+        // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
+        bool rawArguments = RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg);
+        bool block = rawArguments && f.ParameterCount == 1 && f.ResultType == typeof(TResult) && RawValues.Applies<TResult>(_serializer);
+        writer.Reset(block ? MessageKind.RawChunk : MessageKind.Chunk).WriteInt64(id);
+        writer.WriteInt32(f.Id);
+        writer.WriteInt32(items.Length);
+        if (block)
+        {
+            writer.WriteBytes(RawValues.AsBytes(items));
+        }
+        else if (rawArguments)
+        {
+            foreach (TArg item in items)
+            {
+                RawValues.Write(writer, item);
+            }
+        }
+        else
+        {
+            foreach (TArg item in items)
+            {
+                writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
+            }
+        }
+
+        if (writer.Length > ChildChannel.MaxMessageLength)
+        {
+            throw new ArgumentException($"A chunk of {items.Length} items encodes to {writer.Length} bytes, more than a worker's pipe carries in one message " +
+                $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
+        }
+    }
+
+    /// <summary>The writer MakeChunk encodes chunks with on this thread (they are copied out, so it is reused).</summary>
+    [ThreadStatic]
+    private static MessageWriter? t_chunkWriter;
+
+    /// <summary>A reused writer that grew past this (a huge Map chunk) is dropped rather than kept for the thread's life.</summary>
+    private const int ReusedWriterLimit = 64 << 10;
+
+    /// <summary>Chunk messages of this size and more are copied into arrays rented from the shared pool.</summary>
+    private const int RentedMessageThreshold = 16 << 10;
+}

@@ -1,0 +1,194 @@
+using ShmIpc.Pool;
+
+namespace ShmIpc;
+
+// Map and Starmap: every item, in chunks over the workers, the results in input order.
+public sealed partial class ShmPool
+{
+    /// <summary>Applies <paramref name="function"/> to every item, in chunks spread over the workers; results in input order.</summary>
+    /// <param name="function">A static method or capture-free lambda.</param>
+    /// <param name="items">The arguments; read at once.</param>
+    /// <param name="chunkSize">Items per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker.</param>
+    /// <exception cref="ShmRemoteException">The function threw for an item (the first such item).</exception>
+    /// <exception cref="ShmWorkerCrashedException">A worker died holding some of the items.</exception>
+    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
+        MapAsync(function, items, chunkSize).Get();
+
+    /// <summary>As <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <remarks>
+    /// Cancellation ends the wait at once with <see cref="OperationCanceledException"/>. Chunks no worker has started yet are
+    /// dropped; chunks the workers run already finish there, unseen (the caller stops waiting; no worker is killed). The pool
+    /// stays usable.
+    /// </remarks>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, CancellationToken cancellationToken) =>
+        Map(function, items, 0, cancellationToken);
+
+    /// <summary>As <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(MapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> MapAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        PoolFunction f = Register(function);
+        return MapCore<TArg, TResult>(f, items, chunkSize);
+    }
+
+    /// <summary>Applies a two-argument function to each pair, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a three-argument function to each triple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 4-argument function to each 4-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 5-argument function to each 5-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 6-argument function to each 6-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>Applies a 7-argument function to each 7-tuple, as Python's <c>starmap</c>.</summary>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, int chunkSize = 0) =>
+        StarmapAsync(function, items, chunkSize).Get();
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As the Starmap above, until <paramref name="cancellationToken"/> is cancelled (as <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, CancellationToken cancellationToken) =>
+        Starmap(function, items, 0, cancellationToken);
+
+    /// <summary>As the Starmap above, in chunks of <paramref name="chunkSize"/> items.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public TResult[] Starmap<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, int chunkSize, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WaitOrAbandon(StarmapAsync(function, items, chunkSize), cancellationToken);
+    }
+
+    /// <summary>As <see cref="Starmap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> function, IEnumerable<(T1, T2, T3, T4)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, TResult}(Func{T1, T2, T3, T4, T5, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4, T5}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, TResult>(Func<T1, T2, T3, T4, T5, TResult> function, IEnumerable<(T1, T2, T3, T4, T5)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, T6, TResult}(Func{T1, T2, T3, T4, T5, T6, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4, T5, T6}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, T6, TResult>(Func<T1, T2, T3, T4, T5, T6, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5, T6), TResult>(Register(function), items, chunkSize);
+
+    /// <summary>As <see cref="Starmap{T1, T2, T3, T4, T5, T6, T7, TResult}(Func{T1, T2, T3, T4, T5, T6, T7, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4, T5, T6, T7}}, int)"/>, without waiting.</summary>
+    public ShmAsyncResult<TResult[]> StarmapAsync<T1, T2, T3, T4, T5, T6, T7, TResult>(Func<T1, T2, T3, T4, T5, T6, T7, TResult> function, IEnumerable<(T1, T2, T3, T4, T5, T6, T7)> items, int chunkSize = 0) =>
+        MapCore<(T1, T2, T3, T4, T5, T6, T7), TResult>(Register(function), items, chunkSize);
+
+    private ShmAsyncResult<TResult[]> MapCore<TArg, TResult>(PoolFunction f, IEnumerable<TArg> items, int chunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        // An array is encoded from where it is (every chunk is encoded before this returns); anything else is read once.
+        ReadOnlySpan<TArg> all = items switch
+        {
+            TArg[] array => array,
+            List<TArg> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
+            _ => items.ToArray(),
+        };
+        int size = chunkSize > 0 ? chunkSize
+            : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
+            : Math.Max(1, (int)Math.Ceiling(all.Length / (ProcessCount * 4.0)));
+        var results = new TResult[all.Length];
+        var chunks = new List<PoolChunk<TResult>>((int)(((long)all.Length + size - 1) / size));
+        for (int start = 0; start < all.Length; start += size)
+        {
+            chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));
+        }
+
+        var completion = new MapCompletion<TResult>(results);
+        completion.Track(chunks);
+        Submit(chunks);
+        return new ShmAsyncResult<TResult[]>(completion.Task, () => Cancel(chunks), () => DropQueued(chunks));
+    }
+}
