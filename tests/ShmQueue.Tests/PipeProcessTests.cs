@@ -20,7 +20,7 @@ public sealed class PipeProcessTests
     public void Echo_across_processes_for_every_size_from_empty_to_the_maximum_with_wrap_around()
     {
         string name = TestNames.Unique("p-echo");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
         using (ChildProcess child = ChildProcess.Start("pipe-echo", name))
         {
             child.WaitForLine("READY", ChildStart);
@@ -56,7 +56,7 @@ public sealed class PipeProcessTests
     {
         string name = TestNames.Unique("p-blast");
         const int Count = 3000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
         using (ChildProcess child = ChildProcess.Start("pipe-blast", name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
             child.WaitForLine("READY", ChildStart);
@@ -99,7 +99,7 @@ public sealed class PipeProcessTests
     public void A_peer_killed_while_we_are_blocked_in_receive_ends_it_with_ShmPeerClosedException_in_bound()
     {
         string name = TestNames.Unique("p-kill");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (var view = new PipeFileView(name))
         using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "0"))
         {
@@ -142,7 +142,7 @@ public sealed class PipeProcessTests
         // A spinning receiver polls with TimeSpan.Zero (no clock read per poll): the peer's death must still
         // surface from those polls, as a blocked receive's would, once the empty pipe is drained.
         string name = TestNames.Unique("p-kill0");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "2"))
         {
             child.WaitForLine("READY", ChildStart);
@@ -178,7 +178,7 @@ public sealed class PipeProcessTests
     public void Messages_a_killed_peer_sent_before_it_died_are_delivered_first()
     {
         string name = TestNames.Unique("p-before");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "25"))
         {
             child.WaitForLine("READY", ChildStart);
@@ -200,7 +200,7 @@ public sealed class PipeProcessTests
     public void A_peer_that_closes_normally_ends_our_blocked_receive_after_its_messages()
     {
         string name = TestNames.Unique("p-close");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (var view = new PipeFileView(name))
         using (ChildProcess child = ChildProcess.Start("pipe-send-close", name, "3"))
         {
@@ -239,8 +239,8 @@ public sealed class PipeProcessTests
     public void A_second_connect_from_another_process_is_refused()
     {
         string name = TestNames.Unique("p-second");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (ShmConnection b = ShmPipe.Connect(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
+        using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options()))
         using (ChildProcess child = ChildProcess.Start("pipe-connect-refused", name))
         {
             string line = child.WaitForLine("REFUSED", ChildStart);
@@ -257,9 +257,9 @@ public sealed class PipeProcessTests
     public void An_end_handed_over_to_another_process_works_there_and_can_come_back()
     {
         string name = TestNames.Unique("p-hand");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         {
-            ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+            ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
             a.Send(PipeMessages.Make(0, 10));
             string token = b.ReleaseForHandover();
             using (ChildProcess child = ChildProcess.Start("pipe-handover-echo", token, "3"))
@@ -277,7 +277,7 @@ public sealed class PipeProcessTests
                 Assert.AreEqual(0, child.WaitForExit(ChildStart));
                 Assert.IsTrue(a.IsPeerConnected, "the end is in transit again, not closed, though the child exited");
 
-                using ShmConnection returned = ShmConnection.AcquireHandover(back, PipeTests.Options());
+                using ShmConnection returned = ShmConnection.AcquireHandover(back, TestPipes.Options());
                 a.Send([42]);
                 CollectionAssert.AreEqual(new byte[] { 42 }, returned.Receive());
                 returned.Send([43]);

@@ -1,8 +1,64 @@
 using System.Diagnostics;
 using System.IO.MemoryMappedFiles;
 using ShmIpc.Layout;
+using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Tests;
+
+/// <summary>The options pipe tests use, with a short sleep slice so a dead peer is noticed quickly.</summary>
+internal static class TestPipes
+{
+    internal static ShmPipeOptions Options(int capacity = 4096, int? maxMessageLength = null, bool duplex = true) => new()
+    {
+        Capacity = capacity,
+        MaxMessageLength = maxMessageLength,
+        Duplex = duplex,
+        WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(50) },
+    };
+}
+
+/// <summary>
+/// A created pipe (end <see cref="A"/>) under a unique name and its connected second end <see cref="B"/>, made shared
+/// when asked; disposed together, then checked for leftovers in /dev/shm (which are removed either way).
+/// </summary>
+internal sealed class PipePair : IDisposable
+{
+    private readonly TempSegment<ShmConnection> _pipe;
+
+    public PipePair(string what, ShmPipeOptions? options = null, bool share = false)
+    {
+        options ??= TestPipes.Options();
+        _pipe = TempSegment.Create(what, name => ShmPipe.Create(name, options));
+        try
+        {
+            B = ShmPipe.Connect(Name, options);
+            if (share)
+            {
+                ShmConnection.AcquireHandover(B.Share(), options).Dispose();
+            }
+        }
+        catch
+        {
+            _pipe.Dispose();
+            throw;
+        }
+    }
+
+    public string Name => _pipe.Name;
+
+    public ShmConnection A => _pipe.Object;
+
+    public ShmConnection B { get; }
+
+    public void Dispose()
+    {
+        B.Dispose();
+        _pipe.Release();
+        string[] left = _pipe.Files;
+        _pipe.Dispose();
+        Assert.AreEqual(0, left.Length, "the pipe's names are removed from /dev/shm: " + string.Join(", ", left));
+    }
+}
 
 /// <summary>
 /// A second, independent mapping of a pipe's file, addressed only through the layout constants: what a

@@ -10,38 +10,6 @@ public sealed class PipeTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(10);
 
-    internal static ShmPipeOptions Options(int capacity = 4096, int? maxMessageLength = null, bool duplex = true) => new()
-    {
-        Capacity = capacity,
-        MaxMessageLength = maxMessageLength,
-        Duplex = duplex,
-        WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromMilliseconds(50) },
-    };
-
-    /// <summary>A created pipe and its connected second end, disposed (and checked for leftovers) together.</summary>
-    private sealed class Pair : IDisposable
-    {
-        public Pair(string what, ShmPipeOptions? options = null)
-        {
-            Name = TestNames.Unique(what);
-            A = ShmPipe.Create(Name, options ?? Options());
-            B = ShmPipe.Connect(Name, options ?? Options());
-        }
-
-        public string Name { get; }
-
-        public ShmConnection A { get; }
-
-        public ShmConnection B { get; }
-
-        public void Dispose()
-        {
-            B.Dispose();
-            A.Dispose();
-            Assert.AreEqual(0, TestNames.ShmFilesOf(Name).Length, "the pipe's names are removed from /dev/shm");
-        }
-    }
-
     [TestMethod]
     public void Layout_puts_hot_words_on_their_own_128_byte_lines()
     {
@@ -61,7 +29,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Messages_of_every_size_round_trip_in_both_directions_across_many_wraps()
     {
-        using var pair = new Pair("sizes", Options(capacity: 1024, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(1024)));
+        using var pair = new PipePair("sizes", TestPipes.Options(capacity: 1024, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(1024)));
         int max = pair.A.MaxMessageLength;
         Assert.AreEqual(504, max);
         var buffer = new byte[max];
@@ -84,7 +52,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_full_ring_refuses_until_the_consumer_frees_space_and_keeps_order()
     {
-        using var pair = new Pair("full", Options(capacity: 1024));
+        using var pair = new PipePair("full", TestPipes.Options(capacity: 1024));
         int sent = 0;
         while (pair.A.TrySend(PipeMessages.Make(sent, 100), TimeSpan.Zero))
         {
@@ -108,7 +76,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Both_ends_sending_more_than_the_capacity_while_reading_do_not_deadlock()
     {
-        using var pair = new Pair("duplex", Options(capacity: 1024));
+        using var pair = new PipePair("duplex", TestPipes.Options(capacity: 1024));
         const int Count = 4000;
         Exception? failure = null;
         void Run(ShmConnection connection)
@@ -149,7 +117,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Empty_messages_are_messages()
     {
-        using var pair = new Pair("empty");
+        using var pair = new PipePair("empty");
         pair.A.Send([]);
         pair.A.Send(ReadOnlySpan<byte>.Empty);
         Assert.IsTrue(pair.B.Poll(TimeSpan.Zero));
@@ -161,7 +129,7 @@ public sealed class PipeTests
     [TestMethod]
     public void An_oversized_message_is_refused_before_anything_is_written()
     {
-        using var pair = new Pair("oversize");
+        using var pair = new PipePair("oversize");
         using var view = new PipeFileView(pair.Name);
         long tail = view.Tail(1);
         var e = Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new byte[pair.A.MaxMessageLength + 1]));
@@ -175,7 +143,7 @@ public sealed class PipeTests
     [TestMethod]
     public void ReceiveInto_a_buffer_too_small_throws_and_leaves_the_message_unread()
     {
-        using var pair = new Pair("small");
+        using var pair = new PipePair("small");
         pair.A.Send(PipeMessages.Make(1, 100));
         Assert.ThrowsExactly<ArgumentException>(() => pair.B.ReceiveInto(new byte[99]));
         var buffer = new byte[200];
@@ -186,7 +154,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_second_connect_is_refused_naming_the_pipe()
     {
-        using var pair = new Pair("second");
+        using var pair = new PipePair("second");
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => ShmPipe.Connect(pair.Name));
         StringAssert.Contains(e.Message, pair.Name);
         StringAssert.Contains(e.Message, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -198,14 +166,14 @@ public sealed class PipeTests
     public void Receive_before_the_second_end_connects_just_waits()
     {
         string name = TestNames.Unique("early");
-        using (ShmConnection a = ShmPipe.Create(name, Options()))
+        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         {
             var clock = Stopwatch.StartNew();
             Assert.IsFalse(a.TryReceive(out _, TimeSpan.FromMilliseconds(150)), "no peer yet is not a closed peer");
             Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(149));
             Assert.IsFalse(a.IsPeerConnected);
             a.Send([7]);
-            using ShmConnection b = ShmPipe.Connect(name, Options());
+            using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
             Assert.IsTrue(a.IsPeerConnected && b.IsPeerConnected);
             CollectionAssert.AreEqual(new byte[] { 7 }, b.Receive(), "sent before the peer connected, delivered after");
         }
@@ -217,8 +185,8 @@ public sealed class PipeTests
     public void A_closed_peer_delivers_what_it_sent_then_receive_and_send_throw_peer_closed()
     {
         string name = TestNames.Unique("closed");
-        ShmConnection a = ShmPipe.Create(name, Options());
-        using ShmConnection b = ShmPipe.Connect(name, Options());
+        ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
         a.Send([1]);
         a.Send([2]);
         a.Dispose();
@@ -236,9 +204,9 @@ public sealed class PipeTests
     [TestMethod]
     public void Closing_wakes_a_peer_blocked_in_receive_at_once()
     {
-        ShmPipeOptions options = Options();
+        ShmPipeOptions options = TestPipes.Options();
         options.WaitStrategy = new ShmWaitStrategy { SleepSlice = TimeSpan.FromSeconds(5) };
-        using var pair = new Pair("wake", options);
+        using var pair = new PipePair("wake", options);
         using var view = new PipeFileView(pair.Name);
         Exception? seen = null;
         var receiver = new Thread(() =>
@@ -264,7 +232,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Dispose_during_a_blocked_receive_ends_it_with_ObjectDisposedException()
     {
-        using var pair = new Pair("disp-r");
+        using var pair = new PipePair("disp-r");
         using var view = new PipeFileView(pair.Name);
         Exception? seen = null;
         var receiver = new Thread(() =>
@@ -290,7 +258,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Dispose_during_a_blocked_send_ends_it_with_ObjectDisposedException()
     {
-        using var pair = new Pair("disp-s", Options(capacity: 1024));
+        using var pair = new PipePair("disp-s", TestPipes.Options(capacity: 1024));
         using var view = new PipeFileView(pair.Name);
         while (pair.A.TrySend(new byte[200], TimeSpan.Zero))
         {
@@ -318,7 +286,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Concurrent_receives_on_one_end_take_turns_and_each_gets_one_message()
     {
-        using var pair = new Pair("conc");
+        using var pair = new PipePair("conc");
         using var view = new PipeFileView(pair.Name);
         byte[]?[] got = new byte[2][];
         Exception?[] errors = new Exception?[2];
@@ -347,7 +315,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Poll_returns_within_its_timeout_and_sees_a_message()
     {
-        using var pair = new Pair("poll");
+        using var pair = new PipePair("poll");
         var clock = Stopwatch.StartNew();
         Assert.IsFalse(pair.B.Poll(TimeSpan.FromMilliseconds(120)));
         Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(119) && clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.Elapsed}");
@@ -360,9 +328,9 @@ public sealed class PipeTests
     [TestMethod]
     public void WaitAny_reports_the_ready_connections_and_times_out_when_none_is()
     {
-        using var one = new Pair("any1");
-        using var two = new Pair("any2");
-        using var three = new Pair("any3");
+        using var one = new PipePair("any1");
+        using var two = new PipePair("any2");
+        using var three = new PipePair("any3");
         ShmConnection[] readers = [one.B, two.B, three.A];
 
         var clock = Stopwatch.StartNew();
@@ -382,8 +350,8 @@ public sealed class PipeTests
     [TestMethod]
     public void WaitAny_wakes_for_a_message_sent_by_another_thread_while_it_sleeps()
     {
-        using var one = new Pair("anyw1");
-        using var two = new Pair("anyw2");
+        using var one = new PipePair("anyw1");
+        using var two = new PipePair("anyw2");
         using var view = new PipeFileView(one.Name);
         var sender = new Thread(() =>
         {
@@ -401,7 +369,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Typed_messages_use_the_built_in_serializers()
     {
-        using var pair = new Pair("typed");
+        using var pair = new PipePair("typed");
         pair.A.Send("héllo, pipe");
         pair.A.Send(42L);
         pair.A.Send(new byte[] { 1, 2 });
@@ -421,7 +389,7 @@ public sealed class PipeTests
     [TestMethod]
     public async Task Async_send_and_receive_complete_and_cancel()
     {
-        using var pair = new Pair("async", Options(capacity: 1024));
+        using var pair = new PipePair("async", TestPipes.Options(capacity: 1024));
         await pair.A.SendAsync(new byte[] { 1 });
         CollectionAssert.AreEqual(new byte[] { 1 }, await pair.B.ReceiveAsync());
 
@@ -446,7 +414,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Send_and_ReceiveInto_allocate_nothing()
     {
-        using var pair = new Pair("alloc");
+        using var pair = new PipePair("alloc");
         byte[] message = PipeMessages.Make(1, 64);
         var buffer = new byte[64];
         for (int i = 0; i < 100; i++)
@@ -468,7 +436,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_one_way_pipe_sends_from_the_connector_to_the_creator_only()
     {
-        using var pair = new Pair("oneway", Options(duplex: false));
+        using var pair = new PipePair("oneway", TestPipes.Options(duplex: false));
         Assert.IsTrue(pair.A.CanReceive && !pair.A.CanSend);
         Assert.IsTrue(pair.B.CanSend && !pair.B.CanReceive);
         Assert.AreEqual(3, TestNames.ShmFilesOf(pair.Name).Length, "segment + 2 semaphores");
@@ -499,7 +467,7 @@ public sealed class PipeTests
     [DataRow(SpscRingDescriptor.TypeOffset, SpscRingDescriptor.PaddingType, DisplayName = "padding in the middle")]
     public unsafe void A_corrupted_record_header_throws_ShmCorruptionException_and_consumes_nothing(int offset, int value)
     {
-        using var pair = new Pair("corrupt");
+        using var pair = new PipePair("corrupt");
         using var view = new PipeFileView(pair.Name);
         pair.A.Send(PipeMessages.Make(0, 16));
         pair.A.Send(PipeMessages.Make(1, 16));
@@ -521,7 +489,7 @@ public sealed class PipeTests
     [DataRow(-64L, DisplayName = "tail behind head")]
     public unsafe void A_corrupted_tail_throws_ShmCorruptionException(long tail)
     {
-        using var pair = new Pair("ctail");
+        using var pair = new PipePair("ctail");
         using var view = new PipeFileView(pair.Name);
         MappedAtomics.WriteInt64Release(view.RingControl(1) + SpscRingDescriptor.TailOffset, tail);
         var e = Assert.ThrowsExactly<ShmCorruptionException>(() => pair.B.Receive());
@@ -531,7 +499,7 @@ public sealed class PipeTests
     [TestMethod]
     public unsafe void A_corrupted_head_throws_ShmCorruptionException_in_the_sender()
     {
-        using var pair = new Pair("chead", Options(capacity: 1024));
+        using var pair = new PipePair("chead", TestPipes.Options(capacity: 1024));
         using var view = new PipeFileView(pair.Name);
         MappedAtomics.WriteInt64Release(view.RingControl(1) + SpscRingDescriptor.HeadOffset, 4096);
         Assert.ThrowsExactly<ShmCorruptionException>(() =>
@@ -552,7 +520,7 @@ public sealed class PipeTests
     public unsafe void Connect_refuses_an_invalid_control_block(int offset, long value)
     {
         string name = TestNames.Unique("cblock");
-        using ShmConnection a = ShmPipe.Create(name, Options());
+        using ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
         using (var view = new PipeFileView(name))
         {
             if (offset == PipeDescriptor.RingCountOffset)
@@ -573,7 +541,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Deferred_messages_are_seen_only_after_a_flush_or_a_send_and_in_order()
     {
-        using var pair = new Pair("defer");
+        using var pair = new PipePair("defer");
         pair.A.SendDeferred([1]);
         pair.A.SendDeferred([2]);
         Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "deferred: not published yet");
@@ -593,7 +561,7 @@ public sealed class PipeTests
     [TestMethod]
     public void Deferred_messages_publish_themselves_at_a_quarter_of_the_ring_and_when_it_is_full()
     {
-        using var pair = new Pair("defer-full", Options(capacity: 4096));
+        using var pair = new PipePair("defer-full", TestPipes.Options(capacity: 4096));
         int sent = 0;
         while (!pair.B.Poll(TimeSpan.Zero))
         {
@@ -625,7 +593,7 @@ public sealed class PipeTests
     {
         // Staged messages go into the ring in runs (a padding record at the ring's end), messages longer than the
         // staging buffer (an eighth of this 4 KiB ring) directly; both kinds, interleaved, keep their order.
-        using var pair = new Pair("defer-wrap", Options(capacity: 4096, maxMessageLength: 1000));
+        using var pair = new PipePair("defer-wrap", TestPipes.Options(capacity: 4096, maxMessageLength: 1000));
         const int Count = 3000;
         var rng = new Random(11);
         int[] lengths = Enumerable.Range(0, Count).Select(_ => rng.Next(10) == 0 ? rng.Next(600, 1001) : rng.Next(0, 200)).ToArray();
@@ -656,7 +624,7 @@ public sealed class PipeTests
     public void A_flush_wakes_a_receiver_asleep_on_the_semaphore_and_closing_delivers_deferred_messages()
     {
         string name = TestNames.Unique("defer-sleep");
-        ShmPipeOptions options = Options();
+        ShmPipeOptions options = TestPipes.Options();
         options.WaitStrategy = ShmWaitStrategy.NoSpin;
         using ShmConnection a = ShmPipe.Create(name, options);
         using ShmConnection b = ShmPipe.Connect(name, options);
@@ -682,7 +650,7 @@ public sealed class PipeTests
     [TestMethod]
     public void ReceiveMany_hands_every_waiting_message_to_the_handler_in_order_up_to_a_limit()
     {
-        using var pair = new Pair("many", Options(capacity: 4096));
+        using var pair = new PipePair("many", TestPipes.Options(capacity: 4096));
         var seen = new List<int>();
         Assert.AreEqual(0, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 10, TimeSpan.Zero), "nothing waiting");
         Assert.AreEqual(0, pair.B.ReceiveMany(static (m, s) => s.Add(m[0]), seen, 10, TimeSpan.FromMilliseconds(20)));
@@ -712,7 +680,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_handler_that_throws_ends_the_batch_its_message_counts_as_received()
     {
-        using var pair = new Pair("many-throw");
+        using var pair = new PipePair("many-throw");
         for (int i = 0; i < 5; i++)
         {
             pair.A.Send([(byte)i]);
@@ -740,7 +708,7 @@ public sealed class PipeTests
         // A sends 600 small messages before it reads any reply (the ring holds 585); B answers each with a 4 KiB
         // reply (16 fit). B's 17th reply waits for A, and A waits for room for its last messages: room B has
         // handled but, inside a batch, not yet given back. The handler's waiting send gives it back.
-        using var pair = new Pair("many-reply", Options(capacity: 64 << 10, maxMessageLength: 4096));
+        using var pair = new PipePair("many-reply", TestPipes.Options(capacity: 64 << 10, maxMessageLength: 4096));
         const int Count = 600;
         var replier = Task.Run(() =>
         {
@@ -766,7 +734,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_ReceiveMany_handler_may_dispose_its_end_the_batch_stops_and_the_end_closes()
     {
-        using var pair = new Pair("many-close");
+        using var pair = new PipePair("many-close");
         for (int i = 0; i < 5; i++)
         {
             pair.A.Send([(byte)i]);
@@ -794,7 +762,7 @@ public sealed class PipeTests
     {
         // The ring toward B is full when A defers its request and waits for the answer: the request cannot be
         // placed yet, and B's reading makes room without any signal to A's receive. A's wait retries it.
-        using var pair = new Pair("defer-full-wait", Options(capacity: 4096));
+        using var pair = new PipePair("defer-full-wait", TestPipes.Options(capacity: 4096));
         int filler = 0;
         while (pair.A.TrySend(new byte[100], TimeSpan.Zero))
         {
@@ -822,7 +790,7 @@ public sealed class PipeTests
     public void A_receive_that_must_wait_first_publishes_what_its_end_deferred()
     {
         // Request/response with a forgotten Flush: the request still goes out when the requester waits for the answer.
-        using var pair = new Pair("defer-wait");
+        using var pair = new PipePair("defer-wait");
         var responder = Task.Run(() => pair.B.Send(pair.B.Receive()));
         pair.A.SendDeferred([42]);
         Assert.IsTrue(pair.A.TryReceive(out byte[] answer, Generous), "the deferred request reached the responder");
@@ -833,7 +801,7 @@ public sealed class PipeTests
     [TestMethod]
     public void A_handover_in_one_process_moves_the_end_and_the_token_works_once()
     {
-        using var pair = new Pair("hand");
+        using var pair = new PipePair("hand");
         pair.A.Send([1]);
         pair.B.SendDeferred([5]);
         string token = pair.B.ReleaseForHandover();
@@ -843,7 +811,7 @@ public sealed class PipeTests
         Assert.IsTrue(pair.A.IsPeerConnected, "an end in transit is still connected");
         Assert.ThrowsExactly<InvalidOperationException>(() => ShmPipe.Connect(pair.Name));
 
-        using ShmConnection moved = ShmConnection.AcquireHandover(token, Options());
+        using ShmConnection moved = ShmConnection.AcquireHandover(token, TestPipes.Options());
         CollectionAssert.AreEqual(new byte[] { 1 }, moved.Receive(), "what was in flight stays");
         moved.Send([2]);
         CollectionAssert.AreEqual(new byte[] { 2 }, pair.A.Receive());
@@ -855,8 +823,8 @@ public sealed class PipeTests
     public void Disposing_twice_and_disposing_the_connector_first_are_fine()
     {
         string name = TestNames.Unique("twice");
-        ShmConnection a = ShmPipe.Create(name, Options());
-        ShmConnection b = ShmPipe.Connect(name, Options());
+        ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
         b.Dispose();
         b.Dispose();
         Assert.IsTrue(File.Exists("/dev/shm/shmipc." + name), "the connector removes nothing");
