@@ -21,9 +21,8 @@ public sealed class PipeProcessTests
     {
         string name = TestNames.Unique("p-echo");
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
-        using (ChildProcess child = ChildProcess.Start("pipe-echo", name))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-echo", name))
         {
-            child.WaitForLine("READY", ChildStart);
             int max = a.MaxMessageLength;
             var buffer = new byte[max];
             long bytes = 0;
@@ -57,9 +56,8 @@ public sealed class PipeProcessTests
         string name = TestNames.Unique("p-blast");
         const int Count = 3000;
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
-        using (ChildProcess child = ChildProcess.Start("pipe-blast", name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-blast", name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
-            child.WaitForLine("READY", ChildStart);
             Exception? failure = null;
             var sender = new Thread(() =>
             {
@@ -101,9 +99,8 @@ public sealed class PipeProcessTests
         string name = TestNames.Unique("p-kill");
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "0"))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-hold", name, "0"))
         {
-            child.WaitForLine("READY", ChildStart);
             Assert.IsTrue(a.IsPeerConnected);
             Exception? seen = null;
             long endedAt = 0;
@@ -143,10 +140,8 @@ public sealed class PipeProcessTests
         // surface from those polls, as a blocked receive's would, once the empty pipe is drained.
         string name = TestNames.Unique("p-kill0");
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "2"))
         {
-            child.WaitForLine("READY", ChildStart);
-            child.Kill9();
+            ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "2");
             var received = new List<int>();
             var clock = Stopwatch.StartNew();
             Exception? seen = null;
@@ -179,10 +174,8 @@ public sealed class PipeProcessTests
     {
         string name = TestNames.Unique("p-before");
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "25"))
         {
-            child.WaitForLine("READY", ChildStart);
-            child.Kill9();
+            ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "25");
             for (int i = 0; i < 25; i++)
             {
                 Assert.AreEqual(i, BitConverter.ToInt32(a.Receive()));
@@ -202,9 +195,8 @@ public sealed class PipeProcessTests
         string name = TestNames.Unique("p-close");
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
         using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-close", name, "3"))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-close", name, "3"))
         {
-            child.WaitForLine("READY", ChildStart);
             var received = new List<int>();
             Exception? seen = null;
             var receiver = new Thread(() =>
@@ -262,9 +254,8 @@ public sealed class PipeProcessTests
             ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
             a.Send(PipeMessages.Make(0, 10));
             string token = b.ReleaseForHandover();
-            using (ChildProcess child = ChildProcess.Start("pipe-handover-echo", token, "3"))
+            using (ChildProcess child = ChildProcess.StartReady("pipe-handover-echo", token, "3"))
             {
-                child.WaitForLine("READY", ChildStart);
                 Assert.IsTrue(a.IsPeerConnected);
                 CollectionAssert.AreEqual(PipeMessages.Make(0, 10), a.Receive(), "sent before the handover, echoed by the new owner");
                 for (int i = 1; i < 3; i++)

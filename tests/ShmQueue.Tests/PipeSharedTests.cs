@@ -126,13 +126,13 @@ public sealed unsafe class PipeSharedTests
         const int PerChild = 2000;
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
         {
-            var children = new List<ChildProcess>();
-            try
+            using (var children = new ChildProcesses())
             {
                 ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096));
+                var senders = new List<ChildProcess>();
                 for (int c = 0; c < 3; c++)
                 {
-                    children.Add(ChildProcess.Start("pipe-shared-send", b.Share(), "c" + Text(c), Text(PerChild), Text(16 + (c * 150))));
+                    senders.Add(children.Start("pipe-shared-send", b.Share(), "c" + Text(c), Text(PerChild), Text(16 + (c * 150))));
                 }
 
                 Assert.IsTrue(b.IsShared);
@@ -162,17 +162,13 @@ public sealed unsafe class PipeSharedTests
                 }
 
                 Assert.IsTrue(parentSender.Join(Generous));
-                foreach (ChildProcess child in children)
+                foreach (ChildProcess child in senders)
                 {
                     Assert.AreEqual(0, child.WaitForExit(ChildStart), child.StandardError);
                 }
 
                 // Every holder closed (the parent's copy first, the children at exit): now the peer is gone.
                 Assert.ThrowsExactly<ShmPeerClosedException>(() => a.TryReceive(out _, Generous));
-            }
-            finally
-            {
-                children.ForEach(static c => c.Dispose());
             }
         }
 
@@ -186,18 +182,18 @@ public sealed unsafe class PipeSharedTests
         const int Count = 5000;
         using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
         {
-            var children = new List<ChildProcess>();
-            try
+            using (var children = new ChildProcesses())
             {
+                var receivers = new List<ChildProcess>();
                 using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096)))
                 {
                     for (int c = 0; c < 3; c++)
                     {
-                        children.Add(ChildProcess.Start("pipe-shared-receive", b.Share()));
+                        receivers.Add(children.Start("pipe-shared-receive", b.Share()));
                     }
                 }
 
-                children.ForEach(c => c.WaitForLine("READY", ChildStart));
+                receivers.ForEach(c => c.WaitForLine("READY", ChildStart));
                 for (int i = 0; i < Count; i++)
                 {
                     a.Send(BitConverter.GetBytes(i));
@@ -205,7 +201,7 @@ public sealed unsafe class PipeSharedTests
 
                 a.Dispose();
                 var got = new List<int>();
-                foreach (ChildProcess child in children)
+                foreach (ChildProcess child in receivers)
                 {
                     string line = child.WaitForLine("GOT", ChildStart);
                     got.AddRange(line.Length > 4 ? line[4..].Split(',').Select(static s => int.Parse(s, CultureInfo.InvariantCulture)) : []);
@@ -213,10 +209,6 @@ public sealed unsafe class PipeSharedTests
                 }
 
                 CollectionAssert.AreEqual(Enumerable.Range(0, Count).ToList(), got.Order().ToList(), "each message to exactly one receiver, none lost");
-            }
-            finally
-            {
-                children.ForEach(static c => c.Dispose());
             }
         }
 
@@ -262,9 +254,8 @@ public sealed unsafe class PipeSharedTests
         string name = TestNames.Unique("sh-killr");
         using ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
         using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
-        using (ChildProcess child = ChildProcess.Start("pipe-shared-hold-receive-lock", b.Share()))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-shared-hold-receive-lock", b.Share()))
         {
-            child.WaitForLine("READY", ChildStart);
             a.Send(BitConverter.GetBytes(7));
             Assert.AreEqual("IN-HANDLER 7", child.WaitForLine("IN-HANDLER", ChildStart));
             a.Send(BitConverter.GetBytes(8));
@@ -430,9 +421,8 @@ public sealed unsafe class PipeSharedTests
         string token = a.Share();
         a.Dispose();
         Assert.AreNotEqual(0, TestNames.ShmFilesOf(name).Length, "a token not yet used keeps the names");
-        using (ChildProcess child = ChildProcess.Start("pipe-shared-attach-hold", token))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-shared-attach-hold", token))
         {
-            child.WaitForLine("READY", ChildStart);
             b.Send([6]);
             Assert.IsTrue(b.IsPeerConnected);
             child.WriteLine("close");

@@ -154,22 +154,14 @@ public sealed unsafe class SegmentTests
     public void A_segment_left_by_a_killed_creator_is_recreated_and_found_by_the_stale_sweep()
     {
         string name = TestNames.Unique("stale");
-        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
-        {
-            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
-            child.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("raw-create-hold", name);
 
         // The automatic sweep of any ShmIpc process on the machine (the other test assembly's, say) may be first.
         IReadOnlyList<string> removed = ShmMaintenance.RemoveStaleSegments();
         Assert.IsTrue(removed.Contains(name) || !File.Exists(PathOf(name)), "the killed creator's segment is stale");
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
 
-        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
-        {
-            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
-            child.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("raw-create-hold", name);
 
         // Create finds the dead creator's segment and makes a fresh one.
         using ShmSegment segment = RawSegments.Create(name);

@@ -30,8 +30,7 @@ public sealed class SemaphoreTests
         using TempSegment<ShmSegment> temp = RawSegments.CreateTemp("sem-y");
         ShmSegment segment = temp.Object;
         using NamedSemaphore semaphore = segment.OpenSemaphore(0);
-        using ChildProcess child = ChildProcess.Start("raw-wait", temp.Name, "0", "30000");
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("raw-wait", temp.Name, "0", "30000");
         semaphore.Post();
         Assert.AreEqual("WOKE", child.ReadLine(ChildStart));
     }
@@ -52,8 +51,7 @@ public sealed class SemaphoreTests
     public void Wait_signal_wakes_a_sleeper_when_another_process_publishes()
     {
         using var rig = new SignalRig("sig");
-        using ChildProcess child = ChildProcess.Start("raw-signal", rig.Name);
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("raw-signal", rig.Name);
         child.WriteLine("go");
         var condition = new RawSegments.FlagSet(rig.Segment);
         Assert.IsTrue(rig.Signal.Wait(ref condition, ShmWaitStrategy.NoSpin, WaitSignal.DeadlineFrom(TimeSpan.FromSeconds(30)), CancellationToken.None));
@@ -64,8 +62,7 @@ public sealed class SemaphoreTests
     public void A_waiter_whose_poster_is_killed_returns_at_its_deadline()
     {
         using var rig = new SignalRig("sig-k");
-        using ChildProcess child = ChildProcess.Start("raw-signal", rig.Name);
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("raw-signal", rig.Name);
         child.Kill9();
 
         var condition = new RawSegments.FlagSet(rig.Segment);

@@ -10,16 +10,12 @@ public sealed class SharedStateProcessTests
 {
     private static readonly TimeSpan ChildStart = TimeSpan.FromSeconds(30);
 
-    private static void Signal(int pid, string signal) =>
-        Process.Start("kill", [signal, pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
-
     [TestMethod]
     public void A_waiter_gets_the_lock_of_a_SIGKILLed_holder_within_a_slice_with_the_lock_held()
     {
         string name = TestNames.Unique("lkdead");
         using ShmLock lk = ShmLock.Create(name);
-        using ChildProcess holder = ChildProcess.Start("lock-hold", name);
-        holder.WaitForLine("READY", ChildStart);
+        using ChildProcess holder = ChildProcess.StartReady("lock-hold", name);
         Assert.IsFalse(lk.TryAcquire(TimeSpan.Zero), "a live holder holds it");
         Task<Exception?> waiter = Task.Run(() =>
         {
@@ -54,11 +50,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("lkdead2");
         using ShmValue<int> value = ShmValue<int>.Create(name, 5);
-        using (ChildProcess holder = ChildProcess.Start("lock-hold-value", name))
-        {
-            holder.WaitForLine("READY", ChildStart);
-            holder.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("lock-hold-value", name);
 
         var clock = Stopwatch.StartNew();
         Assert.ThrowsExactly<ShmLockAbandonedException>(() => value.Lock.Acquire());
@@ -73,16 +65,15 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("lkstop");
         using ShmLock lk = ShmLock.Create(name);
-        using ChildProcess holder = ChildProcess.Start("lock-hold", name);
-        holder.WaitForLine("READY", ChildStart);
-        Signal(holder.Pid, "-STOP");
+        using ChildProcess holder = ChildProcess.StartReady("lock-hold", name);
+        ChildProcess.Signal(holder.Pid, "STOP");
         try
         {
             Assert.IsFalse(lk.TryAcquire(TimeSpan.FromMilliseconds(400)), "a stopped holder is alive: no takeover");
         }
         finally
         {
-            Signal(holder.Pid, "-CONT");
+            ChildProcess.Signal(holder.Pid, "CONT");
         }
 
         holder.CloseInput();
@@ -112,8 +103,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("evx");
         using ShmEvent ev = ShmEvent.Create(name);
-        using ChildProcess waiter = ChildProcess.Start("event-wait", name, "30000");
-        waiter.WaitForLine("READY", ChildStart);
+        using ChildProcess waiter = ChildProcess.StartReady("event-wait", name, "30000");
         Until.True(() => ev.Sleepers > 0, ChildStart, "the child sleeps on the event");
         var clock = Stopwatch.StartNew();
         ev.Set();
@@ -127,9 +117,8 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("evk");
         using ShmEvent ev = ShmEvent.Create(name, options: new ShmEventOptions { WaitStrategy = ShmWaitStrategy.NoSpin });
-        using (ChildProcess doomed = ChildProcess.Start("event-wait", name, "60000"))
+        using (ChildProcess doomed = ChildProcess.StartReady("event-wait", name, "60000"))
         {
-            doomed.WaitForLine("READY", ChildStart);
             Until.True(() => ev.Sleepers > 0, ChildStart, "the child sleeps on the event");
             doomed.Kill9();
         }
@@ -158,8 +147,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("semx");
         using ShmSemaphore semaphore = ShmSemaphore.Create(name, 0, 10);
-        using ChildProcess taker = ChildProcess.Start("semaphore-take", name, "3");
-        taker.WaitForLine("READY", ChildStart);
+        using ChildProcess taker = ChildProcess.StartReady("semaphore-take", name, "3");
         Until.True(() => semaphore.Sleepers > 0, ChildStart, "the child sleeps on the semaphore");
         Assert.AreEqual(0, semaphore.Release(2));
         int before = semaphore.Release(1);
@@ -187,15 +175,13 @@ public sealed class SharedStateProcessTests
         string lockName = TestNames.Unique("cvl"), name = TestNames.Unique("cv");
         using ShmLock lk = ShmLock.Create(lockName);
         using ShmCondition condition = ShmCondition.Create(name, lk);
-        using (ChildProcess doomed = ChildProcess.Start("condition-wait", lockName, name, "60000"))
+        using (ChildProcess doomed = ChildProcess.StartReady("condition-wait", lockName, name, "60000"))
         {
-            doomed.WaitForLine("READY", ChildStart);
             Until.True(() => condition.Waiters == 1 && !IsHeldByOther(lk), ChildStart, "the doomed child waits, the lock free");
             doomed.Kill9();
         }
 
-        using ChildProcess live = ChildProcess.Start("condition-wait", lockName, name, "60000");
-        live.WaitForLine("READY", ChildStart);
+        using ChildProcess live = ChildProcess.StartReady("condition-wait", lockName, name, "60000");
         Until.True(() => condition.Waiters == 2 && !IsHeldByOther(lk), ChildStart, "the live child waits too");
         using (lk.Hold())
         {
@@ -212,8 +198,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("bar");
         using ShmBarrier barrier = ShmBarrier.Create(name, 2);
-        using ChildProcess child = ChildProcess.Start("barrier-wait", name, "30000");
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("barrier-wait", name, "30000");
         Assert.AreEqual(0, barrier.SignalAndWait());
         Assert.AreEqual("PHASE 0", child.WaitForLine("PHASE", ChildStart));
         Assert.AreEqual(1, barrier.CurrentPhase);
@@ -224,8 +209,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("bardead");
         using ShmBarrier barrier = ShmBarrier.Create(name, 2);
-        using ChildProcess child = ChildProcess.Start("barrier-open-hold", name);
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("barrier-open-hold", name);
         Task<Exception?> waiter = Task.Run(() =>
         {
             try
