@@ -19,10 +19,10 @@ public sealed class PipeProcessTests
     [TestMethod]
     public void Echo_across_processes_for_every_size_from_empty_to_the_maximum_with_wrap_around()
     {
-        string name = TestNames.Unique("p-echo");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
-        using (ChildProcess child = ChildProcess.StartReady("pipe-echo", name))
+        using (var pipe = new TempPipe("p-echo", TestPipes.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-echo", pipe.Name))
         {
+            ShmConnection a = pipe.A;
             int max = a.MaxMessageLength;
             var buffer = new byte[max];
             long bytes = 0;
@@ -46,18 +46,16 @@ public sealed class PipeProcessTests
             Assert.AreEqual("PEER-CLOSED", child.WaitForLine("PEER-CLOSED", ChildStart));
             Assert.AreEqual(0, child.WaitForExit(ChildStart), child.StandardError);
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Both_processes_sending_many_times_the_capacity_at_once_do_not_deadlock()
     {
-        string name = TestNames.Unique("p-blast");
         const int Count = 3000;
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
-        using (ChildProcess child = ChildProcess.StartReady("pipe-blast", name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        using (var pipe = new TempPipe("p-blast", TestPipes.Options(capacity: 4096)))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-blast", pipe.Name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
+            ShmConnection a = pipe.A;
             Exception? failure = null;
             var sender = new Thread(() =>
             {
@@ -89,48 +87,30 @@ public sealed class PipeProcessTests
             Assert.AreEqual("DONE", child.WaitForLine("DONE", ChildStart), child.StandardError);
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_peer_killed_while_we_are_blocked_in_receive_ends_it_with_ShmPeerClosedException_in_bound()
     {
-        string name = TestNames.Unique("p-kill");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
-        using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.StartReady("pipe-send-hold", name, "0"))
+        using (var pipe = new TempPipe("p-kill", TestPipes.Options()))
+        using (var view = new PipeFileView(pipe.Name))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-hold", pipe.Name, "0"))
         {
+            ShmConnection a = pipe.A;
             Assert.IsTrue(a.IsPeerConnected);
-            Exception? seen = null;
-            long endedAt = 0;
-            var receiver = new Thread(() =>
-            {
-                try
-                {
-                    a.Receive();
-                }
-                catch (Exception e)
-                {
-                    endedAt = Stopwatch.GetTimestamp();
-                    seen = e;
-                }
-            });
-            receiver.Start();
+            var receiver = BlockedCall.Start(() => a.Receive());
             Until.True(() => view.DataSleepers(0) > 0, ChildStart, "our receive sleeps");
 
             long killedAt = Stopwatch.GetTimestamp();
             child.Kill9();
             Assert.IsTrue(receiver.Join(ChildStart), "the receive ended");
-            Assert.IsInstanceOfType<ShmPeerClosedException>(seen, seen?.ToString());
-            StringAssert.Contains(seen!.Message, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            TimeSpan took = Stopwatch.GetElapsedTime(killedAt, endedAt);
+            Assert.IsInstanceOfType<ShmPeerClosedException>(receiver.Exception, receiver.Exception?.ToString());
+            StringAssert.Contains(receiver.Exception.Message, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            TimeSpan took = Stopwatch.GetElapsedTime(killedAt, receiver.EndedAt);
             Assert.IsTrue(took < DeathBound, $"noticed after {took}");
             Assert.IsFalse(a.IsPeerConnected);
             Assert.ThrowsExactly<ShmPeerClosedException>(() => a.Send([1]));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
@@ -138,9 +118,9 @@ public sealed class PipeProcessTests
     {
         // A spinning receiver polls with TimeSpan.Zero (no clock read per poll): the peer's death must still
         // surface from those polls, as a blocked receive's would, once the empty pipe is drained.
-        string name = TestNames.Unique("p-kill0");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
+        using (var pipe = new TempPipe("p-kill0", TestPipes.Options()))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "2");
             var received = new List<int>();
             var clock = Stopwatch.StartNew();
@@ -165,16 +145,14 @@ public sealed class PipeProcessTests
             Assert.IsTrue(clock.Elapsed < DeathBound, $"noticed after {clock.Elapsed}");
             Assert.IsTrue(a.Poll(TimeSpan.Zero), "end of file is readable");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Messages_a_killed_peer_sent_before_it_died_are_delivered_first()
     {
-        string name = TestNames.Unique("p-before");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
+        using (var pipe = new TempPipe("p-before", TestPipes.Options()))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "25");
             for (int i = 0; i < 25; i++)
             {
@@ -185,18 +163,16 @@ public sealed class PipeProcessTests
             Assert.ThrowsExactly<ShmPeerClosedException>(() => a.Receive());
             Assert.IsTrue(clock.Elapsed < DeathBound, $"{clock.Elapsed}");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_peer_that_closes_normally_ends_our_blocked_receive_after_its_messages()
     {
-        string name = TestNames.Unique("p-close");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
-        using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.StartReady("pipe-send-close", name, "3"))
+        using (var pipe = new TempPipe("p-close", TestPipes.Options()))
+        using (var view = new PipeFileView(pipe.Name))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-close", pipe.Name, "3"))
         {
+            ShmConnection a = pipe.A;
             var received = new List<int>();
             Exception? seen = null;
             var receiver = new Thread(() =>
@@ -223,34 +199,30 @@ public sealed class PipeProcessTests
             Assert.AreEqual(1, view.Closed(PipeDescriptor.ConnectorEnd));
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_second_connect_from_another_process_is_refused()
     {
-        string name = TestNames.Unique("p-second");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
-        using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-connect-refused", name))
+        using (var pipe = new TempPipe("p-second", TestPipes.Options()))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options()))
+        using (ChildProcess child = ChildProcess.Start("pipe-connect-refused", pipe.Name))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             string line = child.WaitForLine("REFUSED", ChildStart);
             StringAssert.Contains(line, name);
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
             a.Send([1]);
             CollectionAssert.AreEqual(new byte[] { 1 }, b.Receive());
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void An_end_handed_over_to_another_process_works_there_and_can_come_back()
     {
-        string name = TestNames.Unique("p-hand");
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options()))
+        using (var pipe = new TempPipe("p-hand", TestPipes.Options()))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
             a.Send(PipeMessages.Make(0, 10));
             string token = b.ReleaseForHandover();
@@ -275,7 +247,5 @@ public sealed class PipeProcessTests
                 CollectionAssert.AreEqual(new byte[] { 43 }, a.Receive());
             }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 }

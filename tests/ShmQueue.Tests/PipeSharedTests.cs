@@ -24,12 +24,12 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void Several_threads_send_on_one_end_and_every_message_arrives_whole_in_each_threads_order()
     {
-        string name = TestNames.Unique("sh-thr");
         const int Threads = 4;
         const int PerThread = 3000;
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
-        using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-thr", TestPipes.Options(capacity: 4096)))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options(capacity: 4096)))
         {
+            ShmConnection a = pipe.A;
             var errors = new ConcurrentQueue<Exception>();
             var senders = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
             {
@@ -73,18 +73,16 @@ public sealed unsafe class PipeSharedTests
             Assert.IsTrue(errors.IsEmpty, string.Join("\n", errors));
             Assert.IsFalse(a.TryReceive(out _, TimeSpan.Zero), "nothing more");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Several_threads_receive_from_one_end_and_each_message_goes_to_exactly_one()
     {
-        string name = TestNames.Unique("sh-thrr");
         const int Count = 6000;
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
-        using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-thrr", TestPipes.Options(capacity: 4096)))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options(capacity: 4096)))
         {
+            ShmConnection a = pipe.A;
             var got = new ConcurrentBag<int>();
             var errors = new ConcurrentQueue<Exception>();
             var receivers = Enumerable.Range(0, 3).Select(_ => new Thread(() =>
@@ -115,17 +113,15 @@ public sealed unsafe class PipeSharedTests
             Assert.IsTrue(errors.IsEmpty, string.Join("\n", errors));
             CollectionAssert.AreEqual(Enumerable.Range(0, Count).ToList(), got.Order().ToList(), "each message exactly once");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Three_processes_send_on_one_shared_end_and_every_message_arrives_whole()
     {
-        string name = TestNames.Unique("sh-send");
         const int PerChild = 2000;
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-send", TestPipes.Options(capacity: 4096)))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             using (var children = new ChildProcesses())
             {
                 ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096));
@@ -171,17 +167,15 @@ public sealed unsafe class PipeSharedTests
                 Assert.ThrowsExactly<ShmPeerClosedException>(() => a.TryReceive(out _, Generous));
             }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Three_processes_receive_from_one_shared_end_and_each_message_goes_to_exactly_one()
     {
-        string name = TestNames.Unique("sh-recv");
         const int Count = 5000;
-        using (ShmConnection a = ShmPipe.Create(name, TestPipes.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-recv", TestPipes.Options(capacity: 4096)))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             using (var children = new ChildProcesses())
             {
                 var receivers = new List<ChildProcess>();
@@ -211,8 +205,6 @@ public sealed unsafe class PipeSharedTests
                 CollectionAssert.AreEqual(Enumerable.Range(0, Count).ToList(), got.Order().ToList(), "each message to exactly one receiver, none lost");
             }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]

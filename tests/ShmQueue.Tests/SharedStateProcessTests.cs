@@ -17,25 +17,14 @@ public sealed class SharedStateProcessTests
         using ShmLock lk = ShmLock.Create(name);
         using ChildProcess holder = ChildProcess.StartReady("lock-hold", name);
         Assert.IsFalse(lk.TryAcquire(TimeSpan.Zero), "a live holder holds it");
-        Task<Exception?> waiter = Task.Run(() =>
-        {
-            try
-            {
-                lk.Acquire();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        });
+        var waiter = BlockedCall.Start(() => lk.Acquire());
         Until.True(() => lk.Sleepers > 0, ChildStart, "the waiter sleeps");
         long killedAt = Stopwatch.GetTimestamp();
         holder.Kill9();
-        Assert.IsTrue(waiter.Wait(ChildStart));
+        Assert.IsTrue(waiter.Join(ChildStart));
         double ms = Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
-        var abandoned = waiter.Result as ShmLockAbandonedException;
-        Assert.IsNotNull(abandoned, $"expected ShmLockAbandonedException, got {waiter.Result}");
+        var abandoned = waiter.Exception as ShmLockAbandonedException;
+        Assert.IsNotNull(abandoned, $"expected ShmLockAbandonedException, got {waiter.Exception}");
         Assert.AreEqual(holder.Pid, abandoned.DeadOwnerPid);
         Assert.IsTrue(lk.IsHeldByCurrentProcess, "the exception comes with the lock held");
         Assert.IsTrue(ms < 600, $"taken over {ms:0} ms after the kill; one 100 ms slice (plus the kill's own reaping) expected");
@@ -210,25 +199,14 @@ public sealed class SharedStateProcessTests
         string name = TestNames.Unique("bardead");
         using ShmBarrier barrier = ShmBarrier.Create(name, 2);
         using ChildProcess child = ChildProcess.StartReady("barrier-open-hold", name);
-        Task<Exception?> waiter = Task.Run(() =>
-        {
-            try
-            {
-                barrier.SignalAndWait();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        });
+        var waiter = BlockedCall.Start(() => barrier.SignalAndWait());
         Until.True(() => barrier.Sleepers > 0, ChildStart, "the waiter sleeps at the barrier");
         long killedAt = Stopwatch.GetTimestamp();
         child.Kill9();
-        Assert.IsTrue(waiter.Wait(ChildStart));
+        Assert.IsTrue(waiter.Join(ChildStart));
         double ms = Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
-        Assert.IsInstanceOfType<ShmBarrierBrokenException>(waiter.Result);
-        StringAssert.Contains(waiter.Result!.Message, child.Pid.ToString(CultureInfo.InvariantCulture));
+        Assert.IsInstanceOfType<ShmBarrierBrokenException>(waiter.Exception);
+        StringAssert.Contains(waiter.Exception.Message, child.Pid.ToString(CultureInfo.InvariantCulture));
         Assert.IsTrue(ms < 600, $"broken {ms:0} ms after the kill");
         Assert.IsTrue(barrier.IsBroken);
     }
