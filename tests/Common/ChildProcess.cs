@@ -75,6 +75,9 @@ internal sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>How long a child may take to start and say READY on a loaded two-core machine.</summary>
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>Starts ShmTestHost running scenario <c>args[0]</c>.</summary>
     public static ChildProcess Start(params string[] args)
     {
@@ -83,8 +86,78 @@ internal sealed class ChildProcess : IDisposable
         return StartProgram("dotnet", ["exec", HostPath, .. args], environment);
     }
 
+    /// <summary>Starts ShmTestHost running scenario <c>args[0]</c> and waits (<see cref="ReadyTimeout"/>) for its READY line.</summary>
+    public static ChildProcess StartReady(params string[] args)
+    {
+        ChildProcess child = Start(args);
+        try
+        {
+            child.WaitForLine("READY", ReadyTimeout);
+            return child;
+        }
+        catch
+        {
+            child.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts ShmTestHost running scenario <c>args[0]</c>, waits for its READY line and SIGKILLs it: what a process
+    /// that crashed there leaves behind. Returns its pid.
+    /// </summary>
+    public static int StartReadyThenKill9(params string[] args)
+    {
+        using ChildProcess child = StartReady(args);
+        child.Kill9();
+        return child.Pid;
+    }
+
     /// <summary>Starts any program as a child (the C and Python interop peers, for instance).</summary>
     public static ChildProcess StartProgram(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        ProcessStartInfo info = StartInfo(program, args);
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException($"Could not start {program}."));
+    }
+
+    /// <summary>
+    /// Runs a program to completion: its exit code, stdout and stderr. One still running at <paramref name="timeout"/>
+    /// is killed (with its children) and a <see cref="TimeoutException"/> says so. <paramref name="configure"/> may
+    /// change the start info first (working directory, environment).
+    /// </summary>
+    public static (int ExitCode, string Output, string Error) Run(string program, IEnumerable<string> args, TimeSpan timeout, Action<ProcessStartInfo>? configure = null)
+    {
+        ProcessStartInfo info = StartInfo(program, args);
+        configure?.Invoke(info);
+        using Process process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {program}.");
+        process.StandardInput.Close(); // a program that reads its input sees the end of it, not the test host's
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+            throw new TimeoutException($"{program} {string.Join(' ', info.ArgumentList)} did not finish within {timeout.TotalSeconds:0.#} s.");
+        }
+
+        process.WaitForExit(); // the end of both output streams
+        return (process.ExitCode, output.Result, error.Result);
+    }
+
+    /// <summary>Sends <paramref name="signal"/> (KILL, STOP, CONT, TERM ...) to <paramref name="pid"/>, as <c>kill -SIGNAL</c> does.</summary>
+    public static void Signal(int pid, string signal)
+    {
+        using Process kill = Process.Start("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("Could not start kill.");
+        kill.WaitForExit();
+    }
+
+    private static ProcessStartInfo StartInfo(string program, IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(program)
         {
@@ -98,12 +171,7 @@ internal sealed class ChildProcess : IDisposable
             info.ArgumentList.Add(arg);
         }
 
-        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[key] = value;
-        }
-
-        return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException($"Could not start {program}."));
+        return info;
     }
 
     /// <summary>Waits for the next stdout line; fails the test with the child's stderr when none comes in time.</summary>
@@ -154,7 +222,7 @@ internal sealed class ChildProcess : IDisposable
     {
         if (!_process.HasExited)
         {
-            Process.Start("kill", ["-9", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            Signal(Pid, "KILL");
         }
 
         _process.WaitForExit(10_000);

@@ -16,6 +16,10 @@ internal static unsafe class RawSegments
     internal static ShmSegment Create(string name, bool groupAccess = false) =>
         ShmSegment.Create(name, SegmentKind.Raw, 128, 4096, 2, groupAccess, static _ => { });
 
+    /// <summary>A raw segment under a unique name, unlinked and removed when the fixture is disposed.</summary>
+    internal static TempSegment<ShmSegment> CreateTemp(string what, bool groupAccess = false) =>
+        TempSegment.Create(what, name => Create(name, groupAccess), static segment => segment.Unlink());
+
     internal static ShmSegment Open(string name) => ShmSegment.Open(name, SegmentKind.Raw, TimeSpan.FromSeconds(2));
 
     internal static WaitSignal Signal(ShmSegment segment, NamedSemaphore semaphore) =>

@@ -119,11 +119,5 @@ public sealed class CleanTests
     }
 
     /// <summary>A queue whose creator was killed and that nobody maps; returns the creator's pid.</summary>
-    private static int MakeStale(string name)
-    {
-        using ChildProcess child = ChildProcess.Start("queue-create-keep", name);
-        child.WaitForLine("READY", ChildStart);
-        child.Kill9();
-        return child.Pid;
-    }
+    private static int MakeStale(string name) => ChildProcess.StartReadyThenKill9("queue-create-keep", name);
 }

@@ -87,9 +87,8 @@ public sealed class CrashTests
         string name = TestNames.Unique("tpipe");
         using ShmConnection pipe = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 });
         int peer;
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "3"))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-hold", name, "3"))
         {
-            child.WaitForLine("READY", ChildStart);
             peer = child.Pid;
             pipe.Send([1]);
             pipe.Send([2]);

@@ -14,8 +14,7 @@ public sealed class ListAndInspectTests
         string pipeName = TestNames.Unique("lp");
         using ShmQueue queue = ShmQueue.Create(queueName, new ShmQueueOptions { Capacity = 8192 });
         using ShmConnection pipe = ShmPipe.Create(pipeName);
-        using ChildProcess peer = ChildProcess.Start("pipe-echo", pipeName);
-        peer.WaitForLine("READY", ChildStart);
+        using ChildProcess peer = ChildProcess.StartReady("pipe-echo", pipeName);
 
         JsonElement list = Json("list");
         JsonElement q = ObjectNamed(list, queueName);
@@ -116,8 +115,7 @@ public sealed class ListAndInspectTests
     {
         string name = TestNames.Unique("ip");
         using ShmConnection pipe = ShmPipe.Create(name, new ShmPipeOptions { Capacity = 4096 });
-        using ChildProcess peer = ChildProcess.Start("pipe-send-hold", name, "3");
-        peer.WaitForLine("READY", ChildStart);
+        using ChildProcess peer = ChildProcess.StartReady("pipe-send-hold", name, "3");
         pipe.Send([1, 2]);
         pipe.Send([3]);
 

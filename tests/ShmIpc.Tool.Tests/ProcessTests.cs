@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using ShmIpc.Tests.Common;
 
@@ -35,23 +34,6 @@ public sealed class ProcessTests
     {
         string tool = Path.Combine(AppContext.BaseDirectory, "shmipc.dll");
         Assert.IsTrue(File.Exists(tool), $"{tool} is copied beside the tests by the project reference");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add("exec");
-        info.ArgumentList.Add(tool);
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(info)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            process.Kill();
-            Assert.Fail("shmipc did not finish within 60 s");
-        }
-
-        return (process.ExitCode, output.Result, error.Result);
+        return ChildProcess.Run("dotnet", ["exec", tool, .. args], TimeSpan.FromSeconds(60));
     }
 }

@@ -31,7 +31,7 @@ public sealed class HostingTests
         Assert.IsTrue(Directory.GetFiles("/dev/shm", $"*{prefix}*").Length > 0);
         foreach (int pid in pids)
         {
-            Assert.IsTrue(TestSupport.IsRunning(pid));
+            Assert.IsTrue(ChildProcesses.IsRunning(pid));
         }
 
         parent.Kill9();

@@ -1,3 +1,5 @@
+using ShmIpc.Tests.Common;
+
 namespace ShmIpc.Pool.Tests;
 
 /// <summary>What a new user and Python's own multiprocessing tests found (issue 12), each pinned by a test.</summary>
@@ -70,7 +72,7 @@ public sealed class NewUserTests : PoolTestBase
         try
         {
             using var child = ShmProcess.Start(TestFunctions.BufferedErrorThenThrow, path);
-            Pids.Add(child.Pid);
+            Children.Track(child.Pid);
             Assert.ThrowsExactly<ShmRemoteException>(() => child.GetResult(TestSupport.Deadline));
             Assert.IsTrue(child.Join(TestSupport.Deadline));
             Assert.AreEqual(1, child.ExitCode);
@@ -91,7 +93,7 @@ public sealed class NewUserTests : PoolTestBase
         try
         {
             using var child = ShmProcess.Start(TestFunctions.BufferedOutThenWait, path);
-            Pids.Add(child.Pid);
+            Children.Track(child.Pid);
             TestSupport.WaitUntil(() => File.Exists(path + ".ready"), "the child has written");
             child.Terminate();
             Assert.IsTrue(child.Join(TestSupport.Deadline));
@@ -130,7 +132,7 @@ public sealed class NewUserTests : PoolTestBase
     {
         string name = LeakName("killed");
         using var child = ShmProcess.Start(TestFunctions.CreateQueueAndWait, name);
-        Pids.Add(child.Pid);
+        Children.Track(child.Pid);
         TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
         child.Kill();
         Assert.IsTrue(child.Join(TestSupport.Deadline));
@@ -142,7 +144,7 @@ public sealed class NewUserTests : PoolTestBase
     {
         string name = LeakName("terminated");
         var child = ShmProcess.Start(TestFunctions.CreateQueueAndWait, name);
-        Pids.Add(child.Pid);
+        Children.Track(child.Pid);
         TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
         child.Terminate();
         TestSupport.WaitUntil(() => !child.IsAlive, "the child has ended");
@@ -172,7 +174,7 @@ public sealed class NewUserTests : PoolTestBase
         string name = LeakName("kept");
         using (var child = ShmProcess.Start(TestFunctions.CreateKeptQueueAndWait, name))
         {
-            Pids.Add(child.Pid);
+            Children.Track(child.Pid);
             TestSupport.WaitUntil(() => IsPublished(name), "the child has created its queue");
             child.Kill();
             Assert.IsTrue(child.Join(TestSupport.Deadline));
@@ -205,7 +207,7 @@ public sealed class NewUserTests : PoolTestBase
         Assert.IsNull(main.ParentPid);
 
         using var child = ShmProcess.Start(TestFunctions.Describe, 0, new ShmProcessOptions { Name = "describer" });
-        Pids.Add(child.Pid);
+        Children.Track(child.Pid);
         Assert.AreEqual(("describer", child.Pid, true, (int?)Environment.ProcessId, false), child.GetResult(TestSupport.Deadline));
 
         ShmPool pool = NewPool(1);
@@ -221,7 +223,7 @@ public sealed class NewUserTests : PoolTestBase
     {
         using var first = ShmProcess.Start(TestFunctions.WaitForever, 0);
         using var second = ShmProcess.Start(TestFunctions.WaitForever, 0);
-        Pids.AddRange([first.Pid, second.Pid]);
+        Children.Track([first.Pid, second.Pid]);
         CollectionAssert.IsSubsetOf(new[] { first.Pid, second.Pid }, ShmProcess.ActiveChildren().Select(static c => c.Pid).ToArray());
         first.Kill();
         Assert.IsTrue(first.Join(TestSupport.Deadline));
@@ -251,12 +253,12 @@ public sealed class NewUserTests : PoolTestBase
         {
             using var parent = ShmIpc.Tests.Common.ChildProcess.Start("process-exit-with-child", daemon ? "1" : "0", path);
             int child = int.Parse(parent.WaitForLine("CHILD", TestSupport.Deadline)["CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
-            Pids.Add(child);
+            Children.Track(child);
             parent.WaitForLine("EXITING", TestSupport.Deadline);
             if (daemon)
             {
                 Assert.AreEqual(0, parent.WaitForExit(TestSupport.Deadline));
-                TestSupport.WaitUntil(() => !TestSupport.IsRunning(child), "the daemon child has ended with its parent");
+                TestSupport.WaitUntil(() => !ChildProcesses.IsRunning(child), "the daemon child has ended with its parent");
                 Assert.IsFalse(File.Exists(path + ".done"));
             }
             else
@@ -281,9 +283,9 @@ public sealed class NewUserTests : PoolTestBase
     {
         using var parent = ShmIpc.Tests.Common.ChildProcess.Start("process-crash-with-child");
         int child = int.Parse(parent.WaitForLine("CHILD", TestSupport.Deadline)["CHILD ".Length..], System.Globalization.CultureInfo.InvariantCulture);
-        Pids.Add(child);
+        Children.Track(child);
         Assert.AreNotEqual(0, parent.WaitForExit(TestSupport.Deadline));
-        TestSupport.WaitUntil(() => !TestSupport.IsRunning(child), "the child has ended with its crashed parent");
+        TestSupport.WaitUntil(() => !ChildProcesses.IsRunning(child), "the child has ended with its crashed parent");
         TestSupport.WaitUntil(() => Directory.GetFiles("/dev/shm", $"*shmpool-{parent.Pid}-*").Length == 0, "the crashed parent's pipes are gone");
     }
 

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Pool.Tests;
 
@@ -113,33 +113,22 @@ public sealed class PackageTests
     /// <summary>Runs dotnet with <paramref name="args"/> in <paramref name="directory"/>; fails the test with its output when it fails.</summary>
     private static string Dotnet(string directory, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        (int code, string stdout, string stderr) = ChildProcess.Run("dotnet", args, TimeSpan.FromMinutes(4), info =>
         {
-            WorkingDirectory = Directory.Exists(directory) ? directory : Path.GetTempPath(),
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+            info.WorkingDirectory = Directory.Exists(directory) ? directory : Path.GetTempPath();
 
-        // The test host runs under MSBuild's and the test platform's variables; a nested build must not inherit them.
-        foreach (string key in info.Environment.Keys.Where(static k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)
-            || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) || k.Equals("DOTNET_HOST_PATH", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            info.Environment.Remove(key);
-        }
+            // The test host runs under MSBuild's and the test platform's variables; a nested build must not inherit them.
+            foreach (string key in info.Environment.Keys.Where(static k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)
+                || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) || k.Equals("DOTNET_HOST_PATH", StringComparison.OrdinalIgnoreCase)).ToList())
+            {
+                info.Environment.Remove(key);
+            }
 
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        using Process process = Process.Start(info)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        Assert.IsTrue(process.WaitForExit(TimeSpan.FromMinutes(4)), $"dotnet {string.Join(' ', args)} did not finish");
-        string output = stdout.Result + stderr.Result;
-        Assert.AreEqual(0, process.ExitCode, $"dotnet {string.Join(' ', args)} exited {process.ExitCode.ToString(CultureInfo.InvariantCulture)}:\n{output}");
+            info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+            info.Environment["DOTNET_NOLOGO"] = "1";
+        });
+        string output = stdout + stderr;
+        Assert.AreEqual(0, code, $"dotnet {string.Join(' ', args)} exited {code.ToString(CultureInfo.InvariantCulture)}:\n{output}");
         return output;
     }
 }

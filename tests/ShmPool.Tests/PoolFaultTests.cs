@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Pool.Tests;
 
@@ -16,11 +17,9 @@ public sealed class PoolFaultTests : PoolTestBase
         TestSupport.WaitUntil(() => File.Exists(pidFile) && new FileInfo(pidFile).Length > 0, "a worker reports its pid");
         int pid = int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture);
         File.Delete(pidFile);
-        Pids.Add(pid);
+        Children.Track(pid);
         return pid;
     }
-
-    private static void Kill9(int pid) => Process.Start("kill", ["-9", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
 
     [TestMethod]
     public void A_worker_killed_mid_Map_fails_the_Map_with_ShmWorkerCrashedException_and_the_pool_serves_on()
@@ -31,7 +30,7 @@ public sealed class PoolFaultTests : PoolTestBase
         ShmAsyncResult<int[]> map = pool.MapAsync(TestFunctions.SquareOrBlock, items, chunkSize: 4);
         int victim = WaitForPid(pidFile);
 
-        Kill9(victim);
+        ChildProcess.Signal(victim, "KILL");
         var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => map.Get(Deadline));
         Assert.AreEqual(victim, e.Pid);
         Assert.AreEqual(-9, e.ExitCode);
@@ -40,7 +39,7 @@ public sealed class PoolFaultTests : PoolTestBase
 
         // Replaced: the pool keeps its size with a new process, and serves.
         TestSupport.WaitUntil(() => pool.WorkerPids.Count == 2 && !pool.WorkerPids.Contains(victim), "the worker is replaced");
-        Pids.AddRange(pool.WorkerPids);
+        Children.Track(pool.WorkerPids);
         int[] again = pool.Map(TestFunctions.Square, Enumerable.Range(0, 1000));
         CollectionAssert.AreEqual(Enumerable.Range(0, 1000).Select(TestFunctions.Square).ToArray(), again);
     }
@@ -57,7 +56,7 @@ public sealed class PoolFaultTests : PoolTestBase
         }
 
         int victim = WaitForPid(pidFile);
-        Kill9(victim);
+        ChildProcess.Signal(victim, "KILL");
         int failed = 0;
         foreach ((int x, ShmAsyncResult<int> result) in results)
         {
@@ -142,7 +141,7 @@ public sealed class PoolFaultTests : PoolTestBase
         Assert.ThrowsExactly<TimeoutException>(() => stuck.Get(TimeSpan.FromMilliseconds(200)));
         Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
         Assert.IsFalse(stuck.IsReady);
-        Assert.IsTrue(TestSupport.IsRunning(victim), "the task keeps running after Get timed out");
+        Assert.IsTrue(ChildProcesses.IsRunning(victim), "the task keeps running after Get timed out");
 
         stuck.Cancel();
         Assert.IsTrue(stuck.Wait(Deadline));
@@ -172,7 +171,7 @@ public sealed class PoolFaultTests : PoolTestBase
         string pidFile = TestSupport.TempFile("synckill");
         Task<int> call = Task.Run(() => pool.Apply(TestFunctions.BlockForever, pidFile));
         int victim = WaitForPid(pidFile);
-        Kill9(victim);
+        ChildProcess.Signal(victim, "KILL");
         var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => call.GetAwaiter().GetResult());
         Assert.AreEqual(victim, e.Pid);
         Assert.AreEqual(-9, e.ExitCode);
@@ -187,7 +186,7 @@ public sealed class PoolFaultTests : PoolTestBase
         var watch = Stopwatch.StartNew();
         var e = Assert.ThrowsExactly<TimeoutException>(() => pool.Apply(TestFunctions.BlockForever, pidFile));
         Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5), watch.Elapsed.ToString());
-        Pids.Add(int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture));
+        Children.Track(int.Parse(File.ReadAllText(pidFile), System.Globalization.CultureInfo.InvariantCulture));
         File.Delete(pidFile);
         StringAssert.Contains(e.Message, "was killed and replaced");
         Assert.AreEqual(64, pool.Apply(TestFunctions.Square, 8));
@@ -199,9 +198,9 @@ public sealed class PoolFaultTests : PoolTestBase
         // Idle workers' readers are parked (not receiving); they ask the OS now and then.
         ShmPool pool = NewPool(1);
         int victim = pool.Apply(TestFunctions.Pid, 0);
-        Kill9(victim);
+        ChildProcess.Signal(victim, "KILL");
         TestSupport.WaitUntil(() => pool.WorkerPids.Count == 1 && pool.WorkerPids[0] != victim, "the killed idle worker is replaced");
-        Pids.AddRange(pool.WorkerPids);
+        Children.Track(pool.WorkerPids);
         Assert.AreNotEqual(victim, pool.Apply(TestFunctions.Pid, 0));
     }
 

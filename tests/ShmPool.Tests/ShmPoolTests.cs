@@ -295,7 +295,7 @@ public sealed class ShmPoolTests : PoolTestBase
     {
         ShmPool pool = NewPool(2, new ShmPoolOptions { MaxTasksPerWorker = 3 });
         int[] pids = pool.Map(TestFunctions.Pid, Enumerable.Range(0, 24), chunkSize: 1);
-        Pids.AddRange(pids);
+        Children.Track(pids);
         Assert.IsTrue(pids.Distinct().Count() >= 8, $"{pids.Distinct().Count()} distinct workers for 24 tasks at 3 per worker");
         Assert.IsTrue(pids.GroupBy(p => p).All(g => g.Count() <= 3));
         Assert.AreEqual(25, pool.Apply(TestFunctions.Square, 5));

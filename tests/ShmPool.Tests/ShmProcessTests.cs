@@ -1,24 +1,9 @@
 namespace ShmIpc.Pool.Tests;
 
 [TestClass]
-public sealed class ShmProcessTests
+public sealed class ShmProcessTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
-    private readonly List<int> _pids = new();
-
-    [TestCleanup]
-    public void NothingLeft()
-    {
-        TestSupport.AssertAllGone(_pids);
-        TestSupport.AssertNoShmFiles();
-    }
-
-    private T Track<T>(T process)
-        where T : ShmProcess
-    {
-        _pids.Add(process.Pid);
-        return process;
-    }
 
     [TestMethod]
     public void A_static_method_of_the_test_assembly_runs_in_a_child_and_returns_its_result()

@@ -4,17 +4,9 @@ namespace ShmIpc.Pool.Tests;
 
 /// <summary>ShmWait over a queue fed by a child process, a pipe end and that child itself (Python's connection.wait with a sentinel).</summary>
 [TestClass]
-public sealed class ShmWaitProcessTests
+public sealed class ShmWaitProcessTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
-    private readonly List<int> _pids = new();
-
-    [TestCleanup]
-    public void NothingLeft()
-    {
-        TestSupport.AssertAllGone(_pids);
-        TestSupport.AssertNoShmFiles();
-    }
 
     [TestMethod]
     public void WaitAny_over_a_queue_a_pipe_end_and_a_process_returns_the_index_of_each_as_it_becomes_ready()
@@ -24,8 +16,7 @@ public sealed class ShmWaitProcessTests
         using ShmQueue commands = ShmQueue.Create(prefix + "-cmd");
         using ShmConnection mine = ShmPipe.Create(prefix + "-pipe");
         using ShmConnection theirs = ShmPipe.Connect(prefix + "-pipe");
-        using ShmProcess child = ShmProcess.Start<(ShmQueue, ShmQueue), int>(HandleFunctions.ServeCommands, (commands, output));
-        _pids.Add(child.Pid);
+        using ShmProcess child = Track(ShmProcess.Start<(ShmQueue, ShmQueue), int>(HandleFunctions.ServeCommands, (commands, output)));
         IShmWaitable[] items = [output, mine, child];
 
         // Nothing is ready: -1, after the timeout.

@@ -120,7 +120,7 @@ public sealed class TelemetryTests : PoolTestBase
 
         int victim = pool.WorkerPids.Single();
         Assert.ThrowsExactly<ShmWorkerCrashedException>(() => pool.Apply(TestFunctions.ExitWith, 3));
-        Pids.Add(victim);
+        Children.Track(victim);
         Assert.AreEqual(2, recorder["shmipc.pool.tasks.crashed"], "crashed once, retried, crashed again");
         Assert.AreEqual(1, recorder["shmipc.pool.tasks.retried"]);
         TestSupport.WaitUntil(() => recorder["shmipc.pool.workers.replaced"] >= 2, "the dead workers were replaced");

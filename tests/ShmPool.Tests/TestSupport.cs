@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Pool.Tests;
 
@@ -17,25 +18,11 @@ internal static class TestSupport
         }
     }
 
-    public static bool IsRunning(int pid)
-    {
-        try
-        {
-            string stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-            string state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
-            return state is not ("Z" or "X");
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
-
     public static void AssertAllGone(IEnumerable<int> pids)
     {
         foreach (int pid in pids.Distinct())
         {
-            WaitUntil(() => !IsRunning(pid), $"process {pid} has ended");
+            WaitUntil(() => !ChildProcesses.IsRunning(pid), $"process {pid} has ended");
         }
     }
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
+using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Tests;
 
@@ -25,19 +25,10 @@ internal static class InteropPaths
     /// <summary>Runs <paramref name="program"/> to completion; (exit code, stdout + stderr), or null when it cannot be started.</summary>
     public static (int ExitCode, string Output)? Run(string program, params string[] args)
     {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
         try
         {
-            using Process process = Process.Start(info)!;
-            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-            string stderr = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            return (process.ExitCode, stdout.Result + stderr);
+            (int code, string output, string error) = ChildProcess.Run(program, args, TimeSpan.FromMinutes(2));
+            return (code, output + error);
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -19,11 +19,10 @@ public sealed class PipeProcessTests
     [TestMethod]
     public void Echo_across_processes_for_every_size_from_empty_to_the_maximum_with_wrap_around()
     {
-        string name = TestNames.Unique("p-echo");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
-        using (ChildProcess child = ChildProcess.Start("pipe-echo", name))
+        using (var pipe = new TempPipe("p-echo", TestPipes.Options(capacity: 4096, maxMessageLength: SpscRingDescriptor.MaxMessageLengthFor(4096))))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-echo", pipe.Name))
         {
-            child.WaitForLine("READY", ChildStart);
+            ShmConnection a = pipe.A;
             int max = a.MaxMessageLength;
             var buffer = new byte[max];
             long bytes = 0;
@@ -47,19 +46,16 @@ public sealed class PipeProcessTests
             Assert.AreEqual("PEER-CLOSED", child.WaitForLine("PEER-CLOSED", ChildStart));
             Assert.AreEqual(0, child.WaitForExit(ChildStart), child.StandardError);
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Both_processes_sending_many_times_the_capacity_at_once_do_not_deadlock()
     {
-        string name = TestNames.Unique("p-blast");
         const int Count = 3000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
-        using (ChildProcess child = ChildProcess.Start("pipe-blast", name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        using (var pipe = new TempPipe("p-blast", TestPipes.Options(capacity: 4096)))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-blast", pipe.Name, Count.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
-            child.WaitForLine("READY", ChildStart);
+            ShmConnection a = pipe.A;
             Exception? failure = null;
             var sender = new Thread(() =>
             {
@@ -91,49 +87,30 @@ public sealed class PipeProcessTests
             Assert.AreEqual("DONE", child.WaitForLine("DONE", ChildStart), child.StandardError);
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_peer_killed_while_we_are_blocked_in_receive_ends_it_with_ShmPeerClosedException_in_bound()
     {
-        string name = TestNames.Unique("p-kill");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "0"))
+        using (var pipe = new TempPipe("p-kill", TestPipes.Options()))
+        using (var view = new PipeFileView(pipe.Name))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-hold", pipe.Name, "0"))
         {
-            child.WaitForLine("READY", ChildStart);
+            ShmConnection a = pipe.A;
             Assert.IsTrue(a.IsPeerConnected);
-            Exception? seen = null;
-            long endedAt = 0;
-            var receiver = new Thread(() =>
-            {
-                try
-                {
-                    a.Receive();
-                }
-                catch (Exception e)
-                {
-                    endedAt = Stopwatch.GetTimestamp();
-                    seen = e;
-                }
-            });
-            receiver.Start();
+            var receiver = BlockedCall.Start(() => a.Receive());
             Until.True(() => view.DataSleepers(0) > 0, ChildStart, "our receive sleeps");
 
             long killedAt = Stopwatch.GetTimestamp();
             child.Kill9();
             Assert.IsTrue(receiver.Join(ChildStart), "the receive ended");
-            Assert.IsInstanceOfType<ShmPeerClosedException>(seen, seen?.ToString());
-            StringAssert.Contains(seen!.Message, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            TimeSpan took = Stopwatch.GetElapsedTime(killedAt, endedAt);
+            Assert.IsInstanceOfType<ShmPeerClosedException>(receiver.Exception, receiver.Exception?.ToString());
+            StringAssert.Contains(receiver.Exception.Message, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            TimeSpan took = Stopwatch.GetElapsedTime(killedAt, receiver.EndedAt);
             Assert.IsTrue(took < DeathBound, $"noticed after {took}");
             Assert.IsFalse(a.IsPeerConnected);
             Assert.ThrowsExactly<ShmPeerClosedException>(() => a.Send([1]));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
@@ -141,12 +118,10 @@ public sealed class PipeProcessTests
     {
         // A spinning receiver polls with TimeSpan.Zero (no clock read per poll): the peer's death must still
         // surface from those polls, as a blocked receive's would, once the empty pipe is drained.
-        string name = TestNames.Unique("p-kill0");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "2"))
+        using (var pipe = new TempPipe("p-kill0", TestPipes.Options()))
         {
-            child.WaitForLine("READY", ChildStart);
-            child.Kill9();
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
+            ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "2");
             var received = new List<int>();
             var clock = Stopwatch.StartNew();
             Exception? seen = null;
@@ -170,19 +145,15 @@ public sealed class PipeProcessTests
             Assert.IsTrue(clock.Elapsed < DeathBound, $"noticed after {clock.Elapsed}");
             Assert.IsTrue(a.Poll(TimeSpan.Zero), "end of file is readable");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Messages_a_killed_peer_sent_before_it_died_are_delivered_first()
     {
-        string name = TestNames.Unique("p-before");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-hold", name, "25"))
+        using (var pipe = new TempPipe("p-before", TestPipes.Options()))
         {
-            child.WaitForLine("READY", ChildStart);
-            child.Kill9();
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
+            ChildProcess.StartReadyThenKill9("pipe-send-hold", name, "25");
             for (int i = 0; i < 25; i++)
             {
                 Assert.AreEqual(i, BitConverter.ToInt32(a.Receive()));
@@ -192,19 +163,16 @@ public sealed class PipeProcessTests
             Assert.ThrowsExactly<ShmPeerClosedException>(() => a.Receive());
             Assert.IsTrue(clock.Elapsed < DeathBound, $"{clock.Elapsed}");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_peer_that_closes_normally_ends_our_blocked_receive_after_its_messages()
     {
-        string name = TestNames.Unique("p-close");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (var view = new PipeFileView(name))
-        using (ChildProcess child = ChildProcess.Start("pipe-send-close", name, "3"))
+        using (var pipe = new TempPipe("p-close", TestPipes.Options()))
+        using (var view = new PipeFileView(pipe.Name))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-send-close", pipe.Name, "3"))
         {
-            child.WaitForLine("READY", ChildStart);
+            ShmConnection a = pipe.A;
             var received = new List<int>();
             Exception? seen = null;
             var receiver = new Thread(() =>
@@ -231,40 +199,35 @@ public sealed class PipeProcessTests
             Assert.AreEqual(1, view.Closed(PipeDescriptor.ConnectorEnd));
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_second_connect_from_another_process_is_refused()
     {
-        string name = TestNames.Unique("p-second");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
-        using (ShmConnection b = ShmPipe.Connect(name, PipeTests.Options()))
-        using (ChildProcess child = ChildProcess.Start("pipe-connect-refused", name))
+        using (var pipe = new TempPipe("p-second", TestPipes.Options()))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options()))
+        using (ChildProcess child = ChildProcess.Start("pipe-connect-refused", pipe.Name))
         {
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
             string line = child.WaitForLine("REFUSED", ChildStart);
             StringAssert.Contains(line, name);
             Assert.AreEqual(0, child.WaitForExit(ChildStart));
             a.Send([1]);
             CollectionAssert.AreEqual(new byte[] { 1 }, b.Receive());
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void An_end_handed_over_to_another_process_works_there_and_can_come_back()
     {
-        string name = TestNames.Unique("p-hand");
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options()))
+        using (var pipe = new TempPipe("p-hand", TestPipes.Options()))
         {
-            ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
+            ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
             a.Send(PipeMessages.Make(0, 10));
             string token = b.ReleaseForHandover();
-            using (ChildProcess child = ChildProcess.Start("pipe-handover-echo", token, "3"))
+            using (ChildProcess child = ChildProcess.StartReady("pipe-handover-echo", token, "3"))
             {
-                child.WaitForLine("READY", ChildStart);
                 Assert.IsTrue(a.IsPeerConnected);
                 CollectionAssert.AreEqual(PipeMessages.Make(0, 10), a.Receive(), "sent before the handover, echoed by the new owner");
                 for (int i = 1; i < 3; i++)
@@ -277,14 +240,12 @@ public sealed class PipeProcessTests
                 Assert.AreEqual(0, child.WaitForExit(ChildStart));
                 Assert.IsTrue(a.IsPeerConnected, "the end is in transit again, not closed, though the child exited");
 
-                using ShmConnection returned = ShmConnection.AcquireHandover(back, PipeTests.Options());
+                using ShmConnection returned = ShmConnection.AcquireHandover(back, TestPipes.Options());
                 a.Send([42]);
                 CollectionAssert.AreEqual(new byte[] { 42 }, returned.Receive());
                 returned.Send([43]);
                 CollectionAssert.AreEqual(new byte[] { 43 }, a.Receive());
             }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 }

@@ -24,12 +24,12 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void Several_threads_send_on_one_end_and_every_message_arrives_whole_in_each_threads_order()
     {
-        string name = TestNames.Unique("sh-thr");
         const int Threads = 4;
         const int PerThread = 3000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
-        using (ShmConnection b = ShmPipe.Connect(name, PipeTests.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-thr", TestPipes.Options(capacity: 4096)))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options(capacity: 4096)))
         {
+            ShmConnection a = pipe.A;
             var errors = new ConcurrentQueue<Exception>();
             var senders = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
             {
@@ -73,18 +73,16 @@ public sealed unsafe class PipeSharedTests
             Assert.IsTrue(errors.IsEmpty, string.Join("\n", errors));
             Assert.IsFalse(a.TryReceive(out _, TimeSpan.Zero), "nothing more");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Several_threads_receive_from_one_end_and_each_message_goes_to_exactly_one()
     {
-        string name = TestNames.Unique("sh-thrr");
         const int Count = 6000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
-        using (ShmConnection b = ShmPipe.Connect(name, PipeTests.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-thrr", TestPipes.Options(capacity: 4096)))
+        using (ShmConnection b = ShmPipe.Connect(pipe.Name, TestPipes.Options(capacity: 4096)))
         {
+            ShmConnection a = pipe.A;
             var got = new ConcurrentBag<int>();
             var errors = new ConcurrentQueue<Exception>();
             var receivers = Enumerable.Range(0, 3).Select(_ => new Thread(() =>
@@ -115,24 +113,22 @@ public sealed unsafe class PipeSharedTests
             Assert.IsTrue(errors.IsEmpty, string.Join("\n", errors));
             CollectionAssert.AreEqual(Enumerable.Range(0, Count).ToList(), got.Order().ToList(), "each message exactly once");
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Three_processes_send_on_one_shared_end_and_every_message_arrives_whole()
     {
-        string name = TestNames.Unique("sh-send");
         const int PerChild = 2000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-send", TestPipes.Options(capacity: 4096)))
         {
-            var children = new List<ChildProcess>();
-            try
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
+            using (var children = new ChildProcesses())
             {
-                ShmConnection b = ShmPipe.Connect(name, PipeTests.Options(capacity: 4096));
+                ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096));
+                var senders = new List<ChildProcess>();
                 for (int c = 0; c < 3; c++)
                 {
-                    children.Add(ChildProcess.Start("pipe-shared-send", b.Share(), "c" + Text(c), Text(PerChild), Text(16 + (c * 150))));
+                    senders.Add(children.Start("pipe-shared-send", b.Share(), "c" + Text(c), Text(PerChild), Text(16 + (c * 150))));
                 }
 
                 Assert.IsTrue(b.IsShared);
@@ -162,7 +158,7 @@ public sealed unsafe class PipeSharedTests
                 }
 
                 Assert.IsTrue(parentSender.Join(Generous));
-                foreach (ChildProcess child in children)
+                foreach (ChildProcess child in senders)
                 {
                     Assert.AreEqual(0, child.WaitForExit(ChildStart), child.StandardError);
                 }
@@ -170,34 +166,28 @@ public sealed unsafe class PipeSharedTests
                 // Every holder closed (the parent's copy first, the children at exit): now the peer is gone.
                 Assert.ThrowsExactly<ShmPeerClosedException>(() => a.TryReceive(out _, Generous));
             }
-            finally
-            {
-                children.ForEach(static c => c.Dispose());
-            }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void Three_processes_receive_from_one_shared_end_and_each_message_goes_to_exactly_one()
     {
-        string name = TestNames.Unique("sh-recv");
         const int Count = 5000;
-        using (ShmConnection a = ShmPipe.Create(name, PipeTests.Options(capacity: 4096)))
+        using (var pipe = new TempPipe("sh-recv", TestPipes.Options(capacity: 4096)))
         {
-            var children = new List<ChildProcess>();
-            try
+            (string name, ShmConnection a) = (pipe.Name, pipe.A);
+            using (var children = new ChildProcesses())
             {
-                using (ShmConnection b = ShmPipe.Connect(name, PipeTests.Options(capacity: 4096)))
+                var receivers = new List<ChildProcess>();
+                using (ShmConnection b = ShmPipe.Connect(name, TestPipes.Options(capacity: 4096)))
                 {
                     for (int c = 0; c < 3; c++)
                     {
-                        children.Add(ChildProcess.Start("pipe-shared-receive", b.Share()));
+                        receivers.Add(children.Start("pipe-shared-receive", b.Share()));
                     }
                 }
 
-                children.ForEach(c => c.WaitForLine("READY", ChildStart));
+                receivers.ForEach(c => c.WaitForLine("READY", ChildStart));
                 for (int i = 0; i < Count; i++)
                 {
                     a.Send(BitConverter.GetBytes(i));
@@ -205,7 +195,7 @@ public sealed unsafe class PipeSharedTests
 
                 a.Dispose();
                 var got = new List<int>();
-                foreach (ChildProcess child in children)
+                foreach (ChildProcess child in receivers)
                 {
                     string line = child.WaitForLine("GOT", ChildStart);
                     got.AddRange(line.Length > 4 ? line[4..].Split(',').Select(static s => int.Parse(s, CultureInfo.InvariantCulture)) : []);
@@ -214,21 +204,15 @@ public sealed unsafe class PipeSharedTests
 
                 CollectionAssert.AreEqual(Enumerable.Range(0, Count).ToList(), got.Order().ToList(), "each message to exactly one receiver, none lost");
             }
-            finally
-            {
-                children.ForEach(static c => c.Dispose());
-            }
         }
-
-        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]
     public void A_sender_killed_holding_the_send_lock_does_not_wedge_the_other_senders()
     {
         string name = TestNames.Unique("sh-kill");
-        using ShmConnection a = ShmPipe.Create(name, PipeTests.Options());
-        using ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+        using ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
         int sendRing = 1 - PipeDescriptor.ConnectorEnd;
         using (ChildProcess child = ChildProcess.Start("pipe-shared-hold-send-lock", b.Share(), Text(sendRing)))
         {
@@ -260,11 +244,10 @@ public sealed unsafe class PipeSharedTests
     public void A_receiver_killed_inside_a_batch_leaves_its_message_to_the_other_receivers()
     {
         string name = TestNames.Unique("sh-killr");
-        using ShmConnection a = ShmPipe.Create(name, PipeTests.Options());
-        using ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
-        using (ChildProcess child = ChildProcess.Start("pipe-shared-hold-receive-lock", b.Share()))
+        using ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
+        using (ChildProcess child = ChildProcess.StartReady("pipe-shared-hold-receive-lock", b.Share()))
         {
-            child.WaitForLine("READY", ChildStart);
             a.Send(BitConverter.GetBytes(7));
             Assert.AreEqual("IN-HANDLER 7", child.WaitForLine("IN-HANDLER", ChildStart));
             a.Send(BitConverter.GetBytes(8));
@@ -280,8 +263,8 @@ public sealed unsafe class PipeSharedTests
     public void The_peer_of_a_shared_end_is_gone_only_when_every_holder_closed_or_died()
     {
         string name = TestNames.Unique("sh-gone");
-        using ShmConnection a = ShmPipe.Create(name, PipeTests.Options());
-        ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+        using ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
         using ChildProcess first = ChildProcess.Start("pipe-shared-attach-hold", b.Share());
         using ChildProcess second = ChildProcess.Start("pipe-shared-attach-hold", b.Share());
         first.WaitForLine("READY", ChildStart);
@@ -309,8 +292,8 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void The_last_holder_to_close_a_shared_end_closes_it_for_the_peer()
     {
-        using var pair = new SharedPair("sh-last");
-        ShmConnection c = ShmConnection.AcquireHandover(pair.B.Share(), PipeTests.Options());
+        using var pair = new PipePair("sh-last", share: true);
+        ShmConnection c = ShmConnection.AcquireHandover(pair.B.Share(), TestPipes.Options());
         using var view = new PipeFileView(pair.Name);
         pair.B.Dispose();
         Assert.AreEqual(0, view.Closed(PipeDescriptor.ConnectorEnd));
@@ -324,7 +307,7 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void A_shared_end_takes_at_most_MaxHolders_holders_and_says_so()
     {
-        using var pair = new SharedPair("sh-full");
+        using var pair = new PipePair("sh-full", share: true);
         for (int i = 1; i < PipeDescriptor.MaxHolders; i++)
         {
             _ = pair.B.Share(); // pending tokens count as holders
@@ -338,10 +321,10 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void A_share_token_is_used_once_and_a_malformed_one_is_refused()
     {
-        using var pair = new SharedPair("sh-tok");
+        using var pair = new PipePair("sh-tok", share: true);
         string token = pair.B.Share();
-        using ShmConnection c = ShmConnection.AcquireHandover(token, PipeTests.Options());
-        Assert.ThrowsExactly<InvalidOperationException>(() => ShmConnection.AcquireHandover(token, PipeTests.Options()));
+        using ShmConnection c = ShmConnection.AcquireHandover(token, TestPipes.Options());
+        Assert.ThrowsExactly<InvalidOperationException>(() => ShmConnection.AcquireHandover(token, TestPipes.Options()));
         string[] parts = token.Split(':');
         Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "99", parts[3], parts[4], parts[5])));
         Assert.ThrowsExactly<FormatException>(() => ShmConnection.AcquireHandover(string.Join(':', parts[0], parts[1], "1", "0000000000000021", parts[4], parts[5])));
@@ -351,7 +334,7 @@ public sealed unsafe class PipeSharedTests
     [TestMethod]
     public void Corrupt_lock_holder_position_and_flag_words_of_a_shared_end_are_refused()
     {
-        using var pair = new SharedPair("sh-bad");
+        using var pair = new PipePair("sh-bad", share: true);
         _ = pair.B.Share();
         using var view = new PipeFileView(pair.Name);
         int sendRing = 1 - PipeDescriptor.ConnectorEnd;
@@ -398,14 +381,14 @@ public sealed unsafe class PipeSharedTests
         byte* flags = view.Control + PipeDescriptor.FlagsOffset;
         int before = *(int*)flags;
         *(int*)flags = before | 0x100;
-        Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmPipe.Connect(pair.Name, PipeTests.Options()));
+        Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmPipe.Connect(pair.Name, TestPipes.Options()));
         *(int*)flags = before;
     }
 
     [TestMethod]
     public void An_end_never_shared_keeps_its_exclusive_layout()
     {
-        using var pair = new SharedPair("sh-excl", share: false);
+        using var pair = new PipePair("sh-excl");
         using var view = new PipeFileView(pair.Name);
         pair.B.Send([1]);
         pair.A.Receive();
@@ -425,14 +408,13 @@ public sealed unsafe class PipeSharedTests
     {
         // Python's idiom: start the child with the end, close the parent's copy at once.
         string name = TestNames.Unique("sh-unl");
-        ShmConnection a = ShmPipe.Create(name, PipeTests.Options());
-        using ShmConnection b = ShmPipe.Connect(name, PipeTests.Options());
+        ShmConnection a = ShmPipe.Create(name, TestPipes.Options());
+        using ShmConnection b = ShmPipe.Connect(name, TestPipes.Options());
         string token = a.Share();
         a.Dispose();
         Assert.AreNotEqual(0, TestNames.ShmFilesOf(name).Length, "a token not yet used keeps the names");
-        using (ChildProcess child = ChildProcess.Start("pipe-shared-attach-hold", token))
+        using (ChildProcess child = ChildProcess.StartReady("pipe-shared-attach-hold", token))
         {
-            child.WaitForLine("READY", ChildStart);
             b.Send([6]);
             Assert.IsTrue(b.IsPeerConnected);
             child.WriteLine("close");
@@ -441,34 +423,5 @@ public sealed unsafe class PipeSharedTests
 
         Assert.ThrowsExactly<ShmPeerClosedException>(() => b.Receive());
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length, "the last holder of the creator's end removed the names");
-    }
-
-    /// <summary>A created pipe and its second end, the second made shared (unless told not to).</summary>
-    private sealed class SharedPair : IDisposable
-    {
-        public SharedPair(string what, bool share = true)
-        {
-            Name = TestNames.Unique(what);
-            A = ShmPipe.Create(Name, PipeTests.Options());
-            B = ShmPipe.Connect(Name, PipeTests.Options());
-            if (share)
-            {
-                ShmConnection c = ShmConnection.AcquireHandover(B.Share(), PipeTests.Options());
-                c.Dispose();
-            }
-        }
-
-        public string Name { get; }
-
-        public ShmConnection A { get; }
-
-        public ShmConnection B { get; }
-
-        public void Dispose()
-        {
-            B.Dispose();
-            A.Dispose();
-            Assert.AreEqual(0, TestNames.ShmFilesOf(Name).Length, "the pipe's names are removed from /dev/shm");
-        }
     }
 }

@@ -39,18 +39,19 @@ public sealed class QueueCrossProcessTests
         string name = TestNames.Unique("q4x4");
         string dir = Directory.CreateTempSubdirectory("shmipc-q4x4-").FullName;
         using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 16 });
+        using var children = new ChildProcesses();
         var consumers = new List<ChildProcess>();
         var producers = new List<ChildProcess>();
         try
         {
             for (int c = 0; c < Consumers; c++)
             {
-                consumers.Add(ChildProcess.Start("queue-consume", name, S(MaxPayload), Path.Combine(dir, $"c{c}.bin")));
+                consumers.Add(children.Start("queue-consume", name, S(MaxPayload), Path.Combine(dir, $"c{c}.bin")));
             }
 
             for (int p = 0; p < Producers; p++)
             {
-                producers.Add(ChildProcess.Start("queue-produce", name, S(p), S(perProducer), S(MaxPayload)));
+                producers.Add(children.Start("queue-produce", name, S(p), S(perProducer), S(MaxPayload)));
             }
 
             foreach (ChildProcess producer in producers)
@@ -94,11 +95,7 @@ public sealed class QueueCrossProcessTests
         }
         finally
         {
-            foreach (ChildProcess child in consumers.Concat(producers))
-            {
-                child.Dispose();
-            }
-
+            children.Dispose();
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -189,8 +186,7 @@ public sealed class QueueCrossProcessTests
             var random = new Random(42);
             for (int k = 1; k <= Kills; k++)
             {
-                using ChildProcess victim = ChildProcess.Start("queue-produce", name, S(k), "-1", S(MaxPayload));
-                victim.WaitForLine("READY", ChildStart);
+                using ChildProcess victim = ChildProcess.StartReady("queue-produce", name, S(k), "-1", S(MaxPayload));
                 int target = random.Next(100, 2000);
                 long deadline = Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency);
                 while (Received(k) < target && Stopwatch.GetTimestamp() < deadline)
@@ -237,22 +233,18 @@ public sealed class QueueCrossProcessTests
         const int MaxPayload = 50, Total = 20_000, Kills = 3;
         string dir = Directory.CreateTempSubdirectory("shmipc-qkillc-").FullName;
         using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 13 });
-        var children = new List<ChildProcess>();
+        using var children = new ChildProcesses();
         try
         {
             int files = 0;
             string NextFile() => Path.Combine(dir, $"c{files++}.bin");
-            ChildProcess survivor = ChildProcess.Start("queue-consume", name, S(MaxPayload), NextFile());
-            children.Add(survivor);
-            survivor.WaitForLine("READY", ChildStart);
+            ChildProcess survivor = children.StartReady("queue-consume", name, S(MaxPayload), NextFile());
 
             byte[] buffer = new byte[QueueMessages.HeaderLength + MaxPayload];
             int sent = 0;
             for (int k = 0; k < Kills; k++)
             {
-                ChildProcess victim = ChildProcess.Start("queue-consume", name, S(MaxPayload), NextFile());
-                children.Add(victim);
-                victim.WaitForLine("READY", ChildStart);
+                ChildProcess victim = children.StartReady("queue-consume", name, S(MaxPayload), NextFile());
                 int until = (k + 1) * Total / (Kills + 1);
                 for (; sent < until; sent++)
                 {
@@ -286,11 +278,7 @@ public sealed class QueueCrossProcessTests
         }
         finally
         {
-            foreach (ChildProcess child in children)
-            {
-                child.Dispose();
-            }
-
+            children.Dispose();
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -303,8 +291,7 @@ public sealed class QueueCrossProcessTests
         using ShmQueue queue = ShmQueue.Create(name);
         try
         {
-            using ChildProcess consumer = ChildProcess.Start("queue-consume", name, "10", Path.Combine(dir, "c.bin"));
-            consumer.WaitForLine("READY", ChildStart);
+            using ChildProcess consumer = ChildProcess.StartReady("queue-consume", name, "10", Path.Combine(dir, "c.bin"));
             byte[] buffer = new byte[QueueMessages.HeaderLength + 10];
             queue.Enqueue(buffer.AsSpan(0, QueueMessages.Write(buffer, 5, 0, 10)));
             queue.Enqueue(QueueMessages.Stop());

@@ -33,50 +33,26 @@ public sealed unsafe class SegmentTests
     [TestMethod]
     public void Segment_files_are_created_with_mode_0600()
     {
-        string name = TestNames.Unique("perm");
-        using ShmSegment segment = RawSegments.Create(name);
-        try
-        {
-            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(PathOf(name)));
-        }
-        finally
-        {
-            segment.Unlink();
-        }
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("perm");
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(segment.Path));
     }
 
     [TestMethod]
     public void Group_access_gives_mode_0660_despite_the_umask()
     {
-        string name = TestNames.Unique("perm-g");
-        using ShmSegment segment = RawSegments.Create(name, groupAccess: true);
-        try
-        {
-            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite,
-                File.GetUnixFileMode(PathOf(name)));
-        }
-        finally
-        {
-            segment.Unlink();
-        }
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("perm-g", groupAccess: true);
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite,
+            File.GetUnixFileMode(segment.Path));
     }
 
     [TestMethod]
     public void Creating_a_name_that_exists_fails_and_leaves_it_alone()
     {
-        string name = TestNames.Unique("twice");
-        using ShmSegment first = RawSegments.Create(name);
-        try
-        {
-            var e = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(name));
-            StringAssert.Contains(e.Message, name);
-            StringAssert.Contains(e.Message, "is running");
-            Assert.IsTrue(File.Exists(PathOf(name)));
-        }
-        finally
-        {
-            first.Unlink();
-        }
+        using TempSegment<ShmSegment> first = RawSegments.CreateTemp("twice");
+        var e = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(first.Name));
+        StringAssert.Contains(e.Message, first.Name);
+        StringAssert.Contains(e.Message, "is running");
+        Assert.IsTrue(File.Exists(first.Path));
     }
 
     [TestMethod]
@@ -90,18 +66,10 @@ public sealed unsafe class SegmentTests
     [TestMethod]
     public void Opening_as_another_kind_is_refused()
     {
-        string name = TestNames.Unique("kind");
-        using ShmSegment segment = RawSegments.Create(name);
-        try
-        {
-            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(name, SegmentKind.Queue, TimeSpan.Zero));
-            Assert.AreEqual(ShmSegmentError.WrongKind, e.Error);
-            Assert.AreEqual(name, e.SegmentName);
-        }
-        finally
-        {
-            segment.Unlink();
-        }
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("kind");
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(segment.Name, SegmentKind.Queue, TimeSpan.Zero));
+        Assert.AreEqual(ShmSegmentError.WrongKind, e.Error);
+        Assert.AreEqual(segment.Name, e.SegmentName);
     }
 
     // Each corruption is written into the file of a live segment; opening must refuse it with the right reason.
@@ -127,111 +95,73 @@ public sealed unsafe class SegmentTests
     [DataRow(80, 8, 7L, false, ShmSegmentError.Corrupted, DisplayName = "reserved bytes")]
     public void A_corrupted_header_field_is_refused_with_its_reason(int offset, int width, long value, bool fixChecksum, ShmSegmentError expected)
     {
-        string name = TestNames.Unique("corrupt");
-        using ShmSegment segment = RawSegments.Create(name);
-        try
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("corrupt");
+        var header = new Span<byte>(segment.Object.Base, SegmentHeaderDescriptor.HeaderSize);
+        if (width == 8)
         {
-            var header = new Span<byte>(segment.Base, SegmentHeaderDescriptor.HeaderSize);
-            if (width == 8)
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(header[offset..], value);
-            }
-            else
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(header[offset..], (int)value);
-            }
-
-            if (fixChecksum)
-            {
-                BinaryPrimitives.WriteUInt64LittleEndian(header[SegmentHeaderDescriptor.ChecksumOffset..], SegmentHeaderDescriptor.Checksum(header));
-            }
-
-            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
-            Assert.AreEqual(expected, e.Error, e.Message);
-            StringAssert.Contains(e.Message, name);
+            BinaryPrimitives.WriteInt64LittleEndian(header[offset..], value);
         }
-        finally
+        else
         {
-            segment.Unlink();
+            BinaryPrimitives.WriteInt32LittleEndian(header[offset..], (int)value);
         }
+
+        if (fixChecksum)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(header[SegmentHeaderDescriptor.ChecksumOffset..], SegmentHeaderDescriptor.Checksum(header));
+        }
+
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(segment.Name));
+        Assert.AreEqual(expected, e.Error, e.Message);
+        StringAssert.Contains(e.Message, segment.Name);
     }
 
     [TestMethod]
     public void A_truncated_file_is_refused()
     {
-        string name = TestNames.Unique("trunc");
-        using ShmSegment segment = RawSegments.Create(name);
-        try
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("trunc");
+        using (var stream = new FileStream(segment.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
         {
-            using (var stream = new FileStream(PathOf(name), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
-            {
-                stream.SetLength(1000);
-            }
+            stream.SetLength(1000);
+        }
 
-            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
-            Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
-        }
-        finally
-        {
-            segment.Unlink();
-        }
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(segment.Name));
+        Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
     }
 
     [TestMethod]
     public void A_file_shorter_than_a_header_is_refused_after_the_init_timeout()
     {
-        string name = TestNames.Unique("short");
-        File.WriteAllBytes(PathOf(name), new byte[10]);
-        try
-        {
-            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(name, SegmentKind.Raw, TimeSpan.FromMilliseconds(50)));
-            Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
-        }
-        finally
-        {
-            File.Delete(PathOf(name));
-        }
+        using TempSegment file = TempSegment.Reserve("short");
+        File.WriteAllBytes(file.Path, new byte[10]);
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => ShmSegment.Open(file.Name, SegmentKind.Raw, TimeSpan.FromMilliseconds(50)));
+        Assert.AreEqual(ShmSegmentError.Truncated, e.Error);
     }
 
     [TestMethod]
     public void A_foreign_file_is_refused_and_not_removed_by_create()
     {
-        string name = TestNames.Unique("foreign");
-        File.WriteAllBytes(PathOf(name), Enumerable.Repeat((byte)0xAB, 4096).ToArray());
-        try
-        {
-            var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(name));
-            Assert.AreEqual(ShmSegmentError.ForeignFormat, e.Error);
-            var c = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(name));
-            StringAssert.Contains(c.Message, "not ours");
-            Assert.IsTrue(File.Exists(PathOf(name)));
-        }
-        finally
-        {
-            File.Delete(PathOf(name));
-        }
+        using TempSegment file = TempSegment.Reserve("foreign");
+        File.WriteAllBytes(file.Path, Enumerable.Repeat((byte)0xAB, 4096).ToArray());
+        var e = Assert.ThrowsExactly<ShmInvalidSegmentException>(() => RawSegments.Open(file.Name));
+        Assert.AreEqual(ShmSegmentError.ForeignFormat, e.Error);
+        var c = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(file.Name));
+        StringAssert.Contains(c.Message, "not ours");
+        Assert.IsTrue(File.Exists(file.Path));
     }
 
     [TestMethod]
     public void A_segment_left_by_a_killed_creator_is_recreated_and_found_by_the_stale_sweep()
     {
         string name = TestNames.Unique("stale");
-        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
-        {
-            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
-            child.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("raw-create-hold", name);
 
         // The automatic sweep of any ShmIpc process on the machine (the other test assembly's, say) may be first.
         IReadOnlyList<string> removed = ShmMaintenance.RemoveStaleSegments();
         Assert.IsTrue(removed.Contains(name) || !File.Exists(PathOf(name)), "the killed creator's segment is stale");
         Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
 
-        using (ChildProcess child = ChildProcess.Start("raw-create-hold", name))
-        {
-            child.WaitForLine("READY", TimeSpan.FromSeconds(20));
-            child.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("raw-create-hold", name);
 
         // Create finds the dead creator's segment and makes a fresh one.
         using ShmSegment segment = RawSegments.Create(name);
@@ -242,16 +172,8 @@ public sealed unsafe class SegmentTests
     [TestMethod]
     public void The_stale_sweep_leaves_live_segments_alone()
     {
-        string name = TestNames.Unique("live");
-        using ShmSegment segment = RawSegments.Create(name);
-        try
-        {
-            CollectionAssert.DoesNotContain(ShmMaintenance.RemoveStaleSegments().ToList(), name);
-            Assert.IsTrue(File.Exists(PathOf(name)));
-        }
-        finally
-        {
-            segment.Unlink();
-        }
+        using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("live");
+        CollectionAssert.DoesNotContain(ShmMaintenance.RemoveStaleSegments().ToList(), segment.Name);
+        Assert.IsTrue(File.Exists(segment.Path));
     }
 }

@@ -10,36 +10,21 @@ public sealed class SharedStateProcessTests
 {
     private static readonly TimeSpan ChildStart = TimeSpan.FromSeconds(30);
 
-    private static void Signal(int pid, string signal) =>
-        Process.Start("kill", [signal, pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
-
     [TestMethod]
     public void A_waiter_gets_the_lock_of_a_SIGKILLed_holder_within_a_slice_with_the_lock_held()
     {
         string name = TestNames.Unique("lkdead");
         using ShmLock lk = ShmLock.Create(name);
-        using ChildProcess holder = ChildProcess.Start("lock-hold", name);
-        holder.WaitForLine("READY", ChildStart);
+        using ChildProcess holder = ChildProcess.StartReady("lock-hold", name);
         Assert.IsFalse(lk.TryAcquire(TimeSpan.Zero), "a live holder holds it");
-        Task<Exception?> waiter = Task.Run(() =>
-        {
-            try
-            {
-                lk.Acquire();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        });
+        var waiter = BlockedCall.Start(() => lk.Acquire());
         Until.True(() => lk.Sleepers > 0, ChildStart, "the waiter sleeps");
         long killedAt = Stopwatch.GetTimestamp();
         holder.Kill9();
-        Assert.IsTrue(waiter.Wait(ChildStart));
+        Assert.IsTrue(waiter.Join(ChildStart));
         double ms = Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
-        var abandoned = waiter.Result as ShmLockAbandonedException;
-        Assert.IsNotNull(abandoned, $"expected ShmLockAbandonedException, got {waiter.Result}");
+        var abandoned = waiter.Exception as ShmLockAbandonedException;
+        Assert.IsNotNull(abandoned, $"expected ShmLockAbandonedException, got {waiter.Exception}");
         Assert.AreEqual(holder.Pid, abandoned.DeadOwnerPid);
         Assert.IsTrue(lk.IsHeldByCurrentProcess, "the exception comes with the lock held");
         Assert.IsTrue(ms < 600, $"taken over {ms:0} ms after the kill; one 100 ms slice (plus the kill's own reaping) expected");
@@ -54,11 +39,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("lkdead2");
         using ShmValue<int> value = ShmValue<int>.Create(name, 5);
-        using (ChildProcess holder = ChildProcess.Start("lock-hold-value", name))
-        {
-            holder.WaitForLine("READY", ChildStart);
-            holder.Kill9();
-        }
+        ChildProcess.StartReadyThenKill9("lock-hold-value", name);
 
         var clock = Stopwatch.StartNew();
         Assert.ThrowsExactly<ShmLockAbandonedException>(() => value.Lock.Acquire());
@@ -73,16 +54,15 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("lkstop");
         using ShmLock lk = ShmLock.Create(name);
-        using ChildProcess holder = ChildProcess.Start("lock-hold", name);
-        holder.WaitForLine("READY", ChildStart);
-        Signal(holder.Pid, "-STOP");
+        using ChildProcess holder = ChildProcess.StartReady("lock-hold", name);
+        ChildProcess.Signal(holder.Pid, "STOP");
         try
         {
             Assert.IsFalse(lk.TryAcquire(TimeSpan.FromMilliseconds(400)), "a stopped holder is alive: no takeover");
         }
         finally
         {
-            Signal(holder.Pid, "-CONT");
+            ChildProcess.Signal(holder.Pid, "CONT");
         }
 
         holder.CloseInput();
@@ -112,8 +92,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("evx");
         using ShmEvent ev = ShmEvent.Create(name);
-        using ChildProcess waiter = ChildProcess.Start("event-wait", name, "30000");
-        waiter.WaitForLine("READY", ChildStart);
+        using ChildProcess waiter = ChildProcess.StartReady("event-wait", name, "30000");
         Until.True(() => ev.Sleepers > 0, ChildStart, "the child sleeps on the event");
         var clock = Stopwatch.StartNew();
         ev.Set();
@@ -127,9 +106,8 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("evk");
         using ShmEvent ev = ShmEvent.Create(name, options: new ShmEventOptions { WaitStrategy = ShmWaitStrategy.NoSpin });
-        using (ChildProcess doomed = ChildProcess.Start("event-wait", name, "60000"))
+        using (ChildProcess doomed = ChildProcess.StartReady("event-wait", name, "60000"))
         {
-            doomed.WaitForLine("READY", ChildStart);
             Until.True(() => ev.Sleepers > 0, ChildStart, "the child sleeps on the event");
             doomed.Kill9();
         }
@@ -158,8 +136,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("semx");
         using ShmSemaphore semaphore = ShmSemaphore.Create(name, 0, 10);
-        using ChildProcess taker = ChildProcess.Start("semaphore-take", name, "3");
-        taker.WaitForLine("READY", ChildStart);
+        using ChildProcess taker = ChildProcess.StartReady("semaphore-take", name, "3");
         Until.True(() => semaphore.Sleepers > 0, ChildStart, "the child sleeps on the semaphore");
         Assert.AreEqual(0, semaphore.Release(2));
         int before = semaphore.Release(1);
@@ -187,15 +164,13 @@ public sealed class SharedStateProcessTests
         string lockName = TestNames.Unique("cvl"), name = TestNames.Unique("cv");
         using ShmLock lk = ShmLock.Create(lockName);
         using ShmCondition condition = ShmCondition.Create(name, lk);
-        using (ChildProcess doomed = ChildProcess.Start("condition-wait", lockName, name, "60000"))
+        using (ChildProcess doomed = ChildProcess.StartReady("condition-wait", lockName, name, "60000"))
         {
-            doomed.WaitForLine("READY", ChildStart);
             Until.True(() => condition.Waiters == 1 && !IsHeldByOther(lk), ChildStart, "the doomed child waits, the lock free");
             doomed.Kill9();
         }
 
-        using ChildProcess live = ChildProcess.Start("condition-wait", lockName, name, "60000");
-        live.WaitForLine("READY", ChildStart);
+        using ChildProcess live = ChildProcess.StartReady("condition-wait", lockName, name, "60000");
         Until.True(() => condition.Waiters == 2 && !IsHeldByOther(lk), ChildStart, "the live child waits too");
         using (lk.Hold())
         {
@@ -212,8 +187,7 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("bar");
         using ShmBarrier barrier = ShmBarrier.Create(name, 2);
-        using ChildProcess child = ChildProcess.Start("barrier-wait", name, "30000");
-        child.WaitForLine("READY", ChildStart);
+        using ChildProcess child = ChildProcess.StartReady("barrier-wait", name, "30000");
         Assert.AreEqual(0, barrier.SignalAndWait());
         Assert.AreEqual("PHASE 0", child.WaitForLine("PHASE", ChildStart));
         Assert.AreEqual(1, barrier.CurrentPhase);
@@ -224,27 +198,15 @@ public sealed class SharedStateProcessTests
     {
         string name = TestNames.Unique("bardead");
         using ShmBarrier barrier = ShmBarrier.Create(name, 2);
-        using ChildProcess child = ChildProcess.Start("barrier-open-hold", name);
-        child.WaitForLine("READY", ChildStart);
-        Task<Exception?> waiter = Task.Run(() =>
-        {
-            try
-            {
-                barrier.SignalAndWait();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        });
+        using ChildProcess child = ChildProcess.StartReady("barrier-open-hold", name);
+        var waiter = BlockedCall.Start(() => barrier.SignalAndWait());
         Until.True(() => barrier.Sleepers > 0, ChildStart, "the waiter sleeps at the barrier");
         long killedAt = Stopwatch.GetTimestamp();
         child.Kill9();
-        Assert.IsTrue(waiter.Wait(ChildStart));
+        Assert.IsTrue(waiter.Join(ChildStart));
         double ms = Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
-        Assert.IsInstanceOfType<ShmBarrierBrokenException>(waiter.Result);
-        StringAssert.Contains(waiter.Result!.Message, child.Pid.ToString(CultureInfo.InvariantCulture));
+        Assert.IsInstanceOfType<ShmBarrierBrokenException>(waiter.Exception);
+        StringAssert.Contains(waiter.Exception.Message, child.Pid.ToString(CultureInfo.InvariantCulture));
         Assert.IsTrue(ms < 600, $"broken {ms:0} ms after the kill");
         Assert.IsTrue(barrier.IsBroken);
     }

@@ -83,9 +83,8 @@ public abstract class SyncInteropTests
         string name = TestNames.Unique("ipy-dead2");
         using ShmLock lk = ShmLock.Create(name);
         int holderPid;
-        using (ChildProcess holder = ChildProcess.Start("lock-hold", name))
+        using (ChildProcess holder = ChildProcess.StartReady("lock-hold", name))
         {
-            holder.WaitForLine("READY", PeerStart);
             holderPid = holder.Pid;
             holder.Kill9();
         }
