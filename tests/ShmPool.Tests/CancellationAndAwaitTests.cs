@@ -165,7 +165,7 @@ public sealed class ProcessCancellationTests : PoolTestBase
     public async Task GetResult_in_every_form_returns_the_result()
     {
         using ShmProcess<int> p = ShmProcess.Start<int, int>(TestFunctions.Square, 12);
-        Pids.Add(p.Pid);
+        Children.Track(p.Pid);
         Assert.IsTrue(p.TryGetResult(out int viaTry, TestSupport.Deadline));
         Assert.AreEqual(144, viaTry);
         Assert.AreEqual(144, p.GetResult());
@@ -180,7 +180,7 @@ public sealed class ProcessCancellationTests : PoolTestBase
     public async Task Cancelled_and_timed_out_waits_throw_at_once_and_the_child_keeps_running()
     {
         using ShmProcess<int> p = ShmProcess.Start<int, int>(SlowFunctions.SleepThenReturn, 30_000);
-        Pids.Add(p.Pid);
+        Children.Track(p.Pid);
 
         using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
         {
