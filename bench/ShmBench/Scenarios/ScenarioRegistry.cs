@@ -18,6 +18,7 @@ internal static class ScenarioRegistry
         new IdleScenario(),
         new InteropScenario(),
         new SyncScenario(),
+        new AsyncScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
