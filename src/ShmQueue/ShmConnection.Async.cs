@@ -179,23 +179,8 @@ public sealed partial class ShmConnection
     /// its last message: then the sequence simply ends), as <see cref="ShmQueue.ReadAllAsync"/> on a queue.
     /// </summary>
     /// <exception cref="ObjectDisposedException">This end was disposed while the sequence was read.</exception>
-    public async IAsyncEnumerable<byte[]> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            byte[] message;
-            try
-            {
-                message = await ReceiveAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (ShmPeerClosedException)
-            {
-                yield break;
-            }
-
-            yield return message;
-        }
-    }
+    public IAsyncEnumerable<byte[]> ReadAllAsync(CancellationToken cancellationToken = default) =>
+        AsyncWaitQueue.ReadAll(ReceiveAsync, static e => e is ShmPeerClosedException, cancellationToken);
 
     /// <summary>Messages deserialized as they arrive, until the peer closes its end; see <see cref="ReadAllAsync(CancellationToken)"/>.</summary>
     /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
@@ -392,24 +377,10 @@ public sealed partial class ShmConnection
     }
 
     internal ValueTask<bool> WaitToReceiveAsync(CancellationToken cancellationToken) =>
-        WaitAsync(ReceiveWaits(), PipeReceiveWaits.WaitToRead, cancellationToken);
+        ReceiveWaits().WaitAsync(ReceiveWaits().Flags, PipeReceiveWaits.WaitToRead, cancellationToken);
 
     internal ValueTask<bool> WaitToSendAsync(CancellationToken cancellationToken) =>
-        WaitAsync(SendWaits(), PipeSendWaits.WaitToWrite, cancellationToken);
-
-    private static ValueTask<bool> WaitAsync(PipeWaits waits, int kind, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        AsyncOperation<bool> operation = waits.Flags.Rent();
-        operation.Kind = kind;
-        ValueTask<bool> task = operation.AsValueTaskOfT();
-        waits.Add(operation, cancellationToken);
-        return task;
-    }
+        SendWaits().WaitAsync(SendWaits().Flags, PipeSendWaits.WaitToWrite, cancellationToken);
 
     /// <summary>Closed or handed over.</summary>
     internal bool IsDisposed => Volatile.Read(ref _state) != StateOpen;

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ShmIpc.Async;
 using ShmIpc.Signaling;
@@ -84,27 +83,8 @@ public sealed partial class ShmQueue
     /// Messages as they arrive, until <paramref name="cancellationToken"/> is cancelled, the queue is disposed, or
     /// it is shut down and drained (then the sequence simply ends).
     /// </summary>
-    public async IAsyncEnumerable<byte[]> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            byte[] message;
-            try
-            {
-                message = await DequeueAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-                yield break;
-            }
-            catch (ShmQueueShutDownException)
-            {
-                yield break;
-            }
-
-            yield return message;
-        }
-    }
+    public IAsyncEnumerable<byte[]> ReadAllAsync(CancellationToken cancellationToken = default) =>
+        AsyncWaitQueue.ReadAll(DequeueAsync, static e => e is ObjectDisposedException or ShmQueueShutDownException, cancellationToken);
 
     /// <summary>
     /// The queue's consuming side as a <see cref="ChannelReader{T}"/> of raw messages, for code written against
@@ -122,24 +102,10 @@ public sealed partial class ShmQueue
     public ChannelWriter<byte[]> AsChannelWriter() => new ShmChannelWriter<byte[]>(new QueueChannelEndpoint(this), serializer: null);
 
     internal ValueTask<bool> WaitToDequeueAsync(CancellationToken cancellationToken) =>
-        WaitAsync(DequeueWaits(), QueueDequeueWaits.WaitToRead, cancellationToken);
+        DequeueWaits().WaitAsync(DequeueWaits().Flags, QueueDequeueWaits.WaitToRead, cancellationToken);
 
     internal ValueTask<bool> WaitToEnqueueAsync(CancellationToken cancellationToken) =>
-        WaitAsync(EnqueueWaits(), QueueEnqueueWaits.WaitToWrite, cancellationToken);
-
-    private static ValueTask<bool> WaitAsync(QueueWaits waits, int kind, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        AsyncOperation<bool> operation = waits.Flags.Rent();
-        operation.Kind = kind;
-        ValueTask<bool> task = operation.AsValueTaskOfT();
-        waits.Add(operation, cancellationToken);
-        return task;
-    }
+        EnqueueWaits().WaitAsync(EnqueueWaits().Flags, QueueEnqueueWaits.WaitToWrite, cancellationToken);
 
     private QueueDequeueWaits DequeueWaits()
     {

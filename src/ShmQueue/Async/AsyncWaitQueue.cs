@@ -109,6 +109,44 @@ internal abstract class AsyncWaitQueue
         AsyncWaitEngine.Attach(this);
     }
 
+    /// <summary>A pending "wait until ready" call of kind <paramref name="kind"/> (the channel adapters' WaitToRead/WaitToWrite).</summary>
+    public ValueTask<bool> WaitAsync(OperationCache<bool> cache, int kind, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        AsyncOperation<bool> operation = cache.Rent();
+        operation.Kind = kind;
+        ValueTask<bool> task = operation.AsValueTaskOfT();
+        Add(operation, cancellationToken);
+        return task;
+    }
+
+    /// <summary>
+    /// The ReadAllAsync of a queue or a pipe end: <paramref name="receive"/> until it throws an exception
+    /// <paramref name="isEnd"/> accepts (the sequence then simply ends) or the token is cancelled.
+    /// </summary>
+    public static async IAsyncEnumerable<byte[]> ReadAll(Func<CancellationToken, ValueTask<byte[]>> receive, Func<Exception, bool> isEnd,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            byte[] message;
+            try
+            {
+                message = await receive(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (isEnd(e))
+            {
+                yield break;
+            }
+
+            yield return message;
+        }
+    }
+
     /// <summary>Asks the waiter thread to look at this queue at its next pass (and wakes it).</summary>
     public void Kick()
     {
