@@ -23,6 +23,18 @@ public sealed class AsyncModelTests
     private static int ThreadCount() => Directory.GetDirectories("/proc/self/task").Length;
 
     [TestMethod]
+    public void On_64_bit_glibc_Linux_the_waiter_threads_sleep_with_futex_waitv()
+    {
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+        {
+            Assert.Inconclusive("futex_waitv is checked on x86-64 Linux");
+        }
+
+        Assert.IsNull(Signaling.FutexMultiSemaphoreWait.SelfTest(), "the self-test of the glibc semaphore layout and futex_waitv");
+        Assert.AreEqual("futex_waitv", AsyncWaitEngine.Mechanism, Signaling.MultiSemaphoreWait.FallbackReason);
+    }
+
+    [TestMethod]
     public async Task A_thousand_pending_receives_complete_on_a_bounded_number_of_threads()
     {
         const int Count = 1000;

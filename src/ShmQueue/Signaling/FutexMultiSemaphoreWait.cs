@@ -18,8 +18,9 @@ namespace ShmIpc.Signaling;
 /// <item>takes a post with <c>sem_trywait</c> (the caller), and finally subtracts <c>1 &lt;&lt; 32</c> again,</item>
 /// </list>
 /// is woken by every <c>sem_post</c> of any process (C and Python peers included) exactly as a <c>sem_wait</c>er would.
-/// The futex flags are <c>FUTEX2_SIZE_U32</c> plus the semaphore's own <c>private</c> field (128 = FUTEX_PRIVATE_FLAG =
-/// FUTEX2_PRIVATE for an unnamed process-private semaphore, 0 for a shared one). glibc's <c>futex_wake(…, 1)</c> wakes one
+/// The futex flags are <c>FUTEX2_SIZE_U32</c> plus what glibc derives from the semaphore's own <c>private</c> field: it
+/// stores LLL_PRIVATE (0) for a process-private semaphore and LLL_SHARED (128) for a shared one, and passes
+/// <c>FUTEX_PRIVATE_FLAG ^ private</c> (FUTEX_PRIVATE_FLAG = FUTEX2_PRIVATE = 128) to the kernel; so do we. glibc's <c>futex_wake(…, 1)</c> wakes one
 /// sleeper: when a blocking <c>sem_wait</c>er of this process and the waiter thread both sleep, one post wakes one of them,
 /// the other stays asleep until its own post; both are registered in the WaitSignal sleeper count, so both get posts.
 /// <see cref="SelfTest"/> checks this layout on the running glibc before the mechanism is chosen.
@@ -60,7 +61,8 @@ internal sealed unsafe class FutexMultiSemaphoreWait : IMultiSemaphoreWait
     {
         Value = 0,
         Address = (ulong)semaphore,
-        Flags = Libc.Futex2SizeU32 | (uint)(*(int*)(semaphore + PrivateFieldOffset) & (int)Libc.Futex2Private),
+        // glibc stores LLL_PRIVATE (0) or LLL_SHARED (128) and passes (FUTEX_PRIVATE_FLAG ^ private) to the kernel.
+        Flags = Libc.Futex2SizeU32 | ((uint)(*(int*)(semaphore + PrivateFieldOffset) ^ (int)Libc.Futex2Private) & Libc.Futex2Private),
     };
 
     public static Libc.TimeSpec MonotonicDeadline(int milliseconds)
@@ -124,7 +126,7 @@ internal sealed unsafe class FutexMultiSemaphoreWait : IMultiSemaphoreWait
             return "sem_init(shared) failed";
         }
 
-        bool sharedOk = *data == 0 && *(int*)(sem + PrivateFieldOffset) == 0;
+        bool sharedOk = *data == 0 && *(int*)(sem + PrivateFieldOffset) == (int)Libc.Futex2Private; // LLL_SHARED
         _ = Libc.SemDestroy(sem);
         if (!sharedOk)
         {
@@ -138,7 +140,7 @@ internal sealed unsafe class FutexMultiSemaphoreWait : IMultiSemaphoreWait
 
         try
         {
-            if (*data != 0 || *(int*)(sem + PrivateFieldOffset) != (int)Libc.Futex2Private)
+            if (*data != 0 || *(int*)(sem + PrivateFieldOffset) != 0) // LLL_PRIVATE
             {
                 return "unexpected layout of a private sem_t";
             }
