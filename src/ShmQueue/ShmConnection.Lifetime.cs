@@ -458,6 +458,8 @@ public sealed unsafe partial class ShmConnection
             return false;
         }
 
+        StopAsyncWaits(); // pending async calls fault and let go of their guards first (ShmConnection.Async.cs)
+
         if (Volatile.Read(ref _sendBusy) == 0 && Volatile.Read(ref _receiveBusy) == 0 && Volatile.Read(ref _otherCalls) == 0)
         {
             return true;

@@ -102,8 +102,8 @@ public sealed unsafe class ShmEvent : IDisposable
     public bool Wait(TimeSpan timeout) => WaitCore(WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
 
     /// <summary>
-    /// Waits asynchronously. Completes synchronously when the event is set; otherwise one background thread per process,
-    /// shared by all pending async waits, re-checks every millisecond (no thread blocked per call).
+    /// Waits asynchronously. Completes synchronously when the event is set; otherwise the wait is a pending operation on
+    /// the process's few async waiter threads, which sleep on the event's signal (no thread per call).
     /// </summary>
     public ValueTask WaitAsync(CancellationToken cancellationToken = default)
     {
@@ -118,7 +118,7 @@ public sealed unsafe class ShmEvent : IDisposable
             return ValueTask.CompletedTask;
         }
 
-        return new ValueTask(AsyncWaitPoller.Add(new PendingEventWait(this, condition, cancellationToken)));
+        return AsyncWaits().WaitAsync(condition.Generation, cancellationToken);
     }
 
     /// <summary>Closes this process's handle. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
@@ -141,10 +141,18 @@ public sealed unsafe class ShmEvent : IDisposable
         private readonly long _generation;
 
         public SetCondition(ShmEvent owner)
+            : this(owner, MappedAtomics.ReadInt64Acquire(owner._control + EventDescriptor.GenerationOffset))
+        {
+        }
+
+        public SetCondition(ShmEvent owner, long generation)
         {
             _event = owner;
-            _generation = MappedAtomics.ReadInt64Acquire(owner._control + EventDescriptor.GenerationOffset);
+            _generation = generation;
         }
+
+        /// <summary>The generation seen when the wait began: a manual-reset Set after it ends the wait even if Reset follows.</summary>
+        public readonly long Generation => _generation;
 
         public readonly bool IsSatisfied()
         {
@@ -162,19 +170,18 @@ public sealed unsafe class ShmEvent : IDisposable
         public readonly void BeforeSleep() => _event._lease.ThrowIfDisposed();
     }
 
-    private sealed class PendingEventWait(ShmEvent owner, SetCondition condition, CancellationToken cancellationToken) : PendingWait(cancellationToken)
+    private SharedStateWaits? _asyncWaits;
+
+    private SharedStateWaits AsyncWaits()
     {
-        public override bool TryComplete(bool checkPeers)
+        if (Volatile.Read(ref _asyncWaits) is { } waits)
         {
-            owner._lease.Enter();
-            try
-            {
-                return condition.IsSatisfied();
-            }
-            finally
-            {
-                owner._lease.Exit();
-            }
+            return waits;
+        }
+
+        lock (_lease)
+        {
+            return _asyncWaits ??= new SharedStateWaits(_lease, _signal, (generation, _) => new SetCondition(this, generation).IsSatisfied());
         }
     }
 }

@@ -129,9 +129,10 @@ public sealed unsafe class ShmLock : IDisposable
     }
 
     /// <summary>
-    /// Takes the lock asynchronously. Completes synchronously (without allocating) when the lock is free. Otherwise one
-    /// background thread per process, shared by all pending async waits, retries every millisecond and checks the holder's
-    /// liveness every 100 ms; no thread is blocked per call. Not for recursive locks: thread ownership does not survive an await.
+    /// Takes the lock asynchronously. Completes synchronously (without allocating) when the lock is free. Otherwise the
+    /// acquire is a pending operation on the process's few async waiter threads, which sleep on the lock's signal and check
+    /// the holder's liveness every 100 ms; no thread is blocked per call. Not for recursive locks: thread ownership does not
+    /// survive an await.
     /// </summary>
     /// <exception cref="ShmLockAbandonedException">The previous holder died holding it; the caller now holds it.</exception>
     /// <exception cref="NotSupportedException">The lock is recursive.</exception>
@@ -152,7 +153,7 @@ public sealed unsafe class ShmLock : IDisposable
             return ValueTask.CompletedTask;
         }
 
-        return new ValueTask(AsyncWaitPoller.Add(new PendingAcquire(this, cancellationToken)));
+        return AsyncWaits().WaitAsync(0, cancellationToken);
     }
 
     /// <summary>Takes the lock and returns a scope whose <see cref="Scope.Dispose"/> releases it: <c>using (lk.Hold()) { … }</c>.</summary>
@@ -411,32 +412,37 @@ public sealed unsafe class ShmLock : IDisposable
         }
     }
 
-    private sealed class PendingAcquire(ShmLock owner, CancellationToken cancellationToken) : PendingWait(cancellationToken)
+    private SharedStateWaits? _asyncWaits;
+
+    private SharedStateWaits AsyncWaits()
     {
-        public override bool TryComplete(bool checkPeers)
+        if (Volatile.Read(ref _asyncWaits) is { } waits)
         {
-            owner._lease.Enter();
-            try
-            {
-                if (owner.TryTake())
-                {
-                    owner.TookOwnership();
-                    return true;
-                }
-
-                if (checkPeers && owner.TryTakeOverFromDead(out int pid) is string why)
-                {
-                    owner.TookOwnership();
-                    throw new ShmLockAbandonedException(owner.Name, pid, why);
-                }
-
-                return false;
-            }
-            finally
-            {
-                owner._lease.Exit();
-            }
+            return waits;
         }
+
+        lock (_signal)
+        {
+            return _asyncWaits ??= new SharedStateWaits(_lease, _signal, TryAcquireForAsync);
+        }
+    }
+
+    /// <summary>One attempt of a pending <see cref="AcquireAsync"/> (on an async waiter thread); a dead holder's lock is taken over.</summary>
+    private bool TryAcquireForAsync(long tag, bool checkPeers)
+    {
+        if (TryTake())
+        {
+            TookOwnership();
+            return true;
+        }
+
+        if (checkPeers && TryTakeOverFromDead(out int pid) is string why)
+        {
+            TookOwnership();
+            throw new ShmLockAbandonedException(Name, pid, why);
+        }
+
+        return false;
     }
 
     /// <summary>Holds the lock until disposed; from <see cref="Hold"/>.</summary>

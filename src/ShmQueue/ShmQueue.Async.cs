@@ -1,17 +1,19 @@
-using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using ShmIpc.Async;
 using ShmIpc.Signaling;
 
 namespace ShmIpc;
 
 public sealed partial class ShmQueue
 {
-    private readonly Lock _pumpLock = new();
-    private AsyncPump? _pump;
+    private QueueDequeueWaits? _dequeueWaits;
+    private QueueEnqueueWaits? _enqueueWaits;
 
     /// <summary>
-    /// Appends a message, completing when it is in the queue. Completes synchronously when there is space;
-    /// otherwise one background thread per queue object serves every pending async call (no thread per call).
-    /// Faults with <see cref="ShmQueueShutDownException"/> once the queue is shut down (also while it waits).
+    /// Appends a message, completing when it is in the queue. Completes synchronously when there is space; otherwise the
+    /// call waits without a thread of its own, on the process's few async waiter threads (see <see cref="DequeueAsync"/>).
+    /// Async enqueues of one queue object complete in the order they were made. Faults with
+    /// <see cref="ShmQueueShutDownException"/> once the queue is shut down (also while it waits).
     /// </summary>
     public ValueTask EnqueueAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
     {
@@ -21,26 +23,34 @@ public sealed partial class ShmQueue
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        // The fast path must not overtake this object's own async enqueues still waiting in the pump.
-        AsyncPump? pump = Volatile.Read(ref _pump);
+        QueueEnqueueWaits waits = EnqueueWaits();
         try
         {
-            if ((pump is null || !pump.HasPendingEnqueues) && TryEnqueue(message.Span))
+            // The fast path must not overtake this object's own async enqueues still waiting.
+            if (!waits.HasPending && TryEnqueue(message.Span))
             {
                 return ValueTask.CompletedTask;
             }
         }
-        catch (ShmQueueShutDownException e)
+        catch (Exception e) when (e is ShmQueueShutDownException or ObjectDisposedException)
         {
             return ValueTask.FromException(e);
         }
 
-        return new ValueTask(GetPump().Add(new AsyncPump.Operation(message, cancellationToken)));
+        AsyncOperation<bool> operation = waits.Enqueues.Rent();
+        operation.Kind = QueueEnqueueWaits.Enqueue;
+        operation.Message = message;
+        ValueTask task = operation.AsValueTask();
+        waits.Add(operation, cancellationToken);
+        return task;
     }
 
     /// <summary>
-    /// Takes the next message, completing synchronously when one is waiting. Faults with
-    /// <see cref="ShmQueueShutDownException"/> once the queue is shut down and drained.
+    /// Takes the next message, completing synchronously when one is waiting. Otherwise the call waits without a thread of
+    /// its own: a few waiter threads per process sleep on the semaphores of every pending call (futex_waitv on Linux) and
+    /// complete it when a message arrives; the continuation runs on the thread pool. Faults with
+    /// <see cref="ShmQueueShutDownException"/> once the queue is shut down and drained, with
+    /// <see cref="ObjectDisposedException"/> when it is disposed meanwhile; a cancellation is seen within milliseconds.
     /// </summary>
     public ValueTask<byte[]> DequeueAsync(CancellationToken cancellationToken = default)
     {
@@ -49,399 +59,161 @@ public sealed partial class ShmQueue
             return ValueTask.FromCanceled<byte[]>(cancellationToken);
         }
 
+        QueueDequeueWaits waits = DequeueWaits();
         try
         {
-            if (TryDequeue(out byte[]? message))
+            if (!waits.HasPending && TryDequeue(out byte[]? message))
             {
                 return new ValueTask<byte[]>(message);
             }
         }
-        catch (ShmQueueShutDownException e)
+        catch (Exception e) when (e is ShmQueueShutDownException or ObjectDisposedException)
         {
             return ValueTask.FromException<byte[]>(e);
         }
 
-        var operation = new AsyncPump.Operation(default, cancellationToken, isDequeue: true);
-        return new ValueTask<byte[]>(GetPump().AddDequeue(operation));
+        AsyncOperation<byte[]> operation = waits.Messages.Rent();
+        operation.Kind = QueueDequeueWaits.Dequeue;
+        ValueTask<byte[]> task = operation.AsValueTaskOfT();
+        waits.Add(operation, cancellationToken);
+        return task;
     }
 
     /// <summary>
     /// Messages as they arrive, until <paramref name="cancellationToken"/> is cancelled, the queue is disposed, or
     /// it is shut down and drained (then the sequence simply ends).
     /// </summary>
-    public async IAsyncEnumerable<byte[]> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            byte[] message;
-            try
-            {
-                message = await DequeueAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-                yield break;
-            }
-            catch (ShmQueueShutDownException)
-            {
-                yield break;
-            }
-
-            yield return message;
-        }
-    }
-
-    private AsyncPump GetPump()
-    {
-        ThrowIfDisposed();
-        lock (_pumpLock)
-        {
-            ThrowIfDisposed();
-            return _pump ??= new AsyncPump(this);
-        }
-    }
-
-    private void StopAsyncPump()
-    {
-        AsyncPump? pump;
-        lock (_pumpLock)
-        {
-            pump = _pump;
-        }
-
-        pump?.Stop();
-    }
+    public IAsyncEnumerable<byte[]> ReadAllAsync(CancellationToken cancellationToken = default) =>
+        AsyncWaitQueue.ReadAll(DequeueAsync, static e => e is ObjectDisposedException or ShmQueueShutDownException, cancellationToken);
 
     /// <summary>
-    /// Serves pending async calls of one queue object from one thread: tries them in arrival order,
-    /// and when none can proceed sleeps on the queue's wait signal (the same spin-then-semaphore wait
-    /// the blocking calls use), in short slices so calls of the other kind and new calls are noticed.
+    /// The queue's consuming side as a <see cref="ChannelReader{T}"/> of raw messages, for code written against
+    /// System.Threading.Channels: <see cref="ChannelReader{T}.WaitToReadAsync"/> waits like <see cref="DequeueAsync"/> (without
+    /// consuming) and returns false once the queue is shut down and drained; <see cref="ChannelReader{T}.TryRead"/> never
+    /// blocks. Each call returns a new adapter over this queue object.
     /// </summary>
-    private sealed class AsyncPump
+    public ChannelReader<byte[]> AsChannelReader() => new ShmChannelReader<byte[]>(new QueueChannelEndpoint(this), serializer: null);
+
+    /// <summary>
+    /// The queue's producing side as a <see cref="ChannelWriter{T}"/> of raw messages: <see cref="ChannelWriter{T}.TryWrite"/>
+    /// never blocks, <see cref="ChannelWriter{T}.WaitToWriteAsync"/> waits for space and returns false once the queue is shut
+    /// down, <see cref="ChannelWriter{T}.TryComplete"/> shuts the queue down (readers drain what is in it).
+    /// </summary>
+    public ChannelWriter<byte[]> AsChannelWriter() => new ShmChannelWriter<byte[]>(new QueueChannelEndpoint(this), serializer: null);
+
+    internal ValueTask<bool> WaitToDequeueAsync(CancellationToken cancellationToken) =>
+        DequeueWaits().WaitAsync(DequeueWaits().Flags, QueueDequeueWaits.WaitToRead, cancellationToken);
+
+    internal ValueTask<bool> WaitToEnqueueAsync(CancellationToken cancellationToken) =>
+        EnqueueWaits().WaitAsync(EnqueueWaits().Flags, QueueEnqueueWaits.WaitToWrite, cancellationToken);
+
+    private QueueDequeueWaits DequeueWaits()
     {
-        private readonly ShmQueue _queue;
-        private readonly object _gate = new();
-        private readonly LinkedList<Operation> _dequeues = new();
-        private readonly LinkedList<Operation> _enqueues = new();
-        private readonly Thread _thread;
-        private volatile bool _stopping;
+        ThrowIfDisposed();
+        return Volatile.Read(ref _dequeueWaits) ?? Created(ref _dequeueWaits, new QueueDequeueWaits(this));
+    }
 
-        /// <summary>Which semaphore the pump sleeps on: 0 none, 1 data, 2 space.</summary>
-        private volatile int _sleepingOn;
-        private volatile int _pendingEnqueues;
-        private int _turn;
+    private QueueEnqueueWaits EnqueueWaits()
+    {
+        ThrowIfDisposed();
+        return Volatile.Read(ref _enqueueWaits) ?? Created(ref _enqueueWaits, new QueueEnqueueWaits(this));
+    }
 
-        public AsyncPump(ShmQueue queue)
+    private static T Created<T>(ref T? field, T created)
+        where T : class => Interlocked.CompareExchange(ref field, created, null) ?? created;
+
+    /// <summary>The hook of <see cref="Dispose"/>: pending async calls fault with ObjectDisposedException and leave their guards.</summary>
+    private void StopAsyncPump()
+    {
+        TimeSpan timeout = TimeSpan.FromSeconds(10);
+        Volatile.Read(ref _dequeueWaits)?.StopAndWait(timeout);
+        Volatile.Read(ref _enqueueWaits)?.StopAndWait(timeout);
+    }
+
+    /// <summary>The pending async calls of one kind on this queue object; the owner's guard is <see cref="Enter"/>.</summary>
+    private abstract class QueueWaits(ShmQueue queue, WaitSignal signal) : AsyncWaitQueue
+    {
+        public readonly OperationCache<bool> Flags = new();
+
+        protected ShmQueue Queue => queue;
+
+        protected override WaitSignal Signal => signal;
+
+        protected override void EnterOwner() => queue.Enter();
+
+        protected override void ExitOwner() => queue.Exit();
+    }
+
+    /// <summary>Dequeues and waits to read (channel adapter), in arrival order; they sleep on the data signal.</summary>
+    private sealed class QueueDequeueWaits(ShmQueue queue) : QueueWaits(queue, queue._dataSignal)
+    {
+        public const int Dequeue = 0;
+        public const int WaitToRead = 1;
+
+        public readonly OperationCache<byte[]> Messages = new();
+
+        protected override bool TryServe(AsyncOperation operation, bool checkPeers)
         {
-            _queue = queue;
-            _thread = new Thread(Run) { IsBackground = true, Name = $"ShmQueue async: {queue.Name}" };
-            _thread.Start();
-        }
-
-        public bool HasPendingEnqueues => _pendingEnqueues > 0;
-
-        public Task Add(Operation operation)
-        {
-            Register(_enqueues, operation);
-            return operation.Completion.Task;
-        }
-
-        public Task<byte[]> AddDequeue(Operation operation)
-        {
-            Register(_dequeues, operation);
-            return operation.Completion.Task;
-        }
-
-        private void Register(LinkedList<Operation> list, Operation operation)
-        {
-            // Before publishing: a cancellation that fires at once just marks the operation done.
-            operation.RegisterCancellation();
-            lock (_gate)
+            ShmQueue queue = Queue;
+            queue.ThrowIfDisposed();
+            if (checkPeers)
             {
-                if (_stopping)
+                queue.ResolvePendingRecord();
+            }
+
+            if (operation.Kind == WaitToRead)
+            {
+                if (!queue.IsReadableOrOver())
                 {
-                    operation.Fail(new ObjectDisposedException(nameof(ShmQueue), $"Queue '{_queue.Name}' has been disposed."));
-                    return;
+                    return false;
                 }
 
-                list.AddLast(operation);
-                if (list == _enqueues)
+                // Shut down and empty: nothing will ever be read.
+                bool over = queue._ring.ShutdownState != Layout.QueueDescriptor.ShutdownNone && !queue._ring.HasReadable();
+                ((AsyncOperation<bool>)operation).StageResult(!over);
+                return true;
+            }
+
+            if (!queue.TryDequeue(out byte[]? message))
+            {
+                return false;
+            }
+
+            ((AsyncOperation<byte[]>)operation).StageResult(message);
+            return true;
+        }
+    }
+
+    /// <summary>Enqueues and waits to write (channel adapter), in arrival order; they sleep on the space signal.</summary>
+    private sealed class QueueEnqueueWaits(ShmQueue queue) : QueueWaits(queue, queue._spaceSignal)
+    {
+        public const int Enqueue = 0;
+        public const int WaitToWrite = 1;
+
+        public readonly OperationCache<bool> Enqueues = new();
+
+        protected override bool TryServe(AsyncOperation operation, bool checkPeers)
+        {
+            ShmQueue queue = Queue;
+            queue.ThrowIfDisposed();
+            if (checkPeers)
+            {
+                queue.RepairReclaim();
+            }
+
+            if (operation.Kind == WaitToWrite)
+            {
+                var condition = new SpaceCondition(queue, 0);
+                if (!condition.IsSatisfied())
                 {
-                    _pendingEnqueues = _enqueues.Count;
+                    return false;
                 }
 
-                Monitor.PulseAll(_gate);
+                ((AsyncOperation<bool>)operation).StageResult(queue._ring.ShutdownState == Layout.QueueDescriptor.ShutdownNone);
+                return true;
             }
 
-            // If the pump sleeps on the other kind's semaphore, one post ends that sleep early (another
-            // process may take it instead: a harmless spurious wakeup, and the pump's slice is short).
-            int sleepingOn = _sleepingOn;
-            if (list == _dequeues && sleepingOn == 2)
-            {
-                _queue._spaceSemaphore.Post();
-            }
-            else if (list == _enqueues && sleepingOn == 1)
-            {
-                _queue._dataSemaphore.Post();
-            }
-        }
-
-        public void Stop()
-        {
-            _stopping = true;
-            lock (_gate)
-            {
-                Monitor.PulseAll(_gate);
-            }
-
-            _queue._dataSemaphore.Post();
-            _queue._spaceSemaphore.Post();
-            _thread.Join(TimeSpan.FromSeconds(10));
-        }
-
-        private void Run()
-        {
-            try
-            {
-                while (!_stopping)
-                {
-                    bool hasDequeues, hasEnqueues;
-                    lock (_gate)
-                    {
-                        Prune(_dequeues);
-                        Prune(_enqueues);
-                        _pendingEnqueues = _enqueues.Count;
-                        hasDequeues = _dequeues.Count > 0;
-                        hasEnqueues = _enqueues.Count > 0;
-                        if (!hasDequeues && !hasEnqueues)
-                        {
-                            Monitor.Wait(_gate, 100);
-                            continue;
-                        }
-                    }
-
-                    bool progressed = (hasDequeues && ServeDequeues()) | (hasEnqueues && ServeEnqueues());
-                    if (!progressed)
-                    {
-                        SleepUntilChange(hasDequeues, hasEnqueues);
-                    }
-                }
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-            catch (Exception e)
-            {
-                FailAll(e);
-                return;
-            }
-
-            FailAll(new ObjectDisposedException(nameof(ShmQueue), $"Queue '{_queue.Name}' has been disposed."));
-        }
-
-        private bool ServeDequeues()
-        {
-            bool progressed = false;
-            while (First(_dequeues) is { } operation)
-            {
-                lock (operation)
-                {
-                    if (!operation.IsDone)
-                    {
-                        try
-                        {
-                            if (!_queue.TryDequeue(out byte[]? message))
-                            {
-                                return progressed;
-                            }
-
-                            operation.Succeed(message);
-                        }
-                        catch (ShmQueueShutDownException e)
-                        {
-                            // Drained after a shutdown: this call and every later one fail the same way.
-                            operation.Fail(e);
-                        }
-                    }
-                }
-
-                Remove(_dequeues, operation);
-                progressed = true;
-            }
-
-            return progressed;
-        }
-
-        private bool ServeEnqueues()
-        {
-            bool progressed = false;
-            while (First(_enqueues) is { } operation)
-            {
-                lock (operation)
-                {
-                    if (!operation.IsDone)
-                    {
-                        try
-                        {
-                            if (!_queue.TryEnqueue(operation.Message.Span))
-                            {
-                                return progressed;
-                            }
-
-                            operation.Succeed(null);
-                        }
-                        catch (ShmQueueShutDownException e)
-                        {
-                            operation.Fail(e);
-                        }
-                    }
-                }
-
-                Remove(_enqueues, operation);
-                progressed = true;
-            }
-
-            return progressed;
-        }
-
-        private void SleepUntilChange(bool hasDequeues, bool hasEnqueues)
-        {
-            // Both kinds waiting: alternate in short slices. One kind: sleep up to one slice.
-            long deadline = WaitSignal.DeadlineFrom(hasDequeues && hasEnqueues ? TimeSpan.FromMilliseconds(1) : _queue._wait.SleepSlice);
-            _queue.Enter();
-            try
-            {
-                // Both kinds waiting: alternate which signal to sleep on, so both get their dead-peer checks.
-                if (hasDequeues && (!hasEnqueues || (++_turn & 1) == 0))
-                {
-                    _sleepingOn = 1;
-                    var condition = new ReadableCondition(_queue);
-                    _queue._dataSignal.Wait(ref condition, _queue._wait, deadline, CancellationToken.None);
-                }
-                else
-                {
-                    _sleepingOn = 2;
-                    int length = First(_enqueues)?.Message.Length ?? 0;
-                    var condition = new SpaceCondition(_queue, length);
-                    _queue._spaceSignal.Wait(ref condition, _queue._wait, deadline, CancellationToken.None);
-                }
-            }
-            finally
-            {
-                _sleepingOn = 0;
-                _queue.Exit();
-            }
-        }
-
-        private Operation? First(LinkedList<Operation> list)
-        {
-            lock (_gate)
-            {
-                return list.First?.Value;
-            }
-        }
-
-        private void Remove(LinkedList<Operation> list, Operation operation)
-        {
-            lock (_gate)
-            {
-                list.Remove(operation);
-                _pendingEnqueues = _enqueues.Count;
-            }
-        }
-
-        private static void Prune(LinkedList<Operation> list)
-        {
-            for (LinkedListNode<Operation>? node = list.First; node is not null;)
-            {
-                LinkedListNode<Operation>? next = node.Next;
-                if (node.Value.IsDone)
-                {
-                    list.Remove(node);
-                }
-
-                node = next;
-            }
-        }
-
-        private void FailAll(Exception error)
-        {
-            lock (_gate)
-            {
-                _stopping = true;
-                foreach (Operation operation in _dequeues.Concat(_enqueues))
-                {
-                    operation.Fail(error);
-                }
-
-                _dequeues.Clear();
-                _enqueues.Clear();
-            }
-        }
-
-        /// <summary>One pending async call. Completed under its own lock, so a cancellation and a success cannot both happen.</summary>
-        internal sealed class Operation
-        {
-            private readonly CancellationToken _cancellationToken;
-            private CancellationTokenRegistration _registration;
-
-            public Operation(ReadOnlyMemory<byte> message, CancellationToken cancellationToken, bool isDequeue = false)
-            {
-                Message = message;
-                _cancellationToken = cancellationToken;
-                IsDequeue = isDequeue;
-                Completion = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-
-            public ReadOnlyMemory<byte> Message { get; }
-
-            public bool IsDequeue { get; }
-
-            public TaskCompletionSource<byte[]> Completion { get; }
-
-            public bool IsDone { get; private set; }
-
-            public void RegisterCancellation()
-            {
-                if (_cancellationToken.CanBeCanceled)
-                {
-                    _registration = _cancellationToken.Register(static state =>
-                    {
-                        var operation = (Operation)state!;
-                        lock (operation)
-                        {
-                            if (!operation.IsDone)
-                            {
-                                operation.IsDone = true;
-                                operation.Completion.TrySetCanceled(operation._cancellationToken);
-                            }
-                        }
-                    }, this);
-                }
-            }
-
-            /// <summary>Called under this operation's lock. Unregister, not Dispose: Dispose would wait for a
-            /// cancellation callback that is itself waiting for this lock.</summary>
-            public void Succeed(byte[]? message)
-            {
-                IsDone = true;
-                Completion.TrySetResult(message!);
-                _registration.Unregister();
-            }
-
-            public void Fail(Exception error)
-            {
-                lock (this)
-                {
-                    if (!IsDone)
-                    {
-                        IsDone = true;
-                        Completion.TrySetException(error);
-                    }
-                }
-
-                _registration.Unregister();
-            }
+            return queue.TryEnqueue(operation.Message.Span);
         }
     }
 }

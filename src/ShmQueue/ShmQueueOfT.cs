@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using ShmIpc.Async;
 
 namespace ShmIpc;
 
@@ -18,6 +20,8 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
     private static readonly ShmMessageReader<IShmSerializer<T>, T> s_read = static (bytes, serializer) => serializer.Deserialize(bytes);
 
     private readonly IShmSerializer<T> _serializer;
+    private ChannelReader<T>? _reader;
+    private ChannelWriter<T>? _writer;
 
     /// <summary>Wraps an open queue; the typed queue owns it from now on.</summary>
     public ShmQueue(ShmQueue queue, IShmSerializer<T>? serializer = null)
@@ -105,6 +109,23 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
             yield return _serializer.Deserialize(message);
         }
     }
+
+    /// <summary>
+    /// The queue's consuming side as a <see cref="ChannelReader{T}"/>, as a Channel's <c>Reader</c>: plug the queue into
+    /// code written for System.Threading.Channels. <see cref="ChannelReader{T}.WaitToReadAsync"/> waits on the process's
+    /// async waiter threads (no spinning, no thread per call) and returns false once the queue is shut down and drained;
+    /// <see cref="ChannelReader{T}.TryRead"/> never blocks; <see cref="ChannelReader{T}.Completion"/> completes when the
+    /// reader sees the shutdown.
+    /// </summary>
+    public ChannelReader<T> Reader => _reader ??= new ShmChannelReader<T>(new QueueChannelEndpoint(Queue), _serializer);
+
+    /// <summary>
+    /// The queue's producing side as a <see cref="ChannelWriter{T}"/>, as a Channel's <c>Writer</c>:
+    /// <see cref="ChannelWriter{T}.TryWrite"/> never blocks (false when full or shut down),
+    /// <see cref="ChannelWriter{T}.WaitToWriteAsync"/> waits for space and returns false once the queue is shut down, and
+    /// <see cref="ChannelWriter{T}.TryComplete"/> shuts the queue down (readers drain what is in it).
+    /// </summary>
+    public ChannelWriter<T> Writer => _writer ??= new ShmChannelWriter<T>(new QueueChannelEndpoint(Queue), _serializer);
 
     /// <summary>True once any process has shut the queue down (<see cref="ShmQueue.IsShutDown"/>).</summary>
     public bool IsShutDown => Queue.IsShutDown;

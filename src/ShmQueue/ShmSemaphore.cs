@@ -83,8 +83,8 @@ public sealed unsafe class ShmSemaphore : IDisposable
     public bool TryWait(TimeSpan timeout) => TryTake() || WaitCore(WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
 
     /// <summary>
-    /// Takes one count asynchronously. Completes synchronously when a count is there; otherwise one background thread per
-    /// process, shared by all pending async waits, retries every millisecond (no thread blocked per call).
+    /// Takes one count asynchronously. Completes synchronously when a count is there; otherwise the wait is a pending
+    /// operation on the process's few async waiter threads, which sleep on the semaphore's signal (no thread per call).
     /// </summary>
     public ValueTask WaitAsync(CancellationToken cancellationToken = default)
     {
@@ -93,7 +93,7 @@ public sealed unsafe class ShmSemaphore : IDisposable
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        return TryTake() ? ValueTask.CompletedTask : new ValueTask(AsyncWaitPoller.Add(new PendingSemaphoreWait(this, cancellationToken)));
+        return TryTake() ? ValueTask.CompletedTask : AsyncWaits().WaitAsync(0, cancellationToken);
     }
 
     /// <summary>Adds <paramref name="releaseCount"/> counts, waking waiters; returns the count before.</summary>
@@ -162,19 +162,18 @@ public sealed unsafe class ShmSemaphore : IDisposable
         public void BeforeSleep() => owner._lease.ThrowIfDisposed();
     }
 
-    private sealed class PendingSemaphoreWait(ShmSemaphore owner, CancellationToken cancellationToken) : PendingWait(cancellationToken)
+    private SharedStateWaits? _asyncWaits;
+
+    private SharedStateWaits AsyncWaits()
     {
-        public override bool TryComplete(bool checkPeers)
+        if (Volatile.Read(ref _asyncWaits) is { } waits)
         {
-            owner._lease.Enter();
-            try
-            {
-                return owner.TryTake();
-            }
-            finally
-            {
-                owner._lease.Exit();
-            }
+            return waits;
+        }
+
+        lock (_lease)
+        {
+            return _asyncWaits ??= new SharedStateWaits(_lease, _signal, (_, _) => TryTake());
         }
     }
 }

@@ -78,6 +78,11 @@ internal static partial class ChildRoles
                     return sync;
                 }
 
+                if (AsyncRoles.TryRun(role, args) is int awaited)
+                {
+                    return awaited;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

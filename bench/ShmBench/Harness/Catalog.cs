@@ -97,6 +97,13 @@ internal static class Catalog
         // The cost of one message (issue 16): bench/instructions.sh, valgrind --tool=callgrind, not a scenario.
         new("shmipc.queue_64B_instructions_per_message", "instructions", "Queue Enqueue + Dequeue of one 64 B message, one process (callgrind: difference of two message counts)"),
         new("shmipc.pipe_64B_instructions_per_message", "instructions", "Pipe Send + ReceiveInto of one 64 B message, one process (callgrind: difference of two message counts)"),
+        new("shmipc.async_pipe_8B_rtt_median", "ns", "Pipe 8 B round trip with await SendAsync / await ReceiveAsync(Memory) in both processes (waiter threads + thread-pool continuations)"),
+        new("shmipc.async_sync_pipe_8B_rtt_median", "ns", "The synchronous pipe 8 B round trip (default wait strategy) in the same run"),
+        new("dotnet.channel_8B_rtt_median", "ns", "System.Threading.Channels: ping-pong of a long between two tasks over two unbounded channels, one process"),
+        new("shmipc.async_1000_pending_receives_threads", "threads", "Threads of this process while 1,000 pipe ends each await one ReceiveAsync"),
+        new("shmipc.async_threads_before", "threads", "Threads of this process before any async call"),
+        new("shmipc.async_1000_pending_receives_added_threads", "threads", "Threads added by the 1,000 pending receives (goal: <= 2 + cores)"),
+        new("shmipc.async_pipe_rtt_allocated_bytes", "B", "Bytes allocated per steady-state awaited pipe round trip in this process (GC.GetTotalAllocatedBytes, all threads)"),
 
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
@@ -154,6 +161,8 @@ internal static class Catalog
     [
         new("pipe", "pipe 8 B rtt (spinning) <= 2x the best C ring's ping-pong (c.best_spin, header commit)", "shmipc.pipe_8B_rtt_median", "c.best_spin_8B_rtt_median", GoalTest.AtMost, 2, Paired: "pair.pipe_8B_rtt_per_c_best_spin"),
         new("pipe", "history: pipe 8 B rtt / the old C floor's word ping-pong (c.spin; was <= 2x; reported)", "shmipc.pipe_8B_rtt_median", "c.spin_8B_rtt_median", GoalTest.AtLeast, 0),
+        new("async", "1,000 pending pipe receives add <= 2 + cores threads", "shmipc.async_1000_pending_receives_added_threads", null, GoalTest.AtMost, 2 + Environment.ProcessorCount),
+        new("async", "a steady-state awaited round trip allocates 0 bytes", "shmipc.async_pipe_rtt_allocated_bytes", null, GoalTest.AtMost, 0),
         new("pipe", "pipe 8 B rtt (spinning) >= 20x faster than .NET UDS", "dotnet.uds_8B_rtt_median", "shmipc.pipe_8B_rtt_median", GoalTest.AtLeast, 20),
         new("pipe", "pipe 8 B rtt (receiver sleeping) <= 1.2x C semaphore ping-pong", "shmipc.pipe_8B_sleep_rtt_median", "c.sem_8B_rtt_median", GoalTest.AtMost, 1.2, Paired: "pair.pipe_8B_sleep_rtt_per_c_sem"),
         new("pipe", "pipe 64 B stream >= .NET UDS batched stream", "shmipc.pipe_64B_stream_throughput", "dotnet.uds_64B_batched_stream_throughput", GoalTest.AtLeast, 1),

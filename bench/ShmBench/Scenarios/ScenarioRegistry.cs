@@ -19,6 +19,7 @@ internal static class ScenarioRegistry
         new InteropScenario(),
         new SyncScenario(),
         new OversubscribedScenario(),
+        new AsyncScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);

@@ -23,6 +23,15 @@ internal abstract class NamedSemaphore : IDisposable
     /// <summary>The current count (diagnostics and tests: it may change as soon as it is read).</summary>
     public abstract int CurrentCount { get; }
 
+    /// <summary>
+    /// The semaphore's memory (a <c>sem_t*</c>), kept valid until <see cref="ReleaseAddress"/> even when this object is
+    /// disposed meanwhile (its close is deferred): the async waiter threads watch it and may still consume a post from it.
+    /// </summary>
+    public abstract nint AcquireAddress();
+
+    /// <summary>Ends one <see cref="AcquireAddress"/>; the last release after <see cref="Dispose"/> closes the handle.</summary>
+    public abstract void ReleaseAddress();
+
     /// <summary>Closes this process's handle; the semaphore itself lives until it is unlinked and closed everywhere.</summary>
     public abstract void Dispose();
 }

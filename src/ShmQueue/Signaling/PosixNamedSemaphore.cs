@@ -145,6 +145,15 @@ internal sealed unsafe class PosixNamedSemaphore : NamedSemaphore
     public override int CurrentCount =>
         Libc.SemGetValue(_handle, out int value) == 0 ? value : throw ErrnoException(Marshal.GetLastPInvokeError(), "read", OsName);
 
+    public override nint AcquireAddress()
+    {
+        bool added = false;
+        _handle.DangerousAddRef(ref added);
+        return _handle.DangerousGetHandle();
+    }
+
+    public override void ReleaseAddress() => _handle.DangerousRelease();
+
     public override void Dispose() => _handle.Dispose();
 
     private static Libc.TimeSpec Deadline(int clock, TimeSpan timeout)

@@ -239,22 +239,46 @@ internal sealed unsafe class WaitSignal
     /// </summary>
     private void SettleRegistration()
     {
-        int current = Volatile.Read(ref *_sleepers);
-        while (current > 0)
+        if (TryTakeBackRegistration())
         {
-            int seen = Interlocked.CompareExchange(ref *_sleepers, current - 1, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
+            return;
         }
 
         // A notifier took our registration: its post is due (microseconds). Consume it. A notifier that
         // died between its exchange and its post leaves nothing: give up after a short while.
         _semaphore.Wait(s_settleTimeout);
     }
+
+    /// <summary>
+    /// Registers one sleeper (a full fence: pairs with <see cref="Notify"/>'s fence). The caller must re-check its condition
+    /// afterwards and settle the registration exactly once (see <see cref="SettleRegistration"/>): the async waiter threads
+    /// (ShmIpc.Async) use this half of the protocol and sleep on the semaphore themselves.
+    /// </summary>
+    public void Register() => Interlocked.Increment(ref *_sleepers);
+
+    /// <summary>
+    /// The non-blocking half of settling a registration: true when it was taken back (the count decremented while
+    /// positive); false when a notifier took it, so its post is due and must be consumed by whoever registered.
+    /// </summary>
+    public bool TryTakeBackRegistration()
+    {
+        int current = Volatile.Read(ref *_sleepers);
+        while (current > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref *_sleepers, current - 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>How long a registration taken by a notifier waits for that notifier's post before giving up (it died between).</summary>
+    public static TimeSpan SettleTimeout => s_settleTimeout;
 
     private static readonly TimeSpan s_settleTimeout = TimeSpan.FromMilliseconds(10);
 

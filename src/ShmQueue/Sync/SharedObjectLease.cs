@@ -25,6 +25,7 @@ internal sealed unsafe class SharedObjectLease : IDisposable
     private int _users;
     private volatile bool _disposed;
     private int _disposing;
+    private List<SharedStateWaits>? _asyncWaits;
 
     private SharedObjectLease(ShmSegment segment, ShmSharedObjectOptions options)
     {
@@ -145,6 +146,15 @@ internal sealed unsafe class SharedObjectLease : IDisposable
         }
     }
 
+    /// <summary>Async waits of an object on this lease: <see cref="Dispose"/> faults them and waits for them to let go first.</summary>
+    public void AddAsyncWaits(SharedStateWaits waits)
+    {
+        lock (_semaphores)
+        {
+            (_asyncWaits ??= []).Add(waits);
+        }
+    }
+
     /// <summary>Registers a blocking call: the mapping stays until it calls <see cref="Exit"/>.</summary>
     public void Enter()
     {
@@ -208,6 +218,17 @@ internal sealed unsafe class SharedObjectLease : IDisposable
 
         // Full fence: the flag is visible before we read _users (pairs with Enter's increment-then-check).
         Interlocked.MemoryBarrier();
+        SharedStateWaits[] asyncWaits;
+        lock (_semaphores)
+        {
+            asyncWaits = _asyncWaits?.ToArray() ?? [];
+        }
+
+        foreach (SharedStateWaits waits in asyncWaits)
+        {
+            waits.StopAndWait(TimeSpan.FromSeconds(10));
+        }
+
         var spinner = new SpinWait();
         long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
         while (Volatile.Read(ref _users) > 0)
