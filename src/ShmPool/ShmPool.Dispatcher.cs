@@ -25,8 +25,21 @@ namespace ShmIpc;
 //   sends, and receives the reply on its own thread: two threads per round trip (caller, worker), no thread-pool
 //   hop, no event. Anything else it receives meanwhile is handled as the reader would; then it hands the pipe back.
 // The lock guards the queue, the slots, each worker's state and in-flight list, and the pool's state. It is held
-// for short steps only (choosing a worker and copying a chunk into its pipe), never while waiting for a worker or
-// deserializing results.
+// for short steps only (choosing a worker and copying a chunk into its pipe), never while waiting for a worker,
+// starting one, or deserializing results.
+//
+// Starting workers (ShmPool.Supervisor.cs): slots without a worker wait in _unfilled; one start loop per pool fills
+// them one at a time, outside the lock (a process start and a pipe creation take milliseconds: dispatch goes on), and
+// keeps at most StartWindow workers Starting (launched, not Ready yet). A .NET child's start is ~50-100 ms of CPU: N
+// children started together share the cores and all become Ready together, after N times that / cores, so Pool(200)
+// would serve nothing for tens of seconds; through the window, workers become Ready one after the other from the first
+// start on, the total stays linear (the window keeps the cores busy), and the pool serves from its first Ready worker
+// (chunks go to Ready workers only; the others join as they become Ready). Each child's pipe is created right after its
+// process starts, and the child waits for it as long as its parent lives: no child is given up for starting slowly.
+// The constructor starts the first window itself (so a pool that cannot start a worker throws there, and a pool no
+// larger than the window has all its processes when the constructor returns); the loop starts the rest, kicked
+// whenever room may have appeared: a worker said Ready, a worker ended, a slot became free. WaitForWorkers waits
+// until every slot holds a Ready worker.
 public sealed partial class ShmPool
 {
     private static int s_poolCounter;
@@ -46,6 +59,21 @@ public sealed partial class ShmPool
     private readonly List<PoolWorker> _notEnded = new();
     private readonly LinkedList<PoolChunk> _queue = new();
     private readonly Dictionary<TargetMethod, PoolFunction> _functions = new();
+
+    /// <summary>Slots without a worker that the start loop fills, in order (see "Starting workers" above).</summary>
+    private readonly Queue<int> _unfilled = new();
+
+    /// <summary>Set, under the lock, whenever a worker becomes Ready or the pool stops being able to serve: what WaitForWorkers waits on.</summary>
+    private readonly ManualResetEventSlim _workersChanged = new(false);
+
+    /// <summary>The Init message, the same bytes for every worker and every replacement.</summary>
+    private readonly byte[] _initMessage;
+
+    /// <summary>The start loop while it runs (null when none): at most one per pool; Join waits for it.</summary>
+    private TaskCompletionSource? _startLoop;
+
+    /// <summary>Workers taken out of <see cref="_unfilled"/> and being launched outside the lock (0 or 1: one start loop).</summary>
+    private int _launching;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.MethodInfo, PoolFunction> _functionsByMethod = new();
     private readonly int _poolId = Interlocked.Increment(ref s_poolCounter);
     private readonly Timer? _timeoutTimer;

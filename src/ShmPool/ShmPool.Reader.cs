@@ -131,7 +131,9 @@ public sealed partial class ShmPool
                 lock (_lock)
                 {
                     worker.OnReady();
+                    _workersChanged.Set();
                     Pump();
+                    KickStarts(); // it left the start window
                 }
 
                 break;
@@ -173,6 +175,7 @@ public sealed partial class ShmPool
                 {
                     _broken ??= new InvalidOperationException($"the initializer threw in worker {worker.Pid}: {error.Message}", error);
                     FailQueued(_broken);
+                    _workersChanged.Set();
                 }
 
                 break;

@@ -11,26 +11,174 @@ namespace ShmIpc;
 // The supervisor: workers start, end and are replaced here (see the Design notes in ShmPool.Dispatcher.cs).
 public sealed partial class ShmPool
 {
-    /// <summary>Starts a worker in <paramref name="slot"/>. Under the lock.</summary>
-    private void StartWorker(int slot) => AttachWorker(LaunchWorker(slot));
-
     /// <summary>
-    /// Starts the process of a worker for <paramref name="slot"/>, before its pipe exists: the child waits for the
-    /// pipe to appear (ChildHost.ConnectWhenCreated), so the pipe's creation, and the other workers' launches,
-    /// overlap the child's runtime start instead of delaying it. Under the lock.
+    /// How many workers may be Starting (launched, not Ready yet) at once: one per core and one more, for the parts of a
+    /// start that wait rather than compute. A .NET child's start is ~50-100 ms of CPU, so children started together share
+    /// the cores and become Ready together: more of them at once only delays the first (see the Design notes in
+    /// ShmPool.Dispatcher.cs, "Starting workers"). Measured on 2 cores, Pool(64) from the constructor to every worker
+    /// ready: window 1, 6.0 s; 2, 4.2-5.0 s; 3, 3.7-4.4 s; 4, 3.8-3.9 s (but its first result came at 220-270 ms
+    /// instead of 120-170 ms); 8, 4.2 s.
     /// </summary>
-    private (int Slot, string PipeName, Process Process) LaunchWorker(int slot)
+    internal static int StartWindow { get; } = Environment.ProcessorCount + 1;
+
+    /// <summary>A start is wanted: the pool runs (or closes with work queued) and can start workers. Under the lock.</summary>
+    private bool StartsWanted => _broken is null && (_state == PoolState.Running || (_state == PoolState.Closed && _queue.Count > 0));
+
+    /// <summary>Every slot holds a Ready worker. Under the lock.</summary>
+    private bool AllWorkersReady
     {
-        int n = ++_workerCounter;
-        ProcessIdentity me = ShmQueueContract.CurrentProcess;
-        string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{n}";
-        return (slot, pipeName, ChildLauncher.Start(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment));
+        get
+        {
+            foreach (PoolWorker? worker in _slots)
+            {
+                if (worker is not { State: WorkerState.Ready })
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 
-    /// <summary>Creates the pipe of a launched worker, sends it Init and starts its reader; kills it if that fails. Under the lock.</summary>
-    private void AttachWorker((int Slot, string PipeName, Process Process) launched)
+    /// <summary>
+    /// Takes the next unfilled slot to start a worker in, when a start is wanted and the start window has room (the
+    /// workers Starting plus the one being launched are fewer than <see cref="StartWindow"/>). Under the lock.
+    /// </summary>
+    private bool TryTakeSlotToStart(out int slot)
     {
-        (int slot, string pipeName, Process process) = launched;
+        slot = -1;
+        if (_unfilled.Count == 0 || !StartsWanted)
+        {
+            return false;
+        }
+
+        int starting = _launching;
+        foreach (PoolWorker worker in _live)
+        {
+            starting += worker.State == WorkerState.Starting ? 1 : 0;
+        }
+
+        if (starting >= StartWindow)
+        {
+            return false;
+        }
+
+        slot = _unfilled.Dequeue();
+        _launching++;
+        return true;
+    }
+
+    /// <summary>Starts the start loop (<see cref="RunStarts"/>) if a start may be due and none runs. Under the lock.</summary>
+    private void KickStarts()
+    {
+        if (_startLoop is null && _unfilled.Count > 0 && StartsWanted)
+        {
+            _startLoop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.RunStarts(), this, preferLocal: false);
+        }
+    }
+
+    /// <summary>
+    /// The start loop: starts workers in unfilled slots, one at a time, while the start window has room; then ends (the
+    /// next Ready, end or free slot kicks it again). A start that fails breaks the pool: queued and later tasks fail with its reason.
+    /// </summary>
+    private void RunStarts()
+    {
+        while (true)
+        {
+            int slot;
+            lock (_lock)
+            {
+                if (!TryTakeSlotToStart(out slot))
+                {
+                    _startLoop!.TrySetResult();
+                    _startLoop = null;
+                    return;
+                }
+            }
+
+            try
+            {
+                StartWorker(slot);
+            }
+#pragma warning disable CA1031 // A worker that cannot start breaks the pool; callers get the reason.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _options.Logger?.LogError(e, "ShmPool {Pool}: a worker could not start; the pool takes no more tasks.", _poolId);
+                lock (_lock)
+                {
+                    _broken ??= e;
+                    FailQueued(_broken);
+                    _workersChanged.Set();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts a worker in <paramref name="slot"/>, taken by <see cref="TryTakeSlotToStart"/>: launches its process and at
+    /// once creates its pipe (the child waits for the pipe as long as its parent lives), outside the lock, then puts the
+    /// worker in its slot under the lock, or kills it if the pool no longer wants it (terminated meanwhile, say).
+    /// </summary>
+    /// <exception cref="Exception">The process or its pipe could not be made (the slot stays unfilled).</exception>
+    private void StartWorker(int slot)
+    {
+        Process process;
+        ChildChannel channel;
+        try
+        {
+            ProcessIdentity me = ShmQueueContract.CurrentProcess;
+            string pipeName = $"shmpool-{me.Pid}-{me.StartTime}-{_poolId}w{Interlocked.Increment(ref _workerCounter)}";
+            (process, channel) = ChildLauncher.StartWithChannel(pipeName, $"ShmPool-{_poolId}-worker-{slot}", _options.Environment, _options.WaitStrategy, _initMessage);
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                _launching--;
+                _unfilled.Enqueue(slot);
+            }
+
+            throw;
+        }
+
+        lock (_lock)
+        {
+            _launching--;
+            if (StartsWanted)
+            {
+                Attach(slot, process, channel);
+                return;
+            }
+
+            _unfilled.Enqueue(slot);
+        }
+
+        channel.Dispose();
+        ChildLauncher.KillAndReap(process);
+    }
+
+    /// <summary>Puts a launched worker in its slot and starts its reader. Under the lock.</summary>
+    private void Attach(int slot, Process process, ChildChannel channel)
+    {
+        var worker = new PoolWorker(slot, process, channel) { ReaderSpin = new ReaderSpin((_options.WaitStrategy ?? ShmWaitStrategy.Default).SpinDuration) };
+        _slots[slot] = worker;
+        _live.Add(worker);
+        _notEnded.Add(worker);
+        worker.Reader = new Thread(() => ReadLoop(worker))
+        {
+            IsBackground = true,
+            Name = $"ShmPool reader {worker.Pid}",
+        };
+        worker.Reader.Start();
+        _options.Logger?.LogDebug("ShmPool {Pool}: started worker {Pid} in slot {Slot}.", _poolId, worker.Pid, slot);
+    }
+
+    /// <summary>The Init message every worker gets first: the serializer, and the initializer with its argument if any.</summary>
+    private byte[] BuildInitMessage()
+    {
         var init = new MessageWriter();
         init.Reset(MessageKind.Init).WriteString(_serializerName);
         // 0: no initializer; 1: one without an argument; 2: one with the argument's bytes after it.
@@ -44,30 +192,7 @@ public sealed partial class ShmPool
             }
         }
 
-        ChildChannel? channel = null;
-        try
-        {
-            channel = ChildChannel.Create(pipeName, _options.WaitStrategy);
-            channel.Send(init.Written);
-        }
-        catch
-        {
-            channel?.Dispose();
-            ChildLauncher.KillAndReap(process);
-            throw;
-        }
-
-        var worker = new PoolWorker(slot, process, channel) { ReaderSpin = new ReaderSpin((_options.WaitStrategy ?? ShmWaitStrategy.Default).SpinDuration) };
-        _slots[slot] = worker;
-        _live.Add(worker);
-        _notEnded.Add(worker);
-        worker.Reader = new Thread(() => ReadLoop(worker))
-        {
-            IsBackground = true,
-            Name = $"ShmPool reader {worker.Pid}",
-        };
-        worker.Reader.Start();
-        _options.Logger?.LogDebug("ShmPool {Pool}: started worker {Pid} in slot {Slot}.", _poolId, worker.Pid, slot);
+        return init.Written.ToArray();
     }
 
     /// <summary>The worker's pipe says it is gone: reap it, settle the chunks it held, fill its slot.</summary>
@@ -138,6 +263,7 @@ public sealed partial class ShmPool
             }
 
             Pump();
+            KickStarts(); // a worker that ended while Starting leaves room in the start window
         }
 
         worker.Channel.Dispose();
@@ -151,26 +277,17 @@ public sealed partial class ShmPool
         worker.Ended.TrySetResult();
     }
 
-    /// <summary>Fills an empty slot while there is or may be work. Under the lock.</summary>
+    /// <summary>
+    /// A worker left <paramref name="slot"/>: a fresh one is started there (by the start loop, outside the lock) while
+    /// there is or may be work. Under the lock.
+    /// </summary>
     private void ReplaceIfNeeded(int slot)
     {
-        bool wanted = _broken is null && (_state == PoolState.Running || (_state == PoolState.Closed && _queue.Count > 0));
-        if (!wanted)
+        _unfilled.Enqueue(slot);
+        if (StartsWanted)
         {
-            return;
-        }
-
-        try
-        {
-            StartWorker(slot);
             ShmMetrics.WorkersReplaced.Add(1);
-        }
-#pragma warning disable CA1031 // A worker that cannot start breaks the pool; callers get the reason.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            _broken = e;
-            FailQueued(e);
+            KickStarts();
         }
     }
 
@@ -183,6 +300,7 @@ public sealed partial class ShmPool
         }
 
         _state = PoolState.Terminated;
+        _workersChanged.Set();
         FailQueued(new OperationCanceledException("The pool was terminated before this task started."));
         foreach (PoolWorker worker in _live)
         {

@@ -20,6 +20,12 @@ namespace ShmIpc;
 public sealed partial class ShmPool : IDisposable, IAsyncDisposable
 {
     /// <summary>Starts a pool of <paramref name="processes"/> workers (0: <see cref="Environment.ProcessorCount"/>).</summary>
+    /// <remarks>
+    /// The constructor starts the first few worker processes (as many as there are cores, at least 2) and returns; the
+    /// others start in the background, a few at a time, each as soon as an earlier one is ready, so that a large pool
+    /// starts in time linear in its size and serves from its first ready worker: tasks submitted meanwhile go to the
+    /// workers ready so far, and the others join as they become ready. <see cref="WaitForWorkers"/> waits until all are.
+    /// </remarks>
     /// <exception cref="ArgumentException">An option is invalid, or the initializer is not a static method.</exception>
     public ShmPool(int processes = 0, ShmPoolOptions? options = null)
     {
@@ -40,36 +46,42 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
         ProcessCount = processes == 0 ? Environment.ProcessorCount : processes;
         _slots = new PoolWorker?[ProcessCount];
-        lock (_lock)
+        _initMessage = BuildInitMessage();
+        for (int slot = 0; slot < ProcessCount; slot++)
         {
-            // Every process first, then every pipe: the workers' runtimes start in parallel (see LaunchWorker).
-            var launched = new List<(int, string, System.Diagnostics.Process)>(ProcessCount);
-            try
-            {
-                for (int slot = 0; slot < ProcessCount; slot++)
-                {
-                    launched.Add(LaunchWorker(slot));
-                }
+            _unfilled.Enqueue(slot);
+        }
 
-                for (int i = 0; i < launched.Count; i++)
-                {
-                    AttachWorker(launched[i]);
-                }
-            }
-            catch
+        // The first start window here: a worker that cannot start fails the constructor. The start loop starts the rest.
+        try
+        {
+            while (true)
             {
-                // Launched but not attached: nobody else knows these processes.
-                foreach ((int slot, string _, System.Diagnostics.Process process) in launched)
+                int slot;
+                lock (_lock)
                 {
-                    if (_slots[slot] is null)
+                    if (!TryTakeSlotToStart(out slot))
                     {
-                        ChildLauncher.KillAndReap(process);
+                        break;
                     }
                 }
 
-                TerminateLocked();
-                throw;
+                StartWorker(slot);
             }
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                TerminateLocked();
+            }
+
+            throw;
+        }
+
+        lock (_lock)
+        {
+            KickStarts();
         }
 
         if (_options.TaskTimeout is TimeSpan timeout)
@@ -94,6 +106,46 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> until every one of the pool's <see cref="ProcessCount"/> workers is ready to
+    /// take tasks (its process started and its initializer ran); false if <paramref name="timeout"/> passed first.
+    /// </summary>
+    /// <remarks>
+    /// The pool does not need this: it serves from its first ready worker (see the constructor). It is for callers that
+    /// want the whole pool warm before they start timing, or that must not go on before every initializer ran. A worker
+    /// that dies later is replaced and is not ready again until its replacement is.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated, or its workers cannot start (the initializer threw, a process could not start).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public bool WaitForWorkers(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ThrowIfInvalidTimeout(timeout);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
+        {
+            lock (_lock)
+            {
+                ThrowIfNotTakingTasks();
+                if (AllWorkersReady)
+                {
+                    return true;
+                }
+
+                // Reset under the lock: every Set comes under it too, after the change it announces.
+                _workersChanged.Reset();
+            }
+
+            TimeSpan left = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (left != Timeout.InfiniteTimeSpan && left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            _ = _workersChanged.Wait(left, cancellationToken);
+        }
+    }
+
     /// <summary>Stops the pool taking work; the workers finish what was submitted and exit. Then <see cref="Join()"/>.</summary>
     public void Close()
     {
@@ -102,6 +154,7 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
             if (_state == PoolState.Running)
             {
                 _state = PoolState.Closed;
+                _workersChanged.Set();
                 Pump();
             }
         }
@@ -182,7 +235,8 @@ public sealed partial class ShmPool : IDisposable, IAsyncDisposable
                 throw new InvalidOperationException("Join waits for the workers to end: call Close (finish the work) or Terminate (stop now) first.");
             }
 
-            return _notEnded.Count == 0 ? null : _notEnded[0].Ended.Task;
+            // A start loop still running may yet launch a worker (and kill it at once): wait for it first.
+            return _startLoop?.Task ?? (_notEnded.Count == 0 ? null : _notEnded[0].Ended.Task);
         }
     }
 

@@ -364,21 +364,8 @@ public class ShmProcess : IDisposable, IShmWaitable
         writer.WriteByte(hasResult ? (byte)1 : (byte)0);
         writer.WriteLengthPrefixed((serializer, argumentType, arg), static (s, w) => s.serializer.Serialize(s.argumentType, s.arg, w));
 
-        // The process first, then its pipe, so that creating the pipe overlaps the child's runtime start (the child waits for it).
-        Process process = ChildLauncher.Start(pipeName, $"{name}:{method.DisplayName}", options.Environment);
-        ChildChannel? channel = null;
-        try
-        {
-            channel = ChildChannel.Create(pipeName, options.WaitStrategy);
-            channel.Send(writer.Written);
-            return (process, channel, name);
-        }
-        catch
-        {
-            channel?.Dispose();
-            ChildLauncher.KillAndReap(process);
-            throw;
-        }
+        (Process process, ChildChannel channel) = ChildLauncher.StartWithChannel(pipeName, $"{name}:{method.DisplayName}", options.Environment, options.WaitStrategy, writer.Written);
+        return (process, channel, name);
     }
 
     /// <summary>ShmWait: ready once the child has exited (Python's <c>Process.sentinel</c>).</summary>

@@ -207,6 +207,84 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // "pool-many <workers> <items>": a large pool (Python's test suite builds Pool(200)): the constructor's time, the first
+        // Apply result, every worker ready, then a Map of <items> ints (chunk size 1) checked item by item. Prints "PIDS ..."
+        // (the workers), then "MANY ..." with the times (ms from the constructor's call) and the CPU each worker used (ms).
+        Add("pool-many", a =>
+        {
+            int workers = Int(a[0]);
+            int[] items = Enumerable.Range(0, Int(a[1])).ToArray();
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var pool = new ShmPool(workers);
+            double created = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            _ = pool.Apply(PoolFunctions.Identity, 1);
+            double first = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            bool allReadyAtFirst = pool.WaitForWorkers(TimeSpan.Zero);
+            pool.WaitForWorkers(Timeout.InfiniteTimeSpan);
+            double ready = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            long[] cubes = pool.Map(PoolFunctions.Cube, items, 1);
+            double mapped = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            for (int i = 0; i < items.Length; i++)
+            {
+                if (cubes[i] != (long)i * i * i)
+                {
+                    throw new InvalidOperationException($"item {i}: {cubes[i]}");
+                }
+            }
+
+            // CPU each worker used so far (utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks of 10 ms).
+            double cpu = pool.WorkerPids.Average(static pid =>
+            {
+                string[] f = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ');
+                return (long.Parse(f[12], CultureInfo.InvariantCulture) + long.Parse(f[13], CultureInfo.InvariantCulture)) * 10.0;
+            });
+            Say("PIDS " + string.Join(' ', pool.WorkerPids));
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"MANY workers={workers} items={items.Length} constructor={created:0.0} first={first:0.0} all-ready-at-first={allReadyAtFirst} ready={ready:0.0} mapped={mapped:0.0} worker-cpu={cpu:0}"));
+            return 0;
+        });
+
+        // "pool-idle <workers> <seconds>": once every worker is ready, the CPU the idle workers use over <seconds> (ms per
+        // worker per second) and their resident memory (VmRSS, MB per worker). Prints "IDLE ...".
+        Add("pool-idle", a =>
+        {
+            using var pool = new ShmPool(Int(a[0]));
+            pool.WaitForWorkers(Timeout.InfiniteTimeSpan);
+            int[] pids = [.. pool.WorkerPids];
+            static double Cpu(int pid)
+            {
+                string[] f = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ');
+                return (long.Parse(f[12], CultureInfo.InvariantCulture) + long.Parse(f[13], CultureInfo.InvariantCulture)) * 10.0;
+            }
+
+            double before = pids.Sum(Cpu);
+            Thread.Sleep(TimeSpan.FromSeconds(Int(a[1])));
+            double after = pids.Sum(Cpu);
+            Say(string.Create(CultureInfo.InvariantCulture, $"IDLE-FIRST cpu={(after - before) / pids.Length / Int(a[1]):0.00} ms/s"));
+            before = after;
+            Thread.Sleep(TimeSpan.FromSeconds(Int(a[1])));
+            after = pids.Sum(Cpu);
+            double rss = pids.Average(static pid => double.Parse(File.ReadLines($"/proc/{pid}/status").First(static l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024);
+            Say(string.Create(CultureInfo.InvariantCulture, $"IDLE workers={pids.Length} cpu={(after - before) / pids.Length / Int(a[1]):0.00} ms/s rss={rss:0.0} MB"));
+            return 0;
+        });
+
+        // "sweep-time": how long this process's first and second stale sweep of /dev/shm take (ms), and the CPU of the first.
+        Add("sweep-time", a =>
+        {
+            TimeSpan cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            _ = ShmMaintenance.RemoveStaleSegments();
+            double first = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            TimeSpan cpu1 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            start = System.Diagnostics.Stopwatch.GetTimestamp();
+            _ = ShmMaintenance.RemoveStaleSegments();
+            double second = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            Say(string.Create(CultureInfo.InvariantCulture, $"SWEEP files={Directory.GetFiles("/dev/shm").Length} first={first:0.0} ms (cpu {(cpu1 - cpu0).TotalMilliseconds:0}) second={second:0.0} ms"));
+            return 0;
+        });
+
         // A parent that dies: starts a pool and a ShmProcess, prints their pids, holds until killed.
         Add("pool-orphan", a =>
         {

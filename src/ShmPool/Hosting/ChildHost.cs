@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using ShmIpc.Internal;
 using ShmIpc.Protocol;
@@ -17,9 +16,6 @@ internal static class ChildHost
 
     /// <summary>Exit code when the command line is not a child's.</summary>
     public const int UsageExitCode = 2;
-
-    /// <summary>How long a child waits for its pipe to appear before it gives up.</summary>
-    private static readonly TimeSpan PipeCreationTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>What this child is (<see cref="ShmProcess.Current"/>); null in a process ShmIpc did not start.</summary>
     internal static ShmProcessInfo? Current { get; private set; }
@@ -114,19 +110,21 @@ internal static class ChildHost
     }
 
     /// <summary>
-    /// Connects to the pipe, waiting for it to appear: the parent starts the child first and creates the pipe
-    /// while the child's runtime boots (tens of milliseconds), so the two overlap. Null when the parent died.
+    /// Connects to the pipe, waiting for it to appear: the parent starts the child first and creates the pipe right
+    /// after (ChildLauncher.StartWithChannel), so the pipe's creation overlaps the child's runtime start. The child waits
+    /// as long as its parent lives, with no time limit of its own: on a machine busy starting many children (Pool(200)
+    /// on 2 cores), a parent may take long to get there, and a child that gave up would be a worker killed for being
+    /// slow. Null when the parent died first (then nobody will make the pipe).
     /// </summary>
     private static ChildChannel? ConnectWhenCreated(string pipeName, ProcessIdentity parent)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(PipeCreationTimeout.TotalSeconds * Stopwatch.Frequency);
         for (int attempt = 0; ; attempt++)
         {
             try
             {
                 return ChildChannel.Connect(pipeName);
             }
-            catch (FileNotFoundException) when (Stopwatch.GetTimestamp() < deadline)
+            catch (FileNotFoundException)
             {
                 if (!ShmQueueContract.IsAlive(parent))
                 {

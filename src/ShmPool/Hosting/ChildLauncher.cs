@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using ShmIpc.Internal;
+using ShmIpc.Protocol;
 
 namespace ShmIpc.Hosting;
 
@@ -100,6 +101,31 @@ internal static class ChildLauncher
         // The child reads nothing from standard input: give it end-of-file.
         process.StandardInput.Close();
         return process;
+    }
+
+    /// <summary>
+    /// Starts a child (<see cref="Start"/>) and, right after, creates its pipe and sends <paramref name="firstMessage"/>:
+    /// the pipe's creation overlaps the child's runtime start, and the child waits for the pipe as long as this process
+    /// lives (ChildHost.ConnectWhenCreated), so no child is ever given up for starting slowly. Kills and reaps the child
+    /// if the pipe cannot be made.
+    /// </summary>
+    public static (Process Process, ChildChannel Channel) StartWithChannel(string pipeName, string displayName,
+        IReadOnlyDictionary<string, string>? environment, ShmWaitStrategy? waitStrategy, ReadOnlySpan<byte> firstMessage)
+    {
+        Process process = Start(pipeName, displayName, environment);
+        ChildChannel? channel = null;
+        try
+        {
+            channel = ChildChannel.Create(pipeName, waitStrategy);
+            channel.Send(firstMessage);
+            return (process, channel);
+        }
+        catch
+        {
+            channel?.Dispose();
+            KillAndReap(process);
+            throw;
+        }
     }
 
     /// <summary>Ends a child that will not be used (its pipe could not be made): SIGKILL, then reap it.</summary>

@@ -12,12 +12,19 @@ namespace ShmIpc.Hosting;
 ///    exiting (alive in /proc, and possibly still our parent, as the kernel first hands us to a sibling
 ///    thread), so only the signal itself says "parent gone"; SIGTERM may as well be a Terminate().
 /// 2. A watchdog thread that checks the parent's identity (pid and start time, so a reused pid does
-///    not fool it) every <see cref="PollInterval"/>: covers a parent that is not our direct parent and
-///    any platform without the prctl.
+///    not fool it) every <see cref="PollInterval"/>: covers any platform without the prctl, or every
+///    <see cref="FallbackPollInterval"/> where the signal is armed (a belt to its braces).
+/// Why the poll is rare where the signal is armed: each check reads <c>/proc/PARENT/stat</c>, whose cost grows
+/// with the parent's threads (the kernel sums their CPU times), and a pool's parent has a reader thread per
+/// worker: Pool(200)'s idle workers polling every 100 ms took a core between them, most of it while others started.
 /// </summary>
 internal static class ParentWatchdog
 {
+    /// <summary>How often the watchdog checks the parent where no parent-death signal can be armed.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often the watchdog checks the parent where the parent-death signal is armed (it only covers the signal).</summary>
+    public static readonly TimeSpan FallbackPollInterval = TimeSpan.FromSeconds(2);
 
     /// <summary>Exit code of a child that ended because its parent had died (nobody is left to read it).</summary>
     public const int ParentGoneExitCode = 70;
@@ -60,11 +67,12 @@ internal static class ParentWatchdog
             }
         });
 
+        TimeSpan interval = parentDeath is null ? PollInterval : FallbackPollInterval;
         var thread = new Thread(() =>
         {
             while (ShmQueueContract.IsAlive(parent))
             {
-                Thread.Sleep(PollInterval);
+                Thread.Sleep(interval);
             }
 
             ParentGone();

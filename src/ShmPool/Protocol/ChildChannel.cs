@@ -69,9 +69,16 @@ internal sealed class ChildChannel : IDisposable
     public static ChildChannel Create(string name, ShmWaitStrategy? waitStrategy = null) =>
         new(name, ShmPipe.Create(name, Options(waitStrategy ?? ShmWaitStrategy.Default)));
 
-    /// <summary>The child's end: spins <see cref="ChildSpin"/> for each message before it sleeps.</summary>
+    /// <summary>
+    /// How long a child's receive sleeps before it wakes to look at its parent (in /proc). A child needs no such look
+    /// to learn that its parent died (the parent watchdog ends it), and every look costs more the more threads the
+    /// parent has (a pool's parent has one per worker): an idle child wakes once a second, not ten times.
+    /// </summary>
+    public static readonly TimeSpan ChildSleepSlice = TimeSpan.FromSeconds(1);
+
+    /// <summary>The child's end: spins <see cref="ChildSpin"/> for each message before it sleeps, in slices of <see cref="ChildSleepSlice"/>.</summary>
     public static ChildChannel Connect(string name) =>
-        new(name, ShmPipe.Connect(name, Options(ShmWaitStrategy.Default with { SpinDuration = ChildSpin })));
+        new(name, ShmPipe.Connect(name, Options(ShmWaitStrategy.Default with { SpinDuration = ChildSpin, SleepSlice = ChildSleepSlice })));
 
     /// <summary>Removes the pipe's names (a child does this when its parent died and cannot).</summary>
     public static void Unlink(string name) => ShmMaintenance.Unlink(name);
