@@ -30,6 +30,14 @@ internal static partial class ChildRoles
             case "hello":
                 Console.Out.WriteLine("hello");
                 return 0;
+            case "hello-wait":
+                // A bare .NET console process that stays (its resident memory is measured); ends when stdin closes.
+                Console.Out.WriteLine("hello");
+                Console.Out.Flush();
+                Thread.Sleep(Timeout.Infinite);
+                return 0;
+            case "pool-many":
+                return Scenarios.StartScenario.PoolManyChild(Int(args[0]), Int(args[1]));
             case "square-sum":
                 SquareSum(args[0], Int(args[1]), Long(args[2]), Long(args[3]));
                 return 0;

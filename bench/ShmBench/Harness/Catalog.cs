@@ -62,6 +62,16 @@ internal static class Catalog
         new("shmipc.pool1_cpu_bound_ms", "ms", "The CPU-bound Map on Pool(1)"),
         new("shmipc.pool2_cpu_bound_ms", "ms", "The CPU-bound Map on Pool(2)"),
         new("shmipc.pool2_start_to_first_result", "ms", "Pool(2) start to the first result"),
+
+        // Many workers (issue 16, scenario start).
+        new("shmipc.worker_start_ms", "ms", "A single worker's start: new ShmPool(1) to WaitForWorkers"),
+        new("shmipc.pool16_start_to_first_result", "ms", "Pool(16) start to the first Apply result"),
+        new("shmipc.pool64_start_to_all_ready", "ms", "Pool(64) start to every worker ready (WaitForWorkers)"),
+        new("shmipc.pool64_start_per_linear", "ratio", "Pool(64) start to all ready / (64 x a single worker's start / cores), same run"),
+        new("shmipc.worker_rss_mb", "MB", "Resident memory (VmRSS) of an idle pool worker that has run tasks"),
+        new("dotnet.console_rss_mb", "MB", "Resident memory (VmRSS) of a bare .NET console process (this program, role 'hello-wait'), measured the same way"),
+        new("shmipc.pool200_map_1000_ms", "ms", "Pool(200): new ShmPool to a Map of 1,000 items (chunk size 1) done, in a child process"),
+        new("shmipc.pool200_stderr_bytes", "bytes", "What that child and its 200 workers wrote to standard error"),
         new("shmipc.idle_consumer_cpu_pct", "%", "CPU of a consumer process blocked in ShmQueue.Dequeue on an empty queue (% of one core, from schedstat: the goal's figure)"),
         new("shmipc.idle_consumer_cpu_pct_procstat", "%", "The same from /proc/pid/stat (10 ms ticks: 0.1% of a core over 10 s)"),
 
@@ -179,6 +189,9 @@ internal static class Catalog
         new("pool", "cpu-bound scaling Pool(2)/Pool(1) >= 1.8", "shmipc.pool_cpu_bound_scaling", null, GoalTest.AtLeast, 1.8),
         new("pool", "pool2 start to first result <= 2x bare dotnet start", "shmipc.pool2_start_to_first_result", "dotnet.console_start_to_first_message", GoalTest.AtMost, 2),
         new("pool", "pool2 start to first result faster than Python spawn Pool", "shmipc.pool2_start_to_first_result", "py.pool2_spawn_start_to_first_result", GoalTest.Below, 1),
+        new("start", "Pool(64) start to all ready <= 1.5 x 64 x a single worker's start / cores", "shmipc.pool64_start_per_linear", null, GoalTest.AtMost, 1.5),
+        new("start", "Pool(200) maps 1,000 items with nothing on standard error", "shmipc.pool200_stderr_bytes", null, GoalTest.AtMost, 0),
+        new("start", "idle worker resident memory / a bare .NET console process's (reported)", "shmipc.worker_rss_mb", "dotnet.console_rss_mb", GoalTest.AtLeast, 0),
 
         new("interop", "python peer pipe rtt beats multiprocessing.Pipe", "py.pipe_8B_rtt_median", "shmipc.interop_py_pipe_8B_rtt_median", GoalTest.Above, 1),
 
