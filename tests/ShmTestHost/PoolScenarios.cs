@@ -232,12 +232,7 @@ internal static partial class Scenarios
                 }
             }
 
-            // CPU each worker used so far (utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks of 10 ms).
-            double cpu = pool.WorkerPids.Average(static pid =>
-            {
-                string[] f = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ');
-                return (long.Parse(f[12], CultureInfo.InvariantCulture) + long.Parse(f[13], CultureInfo.InvariantCulture)) * 10.0;
-            });
+            double cpu = pool.WorkerPids.Average(PoolFunctions.CpuMs);
             Say("PIDS " + string.Join(' ', pool.WorkerPids));
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"MANY workers={workers} items={items.Length} constructor={created:0.0} first={first:0.0} all-ready-at-first={allReadyAtFirst} ready={ready:0.0} mapped={mapped:0.0} worker-cpu={cpu:0}"));
@@ -251,19 +246,14 @@ internal static partial class Scenarios
             using var pool = new ShmPool(Int(a[0]));
             pool.WaitForWorkers(Timeout.InfiniteTimeSpan);
             int[] pids = [.. pool.WorkerPids];
-            static double Cpu(int pid)
-            {
-                string[] f = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ');
-                return (long.Parse(f[12], CultureInfo.InvariantCulture) + long.Parse(f[13], CultureInfo.InvariantCulture)) * 10.0;
-            }
 
-            double before = pids.Sum(Cpu);
+            double before = pids.Sum(PoolFunctions.CpuMs);
             Thread.Sleep(TimeSpan.FromSeconds(Int(a[1])));
-            double after = pids.Sum(Cpu);
+            double after = pids.Sum(PoolFunctions.CpuMs);
             Say(string.Create(CultureInfo.InvariantCulture, $"IDLE-FIRST cpu={(after - before) / pids.Length / Int(a[1]):0.00} ms/s"));
             before = after;
             Thread.Sleep(TimeSpan.FromSeconds(Int(a[1])));
-            after = pids.Sum(Cpu);
+            after = pids.Sum(PoolFunctions.CpuMs);
             double rss = pids.Average(static pid => double.Parse(File.ReadLines($"/proc/{pid}/status").First(static l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
                 .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024);
             Say(string.Create(CultureInfo.InvariantCulture, $"IDLE workers={pids.Length} cpu={(after - before) / pids.Length / Int(a[1]):0.00} ms/s rss={rss:0.0} MB"));
@@ -310,6 +300,13 @@ internal static class PoolFunctions
     }
 
     public static long Cube(int x) => (long)x * x * x;
+
+    /// <summary>The CPU process <paramref name="pid"/> used so far: utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks of 10 ms.</summary>
+    public static double CpuMs(int pid)
+    {
+        string[] f = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ');
+        return (long.Parse(f[12], CultureInfo.InvariantCulture) + long.Parse(f[13], CultureInfo.InvariantCulture)) * 10.0;
+    }
 
     public static int Identity(int x) => x;
 
