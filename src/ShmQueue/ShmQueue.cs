@@ -1,10 +1,12 @@
 using System.Buffers;
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -403,7 +405,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>.</summary>
     /// <exception cref="TimeoutException">No message within the timeout.</exception>
     public byte[] Dequeue(TimeSpan timeout) =>
-        TryDequeue(out byte[]? message, timeout) ? message : throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+        TryDequeue(out byte[]? message, timeout) ? message : ThrowEmptyTimeout<byte[]>(timeout);
 
     /// <summary>Copies the next message into <paramref name="destination"/> without waiting or allocating.</summary>
     /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
@@ -416,14 +418,53 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
     }
 
-    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its length, or -1 on timeout.</summary>
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    /// <returns>True with the message's length in <paramref name="bytesWritten"/>; false (and 0) when no message came within the timeout.</returns>
     /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
-    public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <exception cref="ShmQueueShutDownException">The queue is shut down and drained.</exception>
+    /// <exception cref="ObjectDisposedException">This queue object was disposed (also by another thread during the wait).</exception>
+    public bool TryDequeue(Span<byte> destination, out int bytesWritten, TimeSpan timeout) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out bytesWritten);
+
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting while the queue is empty. Returns its length.</summary>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination) => Dequeue(destination, CancellationToken.None);
+
+    /// <summary>
+    /// Copies the next message into <paramref name="destination"/>, waiting while the queue is empty, until
+    /// <paramref name="cancellationToken"/> is cancelled. Returns its length.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled before a message came; nothing was taken.</exception>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination, CancellationToken cancellationToken)
+    {
+        TryDequeueInto(destination, long.MaxValue, cancellationToken, out int written);
+        return written;
+    }
+
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its length.</summary>
+    /// <exception cref="TimeoutException">No message within the timeout; nothing was taken.</exception>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination, TimeSpan timeout) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out int written) ? written : ThrowEmptyTimeout<int>(timeout);
+
+    /// <summary>
+    /// Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its
+    /// length, or -1 on timeout. Replaced by <see cref="TryDequeue(Span{byte}, out int, TimeSpan)"/> (a <c>bool</c> on timeout)
+    /// and <see cref="Dequeue(Span{byte}, TimeSpan)"/> (a <see cref="TimeoutException"/>), as every other blocking call.
+    /// </summary>
+    /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
+    [Obsolete("Use TryDequeue(Span<byte>, out int, TimeSpan) (false on timeout) or Dequeue(Span<byte>, TimeSpan) (throws TimeoutException); cancellation: Dequeue(Span<byte>, CancellationToken).")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+
+    private bool TryDequeueInto(Span<byte> destination, long deadline, CancellationToken cancellationToken, out int bytesWritten)
     {
         fixed (byte* pointer = destination)
         {
             var reader = new SpanReader(pointer, destination.Length);
-            return TryReadWaiting<SpanReader, int>(ref reader, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+            return TryReadWaiting<SpanReader, int>(ref reader, deadline, cancellationToken, out bytesWritten);
         }
     }
 
@@ -457,7 +498,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     }
 
     private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
+        where TReader : struct, IPayloadReader<TResult>
     {
         Enter();
         try
@@ -471,7 +512,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     }
 
     private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
+        where TReader : struct, IPayloadReader<TResult>
     {
         cancellationToken.ThrowIfCancellationRequested();
         Enter();
@@ -497,7 +538,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>Takes a message: true when read, false when none is ready; throws when the queue is shut down and drained.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryReadCore<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
+        where TReader : struct, IPayloadReader<TResult>
     {
         if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
         {
@@ -873,6 +914,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     }
 
     [DoesNotReturn]
+    private T ThrowEmptyTimeout<T>(TimeSpan timeout) => throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+
+    [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmQueue), $"Queue '{Name}' has been disposed.");
 
     [DoesNotReturn]
@@ -882,70 +926,4 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [DoesNotReturn]
     private void ThrowTooLarge(int length, int room, string paramName) =>
         throw new ArgumentException($"The next message of queue '{Name}' has {length} bytes; the destination holds {room}. The message was left in the queue.", paramName);
-
-    // ---- Readers: how a claimed record's bytes leave the ring, without boxing ----------------------
-
-    private interface IRecordReader<TResult>
-    {
-        int MaxLength { get; }
-
-        TResult Read(ReadOnlySpan<byte> payload);
-    }
-
-    private readonly struct ArrayReader : IRecordReader<byte[]>
-    {
-        public int MaxLength => int.MaxValue;
-
-        public byte[] Read(ReadOnlySpan<byte> payload) => payload.ToArray();
-    }
-
-    private readonly struct SpanReader : IRecordReader<int>
-    {
-        private readonly byte* _destination;
-
-        public SpanReader(byte* destination, int length)
-        {
-            _destination = destination;
-            MaxLength = length;
-        }
-
-        public int MaxLength { get; }
-
-        public int Read(ReadOnlySpan<byte> payload)
-        {
-            payload.CopyTo(new Span<byte>(_destination, MaxLength));
-            return payload.Length;
-        }
-    }
-
-    private readonly struct BufferWriterReader : IRecordReader<int>
-    {
-        private readonly IBufferWriter<byte> _destination;
-
-        public BufferWriterReader(IBufferWriter<byte> destination) => _destination = destination;
-
-        public int MaxLength => int.MaxValue;
-
-        public int Read(ReadOnlySpan<byte> payload)
-        {
-            _destination.Write(payload);
-            return payload.Length;
-        }
-    }
-
-    private readonly struct DelegateReader<TState, TResult> : IRecordReader<TResult>
-    {
-        private readonly ShmMessageReader<TState, TResult> _reader;
-        private readonly TState _state;
-
-        public DelegateReader(ShmMessageReader<TState, TResult> reader, TState state)
-        {
-            _reader = reader;
-            _state = state;
-        }
-
-        public int MaxLength => int.MaxValue;
-
-        public TResult Read(ReadOnlySpan<byte> payload) => _reader(payload, _state);
-    }
 }
