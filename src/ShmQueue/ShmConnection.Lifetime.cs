@@ -305,7 +305,7 @@ public sealed unsafe partial class ShmConnection
     /// <summary>
     /// Closes this end. The peer receives what was sent before, then <see cref="ShmPeerClosedException"/>.
     /// Calls blocked on this end in other threads end with <see cref="ObjectDisposedException"/>. The
-    /// creator's end also removes the pipe's names (see <see cref="ShmPipeOptions.UnlinkOnDispose"/>).
+    /// creator's end also removes the pipe's names (see <see cref="ShmObjectOptions.UnlinkOnDispose"/>).
     /// </summary>
     public void Dispose()
     {
@@ -562,7 +562,7 @@ public sealed unsafe partial class ShmConnection
 
     /// <summary>
     /// Takes over the end that another process released with <see cref="ReleaseForHandover"/>. Options give
-    /// the wait strategy and logger; <see cref="ShmPipeOptions.UnlinkOnDispose"/> false declines the duty of
+    /// the wait strategy and logger; <see cref="ShmObjectOptions.UnlinkOnDispose"/> false declines the duty of
     /// removing the pipe's names that the creator's end carries.
     /// </summary>
     /// <exception cref="FormatException">The token is not one ReleaseForHandover made.</exception>

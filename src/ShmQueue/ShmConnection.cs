@@ -481,7 +481,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <param name="buffer">Receives the message.</param>
     /// <param name="length">The message's length.</param>
     /// <param name="timeout">How long to wait.</param>
-    /// <param name="strategy">How to wait this time (null: this end's <see cref="ShmPipeOptions.WaitStrategy"/>).</param>
+    /// <param name="strategy">How to wait this time (null: this end's <see cref="ShmObjectOptions.WaitStrategy"/>).</param>
     internal bool TryReceiveIntoOrMeasure(Span<byte> buffer, out int length, TimeSpan timeout, ShmWaitStrategy? strategy = null) =>
         ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length, throwIfTooSmall: false, strategy);
 

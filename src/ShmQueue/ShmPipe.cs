@@ -10,9 +10,6 @@ namespace ShmIpc;
 /// </summary>
 public static class ShmPipe
 {
-    /// <summary>How long <see cref="Connect"/> waits for a creator that is still initialising the segment.</summary>
-    internal static readonly TimeSpan OpenTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>Creates the pipe <paramref name="name"/> and returns its first end (the creator's).</summary>
     /// <exception cref="ArgumentException">The name or an option is invalid.</exception>
     /// <exception cref="IOException">A live pipe or another object of that name exists.</exception>
@@ -54,8 +51,8 @@ public static class ShmPipe
     /// <summary>Opens a pipe's segment and validates its control block (Connect and handover share this).</summary>
     internal static ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
     {
-        options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout, trust: options.Trust);
+        options.ValidateCommon();
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, options.OpenTimeout, trust: options.Trust);
         try
         {
             geometry = PipeDescriptor.ReadAndValidate(segment);

@@ -194,8 +194,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     public static ShmQueue Open(string name, ShmQueueOptions? options = null)
     {
         options ??= new ShmQueueOptions();
-        ArgumentNullException.ThrowIfNull(options.WaitStrategy, nameof(options.WaitStrategy));
-        options.WaitStrategy.Validate();
+        options.ValidateCommon();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout, trust: options.Trust);
         string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount);
         if (problem is not null)
@@ -825,7 +824,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
     /// <summary>
     /// Closes this process's handle. Other threads waiting on it get <see cref="ObjectDisposedException"/>.
-    /// The creator also unlinks the queue unless <see cref="ShmQueueOptions.UnlinkOnDispose"/> is false.
+    /// The creator also unlinks the queue unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.
     /// </summary>
     public void Dispose()
     {
