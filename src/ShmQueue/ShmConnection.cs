@@ -450,7 +450,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     _receiveSpace!.Notify();
                 }
             }
-            while (received < maxMessages && !_disposeInHandler && Volatile.Read(ref _state) == StateOpen && ring.TryPeek());
+            while (received < maxMessages && !_disposeInHandler && _lifetime.IsOpen && ring.TryPeek());
 
             return received;
         }
@@ -527,5 +527,5 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
     [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmConnection),
-        _state == StateHandedOver ? $"This end of pipe '{Name}' was handed over to another process." : $"This end of pipe '{Name}' was disposed.");
+        _lifetime.State == EndpointLifetime.HandedOver ? $"This end of pipe '{Name}' was handed over to another process." : $"This end of pipe '{Name}' was disposed.");
 }

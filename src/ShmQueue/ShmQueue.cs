@@ -51,9 +51,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
-    private int _users;
-    private volatile bool _disposed;
-    private int _disposing;
+    private EndpointLifetime _lifetime;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
     {
@@ -320,13 +318,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         if (!Reclaim())
         {
             // Callers that never block must still get past a dead reader or reclaimer: look, at a bounded rate.
-            long now = Stopwatch.GetTimestamp();
-            if (now - Volatile.Read(ref _lastRepair) < s_repairInterval)
+            if (!_repairThrottle.TryBegin())
             {
                 return WriteStatus.Full;
             }
 
-            Volatile.Write(ref _lastRepair, now);
             RepairReclaim();
         }
 
@@ -674,10 +670,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
     // ---- Dead peers ---------------------------------------------------------------------------------
 
-    /// <summary>How often a caller that never blocks may look for dead peers (1 ms).</summary>
-    private static readonly long s_repairInterval = Stopwatch.Frequency / 1000;
-
-    private long _lastRepair;
+    /// <summary>How often a caller that never blocks may look for dead peers (<see cref="PeerLiveness.CheckIntervalMs"/>).</summary>
+    private LivenessThrottle _repairThrottle;
     private long _pendingPosition = -1;
     private long _pendingSince;
 
@@ -697,10 +691,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             return;
         }
 
-        if (Stopwatch.GetElapsedTime(Volatile.Read(ref _pendingSince), now) >= _wait.SpinDuration
-            && now - Volatile.Read(ref _lastRepair) >= s_repairInterval)
+        if (Stopwatch.GetElapsedTime(Volatile.Read(ref _pendingSince), now) >= _wait.SpinDuration && _repairThrottle.TryBegin())
         {
-            Volatile.Write(ref _lastRepair, now);
             ResolvePendingRecord();
         }
     }
@@ -750,7 +742,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
     }
 
-    private bool IsAlive(ulong identityWord) => _platform.IsAlive(ProcessIdentity.FromWord(identityWord), 32);
+    private bool IsAlive(ulong identityWord) => _platform.IsAlive(ProcessIdentity.FromWord(identityWord), PeerLiveness.StartTimeBits);
 
     /// <summary>
     /// A producer's liveness: by pid and start time when its identity word is written, by pid alone in the
@@ -828,40 +820,24 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// </summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        if (!_lifetime.TryStop(EndpointLifetime.Closed))
         {
             return;
         }
 
-        _disposed = true;
         ShmMetrics.Untrack(this);
-
-        // Full fence: the flag must be visible before we read _users (pairs with Enter's increment-then-check).
-        Interlocked.MemoryBarrier();
         StopAsyncPump();
 
-        // Wake our own sleepers so they see _disposed; then wait for every call in flight to leave
-        // before unmapping (a thread still inside would fault on unmapped memory).
-        var spinner = new SpinWait();
-        long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
-        int posts = 0;
-        while (Volatile.Read(ref _users) > 0)
-        {
-            // A few posts wake our sleepers (another process may take one: a harmless spurious wakeup);
-            // after that our waiters notice _disposed at the end of their slice at the latest.
-            if (posts < 16 && spinner.Count % 8 == 0)
+        // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
+        // (a thread still inside would fault on unmapped memory).
+        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0, () =>
             {
                 _dataSemaphore.Post();
                 _spaceSemaphore.Post();
-                posts++;
-            }
-
-            spinner.SpinOnce(sleep1Threshold: 10);
-            if (Stopwatch.GetTimestamp() > deadline)
-            {
-                _logger.LogError("Queue {Name}: calls still in flight after 10 s; the mapping is left in place.", Name);
-                return;
-            }
+            }))
+        {
+            _logger.LogError("Queue {Name}: calls still in flight after {Timeout}; the mapping is left in place.", Name, EndpointLifetime.DrainTimeout);
+            return;
         }
 
         if (_unlinkOnDispose)
@@ -884,20 +860,18 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Enter()
     {
-        Interlocked.Increment(ref _users);
-        if (_disposed)
+        if (!_lifetime.TryEnter())
         {
-            Interlocked.Decrement(ref _users);
             ThrowDisposed();
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Exit() => Interlocked.Decrement(ref _users);
+    private void Exit() => _lifetime.Exit();
 
     private void ThrowIfDisposed()
     {
-        if (_disposed)
+        if (!_lifetime.IsOpen)
         {
             ThrowDisposed();
         }
