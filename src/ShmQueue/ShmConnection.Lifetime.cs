@@ -584,6 +584,6 @@ public sealed unsafe partial class ShmConnection
         }
         while (nonce == 0);
 
-        return (nonce << 5) | PipeDescriptor.HandoverTag;
+        return WordTagDescriptor.HandoverWord(nonce);
     }
 }

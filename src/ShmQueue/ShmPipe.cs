@@ -49,19 +49,17 @@ public static class ShmPipe
         PipeDescriptor.Initialize(segment.Control, geometry, creatorWord);
 
     /// <summary>Opens a pipe's segment and validates its control block (Connect and handover share this).</summary>
-    internal static ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
+    internal static unsafe ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
     {
         options.ValidateCommon();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, options.OpenTimeout, trust: options.Trust);
-        try
-        {
-            geometry = PipeDescriptor.ReadAndValidate(segment);
-            return segment;
-        }
-        catch
+        string? problem = PipeDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount, out geometry);
+        if (problem is not null)
         {
             segment.Dispose();
-            throw;
+            throw new ShmInvalidSegmentException(name, ShmSegmentError.Corrupted, problem);
         }
+
+        return segment;
     }
 }
