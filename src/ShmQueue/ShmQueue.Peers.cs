@@ -1,10 +1,6 @@
-using System.Buffers;
-using System.ComponentModel;
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using ShmIpc.Diagnostics;
 using ShmIpc.Endpoints;
 using ShmIpc.Layout;
