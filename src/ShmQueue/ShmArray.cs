@@ -82,7 +82,7 @@ public sealed unsafe class ShmArray<T> : IDisposable
     /// <summary>Elements [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>).</summary>
     public Span<T> AsSpan(int start, int length) => AsSpan().Slice(start, length);
 
-    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the array open keep using it.</summary>

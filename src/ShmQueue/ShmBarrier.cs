@@ -110,7 +110,7 @@ public sealed unsafe class ShmBarrier : IDisposable
         _signal.NotifyFenced();
     }
 
-    /// <summary>Closes this handle (it stops being a participant). The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this handle (it stops being a participant). The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose()
     {
         if (!_lease.IsDisposed)

@@ -152,7 +152,7 @@ public sealed unsafe class ShmCondition : IDisposable
     /// <exception cref="SynchronizationLockException">This process does not hold the lock.</exception>
     public void NotifyAll() => Notify(int.MaxValue);
 
-    /// <summary>Closes this process's handle (not the lock's). The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's handle (not the lock's). The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the condition open keep using it.</summary>

@@ -3,70 +3,15 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ShmIpc.Async;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Ring;
 using ShmIpc.Signaling;
 
 namespace ShmIpc;
 
-// Typed messages and the asynchronous forms.
+// The asynchronous forms.
 public sealed partial class ShmConnection
 {
-    private ArrayBufferWriter<byte>? _serializeBuffer;
-
-    /// <summary>Serializes <paramref name="value"/> and sends it; the serializer defaults to <see cref="ShmSerializers.GetDefault{T}"/>.</summary>
-    /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one, or the encoding is too long.</exception>
-    /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
-    public void Send<T>(T value, IShmSerializer<T>? serializer = null)
-    {
-        serializer ??= DefaultSerializer<T>.Instance ?? throw NoSerializer<T>();
-        ArrayBufferWriter<byte> buffer = Interlocked.Exchange(ref _serializeBuffer, null) ?? new ArrayBufferWriter<byte>(256);
-        try
-        {
-            serializer.Serialize(value, buffer);
-            Send(buffer.WrittenSpan);
-        }
-        finally
-        {
-            buffer.ResetWrittenCount();
-            _serializeBuffer = buffer;
-        }
-    }
-
-    /// <summary>
-    /// Receives the next message and deserializes it straight from the pipe (no copy). The message is
-    /// consumed even when deserializing fails.
-    /// </summary>
-    /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
-    /// <inheritdoc cref="Receive()" path="/exception"/>
-    public T Receive<T>(IShmSerializer<T>? serializer = null)
-    {
-        serializer ??= DefaultSerializer<T>.Instance ?? throw NoSerializer<T>();
-        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
-        EnterReceive(long.MaxValue, CancellationToken.None);
-        try
-        {
-            if (!ring.TryPeek())
-            {
-                WaitForRecord(ring, long.MaxValue, CancellationToken.None);
-            }
-
-            try
-            {
-                return serializer.Deserialize(ring.PeekedPayload);
-            }
-            finally
-            {
-                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, ring.PeekedLength);
-                ring.Commit();
-                _receiveSpace!.Notify();
-            }
-        }
-        finally
-        {
-            ExitReceive();
-        }
-    }
-
     /// <summary>
     /// Sends <paramref name="message"/>. Completes synchronously when there is room; otherwise the call waits, without a
     /// thread of its own, on the process's async waiter threads (see <see cref="ReceiveAsync(CancellationToken)"/>).
@@ -186,7 +131,7 @@ public sealed partial class ShmConnection
     /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
     public async IAsyncEnumerable<T> ReadAllAsync<T>(IShmSerializer<T>? serializer = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        serializer ??= DefaultSerializer<T>.Instance ?? throw NoSerializer<T>();
+        serializer = ShmSerializers.Resolve(serializer);
         await foreach (byte[] message in ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             yield return serializer.Deserialize(message);
@@ -206,7 +151,7 @@ public sealed partial class ShmConnection
     /// <summary>This end's receiving side as a <see cref="ChannelReader{T}"/> of deserialized values; see <see cref="AsChannelReader()"/>.</summary>
     /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
     public ChannelReader<T> AsChannelReader<T>(IShmSerializer<T>? serializer = null) =>
-        new ShmChannelReader<T>(new PipeChannelEndpoint(this, reading: true), serializer ?? DefaultSerializer<T>.Instance ?? throw NoSerializer<T>());
+        new ShmChannelReader<T>(new PipeChannelEndpoint(this, reading: true), ShmSerializers.Resolve(serializer));
 
     /// <summary>
     /// This end's sending side as a <see cref="ChannelWriter{T}"/> of raw messages. <see cref="ChannelWriter{T}.TryWrite"/>
@@ -219,7 +164,7 @@ public sealed partial class ShmConnection
     /// <summary>This end's sending side as a <see cref="ChannelWriter{T}"/> of serialized values; see <see cref="AsChannelWriter()"/>.</summary>
     /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
     public ChannelWriter<T> AsChannelWriter<T>(IShmSerializer<T>? serializer = null) =>
-        new ShmChannelWriter<T>(new PipeChannelEndpoint(this, reading: false), serializer ?? DefaultSerializer<T>.Instance ?? throw NoSerializer<T>());
+        new ShmChannelWriter<T>(new PipeChannelEndpoint(this, reading: false), ShmSerializers.Resolve(serializer));
 
     private PipeReceiveWaits ReceiveWaits()
     {
@@ -251,8 +196,8 @@ public sealed partial class ShmConnection
     /// <summary>The hook of <see cref="Stop"/>: pending async calls fault with ObjectDisposedException and leave their guards.</summary>
     private void StopAsyncWaits()
     {
-        Volatile.Read(ref _receiveWaits)?.StopAndWait(s_drainTimeout);
-        Volatile.Read(ref _sendWaits)?.StopAndWait(s_drainTimeout);
+        Volatile.Read(ref _receiveWaits)?.StopAndWait(EndpointLifetime.DrainTimeout);
+        Volatile.Read(ref _sendWaits)?.StopAndWait(EndpointLifetime.DrainTimeout);
     }
 
     /// <summary>A non-blocking receive-side attempt for the async waiters; see <see cref="PipeReceiveWaits"/>.</summary>
@@ -383,7 +328,7 @@ public sealed partial class ShmConnection
         SendWaits().WaitAsync(SendWaits().Flags, PipeSendWaits.WaitToWrite, cancellationToken);
 
     /// <summary>Closed or handed over.</summary>
-    internal bool IsDisposed => Volatile.Read(ref _state) != StateOpen;
+    internal bool IsDisposed => !_lifetime.IsOpen;
 
     private PipeReceiveWaits? _receiveWaits;
     private PipeSendWaits? _sendWaits;
@@ -442,13 +387,5 @@ public sealed partial class ShmConnection
 
             return done;
         }
-    }
-
-    private static ArgumentException NoSerializer<T>() =>
-        new($"There is no built-in serializer for {typeof(T)}; pass an IShmSerializer<{typeof(T).Name}>.", "serializer");
-
-    private static class DefaultSerializer<T>
-    {
-        public static readonly IShmSerializer<T>? Instance = ShmSerializers.GetDefault<T>();
     }
 }

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -14,36 +15,30 @@ namespace ShmIpc;
 
 // Attaching to an end, the guards that keep the mapping alive while a call uses it, closing, handover.
 //
-// Design (process-local, no shared memory involved):
-// - _state goes Open -> Closed (Dispose) or Open -> HandedOver (ReleaseForHandover), once, by CAS.
-// - A call that touches the mapping first takes a guard: _sendBusy / _receiveBusy by CAS 0 -> 1 (a second
-//   concurrent sender or receiver of this process waits for it in WaitForGuard: spinning, then yielding and
-//   sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each ring has one
-//   producer and one consumer per process at a time), or _otherCalls by increment; then it reads _state and
-//   backs out if it is not Open. On a shared end the guard is followed by the ring's shared lock
-//   (ShmConnection.Shared.cs), which orders this process against the other holders.
-// - Stopping CASes _state, posts the semaphores this end's own waiters sleep on, then waits until every
-//   guard is released before it unmaps. The CAS on _state and the guard's CAS are both full fences, so
-//   either the stopper sees the guard taken (and waits) or the caller sees the new state (and backs out).
-// - A waiter re-checks _state in its wait condition, so it leaves within its spin or at the post.
+// Design (process-local, no shared memory involved): the end's lifetime is an EndpointLifetime (Open -> Closed by
+// Dispose, Open -> HandedOver by ReleaseForHandover; its remarks give the enter/stop protocol), shared with ShmQueue.
+// What the pipe adds:
+// - A call that sends or receives takes an exclusive guard instead of the lifetime's counter: _sendBusy / _receiveBusy
+//   by CAS 0 -> 1 (a second concurrent sender or receiver of this process waits for it in WaitForGuard: spinning,
+//   then yielding and sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each
+//   ring has one producer and one consumer per process at a time), then reads the state and backs out if it is not
+//   Open. Other calls enter the lifetime's counter (EnterOther). On a shared end the guard is followed by the ring's
+//   shared lock (ShmConnection.Shared.cs), which orders this process against the other holders.
+// - Stop waits until both guards and the counter are free (EndpointLifetime.WaitUntilIdle), posting the semaphores
+//   this end's own waiters sleep on. The state CAS and the guard CAS are both full fences, so either the stopper sees
+//   the guard taken (and waits) or the caller sees the new state (and backs out).
+// - A waiter re-checks the state in its wait condition, so it leaves within its spin or at the post.
 public sealed unsafe partial class ShmConnection
 {
-    private const int StateOpen = 0;
-    private const int StateClosed = 1;
-    private const int StateHandedOver = 2;
     private const string TokenPrefix = "shmpipe1";
-
-    /// <summary>How long a dispose waits for calls of other threads to leave before it gives up unmapping.</summary>
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(10);
 
     private readonly NamedSemaphore[] _semaphores;
 
     /// <summary>The largest count among this pipe's semaphores (tests check that posts never pile up).</summary>
     internal int MaxSemaphoreCount => _semaphores.Max(static s => s.CurrentCount);
-    private int _state;
+    private EndpointLifetime _lifetime;
     private int _sendBusy;
     private int _receiveBusy;
-    private int _otherCalls;
 
     private ShmConnection(ShmSegment segment, PipeDescriptor.Geometry geometry, int end, ShmPipeOptions options, bool unlinkOnDispose, ulong ownerWord, NamedSemaphore[] semaphores)
     {
@@ -158,7 +153,7 @@ public sealed unsafe partial class ShmConnection
             return false;
         }
 
-        if (Volatile.Read(ref _state) != StateOpen)
+        if (!_lifetime.IsOpen)
         {
             Volatile.Write(ref _sendBusy, 0);
             ThrowDisposed();
@@ -210,7 +205,7 @@ public sealed unsafe partial class ShmConnection
             return false;
         }
 
-        if (Volatile.Read(ref _state) != StateOpen)
+        if (!_lifetime.IsOpen)
         {
             Volatile.Write(ref _receiveBusy, 0);
             ThrowDisposed();
@@ -283,15 +278,13 @@ public sealed unsafe partial class ShmConnection
 
     private void EnterOther()
     {
-        Interlocked.Increment(ref _otherCalls);
-        if (Volatile.Read(ref _state) != StateOpen)
+        if (!_lifetime.TryEnter())
         {
-            Interlocked.Decrement(ref _otherCalls);
             ThrowDisposed();
         }
     }
 
-    private void ExitOther() => Interlocked.Decrement(ref _otherCalls);
+    private void ExitOther() => _lifetime.Exit();
 
     [DoesNotReturn]
     private void ThrowConcurrent(string what) =>
@@ -305,7 +298,7 @@ public sealed unsafe partial class ShmConnection
     /// <summary>
     /// Closes this end. The peer receives what was sent before, then <see cref="ShmPeerClosedException"/>.
     /// Calls blocked on this end in other threads end with <see cref="ObjectDisposedException"/>. The
-    /// creator's end also removes the pipe's names (see <see cref="ShmPipeOptions.UnlinkOnDispose"/>).
+    /// creator's end also removes the pipe's names (see <see cref="ShmObjectOptions.UnlinkOnDispose"/>).
     /// </summary>
     public void Dispose()
     {
@@ -318,7 +311,7 @@ public sealed unsafe partial class ShmConnection
         }
 
         FlushStagedBeforeClosing(throwIfLeft: false);
-        if (!Stop(StateClosed, out bool drained))
+        if (!Stop(EndpointLifetime.Closed, out bool drained))
         {
             return;
         }
@@ -359,7 +352,7 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     private void FlushStagedBeforeClosing(bool throwIfLeft)
     {
-        if (_sendRing is not { HasStaged: true } ring || Volatile.Read(ref _state) != StateOpen
+        if (_sendRing is not { HasStaged: true } ring || !_lifetime.IsOpen
             || Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0)
         {
             return;
@@ -453,33 +446,24 @@ public sealed unsafe partial class ShmConnection
     private bool Stop(int newState, out bool drained)
     {
         drained = true;
-        if (Interlocked.CompareExchange(ref _state, newState, StateOpen) != StateOpen)
+        if (!_lifetime.TryStop(newState))
         {
             return false;
         }
 
         StopAsyncWaits(); // pending async calls fault and let go of their guards first (ShmConnection.Async.cs)
 
-        if (Volatile.Read(ref _sendBusy) == 0 && Volatile.Read(ref _receiveBusy) == 0 && Volatile.Read(ref _otherCalls) == 0)
-        {
-            return true;
-        }
-
         // Our own waiters sleep on these two semaphores only (the peer sleeps on the other two).
-        _receiveData?.PostOnce();
-        _sendSpace?.PostOnce();
-        long deadline = WaitSignal.DeadlineFrom(s_drainTimeout);
-        var spinner = new SpinWait();
-        while (Volatile.Read(ref _sendBusy) != 0 || Volatile.Read(ref _receiveBusy) != 0 || Volatile.Read(ref _otherCalls) != 0)
-        {
-            if (Stopwatch.GetTimestamp() >= deadline)
+        drained = EndpointLifetime.WaitUntilIdle(
+            () => Volatile.Read(ref _sendBusy) != 0 || Volatile.Read(ref _receiveBusy) != 0 || _lifetime.Calls != 0,
+            () =>
             {
-                drained = false;
-                _logger?.LogError("Pipe {Name}: a call on another thread did not leave within {Timeout}; the mapping is left in place.", Name, s_drainTimeout);
-                return true;
-            }
-
-            spinner.SpinOnce(sleep1Threshold: 20);
+                _receiveData?.PostOnce();
+                _sendSpace?.PostOnce();
+            });
+        if (!drained)
+        {
+            _logger?.LogError("Pipe {Name}: a call on another thread did not leave within {Timeout}; the mapping is left in place.", Name, EndpointLifetime.DrainTimeout);
         }
 
         return true;
@@ -534,7 +518,7 @@ public sealed unsafe partial class ShmConnection
             return shareToken;
         }
 
-        if (!Stop(StateHandedOver, out bool drained))
+        if (!Stop(EndpointLifetime.HandedOver, out bool drained))
         {
             ThrowDisposed();
         }
@@ -542,7 +526,7 @@ public sealed unsafe partial class ShmConnection
         if (!drained)
         {
             // A thread still inside a call could write Head or Tail after the new owner starts: keep the end here.
-            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not handed over.");
+            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {EndpointLifetime.DrainTimeout}; the end was not handed over.");
         }
 
         // Deferred messages travel with the end: placed and published now, before the new owner takes over Tail.
@@ -564,7 +548,7 @@ public sealed unsafe partial class ShmConnection
 
     /// <summary>
     /// Takes over the end that another process released with <see cref="ReleaseForHandover"/>. Options give
-    /// the wait strategy and logger; <see cref="ShmPipeOptions.UnlinkOnDispose"/> false declines the duty of
+    /// the wait strategy and logger; <see cref="ShmObjectOptions.UnlinkOnDispose"/> false declines the duty of
     /// removing the pipe's names that the creator's end carries.
     /// </summary>
     /// <exception cref="FormatException">The token is not one ReleaseForHandover made.</exception>
@@ -602,6 +586,6 @@ public sealed unsafe partial class ShmConnection
         }
         while (nonce == 0);
 
-        return (nonce << 5) | PipeDescriptor.HandoverTag;
+        return WordTagDescriptor.HandoverWord(nonce);
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -160,7 +161,7 @@ public sealed unsafe partial class ShmConnection
     /// <summary>
     /// Takes a shared end's lock word: CAS 0 -> our identity; while a live process holds it, spins, then yields and
     /// sleeps a millisecond at a time (holders keep it for one copy, or one ReceiveMany batch); a holder found dead
-    /// (looked up at most every <see cref="LivenessIntervalMs"/>) is taken over. False at the deadline.
+    /// (looked up at most every <see cref="PeerLiveness.CheckIntervalMs"/>) is taken over. False at the deadline.
     /// </summary>
     /// <exception cref="ShmCorruptionException">The word is neither 0 nor an identity word.</exception>
     private bool EnterSharedLock(byte* word, string what, bool checkState, long deadline, CancellationToken cancellationToken)
@@ -171,7 +172,7 @@ public sealed unsafe partial class ShmConnection
         }
 
         var spinner = new SpinWait();
-        long nextLivenessCheck = 0;
+        var liveness = default(LivenessThrottle);
         while (true)
         {
             ulong holder = OwnerWordLock.Holder(word);
@@ -190,11 +191,9 @@ public sealed unsafe partial class ShmConnection
                 throw new ShmCorruptionException(Name, 0, $"the {what} lock of end {_end} holds 0x{holder:X16}, which is neither 0 nor a process identity");
             }
 
-            long now = Environment.TickCount64;
-            if (now >= nextLivenessCheck)
+            if (liveness.TryBegin())
             {
-                nextLivenessCheck = now + LivenessIntervalMs;
-                if (!_segment.Platform.IsAlive(ProcessIdentity.FromWord(holder), startTimeBits: 32))
+                if (!PeerLiveness.IsLiveIdentity(_segment.Platform, holder))
                 {
                     if (OwnerWordLock.TryTakeOver(word, holder, _ownerWord))
                     {
@@ -240,10 +239,10 @@ public sealed unsafe partial class ShmConnection
             throw new InvalidOperationException($"End {_end} of pipe '{Name}' cannot be shared from inside a ReceiveMany handler on it: return from the handler first.");
         }
 
-        long deadline = WaitSignal.DeadlineFrom(s_drainTimeout);
+        long deadline = WaitSignal.DeadlineFrom(EndpointLifetime.DrainTimeout);
         if (!EnterGuardsForShare(deadline))
         {
-            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {s_drainTimeout}; the end was not shared.");
+            throw new InvalidOperationException($"A call on another thread did not leave end {_end} of pipe '{Name}' within {EndpointLifetime.DrainTimeout}; the end was not shared.");
         }
 
         try
@@ -280,7 +279,7 @@ public sealed unsafe partial class ShmConnection
             return false;
         }
 
-        if (Volatile.Read(ref _state) != StateOpen)
+        if (!_lifetime.IsOpen)
         {
             Volatile.Write(ref _receiveBusy, 0);
             Volatile.Write(ref _sendBusy, 0);
@@ -386,7 +385,7 @@ public sealed unsafe partial class ShmConnection
             throw new ShmCorruptionException(Name, 0, $"holder word {index} of a pipe end is 0x{word:X16}, which is neither 0, a process identity nor a pending token");
         }
 
-        return _segment.Platform.IsAlive(ProcessIdentity.FromWord(word), startTimeBits: 32) ? HolderKind.Live : HolderKind.Dead;
+        return PeerLiveness.IsLiveIdentity(_segment.Platform, word) ? HolderKind.Live : HolderKind.Dead;
     }
 
     /// <summary>

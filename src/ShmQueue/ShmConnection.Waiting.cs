@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -12,12 +13,6 @@ namespace ShmIpc;
 // The slow paths: waiting for data or space, noticing a closed or dead peer, Poll and WaitAny.
 public sealed unsafe partial class ShmConnection
 {
-    /// <summary>
-    /// How often a waiter may look up the peer's process in /proc, in milliseconds of the coarse clock
-    /// (<see cref="Environment.TickCount64"/>, ~6 ns a read against ~25 ns for Stopwatch: zero-timeout polls ask every time).
-    /// </summary>
-    private const long LivenessIntervalMs = 5;
-
     /// <summary>WaitAny sleeps on the first connection's semaphore and polls the rest at this growing interval.</summary>
     private static readonly ShmWaitStrategy[] s_waitAnySlices =
     [
@@ -31,7 +26,7 @@ public sealed unsafe partial class ShmConnection
 
     private volatile bool _peerGone;
     private volatile string? _peerGoneReason;
-    private long _nextLivenessCheck;
+    private LivenessThrottle _peerLiveness;
 
     /// <summary>
     /// True while the other end is connected: claimed by a process that is running and has not closed
@@ -56,7 +51,7 @@ public sealed unsafe partial class ShmConnection
                 }
 
                 return PipeDescriptor.IsHandoverWord(word)
-                    || (ProcessIdentity.IsIdentityWord(word) && _segment.Platform.IsAlive(ProcessIdentity.FromWord(word), startTimeBits: 32));
+                    || PeerLiveness.IsLiveIdentity(_segment.Platform, word);
             }
             finally
             {
@@ -207,13 +202,11 @@ public sealed unsafe partial class ShmConnection
     /// <summary>Looks the peer's process up (at most every few ms); marks the peer gone when it died.</summary>
     private void CheckPeerAlive()
     {
-        long now = Environment.TickCount64;
-        if (_peerGone || now < Volatile.Read(ref _nextLivenessCheck))
+        if (_peerGone || !_peerLiveness.TryBegin())
         {
             return;
         }
 
-        Volatile.Write(ref _nextLivenessCheck, now + LivenessIntervalMs);
         ulong word = (ulong)MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.OwnerOffset);
 
         if (word == PipeDescriptor.SharedOwnerWord)
@@ -237,7 +230,7 @@ public sealed unsafe partial class ShmConnection
         }
 
         ProcessIdentity peer = ProcessIdentity.FromWord(word);
-        if (_segment.Platform.IsAlive(peer, startTimeBits: 32))
+        if (_segment.Platform.IsAlive(peer, PeerLiveness.StartTimeBits))
         {
             return;
         }
@@ -446,7 +439,7 @@ public sealed unsafe partial class ShmConnection
         {
             try
             {
-                if (Volatile.Read(ref _state) == StateOpen && (!_shared || LockSendRing(checkState: true, long.MaxValue, CancellationToken.None)))
+                if (_lifetime.IsOpen && (!_shared || LockSendRing(checkState: true, long.MaxValue, CancellationToken.None)))
                 {
                     ring.TryUnstage(); // what fits now; the rest goes at the next send or flush
                     if (ring.HasUnpublished)
@@ -465,7 +458,7 @@ public sealed unsafe partial class ShmConnection
 
     private void ThrowIfStopped()
     {
-        if (Volatile.Read(ref _state) != StateOpen)
+        if (!_lifetime.IsOpen)
         {
             ThrowDisposed();
         }
@@ -474,7 +467,7 @@ public sealed unsafe partial class ShmConnection
     /// <summary>Receive side: data, the peer gone, or this end disposed.</summary>
     private readonly struct ReadableCondition(ShmConnection connection, SpscRing ring) : IWaitCondition
     {
-        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsReadable(ring);
+        public bool IsSatisfied() => !connection._lifetime.IsOpen || connection.IsReadable(ring);
 
         public void BeforeSleep()
         {
@@ -486,7 +479,7 @@ public sealed unsafe partial class ShmConnection
     /// <summary>Send side: room for the message, the peer gone, or this end disposed.</summary>
     private readonly struct SpaceCondition(ShmConnection connection, SpscRing ring, int length) : IWaitCondition
     {
-        public bool IsSatisfied() => Volatile.Read(ref connection._state) != StateOpen || connection.IsPeerClosedCheap()
+        public bool IsSatisfied() => !connection._lifetime.IsOpen || connection.IsPeerClosedCheap()
             || (connection._shared ? ring.HasSpaceForShared(length) : ring.HasSpaceFor(length));
 
         public void BeforeSleep()
@@ -503,7 +496,7 @@ public sealed unsafe partial class ShmConnection
         {
             foreach (ShmConnection c in connections)
             {
-                if (Volatile.Read(ref c._state) != StateOpen || c.IsReadable(c._receiveRing!))
+                if (!c._lifetime.IsOpen || c.IsReadable(c._receiveRing!))
                 {
                     return true;
                 }

@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
 using ShmIpc.Signaling;
@@ -83,6 +84,17 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <summary>Sends <paramref name="message"/> if there is room within <paramref name="timeout"/>; false (nothing sent) when the time ran out.</summary>
     /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
     public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => SendCore(message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
+
+    /// <summary>Sends <paramref name="message"/>, waiting up to <paramref name="timeout"/> for room.</summary>
+    /// <exception cref="TimeoutException">The pipe stayed full for <paramref name="timeout"/>; nothing was sent.</exception>
+    /// <inheritdoc cref="Send(ReadOnlySpan{byte})" path="/exception"/>
+    public void Send(ReadOnlySpan<byte> message, TimeSpan timeout)
+    {
+        if (!TrySend(message, timeout))
+        {
+            ThrowTimeout("full", timeout);
+        }
+    }
 
     /// <summary>
     /// Writes <paramref name="message"/> without making it visible yet: the receiver gets it, with every message
@@ -266,27 +278,67 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Receive()" path="/exception"/>
     public bool TryReceive(out byte[] message, TimeSpan timeout) => TryReceiveCore(out message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
 
+    /// <summary>Receives the next message, waiting up to <paramref name="timeout"/> for one.</summary>
+    /// <exception cref="TimeoutException">No message came within <paramref name="timeout"/>.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public byte[] Receive(TimeSpan timeout) =>
+        TryReceiveCore(out byte[] message, WaitSignal.DeadlineFrom(timeout), CancellationToken.None) ? message : ThrowTimeout<byte[]>("empty", timeout);
+
     private bool TryReceiveCore(out byte[] message, long deadline, CancellationToken cancellationToken)
     {
+        var reader = new ArrayReader();
+        bool got = ReceiveCore<ArrayReader, byte[]>(ref reader, deadline, cancellationToken, out byte[]? received, out _);
+        message = received ?? [];
+        return got;
+    }
+
+    /// <summary>
+    /// The one receive path: takes the receive guard, waits for a record (publishing this end's deferred sends first),
+    /// hands its payload to <paramref name="reader"/> in place and commits it, even when the reader throws (a message is
+    /// never delivered twice). False when the deadline passed first, or when the record is longer than the reader takes
+    /// and <paramref name="throwIfTooLarge"/> is false (it stays in the pipe; <paramref name="length"/> says how long it is).
+    /// </summary>
+    private bool ReceiveCore<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken,
+        [MaybeNullWhen(false)] out TResult result, out int length, bool throwIfTooLarge = true, ShmWaitStrategy? strategy = null)
+        where TReader : struct, IPayloadReader<TResult>
+    {
         SpscRing ring = _receiveRing ?? ThrowCannotReceive();
+        result = default;
+        length = 0;
         if (!EnterReceive(deadline, cancellationToken))
         {
-            message = [];
             return false;
         }
 
         try
         {
-            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken))
+            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken, strategy))
             {
-                message = [];
                 return false;
             }
 
-            message = ring.PeekedPayload.ToArray();
-            ring.Commit();
-            ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, message.Length);
-            _receiveSpace!.Notify();
+            length = ring.PeekedLength;
+            if (length > reader.MaxLength)
+            {
+                if (!throwIfTooLarge)
+                {
+                    return false;
+                }
+
+                ThrowBufferTooSmall(length, reader.MaxLength);
+            }
+
+            try
+            {
+                result = reader.Read(ring.PeekedPayload);
+            }
+            finally
+            {
+                ring.Commit();
+                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, length);
+                _receiveSpace!.Notify();
+            }
+
             return true;
         }
         finally
@@ -306,6 +358,26 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         ReceiveIntoCore(buffer, long.MaxValue, CancellationToken.None, out int length);
         return length;
     }
+
+    /// <summary>
+    /// Receives the next message into <paramref name="buffer"/>, waiting until one arrives or <paramref name="cancellationToken"/>
+    /// is cancelled, and returns its length. Allocates nothing.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    /// <exception cref="ArgumentException">The message is longer than <paramref name="buffer"/>; it stays in the pipe, unread.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public int ReceiveInto(Span<byte> buffer, CancellationToken cancellationToken)
+    {
+        ReceiveIntoCore(buffer, long.MaxValue, cancellationToken, out int length);
+        return length;
+    }
+
+    /// <summary>Receives the next message into <paramref name="buffer"/>, waiting up to <paramref name="timeout"/>, and returns its length. Allocates nothing.</summary>
+    /// <exception cref="TimeoutException">No message came within <paramref name="timeout"/>.</exception>
+    /// <exception cref="ArgumentException">The message is longer than <paramref name="buffer"/>; it stays in the pipe, unread.</exception>
+    /// <inheritdoc cref="Receive()" path="/exception"/>
+    public int ReceiveInto(Span<byte> buffer, TimeSpan timeout) =>
+        ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out int length) ? length : ThrowTimeout<int>("empty", timeout);
 
     /// <summary>
     /// Receives the next message into <paramref name="buffer"/> if one arrives within <paramref name="timeout"/>
@@ -378,7 +450,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     _receiveSpace!.Notify();
                 }
             }
-            while (received < maxMessages && !_disposeInHandler && Volatile.Read(ref _state) == StateOpen && ring.TryPeek());
+            while (received < maxMessages && !_disposeInHandler && _lifetime.IsOpen && ring.TryPeek());
 
             return received;
         }
@@ -409,48 +481,17 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     /// <param name="buffer">Receives the message.</param>
     /// <param name="length">The message's length.</param>
     /// <param name="timeout">How long to wait.</param>
-    /// <param name="strategy">How to wait this time (null: this end's <see cref="ShmPipeOptions.WaitStrategy"/>).</param>
+    /// <param name="strategy">How to wait this time (null: this end's <see cref="ShmObjectOptions.WaitStrategy"/>).</param>
     internal bool TryReceiveIntoOrMeasure(Span<byte> buffer, out int length, TimeSpan timeout, ShmWaitStrategy? strategy = null) =>
         ReceiveIntoCore(buffer, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out length, throwIfTooSmall: false, strategy);
 
     private bool ReceiveIntoCore(Span<byte> buffer, long deadline, CancellationToken cancellationToken, out int length,
         bool throwIfTooSmall = true, ShmWaitStrategy? strategy = null)
     {
-        SpscRing ring = _receiveRing ?? ThrowCannotReceive();
-        if (!EnterReceive(deadline, cancellationToken))
+        fixed (byte* pointer = buffer)
         {
-            length = 0;
-            return false;
-        }
-
-        try
-        {
-            if (!ring.TryPeek() && !WaitForRecord(ring, deadline, cancellationToken, strategy))
-            {
-                length = 0;
-                return false;
-            }
-
-            length = ring.PeekedLength;
-            if (length > buffer.Length)
-            {
-                if (!throwIfTooSmall)
-                {
-                    return false;
-                }
-
-                ThrowBufferTooSmall(length, buffer.Length);
-            }
-
-            ring.PeekedPayload.CopyTo(buffer);
-            ring.Commit();
-            ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, length);
-            _receiveSpace!.Notify();
-            return true;
-        }
-        finally
-        {
-            ExitReceive();
+            var reader = new SpanReader(pointer, buffer.Length);
+            return ReceiveCore<SpanReader, int>(ref reader, deadline, cancellationToken, out _, out length, throwIfTooSmall, strategy);
         }
     }
 
@@ -472,11 +513,19 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     private static void ThrowBufferTooSmall(int length, int bufferLength, string paramName = "buffer") =>
         throw new ArgumentException($"The next message is {length} bytes and the buffer holds {bufferLength}; the message was left in the pipe.", paramName);
 
+    /// <summary>A blocking call ran out of time: names the pipe, the end, what it waited for and how long.</summary>
+    [DoesNotReturn]
+    private T ThrowTimeout<T>(string state, TimeSpan timeout) =>
+        throw new TimeoutException($"End {_end} of pipe '{Name}' stayed {state} for {timeout}.");
+
+    [DoesNotReturn]
+    private void ThrowTimeout(string state, TimeSpan timeout) => ThrowTimeout<bool>(state, timeout);
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     [DoesNotReturn]
     private void ThrowPeerClosed() => throw new ShmPeerClosedException(Name, _peerGoneReason ?? "it closed its end");
 
     [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmConnection),
-        _state == StateHandedOver ? $"This end of pipe '{Name}' was handed over to another process." : $"This end of pipe '{Name}' was disposed.");
+        _lifetime.State == EndpointLifetime.HandedOver ? $"This end of pipe '{Name}' was handed over to another process." : $"This end of pipe '{Name}' was disposed.");
 }

@@ -53,7 +53,7 @@ public sealed unsafe class ShmCounter : IDisposable
     /// <summary>Sets the value; returns the value it had.</summary>
     public long Exchange(long value) => MappedAtomics.ExchangeInt64(Checked(), value);
 
-    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the counter open keep using it.</summary>

@@ -121,7 +121,7 @@ public sealed unsafe class ShmEvent : IDisposable
         return AsyncWaits().WaitAsync(condition.Generation, cancellationToken);
     }
 
-    /// <summary>Closes this process's handle. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's handle. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the event open keep using it.</summary>

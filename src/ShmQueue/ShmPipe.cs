@@ -10,9 +10,6 @@ namespace ShmIpc;
 /// </summary>
 public static class ShmPipe
 {
-    /// <summary>How long <see cref="Connect"/> waits for a creator that is still initialising the segment.</summary>
-    internal static readonly TimeSpan OpenTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>Creates the pipe <paramref name="name"/> and returns its first end (the creator's).</summary>
     /// <exception cref="ArgumentException">The name or an option is invalid.</exception>
     /// <exception cref="IOException">A live pipe or another object of that name exists.</exception>
@@ -52,19 +49,17 @@ public static class ShmPipe
         PipeDescriptor.Initialize(segment.Control, geometry, creatorWord);
 
     /// <summary>Opens a pipe's segment and validates its control block (Connect and handover share this).</summary>
-    internal static ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
+    internal static unsafe ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
     {
-        options.WaitStrategy.Validate();
-        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, OpenTimeout, trust: options.Trust);
-        try
-        {
-            geometry = PipeDescriptor.ReadAndValidate(segment);
-            return segment;
-        }
-        catch
+        options.ValidateCommon();
+        ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, options.OpenTimeout, trust: options.Trust);
+        string? problem = PipeDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount, out geometry);
+        if (problem is not null)
         {
             segment.Dispose();
-            throw;
+            throw new ShmInvalidSegmentException(name, ShmSegmentError.Corrupted, problem);
         }
+
+        return segment;
     }
 }

@@ -1,10 +1,9 @@
-using Microsoft.Extensions.Logging;
 using ShmIpc.Layout;
 
 namespace ShmIpc;
 
 /// <summary>How a pipe is made (<see cref="ShmPipe.Create"/>) or joined (<see cref="ShmPipe.Connect"/>).</summary>
-public sealed class ShmPipeOptions
+public sealed class ShmPipeOptions : ShmObjectOptions
 {
     /// <summary>The default <see cref="Capacity"/>: 256 KiB per direction.</summary>
     public const int DefaultCapacity = 256 * 1024;
@@ -14,6 +13,9 @@ public sealed class ShmPipeOptions
     /// uses it; a connecting end takes the creator's.
     /// </summary>
     public int Capacity { get; set; } = DefaultCapacity;
+
+    /// <summary>Default settings; <see cref="ShmObjectOptions.OpenTimeout"/> is 2 s for a pipe.</summary>
+    public ShmPipeOptions() => OpenTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// The longest message, at most <c>Capacity / 2 - 8</c>. Null means <c>Capacity / 4</c>.
@@ -27,33 +29,6 @@ public sealed class ShmPipeOptions
     /// Only <see cref="ShmPipe.Create"/> uses it.
     /// </summary>
     public bool Duplex { get; set; } = true;
-
-    /// <summary>Where rare events go (peer died, corruption found, a dispose that had to wait). None by default.</summary>
-    public ILogger? Logger { get; set; }
-
-    /// <summary>How blocking calls spin and sleep; also bounds how late a dead peer is noticed (one sleep slice).</summary>
-    public ShmWaitStrategy WaitStrategy { get; set; } = ShmWaitStrategy.Default;
-
-    /// <summary>Create the segment and semaphores with group read/write access (0660) instead of 0600.</summary>
-    public bool GroupAccess { get; set; }
-
-    /// <summary>
-    /// Another user whose objects Open accepts (a uid). By default Open and OpenOrCreate refuse a segment or semaphore
-    /// that another user owns, or that anyone may write: a name someone else created first could read or forge what
-    /// this process sends. Name its owner here when that sharing is intended.
-    /// </summary>
-    public int? TrustedUserId { get; set; }
-
-    /// <summary>A group whose members' objects Open accepts (a gid): see <see cref="TrustedUserId"/>.</summary>
-    public int? TrustedGroupId { get; set; }
-
-    internal Memory.OwnerTrust Trust => new(TrustedUserId, TrustedGroupId);
-
-    /// <summary>
-    /// True (default): disposing the creator's end removes the pipe's names from /dev/shm (ends that are
-    /// connected keep working). Connecting ends never remove anything.
-    /// </summary>
-    public bool UnlinkOnDispose { get; set; } = true;
 
     internal int EffectiveMaxMessageLength => MaxMessageLength ?? Capacity / 4;
 
@@ -72,7 +47,6 @@ public sealed class ShmPipeOptions
                 $"The maximum message length must be from 0 to {limit} bytes (half the capacity, less the record header).");
         }
 
-        ArgumentNullException.ThrowIfNull(WaitStrategy, nameof(WaitStrategy));
-        WaitStrategy.Validate();
+        ValidateCommon();
     }
 }

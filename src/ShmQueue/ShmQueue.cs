@@ -1,10 +1,11 @@
 using System.Buffers;
-using System.Diagnostics;
+using System.ComponentModel;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
@@ -49,9 +50,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
-    private int _users;
-    private volatile bool _disposed;
-    private int _disposing;
+    private EndpointLifetime _lifetime;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
     {
@@ -192,8 +191,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     public static ShmQueue Open(string name, ShmQueueOptions? options = null)
     {
         options ??= new ShmQueueOptions();
-        ArgumentNullException.ThrowIfNull(options.WaitStrategy, nameof(options.WaitStrategy));
-        options.WaitStrategy.Validate();
+        options.ValidateCommon();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout, trust: options.Trust);
         string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount);
         if (problem is not null)
@@ -287,88 +285,6 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
     }
 
-    /// <summary>Writes the message: true when written, false when the ring is full; throws when the queue is shut down.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryEnqueueCore(ReadOnlySpan<byte> message)
-    {
-        WriteStatus status = _ring.TryWrite(message);
-        if (status == WriteStatus.Full)
-        {
-            status = TryEnqueueAfterReclaim(message);
-        }
-
-        if (status != WriteStatus.Written)
-        {
-            if (status == WriteStatus.Full)
-            {
-                return false;
-            }
-
-            ThrowEnqueueShutDown(status);
-        }
-
-        _dataSignal.Notify();
-        ShmMetrics.RecordSent(ShmMetrics.KindQueue, _segment.Name, message.Length);
-        return true;
-    }
-
-    /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
-    {
-        if (!Reclaim())
-        {
-            // Callers that never block must still get past a dead reader or reclaimer: look, at a bounded rate.
-            long now = Stopwatch.GetTimestamp();
-            if (now - Volatile.Read(ref _lastRepair) < s_repairInterval)
-            {
-                return WriteStatus.Full;
-            }
-
-            Volatile.Write(ref _lastRepair, now);
-            RepairReclaim();
-        }
-
-        return _ring.TryWrite(message);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    [DoesNotReturn]
-    private void ThrowEnqueueShutDown(WriteStatus status)
-    {
-        if (status == WriteStatus.ShutDownAbandoned)
-        {
-            // Consumers may wait for the record we claimed and then abandoned: it is skippable now.
-            _dataSignal.Notify();
-        }
-
-        throw new ShmQueueShutDownException(Name, "nothing more can be enqueued; the message was not written.");
-    }
-
-    private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
-    {
-        CheckLength(message.Length);
-        cancellationToken.ThrowIfCancellationRequested();
-        Enter();
-        try
-        {
-            while (!TryEnqueueCore(message))
-            {
-                var condition = new SpaceCondition(this, message.Length);
-                if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
-                {
-                    return TryEnqueueCore(message);
-                }
-            }
-
-            return true;
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
     // ---- Dequeue ----------------------------------------------------------------------------------
 
     /// <summary>Takes the next message without waiting. False when the queue is empty.</summary>
@@ -403,7 +319,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>.</summary>
     /// <exception cref="TimeoutException">No message within the timeout.</exception>
     public byte[] Dequeue(TimeSpan timeout) =>
-        TryDequeue(out byte[]? message, timeout) ? message : throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+        TryDequeue(out byte[]? message, timeout) ? message : ThrowEmptyTimeout<byte[]>(timeout);
 
     /// <summary>Copies the next message into <paramref name="destination"/> without waiting or allocating.</summary>
     /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
@@ -416,14 +332,53 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         }
     }
 
-    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its length, or -1 on timeout.</summary>
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    /// <returns>True with the message's length in <paramref name="bytesWritten"/>; false (and 0) when no message came within the timeout.</returns>
     /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
-    public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <exception cref="ShmQueueShutDownException">The queue is shut down and drained.</exception>
+    /// <exception cref="ObjectDisposedException">This queue object was disposed (also by another thread during the wait).</exception>
+    public bool TryDequeue(Span<byte> destination, out int bytesWritten, TimeSpan timeout) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out bytesWritten);
+
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting while the queue is empty. Returns its length.</summary>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination) => Dequeue(destination, CancellationToken.None);
+
+    /// <summary>
+    /// Copies the next message into <paramref name="destination"/>, waiting while the queue is empty, until
+    /// <paramref name="cancellationToken"/> is cancelled. Returns its length.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled before a message came; nothing was taken.</exception>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination, CancellationToken cancellationToken)
+    {
+        TryDequeueInto(destination, long.MaxValue, cancellationToken, out int written);
+        return written;
+    }
+
+    /// <summary>Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its length.</summary>
+    /// <exception cref="TimeoutException">No message within the timeout; nothing was taken.</exception>
+    /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
+    public int Dequeue(Span<byte> destination, TimeSpan timeout) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out int written) ? written : ThrowEmptyTimeout<int>(timeout);
+
+    /// <summary>
+    /// Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its
+    /// length, or -1 on timeout. Replaced by <see cref="TryDequeue(Span{byte}, out int, TimeSpan)"/> (a <c>bool</c> on timeout)
+    /// and <see cref="Dequeue(Span{byte}, TimeSpan)"/> (a <see cref="TimeoutException"/>), as every other blocking call.
+    /// </summary>
+    /// <exception cref="ArgumentException">The next message is longer than <paramref name="destination"/>; it stays in the queue.</exception>
+    [Obsolete("Use TryDequeue(Span<byte>, out int, TimeSpan) (false on timeout) or Dequeue(Span<byte>, TimeSpan) (throws TimeoutException); cancellation: Dequeue(Span<byte>, CancellationToken).")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+
+    private bool TryDequeueInto(Span<byte> destination, long deadline, CancellationToken cancellationToken, out int bytesWritten)
     {
         fixed (byte* pointer = destination)
         {
             var reader = new SpanReader(pointer, destination.Length);
-            return TryReadWaiting<SpanReader, int>(ref reader, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+            return TryReadWaiting<SpanReader, int>(ref reader, deadline, cancellationToken, out bytesWritten);
         }
     }
 
@@ -456,316 +411,6 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         return TryReadWaiting<DelegateReader<TState, TResult>, TResult>(ref callback, WaitSignal.DeadlineFrom(timeout), cancellationToken, out result);
     }
 
-    private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
-    {
-        Enter();
-        try
-        {
-            return TryReadCore(ref reader, out result);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
-    private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        Enter();
-        try
-        {
-            while (!TryReadCore(ref reader, out result))
-            {
-                var condition = new ReadableCondition(this);
-                if (!_dataSignal.Wait(ref condition, _wait, deadline, cancellationToken))
-                {
-                    return TryReadCore(ref reader, out result);
-                }
-            }
-
-            return true;
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
-    /// <summary>Takes a message: true when read, false when none is ready; throws when the queue is shut down and drained.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryReadCore<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
-        where TReader : struct, IRecordReader<TResult>
-    {
-        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
-        {
-            ThrowDequeueShutDown();
-        }
-
-        ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
-        if (status == ReadStatus.Empty && _ring.ShutdownState != QueueDescriptor.ShutdownNone)
-        {
-            status = ReadAfterShutdown(out lease, out pending, reader.MaxLength);
-        }
-
-        if (status != ReadStatus.Claimed)
-        {
-            if (status == ReadStatus.TooLarge)
-            {
-                ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
-            }
-
-            if (status == ReadStatus.Pending)
-            {
-                NotePending(pending.Position);
-            }
-
-            result = default;
-            return false;
-        }
-
-        try
-        {
-            result = reader.Read(lease.Payload);
-        }
-        finally
-        {
-            _ring.EndRead(lease);
-            AfterRead();
-        }
-
-        ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Payload.Length);
-        return true;
-    }
-
-    /// <summary>
-    /// The ring looked empty and the queue is shut down. Fence, then look once more: a record claimed before the
-    /// Shutdown word was set is visible now, and any claimed after it gets abandoned (MpmcRing's remarks). Still
-    /// empty: the queue is drained for good.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private ReadStatus ReadAfterShutdown(out ReadLease lease, out Blocker pending, int maxLength)
-    {
-        Interlocked.MemoryBarrier();
-        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
-        {
-            ThrowDequeueShutDown();
-        }
-
-        ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
-        if (status == ReadStatus.Empty)
-        {
-            ThrowDequeueShutDown();
-        }
-
-        return status;
-    }
-
-    [DoesNotReturn]
-    private void ThrowDequeueShutDown() =>
-        throw new ShmQueueShutDownException(Name, _ring.ShutdownState == QueueDescriptor.ShutdownImmediate
-            ? "it was shut down immediately; what was queued is discarded."
-            : "every message has been dequeued and no more can come.");
-
-    /// <summary>
-    /// A dequeue would not wait: a message is there (or the record at the read position needs a look), or the
-    /// queue is shut down and nothing is still being written at the read position (drained: the dequeue throws).
-    /// A peek: consumes nothing.
-    /// </summary>
-    private bool IsReadableOrOver()
-    {
-        if (_ring.HasReadable())
-        {
-            return true;
-        }
-
-        int shutdown = _ring.ShutdownState;
-        return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
-    }
-
-    // ---- ShmWait ------------------------------------------------------------------------------------
-
-    /// <summary>The wait holds a use of this object, as a blocking call does, so Dispose waits for it to look up.</summary>
-    void IShmWaitable.BeginWait() => Enter();
-
-    /// <summary>Ready when a dequeue would not wait (<see cref="IsReadableOrOver"/>); a dead producer's record is skipped as a waiting dequeue would.</summary>
-    bool IShmWaitable.PollReady()
-    {
-        ThrowIfDisposed();
-        if (IsReadableOrOver())
-        {
-            return true;
-        }
-
-        if (_ring.TryGetPending(out Blocker pending))
-        {
-            NotePending(pending.Position); // at a bounded rate: proves the producer dead, then skips its record
-        }
-
-        return false;
-    }
-
-    void IShmWaitable.EndWait() => Exit();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AfterRead()
-    {
-        _spaceSignal.Notify();
-        if (_ring.ReclaimableBytes() >= _reclaimThreshold)
-        {
-            Reclaim();
-        }
-    }
-
-    /// <summary>Reclaims finished records; wakes sleeping producers when that freed space.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool Reclaim()
-    {
-        if (_ring.TryReclaim(out _) > 0)
-        {
-            _spaceSignal.Notify();
-            return true;
-        }
-
-        return false;
-    }
-
-    // ---- Dead peers ---------------------------------------------------------------------------------
-
-    /// <summary>How often a caller that never blocks may look for dead peers (1 ms).</summary>
-    private static readonly long s_repairInterval = Stopwatch.Frequency / 1000;
-
-    private long _lastRepair;
-    private long _pendingPosition = -1;
-    private long _pendingSince;
-
-    /// <summary>
-    /// A record still being written stops this caller. A blocking caller checks its producer before each
-    /// sleep; a caller that only polls gets the same check here once the record has stayed unpublished
-    /// for longer than the spin budget.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void NotePending(long position)
-    {
-        long now = Stopwatch.GetTimestamp();
-        if (Volatile.Read(ref _pendingPosition) != position)
-        {
-            Volatile.Write(ref _pendingSince, now);
-            Volatile.Write(ref _pendingPosition, position);
-            return;
-        }
-
-        if (Stopwatch.GetElapsedTime(Volatile.Read(ref _pendingSince), now) >= _wait.SpinDuration
-            && now - Volatile.Read(ref _lastRepair) >= s_repairInterval)
-        {
-            Volatile.Write(ref _lastRepair, now);
-            ResolvePendingRecord();
-        }
-    }
-
-    /// <summary>If a record still being written blocks consumers and its producer is dead, skip it.</summary>
-    private void ResolvePendingRecord()
-    {
-        if (!_ring.TryGetPending(out Blocker pending) || IsAlive(pending.Pid, pending.IdentityWord))
-        {
-            return;
-        }
-
-        if (_ring.TryAbandon(pending.Position))
-        {
-            _logger.LogWarning("Queue {Name}: producer pid {Pid} died while writing the record at position {Position}; that one message is lost and skipped.",
-                Name, pending.Pid, pending.Position);
-            ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 1);
-            _dataSignal.Notify();
-        }
-    }
-
-    /// <summary>Frees space held by a dead reclaimer or a dead reader, so producers can go on.</summary>
-    private void RepairReclaim()
-    {
-        ulong owner = _ring.ReclaimLockOwner;
-        if (owner != 0 && !IsAlive(owner))
-        {
-            if (_ring.TryBreakReclaimLock(owner))
-            {
-                _logger.LogWarning("Queue {Name}: took over the reclaim lock of dead process {Pid}.", Name, ProcessIdentity.FromWord(owner).Pid);
-                ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 0);
-            }
-        }
-
-        if (_ring.TryReclaim(out Blocker? blocked) > 0)
-        {
-            _spaceSignal.Notify();
-        }
-
-        if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
-            && _ring.TryReleaseDeadReader(b.Position, b.IdentityWord))
-        {
-            _logger.LogWarning("Queue {Name}: consumer pid {Pid} died while reading the record at position {Position}; that one message is lost.",
-                Name, ProcessIdentity.FromWord(b.IdentityWord).Pid, b.Position);
-            ShmMetrics.RecordDeadPeer(ShmMetrics.KindQueue, Name, lost: 1);
-            Reclaim();
-        }
-    }
-
-    private bool IsAlive(ulong identityWord) => _platform.IsAlive(ProcessIdentity.FromWord(identityWord), 32);
-
-    /// <summary>
-    /// A producer's liveness: by pid and start time when its identity word is written, by pid alone in the
-    /// instant between its claim and that write (see native-notes/LAYOUT.md §6).
-    /// </summary>
-    private bool IsAlive(int pid, ulong identityWord) =>
-        ProcessIdentity.IsIdentityWord(identityWord) && ProcessIdentity.FromWord(identityWord).Pid == pid
-            ? IsAlive(identityWord)
-            : _platform.IsAlive(new ProcessIdentity(pid, 0), 0);
-
-    private struct ReadableCondition : IWaitCondition
-    {
-        private readonly ShmQueue _queue;
-
-        public ReadableCondition(ShmQueue queue) => _queue = queue;
-
-        public readonly bool IsSatisfied()
-        {
-            _queue.ThrowIfDisposed();
-            return _queue.IsReadableOrOver();
-        }
-
-        public readonly void BeforeSleep()
-        {
-            _queue.ThrowIfDisposed();
-            _queue.ResolvePendingRecord();
-        }
-    }
-
-    private struct SpaceCondition : IWaitCondition
-    {
-        private readonly ShmQueue _queue;
-        private readonly int _length;
-
-        public SpaceCondition(ShmQueue queue, int length)
-        {
-            _queue = queue;
-            _length = length;
-        }
-
-        public readonly bool IsSatisfied()
-        {
-            _queue.ThrowIfDisposed();
-            MpmcRing ring = _queue._ring;
-            return ring.HasSpaceFor(_length) || ring.ShutdownState != QueueDescriptor.ShutdownNone
-                || (ring.ReclaimableBytes() > 0 && _queue.Reclaim() && ring.HasSpaceFor(_length));
-        }
-
-        public readonly void BeforeSleep()
-        {
-            _queue.ThrowIfDisposed();
-            _queue.RepairReclaim();
-        }
-    }
-
     // ---- Lifetime -----------------------------------------------------------------------------------
 
     /// <summary>Removes the queue's name (and its semaphores' names) from the system; processes that have it open keep using it.</summary>
@@ -784,44 +429,28 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
     /// <summary>
     /// Closes this process's handle. Other threads waiting on it get <see cref="ObjectDisposedException"/>.
-    /// The creator also unlinks the queue unless <see cref="ShmQueueOptions.UnlinkOnDispose"/> is false.
+    /// The creator also unlinks the queue unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.
     /// </summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        if (!_lifetime.TryStop(EndpointLifetime.Closed))
         {
             return;
         }
 
-        _disposed = true;
         ShmMetrics.Untrack(this);
-
-        // Full fence: the flag must be visible before we read _users (pairs with Enter's increment-then-check).
-        Interlocked.MemoryBarrier();
         StopAsyncPump();
 
-        // Wake our own sleepers so they see _disposed; then wait for every call in flight to leave
-        // before unmapping (a thread still inside would fault on unmapped memory).
-        var spinner = new SpinWait();
-        long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
-        int posts = 0;
-        while (Volatile.Read(ref _users) > 0)
-        {
-            // A few posts wake our sleepers (another process may take one: a harmless spurious wakeup);
-            // after that our waiters notice _disposed at the end of their slice at the latest.
-            if (posts < 16 && spinner.Count % 8 == 0)
+        // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
+        // (a thread still inside would fault on unmapped memory).
+        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0, () =>
             {
                 _dataSemaphore.Post();
                 _spaceSemaphore.Post();
-                posts++;
-            }
-
-            spinner.SpinOnce(sleep1Threshold: 10);
-            if (Stopwatch.GetTimestamp() > deadline)
-            {
-                _logger.LogError("Queue {Name}: calls still in flight after 10 s; the mapping is left in place.", Name);
-                return;
-            }
+            }))
+        {
+            _logger.LogError("Queue {Name}: calls still in flight after {Timeout}; the mapping is left in place.", Name, EndpointLifetime.DrainTimeout);
+            return;
         }
 
         if (_unlinkOnDispose)
@@ -844,20 +473,18 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Enter()
     {
-        Interlocked.Increment(ref _users);
-        if (_disposed)
+        if (!_lifetime.TryEnter())
         {
-            Interlocked.Decrement(ref _users);
             ThrowDisposed();
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Exit() => Interlocked.Decrement(ref _users);
+    private void Exit() => _lifetime.Exit();
 
     private void ThrowIfDisposed()
     {
-        if (_disposed)
+        if (!_lifetime.IsOpen)
         {
             ThrowDisposed();
         }
@@ -873,6 +500,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     }
 
     [DoesNotReturn]
+    private T ThrowEmptyTimeout<T>(TimeSpan timeout) => throw new TimeoutException($"Queue '{Name}' stayed empty for {timeout}.");
+
+    [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmQueue), $"Queue '{Name}' has been disposed.");
 
     [DoesNotReturn]
@@ -882,70 +512,4 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [DoesNotReturn]
     private void ThrowTooLarge(int length, int room, string paramName) =>
         throw new ArgumentException($"The next message of queue '{Name}' has {length} bytes; the destination holds {room}. The message was left in the queue.", paramName);
-
-    // ---- Readers: how a claimed record's bytes leave the ring, without boxing ----------------------
-
-    private interface IRecordReader<TResult>
-    {
-        int MaxLength { get; }
-
-        TResult Read(ReadOnlySpan<byte> payload);
-    }
-
-    private readonly struct ArrayReader : IRecordReader<byte[]>
-    {
-        public int MaxLength => int.MaxValue;
-
-        public byte[] Read(ReadOnlySpan<byte> payload) => payload.ToArray();
-    }
-
-    private readonly struct SpanReader : IRecordReader<int>
-    {
-        private readonly byte* _destination;
-
-        public SpanReader(byte* destination, int length)
-        {
-            _destination = destination;
-            MaxLength = length;
-        }
-
-        public int MaxLength { get; }
-
-        public int Read(ReadOnlySpan<byte> payload)
-        {
-            payload.CopyTo(new Span<byte>(_destination, MaxLength));
-            return payload.Length;
-        }
-    }
-
-    private readonly struct BufferWriterReader : IRecordReader<int>
-    {
-        private readonly IBufferWriter<byte> _destination;
-
-        public BufferWriterReader(IBufferWriter<byte> destination) => _destination = destination;
-
-        public int MaxLength => int.MaxValue;
-
-        public int Read(ReadOnlySpan<byte> payload)
-        {
-            _destination.Write(payload);
-            return payload.Length;
-        }
-    }
-
-    private readonly struct DelegateReader<TState, TResult> : IRecordReader<TResult>
-    {
-        private readonly ShmMessageReader<TState, TResult> _reader;
-        private readonly TState _state;
-
-        public DelegateReader(ShmMessageReader<TState, TResult> reader, TState state)
-        {
-            _reader = reader;
-            _state = state;
-        }
-
-        public int MaxLength => int.MaxValue;
-
-        public TResult Read(ReadOnlySpan<byte> payload) => _reader(payload, _state);
-    }
 }

@@ -28,8 +28,7 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
     {
         ArgumentNullException.ThrowIfNull(queue);
         Queue = queue;
-        _serializer = serializer ?? ShmSerializers.GetDefault<T>()
-            ?? throw new ArgumentException($"There is no built-in serializer for {typeof(T)}; pass an IShmSerializer<{typeof(T).Name}>.", nameof(serializer));
+        _serializer = ShmSerializers.Resolve(serializer, nameof(serializer));
     }
 
     /// <summary>The byte queue underneath.</summary>
@@ -68,6 +67,10 @@ public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
 
     /// <summary>Appends a value, waiting while the queue is full.</summary>
     public void Enqueue(T value, CancellationToken cancellationToken = default) => Queue.Enqueue(Serialize(value), cancellationToken);
+
+    /// <summary>Appends a value, waiting up to <paramref name="timeout"/> for space.</summary>
+    /// <exception cref="TimeoutException">No space within the timeout; nothing was written.</exception>
+    public void Enqueue(T value, TimeSpan timeout) => Queue.Enqueue(Serialize(value), timeout);
 
     /// <summary>Appends a value without waiting; false when the queue is full.</summary>
     public bool TryEnqueue(T value) => Queue.TryEnqueue(Serialize(value));

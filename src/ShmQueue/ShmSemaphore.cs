@@ -123,7 +123,7 @@ public sealed unsafe class ShmSemaphore : IDisposable
         return current;
     }
 
-    /// <summary>Closes this process's handle. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's handle. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the semaphore open keep using it.</summary>

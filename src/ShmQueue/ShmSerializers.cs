@@ -45,6 +45,21 @@ public static class ShmSerializers
     }
 
     /// <summary>
+    /// The serializer a typed endpoint (<see cref="ShmQueue{T}"/>, a pipe end's typed calls) uses: <paramref name="given"/>,
+    /// else the built-in one for <typeparamref name="T"/>, looked up once per type.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="given"/> is null and <typeparamref name="T"/> has no built-in serializer.</exception>
+    internal static IShmSerializer<T> Resolve<T>(IShmSerializer<T>? given, string paramName = "serializer") =>
+        given ?? DefaultOf<T>.Instance
+            ?? throw new ArgumentException($"There is no built-in serializer for {typeof(T)}; pass an IShmSerializer<{typeof(T).Name}>.", paramName);
+
+    /// <summary>The cache behind <see cref="Resolve{T}"/>: <see cref="GetDefault{T}"/> runs once per type.</summary>
+    private static class DefaultOf<T>
+    {
+        public static readonly IShmSerializer<T>? Instance = GetDefault<T>();
+    }
+
+    /// <summary>
     /// The built-in serializer for <typeparamref name="T"/>: <see cref="Utf8String"/>, <see cref="Bytes"/>,
     /// <see cref="Unmanaged{T}"/> for unmanaged types, <see cref="Nullable{T}"/> over one of those for
     /// <c>Nullable&lt;T&gt;</c>; otherwise null (never throws: a type without one is not an error here).

@@ -84,7 +84,7 @@ public sealed unsafe class ShmSharedMemory : IDisposable
         return new MappedMemoryManager(_lease, _data + offset, length).Memory;
     }
 
-    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the block open keep using it.</summary>

@@ -63,7 +63,7 @@ public sealed unsafe class ShmValue<T> : IDisposable
     public static ShmValue<T> OpenOrCreate(string name, T initialValue = default, ShmSharedObjectOptions? options = null) =>
         SharedObjectLease.OpenOrCreate(() => Open(name, options), () => Create(name, initialValue, options));
 
-    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmSharedObjectOptions.UnlinkOnDispose"/> is false.</summary>
+    /// <summary>Closes this process's mapping. The creator also unlinks the name unless <see cref="ShmObjectOptions.UnlinkOnDispose"/> is false.</summary>
     public void Dispose() => _lease.Dispose();
 
     /// <summary>Removes the name. Processes that have the value open keep using it.</summary>

@@ -53,29 +53,8 @@ public static class ShmWait
     /// <exception cref="OperationCanceledException">Cancelled first (noticed within about a millisecond).</exception>
     /// <inheritdoc cref="WaitAny(IReadOnlyList{IShmWaitable}, TimeSpan)" path="/param"/>
     /// <inheritdoc cref="WaitAny(IReadOnlyList{IShmWaitable}, TimeSpan)" path="/exception"/>
-    public static int WaitAny(IReadOnlyList<IShmWaitable> items, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        Validate(items);
-        long deadline = WaitSignal.DeadlineFrom(timeout);
-        cancellationToken.ThrowIfCancellationRequested();
-        int entered = 0;
-        try
-        {
-            for (; entered < items.Count; entered++)
-            {
-                items[entered].BeginWait();
-            }
-
-            return Poll(items, deadline, cancellationToken);
-        }
-        finally
-        {
-            for (int i = 0; i < entered; i++)
-            {
-                items[i].EndWait();
-            }
-        }
-    }
+    public static int WaitAny(IReadOnlyList<IShmWaitable> items, TimeSpan timeout, CancellationToken cancellationToken) =>
+        PollBegun(items, timeout, static (_, first) => first, cancellationToken);
 
     /// <summary>
     /// Waits up to <paramref name="timeout"/> until at least one of <paramref name="items"/> is ready, and returns
@@ -85,20 +64,9 @@ public static class ShmWait
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <inheritdoc cref="WaitAny(IReadOnlyList{IShmWaitable}, TimeSpan)" path="/param"/>
     /// <inheritdoc cref="WaitAny(IReadOnlyList{IShmWaitable}, TimeSpan)" path="/exception"/>
-    public static IReadOnlyList<IShmWaitable> WaitReady(IReadOnlyList<IShmWaitable> items, TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        Validate(items);
-        long deadline = WaitSignal.DeadlineFrom(timeout);
-        cancellationToken.ThrowIfCancellationRequested();
-        int entered = 0;
-        try
+    public static IReadOnlyList<IShmWaitable> WaitReady(IReadOnlyList<IShmWaitable> items, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        PollBegun<IReadOnlyList<IShmWaitable>>(items, timeout, static (items, first) =>
         {
-            for (; entered < items.Count; entered++)
-            {
-                items[entered].BeginWait();
-            }
-
-            int first = Poll(items, deadline, cancellationToken);
             if (first < 0)
             {
                 return [];
@@ -114,6 +82,26 @@ public static class ShmWait
             }
 
             return ready;
+        }, cancellationToken);
+
+    /// <summary>
+    /// Validates, begins the wait on every item, polls until one is ready or the deadline passes, gives <paramref name="then"/>
+    /// the first ready index (-1: none) while the waits are still begun (so it may poll the others), and ends every wait begun.
+    /// </summary>
+    private static T PollBegun<T>(IReadOnlyList<IShmWaitable> items, TimeSpan timeout, Func<IReadOnlyList<IShmWaitable>, int, T> then, CancellationToken cancellationToken)
+    {
+        Validate(items);
+        long deadline = WaitSignal.DeadlineFrom(timeout);
+        cancellationToken.ThrowIfCancellationRequested();
+        int entered = 0;
+        try
+        {
+            for (; entered < items.Count; entered++)
+            {
+                items[entered].BeginWait();
+            }
+
+            return then(items, Poll(items, deadline, cancellationToken));
         }
         finally
         {

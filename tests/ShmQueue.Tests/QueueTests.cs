@@ -210,7 +210,8 @@ public sealed class QueueTests
         Assert.AreEqual(30 * 1000 + Message(30, 3)[0] + 5, folded);
 
         Assert.AreEqual(40, queue.Dequeue(buffer, TimeSpan.FromSeconds(1)));
-        Assert.AreEqual(-1, queue.Dequeue(buffer, TimeSpan.FromMilliseconds(10)));
+        Assert.IsFalse(queue.TryDequeue(buffer, out int none, TimeSpan.FromMilliseconds(10)), "empty: false on timeout, as every TryX");
+        Assert.AreEqual(0, none);
     }
 
     [TestMethod]

@@ -126,11 +126,7 @@ internal static class QuickDemo
                 byte[] buffer = new byte[64];
                 for (int i = 0; i < Producers * PerProducer; i++)
                 {
-                    int length = queue.Dequeue(buffer, s_timeout);
-                    if (length < 0)
-                    {
-                        throw new TimeoutException("The producers stopped sending.");
-                    }
+                    int length = queue.Dequeue(buffer, s_timeout); // TimeoutException when the producers stop sending
 
                     // "producer P message K": each producer's messages arrive in the order it sent them.
                     string[] words = Encoding.ASCII.GetString(buffer, 0, length).Split(' ');

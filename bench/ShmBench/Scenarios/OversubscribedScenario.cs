@@ -123,26 +123,8 @@ internal sealed class OversubscribedScenario : IScenario
     {
         ctx.Progress.Step("ShmIpc CPU-bound Map, Pool(8) beside Pool(2)");
         int perMs = PoolTargets.IterationsPerMillisecond();
-        double Time(ShmPool pool, int n)
+        foreach ((double t2, double t8) in CpuBoundMaps.Compare(ctx, plan, perMs, two, eight, warmSeconds: 2))
         {
-            int[] work = Enumerable.Repeat(perMs, n).ToArray();
-            long start = Stopwatch.GetTimestamp();
-            _ = pool.Map(PoolTargets.Burn, work, chunkSize: 1);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-
-        // Steady state first (tiered compilation in every worker), as the pool scenario does.
-        for (long until = Stopwatch.GetTimestamp() + (2 * Stopwatch.Frequency); Stopwatch.GetTimestamp() < until;)
-        {
-            Time(two, plan.Warmup);
-            Time(eight, plan.Warmup);
-        }
-
-        for (int r = 0; r < plan.Runs; r++)
-        {
-            ctx.Progress.Detail($"run {r + 1}/{plan.Runs}");
-            double t2 = Time(two, plan.Count);
-            double t8 = Time(eight, plan.Count);
             ctx.Record("shmipc.pool2_cpu_bound_beside_pool8_ms", "ms", t2);
             ctx.Record("shmipc.pool8_cpu_bound_ms", "ms", t8);
             ctx.Record("shmipc.pool8_per_pool2_cpu_bound", "ratio", t2 / t8);

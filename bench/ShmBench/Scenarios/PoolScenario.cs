@@ -114,27 +114,8 @@ internal sealed class PoolScenario : IScenario
         int perMs = PoolTargets.IterationsPerMillisecond();
         using ShmPool one = Cleanup.Own(new ShmPool(1));
         using ShmPool two = Cleanup.Own(new ShmPool(2));
-        double Time(ShmPool pool, int n)
+        foreach ((double t1, double t2) in CpuBoundMaps.Compare(ctx, plan, perMs, one, two, warmSeconds: 1))
         {
-            int[] work = Enumerable.Repeat(perMs, n).ToArray();
-            long start = Stopwatch.GetTimestamp();
-            _ = pool.Map(PoolTargets.Burn, work, chunkSize: 1);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-
-        // Steady state first, as for Apply: the function's loop runs half-optimized in each worker until tiered
-        // compilation is done there (~100 ms of calls); a warm-up of 40 items left Pool(2)'s workers, with 20 each,
-        // mostly unoptimized and made the first runs' scaling 1.6 where later ones read 1.95.
-        for (long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency; Stopwatch.GetTimestamp() < until;)
-        {
-            Time(one, plan.Warmup);
-            Time(two, plan.Warmup);
-        }
-        for (int r = 0; r < plan.Runs; r++)
-        {
-            ctx.Progress.Detail($"run {r + 1}/{plan.Runs}");
-            double t1 = Time(one, plan.Count);
-            double t2 = Time(two, plan.Count);
             ctx.Record("shmipc.pool1_cpu_bound_ms", "ms", t1);
             ctx.Record("shmipc.pool2_cpu_bound_ms", "ms", t2);
             ctx.Record("shmipc.pool_cpu_bound_scaling", "ratio", t1 / t2);

@@ -14,7 +14,7 @@ internal static unsafe class PipeReader
     {
         SegmentHeaderDescriptor.Fields h = segment.Header;
         byte* control = segment.Control;
-        problem = Validate(control, (long)h.ControlSize, (long)h.DataSize, (int)h.SemaphoreCount);
+        problem = PipeDescriptor.Validate(control, (long)h.ControlSize, (long)h.DataSize, (int)h.SemaphoreCount, out _);
         if (problem is not null)
         {
             return null;
@@ -84,65 +84,6 @@ internal static unsafe class PipeReader
     {
         ulong value = (ulong)MappedAtomics.ReadInt64Acquire(word);
         return ProcessIdentity.IsIdentityWord(value) ? Liveness.Of(platform, ProcessIdentity.FromWord(value), 32) : null;
-    }
-
-    /// <summary>
-    /// The checks <see cref="PipeDescriptor.ReadAndValidate"/> makes on a mapped segment, on a read-only view:
-    /// null when the control block describes a pipe of this segment's size, else why not.
-    /// </summary>
-    internal static string? Validate(byte* control, long controlSize, long dataSize, int semaphoreCount)
-    {
-        if (controlSize != PipeDescriptor.ControlSize)
-        {
-            return $"control block is {controlSize} bytes, a pipe's is {PipeDescriptor.ControlSize}";
-        }
-
-        long capacity = *(long*)(control + PipeDescriptor.CapacityOffset);
-        long maxLength = *(long*)(control + PipeDescriptor.MaxMessageLengthOffset);
-        int rings = *(int*)(control + PipeDescriptor.RingCountOffset);
-        int flags = *(int*)(control + PipeDescriptor.FlagsOffset);
-        if (!SpscRingDescriptor.IsValidCapacity(capacity))
-        {
-            return $"capacity {capacity} is not a power of two in [{SpscRingDescriptor.MinCapacity}, {SpscRingDescriptor.MaxCapacity}]";
-        }
-
-        if (rings is not (1 or 2))
-        {
-            return $"ring count {rings}, expected 1 or 2";
-        }
-
-        if ((flags & ~PipeDescriptor.KnownFlags) != 0)
-        {
-            return $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
-        }
-
-        if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))
-        {
-            return $"maximum message length {maxLength} is outside [0, {SpscRingDescriptor.MaxMessageLengthFor((int)capacity)}] for capacity {capacity}";
-        }
-
-        if (dataSize != rings * capacity)
-        {
-            return $"data region is {dataSize} bytes, {rings} ring(s) of {capacity} need {rings * capacity}";
-        }
-
-        if (semaphoreCount != 2 * rings)
-        {
-            return $"{semaphoreCount} semaphores, {rings} ring(s) need {2 * rings}";
-        }
-
-        for (int ring = 0; ring < rings; ring++)
-        {
-            byte* ringControl = control + PipeDescriptor.RingControlOffset(ring);
-            long tail = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.TailOffset);
-            long head = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.HeadOffset);
-            if (head < 0 || ((head | tail) & (SpscRingDescriptor.RecordAlignment - 1)) != 0 || tail - head < 0 || tail - head > capacity)
-            {
-                return $"ring {ring} has head {head} and tail {tail}, which are not 8-aligned positions at most {capacity} apart";
-            }
-        }
-
-        return null;
     }
 
     /// <summary>Counts the message records in [head, tail), as a consumer would step over them (LAYOUT.md §5.5), checking each.</summary>

@@ -66,7 +66,7 @@ internal static unsafe class PipeDescriptor
     /// Its holders are in the Holders words. A peer that predates shared ends treats it as "not gone", as it does a
     /// handover word.
     /// </summary>
-    public const ulong SharedOwnerWord = 3;
+    public const ulong SharedOwnerWord = WordTagDescriptor.SharedOwnerWord;
 
     public const int RingsOffset = 384;
     public const int ControlSize = RingsOffset + (2 * SpscRingDescriptor.ControlSize);
@@ -74,12 +74,6 @@ internal static unsafe class PipeDescriptor
     public const int CreatorEnd = 0;
     public const int ConnectorEnd = 1;
 
-    /// <summary>
-    /// The owner word of an end handed over and not yet claimed: bits 0-4 = 00010 (never an identity
-    /// word, whose low bits are 00001, nor zero), bits 5-63 a random nonce the handover token carries.
-    /// </summary>
-    public const ulong HandoverTag = 2;
-    public const ulong WordTagMask = 0x1F;
 
     /// <summary>Offset in the control block of end <paramref name="end"/>'s slot.</summary>
     public static int EndSlotOffset(int end) => EndSlotsOffset + (end * EndSlotSize);
@@ -94,7 +88,11 @@ internal static unsafe class PipeDescriptor
 
     public static int SpaceSemaphore(int ring) => (2 * ring) + 1;
 
-    public static bool IsHandoverWord(ulong word) => (word & WordTagMask) == HandoverTag && (word >> 5) != 0;
+    /// <summary>
+    /// True for the owner word of an end handed over and not yet claimed (<see cref="WordTagDescriptor.HandoverWord"/>:
+    /// tag 00010, bits 5-63 a random nonce the handover token carries).
+    /// </summary>
+    public static bool IsHandoverWord(ulong word) => WordTagDescriptor.IsHandover(word);
 
     /// <summary>Address of holder word <paramref name="index"/> of the end slot at <paramref name="slot"/>.</summary>
     public static byte* Holder(byte* slot, int index) => slot + HoldersOffset + (8 * index);
@@ -116,66 +114,69 @@ internal static unsafe class PipeDescriptor
     }
 
     /// <summary>
-    /// Reads and checks the control block of a segment opened as a pipe. Everything here was written
-    /// before the magic the opener read with acquire, so plain reads see it; it is copied once.
+    /// Checks a pipe's control block, read from a peer, against the sizes of its segment: null (and its
+    /// <paramref name="geometry"/>) when it describes a pipe of that size, else why not. Everything here was written
+    /// before the header's magic the opener read with acquire, so plain reads see it.
     /// </summary>
-    /// <exception cref="ShmInvalidSegmentException">The control block does not describe a valid pipe of this segment's size.</exception>
-    public static Geometry ReadAndValidate(ShmSegment segment)
+    /// <param name="control">The control block (mapped, or a private copy).</param>
+    /// <param name="controlSize">The control block's size, from the segment header.</param>
+    /// <param name="dataSize">The data region's size, from the segment header.</param>
+    /// <param name="semaphoreCount">The semaphore count, from the segment header.</param>
+    /// <param name="geometry">The rings' geometry when valid.</param>
+    public static string? Validate(byte* control, long controlSize, long dataSize, int semaphoreCount, out Geometry geometry)
     {
-        string? problem = null;
-        Geometry geometry = default;
-        if (segment.ControlSize != ControlSize)
+        geometry = default;
+        if (controlSize != ControlSize)
         {
-            problem = $"control block is {segment.ControlSize} bytes, a pipe's is {ControlSize}";
+            return $"control block is {controlSize} bytes, a pipe's is {ControlSize}";
         }
-        else
-        {
-            byte* control = segment.Control;
-            long capacity = MappedAtomics.ReadInt64Plain(control + CapacityOffset);
-            long maxLength = MappedAtomics.ReadInt64Plain(control + MaxMessageLengthOffset);
-            int rings = *(int*)(control + RingCountOffset);
-            int flags = *(int*)(control + FlagsOffset);
-            if (!SpscRingDescriptor.IsValidCapacity(capacity))
-            {
-                problem = $"capacity {capacity} is not a power of two in [{SpscRingDescriptor.MinCapacity}, {SpscRingDescriptor.MaxCapacity}]";
-            }
-            else if (rings is not (1 or 2))
-            {
-                problem = $"ring count {rings}, expected 1 or 2";
-            }
-            else if ((flags & ~KnownFlags) != 0)
-            {
-                problem = $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
-            }
-            else if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))
-            {
-                problem = $"maximum message length {maxLength} is outside [0, {SpscRingDescriptor.MaxMessageLengthFor((int)capacity)}] for capacity {capacity}";
-            }
-            else if (segment.DataSize != rings * capacity)
-            {
-                problem = $"data region is {segment.DataSize} bytes, {rings} ring(s) of {capacity} need {rings * capacity}";
-            }
-            else if (segment.SemaphoreCount != 2 * rings)
-            {
-                problem = $"{segment.SemaphoreCount} semaphores, {rings} ring(s) need {2 * rings}";
-            }
-            else
-            {
-                for (int ring = 0; ring < rings && problem is null; ring++)
-                {
-                    byte* ringControl = control + RingControlOffset(ring);
-                    long tail = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.TailOffset);
-                    long head = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.HeadOffset);
-                    if (head < 0 || ((head | tail) & (SpscRingDescriptor.RecordAlignment - 1)) != 0 || tail - head < 0 || tail - head > capacity)
-                    {
-                        problem = $"ring {ring} has head {head} and tail {tail}, which are not 8-aligned positions at most {capacity} apart";
-                    }
-                }
 
-                geometry = new Geometry((int)capacity, (int)maxLength, rings);
+        long capacity = MappedAtomics.ReadInt64Plain(control + CapacityOffset);
+        long maxLength = MappedAtomics.ReadInt64Plain(control + MaxMessageLengthOffset);
+        int rings = *(int*)(control + RingCountOffset);
+        int flags = *(int*)(control + FlagsOffset);
+        if (!SpscRingDescriptor.IsValidCapacity(capacity))
+        {
+            return $"capacity {capacity} is not a power of two in [{SpscRingDescriptor.MinCapacity}, {SpscRingDescriptor.MaxCapacity}]";
+        }
+
+        if (rings is not (1 or 2))
+        {
+            return $"ring count {rings}, expected 1 or 2";
+        }
+
+        if ((flags & ~KnownFlags) != 0)
+        {
+            return $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
+        }
+
+        if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))
+        {
+            return $"maximum message length {maxLength} is outside [0, {SpscRingDescriptor.MaxMessageLengthFor((int)capacity)}] for capacity {capacity}";
+        }
+
+        if (dataSize != rings * capacity)
+        {
+            return $"data region is {dataSize} bytes, {rings} ring(s) of {capacity} need {rings * capacity}";
+        }
+
+        if (semaphoreCount != 2 * rings)
+        {
+            return $"{semaphoreCount} semaphores, {rings} ring(s) need {2 * rings}";
+        }
+
+        for (int ring = 0; ring < rings; ring++)
+        {
+            byte* ringControl = control + RingControlOffset(ring);
+            long tail = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.TailOffset);
+            long head = MappedAtomics.ReadInt64Acquire(ringControl + SpscRingDescriptor.HeadOffset);
+            if (head < 0 || ((head | tail) & (SpscRingDescriptor.RecordAlignment - 1)) != 0 || tail - head < 0 || tail - head > capacity)
+            {
+                return $"ring {ring} has head {head} and tail {tail}, which are not 8-aligned positions at most {capacity} apart";
             }
         }
 
-        return problem is null ? geometry : throw new ShmInvalidSegmentException(segment.Name, ShmSegmentError.Corrupted, problem);
+        geometry = new Geometry((int)capacity, (int)maxLength, rings);
+        return null;
     }
 }

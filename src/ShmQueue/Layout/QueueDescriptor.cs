@@ -106,7 +106,7 @@ internal static unsafe class QueueDescriptor
 
     /// <summary>The free stamp of position <paramref name="position"/> (low 5 bits are always 11111).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong FreeStamp(long position) => ~(ulong)position;
+    public static ulong FreeStamp(long position) => WordTagDescriptor.FreeStamp(position);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong PositionTag(long position) => (uint)(position >> 5);

@@ -1,3 +1,5 @@
+using ShmIpc.Layout;
+
 namespace ShmIpc.Memory;
 
 /// <summary>
@@ -8,16 +10,12 @@ namespace ShmIpc.Memory;
 /// <param name="StartTime">An opaque, platform-defined start time (Linux: clock ticks since boot, field 22 of /proc/pid/stat).</param>
 internal readonly record struct ProcessIdentity(int Pid, ulong StartTime)
 {
-    /// <summary>
-    /// The 64-bit word that names this process in a record header or an owner slot:
-    /// bits 0-4 = 00001 (so it can never equal a free stamp, whose low bits are 11111),
-    /// bits 5-31 = pid, bits 32-63 = low 32 bits of the start time.
-    /// </summary>
-    public ulong ToWord() => ((ulong)(uint)StartTime << 32) | ((ulong)(uint)Pid << 5) | 1UL;
+    /// <summary>The 64-bit word that names this process in a record header or an owner slot (<see cref="WordTagDescriptor"/>).</summary>
+    public ulong ToWord() => WordTagDescriptor.IdentityWord(Pid, StartTime);
 
     /// <summary>Decodes <see cref="ToWord"/>; the start time keeps only its low 32 bits.</summary>
-    public static ProcessIdentity FromWord(ulong word) => new((int)((uint)word >> 5), word >> 32);
+    public static ProcessIdentity FromWord(ulong word) => new(WordTagDescriptor.IdentityPid(word), WordTagDescriptor.IdentityStartTime(word));
 
     /// <summary>True when <paramref name="word"/> has the shape that <see cref="ToWord"/> produces.</summary>
-    public static bool IsIdentityWord(ulong word) => (word & 0x1F) == 1 && ((uint)word >> 5) != 0;
+    public static bool IsIdentityWord(ulong word) => WordTagDescriptor.IsIdentity(word);
 }

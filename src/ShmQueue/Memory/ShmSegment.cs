@@ -1,6 +1,7 @@
 using System.IO.MemoryMappedFiles;
 using ShmIpc.Layout;
 using ShmIpc.Signaling;
+using ShmIpc.Timing;
 
 namespace ShmIpc.Memory;
 
@@ -134,7 +135,7 @@ internal sealed unsafe class ShmSegment : IDisposable
         platform ??= SharedMemoryPlatform.Current;
         StaleSweeper.Poke();
         string osName = ShmName.ToOsName(name);
-        long deadline = WaitSignal.DeadlineFrom(initTimeout);
+        long deadline = Deadline.From(initTimeout);
         var spinner = new SpinWait();
         while (true)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using ShmIpc.Timing;
 
 namespace ShmIpc.Signaling;
 
@@ -282,34 +283,9 @@ internal sealed unsafe class WaitSignal
 
     private static readonly TimeSpan s_settleTimeout = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>
-    /// The deadline of a zero timeout: one look, then the checks a sleeper would make (a peer's death, disposal),
-    /// never a spin or a sleep. A timestamp long past (timestamps count from boot), so every "deadline passed"
-    /// test agrees with it; what it saves is the clock: a zero-timeout poll that finds its message, or a spin
-    /// loop of such polls, reads no clock at all (~25 ns a read, more than the poll itself).
-    /// </summary>
-    public const long Immediate = 1;
+    /// <summary>The deadline of a zero timeout (<see cref="Deadline.Immediate"/>).</summary>
+    public const long Immediate = Deadline.Immediate;
 
-    /// <summary>A deadline timestamp for a timeout; infinite (-1 ms) maps to <see cref="long.MaxValue"/>, zero to <see cref="Immediate"/>.</summary>
-    public static long DeadlineFrom(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return long.MaxValue;
-        }
-
-        if (timeout == TimeSpan.Zero)
-        {
-            return Immediate;
-        }
-
-        if (timeout < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must be non-negative or Timeout.InfiniteTimeSpan.");
-        }
-
-        long ticks = (long)(timeout.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
-        long now = Stopwatch.GetTimestamp();
-        return ticks >= long.MaxValue - now ? long.MaxValue : now + ticks;
-    }
+    /// <summary>A deadline timestamp for a timeout (<see cref="Deadline.From"/>).</summary>
+    public static long DeadlineFrom(TimeSpan timeout) => Deadline.From(timeout);
 }

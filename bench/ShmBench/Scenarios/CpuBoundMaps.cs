@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using ShmIpc.Bench.Harness;
+
+namespace ShmIpc.Bench.Scenarios;
+
+/// <summary>The CPU-bound Map (about 1 ms per item, chunk size 1) timed on two pools, alternating run by run.</summary>
+internal static class CpuBoundMaps
+{
+    /// <summary>
+    /// Warms both pools for <paramref name="warmSeconds"/> (tiered compilation runs the function half-optimized in each
+    /// worker until ~100 ms of calls: a short warm-up made the first runs' Pool(2) scaling read 1.6 where later ones read 1.95),
+    /// then times <c>plan.Count</c> items on <paramref name="first"/> then <paramref name="second"/>, once per run.
+    /// </summary>
+    public static IEnumerable<(double FirstMs, double SecondMs)> Compare(HarnessContext ctx, RunPlan plan, int iterationsPerMs, ShmPool first, ShmPool second, double warmSeconds)
+    {
+        double Time(ShmPool pool, int n)
+        {
+            int[] work = Enumerable.Repeat(iterationsPerMs, n).ToArray();
+            long start = Stopwatch.GetTimestamp();
+            _ = pool.Map(PoolTargets.Burn, work, chunkSize: 1);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        for (long until = Stopwatch.GetTimestamp() + (long)(warmSeconds * Stopwatch.Frequency); Stopwatch.GetTimestamp() < until;)
+        {
+            Time(first, plan.Warmup);
+            Time(second, plan.Warmup);
+        }
+
+        for (int r = 0; r < plan.Runs; r++)
+        {
+            ctx.Progress.Detail($"run {r + 1}/{plan.Runs}");
+            yield return (Time(first, plan.Count), Time(second, plan.Count));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using ShmIpc.Diagnostics;
+using ShmIpc.Endpoints;
+using ShmIpc.Layout;
+using ShmIpc.Ring;
+using ShmIpc.Signaling;
+
+namespace ShmIpc;
+
+// How a message goes in and out of the ring under the public calls: one write path and one read path, each
+// generic over nothing or over a struct reader (IPayloadReader), spinning then sleeping on the queue's WaitSignals.
+public sealed unsafe partial class ShmQueue
+{
+    /// <summary>Writes the message: true when written, false when the ring is full; throws when the queue is shut down.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryEnqueueCore(ReadOnlySpan<byte> message)
+    {
+        WriteStatus status = _ring.TryWrite(message);
+        if (status == WriteStatus.Full)
+        {
+            status = TryEnqueueAfterReclaim(message);
+        }
+
+        if (status != WriteStatus.Written)
+        {
+            if (status == WriteStatus.Full)
+            {
+                return false;
+            }
+
+            ThrowEnqueueShutDown(status);
+        }
+
+        _dataSignal.Notify();
+        ShmMetrics.RecordSent(ShmMetrics.KindQueue, _segment.Name, message.Length);
+        return true;
+    }
+
+    /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
+    {
+        if (!Reclaim())
+        {
+            // Callers that never block must still get past a dead reader or reclaimer: look, at a bounded rate.
+            if (!_repairThrottle.TryBegin())
+            {
+                return WriteStatus.Full;
+            }
+
+            RepairReclaim();
+        }
+
+        return _ring.TryWrite(message);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [DoesNotReturn]
+    private void ThrowEnqueueShutDown(WriteStatus status)
+    {
+        if (status == WriteStatus.ShutDownAbandoned)
+        {
+            // Consumers may wait for the record we claimed and then abandoned: it is skippable now.
+            _dataSignal.Notify();
+        }
+
+        throw new ShmQueueShutDownException(Name, "nothing more can be enqueued; the message was not written.");
+    }
+
+    private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    {
+        CheckLength(message.Length);
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            while (!TryEnqueueCore(message))
+            {
+                var condition = new SpaceCondition(this, message.Length);
+                if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+                {
+                    return TryEnqueueCore(message);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+
+    private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IPayloadReader<TResult>
+    {
+        Enter();
+        try
+        {
+            return TryReadCore(ref reader, out result);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IPayloadReader<TResult>
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Enter();
+        try
+        {
+            while (!TryReadCore(ref reader, out result))
+            {
+                var condition = new ReadableCondition(this);
+                if (!_dataSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+                {
+                    return TryReadCore(ref reader, out result);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Takes a message: true when read, false when none is ready; throws when the queue is shut down and drained.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryReadCore<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
+        where TReader : struct, IPayloadReader<TResult>
+    {
+        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
+        {
+            ThrowDequeueShutDown();
+        }
+
+        ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
+        if (status == ReadStatus.Empty && _ring.ShutdownState != QueueDescriptor.ShutdownNone)
+        {
+            status = ReadAfterShutdown(out lease, out pending, reader.MaxLength);
+        }
+
+        if (status != ReadStatus.Claimed)
+        {
+            if (status == ReadStatus.TooLarge)
+            {
+                ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
+            }
+
+            if (status == ReadStatus.Pending)
+            {
+                NotePending(pending.Position);
+            }
+
+            result = default;
+            return false;
+        }
+
+        try
+        {
+            result = reader.Read(lease.Payload);
+        }
+        finally
+        {
+            _ring.EndRead(lease);
+            AfterRead();
+        }
+
+        ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Payload.Length);
+        return true;
+    }
+
+    /// <summary>
+    /// The ring looked empty and the queue is shut down. Fence, then look once more: a record claimed before the
+    /// Shutdown word was set is visible now, and any claimed after it gets abandoned (MpmcRing's remarks). Still
+    /// empty: the queue is drained for good.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ReadStatus ReadAfterShutdown(out ReadLease lease, out Blocker pending, int maxLength)
+    {
+        Interlocked.MemoryBarrier();
+        if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
+        {
+            ThrowDequeueShutDown();
+        }
+
+        ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
+        if (status == ReadStatus.Empty)
+        {
+            ThrowDequeueShutDown();
+        }
+
+        return status;
+    }
+
+    [DoesNotReturn]
+    private void ThrowDequeueShutDown() =>
+        throw new ShmQueueShutDownException(Name, _ring.ShutdownState == QueueDescriptor.ShutdownImmediate
+            ? "it was shut down immediately; what was queued is discarded."
+            : "every message has been dequeued and no more can come.");
+
+    /// <summary>
+    /// A dequeue would not wait: a message is there (or the record at the read position needs a look), or the
+    /// queue is shut down and nothing is still being written at the read position (drained: the dequeue throws).
+    /// A peek: consumes nothing.
+    /// </summary>
+    private bool IsReadableOrOver()
+    {
+        if (_ring.HasReadable())
+        {
+            return true;
+        }
+
+        int shutdown = _ring.ShutdownState;
+        return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
+    }
+}
