@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ShmIpc.Async;
@@ -26,9 +27,11 @@ public sealed partial class ShmConnection
         }
 
         PipeSendWaits waits = SendWaits();
+        long waitStart = 0;
         try
         {
-            if (!waits.HasPending && SendCore(message.Span, NoWait, CancellationToken.None))
+            if (!waits.HasPending && (SendCore(message.Span, NoWait, CancellationToken.None)
+                || (SpinUntilWritable(waits, message.Length, out waitStart) && SendCore(message.Span, NoWait, CancellationToken.None))))
             {
                 return default;
             }
@@ -41,14 +44,17 @@ public sealed partial class ShmConnection
         AsyncOperation<bool> operation = waits.Sends.Rent();
         operation.Kind = PipeSendWaits.Send;
         operation.Message = message;
+        operation.WaitStart = waitStart;
         ValueTask task = operation.AsValueTask();
         waits.Add(operation, cancellationToken);
         return task;
     }
 
     /// <summary>
-    /// Receives the next message. Completes synchronously when one is waiting. Otherwise the call waits without a thread
-    /// of its own: a few waiter threads per process (at most one per core) sleep on the semaphores of every pending call
+    /// Receives the next message. Completes synchronously when one is waiting, or when one comes within a short spin:
+    /// while this end's recent calls were answered quickly (a ping-pong), the call polls for up to the wait strategy's
+    /// <see cref="ShmWaitStrategy.SpinDuration"/> (at most 50 us; none with <see cref="ShmWaitStrategy.NoSpin"/>) before it
+    /// goes pending. Otherwise the call waits without a thread of its own: a few waiter threads per process (at most one per core) sleep on the semaphores of every pending call
     /// (futex_waitv on Linux) and complete it when a message arrives; the continuation runs on the thread pool. A pending
     /// call faults with <see cref="ShmPeerClosedException"/> when the peer closes or dies (checked every 100 ms), with
     /// <see cref="ObjectDisposedException"/> when this end is disposed, and is cancelled within milliseconds.
@@ -62,14 +68,26 @@ public sealed partial class ShmConnection
         }
 
         PipeReceiveWaits waits = ReceiveWaits();
+        long waitStart = 0;
         try
         {
-            if (!waits.HasPending && TryReceiveCore(out byte[] message, NoWait, CancellationToken.None))
+            if (!waits.HasPending)
             {
-                return new ValueTask<byte[]>(message);
-            }
+                if (TryReceiveCore(out byte[] message, NoWait, CancellationToken.None))
+                {
+                    return new ValueTask<byte[]>(message);
+                }
 
-            FlushDeferredBeforeWaiting();
+                FlushDeferredBeforeWaiting();
+                if (SpinUntilReadable(waits, out waitStart) && TryReceiveCore(out message, NoWait, CancellationToken.None))
+                {
+                    return new ValueTask<byte[]>(message);
+                }
+            }
+            else
+            {
+                FlushDeferredBeforeWaiting();
+            }
         }
         catch (Exception e)
         {
@@ -78,6 +96,7 @@ public sealed partial class ShmConnection
 
         AsyncOperation<byte[]> operation = waits.Messages.Rent();
         operation.Kind = PipeReceiveWaits.Receive;
+        operation.WaitStart = waitStart;
         ValueTask<byte[]> task = operation.AsValueTaskOfT();
         waits.Add(operation, cancellationToken);
         return task;
@@ -97,14 +116,26 @@ public sealed partial class ShmConnection
         }
 
         PipeReceiveWaits waits = ReceiveWaits();
+        long waitStart = 0;
         try
         {
-            if (!waits.HasPending && ReceiveIntoCore(buffer.Span, NoWait, CancellationToken.None, out int length))
+            if (!waits.HasPending)
             {
-                return new ValueTask<int>(length);
-            }
+                if (ReceiveIntoCore(buffer.Span, NoWait, CancellationToken.None, out int length))
+                {
+                    return new ValueTask<int>(length);
+                }
 
-            FlushDeferredBeforeWaiting();
+                FlushDeferredBeforeWaiting();
+                if (SpinUntilReadable(waits, out waitStart) && ReceiveIntoCore(buffer.Span, NoWait, CancellationToken.None, out length))
+                {
+                    return new ValueTask<int>(length);
+                }
+            }
+            else
+            {
+                FlushDeferredBeforeWaiting();
+            }
         }
         catch (Exception e)
         {
@@ -114,6 +145,7 @@ public sealed partial class ShmConnection
         AsyncOperation<int> operation = waits.Lengths.Rent();
         operation.Kind = PipeReceiveWaits.ReceiveInto;
         operation.Buffer = buffer;
+        operation.WaitStart = waitStart;
         ValueTask<int> task = operation.AsValueTaskOfT();
         waits.Add(operation, cancellationToken);
         return task;
@@ -165,6 +197,62 @@ public sealed partial class ShmConnection
     /// <exception cref="ArgumentException">No serializer was given and <typeparamref name="T"/> has no built-in one.</exception>
     public ChannelWriter<T> AsChannelWriter<T>(IShmSerializer<T>? serializer = null) =>
         new ShmChannelWriter<T>(new PipeChannelEndpoint(this, reading: false), ShmSerializers.Resolve(serializer));
+
+    /// <summary>
+    /// The adaptive spin of an async receive that found nothing, before it goes pending
+    /// (<see cref="AsyncWaitQueue.CallerSpinDeadline"/>): true when a record came, or the peer's end.
+    /// <paramref name="waitStart"/> is when the caller began to wait.
+    /// </summary>
+    private bool SpinUntilReadable(AsyncWaitQueue waits, out long waitStart)
+    {
+        waitStart = Stopwatch.GetTimestamp();
+        long until = waits.CallerSpinDeadline(_strategy, waitStart);
+        if (until == 0)
+        {
+            return false;
+        }
+
+        // The guard keeps the mapping in place while we read the ring (a concurrent Dispose waits for it).
+        EnterOther();
+        try
+        {
+            var condition = new ReadableCondition(this, _receiveRing!);
+            bool ready = WaitSignal.Spin(ref condition, _strategy, until);
+            waits.SpinEnded(ready);
+            return ready;
+        }
+        finally
+        {
+            ExitOther();
+        }
+    }
+
+    /// <summary>Would an async receive that finds nothing spin now (tests)? See <see cref="AsyncWaitQueue.CallerSpinDeadline"/>.</summary>
+    internal bool ReceiveWouldSpin => Volatile.Read(ref _receiveWaits)?.WouldSpin(_strategy) == true;
+
+    /// <summary>The adaptive spin of an async send that found the ring full; see <see cref="SpinUntilReadable"/>.</summary>
+    private bool SpinUntilWritable(AsyncWaitQueue waits, int length, out long waitStart)
+    {
+        waitStart = Stopwatch.GetTimestamp();
+        long until = waits.CallerSpinDeadline(_strategy, waitStart);
+        if (until == 0)
+        {
+            return false;
+        }
+
+        EnterOther();
+        try
+        {
+            var condition = new SpaceCondition(this, _sendRing!, length);
+            bool ready = WaitSignal.Spin(ref condition, _strategy, until);
+            waits.SpinEnded(ready);
+            return ready;
+        }
+        finally
+        {
+            ExitOther();
+        }
+    }
 
     private PipeReceiveWaits ReceiveWaits()
     {

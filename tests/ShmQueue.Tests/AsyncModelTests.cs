@@ -22,6 +22,32 @@ public sealed class AsyncModelTests
 
     private static int ThreadCount() => Directory.GetDirectories("/proc/self/task").Length;
 
+    /// <summary>User + system CPU of this process's async waiter threads ("ShmIpc async N"), from /proc (10 ms ticks).</summary>
+    private static double WaiterThreadsCpuMs()
+    {
+        double ms = 0;
+        foreach (string task in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith("ShmIpc async", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ms += (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) * 10.0;
+            }
+            catch (IOException)
+            {
+                // The thread ended meanwhile.
+            }
+        }
+
+        return ms;
+    }
+
     [TestMethod]
     public void On_64_bit_glibc_Linux_the_waiter_threads_sleep_with_futex_waitv()
     {
@@ -214,6 +240,55 @@ public sealed class AsyncModelTests
 
         double perRoundTrip = allocated / (double)Measured;
         Assert.IsTrue(perRoundTrip < 8, $"{perRoundTrip:0.##} bytes allocated per awaited round trip ({allocated} in all)");
+    }
+
+    [TestMethod]
+    public async Task A_quick_answer_turns_the_caller_spin_on_and_a_pending_receive_then_burns_no_cpu()
+    {
+        string name = TestNames.Unique("ap");
+        using (ShmConnection a = ShmPipe.Create(name, Options()))
+        using (ShmConnection b = ShmPipe.Connect(name, Options()))
+        {
+            Assert.IsFalse(a.ReceiveWouldSpin, "a first call has no history: it does not spin");
+
+            // A pending receive answered at once (well within 4 spins) turns the spin on; a loaded machine may need a few tries.
+            bool spins = false;
+            for (int attempt = 0; attempt < 1000 && !spins; attempt++)
+            {
+                ValueTask<byte[]> answered = a.ReceiveAsync();
+                b.Send([1]);
+                _ = await answered;
+                spins = a.ReceiveWouldSpin;
+            }
+
+            Assert.IsTrue(spins, "a receive answered within microseconds turns the spin on for the next one");
+
+            // Nothing comes now: the receive spins at most its bound, then waits on a waiter thread, burning nothing.
+            var call = Stopwatch.StartNew();
+            ValueTask<byte[]> receive = a.ReceiveAsync();
+            call.Stop();
+            Assert.IsFalse(receive.IsCompleted);
+            Task<byte[]> pending = receive.AsTask();
+            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            double waitersBefore = WaiterThreadsCpuMs();
+            var held = Stopwatch.StartNew();
+            Assert.IsFalse(pending.Wait(TimeSpan.FromSeconds(1)), "nothing was sent");
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            double waiters = WaiterThreadsCpuMs() - waitersBefore;
+            Assert.IsTrue(call.Elapsed < TimeSpan.FromMilliseconds(100), $"the call spun {call.Elapsed} before going pending");
+            Assert.IsTrue(waiters <= 30, $"the waiter threads used {waiters:0} ms of CPU over {held.Elapsed.TotalMilliseconds:0} ms with one receive pending");
+
+            // Anything spinning for the pending call would take about a core (1,000 ms); the runtime's own work (tier-1 JIT
+            // of the ping-pong just run, GC) takes far less.
+            Assert.IsTrue(cpu < TimeSpan.FromMilliseconds(500), $"the process used {cpu.TotalMilliseconds:0} ms of CPU over {held.Elapsed.TotalMilliseconds:0} ms with one receive pending");
+
+            // A wait that long turns the spin off: the next call goes pending at once.
+            b.Send([5]);
+            CollectionAssert.AreEqual(new byte[] { 5 }, await pending.WaitAsync(Long));
+            Assert.IsFalse(a.ReceiveWouldSpin, "after a one-second wait the next receive does not spin");
+        }
+
+        Assert.AreEqual(0, TestNames.ShmFilesOf(name).Length);
     }
 
     [TestMethod]

@@ -8,7 +8,7 @@ internal static class AsyncRoles
         switch (role)
         {
             case "pipe-echo-async":
-                PipeEchoAsync(args[0]).GetAwaiter().GetResult();
+                PipeEchoAsync(args[0], spin: args.Length < 2 || args[1] != "nospin").GetAwaiter().GetResult();
                 return 0;
             default:
                 return null;
@@ -16,9 +16,9 @@ internal static class AsyncRoles
     }
 
     /// <summary>Echoes every message back with awaited calls until the parent closes its end. Allocates nothing per message.</summary>
-    private static async Task PipeEchoAsync(string name)
+    private static async Task PipeEchoAsync(string name, bool spin)
     {
-        using ShmConnection pipe = ShmPipe.Connect(name);
+        using ShmConnection pipe = ShmPipe.Connect(name, spin ? null : new ShmPipeOptions { WaitStrategy = ShmWaitStrategy.NoSpin });
         byte[] buffer = new byte[pipe.MaxMessageLength];
         Console.Out.WriteLine("READY");
         Console.Out.Flush();

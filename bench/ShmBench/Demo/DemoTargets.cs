@@ -54,6 +54,29 @@ internal static class DemoTargets
         }
     }
 
+    /// <summary>Connects to the pipe and echoes with awaited calls (ReceiveAsync into a buffer, SendAsync) until the parent closes its end.</summary>
+    public static long EchoAsync(string pipeName) => EchoAsyncCore(pipeName).GetAwaiter().GetResult();
+
+    private static async Task<long> EchoAsyncCore(string pipeName)
+    {
+        using ShmConnection pipe = ShmPipe.Connect(pipeName);
+        byte[] buffer = new byte[pipe.MaxMessageLength];
+        long echoed = 0;
+        try
+        {
+            while (true)
+            {
+                int length = await pipe.ReceiveAsync(buffer.AsMemory()).ConfigureAwait(false);
+                await pipe.SendAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+                echoed++;
+            }
+        }
+        catch (ShmPeerClosedException)
+        {
+            return echoed;
+        }
+    }
+
     /// <summary>Sends one greeting on the pipe end it was given (the same end as its siblings), then closes its copy.</summary>
     public static int Greet((ShmConnection End, int Child) job)
     {

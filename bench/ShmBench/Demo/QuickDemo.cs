@@ -28,6 +28,7 @@ internal static class QuickDemo
         new("Processes: start three workers, join them, collect their results", StartJoinCollect),
         new("Queue: three producer processes fill it, the parent drains it", QueueScene),
         new("Pipe: echo between two processes", PipeScene),
+        new("Async: await a pipe ping-pong between two processes; a ChannelReader over a queue", AsyncScene),
         new("Pipe shared: one end passed to three processes, each sends; then Queue.Shutdown and ShmWait.WaitAny", SharingScene),
         new("Shared state: two processes add to one ShmValue under its lock, started together by a ShmEvent", SharedStateScene),
         new("Pool: Map, Imap, ApplyAsync(...).Get(timeout)", PoolScene),
@@ -37,6 +38,7 @@ internal static class QuickDemo
     private static readonly Row[] s_rows =
     [
         new("Pipe 8 B round trip", "shmipc.pipe_8B_rtt_median", "dotnet.uds_8B_rtt_median"),
+        new("Awaited pipe round trip", "shmipc.async_pipe_8B_rtt_median", "dotnet.uds_8B_rtt_median"),
         new("Queue 64 B throughput", "shmipc.queue_64B_1p1c_throughput", "dotnet.uds_64B_stream_throughput"),
         new("Pool apply round trip", "shmipc.pool2_apply_rtt_median", "dotnet.uds_8B_rtt_median"),
     ];
@@ -346,6 +348,68 @@ internal static class QuickDemo
         {
             echo?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Scene: an echo process that awaits; the parent awaits SendAsync/ReceiveAsync and measures the awaited round trip;
+    /// then a producer process fills a queue the parent reads through <c>queue.AsChannelReader()</c>.
+    /// </summary>
+    private static void AsyncScene(HarnessContext ctx)
+    {
+        string pipeName = Foundation.NewSegmentName("demo-apipe");
+        ShmProcess<long>? echo = null;
+        try
+        {
+            using (ShmConnection pipe = ShmPipe.Create(pipeName))
+            {
+                echo = Cleanup.Own(ShmProcess.Start(DemoTargets.EchoAsync, pipeName));
+                ctx.Progress.Line($"   echo process pid {echo.Pid}: await pipe.ReceiveAsync(buffer), await pipe.SendAsync(...) in a loop");
+                byte[] message = new byte[8];
+                byte[] reply = new byte[8];
+                ctx.Latency("shmipc.async_pipe_8B_rtt", new RunPlan(20_000, 5_000, 1), n => Task.Run(async () =>
+                {
+                    long[] ticks = new long[n];
+                    for (int i = 0; i < n; i++)
+                    {
+                        long start = Stopwatch.GetTimestamp();
+                        await pipe.SendAsync(message).ConfigureAwait(false);
+                        _ = await pipe.ReceiveAsync(reply.AsMemory()).ConfigureAwait(false);
+                        ticks[i] = Stopwatch.GetTimestamp() - start;
+                    }
+
+                    return ticks;
+                }).GetAwaiter().GetResult());
+                ReportLatency(ctx, "shmipc.async_pipe_8B_rtt");
+                ctx.Progress.Line("   (both sides spin briefly before going pending while answers come quickly; a pending call waits on the process's few waiter threads)");
+            }
+
+            ctx.Progress.Line($"   closed our end: the echo process answered {echo.GetResult(s_timeout)} awaited messages");
+        }
+        finally
+        {
+            echo?.Dispose();
+        }
+
+        const int Count = 1_000;
+        string queueName = Foundation.NewSegmentName("demo-aqueue");
+        using var queue = ShmQueue.Create(queueName, new ShmQueueOptions { Capacity = 16 * 1024 });
+        using ShmProcess<int> producer = Cleanup.Own(ShmProcess.Start(DemoTargets.Produce, (queueName, 0, Count)));
+        System.Threading.Channels.ChannelReader<byte[]> reader = queue.AsChannelReader();
+        int read = Task.Run(async () =>
+        {
+            int n = 0;
+            using var timeout = new CancellationTokenSource(s_timeout);
+            while (n < Count && await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
+            {
+                while (n < Count && reader.TryRead(out _))
+                {
+                    n++;
+                }
+            }
+
+            return n;
+        }).GetAwaiter().GetResult();
+        ctx.Progress.Line($"   producer pid {producer.Pid} enqueued {producer.GetResult(s_timeout)}; queue.AsChannelReader(): WaitToReadAsync + TryRead read {read}");
     }
 
     /// <summary>Scene 4: Pool(2) Map, Imap, ApplyAsync(...).Get(timeout), then the apply round trip figure.</summary>

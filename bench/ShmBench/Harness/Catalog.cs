@@ -107,13 +107,14 @@ internal static class Catalog
         // The cost of one message (issue 16): bench/instructions.sh, valgrind --tool=callgrind, not a scenario.
         new("shmipc.queue_64B_instructions_per_message", "instructions", "Queue Enqueue + Dequeue of one 64 B message, one process (callgrind: difference of two message counts)"),
         new("shmipc.pipe_64B_instructions_per_message", "instructions", "Pipe Send + ReceiveInto of one 64 B message, one process (callgrind: difference of two message counts)"),
-        new("shmipc.async_pipe_8B_rtt_median", "ns", "Pipe 8 B round trip with await SendAsync / await ReceiveAsync(Memory) in both processes (waiter threads + thread-pool continuations)"),
+        new("shmipc.async_pipe_8B_rtt_median", "ns", "Pipe 8 B round trip with await SendAsync / await ReceiveAsync(Memory) in both processes (adaptive caller spin, then waiter threads + thread-pool continuations)"),
+        new("shmipc.async_pipe_8B_rtt_nospin_median", "ns", "The same awaited round trip with ShmWaitStrategy.NoSpin on both ends: every leg pending (waiter thread wake + thread-pool hop)"),
         new("shmipc.async_sync_pipe_8B_rtt_median", "ns", "The synchronous pipe 8 B round trip (default wait strategy) in the same run"),
         new("dotnet.channel_8B_rtt_median", "ns", "System.Threading.Channels: ping-pong of a long between two tasks over two unbounded channels, one process"),
         new("shmipc.async_1000_pending_receives_threads", "threads", "Threads of this process while 1,000 pipe ends each await one ReceiveAsync"),
         new("shmipc.async_threads_before", "threads", "Threads of this process before any async call"),
         new("shmipc.async_1000_pending_receives_added_threads", "threads", "Threads added by the 1,000 pending receives (goal: <= 2 + cores)"),
-        new("shmipc.async_pipe_rtt_allocated_bytes", "B", "Bytes allocated per steady-state awaited pipe round trip in this process (GC.GetTotalAllocatedBytes, all threads)"),
+        new("shmipc.async_pipe_rtt_allocated_bytes", "B", "Bytes allocated per steady-state awaited pipe round trip in this process (GC.GetTotalAllocatedBytes, all threads), net of an equally long window with one receive pending (time-driven peer checks)"),
 
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),

@@ -44,6 +44,9 @@ internal abstract class AsyncOperation
     /// <summary>A word of state the owner needs (an event's generation at the call).</summary>
     internal long Tag;
 
+    /// <summary>When the caller began to wait (its spin included): a <see cref="System.Diagnostics.Stopwatch"/> timestamp, 0 when unknown.</summary>
+    internal long WaitStart;
+
     internal CancellationToken CancellationToken { get; private set; }
 
     internal bool CancelRequested => _cancelRequested;
@@ -87,6 +90,7 @@ internal abstract class AsyncOperation
         Message = default;
         Buffer = default;
         Tag = 0;
+        WaitStart = 0;
         CancellationToken = default;
     }
 }

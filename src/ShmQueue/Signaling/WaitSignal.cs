@@ -162,7 +162,7 @@ internal sealed unsafe class WaitSignal
     /// <summary>After this much pure spinning, the spinner yields its core now and then (see <see cref="Spin"/>).</summary>
     private static readonly long s_yieldAfter = Stopwatch.Frequency / 500_000; // 2 us
 
-    private static bool Spin<TCondition>(ref TCondition condition, ShmWaitStrategy strategy, long deadline)
+    internal static bool Spin<TCondition>(ref TCondition condition, ShmWaitStrategy strategy, long deadline)
         where TCondition : struct, IWaitCondition
     {
         if (strategy.SpinDuration <= TimeSpan.Zero)
