@@ -31,7 +31,7 @@ public sealed partial class ShmConnection
         try
         {
             if (!waits.HasPending && (SendCore(message.Span, NoWait, CancellationToken.None)
-                || (SpinUntilWritable(waits, message.Length, out waitStart) && SendCore(message.Span, NoWait, CancellationToken.None))))
+                || (SpinBeforePending(waits, new SpaceCondition(this, _sendRing!, message.Length), out waitStart) && SendCore(message.Span, NoWait, CancellationToken.None))))
             {
                 return default;
             }
@@ -79,7 +79,7 @@ public sealed partial class ShmConnection
                 }
 
                 FlushDeferredBeforeWaiting();
-                if (SpinUntilReadable(waits, out waitStart) && TryReceiveCore(out message, NoWait, CancellationToken.None))
+                if (SpinBeforePending(waits, new ReadableCondition(this, _receiveRing!), out waitStart) && TryReceiveCore(out message, NoWait, CancellationToken.None))
                 {
                     return new ValueTask<byte[]>(message);
                 }
@@ -127,7 +127,7 @@ public sealed partial class ShmConnection
                 }
 
                 FlushDeferredBeforeWaiting();
-                if (SpinUntilReadable(waits, out waitStart) && ReceiveIntoCore(buffer.Span, NoWait, CancellationToken.None, out length))
+                if (SpinBeforePending(waits, new ReadableCondition(this, _receiveRing!), out waitStart) && ReceiveIntoCore(buffer.Span, NoWait, CancellationToken.None, out length))
                 {
                     return new ValueTask<int>(length);
                 }
@@ -199,11 +199,12 @@ public sealed partial class ShmConnection
         new ShmChannelWriter<T>(new PipeChannelEndpoint(this, reading: false), ShmSerializers.Resolve(serializer));
 
     /// <summary>
-    /// The adaptive spin of an async receive that found nothing, before it goes pending
-    /// (<see cref="AsyncWaitQueue.CallerSpinDeadline"/>): true when a record came, or the peer's end.
+    /// The adaptive spin of an async call that found nothing (no record to receive, no room to send), before it goes
+    /// pending (<see cref="AsyncWaitQueue.CallerSpinDeadline"/>): true when <paramref name="condition"/> came to hold.
     /// <paramref name="waitStart"/> is when the caller began to wait.
     /// </summary>
-    private bool SpinUntilReadable(AsyncWaitQueue waits, out long waitStart)
+    private bool SpinBeforePending<TCondition>(AsyncWaitQueue waits, TCondition condition, out long waitStart)
+        where TCondition : struct, IWaitCondition
     {
         waitStart = Stopwatch.GetTimestamp();
         long until = waits.CallerSpinDeadline(_strategy, waitStart);
@@ -216,7 +217,6 @@ public sealed partial class ShmConnection
         EnterOther();
         try
         {
-            var condition = new ReadableCondition(this, _receiveRing!);
             bool ready = WaitSignal.Spin(ref condition, _strategy, until);
             waits.SpinEnded(ready);
             return ready;
@@ -229,30 +229,6 @@ public sealed partial class ShmConnection
 
     /// <summary>Would an async receive that finds nothing spin now (tests)? See <see cref="AsyncWaitQueue.CallerSpinDeadline"/>.</summary>
     internal bool ReceiveWouldSpin => Volatile.Read(ref _receiveWaits)?.WouldSpin(_strategy) == true;
-
-    /// <summary>The adaptive spin of an async send that found the ring full; see <see cref="SpinUntilReadable"/>.</summary>
-    private bool SpinUntilWritable(AsyncWaitQueue waits, int length, out long waitStart)
-    {
-        waitStart = Stopwatch.GetTimestamp();
-        long until = waits.CallerSpinDeadline(_strategy, waitStart);
-        if (until == 0)
-        {
-            return false;
-        }
-
-        EnterOther();
-        try
-        {
-            var condition = new SpaceCondition(this, _sendRing!, length);
-            bool ready = WaitSignal.Spin(ref condition, _strategy, until);
-            waits.SpinEnded(ready);
-            return ready;
-        }
-        finally
-        {
-            ExitOther();
-        }
-    }
 
     private PipeReceiveWaits ReceiveWaits()
     {

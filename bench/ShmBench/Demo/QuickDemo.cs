@@ -366,19 +366,7 @@ internal static class QuickDemo
                 ctx.Progress.Line($"   echo process pid {echo.Pid}: await pipe.ReceiveAsync(buffer), await pipe.SendAsync(...) in a loop");
                 byte[] message = new byte[8];
                 byte[] reply = new byte[8];
-                ctx.Latency("shmipc.async_pipe_8B_rtt", new RunPlan(20_000, 5_000, 1), n => Task.Run(async () =>
-                {
-                    long[] ticks = new long[n];
-                    for (int i = 0; i < n; i++)
-                    {
-                        long start = Stopwatch.GetTimestamp();
-                        await pipe.SendAsync(message).ConfigureAwait(false);
-                        _ = await pipe.ReceiveAsync(reply.AsMemory()).ConfigureAwait(false);
-                        ticks[i] = Stopwatch.GetTimestamp() - start;
-                    }
-
-                    return ticks;
-                }).GetAwaiter().GetResult());
+                ctx.Latency("shmipc.async_pipe_8B_rtt", new RunPlan(20_000, 5_000, 1), n => AsyncScenario.AwaitedPingPong(pipe, n, message, reply));
                 ReportLatency(ctx, "shmipc.async_pipe_8B_rtt");
                 ctx.Progress.Line("   (both sides spin briefly before going pending while answers come quickly; a pending call waits on the process's few waiter threads)");
             }

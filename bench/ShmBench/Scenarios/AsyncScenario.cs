@@ -117,26 +117,29 @@ internal sealed class AsyncScenario : IScenario
         ChildProcesses.Expect(child, "READY");
         byte[] message = new byte[8];
         byte[] reply = new byte[8];
-        ctx.Latency(figure, plan, n => Task.Run(async () =>
-        {
-            long[] ticks = new long[n];
-            for (int i = 0; i < n; i++)
-            {
-                message[0] = (byte)i;
-                long start = Stopwatch.GetTimestamp();
-                await pipe.SendAsync(message).ConfigureAwait(false);
-                _ = await pipe.ReceiveAsync(reply.AsMemory()).ConfigureAwait(false);
-                ticks[i] = Stopwatch.GetTimestamp() - start;
-            }
-
-            return ticks;
-        }).GetAwaiter().GetResult());
+        ctx.Latency(figure, plan, n => AwaitedPingPong(pipe, n, message, reply));
 
         if (spin)
         {
             RoundTripAllocation(ctx, pipe, message, reply);
         }
     }
+
+    /// <summary><paramref name="n"/> awaited round trips (await SendAsync, await ReceiveAsync into a buffer) on a thread-pool task: their ticks.</summary>
+    internal static long[] AwaitedPingPong(ShmConnection pipe, int n, byte[] message, byte[] reply) => Task.Run(async () =>
+    {
+        long[] ticks = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            message[0] = (byte)i;
+            long start = Stopwatch.GetTimestamp();
+            await pipe.SendAsync(message).ConfigureAwait(false);
+            _ = await pipe.ReceiveAsync(reply.AsMemory()).ConfigureAwait(false);
+            ticks[i] = Stopwatch.GetTimestamp() - start;
+        }
+
+        return ticks;
+    }).GetAwaiter().GetResult();
 
     /// <summary>
     /// Bytes per steady-state awaited round trip, all threads of this process (completions run on the waiter and pool
