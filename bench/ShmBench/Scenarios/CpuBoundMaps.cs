@@ -3,9 +3,27 @@ using ShmIpc.Bench.Harness;
 
 namespace ShmIpc.Bench.Scenarios;
 
-/// <summary>The CPU-bound Map (about 1 ms per item, chunk size 1) timed on two pools, alternating run by run.</summary>
+/// <summary>The pool measurements two scenarios share: the CPU-bound Map (about 1 ms per item, chunk size 1) timed on two pools, and timed Apply calls.</summary>
 internal static class CpuBoundMaps
 {
+    /// <summary><paramref name="n"/> synchronous <c>Apply(Identity, i)</c> calls, each timed (Stopwatch ticks) and its result checked.</summary>
+    public static long[] TimedApplies(ShmPool pool, int n)
+    {
+        long[] ticks = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            int result = pool.Apply(PoolTargets.Identity, i);
+            ticks[i] = Stopwatch.GetTimestamp() - start;
+            if (result != i)
+            {
+                throw new InvalidOperationException($"Apply returned {result} for {i}.");
+            }
+        }
+
+        return ticks;
+    }
+
     /// <summary>
     /// Warms both pools for <paramref name="warmSeconds"/> (tiered compilation runs the function half-optimized in each
     /// worker until ~100 ms of calls: a short warm-up made the first runs' Pool(2) scaling read 1.6 where later ones read 1.95),

@@ -58,22 +58,7 @@ internal sealed class OversubscribedScenario : IScenario
     private static void ApplyRoundTrips(HarnessContext ctx, ShmPool two, ShmPool eight, RunPlan plan)
     {
         ctx.Progress.Step("ShmIpc Apply round trip, Pool(8) beside Pool(2)");
-        static long[] Calls(ShmPool pool, int n)
-        {
-            long[] ticks = new long[n];
-            for (int i = 0; i < n; i++)
-            {
-                long start = Stopwatch.GetTimestamp();
-                int result = pool.Apply(PoolTargets.Identity, i);
-                ticks[i] = Stopwatch.GetTimestamp() - start;
-                if (result != i)
-                {
-                    throw new InvalidOperationException($"Apply returned {result} for {i}.");
-                }
-            }
-
-            return ticks;
-        }
+        static long[] Calls(ShmPool pool, int n) => CpuBoundMaps.TimedApplies(pool, n);
 
         for (long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency; Stopwatch.GetTimestamp() < until;)
         {

@@ -65,22 +65,7 @@ internal sealed class PoolScenario : IScenario
 
         var pairing = new Pairing("pair.pool2_apply_per_pipe_rtt", "shmipc.pool2_apply_rtt_median", "shmipc.pipe_8B_rtt_beside_pool_median",
             _ => ctx.RecordLatency("shmipc.pipe_8B_rtt_beside_pool", LatencyStats.From(PipeRun(plan.Count), plan.Count)));
-        ctx.Latency("shmipc.pool2_apply_rtt", plan, n =>
-        {
-            long[] ticks = new long[n];
-            for (int i = 0; i < n; i++)
-            {
-                long start = Stopwatch.GetTimestamp();
-                int result = pool.Apply(PoolTargets.Identity, i);
-                ticks[i] = Stopwatch.GetTimestamp() - start;
-                if (result != i)
-                {
-                    throw new InvalidOperationException($"Apply returned {result} for {i}.");
-                }
-            }
-
-            return ticks;
-        }, pairing);
+        ctx.Latency("shmipc.pool2_apply_rtt", plan, n => CpuBoundMaps.TimedApplies(pool, n), pairing);
         ctx.Note("shmipc.pool2_apply_rtt: after 1 s of calls (tiered compilation done on both sides), nothing pinned; each run follows a run of shmipc.pipe_8B_rtt_beside_pool (pinned as shmipc.pipe_8B_rtt), pair.pool2_apply_per_pipe_rtt is their ratio");
     }
 
