@@ -218,28 +218,42 @@ public sealed class AsyncModelTests
             }
         });
 
-        long allocated = await Task.Run(async () =>
+        // GC.GetTotalAllocatedBytes counts the whole process: a thread-pool thread injected on a loaded machine, or
+        // the tail of an earlier test, lands in whatever window is open. A per-round-trip allocation shows in every
+        // window, so the quietest window is the steady state's figure.
+        const int Windows = 10;
+        long[] allocated = await Task.Run(async () =>
         {
             var message = new byte[8];
             var reply = new byte[8];
+            var windows = new long[Windows];
             long start = 0;
             for (int i = 0; i < Warmup + Measured; i++)
             {
-                if (i == Warmup)
+                if (i >= Warmup && (i - Warmup) % (Measured / Windows) == 0)
                 {
-                    start = GC.GetTotalAllocatedBytes(precise: true);
+                    long now = GC.GetTotalAllocatedBytes(precise: true);
+                    if (i > Warmup)
+                    {
+                        windows[((i - Warmup) / (Measured / Windows)) - 1] = now - start;
+                    }
+
+                    start = now;
                 }
 
                 await a.SendAsync(message).ConfigureAwait(false);
                 _ = await a.ReceiveAsync(reply.AsMemory()).ConfigureAwait(false);
             }
 
-            return GC.GetTotalAllocatedBytes(precise: true) - start;
+            windows[Windows - 1] = GC.GetTotalAllocatedBytes(precise: true) - start;
+            return windows;
         }).WaitAsync(TimeSpan.FromSeconds(120));
         await echo.WaitAsync(Long);
 
-        double perRoundTrip = allocated / (double)Measured;
-        Assert.IsTrue(perRoundTrip < 8, $"{perRoundTrip:0.##} bytes allocated per awaited round trip ({allocated} in all)");
+        double perRoundTrip = allocated.Min() / (double)(Measured / Windows);
+        Assert.IsTrue(
+            perRoundTrip < 1,
+            $"{perRoundTrip:0.##} bytes allocated per awaited round trip in the quietest of {Windows} windows of {Measured / Windows} (bytes per window: {string.Join(", ", allocated)})");
     }
 
     [TestMethod]
