@@ -74,6 +74,16 @@ public sealed class InPlaceTests : PoolTestBase
     }
 
     [TestMethod]
+    public void MapInPlace_takes_a_capture_free_lambda()
+    {
+        ShmPool pool = NewPool();
+        using ShmArray<float> input = Floats(3_000, static i => i);
+        using ShmArray<long> output = ShmArray<long>.Create(Name("l"), input.Length);
+        pool.MapInPlace(static (float x) => (long)(x * 3), input, output, chunkSize: 512);
+        CollectionAssert.AreEqual(Enumerable.Range(0, input.Length).Select(static i => i * 3L).ToArray(), output.AsSpan().ToArray());
+    }
+
+    [TestMethod]
     public void A_worker_killed_mid_chunk_still_gives_the_same_array_as_a_sequential_loop()
     {
         string counterName = Name("kills");

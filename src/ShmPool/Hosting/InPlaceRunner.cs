@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.InteropServices;
 using ShmIpc.Protocol;
 
 namespace ShmIpc.Hosting;
@@ -154,29 +155,32 @@ internal sealed class MapInvoker<TIn, TOut> : InPlaceInvoker
     where TIn : unmanaged
     where TOut : unmanaged
 {
-    private readonly Func<TIn, TOut> _function;
+    private readonly object? _instance;
+    private readonly InPlaceLoop<TIn, TOut> _loop;
 
     public MapInvoker(MethodInfo method, object? instance)
     {
-        _function = method.CreateDelegate<Func<TIn, TOut>>(instance);
+        _instance = instance;
+        _loop = InPlaceLoopEmitter.Emit<TIn, TOut>(method);
     }
 
     public override void Run(InPlaceRunner arrays, ArrayRef input, ArrayRef? output, int start, int count, ref int failedAt)
     {
-        ReadOnlySpan<TIn> source = arrays.Open<TIn>(input).AsSpan(start, count);
+        Span<TIn> source = arrays.Open<TIn>(input).AsSpan(start, count);
         Span<TOut> destination = arrays.Open<TOut>(output ?? throw new InvalidDataException("A MapInPlace chunk names no output array.")).AsSpan(start, count);
-        Func<TIn, TOut> function = _function;
-        int i = 0;
+        if (count == 0)
+        {
+            return;
+        }
+
+        int at = 0;
         try
         {
-            for (; i < source.Length; i++)
-            {
-                destination[i] = function(source[i]);
-            }
+            _loop(_instance, ref MemoryMarshal.GetReference(source), ref MemoryMarshal.GetReference(destination), count, ref at);
         }
         catch
         {
-            failedAt = start + i;
+            failedAt = start + at;
             throw;
         }
     }
