@@ -5,6 +5,7 @@
  * what one core draws from memory (read in, write out: 8 bytes per element plus the write-allocate read of out).
  * Prints "value c.loop_<label>_ms <ms> ms" per measured run after <warmup> unmeasured ones.
  */
+#define _GNU_SOURCE
 #include "bench_common.h"
 
 static void loop(long count, int runs, long warmup)
@@ -36,15 +37,11 @@ static void loop(long count, int runs, long warmup)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || strcmp(argv[1], "loop") != 0) {
-        fprintf(stderr, "usage: %s loop <count> <runs> <warmup>\n", argv[0]);
-        return 2;
-    }
-    long count = atol(argv[2]);
-    int runs = atoi(argv[3]);
-    long warmup = atol(argv[4]);
-    if (count < 1 || runs < 1 || warmup < 0) {
-        fprintf(stderr, "count and runs must be positive\n");
+    long count, warmup;
+    int runs;
+    parse_args(argc, argv, "loop", &count, &runs, &warmup);
+    if (strcmp(argv[1], "loop") != 0) {
+        fprintf(stderr, "unknown test %s\n", argv[1]);
         return 2;
     }
     loop(count, runs, warmup);

@@ -8,12 +8,9 @@ public sealed class InPlaceTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
 
-    /// <summary>A name this test's leak check covers (see <see cref="TestSupport.OurShmFiles"/>).</summary>
-    private static string Name(string what) => $"shmpool-{Environment.ProcessId}-inplace-{what}-{Guid.NewGuid():N}";
-
     private static ShmArray<float> Floats(int length, Func<int, float> value)
     {
-        ShmArray<float> array = ShmArray<float>.Create(Name("f"), length);
+        ShmArray<float> array = ShmArray<float>.Create(TestSupport.ShmName("inplace-f"), length);
         Span<float> span = array.AsSpan();
         for (int i = 0; i < length; i++)
         {
@@ -41,8 +38,8 @@ public sealed class InPlaceTests : PoolTestBase
     public void MapInPlace_changes_the_element_type_and_takes_any_chunk_size_and_repeats_on_the_same_arrays()
     {
         ShmPool pool = NewPool();
-        using ShmArray<int> input = ShmArray<int>.Create(Name("i"), 1_001);
-        using ShmArray<double> output = ShmArray<double>.Create(Name("d"), input.Length);
+        using ShmArray<int> input = ShmArray<int>.Create(TestSupport.ShmName("inplace-i"), 1_001);
+        using ShmArray<double> output = ShmArray<double>.Create(TestSupport.ShmName("inplace-d"), input.Length);
         for (int round = 0; round < 3; round++)
         {
             for (int i = 0; i < input.Length; i++)
@@ -69,7 +66,7 @@ public sealed class InPlaceTests : PoolTestBase
         pool.MapInPlace(InPlaceTargets.TwoXPlusOne, data, data, chunkSize: 999);
         CollectionAssert.AreEqual(expected, data.AsSpan().ToArray());
 
-        using ShmArray<float> empty = ShmArray<float>.Create(Name("e"), 0);
+        using ShmArray<float> empty = ShmArray<float>.Create(TestSupport.ShmName("inplace-e"), 0);
         pool.MapInPlace(InPlaceTargets.TwoXPlusOne, empty, empty);
     }
 
@@ -78,7 +75,7 @@ public sealed class InPlaceTests : PoolTestBase
     {
         ShmPool pool = NewPool();
         using ShmArray<float> input = Floats(3_000, static i => i);
-        using ShmArray<long> output = ShmArray<long>.Create(Name("l"), input.Length);
+        using ShmArray<long> output = ShmArray<long>.Create(TestSupport.ShmName("inplace-l"), input.Length);
         pool.MapInPlace(static (float x) => (long)(x * 3), input, output, chunkSize: 512);
         CollectionAssert.AreEqual(Enumerable.Range(0, input.Length).Select(static i => i * 3L).ToArray(), output.AsSpan().ToArray());
     }
@@ -86,7 +83,7 @@ public sealed class InPlaceTests : PoolTestBase
     [TestMethod]
     public void A_worker_killed_mid_chunk_still_gives_the_same_array_as_a_sequential_loop()
     {
-        string counterName = Name("kills");
+        string counterName = TestSupport.ShmName("inplace-kills");
         using ShmCounter kills = ShmCounter.Create(counterName);
         ShmPool pool = NewPool(2, new ShmPoolOptions { Environment = new Dictionary<string, string> { [InPlaceTargets.KillCounterVariable] = counterName } });
         int[] before = pool.WorkerPids.ToArray();
@@ -120,11 +117,11 @@ public sealed class InPlaceTests : PoolTestBase
     public void ForEachChunk_gives_each_chunk_its_offset_and_works_in_place()
     {
         ShmPool pool = NewPool();
-        using ShmArray<long> indices = ShmArray<long>.Create(Name("l"), 12_345);
+        using ShmArray<long> indices = ShmArray<long>.Create(TestSupport.ShmName("inplace-l"), 12_345);
         pool.ForEachChunk(indices, InPlaceTargets.WriteIndices, chunkSize: 1_000);
         CollectionAssert.AreEqual(Enumerable.Range(0, indices.Length).Select(static i => (long)i).ToArray(), indices.AsSpan().ToArray());
 
-        using ShmArray<int> data = ShmArray<int>.Create(Name("s"), 4_000);
+        using ShmArray<int> data = ShmArray<int>.Create(TestSupport.ShmName("inplace-s"), 4_000);
         var random = new Random(17);
         for (int i = 0; i < data.Length; i++)
         {
@@ -145,11 +142,11 @@ public sealed class InPlaceTests : PoolTestBase
     public async Task ForEachChunkAsync_completes_and_an_action_that_throws_fails_the_call()
     {
         ShmPool pool = NewPool();
-        using ShmArray<long> indices = ShmArray<long>.Create(Name("l"), 5_000);
+        using ShmArray<long> indices = ShmArray<long>.Create(TestSupport.ShmName("inplace-l"), 5_000);
         await pool.ForEachChunkAsync(indices, InPlaceTargets.WriteIndices, 0, TestContext.CancellationToken);
         Assert.AreEqual(4_999L, indices[4_999]);
 
-        using ShmArray<int> data = ShmArray<int>.Create(Name("t"), 10);
+        using ShmArray<int> data = ShmArray<int>.Create(TestSupport.ShmName("inplace-t"), 10);
         var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.ForEachChunk(data, InPlaceTargets.ThrowInChunk));
         StringAssert.Contains(e.Message, "refused");
         StringAssert.Contains(e.Message, data.Name);
@@ -200,7 +197,7 @@ public sealed class InPlaceTests : PoolTestBase
     [TestMethod]
     public async Task Cancellation_ends_the_wait_drops_the_chunks_not_started_and_the_pool_serves_on()
     {
-        string gateName = Name("gate");
+        string gateName = TestSupport.ShmName("inplace-gate");
         using ShmEvent gate = ShmEvent.Create(gateName);
         ShmPool pool = NewPool(2, new ShmPoolOptions { Environment = new Dictionary<string, string> { [InPlaceTargets.GateVariable] = gateName } });
         const int chunks = 100;

@@ -11,13 +11,11 @@ public sealed class SharedArgumentTests : PoolTestBase
 {
     private static readonly TimeSpan Deadline = TestSupport.Deadline;
 
-    private static string Name(string what) => $"shmpool-{Environment.ProcessId}-sharedarg-{what}-{Guid.NewGuid():N}";
-
     [TestMethod]
     public void An_array_passed_to_Apply_is_the_callers_memory()
     {
         ShmPool pool = NewPool();
-        using ShmArray<int> array = ShmArray<int>.Create(Name("a"), 100_000);
+        using ShmArray<int> array = ShmArray<int>.Create(TestSupport.ShmName("sharedarg-a"), 100_000);
         Assert.AreEqual(array.Length, pool.Apply(InPlaceTargets.Fill, (array, 42)));
         Assert.IsTrue(array.AsSpan().ToArray().All(static v => v == 42), "the worker's writes are in the caller's array");
     }
@@ -26,7 +24,7 @@ public sealed class SharedArgumentTests : PoolTestBase
     public void An_array_passed_to_Starmap_is_shared_by_every_item()
     {
         ShmPool pool = NewPool();
-        using ShmArray<int> array = ShmArray<int>.Create(Name("s"), 64);
+        using ShmArray<int> array = ShmArray<int>.Create(TestSupport.ShmName("sharedarg-s"), 64);
         for (int i = 0; i < array.Length; i++)
         {
             array[i] = i;
@@ -42,7 +40,7 @@ public sealed class SharedArgumentTests : PoolTestBase
     public void Shared_memory_segments_passed_to_Map_arrive_open()
     {
         ShmPool pool = NewPool();
-        ShmSharedMemory[] segments = Enumerable.Range(1, 6).Select(i => ShmSharedMemory.Create(Name($"m{i}"), 4096 * i)).ToArray();
+        ShmSharedMemory[] segments = Enumerable.Range(1, 6).Select(i => ShmSharedMemory.Create(TestSupport.ShmName($"sharedarg-m{i}"), 4096 * i)).ToArray();
         try
         {
             foreach (ShmSharedMemory segment in segments)
@@ -71,7 +69,7 @@ public sealed class SharedArgumentTests : PoolTestBase
     public void A_value_passed_to_Apply_from_many_tasks_adds_up()
     {
         ShmPool pool = NewPool();
-        using ShmValue<long> value = ShmValue<long>.Create(Name("v"));
+        using ShmValue<long> value = ShmValue<long>.Create(TestSupport.ShmName("sharedarg-v"));
         ShmAsyncResult<long>[] adds = Enumerable.Range(1, 50).Select(i => pool.ApplyAsync(InPlaceTargets.AddTo, (value, (long)i))).ToArray();
         foreach (ShmAsyncResult<long> add in adds)
         {
@@ -84,12 +82,12 @@ public sealed class SharedArgumentTests : PoolTestBase
     [TestMethod]
     public void An_array_and_a_value_passed_to_ShmProcess_Start_arrive_open()
     {
-        using ShmArray<int> array = ShmArray<int>.Create(Name("pa"), 1_000);
+        using ShmArray<int> array = ShmArray<int>.Create(TestSupport.ShmName("sharedarg-pa"), 1_000);
         using ShmProcess<int> fill = Track(ShmProcess.Start<(ShmArray<int>, int), int>(InPlaceTargets.Fill, (array, 7)));
         Assert.AreEqual(1_000, fill.GetResult(Deadline));
         Assert.IsTrue(array.AsSpan().ToArray().All(static v => v == 7));
 
-        using ShmValue<long> value = ShmValue<long>.Create(Name("pv"), 10);
+        using ShmValue<long> value = ShmValue<long>.Create(TestSupport.ShmName("sharedarg-pv"), 10);
         using ShmProcess<long> add = Track(ShmProcess.Start<(ShmValue<long>, long), long>(InPlaceTargets.AddTo, (value, 5)));
         Assert.AreEqual(15L, add.GetResult(Deadline));
         Assert.AreEqual(15L, value.Value);
