@@ -102,6 +102,24 @@ public sealed class InPlaceTests : PoolTestBase
     }
 
     [TestMethod]
+    public void A_chunk_that_kills_every_worker_it_runs_on_fails_after_three_retries_instead_of_killing_workers_forever()
+    {
+        string counterName = TestSupport.ShmName("inplace-deaths");
+        using ShmCounter deaths = ShmCounter.Create(counterName);
+        ShmPool pool = NewPool(2, new ShmPoolOptions { Environment = new Dictionary<string, string> { [InPlaceTargets.KillCounterVariable] = counterName } });
+        using ShmArray<float> data = Floats(1, static i => i);
+
+        var e = Assert.ThrowsExactly<ShmWorkerCrashedException>(() => pool.MapInPlace(InPlaceTargets.DieEveryTime, data, data));
+
+        Assert.AreEqual(-9, e.ExitCode);
+        Assert.AreEqual(4L, deaths.Value, "run once, then again after each of three crashes");
+        TestSupport.WaitUntil(() => pool.WorkerPids.Count == 2, "the killed workers are replaced");
+        Children.Track(pool.WorkerPids);
+        pool.MapInPlace(InPlaceTargets.TwoXPlusOne, data, data);
+        Assert.AreEqual(1f, data[0], "the pool serves on");
+    }
+
+    [TestMethod]
     public async Task MapInPlaceAsync_completes_with_the_results()
     {
         ShmPool pool = NewPool();

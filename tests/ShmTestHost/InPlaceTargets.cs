@@ -40,6 +40,18 @@ public static class InPlaceTargets
         return (2 * x) + 1;
     }
 
+    /// <summary>Counts itself in the kill counter and SIGKILLs its process, every time.</summary>
+    public static float DieEveryTime(float x)
+    {
+        using (ShmCounter seen = ShmCounter.Open(Environment.GetEnvironmentVariable(KillCounterVariable)!))
+        {
+            seen.Increment();
+        }
+
+        Process.GetCurrentProcess().Kill();
+        return x;
+    }
+
     public static float TwoXPlusOneOrThrow(float x) =>
         x == Poison ? throw new InvalidOperationException("poisoned input") : (2 * x) + 1;
 
