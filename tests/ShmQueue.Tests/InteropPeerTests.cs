@@ -55,6 +55,31 @@ public abstract class ChildProcessTests
     }
 
     [TestMethod]
+    public void A_dotnet_producer_writing_through_shortened_loans_feeds_a_peer_consumer()
+    {
+        // A loan committed shorter than it claimed leaves its record split in two (LAYOUT.md §6.3, "A message committed
+        // shorter than claimed"): the peer must take the message and skip the abandoned rest, wrapping many times.
+        const int MaxPayload = 200;
+        string name = TestNames.Unique("ic-loan");
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 13 }))
+        using (ChildProcess consumer = Peer("queue-consume", name, S(Count), S(MaxPayload)))
+        {
+            consumer.WaitForLine("READY", PeerStart);
+            for (int i = 0; i < Count; i++)
+            {
+                using ShmLoan loan = queue.Loan(QueueMessages.HeaderLength + MaxPayload + (i % 5 * 40), TimeSpan.FromSeconds(10));
+                loan.Commit(QueueMessages.Write(loan.Span, 5, i, MaxPayload));
+            }
+
+            long sum = (long)Count * (Count - 1) / 2;
+            Assert.AreEqual($"OK {Count} {sum}", consumer.WaitForLine("OK", TimeSpan.FromSeconds(30)));
+            Assert.AreEqual(0, consumer.WaitForExit(PeerStart), consumer.StandardError);
+        }
+
+        AssertClean(name);
+    }
+
+    [TestMethod]
     public void A_dotnet_producer_feeds_a_peer_consumer_which_checks_content_and_order()
     {
         const int MaxPayload = 200;
