@@ -9,8 +9,6 @@ public sealed class QueueLoanTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(10);
 
-    public TestContext TestContext { get; set; } = null!;
-
     private static TempSegment<ShmQueue> NewQueue(long capacity = 8192) =>
         TempSegment.Create("qloan", name => ShmQueue.Create(name, new ShmQueueOptions
         {

@@ -79,6 +79,17 @@ internal sealed class LoanScenario : IScenario
         }
     }
 
+    /// <summary>The producer's side of a run: <paramref name="n"/> messages, each filled in a loan from <paramref name="loan"/> and committed whole.</summary>
+    private static void WriteThroughLoans(int n, Func<ShmLoan> loan)
+    {
+        for (int i = 1; i <= n; i++)
+        {
+            using ShmLoan lent = loan();
+            LoanRoles.Write(lent.Span, i, last: i == n);
+            lent.Commit(Size);
+        }
+    }
+
     /// <summary>Pipe: loans on the parent's end, "pipe-loan-sink" reads them in place with ReceiveMany.</summary>
     private sealed class PipeLoanStream : IDisposable
     {
@@ -99,13 +110,7 @@ internal sealed class LoanScenario : IScenario
             using (Affinity.PinCurrentThread(0))
             {
                 long start = Stopwatch.GetTimestamp();
-                for (int i = 1; i <= n; i++)
-                {
-                    using ShmLoan loan = _pipe.Loan(Size);
-                    LoanRoles.Write(loan.Span, i, last: i == n);
-                    loan.Commit(Size);
-                }
-
+                WriteThroughLoans(n, () => _pipe.Loan(Size));
                 _pipe.ReceiveInto(_ack);
                 long ticks = Stopwatch.GetTimestamp() - start;
                 LoanRoles.CheckAck(_ack[0], "shmipc.pipe_64KiB_loan");
@@ -141,13 +146,7 @@ internal sealed class LoanScenario : IScenario
             using (Affinity.PinCurrentThread(0))
             {
                 long start = Stopwatch.GetTimestamp();
-                for (int i = 1; i <= n; i++)
-                {
-                    using ShmLoan loan = _queue.Loan(Size);
-                    LoanRoles.Write(loan.Span, i, last: i == n);
-                    loan.Commit(Size);
-                }
-
+                WriteThroughLoans(n, () => _queue.Loan(Size));
                 byte[] ack = _acks.Dequeue(TimeSpan.FromSeconds(60));
                 long ticks = Stopwatch.GetTimestamp() - start;
                 LoanRoles.CheckAck(ack[0], "shmipc.queue_64KiB_loan");
