@@ -8,6 +8,9 @@ namespace ShmIpc;
 // Loaned sends (ShmLoan): room after the send ring's Tail lent to the caller, published by the commit.
 public sealed unsafe partial class ShmConnection
 {
+    /// <summary>The managed thread id holding an open loan of this end (it holds the send guard meanwhile), or 0.</summary>
+    private int _loanThread;
+
     /// <summary>
     /// Lends <paramref name="maxLength"/> bytes of the send ring to write one message in place, waiting while the
     /// pipe is full. Write into <see cref="ShmLoan.Span"/>, then <see cref="ShmLoan.Commit"/>; disposing without
@@ -15,7 +18,8 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     /// <remarks>
     /// The loan holds this end's turn to send: until it is committed or disposed, other sends on this end (from any
-    /// thread, or any process sharing it) wait, so never send on this end from the thread holding the loan. Messages
+    /// thread, or any process sharing it) wait; a send (or another loan) on this end from the thread holding the loan
+    /// throws <see cref="InvalidOperationException"/> instead of waiting for itself. Messages
     /// deferred before it (<see cref="SendDeferred"/>) go first; the commit publishes them with it. This end cannot
     /// finish <see cref="Dispose"/> while a loan is open.
     /// </remarks>
@@ -23,7 +27,7 @@ public sealed unsafe partial class ShmConnection
     /// <exception cref="OperationCanceledException">Cancelled while the pipe was full; nothing was lent.</exception>
     /// <exception cref="ShmPeerClosedException">The other end is closed or its process died.</exception>
     /// <exception cref="ObjectDisposedException">This end was disposed.</exception>
-    /// <exception cref="InvalidOperationException">This end only receives.</exception>
+    /// <exception cref="InvalidOperationException">This end only receives, or this thread already holds a loan of it.</exception>
     public ShmLoan Loan(int maxLength, CancellationToken cancellationToken = default)
     {
         LoanCore(maxLength, long.MaxValue, cancellationToken, out ShmLoan loan);
@@ -92,6 +96,7 @@ public sealed unsafe partial class ShmConnection
             }
 
             loan = new ShmLoan(null, this, 0, new Span<byte>(payload, maxLength));
+            Volatile.Write(ref _loanThread, Environment.CurrentManagedThreadId);
             lent = true;
             return true;
         }
@@ -115,12 +120,22 @@ public sealed unsafe partial class ShmConnection
         }
         finally
         {
-            ExitSend();
+            EndLoanTurn();
         }
     }
 
     /// <summary>ShmLoan.Dispose without a commit: nothing was published, so ending the send turn is all.</summary>
-    internal void AbandonLoan() => ExitSend();
+    internal void AbandonLoan() => EndLoanTurn();
+
+    private void EndLoanTurn()
+    {
+        Volatile.Write(ref _loanThread, 0);
+        ExitSend();
+    }
+
+    [DoesNotReturn]
+    private void ThrowSendDuringLoan() =>
+        throw new InvalidOperationException($"This thread holds a loan of end {_end} of pipe '{Name}': commit or dispose it before sending (or taking another loan) on this end; the loan keeps the end's turn to send.");
 
     [DoesNotReturn]
     private ShmLoan ThrowLoanTimeout(int maxLength, TimeSpan timeout) =>

@@ -21,7 +21,8 @@ namespace ShmIpc;
 /// <para>While the loan is open its space is claimed exactly as by a producer half-way through an enqueue: consumers
 /// of a queue wait for it (messages enqueued after it by others are delivered after it), and it is skipped if this
 /// process dies before committing. A pipe end sends nothing else while one of its loans is open (other sends on it
-/// wait for their turn, so do not send on that end from the thread holding the loan). Keep loans short.</para>
+/// wait for their turn; the thread holding the loan cannot send on that end). A queue's consumers wait for an open
+/// loan, so the thread holding it should not dequeue from that queue meanwhile. Keep loans short.</para>
 /// <para>The object it came from must stay open until the loan is committed or disposed: disposing the queue or
 /// the end waits for open loans, as it does for calls in progress.</para>
 /// <para>A loan reads like a value but is not copied in any useful sense: every copy names the same space, and

@@ -107,6 +107,47 @@ public sealed class PipeLoanTests
     }
 
     [TestMethod]
+    public void The_thread_holding_a_loan_cannot_send_or_take_another_loan_on_that_end_instead_of_waiting_for_itself()
+    {
+        using var pipe = new PipePair("ploan-self");
+        ShmLoan loan = pipe.B.Loan(1);
+        try
+        {
+            var send = Assert.ThrowsExactly<InvalidOperationException>(() => pipe.B.Send([2]));
+            StringAssert.Contains(send.Message, pipe.Name);
+            Assert.ThrowsExactly<InvalidOperationException>(() => pipe.B.Loan(1).Dispose());
+            pipe.A.Send([3]); // the other end and the receive side are not held
+            CollectionAssert.AreEqual(new byte[] { 3 }, pipe.B.Receive(Long));
+            loan.Span[0] = 1;
+            loan.Commit(1);
+        }
+        finally
+        {
+            loan.Dispose();
+        }
+
+        pipe.B.Send([2]);
+        CollectionAssert.AreEqual(new byte[] { 1 }, pipe.A.Receive(Long));
+        CollectionAssert.AreEqual(new byte[] { 2 }, pipe.A.Receive(Long));
+    }
+
+    [TestMethod]
+    public void A_loan_on_a_shared_end_holds_its_send_lock_and_arrives_whole()
+    {
+        using var pipe = new PipePair("ploan-shared", share: true);
+        for (int i = 0; i < 200; i++)
+        {
+            using (ShmLoan loan = pipe.B.Loan(100 + i, Long))
+            {
+                Expected(100 + i, i).CopyTo(loan.Span);
+                loan.Commit(i % 2 == 0 ? 100 + i : 50);
+            }
+
+            CollectionAssert.AreEqual(Expected(i % 2 == 0 ? 100 + i : 50, i), pipe.A.Receive(Long), $"loan {i}");
+        }
+    }
+
+    [TestMethod]
     public void Misuse_of_a_loan_throws_clear_exceptions()
     {
         using var pipe = new PipePair("ploan-misuse");
