@@ -13,7 +13,11 @@ using ShmIpc.Signaling;
 
 namespace ShmIpc;
 
-/// <summary>Reads a message in place, before its space is released. The span is valid only during the call.</summary>
+/// <summary>
+/// Reads a message in place, before its space is released: <paramref name="message"/> lies in the queue's shared ring
+/// (no copy) and is valid only until the reader returns; then its space is reclaimed and producers write over it.
+/// Copy what you keep (<c>message.ToArray()</c>), and do not store the span anywhere.
+/// </summary>
 /// <typeparam name="TState">Caller state passed through without allocation.</typeparam>
 /// <typeparam name="TResult">What the reader makes of the message.</typeparam>
 public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> message, TState state);
@@ -393,7 +397,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>
     /// Hands the next message to <paramref name="reader"/> in place (no copy), without waiting; its space is
     /// released after the reader returns. False when the queue is empty. The message is consumed even if
-    /// the reader throws (the exception propagates): it is never delivered twice.
+    /// the reader throws (the exception propagates): it is never delivered twice. The span the reader gets is valid
+    /// only until it returns (see <see cref="ShmMessageReader{TState, TResult}"/>).
     /// </summary>
     public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, [MaybeNullWhen(false)] out TResult result)
     {
@@ -402,7 +407,10 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         return TryReadNoWait<DelegateReader<TState, TResult>, TResult>(ref callback, out result);
     }
 
-    /// <summary>Hands the next message to <paramref name="reader"/> in place, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    /// <summary>
+    /// Hands the next message to <paramref name="reader"/> in place, waiting up to <paramref name="timeout"/>. False when the
+    /// time ran out. The span the reader gets is valid only until it returns.
+    /// </summary>
     public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, TimeSpan timeout,
         [MaybeNullWhen(false)] out TResult result, CancellationToken cancellationToken = default)
     {

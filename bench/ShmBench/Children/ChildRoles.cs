@@ -91,6 +91,11 @@ internal static partial class ChildRoles
                     return awaited;
                 }
 
+                if (LoanRoles.TryRun(role, args) is int loaned)
+                {
+                    return loaned;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

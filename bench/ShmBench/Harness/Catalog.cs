@@ -116,6 +116,19 @@ internal static class Catalog
         new("shmipc.async_1000_pending_receives_added_threads", "threads", "Threads added by the 1,000 pending receives (goal: <= 2 + cores)"),
         new("shmipc.async_pipe_rtt_allocated_bytes", "B", "Bytes allocated per steady-state awaited pipe round trip in this process (GC.GetTotalAllocatedBytes, all threads), net of an equally long window with one receive pending (time-driven peer checks)"),
 
+        // Loans (issue 17): 64 KiB written in place by the producer, read in place by the consumer (scenario "loans").
+        new("shmipc.pipe_64KiB_loan_throughput", "msg/s", "Pipe one-way stream of 64 KiB messages written through loans (Loan, fill, Commit), read in place (ReceiveMany, every byte checked), 1 MiB ring (16 messages, as the 64 KiB pipe stream)"),
+        new("shmipc.pipe_64KiB_loan_bandwidth", "MB/s", "The same stream in bytes per second"),
+        new("shmipc.queue_64KiB_loan_throughput", "msg/s", "Queue one-way stream of 64 KiB messages written through loans, read in place (TryDequeue with a reader, every byte checked), 1 MiB ring (16 messages)"),
+        new("shmipc.queue_64KiB_loan_bandwidth", "MB/s", "The same stream in bytes per second"),
+        new("shmipc.pipe_64KiB_loan_8MiB_bandwidth", "MB/s", "The pipe loan stream with the C ring's 8 MiB ring (L3, not L2)"),
+        new("shmipc.queue_64KiB_loan_8MiB_bandwidth", "MB/s", "The queue loan stream with the C ring's 8 MiB ring (L3, not L2)"),
+        new("pair.pipe_64KiB_loan_per_c_best_spsc", "ratio", "shmipc.pipe_64KiB_loan_bandwidth / c.best_spsc_64KiB_bandwidth, each repetition measured back to back"),
+        new("pair.pipe_64KiB_loan_per_c_memcpy_cold", "ratio", "shmipc.pipe_64KiB_loan_bandwidth / c.memcpy_64KiB_cold_bandwidth, each repetition measured back to back"),
+        new("pair.queue_64KiB_loan_per_c_best_spsc", "ratio", "shmipc.queue_64KiB_loan_bandwidth / c.best_spsc_64KiB_bandwidth, each repetition measured back to back"),
+        new("pair.queue_64KiB_loan_per_c_memcpy_cold", "ratio", "shmipc.queue_64KiB_loan_bandwidth / c.memcpy_64KiB_cold_bandwidth, each repetition measured back to back"),
+        new("c.memcpy_64KiB_cold_bandwidth", "MB/s", "C, one process: memcpy of 64 KiB blocks that miss every cache (256 MiB regions walked in order, pages faulted in first)"),
+
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
         new("shmipc.idle_semaphore_waiter_cpu_pct", "%", "Foundation: CPU of a process blocked in NamedSemaphore.Wait slices (% of one core, from schedstat)"),
@@ -220,6 +233,10 @@ internal static class Catalog
 
         new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 20x faster than Python Pool(2).map over numpy chunks", "py.pool2_map_numpy_chunks_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 20),
         new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 0.7x a single-threaded C loop (time: C / ShmIpc)", "c.loop_2p26_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 0.7),
+        new("loans", "pipe 64 KiB loans, read in place >= 1.0x the best C ring's 64 KiB copy in + copy out", "shmipc.pipe_64KiB_loan_bandwidth", "c.best_spsc_64KiB_bandwidth", GoalTest.AtLeast, 1.0, Paired: "pair.pipe_64KiB_loan_per_c_best_spsc"),
+        new("loans", "pipe 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.pipe_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.pipe_64KiB_loan_per_c_memcpy_cold"),
+        new("loans", "queue 64 KiB loans, read in place >= 1.0x the best C ring's 64 KiB copy in + copy out", "shmipc.queue_64KiB_loan_bandwidth", "c.best_spsc_64KiB_bandwidth", GoalTest.AtLeast, 1.0, Paired: "pair.queue_64KiB_loan_per_c_best_spsc"),
+        new("loans", "queue 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.queue_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.queue_64KiB_loan_per_c_memcpy_cold"),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

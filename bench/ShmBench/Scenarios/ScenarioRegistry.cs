@@ -21,6 +21,7 @@ internal static class ScenarioRegistry
         new OversubscribedScenario(),
         new AsyncScenario(),
         new InPlaceScenario(),
+        new LoanScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
