@@ -50,6 +50,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
+    private readonly bool _acknowledged;
+    private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
@@ -66,6 +68,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
+        _acknowledged = _ring.IsAcknowledged;
+        _deadLetterOptions = options;
         ShmMetrics.Track(this);
     }
 
@@ -102,7 +106,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             Enter();
             try
             {
-                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0 : _ring.CountMessages();
+                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0
+                    : _ring.CountMessages() + (_acknowledged ? _ring.CountDeliveries().Released : 0);
             }
             finally
             {
@@ -181,7 +186,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         long capacity = options.Capacity;
         int maxLength = options.ResolveMaxMessageLength();
         ShmSegment segment = ShmSegment.Create(name, SegmentKind.Queue, QueueDescriptor.ControlSize, capacity, QueueDescriptor.SemaphoreCount,
-            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength), keep: !options.UnlinkOnDispose);
+            options.GroupAccess, s =>
+            {
+                QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength);
+                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.MaxDeliveries ?? 0);
+            }, keep: !options.UnlinkOnDispose);
         return Wrap(segment, options);
     }
 
@@ -440,6 +449,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
         ShmMetrics.Untrack(this);
         StopAsyncPump();
+        ReleaseOutstandingDeliveries();
 
         // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
         // (a thread still inside would fault on unmapped memory).
