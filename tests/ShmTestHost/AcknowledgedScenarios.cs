@@ -29,13 +29,13 @@ internal static partial class Scenarios
             return 0;
         });
 
-        // ack-consume <name> <file> <workMicroseconds>: takes, "works", appends (producer, sequence, deliveryCount) to
+        // ack-consume <name> <file> <workMilliseconds>: takes, "works" (sleeps), appends (producer, sequence, deliveryCount) to
         // its file with one write (so a record is either whole or missing), then acks; until the queue is shut down.
         Add("ack-consume", a =>
         {
             using ShmQueue queue = ShmQueue.Open(a[0]);
             using var file = new FileStream(a[1], FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
-            long work = Int(a[2]) * Stopwatch.Frequency / 1_000_000;
+            int work = Int(a[2]);
             byte[] record = new byte[12];
             Say("READY");
             try
@@ -43,12 +43,7 @@ internal static partial class Scenarios
                 while (true)
                 {
                     using ShmDelivery delivery = queue.Take(TimeSpan.FromSeconds(120));
-                    long until = Stopwatch.GetTimestamp() + work;
-                    while (Stopwatch.GetTimestamp() < until)
-                    {
-                        Thread.SpinWait(20);
-                    }
-
+                    Thread.Sleep(work); // the job: a kill lands before, during or after it
                     delivery.Span[..8].CopyTo(record);
                     BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(8), delivery.DeliveryCount);
                     file.Write(record);
