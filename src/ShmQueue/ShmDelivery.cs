@@ -32,19 +32,16 @@ public interface IShmDelivery : IDisposable
 /// done, <see cref="Nack"/> to have it delivered again (or dead-lettered). Disposing an unsettled delivery nacks it. If
 /// the process dies first, the message is delivered again to another consumer, with <see cref="DeliveryCount"/> one higher.
 /// </summary>
-/// <remarks>Settle each delivery once, from any thread; a second Ack or Nack throws.</remarks>
-public sealed class ShmDelivery : IShmDelivery
+/// <remarks>
+/// A small struct, so a take allocates nothing. Whether it is settled is read from the record in shared memory (still
+/// taken by this process at this position), not from the struct: every copy sees the same answer, and a second Ack or
+/// Nack throws. Settle each delivery from one thread at a time; settle or dispose deliveries before disposing the queue
+/// (a delivery still held by a live process is never taken from it, and its bytes go away with the queue's mapping).
+/// </remarks>
+public readonly struct ShmDelivery : IShmDelivery
 {
-    // Design: one state word, changed once by CAS from Taken to the outcome (Ack, Nack or a release by the queue's
-    // Dispose); whoever wins the CAS does the shared-memory step, so two racing settles cannot both touch the record.
-    private const int Taken = 0;
-    private const int Acked = 1;
-    private const int Nacked = 2;
-    private const int Released = 3;
-
-    private readonly ShmQueue _queue;
+    private readonly ShmQueue? _queue;
     private readonly Ring.ReadLease _lease;
-    private int _state;
 
     internal ShmDelivery(ShmQueue queue, Ring.ReadLease lease, int deliveryCount)
     {
@@ -54,11 +51,12 @@ public sealed class ShmDelivery : IShmDelivery
     }
 
     /// <inheritdoc/>
+    /// <exception cref="ObjectDisposedException">The queue was disposed.</exception>
     public ReadOnlySpan<byte> Span
     {
         get
         {
-            ThrowIfSettled();
+            Queue.CheckHeld(_lease);
             return _lease.Payload;
         }
     }
@@ -69,81 +67,31 @@ public sealed class ShmDelivery : IShmDelivery
     /// <summary>The message's length in bytes.</summary>
     public int Length => _lease.Length;
 
-    /// <summary>True once the delivery was acked, nacked or released.</summary>
-    public bool IsSettled => Volatile.Read(ref _state) != Taken;
+    /// <summary>True once the delivery was acked or nacked (read from the queue's shared memory).</summary>
+    public bool IsSettled => !Queue.IsHeld(_lease);
 
-    internal ref readonly Ring.ReadLease Lease => ref _lease;
+    internal Ring.ReadLease Lease => _lease;
+
+    private ShmQueue Queue => _queue ?? throw new InvalidOperationException("This ShmDelivery is default: it came from no queue.");
 
     /// <inheritdoc/>
     public byte[] ToArray() => Span.ToArray();
 
     /// <inheritdoc/>
-    /// <exception cref="ObjectDisposedException">The queue was disposed (the delivery was released then).</exception>
-    public void Ack()
-    {
-        Settle(Acked);
-        _queue.AckDelivery(this);
-    }
+    /// <exception cref="ObjectDisposedException">The queue was disposed.</exception>
+    public void Ack() => Queue.AckDelivery(this);
 
     /// <inheritdoc/>
-    /// <exception cref="ObjectDisposedException">The queue was disposed (the delivery was released then).</exception>
-    public void Nack(bool requeue = true)
-    {
-        Settle(Nacked);
-        _queue.NackDelivery(this, requeue);
-    }
+    /// <exception cref="ObjectDisposedException">The queue was disposed.</exception>
+    public void Nack(bool requeue = true) => Queue.NackDelivery(this, requeue);
 
-    /// <summary>Nacks the delivery (requeue) unless it was settled.</summary>
-    public void Dispose()
-    {
-        if (!IsSettled)
-        {
-            try
-            {
-                Nack();
-            }
-            catch (InvalidOperationException)
-            {
-                // Settled by another thread meanwhile (or the queue is gone and released it): nothing left to do.
-            }
-        }
-    }
-
-    /// <summary>Called by the queue's Dispose: gives the message back; false when the delivery was settled already.</summary>
-    internal bool TryRelease() => Interlocked.CompareExchange(ref _state, Released, Taken) == Taken;
-
-    private void Settle(int outcome)
-    {
-        int before = Interlocked.CompareExchange(ref _state, outcome, Taken);
-        if (before != Taken)
-        {
-            ThrowSettled(before);
-        }
-    }
-
-    private void ThrowIfSettled()
-    {
-        int state = Volatile.Read(ref _state);
-        if (state != Taken)
-        {
-            ThrowSettled(state);
-        }
-    }
-
-    private void ThrowSettled(int state)
-    {
-        if (state == Released)
-        {
-            throw new ObjectDisposedException(nameof(ShmQueue), $"Queue '{_queue.Name}' was disposed; this delivery was given back to the queue.");
-        }
-
-        throw new InvalidOperationException($"This delivery from queue '{_queue.Name}' was already {(state == Acked ? "acked" : "nacked")}.");
-    }
+    /// <summary>Nacks the delivery (requeue) unless it was settled; does nothing for a default instance or a disposed queue.</summary>
+    public void Dispose() => _queue?.ReleaseIfHeld(_lease);
 }
 
 /// <summary>A typed <see cref="ShmDelivery"/>: the value was deserialized from the message when it was taken.</summary>
 /// <typeparam name="T">The type of the value.</typeparam>
-public sealed class ShmDelivery<T> : IShmDelivery
+public readonly struct ShmDelivery<T> : IShmDelivery
 {
     internal ShmDelivery(ShmDelivery delivery, T value)
     {

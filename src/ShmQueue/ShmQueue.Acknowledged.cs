@@ -14,8 +14,6 @@ namespace ShmIpc;
 // Ring/MpmcRing.Deliveries.cs; here: taking, settling, dead-lettering, finding dead takers, and waiting for the end.
 public sealed unsafe partial class ShmQueue
 {
-    private readonly object _deliveriesLock = new();
-    private readonly HashSet<ShmDelivery> _outstanding = new();
     private LivenessThrottle _takerThrottle;
     private ShmQueue? _deadLetters;
 
@@ -85,29 +83,29 @@ public sealed unsafe partial class ShmQueue
     /// <exception cref="ShmQueueShutDownException">The queue is shut down and drained.</exception>
     public ShmDelivery Take(CancellationToken cancellationToken = default)
     {
-        TryTakeWaiting(long.MaxValue, cancellationToken, out ShmDelivery? delivery);
-        return delivery!;
+        TryTakeWaiting(long.MaxValue, cancellationToken, out ShmDelivery delivery);
+        return delivery;
     }
 
     /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>.</summary>
     /// <exception cref="TimeoutException">No message within the timeout.</exception>
     /// <inheritdoc cref="Take(CancellationToken)" path="/exception"/>
     public ShmDelivery Take(TimeSpan timeout) =>
-        TryTake(out ShmDelivery? delivery, timeout) ? delivery : ThrowEmptyTimeout<ShmDelivery>(timeout);
+        TryTake(out ShmDelivery delivery, timeout) ? delivery : ThrowEmptyTimeout<ShmDelivery>(timeout);
 
     /// <summary>Takes the next message without waiting. False when none is waiting.</summary>
     /// <inheritdoc cref="Take(CancellationToken)" path="/exception"/>
-    public bool TryTake([NotNullWhen(true)] out ShmDelivery? delivery) =>
+    public bool TryTake(out ShmDelivery delivery) =>
         TryTakeWaiting(WaitSignal.DeadlineFrom(TimeSpan.Zero), CancellationToken.None, out delivery);
 
     /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
     /// <inheritdoc cref="Take(CancellationToken)" path="/exception"/>
-    public bool TryTake([NotNullWhen(true)] out ShmDelivery? delivery, TimeSpan timeout) =>
+    public bool TryTake(out ShmDelivery delivery, TimeSpan timeout) =>
         TryTakeWaiting(WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out delivery);
 
     // ---- Inside --------------------------------------------------------------------------------------
 
-    private bool TryTakeWaiting(long deadline, CancellationToken cancellationToken, [NotNullWhen(true)] out ShmDelivery? delivery)
+    private bool TryTakeWaiting(long deadline, CancellationToken cancellationToken, out ShmDelivery delivery)
     {
         if (!_acknowledged)
         {
@@ -121,7 +119,7 @@ public sealed unsafe partial class ShmQueue
             while (!TryTakeCore(out delivery))
             {
                 var condition = new ReadableCondition(this);
-                if (!_dataSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+                if (!_dataSignal.Wait(ref condition, TakeWait, deadline, cancellationToken))
                 {
                     return TryTakeCore(out delivery);
                 }
@@ -135,9 +133,9 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
-    private bool TryTakeCore([NotNullWhen(true)] out ShmDelivery? delivery)
+    private bool TryTakeCore(out ShmDelivery delivery)
     {
-        delivery = null;
+        delivery = default;
         if (_ring.ShutdownState == QueueDescriptor.ShutdownImmediate)
         {
             ThrowDequeueShutDown();
@@ -161,11 +159,6 @@ public sealed unsafe partial class ShmQueue
         }
 
         delivery = new ShmDelivery(this, lease, count);
-        lock (_deliveriesLock)
-        {
-            _outstanding.Add(delivery);
-        }
-
         return true;
     }
 
@@ -208,19 +201,19 @@ public sealed unsafe partial class ShmQueue
     /// <summary>Something was released that this object has not looked for yet.</summary>
     private bool HasRedeliveries() => _ring.Redeliveries != Volatile.Read(ref _redeliveriesSeen);
 
-    internal void AckDelivery(ShmDelivery delivery)
+    internal void AckDelivery(in ShmDelivery delivery)
     {
-        Forget(delivery);
         Enter();
         try
         {
-            if (!_ring.TryAck(delivery.Lease))
+            ReadLease lease = delivery.Lease;
+            if (!_ring.TryAck(lease))
             {
-                throw new InvalidOperationException($"Queue '{Name}': the delivery at position {delivery.Lease.Position} is no longer held by this process.");
+                ThrowNotHeld(lease);
             }
 
             AfterRead();
-            ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, delivery.Lease.Length);
+            ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Length);
         }
         finally
         {
@@ -228,19 +221,24 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
-    internal void NackDelivery(ShmDelivery delivery, bool requeue)
+    internal void NackDelivery(in ShmDelivery delivery, bool requeue)
     {
-        Forget(delivery);
         Enter();
         try
         {
+            ReadLease lease = delivery.Lease;
+            if (!_ring.IsHeld(lease))
+            {
+                ThrowNotHeld(lease);
+            }
+
             if (requeue)
             {
-                Release(delivery.Lease.Position);
+                Release(lease.Position);
             }
             else
             {
-                DeadLetter(delivery.Lease, delivery.DeliveryCount);
+                DeadLetter(lease, delivery.DeliveryCount);
             }
         }
         finally
@@ -249,34 +247,62 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
-    private void Forget(ShmDelivery delivery)
+    /// <summary>ShmDelivery.Dispose: a Nack unless settled; nothing once this object is disposed.</summary>
+    internal void ReleaseIfHeld(in ReadLease lease)
     {
-        lock (_deliveriesLock)
+        if (!_lifetime.TryEnter())
         {
-            _outstanding.Remove(delivery);
-        }
-    }
-
-    /// <summary>Gives back every delivery still held through this object (Dispose): the process lives on, so nobody else would.</summary>
-    private void ReleaseOutstandingDeliveries()
-    {
-        ShmDelivery[] held;
-        lock (_deliveriesLock)
-        {
-            held = [.. _outstanding];
-            _outstanding.Clear();
+            return;
         }
 
-        foreach (ShmDelivery delivery in held)
+        try
         {
-            if (delivery.TryRelease())
+            if (_ring.IsHeld(lease))
             {
-                Release(delivery.Lease.Position);
+                Release(lease.Position);
             }
         }
-
-        _deadLetters?.Dispose();
+        finally
+        {
+            Exit();
+        }
     }
+
+    internal bool IsHeld(in ReadLease lease)
+    {
+        Enter();
+        try
+        {
+            return _ring.IsHeld(lease);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Span of a delivery: only while it is held (after an Ack the bytes may already belong to another message).</summary>
+    internal void CheckHeld(in ReadLease lease)
+    {
+        if (!IsHeld(lease))
+        {
+            ThrowNotHeld(lease);
+        }
+    }
+
+    /// <summary>
+    /// The wait of a Take: sleep slices of at most 20 ms (as a cancellable wait's), so a waiting consumer looks for dead
+    /// takers at least that often and a killed consumer's message is taken again within about one such slice.
+    /// </summary>
+    private ShmWaitStrategy TakeWait => _takeWait ??= _wait.SleepSlice > s_takeSlice ? _wait with { SleepSlice = s_takeSlice } : _wait;
+
+    private ShmWaitStrategy? _takeWait;
+
+    private static readonly TimeSpan s_takeSlice = TimeSpan.FromMilliseconds(20);
+
+    [DoesNotReturn]
+    private void ThrowNotHeld(in ReadLease lease) =>
+        throw new InvalidOperationException($"Queue '{Name}': the delivery at position {lease.Position} was already acked or nacked.");
 
     private void Release(long position)
     {
@@ -417,7 +443,7 @@ public sealed partial class ShmQueue
     {
         while (true)
         {
-            if (TryTake(out ShmDelivery? delivery))
+            if (TryTake(out ShmDelivery delivery))
             {
                 return delivery;
             }

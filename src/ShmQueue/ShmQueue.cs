@@ -449,7 +449,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
         ShmMetrics.Untrack(this);
         StopAsyncPump();
-        ReleaseOutstandingDeliveries();
+        _deadLetters?.Dispose();
 
         // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
         // (a thread still inside would fault on unmapped memory).

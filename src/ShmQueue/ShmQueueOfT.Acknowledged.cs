@@ -1,5 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-
 namespace ShmIpc;
 
 // Acknowledged delivery of typed values: the value is deserialized from the message in place when it is taken.
@@ -17,10 +15,11 @@ public sealed partial class ShmQueue<T>
     public ShmDelivery<T> Take(TimeSpan timeout) => Typed(Queue.Take(timeout));
 
     /// <summary>Takes the next value, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
-    public bool TryTake([NotNullWhen(true)] out ShmDelivery<T>? delivery, TimeSpan timeout)
+    public bool TryTake(out ShmDelivery<T> delivery, TimeSpan timeout)
     {
-        delivery = Queue.TryTake(out ShmDelivery? bytes, timeout) ? Typed(bytes) : null;
-        return delivery is not null;
+        bool taken = Queue.TryTake(out ShmDelivery bytes, timeout);
+        delivery = taken ? Typed(bytes) : default;
+        return taken;
     }
 
     /// <summary>Takes the next value, completing when one is there.</summary>

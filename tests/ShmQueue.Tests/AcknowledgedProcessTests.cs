@@ -34,7 +34,7 @@ public sealed class AcknowledgedProcessTests
         Assert.AreEqual("TAKEN 1 42", holder.WaitForLine("TAKEN", Long));
 
         // Alive and paused: waiting consumers check it (before every sleep slice) and leave it alone.
-        Assert.IsFalse(queue.TryTake(out ShmDelivery? early, TimeSpan.FromMilliseconds(500)), $"overtaken: got a delivery #{early?.DeliveryCount}");
+        Assert.IsFalse(queue.TryTake(out ShmDelivery early, TimeSpan.FromMilliseconds(500)), $"overtaken: got a delivery #{early.DeliveryCount}");
         Assert.AreEqual(1, queue.InFlight);
 
         holder.Kill9();

@@ -164,7 +164,7 @@ public sealed class AcknowledgedQueueTests
     }
 
     [TestMethod]
-    public void Disposing_the_queue_gives_back_what_it_held_and_typed_deliveries_carry_the_value()
+    public void Disposing_an_unsettled_delivery_gives_it_back_and_typed_deliveries_carry_the_value()
     {
         using TempSegment<ShmQueue> fixture = NewQueue();
         using ShmQueue<string> typed = ShmQueue<string>.Open(fixture.Name);
@@ -172,7 +172,8 @@ public sealed class AcknowledgedQueueTests
 
         using (ShmQueue other = ShmQueue.Open(fixture.Name))
         {
-            _ = other.Take(TimeSpan.FromSeconds(5));
+            using ShmDelivery unsettled = other.Take(TimeSpan.FromSeconds(5));
+            Assert.IsFalse(unsettled.IsSettled);
         }
 
         ShmDelivery<string> again = typed.Take(TimeSpan.FromSeconds(5));

@@ -78,7 +78,7 @@ internal static partial class Scenarios
             using ShmQueue queue = ShmQueue.Open(a[0]);
             Say("READY");
             int acked = 0;
-            while (queue.TryTake(out ShmDelivery? delivery, TimeSpan.FromSeconds(1)))
+            while (queue.TryTake(out ShmDelivery delivery, TimeSpan.FromSeconds(1)))
             {
                 if (BinaryPrimitives.ReadInt32LittleEndian(delivery.Span) == -1)
                 {

@@ -91,6 +91,11 @@ internal static partial class ChildRoles
                     return awaited;
                 }
 
+                if (AcknowledgedRoles.TryRun(role, args) is int acknowledged)
+                {
+                    return acknowledged;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

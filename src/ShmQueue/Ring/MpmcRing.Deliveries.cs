@@ -63,7 +63,7 @@ internal sealed unsafe partial class MpmcRing
     /// <summary>Acks a record this process took: false when it is no longer ours (then nothing is changed).</summary>
     public bool TryAck(in ReadLease lease)
     {
-        if ((ulong)MappedAtomics.ReadInt64Acquire(lease.Record + ReaderOffset) != _identity)
+        if (!IsHeld(lease))
         {
             return false;
         }
@@ -71,6 +71,11 @@ internal sealed unsafe partial class MpmcRing
         EndRead(lease);
         return true;
     }
+
+    /// <summary>True while the record of <paramref name="lease"/> is still taken by this process and unsettled (State committed for its position).</summary>
+    public bool IsHeld(in ReadLease lease) =>
+        (ulong)MappedAtomics.ReadInt64Acquire(lease.Record + StateOffset) == StateWord(lease.Position, StateCommitted)
+        && (ulong)MappedAtomics.ReadInt64Acquire(lease.Record + ReaderOffset) == _identity;
 
     /// <summary>
     /// Makes the record at <paramref name="position"/>, taken by <paramref name="taker"/> (this process for a Nack, or one
