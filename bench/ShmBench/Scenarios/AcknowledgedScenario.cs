@@ -67,6 +67,6 @@ internal sealed class AcknowledgedScenario : IScenario
 
             return ticks;
         });
-        ctx.Note("shmipc.ack_redelivery: one child per sample takes the message and is SIGKILLed while a parent thread sleeps in Take (default strategy: 50 us spin, 100 ms slices)");
+        ctx.Note("shmipc.ack_redelivery: one child per sample takes the message and is SIGKILLed right after a parent thread fell asleep in Take (default strategy; Take sleeps in slices of at most 20 ms and looks for dead takers before each), so a sample is close to a whole slice: the worst case, not the average");
     }
 }
