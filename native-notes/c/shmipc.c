@@ -501,7 +501,7 @@ static const shmipc_wait default_wait = {50000, 100000000};
 /* ================================================================= §6 Queue */
 
 enum {
-    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
+    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_FEATURES = 20, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
     Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
     R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
     K_MESSAGE = 1, K_PADDING = 2,
@@ -595,6 +595,9 @@ int shmipc_queue_open(const char *name, shmipc_queue **out)
     if (align != R_ALIGN) goto bad;
     int32_t shut = ld_acq32(ctl + Q_SHUTDOWN);
     if (shut < 0 || shut > 2) goto bad;
+    /* §6.10: an acknowledged queue (Features bit 0) needs take/ack/nack, which this peer does not implement yet:
+     * refuse it (and any unknown bit) rather than drop a dead consumer's message as a plain queue does. */
+    if (rd32(ctl + Q_FEATURES) != 0) goto bad;
     int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
     if (head < 0 || head > read || read > tail || ((head | read | tail) & (R_ALIGN - 1)) != 0) goto bad;
     q_init(q);
