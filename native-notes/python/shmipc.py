@@ -555,6 +555,7 @@ def _deadline(timeout):
 _Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
 _Q_SHUTDOWN = 16  # §6.9: 0 open, 1 shut down (drain), 2 shut down immediately; CAS upward only
 _Q_FEATURES = 20  # §6.10: bit 0 acknowledged; a peer refuses bits it does not know
+_Q_MAX_DELIVERIES = 24  # §6.10: 0 unlimited
 _Q_REDELIVERIES = 264  # §6.10: atomic add by a releaser
 _Q_ACKNOWLEDGED = 1
 _K_MESSAGE, _K_PADDING = 1, 2
@@ -1046,6 +1047,9 @@ class Queue:
             if reader & 0x1F != 4 or reader >> 32:
                 continue
             n = (reader & 0xFFFFFFFF) >> 5
+            max_deliveries = seg.load32(self._c + _Q_MAX_DELIVERIES)
+            if max_deliveries and n >= max_deliveries:
+                continue  # due for the dead-letter queue, which this peer does not write: left for a .NET consumer
             want = _to_signed64(((p >> 5) & 0xFFFFFFFF) << 32 | (n + 1) << 5 | 5)
             while True:  # raise Deliveries to n + 1 before the Reader CAS
                 d = seg.load64(rec + 24)

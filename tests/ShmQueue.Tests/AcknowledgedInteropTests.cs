@@ -4,7 +4,7 @@ using static ShmIpc.Tests.InteropPaths;
 
 namespace ShmIpc.Tests;
 
-/// <summary>The Python peer takes, nacks and acks on an acknowledged queue made by .NET (LAYOUT.md §6.10).</summary>
+/// <summary>The Python and C peers take, nack and ack on an acknowledged queue made by .NET (LAYOUT.md §6.10).</summary>
 [TestClass]
 [TestCategory("Interop")]
 public sealed class AcknowledgedInteropTests
@@ -27,6 +27,35 @@ public sealed class AcknowledgedInteropTests
         """;
 
     [TestMethod]
+    public void The_c_peer_takes_nacks_and_acks_and_its_held_message_comes_back_when_it_is_killed()
+    {
+        string dir = Directory.CreateTempSubdirectory("shmipc-ack-c-").FullName;
+        try
+        {
+            string tool = Path.Combine(dir, "shmipc_tool");
+            string c = Path.Combine(NativeNotes, "c");
+            (int ExitCode, string Output, string Error) built;
+            try
+            {
+                built = ChildProcess.Run("cc", ["-std=c11", "-O2", "-Wall", "-Wextra", "-pthread", "-o", tool, Path.Combine(c, "shmipc.c"), Path.Combine(c, "shmipc_tool.c")],
+                    TimeSpan.FromMinutes(2));
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                Assert.Inconclusive("no C compiler (cc) on PATH");
+                return;
+            }
+
+            Assert.AreEqual(0, built.ExitCode, built.Output + built.Error);
+            TakeNackAckThenKill(name => ChildProcess.StartProgram(tool, ["queue-ack-demo", name]));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void The_python_peer_takes_nacks_and_acks_and_its_held_message_comes_back_when_it_is_killed()
     {
         (int ExitCode, string Output, string Error) probe;
@@ -41,11 +70,17 @@ public sealed class AcknowledgedInteropTests
         }
 
         Assert.AreEqual(0, probe.ExitCode);
+        TakeNackAckThenKill(name => ChildProcess.StartProgram("python3", ["-c", Script, Path.Combine(NativeNotes, "python"), name]));
+    }
+
+    /// <summary>.NET enqueues 1 and 2; the peer takes 1, nacks it, takes it again (count 2), acks, takes 2 and is killed holding it.</summary>
+    private static void TakeNackAckThenKill(Func<string, ChildProcess> startPeer)
+    {
         using TempSegment<ShmQueue> fixture = TempSegment.Create("qackpy", n => ShmQueue.Create(n, new ShmQueueOptions { Capacity = 1 << 14, Acknowledged = true }));
         ShmQueue queue = fixture.Object;
         queue.Enqueue([1]);
         queue.Enqueue([2]);
-        using ChildProcess python = ChildProcess.StartProgram("python3", ["-c", Script, Path.Combine(NativeNotes, "python"), fixture.Name]);
+        using ChildProcess python = startPeer(fixture.Name);
         TimeSpan wait = TimeSpan.FromSeconds(60);
         Assert.AreEqual("first 1 1", python.WaitForLine("first", wait), python.StandardError);
         Assert.AreEqual("again 1 2", python.WaitForLine("again", wait), python.StandardError);
