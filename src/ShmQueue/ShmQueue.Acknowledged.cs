@@ -373,14 +373,15 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
+    /// <summary>The ring's count; a scan that records moved under is retried (a reclaim racing it), a few times at most.</summary>
     private long CountUnfinished()
     {
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
             long count = _ring.CountUnfinished();
-            if (count >= 0)
+            if (count >= 0 || attempt == 100)
             {
-                return count;
+                return count >= 0 ? count : throw new ShmCorruptionException(Name, -1, "the records between head and tail cannot be walked");
             }
         }
     }

@@ -29,7 +29,7 @@ public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> mes
 /// posted only when someone sleeps.</para>
 /// <para>Crashes: a producer killed while writing loses only that message (consumers skip it once its
 /// process is proved dead, by pid and start time); a consumer killed while reading loses only the
-/// message it had taken. Space is reclaimed in order, so a consumer that is paused (not dead) in the
+/// message it had taken (an acknowledged queue delivers it again instead: <see cref="ShmQueueOptions.Acknowledged"/>). Space is reclaimed in order, so a consumer that is paused (not dead) in the
 /// middle of reading one message makes producers wait once the ring wraps around to that message;
 /// other consumers are not held up.</para>
 /// <para>Shutdown (Python 3.13's <c>Queue.shutdown</c>): after <see cref="Shutdown"/>, by any process, enqueuing
