@@ -78,6 +78,12 @@ public sealed unsafe partial class ShmQueue
     public bool Join(TimeSpan timeout) => JoinCore(WaitSignal.DeadlineFrom(timeout), CancellationToken.None);
 
     /// <summary>Takes the next message for processing, waiting while the queue is empty. Settle it with Ack or Nack.</summary>
+    /// <remarks>
+    /// Released messages (nacked, or held by a consumer proved dead) come before new ones, oldest first; so a redelivered
+    /// message may arrive after messages put later, while each producer's first deliveries keep its order. After a
+    /// draining <see cref="Shutdown"/>, Take throws once nothing is queued, even if another live consumer still holds a
+    /// delivery it may yet nack.
+    /// </remarks>
     /// <exception cref="InvalidOperationException">The queue is not acknowledged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message came; nothing was taken.</exception>
     /// <exception cref="ShmQueueShutDownException">The queue is shut down and drained.</exception>
