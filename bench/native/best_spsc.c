@@ -371,17 +371,9 @@ static void pingpong(const char *name, long count, int runs, long warmup, enum c
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s spsc|spsc_tail|spsc_batched|bandwidth|bandwidth_header|spin|spin_tail <count> <runs> <warmup>\n", argv[0]);
-        return 2;
-    }
-    long count = atol(argv[2]);
-    int runs = atoi(argv[3]);
-    long warmup = atol(argv[4]);
-    if (count < 1 || runs < 1 || warmup < 0) {
-        fprintf(stderr, "count and runs must be positive\n");
-        return 2;
-    }
+    long count, warmup;
+    int runs;
+    parse_args(argc, argv, "spsc|spsc_tail|spsc_batched|bandwidth|bandwidth_header|spin|spin_tail", &count, &runs, &warmup);
     g_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
     const uint64_t small_ring = SMALL_RING, big_ring = 8 * 1024 * 1024;
     const char *test = argv[1];

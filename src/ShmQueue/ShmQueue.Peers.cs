@@ -41,6 +41,14 @@ public sealed unsafe partial class ShmQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AfterRead()
     {
+        // Producers wake one sleeper per message (NotifyOne). A wake can be spent on a record still being written (the
+        // woken consumer sleeps again) while messages behind it are ready: whoever takes a message and sees more, with
+        // consumers asleep, passes one wake on, so nothing waits for a sleeper's slice to end.
+        if (_dataSignal.HasSleepers && _ring.HasReadable())
+        {
+            _dataSignal.NotifyOne();
+        }
+
         _spaceSignal.Notify();
         if (_ring.ReclaimableBytes() >= _reclaimThreshold)
         {

@@ -32,7 +32,7 @@ public sealed unsafe partial class ShmQueue
             ThrowEnqueueShutDown(status);
         }
 
-        _dataSignal.Notify();
+        _dataSignal.NotifyOne(); // one message: one sleeper (WaitSignal.NotifyOne)
         ShmMetrics.RecordSent(ShmMetrics.KindQueue, _segment.Name, message.Length);
         return true;
     }
@@ -153,6 +153,7 @@ public sealed unsafe partial class ShmQueue
         {
             if (status == ReadStatus.TooLarge)
             {
+                _dataSignal.Notify(); // the wake we may have used goes on to consumers with room for it
                 ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
             }
 

@@ -168,6 +168,11 @@ internal static class Catalog
         new("py.pool2_map_1M_throughput", "items/s", "Python Pool(2).map over 1M ints"),
         new("py.pool2_spawn_start_to_first_result", "ms", "Python Pool(2), spawn: start to first result"),
         new("py.pool2_fork_start_to_first_result", "ms", "Python Pool(2), fork: start to first result"),
+
+        // Shared arrays through the Pool (issue 17, scenario inplace).
+        new("shmipc.pool2_map_in_place_ms", "ms", "Pool(2).MapInPlace of x => 2x + 1 over 2^26 floats in ShmArrays (already mapped in the workers)"),
+        new("c.loop_2p26_ms", "ms", "C, one thread: out[i] = 2 * in[i] + 1 over 2^26 floats in MAP_SHARED memory (-O2 -march=native)"),
+        new("py.pool2_map_numpy_chunks_ms", "ms", "Python Pool(2).map of 2x + 1 over 2^26 float32 split into 8 numpy chunks, results joined"),
     ];
 
     /// <summary>The goals of the Queue, Pipe, Pool and interop issues, as ratios measured in the same run.</summary>
@@ -217,6 +222,9 @@ internal static class Catalog
         new("oversubscribed", "Pool(8) Apply rtt p50 / Pool(2)'s (reported)", "shmipc.pool8_apply_rtt_median", "shmipc.pool2_apply_rtt_beside_pool8_median", GoalTest.AtLeast, 0, Paired: "pair.pool8_apply_per_pool2"),
         new("oversubscribed", "Pool(8) Apply rtt p99 / Pool(2)'s (reported)", "shmipc.pool8_apply_rtt_p99", "shmipc.pool2_apply_rtt_beside_pool8_p99", GoalTest.AtLeast, 0),
         new("oversubscribed", "Pool(8) Map 1M vs Python Pool(8).map (reported)", "shmipc.pool8_map_1M_throughput", "py.pool8_map_1M_throughput", GoalTest.AtLeast, 0),
+
+        new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 20x faster than Python Pool(2).map over numpy chunks", "py.pool2_map_numpy_chunks_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 20),
+        new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 0.7x a single-threaded C loop (time: C / ShmIpc)", "c.loop_2p26_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 0.7),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

@@ -20,6 +20,7 @@ internal static class ScenarioRegistry
         new SyncScenario(),
         new OversubscribedScenario(),
         new AsyncScenario(),
+        new InPlaceScenario(),
         new AcknowledgedScenario(),
     ];
 
