@@ -133,7 +133,11 @@ public sealed unsafe partial class ShmQueue
             _spaceSignal.Notify();
         }
 
-        if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
+        if (_acknowledged)
+        {
+            ReleaseDeadTakers(throttled: false); // an acknowledged queue delivers a dead reader's message again
+        }
+        else if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
             && _ring.TryReleaseDeadReader(b.Position, b.IdentityWord))
         {
             _logger.LogWarning("Queue {Name}: consumer pid {Pid} died while reading the record at position {Position}; that one message is lost.",
@@ -170,6 +174,7 @@ public sealed unsafe partial class ShmQueue
         {
             _queue.ThrowIfDisposed();
             _queue.ResolvePendingRecord();
+            _queue.ReleaseDeadTakers(throttled: true);
         }
     }
 

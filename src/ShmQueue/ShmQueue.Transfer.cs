@@ -141,7 +141,9 @@ public sealed unsafe partial class ShmQueue
             ThrowDequeueShutDown();
         }
 
-        ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
+        ReadStatus status = _acknowledged
+            ? BeginReadAcknowledged(out ReadLease lease, out Blocker pending, out _, reader.MaxLength)
+            : _ring.TryBeginRead(out lease, out pending, reader.MaxLength);
         if (status == ReadStatus.Empty && _ring.ShutdownState != QueueDescriptor.ShutdownNone)
         {
             status = ReadAfterShutdown(out lease, out pending, reader.MaxLength);
@@ -214,7 +216,7 @@ public sealed unsafe partial class ShmQueue
     /// </summary>
     private bool IsReadableOrOver()
     {
-        if (_ring.HasReadable())
+        if (_ring.HasReadable() || (_acknowledged && HasRedeliveries()))
         {
             return true;
         }

@@ -33,7 +33,7 @@ public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> mes
 /// posted only when someone sleeps.</para>
 /// <para>Crashes: a producer killed while writing loses only that message (consumers skip it once its
 /// process is proved dead, by pid and start time); a consumer killed while reading loses only the
-/// message it had taken. Space is reclaimed in order, so a consumer that is paused (not dead) in the
+/// message it had taken (an acknowledged queue delivers it again instead: <see cref="ShmQueueOptions.Acknowledged"/>). Space is reclaimed in order, so a consumer that is paused (not dead) in the
 /// middle of reading one message makes producers wait once the ring wraps around to that message;
 /// other consumers are not held up.</para>
 /// <para>Shutdown (Python 3.13's <c>Queue.shutdown</c>): after <see cref="Shutdown"/>, by any process, enqueuing
@@ -54,6 +54,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
+    private readonly bool _acknowledged;
+    private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
@@ -70,6 +72,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
+        _acknowledged = _ring.IsAcknowledged;
+        _deadLetterOptions = options;
         ShmMetrics.Track(this);
     }
 
@@ -106,7 +110,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             Enter();
             try
             {
-                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0 : _ring.CountMessages();
+                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0
+                    : _ring.CountMessages() + (_acknowledged ? _ring.CountDeliveries().Released : 0);
             }
             finally
             {
@@ -185,7 +190,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         long capacity = options.Capacity;
         int maxLength = options.ResolveMaxMessageLength();
         ShmSegment segment = ShmSegment.Create(name, SegmentKind.Queue, QueueDescriptor.ControlSize, capacity, QueueDescriptor.SemaphoreCount,
-            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength), keep: !options.UnlinkOnDispose);
+            options.GroupAccess, s =>
+            {
+                QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength);
+                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.MaxDeliveries ?? 0);
+            }, keep: !options.UnlinkOnDispose);
         return Wrap(segment, options);
     }
 
@@ -448,6 +457,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
         ShmMetrics.Untrack(this);
         StopAsyncPump();
+        _deadLetters?.Dispose();
 
         // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
         // (a thread still inside would fault on unmapped memory).

@@ -96,6 +96,11 @@ internal static partial class ChildRoles
                     return loaned;
                 }
 
+                if (AcknowledgedRoles.TryRun(role, args) is int acknowledged)
+                {
+                    return acknowledged;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

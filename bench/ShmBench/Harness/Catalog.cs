@@ -84,6 +84,9 @@ internal static class Catalog
         new("shmipc.event_pingpong_spin_rtt_median", "ns", "The same with the default wait strategy (spin 50 us, then sleep)"),
 
         // More processes than cores (issue 16, scenario oversubscribed).
+        new("shmipc.ack_queue_64B_1p1c_throughput", "msg/s", "Acknowledged queue of 64 B messages, 1 -> 1 processes (pinned), Take + Ack per message"),
+        new("shmipc.ack_plain_queue_64B_1p1c_throughput", "msg/s", "Plain queue of 64 B messages, 1 -> 1 (pinned), in the acknowledged scenario's run: what the acknowledged one is compared with"),
+        new("shmipc.ack_redelivery_median", "ns", "Acknowledged queue: from a taker's SIGKILL to the message's retake by a consumer waiting in Take (default wait strategy)"),
         new("shmipc.oversubscribed_queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 -> 1 processes (pinned), in the oversubscribed scenario: what 4 -> 4 and 8 -> 8 are compared with"),
         new("shmipc.queue_64B_4p4c_throughput", "msg/s", "Queue of 64 B messages, 4 producer processes, 4 consumer processes (not pinned)"),
         new("shmipc.queue_64B_8p8c_throughput", "msg/s", "Queue of 64 B messages, 8 producer processes, 8 consumer processes (not pinned)"),
@@ -223,6 +226,8 @@ internal static class Catalog
         new("sync", "array 2^24 write + sum vs Python numpy over SharedMemory (time: Python / ShmIpc, reported)", "py.numpy_array_2p24_write_sum_ms", "shmipc.array_2p24_write_sum_ms", GoalTest.AtLeast, 0),
         new("sync", "event ping-pong >= 20x faster than Python Event", "py.event_pingpong_rtt_median", "shmipc.event_pingpong_rtt_median", GoalTest.AtLeast, 20),
 
+        new("acknowledged", "acknowledged queue 64 B 1 -> 1, Take + Ack per message >= 0.5x the plain queue of the same run", "shmipc.ack_queue_64B_1p1c_throughput", "shmipc.ack_plain_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
+        new("acknowledged", "redelivery after a taker's SIGKILL: median <= one sleep slice (100 ms)", "shmipc.ack_redelivery_median", null, GoalTest.AtMost, 100e6),
         new("oversubscribed", "queue 64 B 4 -> 4 on 2 cores >= 0.5x the 1 -> 1 of the same run", "shmipc.queue_64B_4p4c_throughput", "shmipc.oversubscribed_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
         new("oversubscribed", "queue 64 B 8 -> 8 on 2 cores >= 0.5x the 1 -> 1 of the same run", "shmipc.queue_64B_8p8c_throughput", "shmipc.oversubscribed_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
         new("oversubscribed", "Pool(8) Map 1M >= 0.8x Pool(2)'s (same run, per repetition)", "shmipc.pool8_per_pool2_map_1M", null, GoalTest.AtLeast, 0.8),

@@ -22,6 +22,7 @@ internal static class ScenarioRegistry
         new AsyncScenario(),
         new InPlaceScenario(),
         new LoanScenario(),
+        new AcknowledgedScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
