@@ -11,6 +11,9 @@ namespace ShmIpc;
 /// Faults: an exception in the function comes back as <see cref="ShmRemoteException"/>; a worker that dies holding a
 /// task fails it with <see cref="ShmWorkerCrashedException"/> once the backend's retries are spent.
 /// </remarks>
+// CA1716 ('function' is a VB keyword): the parameter names are ShmPool's, shipped before this interface; renaming them
+// would break callers that pass them by name.
+#pragma warning disable CA1716
 public interface IShmPool : IDisposable, IAsyncDisposable
 {
     /// <summary>Runs <paramref name="function"/>(<paramref name="arg"/>) in a worker and returns its result.</summary>
@@ -148,3 +151,4 @@ public interface IShmPool : IDisposable, IAsyncDisposable
     /// <summary>Waits for the pool to finish after <see cref="Close"/> or <see cref="Terminate"/>.</summary>
     Task JoinAsync(CancellationToken cancellationToken = default);
 }
+#pragma warning restore CA1716
