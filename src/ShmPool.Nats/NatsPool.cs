@@ -73,6 +73,7 @@ public sealed partial class NatsPool : IShmPool
             _loops.Add(Task.Run(() => ReadResultsAsync(results)));
             _loops.Add(Task.Run(ReadHeartbeatsAsync));
             _loops.Add(Task.Run(ReadAdvisoriesAsync));
+            _loops.Add(Task.Run(ReadTakenAsync));
             for (int i = 0; i < options.LocalWorkers; i++)
             {
                 _localWorkers.Add(ShmProcess.Start(static (string[] a) => NatsWorker.Run(a[0], a[1]), [options.Url, options.PoolName],
@@ -186,65 +187,85 @@ public sealed partial class NatsPool : IShmPool
         }
     }
 
-    private async Task ReadHeartbeatsAsync()
+    /// <summary>Runs <paramref name="handle"/> on every message of a core subscription until the pool stops, through reconnects.</summary>
+    private async Task SubscribeLoopAsync(string subject, Action<byte[]> handle)
     {
-        try
+        CancellationToken stop = _stop.Token;
+        while (!stop.IsCancellationRequested)
         {
-            await foreach (NatsMsg<byte[]> message in _connection.SubscribeAsync<byte[]>(_subjects.Heartbeats, cancellationToken: _stop.Token).ConfigureAwait(false))
+            try
             {
-                try
+                await foreach (NatsMsg<byte[]> message in _connection.SubscribeAsync<byte[]>(subject, cancellationToken: stop).ConfigureAwait(false))
                 {
-                    var reader = new MessageReader(message.Data ?? []);
-                    _ = reader.ReadKind();
-                    string id = reader.ReadRequiredString();
-                    var info = new NatsWorkerInfo(id, reader.ReadRequiredString(), reader.ReadInt32(), reader.ReadInt64());
-                    long now = Environment.TickCount64;
-                    _workers[id] = (info, now);
-                    Volatile.Write(ref _lastWorkerSeenTicks, now);
-                }
-                catch (Exception e) when (e is InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException)
-                {
-                    // Not a heartbeat of ours: ignore it.
+                    try
+                    {
+                        handle(message.Data ?? []);
+                    }
+                    catch (Exception e) when (e is InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+                    {
+                        // Not a message of ours (another program on the subject): ignore it.
+                    }
                 }
             }
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (NatsConnect.IsTransient(e))
+            {
+                await Task.Delay(200, CancellationToken.None).ConfigureAwait(false);
+            }
         }
     }
 
-    /// <summary>The server tells when a task was delivered MaxDeliver times and the last worker's heartbeat lapsed too.</summary>
-    private async Task ReadAdvisoriesAsync()
+    /// <summary>A worker took one of this caller's tasks: remember which, to know whom the task was lost with.</summary>
+    private Task ReadTakenAsync() => SubscribeLoopAsync(_subjects.Taken(_callerId), body =>
     {
-        try
+        var reader = new MessageReader(body);
+        _ = reader.ReadKind();
+        if (long.TryParse(reader.ReadRequiredString(), out long id) && _pending.TryGetValue(id, out PendingTask? task))
         {
-            await foreach (NatsMsg<byte[]> message in _connection.SubscribeAsync<byte[]>(_subjects.MaxDeliveriesAdvisory, cancellationToken: _stop.Token).ConfigureAwait(false))
-            {
-                ulong sequence;
-                long deliveries;
-                try
-                {
-                    using JsonDocument advisory = JsonDocument.Parse(message.Data ?? []);
-                    sequence = advisory.RootElement.GetProperty("stream_seq").GetUInt64();
-                    deliveries = advisory.RootElement.TryGetProperty("deliveries", out JsonElement d) ? d.GetInt64() : _options.TaskRetries + 1;
-                }
-                catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-                {
-                    continue;
-                }
+            task.Holder = (reader.ReadRequiredString(), reader.ReadRequiredString(), reader.ReadInt32(), reader.ReadInt64());
+        }
+    });
 
-                if (_bySequence.TryRemove(sequence, out long id) && _pending.TryRemove(id, out PendingTask? task))
-                {
-                    task.Fail(new ShmWorkerCrashedException(
-                        $"{task.Describe}: the task was given to {deliveries} workers and each was lost before finishing it (killed, or its heartbeat " +
-                        $"lapsed for {_options.HeartbeatTimeout.TotalSeconds:0.#} s); TaskRetries is {_options.TaskRetries}."));
-                    DeleteTask(sequence);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+    private Task ReadHeartbeatsAsync() => SubscribeLoopAsync(_subjects.Heartbeats, body =>
+    {
+        var reader = new MessageReader(body);
+        _ = reader.ReadKind();
+        string id = reader.ReadRequiredString();
+        var info = new NatsWorkerInfo(id, reader.ReadRequiredString(), reader.ReadInt32(), reader.ReadInt64());
+        long now = Environment.TickCount64;
+        _workers[id] = (info, now);
+        Volatile.Write(ref _lastWorkerSeenTicks, now);
+    });
+
+    /// <summary>The server tells when a task was delivered MaxDeliver times and the last worker's heartbeat lapsed too.</summary>
+    private Task ReadAdvisoriesAsync() => SubscribeLoopAsync(_subjects.MaxDeliveriesAdvisory, body =>
+    {
+        using JsonDocument advisory = JsonDocument.Parse(body);
+        ulong sequence = advisory.RootElement.GetProperty("stream_seq").GetUInt64();
+        long deliveries = advisory.RootElement.TryGetProperty("deliveries", out JsonElement d) ? d.GetInt64() : _options.TaskRetries + 1;
+        if (_bySequence.TryGetValue(sequence, out long id) && _pending.TryGetValue(id, out PendingTask? task))
         {
+            FailLost(task, deliveries);
         }
+    });
+
+    /// <summary>Fails a task whose every delivery was lost with its worker: <see cref="ShmWorkerCrashedException"/>, and off the queue.</summary>
+    private void FailLost(PendingTask task, long deliveries)
+    {
+        if (!_pending.TryRemove(task.Id, out _))
+        {
+            return;
+        }
+
+        _bySequence.TryRemove(task.Sequence, out _);
+        string last = task.Holder is { } h ? $" (the last, process {h.Pid} on {h.Host}, stopped sending heartbeats)" : "";
+        task.Fail(new ShmWorkerCrashedException(
+            $"{task.Describe}: the task was given to {deliveries} workers and each was lost before finishing it{last}: killed, or cut off for " +
+            $"longer than the heartbeat timeout of {_options.HeartbeatTimeout.TotalSeconds:0.#} s. TaskRetries is {_options.TaskRetries}."));
+        DeleteTask(task.Sequence);
     }
 
     /// <summary>Fails tasks that waited too long: no worker alive for NoWorkerTimeout, or past TaskTimeout.</summary>
@@ -267,6 +288,14 @@ public sealed partial class NatsPool : IShmPool
                 failure = new TimeoutException($"{task.Describe}: not done within the task timeout of {limit.TotalSeconds:0.#} s (NATS pool '{PoolName}' at {_options.Url}).");
             }
 
+            if (failure is null && task.Holder is { } holder && holder.Delivery >= _options.TaskRetries + 1 && HolderLost(holder.WorkerId, now))
+            {
+                // The last delivery's worker is gone: the server will not hand the task out again (MaxDeliver), and its
+                // advisory comes only when some other worker asks for work; this is the same verdict without waiting for one.
+                FailLost(task, holder.Delivery);
+                continue;
+            }
+
             if (failure is not null && _pending.TryRemove(task.Id, out _))
             {
                 _bySequence.TryRemove(task.Sequence, out _);
@@ -274,6 +303,13 @@ public sealed partial class NatsPool : IShmPool
                 DeleteTask(task.Sequence);
             }
         }
+    }
+
+    /// <summary>True when worker <paramref name="workerId"/> sent no heartbeat for the heartbeat timeout (and at least the worker lapse).</summary>
+    private bool HolderLost(string workerId, long now)
+    {
+        long lapse = (long)Math.Max(_options.HeartbeatTimeout.TotalMilliseconds, s_workerLapse.TotalMilliseconds);
+        return _workers.TryGetValue(workerId, out (NatsWorkerInfo Info, long SeenTicks) worker) && now - worker.SeenTicks > lapse;
     }
 
     /// <summary>Takes a failed task off the queue, so a worker that comes later does not run it for nobody.</summary>
@@ -313,8 +349,7 @@ public sealed partial class NatsPool : IShmPool
         try
         {
             PubAckResponse ack = await NatsConnect.RetryAsync(ct => _js.PublishAsync(_subjects.Tasks, body, headers: headers, cancellationToken: ct).AsTask(), _stop.Token).ConfigureAwait(false);
-            ack.EnsureSuccess();
-            task.Sequence = ack.Seq;
+            task.Sequence = NatsConnect.EnsureStored(ack);
             _bySequence[ack.Seq] = task.Id;
             if (!_pending.ContainsKey(task.Id))
             {

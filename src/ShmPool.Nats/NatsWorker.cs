@@ -70,8 +70,21 @@ public static class NatsWorker
                 continue;
             }
 
-            await RunTaskAsync(js, subjects, message, ackWait, runners, cancellationToken).ConfigureAwait(false);
-            state.Done();
+            try
+            {
+                await RunTaskAsync(js, subjects, id, message, ackWait, runners, cancellationToken).ConfigureAwait(false);
+                state.Done();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is NatsException or IOException)
+            {
+                // The server refused the results (too large, the stream removed): the task is not acknowledged, so it goes
+                // to a worker again after the heartbeat timeout, and fails after its retries. The worker serves on.
+                Console.Error.WriteLine($"NATS pool '{poolName}' worker {Environment.ProcessId}: could not deliver a result: {e.Message}");
+            }
         }
     }
 
@@ -96,7 +109,7 @@ public static class NatsWorker
         }
     }
 
-    private static async Task RunTaskAsync(NatsJSContext js, PoolSubjects subjects, INatsJSMsg<byte[]> message, TimeSpan ackWait,
+    private static async Task RunTaskAsync(NatsJSContext js, PoolSubjects subjects, string workerId, INatsJSMsg<byte[]> message, TimeSpan ackWait,
         ConcurrentDictionary<TargetMethod, ChunkRunner> runners, CancellationToken cancellationToken)
     {
         string? caller = message.Headers?[PoolHeaders.Caller];
@@ -107,6 +120,17 @@ public static class NatsWorker
             await message.AckTerminateAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             return;
         }
+
+        // Tell the caller who holds its task: if this process dies with the last delivery, the caller knows whom it lost.
+        var taken = new MessageWriter();
+        taken.Reset(MessageKind.Ready);
+        taken.WriteString(task);
+        taken.WriteString(workerId);
+        taken.WriteString(Environment.MachineName);
+        taken.WriteInt32(Environment.ProcessId);
+        taken.WriteInt64((long)(message.Metadata?.NumDelivered ?? 1));
+        _ = js.Connection.PublishAsync(subjects.Taken(caller), taken.WrittenMemory.ToArray(), cancellationToken: cancellationToken).AsTask()
+            .ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
 
         // Design: the heartbeat. An in-progress ack every third of AckWait resets the server's redelivery timer: the task
         // stays with this worker as long as the process lives, however long the function runs. Two missed beats still
@@ -127,7 +151,7 @@ public static class NatsWorker
         // once), never loses it. Both retry through a server restart; the message id keeps a repeated publish single.
         PubAckResponse stored = await NatsConnect.RetryAsync(ct => js.PublishAsync(subjects.Results(caller), results, headers: headers, cancellationToken: ct).AsTask(),
             cancellationToken).ConfigureAwait(false);
-        stored.EnsureSuccess();
+        NatsConnect.EnsureStored(stored);
         try
         {
             await message.AckAsync(cancellationToken: cancellationToken).ConfigureAwait(false);

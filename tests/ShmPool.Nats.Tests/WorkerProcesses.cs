@@ -31,6 +31,8 @@ internal sealed class WorkerProcesses : IDisposable
             Assert.IsTrue(worker.Join(TimeSpan.FromSeconds(20)), $"worker {worker.Pid} did not end after SIGKILL");
             worker.Dispose();
         }
+
+        _started.Clear();
     }
 }
 

@@ -64,6 +64,21 @@ internal static class NatsConnect
         }
     }
 
+    /// <summary>
+    /// Checks a JetStream publish acknowledgement. A duplicate counts as stored: it is what a publish repeated after a
+    /// lost acknowledgement (a server restart) gets, and the message id made sure the first copy is the one kept.
+    /// </summary>
+    /// <exception cref="NATS.Client.JetStream.NatsJSApiException">The server refused the message.</exception>
+    public static ulong EnsureStored(NATS.Client.JetStream.Models.PubAckResponse ack)
+    {
+        if (ack.Error is { } error)
+        {
+            throw new NATS.Client.JetStream.NatsJSApiException(error);
+        }
+
+        return ack.Seq;
+    }
+
     /// <summary>What a server restart or a lost connection throws: worth retrying.</summary>
     public static bool IsTransient(Exception e) => e switch
     {

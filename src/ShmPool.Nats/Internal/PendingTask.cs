@@ -21,6 +21,9 @@ internal abstract class PendingTask(long id, string describe)
     /// <summary>The task's sequence in the stream, once the server confirmed it (0 before).</summary>
     public ulong Sequence { get; set; }
 
+    /// <summary>The worker that took the task last (its id, host, pid) and which delivery that was; null before any took it.</summary>
+    public (string WorkerId, string Host, int Pid, long Delivery)? Holder { get; set; }
+
     public abstract void Complete(ReadOnlyMemory<byte> body);
 
     public abstract void Fail(Exception error);

@@ -10,6 +10,7 @@ namespace ShmIpc.Nats.Internal;
 ///                             AckWait = the heartbeat lapse, MaxDeliver = 1 + retries
 ///   consumer "r-{caller}"     filter shmpool.{pool}.r.{caller}: the results for one NatsPool instance
 /// core    shmpool.{pool}.w    each worker's heartbeat (id, host, pid, tasks done) once a second: NatsPool.Workers
+/// core    shmpool.{pool}.s.{caller}  a worker took a task: which worker, which delivery (the caller watches that worker)
 /// core    $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SHMPOOL_{pool}.workers: a task whose retries are spent
 /// </code>
 /// A work-queue stream deletes a message once acknowledged, and allows several consumers only with disjoint filters:
@@ -43,6 +44,9 @@ internal sealed class PoolSubjects
     public string MaxDeliveriesAdvisory { get; }
 
     public string Results(string callerId) => $"shmpool.{Pool}.r.{callerId}";
+
+    /// <summary>Core subject where a worker tells a caller it took one of its tasks (task, worker id, host, pid, delivery count).</summary>
+    public string Taken(string callerId) => $"shmpool.{Pool}.s.{callerId}";
 
     /// <summary>Pool and queue names become subject tokens and stream names: letters, digits, '-' and '_' only.</summary>
     public static void Validate(string name, string paramName = "poolName")
