@@ -128,15 +128,9 @@ public sealed partial class NatsPool
             foreach (Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)> chunk in order)
             {
                 chunk.Wait(cancellationToken);
-                (TResult[] values, Dictionary<int, ShmRemoteException>? errors) = chunk.GetAwaiter().GetResult();
-                for (int i = 0; i < values.Length; i++)
+                foreach (TResult value in ItemsOf(chunk.GetAwaiter().GetResult()))
                 {
-                    if (errors is not null && errors.TryGetValue(i, out ShmRemoteException? error))
-                    {
-                        throw error;
-                    }
-
-                    yield return values[i];
+                    yield return value;
                 }
             }
         }
@@ -156,21 +150,29 @@ public sealed partial class NatsPool
                 : Task.WhenEach(chunks.Select(static c => c.Task.Task));
             await foreach (Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)> chunk in order.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
-                (TResult[] values, Dictionary<int, ShmRemoteException>? errors) = await chunk.WaitAsync(cancellationToken).ConfigureAwait(false);
-                for (int i = 0; i < values.Length; i++)
+                foreach (TResult value in ItemsOf(await chunk.WaitAsync(cancellationToken).ConfigureAwait(false)))
                 {
-                    if (errors is not null && errors.TryGetValue(i, out ShmRemoteException? error))
-                    {
-                        throw error;
-                    }
-
-                    yield return values[i];
+                    yield return value;
                 }
             }
         }
         finally
         {
             Abandon(chunks.Select(static c => c.Task));
+        }
+    }
+
+    /// <summary>A chunk's values in order, throwing at the first item that failed.</summary>
+    private static IEnumerable<TResult> ItemsOf<TResult>((TResult[] Values, Dictionary<int, ShmRemoteException>? Errors) chunk)
+    {
+        for (int i = 0; i < chunk.Values.Length; i++)
+        {
+            if (chunk.Errors is not null && chunk.Errors.TryGetValue(i, out ShmRemoteException? error))
+            {
+                throw error;
+            }
+
+            yield return chunk.Values[i];
         }
     }
 
