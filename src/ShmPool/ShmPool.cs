@@ -17,7 +17,7 @@ namespace ShmIpc;
 /// rather than a hang. Workers end when the pool ends, and when the parent process dies.
 /// The functions must be static methods or capture-free lambdas (see <see cref="ShmProcess"/>).
 /// </remarks>
-public sealed partial class ShmPool : IDisposable, IAsyncDisposable
+public sealed partial class ShmPool : IShmPool
 {
     /// <summary>Starts a pool of <paramref name="processes"/> workers (0: <see cref="Environment.ProcessorCount"/>).</summary>
     /// <remarks>

@@ -1,0 +1,73 @@
+namespace ShmIpc.Nats.Internal;
+
+/// <summary>
+/// The NATS names of one pool: one JetStream stream holds both its tasks and its results.
+/// </summary>
+/// <remarks>
+/// <code>
+/// stream  SHMPOOL_{pool}     work-queue retention, file storage, subjects shmpool.{pool}.t and shmpool.{pool}.r.*
+///   consumer "workers"        filter shmpool.{pool}.t: every worker process of the pool pulls from it, one task at a time;
+///                             AckWait = the heartbeat lapse, MaxDeliver = 1 + retries
+///   consumer "r-{caller}"     filter shmpool.{pool}.r.{caller}: the results for one NatsPool instance
+/// core    shmpool.{pool}.w    each worker's heartbeat (id, host, pid, tasks done) once a second: NatsPool.Workers
+/// core    shmpool.{pool}.s.{caller}  a worker took a task: which worker, which delivery (the caller watches that worker)
+/// core    $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SHMPOOL_{pool}.workers: a task whose retries are spent
+/// </code>
+/// A work-queue stream deletes a message once acknowledged, and allows several consumers only with disjoint filters:
+/// the task consumer and each caller's result consumer are disjoint by construction.
+/// </remarks>
+internal sealed class PoolSubjects
+{
+    public const string WorkerConsumer = "workers";
+
+    public PoolSubjects(string poolName)
+    {
+        Validate(poolName);
+        Pool = poolName;
+        Stream = "SHMPOOL_" + poolName;
+        Tasks = $"shmpool.{poolName}.t";
+        ResultsAll = $"shmpool.{poolName}.r.*";
+        Heartbeats = $"shmpool.{poolName}.w";
+        MaxDeliveriesAdvisory = $"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{Stream}.{WorkerConsumer}";
+    }
+
+    public string Pool { get; }
+
+    public string Stream { get; }
+
+    public string Tasks { get; }
+
+    public string ResultsAll { get; }
+
+    public string Heartbeats { get; }
+
+    public string MaxDeliveriesAdvisory { get; }
+
+    public string Results(string callerId) => $"shmpool.{Pool}.r.{callerId}";
+
+    /// <summary>Core subject where a worker tells a caller it took one of its tasks (task, worker id, host, pid, delivery count).</summary>
+    public string Taken(string callerId) => $"shmpool.{Pool}.s.{callerId}";
+
+    /// <summary>Pool and queue names become subject tokens and stream names: letters, digits, '-' and '_' only.</summary>
+    public static void Validate(string name, string paramName = "poolName")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name, paramName);
+        if (name.Length > 64 || !name.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        {
+            throw new ArgumentException($"The name '{name}' must be 1 to 64 ASCII letters, digits, '-' or '_' (it becomes a NATS subject token and stream name).", paramName);
+        }
+    }
+}
+
+/// <summary>The header names of task and result messages.</summary>
+internal static class PoolHeaders
+{
+    /// <summary>The caller's id: where the worker publishes the result (<see cref="PoolSubjects.Results"/>).</summary>
+    public const string Caller = "Shm-Caller";
+
+    /// <summary>The task's number within its caller.</summary>
+    public const string Task = "Shm-Task";
+
+    /// <summary>JetStream's de-duplication id: a publish retried after a lost acknowledgement is stored once.</summary>
+    public const string MsgId = "Nats-Msg-Id";
+}

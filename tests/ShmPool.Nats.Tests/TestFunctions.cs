@@ -1,0 +1,86 @@
+using System.Diagnostics;
+
+namespace ShmIpc.Nats.Tests;
+
+/// <summary>The functions the tests run in NATS pool workers: static, so a worker process finds them by token.</summary>
+public static class TestFunctions
+{
+    public static int Square(int x) => x * x;
+
+    public static int Add(int a, int b) => a + b;
+
+    public static int WhoAmI(int _) => Environment.ProcessId;
+
+    public static string Echo(string s) => s;
+
+    public static int Throws(int x) => throw new InvalidOperationException($"no good: {x}");
+
+    public static int SleepMs(int ms)
+    {
+        Thread.Sleep(ms);
+        return ms;
+    }
+
+    /// <summary>Burns about <paramref name="ms"/> milliseconds of CPU.</summary>
+    public static long Spin(int ms)
+    {
+        long end = Stopwatch.GetTimestamp() + (ms * Stopwatch.Frequency / 1000);
+        long n = 0;
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            n++;
+        }
+
+        return n;
+    }
+
+    /// <summary>The first worker to run it claims <paramref name="directory"/>/claimed (writing its pid) and hangs; any later one returns its pid.</summary>
+    public static int HangFirstTime(string directory)
+    {
+        try
+        {
+            using FileStream claim = File.Open(Path.Combine(directory, "claimed"), FileMode.CreateNew);
+            using var writer = new StreamWriter(claim);
+            writer.Write(Environment.ProcessId);
+        }
+        catch (IOException)
+        {
+            return Environment.ProcessId;
+        }
+
+        Thread.Sleep(TimeSpan.FromMinutes(2));
+        return -1;
+    }
+
+    /// <summary>Records a run in the file, then sleeps the given time (several heartbeat lapses).</summary>
+    public static int SlowOnce((string File, int Milliseconds) task)
+    {
+        File.AppendAllText(task.File, $"{Environment.ProcessId}{Environment.NewLine}");
+        Thread.Sleep(task.Milliseconds);
+        return Environment.ProcessId;
+    }
+
+    /// <summary>Kills its own worker with SIGKILL, every time.</summary>
+    public static int KillMyWorker(int _)
+    {
+        Process.GetCurrentProcess().Kill();
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    public static Picky MakePicky(int value) => Picky.Unchecked(value);
+}
+
+/// <summary>A result that serializes in the worker but does not deserialize in the caller when negative.</summary>
+public sealed class Picky
+{
+    private int _value;
+
+    public int Value
+    {
+        get => _value;
+        set => _value = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Picky values are never negative.");
+    }
+
+    public static Picky Unchecked(int value) => new() { _value = value };
+}
