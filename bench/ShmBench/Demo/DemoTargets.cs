@@ -133,4 +133,17 @@ internal static class DemoTargets
 
     /// <summary>This worker's process id, to show which worker ran an item.</summary>
     public static int WhoAmI(int _) => Environment.ProcessId;
+
+    /// <summary>The demo's element-wise kernel for MapInPlace.</summary>
+    public static float TwicePlusOne(float x) => (2 * x) + 1;
+
+    /// <summary>Takes one job from the acknowledged queue, says so, and never acks it (the demo kills this process).</summary>
+    public static int TakeAndStall((string Queue, ShmEvent Taken) job)
+    {
+        using ShmQueue queue = ShmQueue.Open(job.Queue);
+        ShmDelivery delivery = queue.Take(TimeSpan.FromSeconds(30));
+        job.Taken.Set();
+        Thread.Sleep(Timeout.Infinite); // the work that never finishes: the parent kills us here
+        return delivery.DeliveryCount;
+    }
 }
