@@ -293,7 +293,14 @@ public sealed class NatsDelivery : IShmDelivery
     public void Nack(bool requeue = true)
     {
         Settle();
-        (requeue ? _message.NakAsync() : _message.AckTerminateAsync()).AsTask().GetAwaiter().GetResult();
+        if (requeue)
+        {
+            _message.NakAsync().AsTask().GetAwaiter().GetResult();
+        }
+        else
+        {
+            _message.AckTerminateAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
 
     /// <summary>Nacks the delivery (given out again) unless it was acked or nacked; a second call does nothing.</summary>
