@@ -37,6 +37,7 @@ namespace ShmIpc.TestHost
             RegisterInterop();
             RegisterSharedPipe();
             RegisterSync();
+            RegisterLarge();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -50,6 +51,8 @@ namespace ShmIpc.TestHost
 
         static partial void RegisterSharedPipe();
         static partial void RegisterSync();
+
+        static partial void RegisterLarge();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 
