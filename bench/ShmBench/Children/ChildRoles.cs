@@ -91,6 +91,11 @@ internal static partial class ChildRoles
                     return awaited;
                 }
 
+                if (LargeRoles.TryRun(role, args) is int large)
+                {
+                    return large;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

@@ -20,6 +20,7 @@ internal static class ScenarioRegistry
         new SyncScenario(),
         new OversubscribedScenario(),
         new AsyncScenario(),
+        new LargeMessageScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
