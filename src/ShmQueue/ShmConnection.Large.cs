@@ -40,11 +40,7 @@ public sealed partial class ShmConnection
     }
 
     /// <summary>The length of the message a side reference announces (int.MaxValue for a malformed one: no reader takes it).</summary>
-    private static int SideLength(ReadOnlySpan<byte> record)
-    {
-        long length = SideSegmentDescriptor.RecordMessageLength(record);
-        return length is >= 0 and <= int.MaxValue ? (int)length : int.MaxValue;
-    }
+    private static int SideLength(ReadOnlySpan<byte> record) => SideSegmentDescriptor.AnnouncedLength(record);
 
     /// <summary>Hands the message a side reference names to <paramref name="reader"/>, in place.</summary>
     private TResult ReadSide<TReader, TResult>(ref TReader reader, ReadOnlySpan<byte> record)

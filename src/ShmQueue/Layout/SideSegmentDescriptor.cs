@@ -102,6 +102,13 @@ internal static unsafe class SideSegmentDescriptor
             ? BinaryPrimitives.ReadInt64LittleEndian(record[RecordLengthOffset..])
             : -1;
 
+    /// <summary>The length a reference record announces as an int: <see cref="int.MaxValue"/> for a malformed one, which no reader takes.</summary>
+    public static int AnnouncedLength(ReadOnlySpan<byte> record)
+    {
+        long length = RecordMessageLength(record);
+        return length is >= 0 and <= int.MaxValue ? (int)length : int.MaxValue;
+    }
+
     /// <summary>Decodes a reference record read from a peer; null when it is not one we can follow, with the reason.</summary>
     public static string? TryReadRecord(ReadOnlySpan<byte> record, out string osName, out long length)
     {

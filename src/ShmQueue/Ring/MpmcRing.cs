@@ -378,11 +378,8 @@ internal sealed unsafe partial class MpmcRing
 
     /// <summary>The length of the message a committed side reference announces (read after the acquire of State).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int SideLength(byte* record, int referenceLength)
-    {
-        long length = SideSegmentDescriptor.RecordMessageLength(new ReadOnlySpan<byte>(record + RecordHeaderSize, referenceLength));
-        return length is >= 0 and <= int.MaxValue ? (int)length : int.MaxValue;
-    }
+    private static int SideLength(byte* record, int referenceLength) =>
+        SideSegmentDescriptor.AnnouncedLength(new ReadOnlySpan<byte>(record + RecordHeaderSize, referenceLength));
 
     /// <summary>
     /// Something unexpected sits at <paramref name="read"/>. True when that is because nothing has been
