@@ -128,4 +128,20 @@ static inline int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The arguments of every test: <test> <count> <runs> <warmup>. Prints the usage (naming <tests>) and exits 2 when they are wrong. */
+static inline void parse_args(int argc, char **argv, const char *tests, long *count, int *runs, long *warmup)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s %s <count> <runs> <warmup>\n", argv[0], tests);
+        exit(2);
+    }
+    *count = atol(argv[2]);
+    *runs = atoi(argv[3]);
+    *warmup = atol(argv[4]);
+    if (*count < 1 || *runs < 1 || *warmup < 0) {
+        fprintf(stderr, "count and runs must be positive\n");
+        exit(2);
+    }
+}
+
 #endif

@@ -418,17 +418,9 @@ static void array_write_sum(long count, int runs, long warmup)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy|robust_mutex|robust_mutex_contended|array_sum <count> <runs> <warmup>\n", argv[0]);
-        return 2;
-    }
-    long count = atol(argv[2]);
-    int runs = atoi(argv[3]);
-    long warmup = atol(argv[4]);
-    if (count < 1 || runs < 1 || warmup < 0) {
-        fprintf(stderr, "count and runs must be positive\n");
-        return 2;
-    }
+    long count, warmup;
+    int runs;
+    parse_args(argc, argv, "spin|sem|sem_same_cpu|spsc|spsc_batched|memcpy|robust_mutex|robust_mutex_contended|array_sum", &count, &runs, &warmup);
     g_cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
     if (strcmp(argv[1], "spin") == 0) {

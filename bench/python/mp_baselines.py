@@ -197,6 +197,29 @@ def numpy_array(count, runs, warmup):
         shm.unlink()
 
 
+def two_x_plus_one(chunk):
+    return chunk * 2 + 1
+
+
+def pool_map_numpy_chunks(count, runs, warmup):
+    """Pool(2).map of x -> 2x + 1 over `count` float32 split into 8 numpy chunks (about four per worker, as Pool.map's
+    own rule and MapInPlace's default): the chunks are pickled to the workers and the results back, then joined into
+    one array (the work of shmipc.pool2_map_in_place_ms)."""
+    import numpy as np
+    data = np.arange(count, dtype=np.float32) % 1000 - np.float32(500.5)
+    size = f"2p{count.bit_length() - 1}" if count & (count - 1) == 0 else str(count)
+    with mp.Pool(2) as pool:
+        for r in range(-max(1, warmup), runs):
+            start = time.perf_counter_ns()
+            out = np.concatenate(pool.map(two_x_plus_one, np.array_split(data, 8)))
+            end = time.perf_counter_ns()
+            if out.shape != data.shape or out[-1] != data[-1] * 2 + 1:
+                raise SystemExit("numpy chunks: wrong result")
+            del out
+            if r >= 0:
+                print(f"value py.pool2_map_numpy_chunks_ms {(end - start) / 1e6:.2f} ms", flush=True)
+
+
 def label(count):
     return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1000}k" if count % 1000 == 0 else str(count)
 
@@ -211,6 +234,7 @@ TESTS = {
     "lock": lock_uncontended,
     "event": event_rtt,
     "numpy_array": numpy_array,
+    "pool_map_numpy_chunks": pool_map_numpy_chunks,
 }
 
 

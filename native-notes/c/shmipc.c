@@ -501,7 +501,7 @@ static const shmipc_wait default_wait = {50000, 100000000};
 /* ================================================================= §6 Queue */
 
 enum {
-    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
+    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_FEATURES = 20, Q_MAX_DELIVERIES = 24, Q_REDELIVERIES = 264, Q_ACKNOWLEDGED = 1, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
     Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
     R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
     K_MESSAGE = 1, K_PADDING = 2,
@@ -520,6 +520,10 @@ struct shmipc_queue {
     int64_t cached_head;
     struct signal data_sig, space_sig;
     shmipc_wait wait;
+    int acknowledged;           /* §6.10: Features bit 0 */
+    int hold;                   /* q_take leaves the record taken (a take, not a get) */
+    int64_t held;               /* the position q_take left taken */
+    int64_t redeliveries_seen;  /* Redeliveries at our last scan that found nothing to retake */
 };
 
 static inline int64_t q_record_size(int64_t len) { return (32 + len + 31) & ~(int64_t)31; }
@@ -573,6 +577,7 @@ static int q_init(shmipc_queue *q)
     q->space_sig = (struct signal){q->ctl + Q_SPACE_SLEEPERS, q->seg.sems[1]};
     q->wait = default_wait;
     q->cached_head = ld_acq64(q->ctl + Q_HEAD);
+    q->acknowledged = (rd32(q->ctl + Q_FEATURES) & Q_ACKNOWLEDGED) != 0;
     return SHMIPC_OK;
 }
 
@@ -595,6 +600,7 @@ int shmipc_queue_open(const char *name, shmipc_queue **out)
     if (align != R_ALIGN) goto bad;
     int32_t shut = ld_acq32(ctl + Q_SHUTDOWN);
     if (shut < 0 || shut > 2) goto bad;
+    if ((rd32(ctl + Q_FEATURES) & ~(uint32_t)Q_ACKNOWLEDGED) != 0) goto bad; /* §6.10: bits this peer does not know */
     int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
     if (head < 0 || head > read || read > tail || ((head | read | tail) & (R_ALIGN - 1)) != 0) goto bad;
     q_init(q);
@@ -761,6 +767,149 @@ int shmipc_queue_shutdown(shmipc_queue *q, int immediate)
     return SHMIPC_OK;
 }
 
+/* ---- §6.10 acknowledged delivery */
+enum { TAKE_OK = 0, TAKE_EMPTY = 1, TAKE_PENDING = 2 }; /* q_take's results (§6.4) */
+static int q_take_or_shutdown(shmipc_queue *q, void *buffer, size_t capacity, size_t *length);
+static int q_readable_cond(void *c);
+static int q_readable_before_sleep(void *c);
+
+static uint64_t deliveries_word(int64_t p, uint32_t n) { return (tag_of(p) << 32) | ((uint64_t)n << 5) | 5; }
+
+/* The deliveries begun for the record at p by its Deliveries word: 1 unless it is one tagged for p. */
+static uint32_t deliveries_of(uint64_t w, int64_t p)
+{
+    uint32_t n = (uint32_t)w >> 5;
+    return (w & 0x1F) == 5 && (w >> 32) == tag_of(p) && n > 0 ? n : 1;
+}
+
+/* Visits the message records of [Head, min(ReadPosition, Tail)) (State, Claim, State: a record reclaimed under the
+ * scan restarts it at the new Head). visit returns nonzero to stop; so does q_scan then. */
+static int q_scan(shmipc_queue *q, int (*visit)(shmipc_queue *, int64_t, uint8_t *, uint32_t, int32_t, void *), void *arg)
+{
+    int64_t p = ld_acq64(q->ctl + Q_HEAD), t = ld_acq64(q->ctl + Q_TAIL), r = ld_acq64(q->ctl + Q_READ);
+    int64_t limit = r < t ? r : t;
+    for (int64_t steps = q->cap / R_ALIGN + 1; p < limit && steps > 0; steps--) {
+        int64_t off = p & q->offmask;
+        uint8_t *rec = q->data + off;
+        uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), w = (uint64_t)ld_acq64(rec + R_CLAIM);
+        uint32_t kind; int32_t len; int64_t size;
+        if ((st >> 32) != tag_of(p) || !decode_claim(q, w, q->cap - off, &kind, &len, &size)
+            || (uint64_t)ld_acq64(rec + R_STATE) != st) {
+            int64_t h = ld_acq64(q->ctl + Q_HEAD);
+            if (h > p) { p = h; continue; }
+            return 0;
+        }
+        if (kind == K_MESSAGE && visit(q, p, rec, (uint32_t)st, len, arg)) return 1;
+        p += size;
+    }
+    return 0;
+}
+
+/* Reader taker -> Released(n), then Redeliveries += 1 and notify s0. 1 when released. */
+static int q_release(shmipc_queue *q, int64_t p, uint64_t taker)
+{
+    uint8_t *rec = q_record(q, p);
+    if ((uint64_t)ld_acq64(rec + R_STATE) != state_word(p, S_COMMITTED) || (uint64_t)ld_acq64(rec + R_READER) != taker) return 0;
+    uint32_t n = deliveries_of((uint64_t)ld_acq64(rec + R_PRODUCER), p);
+    if ((uint64_t)cas64(rec + R_READER, (int64_t)taker, (int64_t)(((uint64_t)n << 5) | 4)) != taker) return 0;
+    atomic_fetch_add_explicit(A64(q->ctl + Q_REDELIVERIES), 1, memory_order_seq_cst);
+    notify(&q->data_sig);
+    return 1;
+}
+
+static int visit_dead_taker(shmipc_queue *q, int64_t p, uint8_t *rec, uint32_t state, int32_t len, void *arg)
+{
+    (void)len;
+    uint64_t reader = (uint64_t)ld_acq64(rec + R_READER);
+    if (state == S_COMMITTED && is_identity_word(reader) && reader != s_identity && !identity_alive(reader))
+        *(int *)arg += q_release(q, p, reader);
+    return 0;
+}
+
+static int q_release_dead_takers(shmipc_queue *q)
+{
+    int released = 0;
+    q_scan(q, visit_dead_taker, &released);
+    return released;
+}
+
+struct retake { void *buffer; size_t capacity; size_t *length; int64_t position; uint32_t count; };
+
+static int visit_released(shmipc_queue *q, int64_t p, uint8_t *rec, uint32_t state, int32_t len, void *arg)
+{
+    struct retake *x = arg;
+    uint64_t reader = (uint64_t)ld_acq64(rec + R_READER);
+    if (state != S_COMMITTED || (reader & 0x1F) != 4 || (reader >> 32) != 0 || (size_t)len > x->capacity) return 0;
+    uint32_t n = (uint32_t)reader >> 5;
+    uint32_t max_deliveries = rd32(q->ctl + Q_MAX_DELIVERIES);
+    if (max_deliveries != 0 && n >= max_deliveries) return 0; /* due for the dead-letter queue: left for a .NET consumer */
+    for (;;) { /* raise Deliveries to n + 1 before the Reader CAS (§6.10) */
+        int64_t d = ld_acq64(rec + R_PRODUCER);
+        if (((uint64_t)d & 0x1F) == 5 && ((uint64_t)d >> 32) == tag_of(p) && ((uint32_t)d >> 5) >= n + 1) break;
+        if (cas64(rec + R_PRODUCER, d, (int64_t)deliveries_word(p, n + 1)) == d) break;
+    }
+    if ((uint64_t)cas64(rec + R_READER, (int64_t)reader, (int64_t)s_identity) != reader) return 0;
+    memcpy(x->buffer, rec + R_HEADER, (size_t)len);
+    *x->length = (size_t)len;
+    x->position = p;
+    x->count = n + 1;
+    return 1;
+}
+
+/* A released record taken by us (1), when Redeliveries moved since our last scan that found nothing. */
+static int q_retake(shmipc_queue *q, struct retake *x)
+{
+    int64_t seen = ld_acq64(q->ctl + Q_REDELIVERIES);
+    if (seen == q->redeliveries_seen) return 0;
+    if (q_scan(q, visit_released, x)) return 1;
+    q->redeliveries_seen = seen;
+    return 0;
+}
+
+int shmipc_queue_ack(shmipc_queue *q, const shmipc_delivery *d)
+{
+    uint8_t *rec = q_record(q, d->position);
+    if ((uint64_t)ld_acq64(rec + R_STATE) != state_word(d->position, S_COMMITTED) || (uint64_t)ld_acq64(rec + R_READER) != s_identity)
+        return SHMIPC_ENOTHELD;
+    st_rel64(rec + R_STATE, (int64_t)state_word(d->position, S_CONSUMED));
+    notify(&q->space_sig);
+    return SHMIPC_OK;
+}
+
+int shmipc_queue_nack(shmipc_queue *q, const shmipc_delivery *d)
+{
+    return q_release(q, d->position, s_identity) ? SHMIPC_OK : SHMIPC_ENOTHELD;
+}
+
+int shmipc_queue_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns, shmipc_delivery *d)
+{
+    if (!q->acknowledged) return SHMIPC_EINVALID;
+    int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
+    for (;;) {
+        struct retake x = {buffer, capacity, length, 0, 0};
+        if (q_shutdown(q) != 2 && q_retake(q, &x)) {
+            d->position = x.position;
+            d->delivery_count = (int32_t)x.count;
+            return SHMIPC_OK;
+        }
+        q->hold = 1;
+        int rc = q_take_or_shutdown(q, buffer, capacity, length);
+        q->hold = 0;
+        if (rc == TAKE_OK) {
+            d->position = q->held;
+            d->delivery_count = 1;
+            return SHMIPC_OK;
+        }
+        if (rc < 0) return rc;
+        if (timeout_ns == 0) return SHMIPC_ETIMEOUT;
+        shmipc_wait wait = q->wait;
+        if (wait.slice_ns > 20000000) wait.slice_ns = 20000000; /* look for dead takers at least every 20 ms */
+        rc = wait_for(&q->data_sig, &wait, deadline, q_readable_cond, q_readable_before_sleep, q);
+        if (rc == SHMIPC_ETIMEOUT) timeout_ns = 0; /* one more look, then SHMIPC_ETIMEOUT */
+        else if (rc != SHMIPC_OK) return rc;
+    }
+}
+
 static int q_space_cond(void *c)
 {
     struct q_put_ctx *x = c;
@@ -778,6 +927,10 @@ static int q_space_before_sleep(void *c)
     int64_t at; uint64_t reader; int corrupt = 0;
     q_reclaim(q, &at, &reader, &corrupt);
     if (corrupt) return SHMIPC_ECORRUPT;
+    if (q->acknowledged) { /* §6.10: a dead taker's message is delivered again, never dropped */
+        if (q_release_dead_takers(q) > 0) q_reclaim(q, NULL, NULL, &corrupt);
+        return SHMIPC_OK;
+    }
     if (at >= 0 && is_identity_word(reader) && !identity_alive(reader)) {
         uint8_t *rec = q_record(q, at);
         if ((uint64_t)ld_acq64(rec + R_READER) == reader) {
@@ -825,7 +978,6 @@ int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_
     }
 }
 
-enum { TAKE_OK = 0, TAKE_EMPTY = 1, TAKE_PENDING = 2 };
 
 /* §6.4: something unexpected is at r. TAKE_EMPTY when nothing was enqueued there yet (r == Tail), 0 when our r
  * was stale (retry), SHMIPC_ECORRUPT when r is current, below Tail, and its header stays invalid. */
@@ -891,6 +1043,7 @@ static int q_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length
                 cas64(q->ctl + Q_READ, r, r + size); /* ours: let the others move on at once */
                 memcpy(buffer, rec + R_HEADER, (size_t)len);
                 *length = (size_t)len;
+                if (q->hold) { q->held = r; return TAKE_OK; } /* §6.10 take: stays taken until ack / nack */
                 st_rel64(rec + R_STATE, (int64_t)state_word(r, S_CONSUMED)); /* our reads before the space is reused */
                 notify(&q->space_sig);
                 if (ld_acq64(q->ctl + Q_READ) - ld_acq64(q->ctl + Q_HEAD) >= q->cap / 4) {
@@ -925,6 +1078,7 @@ static int q_readable_cond(void *c)
     uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), claim = (uint64_t)ld_acq64(rec + R_CLAIM);
     int32_t shut = q_shutdown(q);
     if (shut == 2) return 1; /* §6.9: get fails at once */
+    if (q->acknowledged && ld_acq64(q->ctl + Q_REDELIVERIES) != q->redeliveries_seen) return 1; /* §6.10 */
     if (claim == free_stamp(r)) return shut != 0; /* drained: get fails */
     if ((st >> 32) != tag_of(r)) return r != ld_acq64(q->ctl + Q_TAIL) || shut != 0;
     return (uint32_t)st != S_WRITING || (claim & 31) != K_MESSAGE; /* a message still being written is waited for */
@@ -934,6 +1088,7 @@ static int q_readable_cond(void *c)
 static int q_readable_before_sleep(void *c)
 {
     shmipc_queue *q = c;
+    if (q->acknowledged) q_release_dead_takers(q);
     int64_t r = ld_acq64(q->ctl + Q_READ);
     if (r == ld_acq64(q->ctl + Q_TAIL)) return SHMIPC_OK;
     uint8_t *rec = q_record(q, r);
@@ -967,6 +1122,11 @@ int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *len
 {
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
+        struct retake x = {buffer, capacity, length, 0, 0};
+        if (q->acknowledged && q_shutdown(q) != 2 && q_retake(q, &x)) { /* §6.10: take + ack */
+            shmipc_delivery d = {x.position, (int32_t)x.count};
+            return shmipc_queue_ack(q, &d);
+        }
         int rc = q_take_or_shutdown(q, buffer, capacity, length);
         if (rc == TAKE_OK) return SHMIPC_OK;
         if (rc < 0) return rc;

@@ -89,6 +89,16 @@ int32_t shmipc_queue_max_message_length(const shmipc_queue *q);
 void shmipc_queue_set_wait(shmipc_queue *q, shmipc_wait wait);
 void shmipc_queue_close(shmipc_queue *q);
 
+/* Acknowledged queues (LAYOUT.md §6.10): a message taken stays taken, its bytes copied into buffer, until it is
+ * acked (done) or nacked (delivered again, delivery_count one higher). A process that dies holding one has it
+ * delivered again once a waiting consumer proves it dead. shmipc_queue_get on such a queue takes and acks. */
+typedef struct { int64_t position; int32_t delivery_count; } shmipc_delivery;
+/* SHMIPC_EINVALID on a plain queue; otherwise as shmipc_queue_get. */
+int shmipc_queue_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length, int64_t timeout_ns, shmipc_delivery *delivery);
+/* SHMIPC_ENOTHELD when the delivery was already settled. */
+int shmipc_queue_ack(shmipc_queue *q, const shmipc_delivery *delivery);
+int shmipc_queue_nack(shmipc_queue *q, const shmipc_delivery *delivery);
+
 /* Testing only: claims a record for `length` bytes and never commits it (a producer "killed while
  * writing"). Returns its position, or a negative status. */
 int64_t shmipc_queue_claim_only(shmipc_queue *q, int32_t length);

@@ -143,6 +143,30 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* queue-ack-demo NAME: on an acknowledged queue (§6.10): take, nack, take again, ack, take the next and hold it
+     * until a line on stdin (a test kills it there), printing "first|again|next <first byte> <delivery count>". */
+    if (!strcmp(mode, "queue-ack-demo") && argc == 3) {
+        shmipc_queue *q;
+        if ((rc = shmipc_queue_open(name, &q))) return fail("open", rc);
+        uint8_t buf[256];
+        size_t len;
+        shmipc_delivery d;
+        const char *steps[] = {"first", "again", "next"};
+        for (int i = 0; i < 3; i++) {
+            if ((rc = shmipc_queue_take(q, buf, sizeof buf, &len, 10000000000LL, &d))) return fail("take", rc);
+            printf("%s %d %d\n", steps[i], buf[0], d.delivery_count);
+            fflush(stdout);
+            if (i == 0 && (rc = shmipc_queue_nack(q, &d))) return fail("nack", rc);
+            if (i == 1 && (rc = shmipc_queue_ack(q, &d))) return fail("ack", rc);
+        }
+        say("hold");
+        char line[16];
+        if (!fgets(line, sizeof line, stdin)) return 0;
+        shmipc_queue_ack(q, &d);
+        shmipc_queue_close(q);
+        return 0;
+    }
+
     if (!strcmp(mode, "queue-consume") && argc == 5) {
         int count = atoi(argv[3]), max_payload = atoi(argv[4]);
         shmipc_queue *q;

@@ -234,6 +234,30 @@ def _start_time(pid):
     return int(fields[19])
 
 
+class Delivery:
+    """A message taken from an acknowledged queue (LAYOUT.md §6.10): ack() when done, nack() to give it back."""
+
+    def __init__(self, queue, position, length, data, delivery_count):
+        self._queue, self._position, self.data, self.delivery_count = queue, position, bytes(data), delivery_count
+
+    def _held(self):
+        q = self._queue
+        rec = q._data + (self._position & q._offmask)
+        return q._seg.load64(rec + 8) == _state_word(self._position, _S_COMMITTED) and q._seg.load64(rec + 16) & _M64 == _MY_IDENTITY
+
+    def ack(self):
+        q = self._queue
+        if not self._held():
+            raise ValueError("this delivery was already acked or nacked")
+        q._seg.store64(q._data + (self._position & q._offmask) + 8, _state_word(self._position, _S_CONSUMED))
+        q._space_sig.notify()
+
+    def nack(self):
+        """Gives the message back: delivered again, with delivery_count one higher."""
+        if not self._held() or not self._queue._release(self._position, _MY_IDENTITY):
+            raise ValueError("this delivery was already acked or nacked")
+
+
 def _identity_word(pid, start):
     return ((start & 0xFFFFFFFF) << 32) | ((pid & 0xFFFFFFFF) << 5) | 1
 
@@ -530,6 +554,10 @@ def _deadline(timeout):
 
 _Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
 _Q_SHUTDOWN = 16  # §6.9: 0 open, 1 shut down (drain), 2 shut down immediately; CAS upward only
+_Q_FEATURES = 20  # §6.10: bit 0 acknowledged; a peer refuses bits it does not know
+_Q_MAX_DELIVERIES = 24  # §6.10: 0 unlimited
+_Q_REDELIVERIES = 264  # §6.10: atomic add by a releaser
+_Q_ACKNOWLEDGED = 1
 _K_MESSAGE, _K_PADDING = 1, 2
 _Q_SEMAPHORES, _ALIGN = 2, 32
 _MAX_ENCODABLE = (1 << 27) - 1
@@ -568,6 +596,8 @@ class Queue:
         self._space_sig = _Signal(seg, c + _Q_SSLEEP, seg.sems[1])
         self._cached_head = seg.load64(c + _Q_HEAD)
         self.spin, self.slice = 50e-6, 0.1
+        self.acknowledged = bool(seg.load32(c + _Q_FEATURES) & _Q_ACKNOWLEDGED)
+        self._redeliveries_seen = 0
 
     @classmethod
     def open(cls, name):
@@ -583,6 +613,8 @@ class Queue:
                     or head < 0 or head > read or read > tail or (head | read | tail) & 31
                     or not 0 <= seg.load32(c + _Q_SHUTDOWN) <= 2):
                 raise InvalidSegmentError(name, "Corrupted", "queue control block out of range")
+            if seg.load32(c + _Q_FEATURES) & ~_Q_ACKNOWLEDGED:
+                raise InvalidSegmentError(name, "Corrupted", "queue feature bits this peer does not know (LAYOUT.md §6.10)")
             return cls(seg)
         except BaseException:
             seg.close(unlink=False)
@@ -739,7 +771,10 @@ class Queue:
             seg.cas64(c + _Q_LOCK, _to_signed64(owner), 0)
         blocked = []
         self._reclaim(blocked)
-        if blocked and _is_identity_word(blocked[1]) and not _identity_alive(blocked[1]):
+        if self.acknowledged:
+            if self._release_dead_takers():  # §6.10: delivered again, never dropped
+                self._reclaim()
+        elif blocked and _is_identity_word(blocked[1]) and not _identity_alive(blocked[1]):
             at, reader = blocked
             rec = self._data + (at & self._offmask)
             if seg.load64(rec + 16) & _M64 == reader:
@@ -825,8 +860,8 @@ class Queue:
             return False
         raise CorruptionError(f"queue '{seg.name}': {detail} at {r}")
 
-    def _take(self):
-        """bytes, or None when empty / the next record is still being written. The fast path never reads Tail.
+    def _take(self, hold=False):
+        """bytes (with hold: (position, length, bytes), the record left taken, §6.10), or None when empty / the next record is still being written. The fast path never reads Tail.
         It loads State first, then Claim: every State tagged for r was published (release) after the Claim that
         goes with it, so the Claim loaded after it is this lap's or newer (then ReadPosition has moved on and
         every CAS below fails)."""
@@ -860,6 +895,8 @@ class Queue:
                 if seg.cas64(rec + 16, ~r, _MY_IDENTITY) == ~r:
                     seg.cas64(c + _Q_READ, r, r + size)  # ours: let the others move on at once
                     data = mm[rec + 32:rec + 32 + length]
+                    if hold:
+                        return r, length, data
                     seg.store64(rec + 8, _state_word(r, _S_CONSUMED))  # our read before the space is reused
                     self._space_sig.notify()
                     if seg.load64(c + _Q_READ) - seg.load64(c + _Q_HEAD) >= self.capacity // 4:
@@ -929,9 +966,14 @@ class Queue:
 
     def get(self, block=True, timeout=None):
         """Takes the next message (bytes). queue.Empty when none within the timeout; ShutDown when the queue is shut
-        down and nothing is left (at once after an immediate shutdown)."""
+        down and nothing is left (at once after an immediate shutdown). On an acknowledged queue: take + ack."""
         deadline = _deadline(timeout) if block else 0
         while True:
+            if self.acknowledged and self._shutdown_state() != 2:
+                got = self._retake()
+                if got is not None:
+                    Delivery(self, *got).ack()
+                    return got[2]
             data = self._take_or_shutdown()
             if data is not None:
                 return data
@@ -941,6 +983,109 @@ class Queue:
 
     def get_nowait(self):
         return self.get(block=False)
+
+    # ---- §6.10 acknowledged delivery
+    def take(self, block=True, timeout=None):
+        """Acknowledged queue: the next message as a Delivery (data, delivery_count, ack(), nack()). queue.Empty when
+        none within the timeout; ShutDown as get."""
+        if not self.acknowledged:
+            raise ValueError(f"queue '{self._seg.name}' is not acknowledged (LAYOUT.md §6.10)")
+        deadline = _deadline(timeout) if block else 0
+        while True:
+            got = self._retake() if self._shutdown_state() != 2 else None
+            if got is not None:
+                return Delivery(self, *got)
+            if self._shutdown_state() == 2:
+                self._raise_shutdown()
+            held = self._take(hold=True)
+            if held is None and self._shutdown_state():
+                held = self._take(hold=True) if self._shutdown_state(fence=True) != 2 else None
+                if held is None and self._pending() is None:
+                    self._raise_shutdown()
+            if held is not None:
+                return Delivery(self, held[0], held[1], held[2], 1)
+            if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
+                raise _queue.Empty
+            before_sleep = lambda: (self._resolve_pending(), self._release_dead_takers())
+            ready = lambda: self._readable() or self._seg.load64(self._c + _Q_REDELIVERIES) != self._redeliveries_seen
+            self._data_sig.wait(ready, before_sleep, deadline, self.spin, min(self.slice, 0.02))
+
+    def _records(self):
+        """(position, record offset, state, length) of each message record in [Head, min(ReadPosition, Tail)), read
+        State, Claim, State; continues from Head when reclaimed under the scan. Stops at anything else."""
+        seg, c, cap = self._seg, self._c, self.capacity
+        p = seg.load64(c + _Q_HEAD)
+        limit = min(seg.load64(c + _Q_READ), seg.load64(c + _Q_TAIL))
+        steps = cap // _ALIGN + 1
+        while p < limit and steps > 0:
+            steps -= 1
+            off = p & self._offmask
+            rec = self._data + off
+            st = seg.load64(rec + 8) & _M64
+            w = seg.load64(rec) & _M64
+            d = self._decode(w, cap - off) if st >> 32 == (p >> 5) & 0xFFFFFFFF else None
+            if d is None or seg.load64(rec + 8) & _M64 != st:
+                h = seg.load64(c + _Q_HEAD)
+                if h > p:
+                    p = h
+                    continue
+                return
+            if d[0] == _K_MESSAGE:
+                yield p, rec, st & 0xFFFFFFFF, d[1]
+            p += d[2]
+
+    def _retake(self):
+        """(position, length, bytes, delivery count) of a released record now taken by us, else None."""
+        seg = self._seg
+        seen = seg.load64(self._c + _Q_REDELIVERIES)
+        if seen == self._redeliveries_seen:
+            return None
+        for p, rec, s, length in self._records():
+            if s != _S_COMMITTED:
+                continue
+            reader = seg.load64(rec + 16) & _M64
+            if reader & 0x1F != 4 or reader >> 32:
+                continue
+            n = (reader & 0xFFFFFFFF) >> 5
+            max_deliveries = seg.load32(self._c + _Q_MAX_DELIVERIES)
+            if max_deliveries and n >= max_deliveries:
+                continue  # due for the dead-letter queue, which this peer does not write: left for a .NET consumer
+            want = _to_signed64(((p >> 5) & 0xFFFFFFFF) << 32 | (n + 1) << 5 | 5)
+            while True:  # raise Deliveries to n + 1 before the Reader CAS
+                d = seg.load64(rec + 24)
+                du = d & _M64
+                if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF and (du & 0xFFFFFFFF) >> 5 >= n + 1:
+                    break
+                if seg.cas64(rec + 24, d, want) == d:
+                    break
+            if seg.cas64(rec + 16, _to_signed64(reader), _MY_IDENTITY) == _to_signed64(reader):
+                return p, length, seg.mm[rec + 32:rec + 32 + length], n + 1
+        self._redeliveries_seen = seen
+        return None
+
+    def _release(self, p, taker):
+        """Reader taker -> Released(n), then Redeliveries += 1 and notify s0. True when released."""
+        seg = self._seg
+        rec = self._data + (p & self._offmask)
+        if seg.load64(rec + 8) != _state_word(p, _S_COMMITTED) or seg.load64(rec + 16) & _M64 != taker:
+            return False
+        du = seg.load64(rec + 24) & _M64
+        n = max(1, (du & 0xFFFFFFFF) >> 5) if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF else 1
+        if seg.cas64(rec + 16, _to_signed64(taker), n << 5 | 4) != _to_signed64(taker):
+            return False
+        _fadd64(seg, self._c + _Q_REDELIVERIES, 1)
+        self._data_sig.notify()
+        return True
+
+    def _release_dead_takers(self):
+        if not self.acknowledged:
+            return 0
+        released = 0
+        for p, rec, s, _ in list(self._records()):
+            reader = self._seg.load64(rec + 16) & _M64
+            if s == _S_COMMITTED and _is_identity_word(reader) and reader != _MY_IDENTITY and not _identity_alive(reader):
+                released += self._release(p, reader)
+        return released
 
     def claim_only(self, length):
         """Testing only: claims a record and never commits it (a producer killed while writing)."""

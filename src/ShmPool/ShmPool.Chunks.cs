@@ -7,7 +7,10 @@ namespace ShmIpc;
 // Functions and chunks: a delegate registered once per pool, items encoded into Chunk messages.
 public sealed partial class ShmPool
 {
-    private PoolFunction Register(Delegate function)
+    private PoolFunction Register(Delegate function) => Register(function, static method => ResolvedTarget.WireArgumentTypeOrNull(method));
+
+    /// <summary>Registers <paramref name="function"/>, whose argument type (as chunks carry it) <paramref name="argumentTypeOf"/> tells.</summary>
+    private PoolFunction Register(Delegate function, Func<System.Reflection.MethodInfo, Type?> argumentTypeOf)
     {
         // Seen before: a lookup by the method, no reflection (TargetMethod.From costs about 0.4 µs). Only
         // single-target delegates that passed From's checks are cached, and a method passes them or not
@@ -31,7 +34,7 @@ public sealed partial class ShmPool
         {
             if (!_functions.TryGetValue(target, out PoolFunction? f))
             {
-                Type argumentType = ResolvedTarget.WireArgumentTypeOrNull(function.Method)
+                Type argumentType = argumentTypeOf(function.Method)
                     ?? throw new ArgumentException("A pool function takes one to three arguments.", nameof(function));
                 f = new PoolFunction(_functions.Count + 1, target, argumentType, function.Method.ReturnType, function.Method.GetParameters().Length);
                 _functions.Add(target, f);
@@ -42,10 +45,10 @@ public sealed partial class ShmPool
         }
     }
 
-    /// <summary>A delegate that passed <see cref="Register"/> and its function (one object: read and written whole, without a lock).</summary>
+    /// <summary>A delegate that passed <see cref="Register(Delegate)"/> and its function (one object: read and written whole, without a lock).</summary>
     private sealed record RegisteredDelegate(Delegate Delegate, PoolFunction Function);
 
-    /// <summary>The last delegate <see cref="Register"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
+    /// <summary>The last delegate <see cref="Register(Delegate)"/> resolved through its caches (a Map or Apply loop passes the same one again).</summary>
     private RegisteredDelegate? _lastRegistered;
 
     /// <summary>The name of a pool task's span, in the caller and in the worker.</summary>

@@ -176,9 +176,7 @@ public sealed partial class ShmPool
             List<TArg> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
             _ => items.ToArray(),
         };
-        int size = chunkSize > 0 ? chunkSize
-            : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
-            : Math.Max(1, (int)Math.Ceiling(all.Length / (ProcessCount * 4.0)));
+        int size = ChunkSizeFor(all.Length, chunkSize);
         var results = new TResult[all.Length];
         var chunks = new List<PoolChunk<TResult>>((int)(((long)all.Length + size - 1) / size));
         for (int start = 0; start < all.Length; start += size)
@@ -191,4 +189,10 @@ public sealed partial class ShmPool
         Submit(chunks);
         return new ShmAsyncResult<TResult[]>(completion.Task, () => Cancel(chunks), () => DropQueued(chunks));
     }
+
+    /// <summary>Items per chunk: <paramref name="chunkSize"/>, else <see cref="ShmPoolOptions.DefaultChunkSize"/>, else about four chunks per worker.</summary>
+    private int ChunkSizeFor(int count, int chunkSize) =>
+        chunkSize > 0 ? chunkSize
+            : _options.DefaultChunkSize > 0 ? _options.DefaultChunkSize
+            : Math.Max(1, (int)Math.Ceiling(count / (ProcessCount * 4.0)));
 }

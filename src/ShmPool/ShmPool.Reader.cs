@@ -140,6 +140,7 @@ public sealed partial class ShmPool
 
             case MessageKind.Results:
             case MessageKind.RawResults:
+            case MessageKind.InPlaceResults:
                 long chunkId = reader.ReadInt64();
                 PoolChunk? chunk;
                 lock (_lock)

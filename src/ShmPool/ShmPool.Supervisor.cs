@@ -232,7 +232,7 @@ public sealed partial class ShmPool
                 {
                     chunk.Fail(new OperationCanceledException("The pool was terminated before this task completed."));
                 }
-                else if (!crashed || chunk.Retries < _options.TaskRetries)
+                else if (!crashed || chunk.Retries < Math.Max(_options.TaskRetries, chunk.CrashRetries))
                 {
                     if (crashed)
                     {

@@ -248,7 +248,8 @@ public sealed unsafe partial class ShmConnection
     /// <summary>
     /// Another thread of this process holds <paramref name="guard"/>: wait for it (spinning, then yielding and
     /// sleeping a millisecond at a time) until it is ours, this end stops, or the deadline passes (false). A
-    /// ReceiveMany handler receiving on its own end would wait for itself: refused.
+    /// ReceiveMany handler receiving on its own end, or a thread sending while it holds a loan of this end, would wait
+    /// for itself: refused.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool WaitForGuard(ref int guard, long deadline, CancellationToken cancellationToken)
@@ -256,6 +257,11 @@ public sealed unsafe partial class ShmConnection
         if (Unsafe.AreSame(ref guard, ref _receiveBusy) && Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
         {
             ThrowConcurrent("receive (or poll)");
+        }
+
+        if (Unsafe.AreSame(ref guard, ref _sendBusy) && Volatile.Read(ref _loanThread) == Environment.CurrentManagedThreadId)
+        {
+            ThrowSendDuringLoan(); // the loan this thread holds keeps the send turn: it would wait for itself
         }
 
         var spinner = new SpinWait();

@@ -159,6 +159,7 @@ public sealed partial class ShmQueue
             if (checkPeers)
             {
                 queue.ResolvePendingRecord();
+                queue.ReleaseDeadTakers(throttled: true); // TakeAsync: a dead taker's message comes back
             }
 
             if (operation.Kind == WaitToRead)

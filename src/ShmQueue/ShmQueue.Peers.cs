@@ -41,6 +41,14 @@ public sealed unsafe partial class ShmQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AfterRead()
     {
+        // Producers wake one sleeper per message (NotifyOne). A wake can be spent on a record still being written (the
+        // woken consumer sleeps again) while messages behind it are ready: whoever takes a message and sees more, with
+        // consumers asleep, passes one wake on, so nothing waits for a sleeper's slice to end.
+        if (_dataSignal.HasSleepers && _ring.HasReadable())
+        {
+            _dataSignal.NotifyOne();
+        }
+
         _spaceSignal.Notify();
         if (_ring.ReclaimableBytes() >= _reclaimThreshold)
         {
@@ -125,7 +133,11 @@ public sealed unsafe partial class ShmQueue
             _spaceSignal.Notify();
         }
 
-        if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
+        if (_acknowledged)
+        {
+            ReleaseDeadTakers(throttled: false); // an acknowledged queue delivers a dead reader's message again
+        }
+        else if (blocked is { } b && ProcessIdentity.IsIdentityWord(b.IdentityWord) && !IsAlive(b.IdentityWord)
             && _ring.TryReleaseDeadReader(b.Position, b.IdentityWord))
         {
             _logger.LogWarning("Queue {Name}: consumer pid {Pid} died while reading the record at position {Position}; that one message is lost.",
@@ -162,6 +174,7 @@ public sealed unsafe partial class ShmQueue
         {
             _queue.ThrowIfDisposed();
             _queue.ResolvePendingRecord();
+            _queue.ReleaseDeadTakers(throttled: true);
         }
     }
 

@@ -32,7 +32,7 @@ public sealed unsafe partial class ShmQueue
             ThrowEnqueueShutDown(status);
         }
 
-        _dataSignal.Notify();
+        _dataSignal.NotifyOne(); // one message: one sleeper (WaitSignal.NotifyOne)
         ShmMetrics.RecordSent(ShmMetrics.KindQueue, _segment.Name, message.Length);
         return true;
     }
@@ -151,7 +151,9 @@ public sealed unsafe partial class ShmQueue
             ThrowDequeueShutDown();
         }
 
-        ReadStatus status = _ring.TryBeginRead(out ReadLease lease, out Blocker pending, reader.MaxLength);
+        ReadStatus status = _acknowledged
+            ? BeginReadAcknowledged(out ReadLease lease, out Blocker pending, out _, reader.MaxLength)
+            : _ring.TryBeginRead(out lease, out pending, reader.MaxLength);
         if (status == ReadStatus.Empty && _ring.ShutdownState != QueueDescriptor.ShutdownNone)
         {
             status = ReadAfterShutdown(out lease, out pending, reader.MaxLength);
@@ -161,6 +163,7 @@ public sealed unsafe partial class ShmQueue
         {
             if (status == ReadStatus.TooLarge)
             {
+                _dataSignal.Notify(); // the wake we may have used goes on to consumers with room for it
                 ThrowTooLarge(pending.Pid, reader.MaxLength, "destination");
             }
 
@@ -223,7 +226,7 @@ public sealed unsafe partial class ShmQueue
     /// </summary>
     private bool IsReadableOrOver()
     {
-        if (_ring.HasReadable())
+        if (_ring.HasReadable() || (_acknowledged && HasRedeliveries()))
         {
             return true;
         }

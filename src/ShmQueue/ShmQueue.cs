@@ -13,7 +13,11 @@ using ShmIpc.Signaling;
 
 namespace ShmIpc;
 
-/// <summary>Reads a message in place, before its space is released. The span is valid only during the call.</summary>
+/// <summary>
+/// Reads a message in place, before its space is released: <paramref name="message"/> lies in the queue's shared ring
+/// (no copy) and is valid only until the reader returns; then its space is reclaimed and producers write over it.
+/// Copy what you keep (<c>message.ToArray()</c>), and do not store the span anywhere.
+/// </summary>
 /// <typeparam name="TState">Caller state passed through without allocation.</typeparam>
 /// <typeparam name="TResult">What the reader makes of the message.</typeparam>
 public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> message, TState state);
@@ -29,7 +33,7 @@ public delegate TResult ShmMessageReader<TState, TResult>(ReadOnlySpan<byte> mes
 /// posted only when someone sleeps.</para>
 /// <para>Crashes: a producer killed while writing loses only that message (consumers skip it once its
 /// process is proved dead, by pid and start time); a consumer killed while reading loses only the
-/// message it had taken. Space is reclaimed in order, so a consumer that is paused (not dead) in the
+/// message it had taken (an acknowledged queue delivers it again instead: <see cref="ShmQueueOptions.Acknowledged"/>). Space is reclaimed in order, so a consumer that is paused (not dead) in the
 /// middle of reading one message makes producers wait once the ring wraps around to that message;
 /// other consumers are not held up.</para>
 /// <para>Shutdown (Python 3.13's <c>Queue.shutdown</c>): after <see cref="Shutdown"/>, by any process, enqueuing
@@ -51,6 +55,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
     private readonly SideSegments.SideSegmentCache _sides;
+    private readonly bool _acknowledged;
+    private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
 
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
@@ -68,6 +74,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
         _sides = new SideSegments.SideSegmentCache(segment, options.Trust, options.MaxLargeMessageLength);
+        _acknowledged = _ring.IsAcknowledged;
+        _deadLetterOptions = options;
         ShmMetrics.Track(this);
     }
 
@@ -107,7 +115,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             Enter();
             try
             {
-                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0 : _ring.CountMessages();
+                return _ring.ShutdownState == QueueDescriptor.ShutdownImmediate ? 0
+                    : _ring.CountMessages() + (_acknowledged ? _ring.CountDeliveries().Released : 0);
             }
             finally
             {
@@ -186,7 +195,11 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         long capacity = options.Capacity;
         int maxLength = options.ResolveMaxMessageLength();
         ShmSegment segment = ShmSegment.Create(name, SegmentKind.Queue, QueueDescriptor.ControlSize, capacity, QueueDescriptor.SemaphoreCount,
-            options.GroupAccess, s => QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength), keep: !options.UnlinkOnDispose);
+            options.GroupAccess, s =>
+            {
+                QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength);
+                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.MaxDeliveries ?? 0);
+            }, keep: !options.UnlinkOnDispose);
         return Wrap(segment, options);
     }
 
@@ -403,7 +416,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>
     /// Hands the next message to <paramref name="reader"/> in place (no copy), without waiting; its space is
     /// released after the reader returns. False when the queue is empty. The message is consumed even if
-    /// the reader throws (the exception propagates): it is never delivered twice.
+    /// the reader throws (the exception propagates): it is never delivered twice. The span the reader gets is valid
+    /// only until it returns (see <see cref="ShmMessageReader{TState, TResult}"/>).
     /// </summary>
     public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, [MaybeNullWhen(false)] out TResult result)
     {
@@ -412,7 +426,10 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         return TryReadNoWait<DelegateReader<TState, TResult>, TResult>(ref callback, out result);
     }
 
-    /// <summary>Hands the next message to <paramref name="reader"/> in place, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
+    /// <summary>
+    /// Hands the next message to <paramref name="reader"/> in place, waiting up to <paramref name="timeout"/>. False when the
+    /// time ran out. The span the reader gets is valid only until it returns.
+    /// </summary>
     public bool TryDequeue<TState, TResult>(ShmMessageReader<TState, TResult> reader, TState state, TimeSpan timeout,
         [MaybeNullWhen(false)] out TResult result, CancellationToken cancellationToken = default)
     {
@@ -450,6 +467,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
         ShmMetrics.Untrack(this);
         StopAsyncPump();
+        _deadLetters?.Dispose();
 
         // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
         // (a thread still inside would fault on unmapped memory).

@@ -12,7 +12,7 @@ namespace ShmIpc;
 /// Values are deserialized straight from shared memory, without an intermediate copy.
 /// </summary>
 /// <typeparam name="T">The type of the values carried.</typeparam>
-public sealed class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
+public sealed partial class ShmQueue<T> : IDisposable, IAsyncDisposable, IShmWaitable
 {
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;

@@ -3,7 +3,7 @@ using ShmIpc.Layout;
 namespace ShmIpc;
 
 /// <summary>Settings of a <see cref="ShmQueue"/>. Capacity and maximum message length are fixed by the creator; openers take them from the segment.</summary>
-public sealed class ShmQueueOptions : ShmObjectOptions
+public sealed partial class ShmQueueOptions : ShmObjectOptions
 {
     /// <summary>Ring size in bytes: a power of two from 4 KiB to 1 GiB. Default 1 MiB. Each message takes 32 bytes of header plus its length rounded up to 32.</summary>
     public long Capacity { get; set; } = 1 << 20;
@@ -53,5 +53,6 @@ public sealed class ShmQueueOptions : ShmObjectOptions
         ValidateCommon();
         _ = ResolveMaxMessageLength();
         ValidateLarge();
+        ValidateDeliveries();
     }
 }

@@ -33,6 +33,9 @@ internal static class TestSupport
     public static void AssertNoShmFiles() =>
         WaitUntil(() => OurShmFiles().Length == 0, "no /dev/shm file of ours is left: " + string.Join(", ", OurShmFiles()));
 
+    /// <summary>A unique name for a shared object of a test; <see cref="AssertNoShmFiles"/> covers it.</summary>
+    public static string ShmName(string what) => $"shmpool-{Environment.ProcessId}-{what}-{Guid.NewGuid():N}";
+
     public static string TempFile(string what) =>
         Path.Combine(Path.GetTempPath(), $"shmpool-test-{Environment.ProcessId}-{what}-{Guid.NewGuid():N}");
 

@@ -55,19 +55,42 @@ public abstract class ChildProcessTests
     }
 
     [TestMethod]
+    public void A_dotnet_producer_writing_through_shortened_loans_feeds_a_peer_consumer() =>
+        // A loan committed shorter than it claimed leaves its record split in two (LAYOUT.md §6.3, "A message committed
+        // shorter than claimed"): the peer must take the message and skip the abandoned rest, wrapping many times.
+        FeedPeerConsumer("ic-loan", 1 << 13, static (queue, i) =>
+        {
+            using ShmLoan loan = queue.Loan(QueueMessages.HeaderLength + PeerConsumerMaxPayload + (i % 5 * 40), TimeSpan.FromSeconds(10));
+            loan.Commit(QueueMessages.Write(loan.Span, 5, i, PeerConsumerMaxPayload));
+        });
+
+    [TestMethod]
     public void A_dotnet_producer_feeds_a_peer_consumer_which_checks_content_and_order()
     {
-        const int MaxPayload = 200;
-        string name = TestNames.Unique("ic-n2c");
-        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 1 << 14 }))
-        using (ChildProcess consumer = Peer("queue-consume", name, S(Count), S(MaxPayload)))
+        byte[] buffer = new byte[QueueMessages.HeaderLength + PeerConsumerMaxPayload];
+        FeedPeerConsumer("ic-n2c", 1 << 14, (queue, i) =>
+        {
+            int length = QueueMessages.Write(buffer, 5, i, PeerConsumerMaxPayload);
+            queue.Enqueue(buffer.AsSpan(0, length), TimeSpan.FromSeconds(10));
+        });
+    }
+
+    private const int PeerConsumerMaxPayload = 200;
+
+    /// <summary>
+    /// A peer "queue-consume" checks content and order of <see cref="Count"/> messages from producer 5 (payloads up to
+    /// <see cref="PeerConsumerMaxPayload"/>), which <paramref name="put"/> enqueues one by one.
+    /// </summary>
+    private void FeedPeerConsumer(string what, int capacity, Action<ShmQueue, int> put)
+    {
+        string name = TestNames.Unique(what);
+        using (ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = capacity }))
+        using (ChildProcess consumer = Peer("queue-consume", name, S(Count), S(PeerConsumerMaxPayload)))
         {
             consumer.WaitForLine("READY", PeerStart);
-            byte[] buffer = new byte[QueueMessages.HeaderLength + MaxPayload];
             for (int i = 0; i < Count; i++)
             {
-                int length = QueueMessages.Write(buffer, 5, i, MaxPayload);
-                queue.Enqueue(buffer.AsSpan(0, length), TimeSpan.FromSeconds(10));
+                put(queue, i);
             }
 
             long sum = (long)Count * (Count - 1) / 2;

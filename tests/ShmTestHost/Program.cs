@@ -38,6 +38,8 @@ namespace ShmIpc.TestHost
             RegisterSharedPipe();
             RegisterSync();
             RegisterLarge();
+            RegisterLoans();
+            RegisterAcknowledged();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -53,6 +55,8 @@ namespace ShmIpc.TestHost
         static partial void RegisterSync();
 
         static partial void RegisterLarge();
+        static partial void RegisterLoans();
+        static partial void RegisterAcknowledged();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 

@@ -88,6 +88,17 @@ internal static class NativeBaselines
         Run(ctx, "bandwidth_header", ctx.Plan(100_000, 1_000), bytesPerItem: 64 * 1024, program: s_best);
     }
 
+    /// <summary>
+    /// One run of one process copying 64 KiB blocks that miss every cache (256 MiB regions walked in order):
+    /// c.memcpy_64KiB_cold_bandwidth, what the loan streams are held against (issue 17), back to back with them.
+    /// </summary>
+    public static void MemcpyColdOnce(HarnessContext ctx) =>
+        Run(ctx, "memcpy_cold", ctx.Plan(50_000, 1_000) with { Runs = 1 }, bytesPerItem: 64 * 1024, paired: true, program: s_best);
+
+    /// <summary>One run of the best ring's 64 KiB copy-in / copy-out stream (c.best_spsc_64KiB_*), back to back with a loan stream's run.</summary>
+    public static void BestSpscBandwidthOnce(HarnessContext ctx) =>
+        Run(ctx, "bandwidth", ctx.Plan(100_000, 1_000) with { Runs = 1 }, bytesPerItem: 64 * 1024, paired: true, program: s_best);
+
     /// <summary>Runs one C test; <paramref name="paired"/>: one run between the library's runs, shown as a detail of the library's step.</summary>
     private static void Run(HarnessContext ctx, string test, RunPlan plan, int bytesPerItem = 0, bool paired = false, NativeProgram? program = null)
     {

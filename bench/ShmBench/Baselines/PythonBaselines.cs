@@ -49,6 +49,21 @@ internal static class PythonBaselines
         Run(ctx, "numpy_array", new RunPlan(length, 0, ctx.Options.Runs), python: python);
     }
 
+    /// <summary>
+    /// Pool(2).map of x -> 2x + 1 over <paramref name="length"/> float32 split into 8 numpy chunks: py.pool2_map_numpy_chunks_ms
+    /// (beside shmipc.pool2_map_in_place_ms). Needs numpy, found as for <see cref="NumpyArray"/>.
+    /// </summary>
+    public static void PoolMapNumpyChunks(HarnessContext ctx, int length)
+    {
+        if (s_numpyPython.Value is not string python)
+        {
+            ctx.Note("py.pool2_map_numpy_chunks_ms not measured: no python3 with numpy here, and python3-numpy could not be installed (needs root and apt-get).");
+            return;
+        }
+
+        Run(ctx, "pool_map_numpy_chunks", new RunPlan(length, 1, ctx.Options.Runs), python: python);
+    }
+
     private static readonly Lazy<string?> s_numpyPython = new(static () =>
     {
         string[] candidates = ["python3", "/usr/bin/python3"];

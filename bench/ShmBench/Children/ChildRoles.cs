@@ -96,6 +96,16 @@ internal static partial class ChildRoles
                     return large;
                 }
 
+                if (LoanRoles.TryRun(role, args) is int loaned)
+                {
+                    return loaned;
+                }
+
+                if (AcknowledgedRoles.TryRun(role, args) is int acknowledged)
+                {
+                    return acknowledged;
+                }
+
                 Console.Error.WriteLine($"unknown role {role}");
                 return 2;
         }

@@ -89,6 +89,9 @@ internal static class Catalog
         new("c.memcpy_64MiB_ms", "ms", "C: one memcpy of 64 MiB into memory written before"),
 
         // More processes than cores (issue 16, scenario oversubscribed).
+        new("shmipc.ack_queue_64B_1p1c_throughput", "msg/s", "Acknowledged queue of 64 B messages, 1 -> 1 processes (pinned), Take + Ack per message"),
+        new("shmipc.ack_plain_queue_64B_1p1c_throughput", "msg/s", "Plain queue of 64 B messages, 1 -> 1 (pinned), in the acknowledged scenario's run: what the acknowledged one is compared with"),
+        new("shmipc.ack_redelivery_median", "ns", "Acknowledged queue: from a taker's SIGKILL to the message's retake by a consumer waiting in Take (default wait strategy)"),
         new("shmipc.oversubscribed_queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 -> 1 processes (pinned), in the oversubscribed scenario: what 4 -> 4 and 8 -> 8 are compared with"),
         new("shmipc.queue_64B_4p4c_throughput", "msg/s", "Queue of 64 B messages, 4 producer processes, 4 consumer processes (not pinned)"),
         new("shmipc.queue_64B_8p8c_throughput", "msg/s", "Queue of 64 B messages, 8 producer processes, 8 consumer processes (not pinned)"),
@@ -120,6 +123,19 @@ internal static class Catalog
         new("shmipc.async_threads_before", "threads", "Threads of this process before any async call"),
         new("shmipc.async_1000_pending_receives_added_threads", "threads", "Threads added by the 1,000 pending receives (goal: <= 2 + cores)"),
         new("shmipc.async_pipe_rtt_allocated_bytes", "B", "Bytes allocated per steady-state awaited pipe round trip in this process (GC.GetTotalAllocatedBytes, all threads), net of an equally long window with one receive pending (time-driven peer checks)"),
+
+        // Loans (issue 17): 64 KiB written in place by the producer, read in place by the consumer (scenario "loans").
+        new("shmipc.pipe_64KiB_loan_throughput", "msg/s", "Pipe one-way stream of 64 KiB messages written through loans (Loan, fill, Commit), read in place (ReceiveMany, every byte checked), 1 MiB ring (16 messages, as the 64 KiB pipe stream)"),
+        new("shmipc.pipe_64KiB_loan_bandwidth", "MB/s", "The same stream in bytes per second"),
+        new("shmipc.queue_64KiB_loan_throughput", "msg/s", "Queue one-way stream of 64 KiB messages written through loans, read in place (TryDequeue with a reader, every byte checked), 1 MiB ring (16 messages)"),
+        new("shmipc.queue_64KiB_loan_bandwidth", "MB/s", "The same stream in bytes per second"),
+        new("shmipc.pipe_64KiB_loan_8MiB_bandwidth", "MB/s", "The pipe loan stream with the C ring's 8 MiB ring (L3, not L2)"),
+        new("shmipc.queue_64KiB_loan_8MiB_bandwidth", "MB/s", "The queue loan stream with the C ring's 8 MiB ring (L3, not L2)"),
+        new("pair.pipe_64KiB_loan_per_c_best_spsc", "ratio", "shmipc.pipe_64KiB_loan_bandwidth / c.best_spsc_64KiB_bandwidth, each repetition measured back to back"),
+        new("pair.pipe_64KiB_loan_per_c_memcpy_cold", "ratio", "shmipc.pipe_64KiB_loan_bandwidth / c.memcpy_64KiB_cold_bandwidth, each repetition measured back to back"),
+        new("pair.queue_64KiB_loan_per_c_best_spsc", "ratio", "shmipc.queue_64KiB_loan_bandwidth / c.best_spsc_64KiB_bandwidth, each repetition measured back to back"),
+        new("pair.queue_64KiB_loan_per_c_memcpy_cold", "ratio", "shmipc.queue_64KiB_loan_bandwidth / c.memcpy_64KiB_cold_bandwidth, each repetition measured back to back"),
+        new("c.memcpy_64KiB_cold_bandwidth", "MB/s", "C, one process: memcpy of 64 KiB blocks that miss every cache (256 MiB regions walked in order, pages faulted in first)"),
 
         // Foundation figures, kept beside the structures: what a sleeping Pipe or Queue waits on.
         new("shmipc.semaphore_8B_rtt_median", "ns", "Foundation: ping-pong on two ShmIpc named semaphores (what a sleeping Pipe waits on)"),
@@ -170,6 +186,11 @@ internal static class Catalog
         new("py.pool2_map_1M_throughput", "items/s", "Python Pool(2).map over 1M ints"),
         new("py.pool2_spawn_start_to_first_result", "ms", "Python Pool(2), spawn: start to first result"),
         new("py.pool2_fork_start_to_first_result", "ms", "Python Pool(2), fork: start to first result"),
+
+        // Shared arrays through the Pool (issue 17, scenario inplace).
+        new("shmipc.pool2_map_in_place_ms", "ms", "Pool(2).MapInPlace of x => 2x + 1 over 2^26 floats in ShmArrays (already mapped in the workers)"),
+        new("c.loop_2p26_ms", "ms", "C, one thread: out[i] = 2 * in[i] + 1 over 2^26 floats in MAP_SHARED memory (-O2 -march=native)"),
+        new("py.pool2_map_numpy_chunks_ms", "ms", "Python Pool(2).map of 2x + 1 over 2^26 float32 split into 8 numpy chunks, results joined"),
     ];
 
     /// <summary>The goals of the Queue, Pipe, Pool and interop issues, as ratios measured in the same run.</summary>
@@ -213,6 +234,8 @@ internal static class Catalog
         new("sync", "array 2^24 write + sum vs Python numpy over SharedMemory (time: Python / ShmIpc, reported)", "py.numpy_array_2p24_write_sum_ms", "shmipc.array_2p24_write_sum_ms", GoalTest.AtLeast, 0),
         new("sync", "event ping-pong >= 20x faster than Python Event", "py.event_pingpong_rtt_median", "shmipc.event_pingpong_rtt_median", GoalTest.AtLeast, 20),
 
+        new("acknowledged", "acknowledged queue 64 B 1 -> 1, Take + Ack per message >= 0.5x the plain queue of the same run", "shmipc.ack_queue_64B_1p1c_throughput", "shmipc.ack_plain_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
+        new("acknowledged", "redelivery after a taker's SIGKILL: median <= one sleep slice (100 ms)", "shmipc.ack_redelivery_median", null, GoalTest.AtMost, 100e6),
         new("oversubscribed", "queue 64 B 4 -> 4 on 2 cores >= 0.5x the 1 -> 1 of the same run", "shmipc.queue_64B_4p4c_throughput", "shmipc.oversubscribed_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
         new("oversubscribed", "queue 64 B 8 -> 8 on 2 cores >= 0.5x the 1 -> 1 of the same run", "shmipc.queue_64B_8p8c_throughput", "shmipc.oversubscribed_queue_64B_1p1c_throughput", GoalTest.AtLeast, 0.5),
         new("oversubscribed", "Pool(8) Map 1M >= 0.8x Pool(2)'s (same run, per repetition)", "shmipc.pool8_per_pool2_map_1M", null, GoalTest.AtLeast, 0.8),
@@ -220,6 +243,13 @@ internal static class Catalog
         new("oversubscribed", "Pool(8) Apply rtt p50 / Pool(2)'s (reported)", "shmipc.pool8_apply_rtt_median", "shmipc.pool2_apply_rtt_beside_pool8_median", GoalTest.AtLeast, 0, Paired: "pair.pool8_apply_per_pool2"),
         new("oversubscribed", "Pool(8) Apply rtt p99 / Pool(2)'s (reported)", "shmipc.pool8_apply_rtt_p99", "shmipc.pool2_apply_rtt_beside_pool8_p99", GoalTest.AtLeast, 0),
         new("oversubscribed", "Pool(8) Map 1M vs Python Pool(8).map (reported)", "shmipc.pool8_map_1M_throughput", "py.pool8_map_1M_throughput", GoalTest.AtLeast, 0),
+
+        new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 20x faster than Python Pool(2).map over numpy chunks", "py.pool2_map_numpy_chunks_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 20),
+        new("inplace", "MapInPlace 2^26 floats on Pool(2) >= 0.7x a single-threaded C loop (time: C / ShmIpc)", "c.loop_2p26_ms", "shmipc.pool2_map_in_place_ms", GoalTest.AtLeast, 0.7),
+        new("loans", "pipe 64 KiB loans, read in place >= 1.0x the best C ring's 64 KiB copy in + copy out", "shmipc.pipe_64KiB_loan_bandwidth", "c.best_spsc_64KiB_bandwidth", GoalTest.AtLeast, 1.0, Paired: "pair.pipe_64KiB_loan_per_c_best_spsc"),
+        new("loans", "pipe 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.pipe_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.pipe_64KiB_loan_per_c_memcpy_cold"),
+        new("loans", "queue 64 KiB loans, read in place >= 1.0x the best C ring's 64 KiB copy in + copy out", "shmipc.queue_64KiB_loan_bandwidth", "c.best_spsc_64KiB_bandwidth", GoalTest.AtLeast, 1.0, Paired: "pair.queue_64KiB_loan_per_c_best_spsc"),
+        new("loans", "queue 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.queue_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.queue_64KiB_loan_per_c_memcpy_cold"),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

@@ -223,6 +223,9 @@ internal sealed class HarnessContext
     /// <summary>The median of a figure, or null when it was not measured.</summary>
     public double? ValueOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure().Value : null;
 
+    /// <summary>The last value recorded for a figure (the run just measured), or null when it was not measured.</summary>
+    public double? LastOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.Last : null;
+
     /// <summary>A figure (median, min, max, runs), or null when it was not measured.</summary>
     public Figure? FigureOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.ToFigure() : null;
 }

@@ -21,6 +21,9 @@ internal static class ScenarioRegistry
         new OversubscribedScenario(),
         new AsyncScenario(),
         new LargeMessageScenario(),
+        new InPlaceScenario(),
+        new LoanScenario(),
+        new AcknowledgedScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);

@@ -42,6 +42,7 @@ internal static class ChildHost
         s_displayName = args[4];
         s_parentPid = parent.Pid;
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
+        ShmQueueContract.LeaveSweepsToParent(); // the parent sweeps when a child ends and every interval; 200 children listing /dev/shm on connect made pool start super-linear
 
         try
         {

@@ -144,10 +144,18 @@ internal sealed record ResolvedTarget(MethodInfo Method, object? Instance)
         _ => typeof(ValueTuple<,,,,,,>),
     };
 
-    /// <summary>The parameter's type for one parameter; <c>ValueTuple&lt;...&gt;</c> of them for two to seven; null for none.</summary>
+    /// <summary>
+    /// The parameter's type for one parameter; <c>ValueTuple&lt;...&gt;</c> of them for two to seven; null for none, and for a
+    /// method that takes a span (a <see cref="ShmSpanAction{T}"/> of ForEachChunk: its arguments never cross as one message).
+    /// </summary>
     internal static Type? WireArgumentTypeOrNull(MethodInfo method)
     {
         ParameterInfo[] parameters = method.GetParameters();
+        if (parameters.Any(static p => p.ParameterType.IsByRefLike))
+        {
+            return null;
+        }
+
         return parameters.Length switch
         {
             0 => null,

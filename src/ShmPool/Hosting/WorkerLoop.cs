@@ -16,6 +16,7 @@ internal sealed class WorkerLoop
     private readonly List<(int Index, Exception Error)> _rawErrors = new();
     private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
+    private readonly InPlaceRunner _inPlace = new();
 
     public WorkerLoop(ChildChannel channel)
     {
@@ -86,6 +87,7 @@ internal sealed class WorkerLoop
                     break;
                 case MessageKind.Chunk:
                 case MessageKind.RawChunk:
+                case MessageKind.InPlaceChunk:
                     // A span in the worker only when the caller sent its trace and someone here listens (an initializer
                     // may set up OpenTelemetry): a child of the caller's span, in the caller's trace.
                     using (Activity? activity = _traceParent is null || !ShmTelemetry.ActivitySource.HasListeners()
@@ -97,9 +99,13 @@ internal sealed class WorkerLoop
                         {
                             RunChunk(ref reader, serializer);
                         }
-                        else
+                        else if (kind == MessageKind.RawChunk)
                         {
                             RunRawChunk(ref reader);
+                        }
+                        else
+                        {
+                            _inPlace.Run(ref reader, _writer, _functions, _unresolvable);
                         }
                     }
 

@@ -33,6 +33,12 @@ internal abstract class PoolChunk
     /// <summary>Times it was sent again after its worker crashed.</summary>
     public int Retries { get; set; }
 
+    /// <summary>
+    /// Times it is sent again after crashes whatever <see cref="ShmPoolOptions.TaskRetries"/> says: 0, but more for a chunk
+    /// that may safely run twice (an in-place chunk writes the same output slots again).
+    /// </summary>
+    public virtual int CrashRetries => 0;
+
     /// <summary>Why it is being stopped (cancel, timeout) while its worker is being killed; null otherwise.</summary>
     public Exception? StopReason { get; set; }
 

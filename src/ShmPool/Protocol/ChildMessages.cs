@@ -20,6 +20,8 @@ namespace ShmIpc.Protocol;
 ///  Stop                                              outcome = 0, value bytes | 1, error
 ///  RawChunk chunk id, function id, n, args block      RawResults chunk id, n, result size, results block,
 ///                                                               error count, error count x (index, error)
+///  InPlaceChunk chunk id, function id, input, output?, InPlaceResults chunk id, 0 | 1, index, error
+///               start, n        (array = name, token)
 /// error = type name, message, stack trace (the child's exception, ToString of inner ones in the stack)
 /// RawChunk/RawResults: a one-argument function whose argument and result are unmanaged, under the default
 /// serializer; the blocks hold the n values back to back (a failed item's slot is zeros).
@@ -36,11 +38,17 @@ internal enum MessageKind : byte
 
     /// <summary>The caller's span (a W3C trace id) of the chunk that follows: the worker's span of it is a child.</summary>
     Trace = 7,
+
+    /// <summary>A MapInPlace or ForEachChunk chunk: bounds over shared arrays named in the message (see ShmPool.InPlace.cs).</summary>
+    InPlaceChunk = 8,
     Ready = 10,
     Returned = 11,
     Results = 12,
     InitFailed = 13,
     RawResults = 14,
+
+    /// <summary>An <see cref="InPlaceChunk"/> is done (its values are in the output array), or failed at an index.</summary>
+    InPlaceResults = 15,
 }
 
 /// <summary>What a child reports about an exception: enough to rebuild a <see cref="ShmRemoteException"/>.</summary>

@@ -45,6 +45,14 @@ internal static class ShmQueueContract
     /// </summary>
     public static void ChildEnded() => StaleSweeper.Poke(force: true);
 
+    /// <summary>
+    /// This process is a child whose parent sweeps for it (it pokes the sweeper whenever a child ends, and sweeps
+    /// periodically as any ShmIpc process does): the child's own creates and opens stop starting automatic sweeps. With
+    /// hundreds of workers each listing <c>/dev/shm</c> on connect, that listing was the super-linear term of pool start.
+    /// <see cref="ShmMaintenance.RemoveStaleSegments"/> still sweeps when asked.
+    /// </summary>
+    public static void LeaveSweepsToParent() => StaleSweeper.Disabled = true;
+
     /// <summary>Opens, in the receiving process, the pipe end another process handed over with <see cref="ShmConnection.Share"/>.</summary>
     public static ShmConnection AcquireHandover(string token) => ShmConnection.AcquireHandover(token);
 

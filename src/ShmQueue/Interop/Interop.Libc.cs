@@ -101,6 +101,20 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
+    // Raw descriptors for the liveness check's read of /proc/PID/stat (no SafeHandle, no path string: it runs every
+    // 5 ms in waiters and must allocate nothing).
+    public const int O_RDONLY = 0;
+    public const int O_CLOEXEC = 0x80000; // Linux
+
+    [LibraryImport(LibraryName, EntryPoint = "open", SetLastError = true)]
+    public static partial int Open(byte* path, int flags);
+
+    [LibraryImport(LibraryName, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport(LibraryName, EntryPoint = "close")]
+    public static partial int Close(int fd);
+
     [LibraryImport(LibraryName, EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();
 

@@ -13,6 +13,9 @@ namespace ShmIpc.Layout;
 ///  12      4     RecordAlignment  creator, once (32)              all (validated on open)
 ///  16      4     Shutdown         CAS by any process, only upward: 0 open, 1 shut down (drain), 2 shut down
 ///                                 immediately; never reset       acquire (validated &lt;= 2 on open)
+///  20      4     Features         creator, once: bit 0 acknowledged (QueueDescriptor.Deliveries.cs)  all (unknown bits refused)
+///  24      4     MaxDeliveries    creator, once: 0 unlimited      consumers of an acknowledged queue
+///  264     8     Redeliveries     atomic add by whoever releases a taken record (acknowledged queues)   acquire
 ///  128     8     Tail             CAS by producers (claimer or helper)   acquire
 ///  256     8     ReadPosition     CAS by consumers (claimer or helper)   acquire
 ///  384     8     Head             reclaim-lock holder, release    acquire
@@ -48,7 +51,7 @@ namespace ShmIpc.Layout;
 /// Claim = ~x, State = (tag(x) &lt;&lt; 32) | 0, Reader = ~x, ProducerIdentity = 0. Position-specific
 /// stamps make every CAS fail for a process acting on a stale position (no ABA).
 /// </summary>
-internal static unsafe class QueueDescriptor
+internal static unsafe partial class QueueDescriptor
 {
     public const int ControlSize = 768;
 
@@ -217,6 +220,12 @@ internal static unsafe class QueueDescriptor
         if (alignment != RecordAlignment)
         {
             return $"record alignment {alignment}, expected {RecordAlignment}";
+        }
+
+        string? features = ValidateFeatures(control);
+        if (features is not null)
+        {
+            return features;
         }
 
         int shutdown = MappedAtomics.ReadInt32Acquire(control + ShutdownOffset);

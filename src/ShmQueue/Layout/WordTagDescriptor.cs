@@ -12,6 +12,8 @@ namespace ShmIpc.Layout;
 /// | start time, low 32 bits          | pid (27 bits)               |00001|  identity
 /// | random nonce (59 bits)                                         |00010|  handover (token not yet used)
 /// | 0                                                              |00011|  shared pipe end (holders listed apart)
+/// | 0                 | deliveries so far (27 bits)                |00100|  released queue record (acknowledged queue)
+/// | position tag      | deliveries begun (27 bits)                 |00101|  delivery count of a queue record
 /// | ~position (position is 32-aligned, so these bits are 11111)    |11111|  free stamp of a queue record
 /// +----------------------------------------------------------------+-----+
 /// </code>
@@ -30,6 +32,12 @@ internal static class WordTagDescriptor
 
     /// <summary>The whole word of a shared pipe end's Owner: tag 00011, nothing else.</summary>
     public const ulong SharedOwnerWord = 3;
+
+    /// <summary>A queue record's Reader word once its taker let go of it unacked (QueueDescriptor.Deliveries.cs).</summary>
+    public const ulong ReleasedTag = 4;
+
+    /// <summary>A queue record's Deliveries word (QueueDescriptor.Deliveries.cs).</summary>
+    public const ulong DeliveriesTag = 5;
 
     /// <summary>The tag of a free stamp (the complement of a 32-aligned position).</summary>
     public const ulong FreeStampTag = 0x1F;

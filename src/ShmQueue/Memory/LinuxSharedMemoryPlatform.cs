@@ -197,31 +197,57 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
     /// Called by waiters before each sleep slice: it reads /proc/PID/stat into a stack buffer and parses it
     /// in place, so a waiter's health checks allocate (almost) nothing.
     /// </remarks>
-    public ulong? GetProcessStartTime(int pid)
+    public unsafe ulong? GetProcessStartTime(int pid)
     {
-        Span<byte> buffer = stackalloc byte[1024];
-        int length;
-        try
+        // "/proc/<pid>/stat\0" built on the stack, read with open/pread/close: waiters call this every few milliseconds
+        // for each peer, and a path string plus a SafeFileHandle per call was the only allocation of a steady-state wait.
+        byte* path = stackalloc byte[32];
+        int at = 0;
+        foreach (byte b in "/proc/"u8)
         {
-            using SafeFileHandle handle = File.OpenHandle($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat", FileMode.Open, FileAccess.Read);
-            length = RandomAccess.Read(handle, buffer, 0);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
-        }
-        catch (IOException e) when (e.HResult == 3 /* ESRCH: it exited while we read */)
-        {
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Out of descriptors, hidepid, another pid namespace...: we cannot tell, so we must not
-            // declare it dead (that would skip a live producer's record or break a live lock).
-            return SharedMemoryPlatform.UnknownStartTime;
+            path[at++] = b;
         }
 
-        return ParseStartTime(buffer[..length]);
+        if (!System.Buffers.Text.Utf8Formatter.TryFormat(pid, new Span<byte>(path + at, 12), out int digits))
+        {
+            return null;
+        }
+
+        at += digits;
+        foreach (byte b in "/stat"u8)
+        {
+            path[at++] = b;
+        }
+
+        path[at] = 0;
+        int fd = Interop.Libc.Open(path, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+
+            // Out of descriptors, hidepid, another pid namespace...: we cannot tell, so we must not declare it dead
+            // (that would skip a live producer's record or break a live lock).
+            return errno == Interop.Libc.ENOENT ? null : SharedMemoryPlatform.UnknownStartTime;
+        }
+
+        byte* buffer = stackalloc byte[1024];
+        nint length;
+        try
+        {
+            length = Interop.Libc.Pread(fd, buffer, 1024, 0);
+        }
+        finally
+        {
+            _ = Interop.Libc.Close(fd);
+        }
+
+        if (length < 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return errno == Interop.Libc.ESRCH ? null : SharedMemoryPlatform.UnknownStartTime; // ESRCH: it exited while we read
+        }
+
+        return ParseStartTime(new ReadOnlySpan<byte>(buffer, (int)length));
     }
 
     /// <summary>

@@ -26,6 +26,15 @@ internal static class StaleSweeper
     private static readonly TimeSpan s_orphanAge = TimeSpan.FromSeconds(2);
 
     private static long s_nextSweep;
+    private static volatile bool s_disabled;
+
+    /// <summary>True in a child whose parent sweeps for it (<see cref="Internal.ShmQueueContract.LeaveSweepsToParent"/>): pokes start nothing.</summary>
+    public static bool Disabled
+    {
+        get => s_disabled;
+        set => s_disabled = value;
+    }
+
     private static int s_running;
     private static int s_again;
 
@@ -36,6 +45,11 @@ internal static class StaleSweeper
     /// </summary>
     public static void Poke(bool force = false)
     {
+        if (s_disabled)
+        {
+            return;
+        }
+
         long now = Stopwatch.GetTimestamp();
         if (!force && now < Volatile.Read(ref s_nextSweep))
         {

@@ -209,6 +209,56 @@ internal sealed unsafe class SpscRing
         return true;
     }
 
+    // ------------------------------------------------------------------ loans
+
+    /// <summary>Producer: bytes of padding in front of the record lent by <see cref="TryBeginLoan"/> (0 or up to the end).</summary>
+    private long _loanPadding;
+
+    /// <summary>
+    /// Reserves room for a record of <paramref name="maxLength"/> payload bytes after Tail and lends its payload bytes
+    /// (<paramref name="payload"/>), or returns false when it does not fit now. Nothing is written: the bytes lie
+    /// beyond Tail, invisible, until <see cref="CommitLoan"/> (abandoning needs no step at all). The caller holds the
+    /// producer's turn until then and has checked <c>maxLength &lt;= MaxMessageLength</c>.
+    /// </summary>
+    public bool TryBeginLoan(int maxLength, out byte* payload)
+    {
+        long recordSize = SpscRingDescriptor.RecordSize(maxLength);
+        long tail = _tail;
+        long index = tail & _mask;
+        long toEnd = _capacity - index;
+        long required = recordSize <= toEnd ? recordSize : toEnd + recordSize;
+        if (tail + required - _headCache > _capacity && !RefreshHead(tail, required))
+        {
+            payload = null;
+            return false;
+        }
+
+        _loanPadding = recordSize <= toEnd ? 0 : toEnd;
+        payload = (_loanPadding == 0 ? _data + index : _data) + SpscRingDescriptor.RecordHeaderLength;
+        return true;
+    }
+
+    /// <summary>
+    /// Writes the lent record's header for <paramref name="length"/> bytes (at most the loan's), with the padding
+    /// before it if the loan needed one, and publishes it like <see cref="TryWrite"/>. A shorter length simply makes
+    /// a shorter record: Tail, the commit point, moves past only what the record uses.
+    /// </summary>
+    public void CommitLoan(int length)
+    {
+        long tail = _tail;
+        byte* record = _data + (tail & _mask);
+        if (_loanPadding != 0)
+        {
+            WriteHeader(record, (int)(_loanPadding - SpscRingDescriptor.RecordHeaderLength), SpscRingDescriptor.PaddingType);
+            record = _data;
+        }
+
+        WriteHeader(record, length, SpscRingDescriptor.MessageType);
+        _tail = tail + _loanPadding + SpscRingDescriptor.RecordSize(length);
+        Publish();
+        AssertInvariants();
+    }
+
     // ------------------------------------------------------------ staging (deferred sends)
 
     /// <summary>Records staged by <see cref="TryStage"/>, laid out as in the ring, not yet copied into it (process-local).</summary>

@@ -84,6 +84,57 @@ internal sealed unsafe class WaitSignal
         }
     }
 
+    /// <summary>
+    /// <see cref="Notify"/> for a change that one waiter can use (one message enqueued): takes one registration and posts
+    /// once, instead of waking every sleeper to find one message. With 8 consumers asleep on 2 cores, waking all of them
+    /// for each message cost the producer 8 futex wakes and the machine 7 useless context switches per message.
+    /// </summary>
+    /// <remarks>
+    /// Design: each publication of a message wakes one registered sleeper, so k messages published while k sleepers are
+    /// registered wake k of them; a woken sleeper that finds the message taken (a spinner won) registers again, and the
+    /// message was consumed anyway: nothing is stranded. A registration left by a dead sleeper absorbs one wake (its post
+    /// stays in the semaphore and lets the next sleeper return at once and re-check): a live sleeper is late by at most one
+    /// sleep slice, once. A caller that publishes something many waiters need (shutdown, a skipped record with messages
+    /// behind it, a consumer that leaves a message it could not take) uses <see cref="Notify"/>. Peers that always wake
+    /// everyone (LAYOUT.md §4 allows both) stay compatible: both settle each registration exactly once.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void NotifyOne()
+    {
+        // Full fence: as in Notify.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref *_sleepers) != 0)
+        {
+            WakeOneSleeper();
+        }
+    }
+
+    /// <summary>Whether a waiter is registered (a plain read: a hint for passing a wake on, not a fence of the protocol).</summary>
+    public bool HasSleepers => Volatile.Read(ref *_sleepers) > 0;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WakeOneSleeper()
+    {
+        int current = Volatile.Read(ref *_sleepers);
+        while (current > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref *_sleepers, current - 1, current);
+            if (seen == current)
+            {
+                _semaphore.Post();
+                return;
+            }
+
+            current = seen;
+        }
+
+        if (current < 0)
+        {
+            // Another process wrote a negative count: wake-all clamps it back to 0.
+            WakeSleepers();
+        }
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void WakeSleepers()
     {
@@ -171,7 +222,10 @@ internal sealed unsafe class WaitSignal
         }
 
         long start = Stopwatch.GetTimestamp();
-        long spinEnd = start + (long)(strategy.SpinDuration.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
+
+        // More runnable threads than cores: spin about as long as a sleep and a wake cost, no longer (MachineLoad).
+        TimeSpan budget = MachineLoad.SpinBudget(strategy.SpinDuration, start);
+        long spinEnd = start + (long)(budget.Ticks * (Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond));
         if (spinEnd > deadline)
         {
             spinEnd = deadline;
