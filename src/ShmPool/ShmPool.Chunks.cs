@@ -111,12 +111,6 @@ public sealed partial class ShmPool
                 writer.WriteLengthPrefixed((_serializer, f.ArgumentType, (object?)item), static (s, w) => s._serializer.Serialize(s.ArgumentType, s.Item3, w));
             }
         }
-
-        if (writer.Length > ChildChannel.MaxMessageLength)
-        {
-            throw new ArgumentException($"A chunk of {items.Length} items encodes to {writer.Length} bytes, more than a worker's pipe carries in one message " +
-                $"({ChildChannel.MaxMessageLength}). Use a smaller chunk size.", nameof(items));
-        }
     }
 
     /// <summary>The writer MakeChunk encodes chunks with on this thread (they are copied out, so it is reused).</summary>

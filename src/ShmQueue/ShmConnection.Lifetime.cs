@@ -45,6 +45,7 @@ public sealed unsafe partial class ShmConnection
         _segment = segment;
         _end = end;
         _maxMessageLength = geometry.MaxMessageLength;
+        _sides = new SideSegments.SideSegmentCache(segment, options.Trust, options.MaxLargeMessageLength);
         _strategy = options.WaitStrategy;
         _logger = options.Logger;
         _unlinkOnDispose = unlinkOnDispose;
@@ -492,6 +493,7 @@ public sealed unsafe partial class ShmConnection
             semaphore.Dispose();
         }
 
+        _sides.Dispose();
         _segment.Dispose();
     }
 

@@ -250,7 +250,7 @@ public sealed unsafe partial class ShmConnection
 
     /// <summary>The send ring is full: waits for space, the peer's end, disposal or the deadline.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WaitAndWrite(SpscRing ring, ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
+    private bool WaitAndWrite(SpscRing ring, ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken, int type = SpscRingDescriptor.MessageType)
     {
         if (deadline == NoWait)
         {
@@ -279,7 +279,7 @@ public sealed unsafe partial class ShmConnection
                 return false;
             }
 
-            if (ring.TryWrite(message))
+            if (ring.TryWrite(message, type: type))
             {
                 return true;
             }

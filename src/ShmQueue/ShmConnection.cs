@@ -160,12 +160,13 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
         }
     }
 
-    private bool SendCore(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken, bool defer = false)
+    private bool SendCore(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken, bool defer = false,
+        int type = Layout.SpscRingDescriptor.MessageType)
     {
         SpscRing ring = _sendRing ?? ThrowCannotSend();
-        if (message.Length > _maxMessageLength)
+        if (message.Length > _maxMessageLength && type == Layout.SpscRingDescriptor.MessageType)
         {
-            ThrowTooLong(message.Length);
+            return SendLarge(message, deadline, cancellationToken);
         }
 
         if (!EnterSend(deadline, cancellationToken))
@@ -217,7 +218,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             // A deferred message written directly is published anyway once a quarter of the ring is pending: the
             // receiver, which may be spinning on an empty ring meanwhile, never waits for more than that.
             bool publish = !defer || ring.UnpublishedBytes >= ring.Capacity / 4;
-            if (!ring.TryWrite(message, publish))
+            if (!ring.TryWrite(message, publish, type))
             {
                 if (ring.HasUnpublished)
                 {
@@ -234,7 +235,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                     ReleaseReceivedSpace();
                 }
 
-                if (!WaitAndWrite(ring, message, deadline, cancellationToken))
+                if (!WaitAndWrite(ring, message, deadline, cancellationToken, type))
                 {
                     return false;
                 }
@@ -317,7 +318,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 return false;
             }
 
-            length = ring.PeekedLength;
+            length = ring.PeekedIsSide ? SideLength(ring.PeekedPayload) : ring.PeekedLength;
             if (length > reader.MaxLength)
             {
                 if (!throwIfTooLarge)
@@ -330,7 +331,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
             try
             {
-                result = reader.Read(ring.PeekedPayload);
+                result = ring.PeekedIsSide ? ReadSide<TReader, TResult>(ref reader, ring.PeekedPayload) : reader.Read(ring.PeekedPayload);
             }
             finally
             {
@@ -435,7 +436,14 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, payload.Length);
                 try
                 {
-                    handler(payload, state);
+                    if (ring.PeekedIsSide)
+                    {
+                        HandleSide(handler, state, payload);
+                    }
+                    else
+                    {
+                        handler(payload, state);
+                    }
                 }
                 finally
                 {
@@ -505,9 +513,6 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
     private static SpscRing ThrowCannotReceive() =>
         throw new InvalidOperationException("This end of a one-way pipe only sends (the creator's end receives, the connector's end sends).");
 
-    [DoesNotReturn]
-    private void ThrowTooLong(int length, string paramName = "message") =>
-        throw new ArgumentException($"The message is {length} bytes; pipe '{Name}' carries at most {_maxMessageLength}. Nothing was sent.", paramName);
 
     [DoesNotReturn]
     private static void ThrowBufferTooSmall(int length, int bufferLength, string paramName = "buffer") =>

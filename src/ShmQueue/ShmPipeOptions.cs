@@ -24,6 +24,13 @@ public sealed class ShmPipeOptions : ShmObjectOptions
     public int? MaxMessageLength { get; set; }
 
     /// <summary>
+    /// The longest message this end sends or accepts, in bytes. A message longer than <see cref="MaxMessageLength"/> goes
+    /// through a side segment of its own (one copy in, read in place); this caps how much shared memory one message may
+    /// take. Default: <see cref="Array.MaxLength"/>. Not stored in the pipe: each end sets its own.
+    /// </summary>
+    public int MaxLargeMessageLength { get; set; } = Array.MaxLength;
+
+    /// <summary>
     /// True (default): both ends send and receive. False: one direction only, as Python's
     /// <c>Pipe(duplex=False)</c>: the creator's end only receives and the connector's end only sends.
     /// Only <see cref="ShmPipe.Create"/> uses it.
@@ -48,5 +55,14 @@ public sealed class ShmPipeOptions : ShmObjectOptions
         }
 
         ValidateCommon();
+        ValidateLarge();
+    }
+
+    internal void ValidateLarge()
+    {
+        if (MaxLargeMessageLength < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLargeMessageLength), MaxLargeMessageLength, "The largest message length must not be negative.");
+        }
     }
 }

@@ -164,6 +164,11 @@ public sealed unsafe partial class ShmQueue
             return false;
         }
 
+        if (lease.Kind == QueueDescriptor.KindSide)
+        {
+            DropSideRecord(lease);
+        }
+
         delivery = new ShmDelivery(this, lease, count);
         return true;
     }

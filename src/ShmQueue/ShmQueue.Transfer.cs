@@ -14,12 +14,12 @@ public sealed unsafe partial class ShmQueue
 {
     /// <summary>Writes the message: true when written, false when the ring is full; throws when the queue is shut down.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryEnqueueCore(ReadOnlySpan<byte> message)
+    private bool TryEnqueueCore(ReadOnlySpan<byte> message, uint kind = QueueDescriptor.KindMessage)
     {
-        WriteStatus status = _ring.TryWrite(message);
+        WriteStatus status = _ring.TryWrite(message, kind);
         if (status == WriteStatus.Full)
         {
-            status = TryEnqueueAfterReclaim(message);
+            status = TryEnqueueAfterReclaim(message, kind);
         }
 
         if (status != WriteStatus.Written)
@@ -39,7 +39,7 @@ public sealed unsafe partial class ShmQueue
 
     /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message)
+    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message, uint kind)
     {
         if (!Reclaim())
         {
@@ -52,7 +52,7 @@ public sealed unsafe partial class ShmQueue
             RepairReclaim();
         }
 
-        return _ring.TryWrite(message);
+        return _ring.TryWrite(message, kind);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -70,26 +70,36 @@ public sealed unsafe partial class ShmQueue
 
     private bool EnqueueWaiting(ReadOnlySpan<byte> message, long deadline, CancellationToken cancellationToken)
     {
-        CheckLength(message.Length);
+        if (message.Length > _ring.MaxMessageLength)
+        {
+            return EnqueueLarge(message, deadline, cancellationToken);
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         Enter();
         try
         {
-            while (!TryEnqueueCore(message))
-            {
-                var condition = new SpaceCondition(this, message.Length);
-                if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
-                {
-                    return TryEnqueueCore(message);
-                }
-            }
-
-            return true;
+            return WriteWaiting(message, QueueDescriptor.KindMessage, deadline, cancellationToken);
         }
         finally
         {
             Exit();
         }
+    }
+
+    /// <summary>Writes a record of <paramref name="kind"/>, waiting for space until <paramref name="deadline"/> (inside Enter/Exit).</summary>
+    private bool WriteWaiting(ReadOnlySpan<byte> record, uint kind, long deadline, CancellationToken cancellationToken)
+    {
+        while (!TryEnqueueCore(record, kind))
+        {
+            var condition = new SpaceCondition(this, record.Length);
+            if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
+            {
+                return TryEnqueueCore(record, kind);
+            }
+        }
+
+        return true;
     }
 
 
@@ -168,7 +178,7 @@ public sealed unsafe partial class ShmQueue
 
         try
         {
-            result = reader.Read(lease.Payload);
+            result = ReadPayload<TReader, TResult>(ref reader, lease);
         }
         finally
         {

@@ -54,6 +54,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
+    private readonly SideSegments.SideSegmentCache _sides;
     private readonly bool _acknowledged;
     private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
@@ -72,6 +73,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
+        _sides = new SideSegments.SideSegmentCache(segment, options.Trust, options.MaxLargeMessageLength);
         _acknowledged = _ring.IsAcknowledged;
         _deadLetterOptions = options;
         ShmMetrics.Track(this);
@@ -95,7 +97,10 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>The ring's size in bytes.</summary>
     public long Capacity => _ring.Capacity;
 
-    /// <summary>The longest message accepted, in bytes.</summary>
+    /// <summary>
+    /// The longest message carried in the ring itself, in bytes. Longer ones (up to <see cref="ShmQueueOptions.MaxLargeMessageLength"/>)
+    /// are accepted too: each goes through a side segment (copied in once, read in place by the consumer).
+    /// </summary>
     public int MaxMessageLength => _ring.MaxMessageLength;
 
     /// <summary>
@@ -261,10 +266,15 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     // ---- Enqueue ----------------------------------------------------------------------------------
 
     /// <summary>Appends a message without waiting. False when the queue is full.</summary>
-    /// <exception cref="ArgumentException">The message is longer than <see cref="MaxMessageLength"/>; nothing was written.</exception>
+    /// <exception cref="ArgumentException">The message is longer than <see cref="ShmQueueOptions.MaxLargeMessageLength"/>; nothing was written.</exception>
+    /// <exception cref="IOException">The message is longer than <see cref="MaxMessageLength"/> and the shared memory for it cannot be allocated; nothing was written.</exception>
     public bool TryEnqueue(ReadOnlySpan<byte> message)
     {
-        CheckLength(message.Length);
+        if (message.Length > _ring.MaxMessageLength)
+        {
+            return EnqueueLarge(message, WaitSignal.DeadlineFrom(TimeSpan.Zero), CancellationToken.None);
+        }
+
         Enter();
         try
         {
@@ -476,6 +486,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             _segment.Unlink();
         }
 
+        _sides.Dispose();
         _dataSemaphore.Dispose();
         _spaceSemaphore.Dispose();
         _segment.Dispose();
@@ -513,7 +524,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     {
         if (length > _ring.MaxMessageLength)
         {
-            ThrowTooLong(length, "message");
+            CheckLargeLength(length);
         }
     }
 
@@ -523,9 +534,6 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(ShmQueue), $"Queue '{Name}' has been disposed.");
 
-    [DoesNotReturn]
-    private void ThrowTooLong(int length, string paramName) =>
-        throw new ArgumentException($"A message of {length} bytes is longer than queue '{Name}' accepts ({_ring.MaxMessageLength} bytes); nothing was written.", paramName);
 
     [DoesNotReturn]
     private void ThrowTooLarge(int length, int room, string paramName) =>

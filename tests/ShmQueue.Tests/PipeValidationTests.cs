@@ -10,10 +10,12 @@ public sealed class PipeValidationTests
     [TestMethod]
     public void An_oversized_message_is_refused_before_anything_is_written()
     {
-        using var pair = new PipePair("oversize");
+        // Longer than MaxMessageLength goes through a side segment (PipeLargeMessageTests); longer than MaxLargeMessageLength is refused.
+        const int Limit = (ShmPipeOptions.DefaultCapacity / 4) + 100;
+        using var pair = new PipePair("oversize", new ShmPipeOptions { MaxLargeMessageLength = Limit });
         using var view = new PipeFileView(pair.Name);
         long tail = view.Tail(1);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new byte[pair.A.MaxMessageLength + 1]));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => pair.A.Send(new byte[Limit + 1]));
         StringAssert.Contains(e.Message, pair.Name);
         Assert.AreEqual(tail, view.Tail(1), "tail unchanged");
         Assert.IsFalse(pair.B.Poll(TimeSpan.Zero), "nothing arrived");

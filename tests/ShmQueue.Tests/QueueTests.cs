@@ -178,9 +178,10 @@ public sealed class QueueTests
     [TestMethod]
     public void An_oversized_message_is_refused_and_nothing_is_written()
     {
-        using ShmQueue queue = NewQueue(4096, 100);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => queue.TryEnqueue(new byte[101]));
-        StringAssert.Contains(e.Message, "101 bytes");
+        // Longer than MaxMessageLength goes through a side segment (LargeMessageTests); longer than MaxLargeMessageLength is refused.
+        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q"), new ShmQueueOptions { Capacity = 4096, MaxMessageLength = 100, MaxLargeMessageLength = 150 });
+        var e = Assert.ThrowsExactly<ArgumentException>(() => queue.TryEnqueue(new byte[151]));
+        StringAssert.Contains(e.Message, "151 bytes");
         StringAssert.Contains(e.Message, queue.Name);
         Assert.AreEqual(0, queue.Count);
         Assert.IsFalse(queue.TryDequeue(out _));

@@ -37,6 +37,7 @@ namespace ShmIpc.TestHost
             RegisterInterop();
             RegisterSharedPipe();
             RegisterSync();
+            RegisterLarge();
             RegisterLoans();
             RegisterAcknowledged();
         }
@@ -53,6 +54,7 @@ namespace ShmIpc.TestHost
         static partial void RegisterSharedPipe();
         static partial void RegisterSync();
 
+        static partial void RegisterLarge();
         static partial void RegisterLoans();
         static partial void RegisterAcknowledged();
 

@@ -91,6 +91,11 @@ internal static partial class ChildRoles
                     return awaited;
                 }
 
+                if (LargeRoles.TryRun(role, args) is int large)
+                {
+                    return large;
+                }
+
                 if (LoanRoles.TryRun(role, args) is int loaned)
                 {
                     return loaned;

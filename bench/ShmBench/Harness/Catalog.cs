@@ -83,6 +83,11 @@ internal static class Catalog
         new("shmipc.array_2p24_write_sum_ms", "ms", "ShmArray<double> of 2^24 elements: written by this process, summed by another (first write to end of sum)"),
         new("shmipc.event_pingpong_spin_rtt_median", "ns", "The same with the default wait strategy (spin 50 us, then sleep)"),
 
+        // One 64 MiB message (issue 17, scenario large).
+        new("shmipc.queue_64MiB_message_ms", "ms", "One 64 MiB message through a Queue (side segment, reused), producer process -> consumer, read in place"),
+        new("py.queue_64MiB_message_ms", "ms", "Python multiprocessing.Queue, one 64 MiB bytes, producer process -> consumer"),
+        new("c.memcpy_64MiB_ms", "ms", "C: one memcpy of 64 MiB into memory written before"),
+
         // More processes than cores (issue 16, scenario oversubscribed).
         new("shmipc.ack_queue_64B_1p1c_throughput", "msg/s", "Acknowledged queue of 64 B messages, 1 -> 1 processes (pinned), Take + Ack per message"),
         new("shmipc.ack_plain_queue_64B_1p1c_throughput", "msg/s", "Plain queue of 64 B messages, 1 -> 1 (pinned), in the acknowledged scenario's run: what the acknowledged one is compared with"),
@@ -214,6 +219,9 @@ internal static class Catalog
         new("start", "Pool(64) start to all ready <= 1.5 x 64 x a single worker's start / cores", "shmipc.pool64_start_per_linear", null, GoalTest.AtMost, 1.5),
         new("start", "Pool(200) maps 1,000 items with nothing on standard error", "shmipc.pool200_stderr_bytes", null, GoalTest.AtMost, 0),
         new("start", "idle worker resident memory / a bare .NET console process's (reported)", "shmipc.worker_rss_mb", "dotnet.console_rss_mb", GoalTest.AtLeast, 0),
+
+        new("large", "64 MiB queue message >= 10x faster than Python multiprocessing.Queue", "py.queue_64MiB_message_ms", "shmipc.queue_64MiB_message_ms", GoalTest.AtLeast, 10),
+        new("large", "64 MiB queue message <= 1.5x one C memcpy of 64 MiB", "shmipc.queue_64MiB_message_ms", "c.memcpy_64MiB_ms", GoalTest.AtMost, 1.5),
 
         new("interop", "python peer pipe rtt beats multiprocessing.Pipe", "py.pipe_8B_rtt_median", "shmipc.interop_py_pipe_8B_rtt_median", GoalTest.Above, 1),
 

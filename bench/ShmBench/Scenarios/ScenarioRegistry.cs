@@ -20,6 +20,7 @@ internal static class ScenarioRegistry
         new SyncScenario(),
         new OversubscribedScenario(),
         new AsyncScenario(),
+        new LargeMessageScenario(),
         new InPlaceScenario(),
         new LoanScenario(),
         new AcknowledgedScenario(),

@@ -90,7 +90,7 @@ internal static unsafe class QueueReader
                 return atTail ? new Walk(depth, null) : Moved(control, head, depth, position);
             }
 
-            if (kind == QueueDescriptor.KindMessage)
+            if (kind != QueueDescriptor.KindPadding)
             {
                 uint status = (uint)state;
                 if (position >= read && status is QueueDescriptor.StateWriting or QueueDescriptor.StateCommitted)

@@ -109,11 +109,6 @@ internal sealed class WorkerLoop
                         }
                     }
 
-                    if (_writer.Length > ChildChannel.MaxMessageLength)
-                    {
-                        ReplaceWithTooLarge(message);
-                    }
-
                     if (!TrySend())
                     {
                         return 0;
@@ -226,27 +221,6 @@ internal sealed class WorkerLoop
         }
 
         _rawErrors.Clear();
-    }
-
-    /// <summary>The chunk's results do not fit in one message: every item fails, saying why and what to do.</summary>
-    private void ReplaceWithTooLarge(ReadOnlyMemory<byte> chunkMessage)
-    {
-        var reader = new MessageReader(chunkMessage);
-        _ = reader.ReadKind();
-        long chunkId = reader.ReadInt64();
-        _ = reader.ReadInt32();
-        int count = reader.ReadInt32();
-        int size = _writer.Length;
-        _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
-        _writer.WriteInt32(count);
-        var error = new RemoteError(typeof(InvalidOperationException).FullName!,
-            $"The results of this chunk of {count} items take {size} bytes, more than a worker's pipe carries in one message ({ChildChannel.MaxMessageLength}). Use a smaller chunk size.",
-            string.Empty);
-        for (int i = 0; i < count; i++)
-        {
-            _writer.WriteByte(1);
-            _writer.WriteError(error);
-        }
     }
 
     private bool TrySend()

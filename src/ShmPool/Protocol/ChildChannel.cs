@@ -48,7 +48,7 @@ internal sealed class ChildChannel : IDisposable
     /// <summary>Bytes of ring per direction: 4 MiB of /dev/shm address space each, only the pages used are backed.</summary>
     public const int Capacity = 4 << 20;
 
-    /// <summary>Messages up to this size (the most a ring of <see cref="Capacity"/> carries); larger chunks are refused with a message saying so.</summary>
+    /// <summary>Messages up to this size go through the ring; longer ones (a big argument, result or chunk) through a side segment each.</summary>
     public const int MaxMessageLength = Capacity / 2 - 8;
 
     /// <summary>
@@ -124,8 +124,10 @@ internal sealed class ChildChannel : IDisposable
 
             if (length > MaxReceiveBuffer)
             {
-                // Our pipes carry at most MaxMessageLength: a peer that sends more is not one of ours.
-                throw new InvalidDataException($"Pipe '{Name}' holds a message of {length} bytes, more than its {MaxMessageLength}-byte limit.");
+                // Longer than the ring (it came through a side segment): an array of its own, the buffer stays as it is.
+                bool got = _connection.TryReceive(out byte[] large, TimeSpan.Zero);
+                message = large;
+                return got;
             }
 
             // Longer than the buffer, left in the pipe: grow once (every message fits MaxReceiveBuffer) and take it now.

@@ -74,6 +74,12 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "sem_timedwait", SetLastError = true)]
     public static partial int SemTimedWait(SafeSemaphoreHandle sem, TimeSpec* absoluteRealTime);
 
+    public const int ENOSPC = 28;
+
+    /// <summary>Returns the error number itself (0 on success); errno is not set.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "posix_fallocate")]
+    public static partial int PosixFallocate(SafeFileHandle fd, long offset, long length);
+
     [LibraryImport(LibraryName, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(SafeFileHandle fd, int operation);
 

@@ -33,7 +33,8 @@ namespace ShmIpc.Layout;
 ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 /// +---------+-----------------------------------------------------+
 /// |  kind   |                length (27 bits)                     |  0  Claim (u64): free stamp ~p, or
-/// +---------+-----------------------------------------------------+      kind 1 message / 2 padding, length,
+/// +---------+-----------------------------------------------------+      kind 1 message / 2 padding / 3 side
+///                                                                          segment reference, length,
 /// |                         producer pid                          |  4   producer pid; CAS by the producer
 /// +---------------------------------------------------------------+
 /// |                         state                                 |  8  State (u64): low 32 bits state
@@ -85,6 +86,9 @@ internal static unsafe partial class QueueDescriptor
 
     public const uint KindMessage = 1;
     public const uint KindPadding = 2;
+
+    /// <summary>A message whose payload lives in a side segment: the record holds only its reference (<see cref="SideSegmentDescriptor"/>).</summary>
+    public const uint KindSide = 3;
 
     public const uint StateWriting = 0;
     public const uint StateCommitted = 1;
@@ -139,10 +143,10 @@ internal static unsafe partial class QueueDescriptor
     {
         kind = KindOf(claim);
         length = LengthOf(claim);
-        if (kind == KindMessage)
+        if (kind is KindMessage or KindSide)
         {
             recordSize = RecordSize(length);
-            return length <= maxMessageLength && recordSize <= bytesToEnd;
+            return length <= (kind == KindMessage ? maxMessageLength : SideSegmentDescriptor.MaxRecordLength) && recordSize <= bytesToEnd;
         }
 
         recordSize = length;

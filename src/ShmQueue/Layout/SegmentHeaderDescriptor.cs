@@ -20,6 +20,9 @@ internal enum SegmentKind : uint
     Condition = 10,
     Barrier = 11,
 
+    /// <summary>The payload of one message too long for its queue's or pipe's ring (issue 17): see <see cref="SideSegmentDescriptor"/>.</summary>
+    SideMessage = 12,
+
     /// <summary>A bare segment with semaphores only (tests, the foundation demo).</summary>
     Raw = 0x7F,
 }

@@ -26,7 +26,7 @@ namespace ShmIpc.Layout;
 /// +---------------------------------------------------------------+
 /// |                         Length (int32)                        |  0
 /// +---------------------------------------------------------------+
-/// |                 Type (int32): 1 message, 2 padding            |  4
+/// |   Type (int32): 1 message, 2 padding, 3 side segment reference |  4
 /// +---------------------------------------------------------------+
 /// |                     Payload: Length bytes                    ...  8
 /// ...       then 0-7 bytes of filler up to the next multiple of 8   |
@@ -61,6 +61,9 @@ internal static class SpscRingDescriptor
 
     public const int MessageType = 1;
     public const int PaddingType = 2;
+
+    /// <summary>A message whose payload lives in a side segment: the record holds its reference (<see cref="SideSegmentDescriptor"/>).</summary>
+    public const int SideType = 3;
 
     /// <summary>The smallest ring: big enough that the default maximum message is useful.</summary>
     public const int MinCapacity = 1024;

@@ -13,6 +13,10 @@ internal interface ISharedMemoryPlatform
     /// <exception cref="IOException">The file exists already.</exception>
     FileStream CreateSegmentFile(string osName, bool groupAccess);
 
+    /// <summary>Allocates the memory of the first <paramref name="length"/> bytes of a segment file now (posix_fallocate).</summary>
+    /// <exception cref="IOException">There is not enough shared memory; the message names the file and the size.</exception>
+    void Reserve(FileStream segmentFile, long length);
+
     /// <summary>Opens the backing file of an existing segment for reading and writing.</summary>
     /// <exception cref="FileNotFoundException">No such segment.</exception>
     FileStream OpenSegmentFile(string osName);

@@ -90,6 +90,21 @@ internal sealed class LinuxSharedMemoryPlatform : ISharedMemoryPlatform
         return HoldSharedLock(stream, osName);
     }
 
+    public void Reserve(FileStream segmentFile, long length)
+    {
+        int error;
+        do
+        {
+            error = Interop.Libc.PosixFallocate(segmentFile.SafeFileHandle, 0, length);
+        }
+        while (error == Interop.Libc.EINTR);
+
+        if (error != 0)
+        {
+            throw new IOException($"Could not allocate {length} bytes of shared memory for '{segmentFile.Name}' (posix_fallocate: errno {error}{(error == Interop.Libc.ENOSPC ? ", /dev/shm is full" : "")}).");
+        }
+    }
+
     public FileStream OpenSegmentFile(string osName) =>
         HoldSharedLock(new FileStream(PathOf(osName), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete), osName);
 

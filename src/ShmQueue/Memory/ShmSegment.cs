@@ -80,6 +80,12 @@ internal sealed unsafe class ShmSegment : IDisposable
         try
         {
             stream.SetLength(total);
+            if (kind == SegmentKind.SideMessage)
+            {
+                // Its pages are taken now, so a full /dev/shm is an IOException here and never a SIGBUS on a later write.
+                platform.Reserve(stream, total);
+            }
+
             MemoryMappedFile file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
             MemoryMappedViewAccessor view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.ReadWrite);
             segment = new ShmSegment(name, file, view, total, isCreator: true, platform)
@@ -351,7 +357,9 @@ internal sealed unsafe class ShmSegment : IDisposable
             return Removal.Kept;
         }
 
-        if (facts.Size < SegmentHeaderDescriptor.HeaderSize)
+        // A side segment's name says who made it, so one whose creator died before publishing its header is judged too.
+        bool orphan = SideSegments.SideSegment.IsCreatorDeadByName(osName, platform);
+        if (facts.Size < SegmentHeaderDescriptor.HeaderSize && !orphan)
         {
             reason = ShortReason;
             return Removal.Kept;
@@ -365,7 +373,8 @@ internal sealed unsafe class ShmSegment : IDisposable
 
         // The header first (it never changes once published; a creator that has not published it is alive or dead
         // either way), then the lock: a live creator is named as such, not as "busy".
-        reason = JudgeHeader(stream, platform, automatic, out int semaphores);
+        int semaphores = 0;
+        reason = facts.Size < SegmentHeaderDescriptor.HeaderSize ? null : JudgeHeader(stream, platform, automatic, out semaphores, orphan);
         if (reason is not null)
         {
             return Removal.Kept;
@@ -414,7 +423,8 @@ internal sealed unsafe class ShmSegment : IDisposable
             return "it is not a regular file, so it is not ours";
         }
 
-        if (facts.Size < SegmentHeaderDescriptor.HeaderSize)
+        bool orphan = SideSegments.SideSegment.IsCreatorDeadByName(osName, platform);
+        if (facts.Size < SegmentHeaderDescriptor.HeaderSize && !orphan)
         {
             return ShortReason;
         }
@@ -426,7 +436,7 @@ internal sealed unsafe class ShmSegment : IDisposable
                 return null;
             }
 
-            if (JudgeHeader(stream, platform, automatic, out semaphoreCount) is string reason)
+            if (facts.Size >= SegmentHeaderDescriptor.HeaderSize && JudgeHeader(stream, platform, automatic, out semaphoreCount, orphan) is string reason)
             {
                 return reason;
             }
@@ -436,7 +446,7 @@ internal sealed unsafe class ShmSegment : IDisposable
     }
 
     /// <summary>Reads the header from <paramref name="stream"/>; null when it is ours and its creator is dead (and, if automatic, it is not kept).</summary>
-    private static string? JudgeHeader(FileStream stream, ISharedMemoryPlatform platform, bool automatic, out int semaphoreCount)
+    private static string? JudgeHeader(FileStream stream, ISharedMemoryPlatform platform, bool automatic, out int semaphoreCount, bool sideOrphan = false)
     {
         semaphoreCount = SegmentHeaderDescriptor.MaxSemaphores;
         byte* header = stackalloc byte[SegmentHeaderDescriptor.HeaderSize];
@@ -448,6 +458,12 @@ internal sealed unsafe class ShmSegment : IDisposable
 
         // A private copy of the header, read through its descriptor like any other.
         SegmentHeaderDescriptor.Fields fields = SegmentHeaderDescriptor.Read(header);
+        if (fields.Magic == 0 && sideOrphan)
+        {
+            semaphoreCount = 0;
+            return null; // A side segment whose creator (named in its name) died before it published the header.
+        }
+
         if ((fields.Magic != 0 && fields.Magic != SegmentHeaderDescriptor.MagicValue) || fields.Checksum != SegmentHeaderDescriptor.Checksum(span))
         {
             return "it does not carry a valid ShmIpc header, so it is not ours to remove";
@@ -455,6 +471,12 @@ internal sealed unsafe class ShmSegment : IDisposable
 
         int pid = fields.CreatorPid;
         semaphoreCount = (int)Math.Min(fields.SemaphoreCount, SegmentHeaderDescriptor.MaxSemaphores);
+        if (fields.Kind == SegmentKind.SideMessage && fields.Magic != 0)
+        {
+            // Its owner depends on its state (sender, host or consumer), not only on its creator.
+            return SideSegments.SideSegment.StaleReason(stream, fields, platform);
+        }
+
         if (platform.IsAlive(fields.Creator))
         {
             return $"its creator, pid {pid}, is running";

@@ -192,7 +192,9 @@ internal sealed unsafe partial class MpmcRing
                 return false;
             }
 
-            if (kind == KindMessage && !visitor.Visit(position, record, (uint)state, length))
+            // Side-segment reference records (kind 3) are messages too: counted, released and retaken like any other, with
+            // their kind in the lease (ShmQueue refuses to write them on an acknowledged queue; one from a peer is dropped there).
+            if ((kind == KindMessage || kind == KindSide) && !visitor.Visit(position, record, (uint)state, length, kind))
             {
                 return false;
             }
@@ -206,7 +208,7 @@ internal sealed unsafe partial class MpmcRing
     private interface IRecordVisitor
     {
         /// <summary>One message record of this lap; false stops the scan.</summary>
-        bool Visit(long position, byte* record, uint state, int length);
+        bool Visit(long position, byte* record, uint state, int length, uint kind);
     }
 
     private struct RetakeVisitor(MpmcRing ring, int maxLength) : IRecordVisitor
@@ -214,7 +216,7 @@ internal sealed unsafe partial class MpmcRing
         public ReadLease Lease;
         public int DeliveryCount;
 
-        public bool Visit(long position, byte* record, uint state, int length)
+        public bool Visit(long position, byte* record, uint state, int length, uint kind)
         {
             if (state != StateCommitted || length > maxLength)
             {
@@ -232,7 +234,7 @@ internal sealed unsafe partial class MpmcRing
                 return true; // another consumer took it
             }
 
-            Lease = new ReadLease(position, record, length);
+            Lease = new ReadLease(position, record, length, kind);
             DeliveryCount = deliveries + 1;
             return false;
         }
@@ -243,7 +245,7 @@ internal sealed unsafe partial class MpmcRing
         private ulong _lastAlive;
         public int Released;
 
-        public bool Visit(long position, byte* record, uint state, int length)
+        public bool Visit(long position, byte* record, uint state, int length, uint kind)
         {
             if (state != StateCommitted)
             {
@@ -276,7 +278,7 @@ internal sealed unsafe partial class MpmcRing
         public int InFlight;
         public int Released;
 
-        public bool Visit(long position, byte* record, uint state, int length)
+        public bool Visit(long position, byte* record, uint state, int length, uint kind)
         {
             if (state == StateCommitted)
             {
@@ -299,7 +301,7 @@ internal sealed unsafe partial class MpmcRing
     {
         public long Count;
 
-        public bool Visit(long position, byte* record, uint state, int length)
+        public bool Visit(long position, byte* record, uint state, int length, uint kind)
         {
             if (state is StateWriting or StateCommitted)
             {

@@ -94,7 +94,7 @@ internal sealed unsafe partial class MpmcRing
                     ThrowCorruption(head, $"invalid claim word 0x{claim:X16} behind the read position");
                 }
 
-                if (kind == KindMessage)
+                if (kind != KindPadding)
                 {
                     ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
                     if (state >> 32 != PositionTag(head))
@@ -156,7 +156,7 @@ internal sealed unsafe partial class MpmcRing
                 break; // Moved under us; a snapshot is all qsize promises.
             }
 
-            if (kind == KindMessage)
+            if (kind != KindPadding)
             {
                 ulong state = (ulong)MappedAtomics.ReadInt64Acquire(_data + offset + StateOffset);
                 uint s = (uint)state;

@@ -140,14 +140,14 @@ internal sealed unsafe partial class MpmcRing
 
     /// <summary>Appends a message; <see cref="WriteStatus.Full"/> when the ring has no room (the caller reclaims and retries).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public WriteStatus TryWrite(ReadOnlySpan<byte> message)
+    public WriteStatus TryWrite(ReadOnlySpan<byte> message, uint kind = KindMessage)
     {
         if (ShutdownState != ShutdownNone)
         {
             return WriteStatus.ShutDown;
         }
 
-        long position = TryClaim(message.Length);
+        long position = TryClaim(message.Length, kind);
         if (position < 0)
         {
             return WriteStatus.Full;
@@ -170,10 +170,10 @@ internal sealed unsafe partial class MpmcRing
     }
 
     /// <summary>Claims a record for <paramref name="length"/> payload bytes; its position, or -1 when full.</summary>
-    internal long TryClaim(int length)
+    internal long TryClaim(int length, uint kind = KindMessage)
     {
         long need = RecordSize(length);
-        ulong claim = ClaimWord(KindMessage, length, _pid);
+        ulong claim = ClaimWord(kind, length, _pid);
         while (true)
         {
             long tail = MappedAtomics.ReadInt64Acquire(Tail);
@@ -331,7 +331,8 @@ internal sealed unsafe partial class MpmcRing
             {
                 case StateCommitted:
                     ulong free = FreeStamp(read);
-                    if (length > maxLength)
+                    int announced = kind == KindSide ? SideLength(record, length) : length;
+                    if (announced > maxLength)
                     {
                         if ((ulong)MappedAtomics.ReadInt64Acquire(record + ReaderOffset) != free)
                         {
@@ -340,7 +341,7 @@ internal sealed unsafe partial class MpmcRing
                             continue;
                         }
 
-                        pending = new Blocker(read, length, 0);
+                        pending = new Blocker(read, announced, 0);
                         return ReadStatus.TooLarge;
                     }
 
@@ -348,7 +349,7 @@ internal sealed unsafe partial class MpmcRing
                     {
                         // Ours. Let the others move on at once.
                         MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
-                        lease = new ReadLease(read, record, length);
+                        lease = new ReadLease(read, record, length, kind);
                         return ReadStatus.Claimed;
                     }
 
@@ -374,6 +375,11 @@ internal sealed unsafe partial class MpmcRing
             }
         }
     }
+
+    /// <summary>The length of the message a committed side reference announces (read after the acquire of State).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int SideLength(byte* record, int referenceLength) =>
+        SideSegmentDescriptor.AnnouncedLength(new ReadOnlySpan<byte>(record + RecordHeaderSize, referenceLength));
 
     /// <summary>
     /// Something unexpected sits at <paramref name="read"/>. True when that is because nothing has been
@@ -439,7 +445,7 @@ internal sealed unsafe partial class MpmcRing
             return read != MappedAtomics.ReadInt64Acquire(Tail);
         }
 
-        return (uint)state != StateWriting || KindOf(claim) != KindMessage;
+        return (uint)state != StateWriting || KindOf(claim) == KindPadding;
     }
 
     /// <summary>The record being written at the read position, if that is what stops consumers.</summary>
@@ -455,7 +461,7 @@ internal sealed unsafe partial class MpmcRing
         byte* record = _data + (read & _offsetMask);
         ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset); // State, then Claim: see TryBeginRead
         ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
-        if (KindOf(claim) != KindMessage || state != StateWord(read, StateWriting))
+        if (KindOf(claim) == KindPadding || state != StateWord(read, StateWriting))
         {
             return false;
         }

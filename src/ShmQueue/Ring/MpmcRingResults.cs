@@ -41,12 +41,16 @@ internal enum WriteStatus
 /// <summary>A record this consumer has claimed: its bytes stay valid until <see cref="MpmcRing.EndRead"/>.</summary>
 internal readonly unsafe struct ReadLease
 {
-    public ReadLease(long position, byte* record, int length)
+    public ReadLease(long position, byte* record, int length, uint kind = KindMessage)
     {
         Position = position;
         Record = record;
         Length = length;
+        Kind = kind;
     }
+
+    /// <summary><see cref="KindMessage"/>, or <see cref="KindSide"/> when the payload is a side segment's reference record.</summary>
+    public uint Kind { get; }
 
     public long Position { get; }
 

@@ -69,6 +69,7 @@ internal sealed unsafe class SpscRing
     private long _tailCache;
     private byte* _peekedPayload;
     private int _peekedLength;
+    private bool _peekedIsSide;
     private long _peekedNext;
 
     /// <param name="control">The ring's control lines (<see cref="SpscRingDescriptor.ControlSize"/> bytes).</param>
@@ -176,9 +177,9 @@ internal sealed unsafe class SpscRing
     /// checked <c>message.Length &lt;= MaxMessageLength</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryWrite(ReadOnlySpan<byte> message, bool publish = true)
+    public bool TryWrite(ReadOnlySpan<byte> message, bool publish = true, int type = SpscRingDescriptor.MessageType)
     {
-        Debug.Assert(message.Length <= _maxMessageLength);
+        Debug.Assert(message.Length <= (type == SpscRingDescriptor.SideType ? SideSegmentDescriptor.MaxRecordLength : _maxMessageLength));
         long recordSize = SpscRingDescriptor.RecordSize(message.Length);
         long tail = _tail;
         long index = tail & _mask;
@@ -196,7 +197,7 @@ internal sealed unsafe class SpscRing
             record = _data;
         }
 
-        WriteHeader(record, message.Length, SpscRingDescriptor.MessageType);
+        WriteHeader(record, message.Length, type);
         message.CopyTo(new Span<byte>(record + SpscRingDescriptor.RecordHeaderLength, message.Length));
         _tail = tail + required;
         if (publish)
@@ -449,6 +450,9 @@ internal sealed unsafe class SpscRing
 
     public int PeekedLength => _peekedLength;
 
+    /// <summary>True when the peeked record is a side segment's reference (<see cref="SpscRingDescriptor.SideType"/>), not the message itself.</summary>
+    public bool PeekedIsSide => _peekedIsSide;
+
     /// <summary>Consumes the peeked record (and any padding before it) and releases its bytes to the producer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit() => Commit(publish: true);
@@ -527,14 +531,15 @@ internal sealed unsafe class SpscRing
         }
 
         int length = ReadInt32Once(record + SpscRingDescriptor.LengthOffset);
-        if (type != SpscRingDescriptor.MessageType)
+        if (type != SpscRingDescriptor.MessageType && type != SpscRingDescriptor.SideType)
         {
-            ThrowCorrupted(head, $"record type {type} is neither a message (1) nor padding (2)");
+            ThrowCorrupted(head, $"record type {type} is neither a message (1), padding (2) nor a side segment reference (3)");
         }
 
-        if ((uint)length > (uint)_maxMessageLength)
+        int maxLength = type == SpscRingDescriptor.SideType ? SideSegmentDescriptor.MaxRecordLength : _maxMessageLength;
+        if ((uint)length > (uint)maxLength)
         {
-            ThrowCorrupted(head, $"record length {length} is outside [0, {_maxMessageLength}]");
+            ThrowCorrupted(head, $"record length {length} is outside [0, {maxLength}]");
         }
 
         long recordSize = SpscRingDescriptor.RecordSize(length);
@@ -545,6 +550,7 @@ internal sealed unsafe class SpscRing
 
         _peekedPayload = record + SpscRingDescriptor.RecordHeaderLength;
         _peekedLength = length;
+        _peekedIsSide = type == SpscRingDescriptor.SideType;
         _peekedNext = head + recordSize;
     }
 
