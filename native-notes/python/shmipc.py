@@ -58,7 +58,8 @@ class PeerClosedError(EOFError):
 # ------------------------------------------------------------------------------------------- atomics
 
 _SEQ_CST, _ACQUIRE, _RELEASE = 5, 2, 3
-_LAYOUT_VERSION = 2  # LAYOUT.md §3: 2 since the queue's Shutdown word (§6.9); any other version is refused
+_LAYOUT_VERSION = 2  # LAYOUT.md §3: 2 since the queue's Shutdown word (§6.9); any other version is refused,
+_LAYOUT_VERSION_FEATURES = 3  # but 3 for a queue with Features (§6.10, §6.11), whose bits the queue's open checks
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
@@ -374,7 +375,7 @@ class _Segment:
         if magic != _MAGIC:
             return ("ForeignFormat", f"magic 0x{magic:016X}")
         version, got_kind, total, hsize = struct.unpack_from("<IIQI", mm, 8)
-        if version != _LAYOUT_VERSION:
+        if version != _LAYOUT_VERSION and not (version == _LAYOUT_VERSION_FEATURES and got_kind == _KIND_QUEUE):
             return ("UnsupportedVersion", f"layout version {version}")
         header = mm[0:_HDR]
         if _fnv1a64(header) != struct.unpack_from("<Q", header, 120)[0]:
