@@ -85,8 +85,9 @@ public sealed unsafe partial class ShmQueue
     /// <remarks>
     /// Released messages (nacked, or held by a consumer proved dead) come before new ones, oldest first; so a redelivered
     /// message may arrive after messages put later, while each producer's first deliveries keep its order. After a
-    /// draining <see cref="Shutdown"/>, Take throws once nothing is queued, even if another live consumer still holds a
-    /// delivery it may yet nack.
+    /// draining <see cref="Shutdown"/>, Take (and Dequeue) throws once nothing is queued and no delivery is held: while
+    /// another consumer holds one, it waits, since that delivery may yet be nacked, or its taker die, and come back. A
+    /// delivery held for ever by a live consumer therefore holds a draining Take for ever too; give it a timeout.
     /// </remarks>
     /// <exception cref="InvalidOperationException">The queue is not acknowledged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message came; nothing was taken.</exception>
@@ -214,6 +215,27 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
+    /// <summary>
+    /// The drain of an acknowledged queue is not over while any delivery is taken (its taker may nack it or die) or
+    /// released (a release whose Redeliveries add was lost to a kill is made visible here by forcing the next take to scan).
+    /// False on other queues. A scan of the records behind ReadPosition: called only once the queue is shut down and empty.
+    /// </summary>
+    private bool DeliveriesOutstanding()
+    {
+        if (!_acknowledged || _ring.ShutdownState != QueueDescriptor.ShutdownDrain)
+        {
+            return false;
+        }
+
+        (int inFlight, int released) = _ring.CountDeliveries();
+        if (released > 0)
+        {
+            Volatile.Write(ref _redeliveriesSeen, long.MinValue);
+        }
+
+        return inFlight > 0 || released > 0;
+    }
+
     /// <summary>Something was released that this object has not looked for yet.</summary>
     private bool HasRedeliveries() => _ring.Redeliveries != Volatile.Read(ref _redeliveriesSeen);
 
@@ -229,6 +251,12 @@ public sealed unsafe partial class ShmQueue
             }
 
             AfterRead();
+            if (_ring.ShutdownState != QueueDescriptor.ShutdownNone)
+            {
+                // Consumers of a draining queue may wait for this delivery (DeliveriesOutstanding): tell them it is settled.
+                _dataSignal.Notify();
+            }
+
             ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Length);
         }
         finally

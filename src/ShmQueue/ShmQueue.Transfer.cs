@@ -205,7 +205,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
-        if (status == ReadStatus.Empty)
+        if (status == ReadStatus.Empty && !DeliveriesOutstanding())
         {
             ThrowDequeueShutDown();
         }
@@ -232,6 +232,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         int shutdown = _ring.ShutdownState;
-        return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
+        return shutdown == QueueDescriptor.ShutdownImmediate
+            || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _) && !DeliveriesOutstanding());
     }
 }
