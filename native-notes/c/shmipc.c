@@ -900,7 +900,8 @@ int shmipc_queue_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *le
         q->hold = 0;
         if (rc == TAKE_OK) {
             d->position = q->held;
-            d->delivery_count = 1;
+            /* §6.10: 1, or the count a dead letter was enqueued with (its Deliveries word, published with State) */
+            d->delivery_count = (int32_t)deliveries_of((uint64_t)ld_acq64(q->data + (q->held & q->offmask) + R_PRODUCER), q->held);
             return SHMIPC_OK;
         }
         if (rc < 0) return rc;

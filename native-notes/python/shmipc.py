@@ -1004,7 +1004,7 @@ class Queue:
                 if held is None and self._pending() is None:
                     self._raise_shutdown()
             if held is not None:
-                return Delivery(self, held[0], held[1], held[2], 1)
+                return Delivery(self, held[0], held[1], held[2], self._deliveries_of(held[0]))  # 1, or a dead letter's count
             if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
                 raise _queue.Empty
             before_sleep = lambda: (self._resolve_pending(), self._release_dead_takers())
@@ -1064,14 +1064,18 @@ class Queue:
         self._redeliveries_seen = seen
         return None
 
+    def _deliveries_of(self, p):
+        """The Deliveries word of the record at p (§6.10): its count when tagged for p, else 1."""
+        du = self._seg.load64(self._data + (p & self._offmask) + 24) & _M64
+        return max(1, (du & 0xFFFFFFFF) >> 5) if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF else 1
+
     def _release(self, p, taker):
         """Reader taker -> Released(n), then Redeliveries += 1 and notify s0. True when released."""
         seg = self._seg
         rec = self._data + (p & self._offmask)
         if seg.load64(rec + 8) != _state_word(p, _S_COMMITTED) or seg.load64(rec + 16) & _M64 != taker:
             return False
-        du = seg.load64(rec + 24) & _M64
-        n = max(1, (du & 0xFFFFFFFF) >> 5) if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF else 1
+        n = self._deliveries_of(p)
         if seg.cas64(rec + 16, _to_signed64(taker), n << 5 | 4) != _to_signed64(taker):
             return False
         _fadd64(seg, self._c + _Q_REDELIVERIES, 1)
