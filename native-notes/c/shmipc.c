@@ -656,6 +656,22 @@ static int32_t side_record(const struct side *s, size_t length, uint8_t *rec)
     return SR_NAME + n;
 }
 
+/* Sends a message longer than the ring (§8.3): publishes it in a side segment, writes the reference record through
+ * write_record (waiting for room as for any message), and keeps the segment (unpublished when the record was not written). */
+typedef int (*side_record_writer)(void *endpoint, const void *record, size_t length, int64_t timeout_ns);
+static int side_send(struct side **cache, const struct seg *host, const void *message, size_t length, side_record_writer write_record,
+                     void *endpoint, int64_t timeout_ns)
+{
+    struct side *s;
+    int rc = side_publish(cache, host, message, length, &s);
+    if (rc) return rc;
+    uint8_t rec[SR_MAX];
+    int32_t rec_len = side_record(s, length, rec);
+    rc = write_record(endpoint, rec, (size_t)rec_len, timeout_ns);
+    side_keep(cache, s, rc == SHMIPC_OK);
+    return rc;
+}
+
 /* The message length a reference record of rec_len bytes announces, or -1 when it is malformed (a bad magic, a name
  * length out of 1..207 or past the record, a length past SIDE_MAX_LENGTH). Read before the ring record is taken. */
 static int64_t side_announced(const uint8_t *rec, int32_t rec_len)
@@ -1212,6 +1228,11 @@ static int q_put_record(shmipc_queue *q, const void *message, size_t length, uin
     }
 }
 
+static int q_put_side_record(void *q, const void *record, size_t length, int64_t timeout_ns)
+{
+    return q_put_record(q, record, length, K_SIDE, timeout_ns);
+}
+
 int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns)
 {
     if (length <= (size_t)q->maxlen) return q_put_record(q, message, length, K_MESSAGE, timeout_ns);
@@ -1224,14 +1245,7 @@ int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_
         q_reclaim(q, NULL, NULL, &corrupt);
         if (!q_has_space(q, SR_MAX)) return corrupt ? SHMIPC_ECORRUPT : SHMIPC_ETIMEOUT;
     }
-    struct side *s;
-    int rc = side_publish(&q->side_sent, &q->seg, message, length, &s);
-    if (rc) return rc;
-    uint8_t rec[SR_MAX];
-    int32_t rec_len = side_record(s, length, rec);
-    rc = q_put_record(q, rec, (size_t)rec_len, K_SIDE, timeout_ns);
-    side_keep(&q->side_sent, s, rc == SHMIPC_OK);
-    return rc;
+    return side_send(&q->side_sent, &q->seg, message, length, q_put_side_record, q, timeout_ns);
 }
 
 
@@ -1797,6 +1811,11 @@ static int p_send_record(shmipc_pipe *p, const void *message, size_t length, int
     }
 }
 
+static int p_send_side_record(void *p, const void *record, size_t length, int64_t timeout_ns)
+{
+    return p_send_record(p, record, length, T_SIDE, timeout_ns);
+}
+
 int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
 {
     if (!p->has_send) return SHMIPC_ENOSEND;
@@ -1804,14 +1823,7 @@ int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t
     if (length <= (size_t)p->maxlen) return p_send_record(p, message, length, T_MESSAGE, timeout_ns);
     /* §8: longer than the ring takes: into a side segment, the ring carries a type-3 record naming it */
     if (length > (size_t)SIDE_MAX_LENGTH) return SHMIPC_ETOOLONG;
-    struct side *s;
-    int rc = side_publish(&p->side_sent, &p->seg, message, length, &s);
-    if (rc) return rc;
-    uint8_t rec[SR_MAX];
-    int32_t rec_len = side_record(s, length, rec);
-    rc = p_send_record(p, rec, (size_t)rec_len, T_SIDE, timeout_ns);
-    side_keep(&p->side_sent, s, rc == SHMIPC_OK);
-    return rc;
+    return side_send(&p->side_sent, &p->seg, message, length, p_send_side_record, p, timeout_ns);
 }
 
 int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t length)
