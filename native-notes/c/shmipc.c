@@ -260,8 +260,10 @@ static void seg_close(struct seg *s, int unlink_names)
     s->fd = -1;
 }
 
-/* §3: 2 since the queue's Shutdown word (§6.9); a reader refuses any other version. */
+/* §3: 2 since the queue's Shutdown word (§6.9); 3 for a queue with Features (§6.10, §6.11), whose feature bits
+ * this peer then checks (§6.1); a reader refuses any other version. This peer creates only version-2 segments. */
 #define LAYOUT_VERSION 2
+#define LAYOUT_VERSION_FEATURES 3
 
 /* Validation of §3, in its order. */
 static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
@@ -270,7 +272,8 @@ static int validate_header(const uint8_t *b, size_t file_length, uint32_t kind)
     uint64_t magic = (uint64_t)ld_acq64(b); /* pairs with the creator's release of Magic */
     if (magic == 0) return SHMIPC_ENOTREADY;
     if (magic != MAGIC) return SHMIPC_EFOREIGN;
-    if (rd32(b + 8) != LAYOUT_VERSION) return SHMIPC_EVERSION;
+    uint32_t version = rd32(b + 8);
+    if (version != LAYOUT_VERSION && !(version == LAYOUT_VERSION_FEATURES && rd32(b + 12) == KIND_QUEUE)) return SHMIPC_EVERSION;
     if (fnv1a(b) != rd64(b + 120)) return SHMIPC_ECORRUPT;
     if (rd32(b + 12) != kind) return SHMIPC_EWRONGKIND;
     uint64_t total = rd64(b + 16), coff = rd64(b + 32), csize = rd64(b + 40), doff = rd64(b + 48), dsize = rd64(b + 56);
@@ -1147,7 +1150,8 @@ int shmipc_queue_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *le
         q->hold = 0;
         if (rc == TAKE_OK) {
             d->position = q->held;
-            d->delivery_count = 1;
+            /* §6.10: 1, or the count a dead letter was enqueued with (its Deliveries word, published with State) */
+            d->delivery_count = (int32_t)deliveries_of((uint64_t)ld_acq64(q->data + (q->held & q->offmask) + R_PRODUCER), q->held);
             return SHMIPC_OK;
         }
         if (rc < 0) return rc;

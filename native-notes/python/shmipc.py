@@ -59,7 +59,8 @@ class PeerClosedError(EOFError):
 # ------------------------------------------------------------------------------------------- atomics
 
 _SEQ_CST, _ACQUIRE, _RELEASE = 5, 2, 3
-_LAYOUT_VERSION = 2  # LAYOUT.md §3: 2 since the queue's Shutdown word (§6.9); any other version is refused
+_LAYOUT_VERSION = 2  # LAYOUT.md §3: 2 since the queue's Shutdown word (§6.9); any other version is refused,
+_LAYOUT_VERSION_FEATURES = 3  # but 3 for a queue with Features (§6.10, §6.11), whose bits the queue's open checks
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
@@ -375,7 +376,7 @@ class _Segment:
         if magic != _MAGIC:
             return ("ForeignFormat", f"magic 0x{magic:016X}")
         version, got_kind, total, hsize = struct.unpack_from("<IIQI", mm, 8)
-        if version != _LAYOUT_VERSION:
+        if version != _LAYOUT_VERSION and not (version == _LAYOUT_VERSION_FEATURES and got_kind == _KIND_QUEUE):
             return ("UnsupportedVersion", f"layout version {version}")
         header = mm[0:_HDR]
         if _fnv1a64(header) != struct.unpack_from("<Q", header, 120)[0]:
@@ -1213,7 +1214,7 @@ class Queue:
                 if held is None and self._pending() is None:
                     self._raise_shutdown()
             if held is not None:
-                return Delivery(self, held[0], held[1], held[2], 1)
+                return Delivery(self, held[0], held[1], held[2], self._deliveries_of(held[0]))  # 1, or a dead letter's count
             if deadline == 0 or (deadline is not None and time.monotonic() >= deadline):
                 raise _queue.Empty
             before_sleep = lambda: (self._resolve_pending(), self._release_dead_takers())
@@ -1273,14 +1274,18 @@ class Queue:
         self._redeliveries_seen = seen
         return None
 
+    def _deliveries_of(self, p):
+        """The Deliveries word of the record at p (§6.10): its count when tagged for p, else 1."""
+        du = self._seg.load64(self._data + (p & self._offmask) + 24) & _M64
+        return max(1, (du & 0xFFFFFFFF) >> 5) if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF else 1
+
     def _release(self, p, taker):
         """Reader taker -> Released(n), then Redeliveries += 1 and notify s0. True when released."""
         seg = self._seg
         rec = self._data + (p & self._offmask)
         if seg.load64(rec + 8) != _state_word(p, _S_COMMITTED) or seg.load64(rec + 16) & _M64 != taker:
             return False
-        du = seg.load64(rec + 24) & _M64
-        n = max(1, (du & 0xFFFFFFFF) >> 5) if du & 0x1F == 5 and du >> 32 == (p >> 5) & 0xFFFFFFFF else 1
+        n = self._deliveries_of(p)
         if seg.cas64(rec + 16, _to_signed64(taker), n << 5 | 4) != _to_signed64(taker):
             return False
         _fadd64(seg, self._c + _Q_REDELIVERIES, 1)

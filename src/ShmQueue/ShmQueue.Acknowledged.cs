@@ -48,10 +48,11 @@ public sealed unsafe partial class ShmQueue
     }
 
     /// <summary>
-    /// Messages put by any process and not yet finished (Python's <c>JoinableQueue</c> count, kept in shared memory: it is
-    /// read off the ring, so a process killed at any point cannot leave it wrong). A message is finished when it is acked
-    /// (acknowledged queue; <c>Ack</c> is Python's <c>task_done</c>) or dequeued (plain queue), or when its producer died
-    /// before committing it. A snapshot.
+    /// Messages put by any process and not yet finished (Python's <c>JoinableQueue</c> count, kept in shared memory). A
+    /// message is finished when it is acked (acknowledged queue; <c>Ack</c> is Python's <c>task_done</c>), marked done by
+    /// <see cref="TaskDone"/> (joinable queue, <see cref="ShmQueueOptions.Joinable"/>), or dequeued (plain queue). In an
+    /// acknowledged or plain queue the count is read off the ring, so a process killed at any point cannot leave it wrong;
+    /// a joinable queue keeps it in a shared counter (see <see cref="TaskDone"/> for what a killed process leaves). A snapshot.
     /// </summary>
     public long UnfinishedTasks
     {
@@ -60,7 +61,7 @@ public sealed unsafe partial class ShmQueue
             Enter();
             try
             {
-                return CountUnfinished();
+                return CountUnfinishedTasks();
             }
             finally
             {
@@ -69,7 +70,10 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
-    /// <summary>Waits until every message put so far, by any process, is finished (<see cref="UnfinishedTasks"/> is 0).</summary>
+    /// <summary>
+    /// Waits until every message put so far, by any process, is finished (<see cref="UnfinishedTasks"/> is 0): Python's
+    /// <c>JoinableQueue.join</c> on a joinable or acknowledged queue; "everything dequeued" on a plain one.
+    /// </summary>
     /// <exception cref="OperationCanceledException">Cancelled first.</exception>
     /// <exception cref="ObjectDisposedException">This queue object was disposed (also by another thread during the wait).</exception>
     public void Join(CancellationToken cancellationToken = default) => JoinCore(long.MaxValue, cancellationToken);
@@ -81,8 +85,9 @@ public sealed unsafe partial class ShmQueue
     /// <remarks>
     /// Released messages (nacked, or held by a consumer proved dead) come before new ones, oldest first; so a redelivered
     /// message may arrive after messages put later, while each producer's first deliveries keep its order. After a
-    /// draining <see cref="Shutdown"/>, Take throws once nothing is queued, even if another live consumer still holds a
-    /// delivery it may yet nack.
+    /// draining <see cref="Shutdown"/>, Take (and Dequeue) throws once nothing is queued and no delivery is held: while
+    /// another consumer holds one, it waits, since that delivery may yet be nacked, or its taker die, and come back. A
+    /// delivery held for ever by a live consumer therefore holds a draining Take for ever too; give it a timeout.
     /// </remarks>
     /// <exception cref="InvalidOperationException">The queue is not acknowledged.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message came; nothing was taken.</exception>
@@ -204,9 +209,31 @@ public sealed unsafe partial class ShmQueue
                 }
             }
 
-            deliveryCount = 1;
-            return _ring.TryBeginRead(out lease, out pending, maxLength);
+            ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
+            deliveryCount = status == ReadStatus.Claimed ? _ring.FirstDeliveryCount(lease) : 1;
+            return status;
         }
+    }
+
+    /// <summary>
+    /// The drain of an acknowledged queue is not over while any delivery is taken (its taker may nack it or die) or
+    /// released (a release whose Redeliveries add was lost to a kill is made visible here by forcing the next take to scan).
+    /// False on other queues. A scan of the records behind ReadPosition: called only once the queue is shut down and empty.
+    /// </summary>
+    private bool DeliveriesOutstanding()
+    {
+        if (!_acknowledged || _ring.ShutdownState != QueueDescriptor.ShutdownDrain)
+        {
+            return false;
+        }
+
+        (int inFlight, int released) = _ring.CountDeliveries();
+        if (released > 0)
+        {
+            Volatile.Write(ref _redeliveriesSeen, long.MinValue);
+        }
+
+        return inFlight > 0 || released > 0;
     }
 
     /// <summary>Something was released that this object has not looked for yet.</summary>
@@ -224,6 +251,12 @@ public sealed unsafe partial class ShmQueue
             }
 
             AfterRead();
+            if (_ring.ShutdownState != QueueDescriptor.ShutdownNone)
+            {
+                // Consumers of a draining queue may wait for this delivery (DeliveriesOutstanding): tell them it is settled.
+                _dataSignal.Notify();
+            }
+
             ShmMetrics.RecordConsumed(ShmMetrics.KindQueue, _segment.Name, lease.Length);
         }
         finally
@@ -323,11 +356,14 @@ public sealed unsafe partial class ShmQueue
         }
     }
 
-    /// <summary>Copies a record this process holds to the dead-letter queue, then acks it (killed between: it may go there twice).</summary>
+    /// <summary>
+    /// Copies a record this process holds to the dead-letter queue with its delivery count, then acks it (killed between:
+    /// it may go there twice). The dead-letter consumer's first Take reports that count as its DeliveryCount.
+    /// </summary>
     private void DeadLetter(in ReadLease lease, int deliveries)
     {
         ShmQueue deadLetters = DeadLetters();
-        if (!deadLetters.TryEnqueue(lease.Payload))
+        if (!deadLetters.TryEnqueueDeadLetter(lease.Payload, deliveries))
         {
             _logger.LogWarning("Queue {Name}: the dead-letter queue {DeadLetters} is full; the message at position {Position} stays in the queue.",
                 Name, deadLetters.Name, lease.Position);
@@ -338,6 +374,28 @@ public sealed unsafe partial class ShmQueue
         _logger.LogWarning("Queue {Name}: a message was taken {Deliveries} times without an ack; it went to {DeadLetters}.", Name, deliveries, deadLetters.Name);
         _ring.EndRead(lease);
         AfterRead();
+    }
+
+    /// <summary>
+    /// Enqueues a dead letter without waiting: into an acknowledged queue with its Deliveries word set to
+    /// <paramref name="deliveries"/> (MpmcRing.TryWrite); into a plain one (made by an older build, or by the user) as any message.
+    /// </summary>
+    private bool TryEnqueueDeadLetter(ReadOnlySpan<byte> message, int deliveries)
+    {
+        if (!_acknowledged || message.Length > _ring.MaxMessageLength)
+        {
+            return TryEnqueue(message);
+        }
+
+        Enter();
+        try
+        {
+            return TryEnqueueCore(message, QueueDescriptor.KindMessage, deliveries);
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
     private ShmQueue DeadLetters()
@@ -352,6 +410,7 @@ public sealed unsafe partial class ShmQueue
         {
             Capacity = Capacity,
             MaxMessageLength = MaxMessageLength,
+            Acknowledged = true, // so each dead letter carries its delivery count to the dead-letter consumer's Take
             UnlinkOnDispose = false,
             Logger = _deadLetterOptions.Logger,
             GroupAccess = _deadLetterOptions.GroupAccess,
@@ -416,13 +475,13 @@ public sealed unsafe partial class ShmQueue
     private void ThrowNotAcknowledged() =>
         throw new InvalidOperationException($"Queue '{Name}' is not acknowledged: create it with ShmQueueOptions.Acknowledged = true to take and ack, or use Dequeue.");
 
-    /// <summary>Join sleeps on the space signal: every ack or dequeue notifies it (AfterRead).</summary>
+    /// <summary>Join sleeps on the space signal: every ack or dequeue notifies it (AfterRead), and so does the TaskDone that reaches 0.</summary>
     private readonly struct JoinCondition(ShmQueue queue) : IWaitCondition
     {
         public bool IsSatisfied()
         {
             queue.ThrowIfDisposed();
-            return queue.CountUnfinished() == 0;
+            return queue.CountUnfinishedTasks() == 0;
         }
 
         public void BeforeSleep()
@@ -436,19 +495,6 @@ public sealed unsafe partial class ShmQueue
 // The async members live outside the unsafe part: an unsafe context cannot await.
 public sealed partial class ShmQueue
 {
-    /// <summary>
-    /// Completes when every message put so far is finished. Polls at the wait strategy's sleep slice (at most 20 ms
-    /// apart) without holding a thread.
-    /// </summary>
-    public async Task JoinAsync(CancellationToken cancellationToken = default)
-    {
-        TimeSpan slice = _wait.SleepSlice < TimeSpan.FromMilliseconds(20) ? _wait.SleepSlice : TimeSpan.FromMilliseconds(20);
-        while (!JoinCore(WaitSignal.DeadlineFrom(TimeSpan.Zero), CancellationToken.None))
-        {
-            await Task.Delay(slice, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>Takes the next message, completing when one is there (synchronously when one is waiting).</summary>
     /// <inheritdoc cref="Take(CancellationToken)" path="/exception"/>
     public async ValueTask<ShmDelivery> TakeAsync(CancellationToken cancellationToken = default)

@@ -128,6 +128,7 @@ public sealed partial class ShmQueue
         TimeSpan timeout = TimeSpan.FromSeconds(10);
         Volatile.Read(ref _dequeueWaits)?.StopAndWait(timeout);
         Volatile.Read(ref _enqueueWaits)?.StopAndWait(timeout);
+        Volatile.Read(ref _joinWaits)?.StopAndWait(timeout);
     }
 
     /// <summary>The pending async calls of one kind on this queue object; the owner's guard is <see cref="Enter"/>.</summary>

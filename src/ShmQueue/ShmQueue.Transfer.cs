@@ -14,12 +14,12 @@ public sealed unsafe partial class ShmQueue
 {
     /// <summary>Writes the message: true when written, false when the ring is full; throws when the queue is shut down.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryEnqueueCore(ReadOnlySpan<byte> message, uint kind = QueueDescriptor.KindMessage)
+    private bool TryEnqueueCore(ReadOnlySpan<byte> message, uint kind = QueueDescriptor.KindMessage, int deliveries = 0)
     {
-        WriteStatus status = _ring.TryWrite(message, kind);
+        WriteStatus status = _ring.TryWrite(message, kind, deliveries);
         if (status == WriteStatus.Full)
         {
-            status = TryEnqueueAfterReclaim(message, kind);
+            status = TryEnqueueAfterReclaim(message, kind, deliveries);
         }
 
         if (status != WriteStatus.Written)
@@ -39,7 +39,7 @@ public sealed unsafe partial class ShmQueue
 
     /// <summary>The ring looked full: reclaim what consumers have finished, repair after dead peers if it stays full, retry once.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message, uint kind)
+    private WriteStatus TryEnqueueAfterReclaim(ReadOnlySpan<byte> message, uint kind, int deliveries)
     {
         if (!Reclaim())
         {
@@ -52,7 +52,7 @@ public sealed unsafe partial class ShmQueue
             RepairReclaim();
         }
 
-        return _ring.TryWrite(message, kind);
+        return _ring.TryWrite(message, kind, deliveries);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -205,7 +205,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         ReadStatus status = _ring.TryBeginRead(out lease, out pending, maxLength);
-        if (status == ReadStatus.Empty)
+        if (status == ReadStatus.Empty && !DeliveriesOutstanding())
         {
             ThrowDequeueShutDown();
         }
@@ -232,6 +232,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         int shutdown = _ring.ShutdownState;
-        return shutdown == QueueDescriptor.ShutdownImmediate || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _));
+        return shutdown == QueueDescriptor.ShutdownImmediate
+            || (shutdown == QueueDescriptor.ShutdownDrain && !_ring.TryGetPending(out _) && !DeliveriesOutstanding());
     }
 }

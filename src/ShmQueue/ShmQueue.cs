@@ -198,8 +198,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             options.GroupAccess, s =>
             {
                 QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength);
-                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.MaxDeliveries ?? 0);
-            }, keep: !options.UnlinkOnDispose);
+                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.Joinable, options.MaxDeliveries ?? 0);
+            }, keep: !options.UnlinkOnDispose, layoutVersion: options.LayoutVersion);
         return Wrap(segment, options);
     }
 

@@ -36,6 +36,11 @@ public sealed partial class ShmQueueOptions
             throw new ArgumentException("MaxDeliveries needs an acknowledged queue (Acknowledged = true).", nameof(MaxDeliveries));
         }
 
+        if (Joinable && Acknowledged)
+        {
+            throw new ArgumentException("An acknowledged queue is joinable already (Ack is TaskDone): set Acknowledged or Joinable, not both.", nameof(Joinable));
+        }
+
         if (DeadLetterQueue is not null)
         {
             ShmName.Validate(DeadLetterQueue, nameof(DeadLetterQueue));

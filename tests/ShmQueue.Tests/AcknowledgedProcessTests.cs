@@ -105,8 +105,10 @@ public sealed class AcknowledgedProcessTests
             Assert.AreEqual(3, poisonDeaths, "delivered MaxDeliveries times, then dead-lettered");
             Assert.AreEqual(0, queue.UnfinishedTasks);
             using ShmQueue dead = ShmQueue.Open(deadName);
-            Assert.IsTrue(dead.TryDequeue(out byte[]? poison));
-            Assert.AreEqual(-1, BinaryPrimitives.ReadInt32LittleEndian(poison));
+            Assert.IsTrue(dead.TryTake(out ShmDelivery poison), "the dead-letter queue is acknowledged");
+            Assert.AreEqual(-1, BinaryPrimitives.ReadInt32LittleEndian(poison.Span));
+            Assert.AreEqual(3, poison.DeliveryCount, "a dead letter carries the deliveries it had");
+            poison.Ack();
             Assert.IsFalse(dead.TryDequeue(out _));
         }
         finally

@@ -120,11 +120,19 @@ public sealed class AcknowledgedQueueTests
             Assert.IsFalse(queue.TryTake(out _, TimeSpan.FromMilliseconds(50)));
             Assert.AreEqual(0, queue.UnfinishedTasks);
 
+            // Dead letters keep their counts: the dead-letter queue is made acknowledged, and its Take reports them.
             using ShmQueue dead = ShmQueue.Open(deadName);
-            Assert.IsTrue(dead.TryDequeue(out byte[]? d1));
-            Assert.IsTrue(dead.TryDequeue(out byte[]? d2));
+            Assert.IsTrue(dead.IsAcknowledged);
+            ShmDelivery d1 = dead.Take(TimeSpan.FromSeconds(5));
+            Assert.AreEqual((1, 1), (d1.Span[0], d1.DeliveryCount), "nacked without requeue on its first delivery");
+            d1.Ack();
+            ShmDelivery d2 = dead.Take(TimeSpan.FromSeconds(5));
+            Assert.AreEqual((2, 2), (d2.Span[0], d2.DeliveryCount), "delivered MaxDeliveries (2) times");
+            d2.Nack();
+            ShmDelivery d2Again = dead.Take(TimeSpan.FromSeconds(5));
+            Assert.AreEqual((2, 3), (d2Again.Span[0], d2Again.DeliveryCount), "given back on the dead-letter queue, the count goes on");
+            d2Again.Ack();
             Assert.IsFalse(dead.TryDequeue(out _));
-            CollectionAssert.AreEqual(new byte[] { 1, 2 }, new[] { d1![0], d2![0] });
         }
         finally
         {

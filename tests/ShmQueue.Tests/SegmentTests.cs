@@ -75,7 +75,8 @@ public sealed unsafe class SegmentTests
     // Each corruption is written into the file of a live segment; opening must refuse it with the right reason.
     [TestMethod]
     [DataRow(SegmentHeaderDescriptor.MagicOffset, 8, 0x1122334455667788L, false, ShmSegmentError.ForeignFormat, DisplayName = "magic")]
-    [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 3L, false, ShmSegmentError.UnsupportedVersion, DisplayName = "future version")]
+    [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 4L, false, ShmSegmentError.UnsupportedVersion, DisplayName = "future version")]
+    [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 3L, true, ShmSegmentError.UnsupportedVersion, DisplayName = "version 3 (queues with features only) on another kind")]
     [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 1L, true, ShmSegmentError.UnsupportedVersion, DisplayName = "version 1 (before the queue's shutdown word)")]
     [DataRow(SegmentHeaderDescriptor.LayoutVersionOffset, 4, 0L, true, ShmSegmentError.UnsupportedVersion, DisplayName = "old version")]
     [DataRow(SegmentHeaderDescriptor.KindOffset, 4, 1L, false, ShmSegmentError.Corrupted, DisplayName = "kind without checksum")]

@@ -13,6 +13,9 @@ internal static class AcknowledgedRoles
             case "queue-ack-consumer":
                 AckConsumer(args[0], int.Parse(args[1], CultureInfo.InvariantCulture));
                 return 0;
+            case "queue-join-consumer":
+                JoinConsumer(args[0], int.Parse(args[1], CultureInfo.InvariantCulture));
+                return 0;
             case "queue-ack-hold":
                 AckHold(args[0]);
                 return 0;
@@ -32,6 +35,30 @@ internal static class AcknowledgedRoles
             using ShmDelivery delivery = queue.Take();
             byte kind = delivery.Length > 0 ? delivery.Span[0] : ChildRoles.QueueStop;
             delivery.Ack();
+            if (kind == ChildRoles.QueueLast)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LAST {Stopwatch.GetTimestamp()}"));
+                Console.Out.Flush();
+            }
+            else if (kind == ChildRoles.QueueStop)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>As the queue-consumer role on a joinable queue: each message is a Dequeue, then a TaskDone.</summary>
+    private static void JoinConsumer(string queueName, int size)
+    {
+        using ShmQueue queue = ShmQueue.Open(queueName);
+        byte[] buffer = new byte[Math.Max(1, size)];
+        Console.Out.WriteLine("READY");
+        Console.Out.Flush();
+        while (true)
+        {
+            int length = queue.Dequeue(buffer, Timeout.InfiniteTimeSpan);
+            queue.TaskDone();
+            byte kind = length > 0 ? buffer[0] : ChildRoles.QueueStop;
             if (kind == ChildRoles.QueueLast)
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LAST {Stopwatch.GetTimestamp()}"));

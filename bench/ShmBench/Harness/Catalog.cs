@@ -90,6 +90,7 @@ internal static class Catalog
 
         // More processes than cores (issue 16, scenario oversubscribed).
         new("shmipc.ack_queue_64B_1p1c_throughput", "msg/s", "Acknowledged queue of 64 B messages, 1 -> 1 processes (pinned), Take + Ack per message"),
+        new("shmipc.ack_joinable_queue_64B_1p1c_throughput", "msg/s", "Joinable queue of 64 B messages, 1 -> 1 (pinned), in the acknowledged scenario's run: Dequeue + TaskDone per message (the put counts too)"),
         new("shmipc.ack_plain_queue_64B_1p1c_throughput", "msg/s", "Plain queue of 64 B messages, 1 -> 1 (pinned), in the acknowledged scenario's run: what the acknowledged one is compared with"),
         new("shmipc.ack_redelivery_median", "ns", "Acknowledged queue: from a taker's SIGKILL to the message's retake by a consumer waiting in Take (default wait strategy)"),
         new("shmipc.oversubscribed_queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 -> 1 processes (pinned), in the oversubscribed scenario: what 4 -> 4 and 8 -> 8 are compared with"),

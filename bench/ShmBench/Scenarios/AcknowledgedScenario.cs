@@ -19,7 +19,8 @@ internal sealed class AcknowledgedScenario : IScenario
         RunPlan plan = ctx.Plan(4_000_000, 100_000);
         QueueScenario.Throughput(ctx, "shmipc.ack_plain_queue_64B_1p1c_throughput", 64, 1, 1, plan);
         QueueScenario.Throughput(ctx, "shmipc.ack_queue_64B_1p1c_throughput", 64, 1, 1, plan, acknowledged: true);
-        ctx.Note("shmipc.ack_*_1p1c: the queue scenario's harness (producer on CPU 1, consumer on CPU 0); the acknowledged consumer does Take, reads the first byte, Ack");
+        QueueScenario.Throughput(ctx, "shmipc.ack_joinable_queue_64B_1p1c_throughput", 64, 1, 1, plan, joinable: true);
+        ctx.Note("shmipc.ack_*_1p1c: the queue scenario's harness (producer on CPU 1, consumer on CPU 0); the acknowledged consumer does Take, reads the first byte, Ack; the joinable one Dequeue, then TaskDone (and its producer counts each put)");
         Redelivery(ctx, ctx.Plan(10, 5));
     }
 

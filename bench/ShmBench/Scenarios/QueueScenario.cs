@@ -57,17 +57,18 @@ internal sealed class QueueScenario : IScenario
     /// <paramref name="pairing"/>, one run of its baseline before each run (the children wait meanwhile: the
     /// producers on their go semaphores, the consumers asleep in Dequeue). With <paramref name="spin"/>, every child waits with
     /// that SpinDuration before it sleeps (null: the default strategy's). With <paramref name="acknowledged"/>, the queue is
-    /// acknowledged and the consumers take and ack each message (AcknowledgedScenario).
+    /// acknowledged and the consumers take and ack each message (AcknowledgedScenario); with <paramref name="joinable"/>, the
+    /// queue is joinable and the consumers call TaskDone after each message.
     /// </summary>
     public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan, Pairing? pairing = null, TimeSpan? spin = null,
-        bool acknowledged = false)
+        bool acknowledged = false, bool joinable = false)
     {
         ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s){(spin is TimeSpan s ? $", spin {s.TotalMicroseconds} us" : "")}");
         string[] spinArg = spin is TimeSpan us ? [Str((long)us.TotalMicroseconds)] : [];
         bool pin = producers == 1 && consumers == 1;
         string queueName = Foundation.NewSegmentName("queue");
         string controlName = Foundation.NewSegmentName("queue-go");
-        var options = new ShmQueueOptions { Capacity = size >= 16 * KiB ? 4 << 20 : 1 << 20, MaxMessageLength = size, Acknowledged = acknowledged };
+        var options = new ShmQueueOptions { Capacity = size >= 16 * KiB ? 4 << 20 : 1 << 20, MaxMessageLength = size, Acknowledged = acknowledged, Joinable = joinable };
         using ShmQueue queue = ShmQueue.Create(queueName, options);
         using ShmSegment control = Foundation.CreateRaw(controlName, producers);
         var go = new NamedSemaphore[producers];
@@ -82,7 +83,7 @@ internal sealed class QueueScenario : IScenario
             var lasts = new BlockingCollection<long>();
             for (int c = 0; c < consumers; c++)
             {
-                Process consumer = ChildProcesses.Start(acknowledged ? "queue-ack-consumer" : "queue-consumer", pin ? 0 : null, [queueName, Str(size), .. spinArg]);
+                Process consumer = ChildProcesses.Start(acknowledged ? "queue-ack-consumer" : joinable ? "queue-join-consumer" : "queue-consumer", pin ? 0 : null, [queueName, Str(size), .. spinArg]);
                 children.Add(consumer);
                 ChildProcesses.Expect(consumer, "READY");
                 var reader = new Thread(() => ReadStamps(consumer, lasts)) { IsBackground = true, Name = "consumer stamps" };

@@ -34,7 +34,7 @@ internal static unsafe partial class QueueDescriptor
     public const int FeatureAcknowledged = 1;
 
     /// <summary>Every feature bit this build understands; an opener refuses a queue with any other.</summary>
-    public const int KnownFeatures = FeatureAcknowledged;
+    public const int KnownFeatures = FeatureAcknowledged | FeatureJoinable;
 
     /// <summary>The largest delivery count the words can carry (27 bits).</summary>
     public const int MaxDeliveryCount = (1 << 27) - 1;
@@ -71,9 +71,9 @@ internal static unsafe partial class QueueDescriptor
     }
 
     /// <summary>Writes the acknowledged-queue words of a fresh control block (creator only, before publishing).</summary>
-    public static void InitializeFeatures(byte* control, bool acknowledged, int maxDeliveries)
+    public static void InitializeFeatures(byte* control, bool acknowledged, bool joinable, int maxDeliveries)
     {
-        *(int*)(control + FeaturesOffset) = acknowledged ? FeatureAcknowledged : 0;
+        *(int*)(control + FeaturesOffset) = (acknowledged ? FeatureAcknowledged : 0) | (joinable ? FeatureJoinable : 0);
         *(int*)(control + MaxDeliveriesOffset) = maxDeliveries;
     }
 
@@ -83,7 +83,12 @@ internal static unsafe partial class QueueDescriptor
         int features = *(int*)(control + FeaturesOffset);
         if ((features & ~KnownFeatures) != 0)
         {
-            return $"feature bits 0x{features:X}, this build knows 0x{KnownFeatures:X}";
+            return $"feature bits 0x{features:X}, this build knows 0x{KnownFeatures:X} (the queue was made by a newer ShmIpc)";
+        }
+
+        if ((features & (FeatureAcknowledged | FeatureJoinable)) == (FeatureAcknowledged | FeatureJoinable))
+        {
+            return $"feature bits 0x{features:X}: both acknowledged and joinable (an acknowledged queue counts its unfinished messages off the ring)";
         }
 
         int maxDeliveries = *(int*)(control + MaxDeliveriesOffset);

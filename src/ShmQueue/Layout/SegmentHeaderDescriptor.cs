@@ -68,6 +68,15 @@ internal static unsafe class SegmentHeaderDescriptor
     /// </summary>
     public const uint CurrentLayoutVersion = 2;
 
+    /// <summary>
+    /// The version of a queue created with features (acknowledged or joinable; QueueDescriptor.Deliveries.cs): such a
+    /// queue gives existing words new meanings (Reader, ProducerIdentity, Unfinished) that a version-2 peer would ignore,
+    /// so it would take a message without acking or never count its put. Version-2 builds refuse it
+    /// (<see cref="ShmSegmentError.UnsupportedVersion"/>); this build reads both, and writes 3 only for such queues, so a
+    /// plain queue still interoperates with older peers (native-notes/LAYOUT.md §3).
+    /// </summary>
+    public const uint FeaturesLayoutVersion = 3;
+
     /// <summary>"SHMIPC\0\0" read as a little-endian 64-bit integer.</summary>
     public const ulong MagicValue = 0x0000_4350_494D_4853;
 
@@ -147,11 +156,11 @@ internal static unsafe class SegmentHeaderDescriptor
 
     /// <summary>Writes every field but the magic, with the checksum. The caller publishes with <see cref="Publish"/>.</summary>
     public static void Write(byte* header, SegmentKind kind, ulong totalSize, ulong controlSize, ulong dataSize,
-        uint flags, uint semaphoreCount, ProcessIdentity creator)
+        uint flags, uint semaphoreCount, ProcessIdentity creator, uint layoutVersion = CurrentLayoutVersion)
     {
         var span = new Span<byte>(header, HeaderSize);
         span.Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(span[LayoutVersionOffset..], CurrentLayoutVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[LayoutVersionOffset..], layoutVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(span[KindOffset..], (uint)kind);
         BinaryPrimitives.WriteUInt64LittleEndian(span[TotalSizeOffset..], totalSize);
         BinaryPrimitives.WriteUInt32LittleEndian(span[HeaderSizeOffset..], HeaderSize);
@@ -203,9 +212,11 @@ internal static unsafe class SegmentHeaderDescriptor
             return (ShmSegmentError.ForeignFormat, $"magic 0x{h.Magic:X16} is not ShmIpc's 0x{MagicValue:X16}");
         }
 
-        if (h.LayoutVersion != CurrentLayoutVersion)
+        if (h.LayoutVersion != CurrentLayoutVersion && !(h.LayoutVersion == FeaturesLayoutVersion && h.Kind == SegmentKind.Queue))
         {
-            return (ShmSegmentError.UnsupportedVersion, $"layout version {h.LayoutVersion}, this build reads version {CurrentLayoutVersion}");
+            return (ShmSegmentError.UnsupportedVersion,
+                $"layout version {h.LayoutVersion}, this build reads version {CurrentLayoutVersion} (and {FeaturesLayoutVersion} for a queue with features); "
+                + (h.LayoutVersion > FeaturesLayoutVersion ? "it was made by a newer ShmIpc" : "it was made by an older ShmIpc"));
         }
 
         ulong checksum = Checksum(rawHeader);

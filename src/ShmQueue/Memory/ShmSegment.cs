@@ -63,7 +63,8 @@ internal sealed unsafe class ShmSegment : IDisposable
     /// name whose creator is dead and that no process maps is removed and recreated; a live one is an error.
     /// </summary>
     public static ShmSegment Create(string name, SegmentKind kind, long controlSize, long dataSize, int semaphoreCount, bool groupAccess,
-        Action<ShmSegment> initialize, ISharedMemoryPlatform? platform = null, bool keep = false)
+        Action<ShmSegment> initialize, ISharedMemoryPlatform? platform = null, bool keep = false,
+        uint layoutVersion = SegmentHeaderDescriptor.CurrentLayoutVersion)
     {
         ShmName.Validate(name);
         platform ??= SharedMemoryPlatform.Current;
@@ -98,7 +99,7 @@ internal sealed unsafe class ShmSegment : IDisposable
 
             SegmentHeaderDescriptor.Write(segment._base, kind, (ulong)total, (ulong)controlSize, (ulong)dataSize,
                 (groupAccess ? SegmentHeaderDescriptor.FlagGroupAccess : 0) | (keep ? SegmentHeaderDescriptor.FlagKeep : 0),
-                (uint)semaphoreCount, platform.CurrentProcess);
+                (uint)semaphoreCount, platform.CurrentProcess, layoutVersion);
             for (int i = 0; i < semaphoreCount; i++)
             {
                 platform.CreateSemaphore(ShmName.SemaphoreOsName(osName, i), groupAccess).Dispose();

@@ -86,6 +86,7 @@ internal sealed unsafe partial class MpmcRing
             MappedAtomics.WriteInt64Release(record + ClaimOffset, (long)ClaimWord(KindMessage, length, _pid));
         }
 
+        CountPut();
         EndLoan(position, StateCommitted);
     }
 

@@ -89,6 +89,7 @@ internal sealed unsafe partial class MpmcRing
         _name = name;
         _pid = pid;
         _identity = identityWord;
+        _joinable = (*(int*)(control + FeaturesOffset) & FeatureJoinable) != 0;
     }
 
     public long Capacity => _capacity;
@@ -139,8 +140,14 @@ internal sealed unsafe partial class MpmcRing
     }
 
     /// <summary>Appends a message; <see cref="WriteStatus.Full"/> when the ring has no room (the caller reclaims and retries).</summary>
+    /// <param name="message">The payload.</param>
+    /// <param name="kind">Message, or a side-segment reference.</param>
+    /// <param name="deliveries">
+    /// When above 0 (a dead letter, into an acknowledged queue): the record's Deliveries word is written before publishing,
+    /// so its first take reports that count (see <see cref="CountPut"/>'s file for why the window is safe).
+    /// </param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public WriteStatus TryWrite(ReadOnlySpan<byte> message, uint kind = KindMessage)
+    public WriteStatus TryWrite(ReadOnlySpan<byte> message, uint kind = KindMessage, int deliveries = 0)
     {
         if (ShutdownState != ShutdownNone)
         {
@@ -163,6 +170,12 @@ internal sealed unsafe partial class MpmcRing
         }
 
         message.CopyTo(new Span<byte>(record + RecordHeaderSize, message.Length));
+        if (deliveries > 0)
+        {
+            WriteDeliveries(record, position, deliveries);
+        }
+
+        CountPut();
 
         // Publish: pairs with the acquire load of State in TryBeginRead.
         MappedAtomics.WriteInt64Release(record + StateOffset, (long)StateWord(position, StateCommitted));
