@@ -501,13 +501,259 @@ static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, 
 
 static const shmipc_wait default_wait = {50000, 100000000};
 
+/* ================================================================= §8 side segments (messages longer than the ring)
+ *
+ * Design: a message longer than the ring's MaxMessageLength goes into a side segment (Kind 12, no semaphores) and the
+ * ring carries a reference record (queue kind 3, pipe type 3) naming it. State (control block +0) says who owns it:
+ *   from         event                               to            who
+ *   (new)        created                             0 writing     sender (side_create)
+ *   0 writing    payload copied                      4 published   sender, release (side_publish): pairs with the take's CAS
+ *   4 published  the ring record was not written     6 free        sender, CAS (side_unpublish)
+ *   4 published  a consumer takes the ring record    its identity  consumer, CAS (side_read)
+ *   identity     the consumer has read it            6 free        consumer, exchange (side_read)
+ *   6 free / dead consumer's identity  reuse         0 writing     sender, CAS (side_try_reuse)
+ * The name goes when neither needs it: the sender lets go by exchanging Retained to 0, then loads State; the consumer
+ * exchanges State to 6, then loads Retained. Both RMWs are full fences (Dekker): at least one sees the other's store and
+ * unlinks (both may; names are never reused). Each handle keeps its last sent segment (reused once it is free again) and
+ * the mapping of its last received one (a sender that reuses its segment costs the reader no new mapping). */
+enum {
+    KIND_SIDE = 12, SD_CONTROL = 256, SD_STATE = 0, SD_LENGTH = 8, SD_RETAINED = 16, SD_HOSTLEN = 20, SD_HOSTNAME = 24,
+    SD_WRITING = 0, SD_PUBLISHED = 4, SD_FREE = 6,
+    SR_MAGIC = 0, SR_NAMELEN = 4, SR_LENGTH = 8, SR_NAME = 16, SR_MAX_NAME = 207, SR_MAX = SR_NAME + SR_MAX_NAME,
+    SD_GROUP_ACCESS = 1, /* §3 header Flags bit 0: the host gives its group access, so does its side segment */
+};
+#define SIDE_RECORD_MAGIC 0x45444953u /* "SIDE" */
+#define SIDE_GRANULARITY ((int64_t)1 << 20) /* made in 1 MiB steps, so messages of similar sizes reuse one segment */
+#define SIDE_MAX_LENGTH ((int64_t)INT32_MAX) /* the longest a .NET peer reads */
+#define SIDE_PREFIX "side-"
+
+struct side {
+    struct seg seg;
+    uint8_t *ctl, *data;
+    int64_t capacity;
+};
+
+static _Atomic uint64_t s_side_sequence;
+
+static void side_unlink(struct side *s)
+{
+    char path[300];
+    seg_path(path, sizeof path, s->seg.name);
+    unlink(path);
+}
+
+static void side_unmap(struct side *s)
+{
+    if (!s) return;
+    seg_close(&s->seg, 0);
+    free(s);
+}
+
+static void side_bind(struct side *s)
+{
+    s->ctl = s->seg.base + HDR_SIZE;
+    s->data = s->seg.base + rd64(s->seg.base + 48);
+    s->capacity = (int64_t)rd64(s->seg.base + 56);
+}
+
+/* 0 writing, 6 free, or the identity of a consumer proved dead: nobody reads it, the sender may take it back. */
+static int side_unused(uint64_t state)
+{
+    return state == SD_WRITING || state == SD_FREE || (is_identity_word(state) && !identity_alive(state));
+}
+
+/* §8.2: a new side segment of `capacity` data bytes for the host, in state 0, its memory allocated up front. */
+static int side_create(const struct seg *host, int64_t capacity, struct side **out)
+{
+    *out = NULL;
+    struct side *s = calloc(1, sizeof *s);
+    if (!s) return SHMIPC_ESYS;
+    int rc = SHMIPC_EEXIST;
+    char name[96];
+    for (int attempt = 0; rc == SHMIPC_EEXIST && attempt < 8; attempt++) { /* O_EXCL: a name someone holds is skipped */
+        snprintf(name, sizeof name, SIDE_PREFIX "%d-%08x-%llu", s_pid, (uint32_t)s_start,
+                 (unsigned long long)atomic_fetch_add(&s_side_sequence, 1) + 1);
+        rc = seg_create(name, KIND_SIDE, SD_CONTROL, (uint64_t)capacity, 0, &s->seg);
+    }
+    if (rc) {
+        free(s);
+        return refuse(rc, "side segment of %lld bytes for '%s': %s", (long long)capacity, host->name, strerror(errno));
+    }
+    uint8_t *h = s->seg.base;
+    if (rd32(host->base + 28) & SD_GROUP_ACCESS) {
+        wr32(h + 28, SD_GROUP_ACCESS);
+        wr64(h + 120, fnv1a(h));
+        fchmod(s->seg.fd, 0660);
+    }
+    int err = posix_fallocate(s->seg.fd, 0, (off_t)s->seg.length); /* a full /dev/shm fails here, never as a SIGBUS */
+    if (err) {
+        seg_close(&s->seg, 1);
+        free(s);
+        errno = err;
+        return refuse(SHMIPC_ESYS, "side segment of %lld bytes for '%s': posix_fallocate: %s", (long long)capacity, host->name,
+                      strerror(err));
+    }
+    side_bind(s);
+    char host_os[300];
+    int host_len = snprintf(host_os, sizeof host_os, "shmipc.%s", host->name);
+    if (host_len > SD_CONTROL - SD_HOSTNAME) host_len = SD_CONTROL - SD_HOSTNAME;
+    wr32(s->ctl + SD_RETAINED, 1);
+    wr32(s->ctl + SD_HOSTLEN, (uint32_t)host_len);
+    memcpy(s->ctl + SD_HOSTNAME, host_os, (size_t)host_len);
+    seg_publish(&s->seg);
+    *out = s;
+    return SHMIPC_OK;
+}
+
+/* Sender: not cached any more. Retained 1 -> 0 (exchange, a full fence), then State: unlinked if nobody reads it. */
+static void side_let_go(struct side *s)
+{
+    if (!s) return;
+    atomic_exchange_explicit(A32(s->ctl + SD_RETAINED), 0, memory_order_seq_cst);
+    if (side_unused((uint64_t)ld_acq64(s->ctl + SD_STATE))) side_unlink(s);
+    side_unmap(s);
+}
+
+/* Sender: a segment in state 0 holding `message`, published (State 4, release); the cached one when it is free and
+ * big enough, else a new one (the old one let go). The caller writes the ring record next. */
+static int side_publish(struct side **cache, const struct seg *host, const void *message, size_t length, struct side **out)
+{
+    struct side *s = *cache;
+    *cache = NULL;
+    if (s) {
+        uint64_t state = (uint64_t)ld_acq64(s->ctl + SD_STATE);
+        if (s->capacity < (int64_t)length || !side_unused(state) || (uint64_t)cas64(s->ctl + SD_STATE, (int64_t)state, SD_WRITING) != state) {
+            side_let_go(s);
+            s = NULL;
+        }
+    }
+    if (!s) {
+        int64_t capacity = ((int64_t)length + SIDE_GRANULARITY - 1) & ~(SIDE_GRANULARITY - 1);
+        int rc = side_create(host, capacity, &s);
+        if (rc) return rc;
+    }
+    memcpy(s->data, message, length);
+    st_plain64(s->ctl + SD_LENGTH, (int64_t)length);
+    st_rel64(s->ctl + SD_STATE, SD_PUBLISHED); /* pairs with the consumer's CAS: payload and Length first */
+    *out = s;
+    return SHMIPC_OK;
+}
+
+/* Sender, after the ring write: kept for the next large message; unpublished first when its record was not written. */
+static void side_keep(struct side **cache, struct side *s, int written)
+{
+    if (!written) cas64(s->ctl + SD_STATE, SD_PUBLISHED, SD_FREE);
+    side_let_go(*cache);
+    *cache = s;
+}
+
+/* §8.1: the reference record for s holding length bytes, into rec (SR_MAX bytes); its size. */
+static int32_t side_record(const struct side *s, size_t length, uint8_t *rec)
+{
+    char os_name[300];
+    int n = snprintf(os_name, sizeof os_name, "shmipc.%s", s->seg.name);
+    wr32(rec + SR_MAGIC, SIDE_RECORD_MAGIC);
+    wr32(rec + SR_NAMELEN, (uint32_t)n);
+    wr64(rec + SR_LENGTH, (uint64_t)length);
+    memcpy(rec + SR_NAME, os_name, (size_t)n);
+    return SR_NAME + n;
+}
+
+/* Sends a message longer than the ring (§8.3): publishes it in a side segment, writes the reference record through
+ * write_record (waiting for room as for any message), and keeps the segment (unpublished when the record was not written). */
+typedef int (*side_record_writer)(void *endpoint, const void *record, size_t length, int64_t timeout_ns);
+static int side_send(struct side **cache, const struct seg *host, const void *message, size_t length, side_record_writer write_record,
+                     void *endpoint, int64_t timeout_ns)
+{
+    struct side *s;
+    int rc = side_publish(cache, host, message, length, &s);
+    if (rc) return rc;
+    uint8_t rec[SR_MAX];
+    int32_t rec_len = side_record(s, length, rec);
+    rc = write_record(endpoint, rec, (size_t)rec_len, timeout_ns);
+    side_keep(cache, s, rc == SHMIPC_OK);
+    return rc;
+}
+
+/* The message length a reference record of rec_len bytes announces, or -1 when it is malformed (a bad magic, a name
+ * length out of 1..207 or past the record, a length past SIDE_MAX_LENGTH). Read before the ring record is taken. */
+static int64_t side_announced(const uint8_t *rec, int32_t rec_len)
+{
+    if (rec_len < SR_NAME || rd32(rec + SR_MAGIC) != SIDE_RECORD_MAGIC) return -1;
+    int32_t name_len = (int32_t)rd32(rec + SR_NAMELEN);
+    int64_t length = (int64_t)rd64(rec + SR_LENGTH);
+    if (name_len < 1 || name_len > SR_MAX_NAME || SR_NAME + name_len > rec_len || length < 0 || length > SIDE_MAX_LENGTH) return -1;
+    return length;
+}
+
+/* Consumer (§8.3), after it took the ring record whose payload is rec (a copy): opens the named segment (or reuses the
+ * mapping of the last one), CAS State 4 -> our identity, copies Length bytes into buffer (NULL: discards them), State
+ * -> 6 (exchange), and unlinks it when its sender let go. Every field is checked against the record and the mapping: a
+ * name that is not a side segment's, a hostile length, a state that is not "published" is SHMIPC_ECORRUPT. */
+static int side_read(struct side **cache, const char *host, const uint8_t *rec, int32_t rec_len, void *buffer, size_t capacity,
+                     size_t *length)
+{
+    int64_t announced = side_announced(rec, rec_len);
+    if (announced < 0) return refuse(SHMIPC_ECORRUPT, "'%s': a malformed side-segment record of %d bytes", host, rec_len);
+    char os_name[SR_MAX_NAME + 1];
+    int32_t name_len = (int32_t)rd32(rec + SR_NAMELEN);
+    memcpy(os_name, rec + SR_NAME, (size_t)name_len);
+    os_name[name_len] = 0;
+    const char *name = os_name + 7; /* past "shmipc." */
+    if (strncmp(os_name, "shmipc." SIDE_PREFIX, 7 + sizeof SIDE_PREFIX - 1) != 0 || !valid_name(name))
+        return refuse(SHMIPC_ECORRUPT, "'%s': a side-segment record names '%s', not a side segment", host, os_name);
+    struct side *s = *cache;
+    *cache = NULL;
+    if (s && strcmp(s->seg.name, name) != 0) {
+        side_unmap(s);
+        s = NULL;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return SHMIPC_ESYS;
+        int rc = seg_open(name, KIND_SIDE, &s->seg);
+        if (rc) {
+            free(s);
+            return refuse(rc == SHMIPC_ENOENT ? SHMIPC_ECORRUPT : rc, "'%s': side segment '%s' of a message: %s; that message is lost",
+                          host, os_name, shmipc_strerror(rc));
+        }
+        uint64_t control_size = rd64(s->seg.base + 40);
+        if (control_size < SD_CONTROL) {
+            side_unmap(s);
+            return refuse(SHMIPC_ECORRUPT, "'%s': side segment '%s' has a control block of %llu bytes", host, os_name,
+                          (unsigned long long)control_size);
+        }
+        side_bind(s);
+    }
+    uint64_t found = (uint64_t)cas64(s->ctl + SD_STATE, SD_PUBLISHED, (int64_t)s_identity);
+    if (found != SD_PUBLISHED) {
+        *cache = s;
+        return refuse(SHMIPC_ECORRUPT, "'%s': side segment '%s' holds no published message (state 0x%llx)", host, os_name,
+                      (unsigned long long)found);
+    }
+    int64_t stored = ld_acq64(s->ctl + SD_LENGTH);
+    int rc = SHMIPC_OK;
+    if (stored != announced || stored > s->capacity)
+        rc = refuse(SHMIPC_ECORRUPT, "'%s': side segment '%s' holds %lld bytes in %lld, its record announced %lld", host, os_name,
+                    (long long)stored, (long long)s->capacity, (long long)announced);
+    else if (buffer && (size_t)stored > capacity)
+        rc = SHMIPC_ETOOSMALL; /* the caller checked the announced length: only a peer that lied gets here */
+    else if (buffer)
+        memcpy(buffer, s->data, (size_t)stored);
+    if (length) *length = (size_t)stored;
+    atomic_exchange_explicit(A64(s->ctl + SD_STATE), SD_FREE, memory_order_seq_cst);
+    if (ld_acq32(s->ctl + SD_RETAINED) == 0) side_unlink(s);
+    *cache = s;
+    return rc;
+}
+
 /* ================================================================= §6 Queue */
 
 enum {
     Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_FEATURES = 20, Q_MAX_DELIVERIES = 24, Q_REDELIVERIES = 264, Q_ACKNOWLEDGED = 1, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
     Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
     R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
-    K_MESSAGE = 1, K_PADDING = 2,
+    K_MESSAGE = 1, K_PADDING = 2, K_SIDE = 3, /* §8: a kind-3 record's payload names a side segment */
     S_WRITING = 0, S_COMMITTED = 1, S_CONSUMED = 2, S_ABANDONED = 3,
 };
 #define MAX_ENCODABLE ((1 << 27) - 1)
@@ -527,6 +773,8 @@ struct shmipc_queue {
     int hold;                   /* q_take leaves the record taken (a take, not a get) */
     int64_t held;               /* the position q_take left taken */
     int64_t redeliveries_seen;  /* Redeliveries at our last scan that found nothing to retake */
+    struct side *side_sent;     /* §8: the side segment of our last large message, kept for reuse */
+    struct side *side_read;     /* §8: the mapping of the last side segment we read */
 };
 
 static inline int64_t q_record_size(int64_t len) { return (32 + len + 31) & ~(int64_t)31; }
@@ -544,9 +792,9 @@ static int decode_claim(const shmipc_queue *q, uint64_t w, int64_t to_end, uint3
 {
     *kind = (uint32_t)w & 31;
     *len = (int32_t)(((uint32_t)w >> 5) & MAX_ENCODABLE);
-    if (*kind == K_MESSAGE) {
+    if (*kind == K_MESSAGE || *kind == K_SIDE) {
         *size = q_record_size(*len);
-        return *len <= q->maxlen && *size <= to_end;
+        return *len <= (*kind == K_MESSAGE ? q->maxlen : SR_MAX) && *size <= to_end;
     }
     *size = *len;
     return *kind == K_PADDING && *len == to_end && *len > 0;
@@ -643,6 +891,8 @@ void shmipc_queue_set_wait(shmipc_queue *q, shmipc_wait wait) { q->wait = wait; 
 void shmipc_queue_close(shmipc_queue *q)
 {
     if (!q) return;
+    side_let_go(q->side_sent);
+    side_unmap(q->side_read);
     seg_close(&q->seg, q->seg.creator);
     free(q);
 }
@@ -674,7 +924,7 @@ static int64_t q_reclaim(shmipc_queue *q, int64_t *blocked_at, uint64_t *blocked
                 continue;
             }
             if (!decode_claim(q, claim, q->cap - off, &kind, &len, &size)) { *corrupt = 1; break; }
-            if (kind == K_MESSAGE) {
+            if (kind != K_PADDING) {
                 uint64_t st = (uint64_t)ld_acq64(rec + R_STATE);
                 if ((st >> 32) != tag_of(h) || (uint32_t)st == S_WRITING) { *corrupt = 1; break; }
                 if ((uint32_t)st == S_COMMITTED) {
@@ -694,7 +944,7 @@ static int64_t q_reclaim(shmipc_queue *q, int64_t *blocked_at, uint64_t *blocked
 }
 
 /* §6.3 claim. Position, -1 when full, or SHMIPC_ECORRUPT (< -1). */
-static int64_t q_claim(shmipc_queue *q, int32_t len)
+static int64_t q_claim(shmipc_queue *q, int32_t len, uint32_t kind)
 {
     int64_t need = q_record_size(len);
     int reclaimed = 0;
@@ -728,7 +978,7 @@ static int64_t q_claim(shmipc_queue *q, int32_t len)
             else if (ld_acq64(q->ctl + Q_TAIL) == t) return SHMIPC_ECORRUPT;
             continue;
         }
-        uint64_t mine = wrap ? claim_word(K_PADDING, (int32_t)to_end, s_pid) : claim_word(K_MESSAGE, len, s_pid);
+        uint64_t mine = wrap ? claim_word(K_PADDING, (int32_t)to_end, s_pid) : claim_word(kind, len, s_pid);
         if ((uint64_t)cas64(rec + R_CLAIM, (int64_t)stamp, (int64_t)mine) != stamp) continue;
         if (!wrap) st_plain64(rec + R_PRODUCER, (int64_t)s_identity); /* read only for liveness */
         cas64(q->ctl + Q_TAIL, t, t + size); /* failure: a helper did it */
@@ -739,7 +989,7 @@ static int64_t q_claim(shmipc_queue *q, int32_t len)
 int64_t shmipc_queue_claim_only(shmipc_queue *q, int32_t length)
 {
     if (length < 0 || length > q->maxlen) return SHMIPC_ETOOLONG;
-    return q_claim(q, length);
+    return q_claim(q, length, K_MESSAGE);
 }
 
 static int q_has_space(shmipc_queue *q, int32_t len)
@@ -949,10 +1199,10 @@ static int q_space_before_sleep(void *c)
     return SHMIPC_OK;
 }
 
-static int q_try_put(shmipc_queue *q, const void *message, size_t length)
+static int q_try_put(shmipc_queue *q, const void *message, size_t length, uint32_t kind)
 {
     if (q_shutdown(q) != 0) return SHMIPC_ESHUTDOWN;
-    int64_t p = q_claim(q, (int32_t)length);
+    int64_t p = q_claim(q, (int32_t)length, kind);
     if (p < 0) return p < -1 ? (int)p : SHMIPC_ETIMEOUT;
     uint8_t *rec = q_record(q, p);
     /* §6.9: looked at again after the claim and Tail CASes (full fences): set now, the record is abandoned, not
@@ -968,18 +1218,38 @@ static int q_try_put(shmipc_queue *q, const void *message, size_t length)
     return SHMIPC_OK;
 }
 
-int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns)
+/* Writes one record of `kind` (a message, or a side segment's reference), waiting for room until the deadline. */
+static int q_put_record(shmipc_queue *q, const void *message, size_t length, uint32_t kind, int64_t timeout_ns)
 {
-    if (length > (size_t)q->maxlen) return SHMIPC_ETOOLONG;
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
-        int rc = q_try_put(q, message, length);
+        int rc = q_try_put(q, message, length, kind);
         if (rc != SHMIPC_ETIMEOUT || timeout_ns == 0) return rc;
         struct q_put_ctx ctx = {q, (int32_t)length};
         rc = wait_for(&q->space_sig, &q->wait, deadline, q_space_cond, q_space_before_sleep, &ctx);
-        if (rc == SHMIPC_ETIMEOUT) return q_try_put(q, message, length); /* one last try, then give up */
+        if (rc == SHMIPC_ETIMEOUT) return q_try_put(q, message, length, kind); /* one last try, then give up */
         if (rc != SHMIPC_OK) return rc;
     }
+}
+
+static int q_put_side_record(void *q, const void *record, size_t length, int64_t timeout_ns)
+{
+    return q_put_record(q, record, length, K_SIDE, timeout_ns);
+}
+
+int shmipc_queue_put(shmipc_queue *q, const void *message, size_t length, int64_t timeout_ns)
+{
+    if (length <= (size_t)q->maxlen) return q_put_record(q, message, length, K_MESSAGE, timeout_ns);
+    /* §8: longer than the ring takes: into a side segment, the ring carries a kind-3 record naming it. Acknowledged
+     * queues carry none (§8.3), and .NET peers read at most SIDE_MAX_LENGTH bytes. */
+    if (q->acknowledged || length > (size_t)SIDE_MAX_LENGTH) return SHMIPC_ETOOLONG;
+    if (q_shutdown(q) != 0) return SHMIPC_ESHUTDOWN;
+    if (timeout_ns == 0 && !q_has_space(q, SR_MAX)) { /* a try-put must not copy the payload for nothing */
+        int corrupt = 0;
+        q_reclaim(q, NULL, NULL, &corrupt);
+        if (!q_has_space(q, SR_MAX)) return corrupt ? SHMIPC_ECORRUPT : SHMIPC_ETIMEOUT;
+    }
+    return side_send(&q->side_sent, &q->seg, message, length, q_put_side_record, q, timeout_ns);
 }
 
 
@@ -1035,6 +1305,39 @@ static int q_take(shmipc_queue *q, void *buffer, size_t capacity, size_t *length
         }
         switch ((uint32_t)st) {
         case S_COMMITTED:
+            if (kind == K_SIDE) {
+                int64_t announced = side_announced(rec + R_HEADER, len);
+                if (announced < 0) {
+                    if (ld_acq64(q->ctl + Q_READ) != r) continue;
+                    return refuse(SHMIPC_ECORRUPT, "queue '%s': a malformed side-segment record at %lld", q->seg.name, (long long)r);
+                }
+                if (q->acknowledged) announced = 0; /* §8.3: dropped, never copied into the caller's buffer */
+                if ((size_t)announced > capacity) {
+                    if ((uint64_t)ld_acq64(rec + R_READER) != free_stamp(r)) {
+                        cas64(q->ctl + Q_READ, r, r + size);
+                        continue;
+                    }
+                    *length = (size_t)announced;
+                    return SHMIPC_ETOOSMALL;
+                }
+                if ((uint64_t)cas64(rec + R_READER, (int64_t)free_stamp(r), (int64_t)s_identity) != free_stamp(r)) {
+                    cas64(q->ctl + Q_READ, r, r + size);
+                    continue;
+                }
+                cas64(q->ctl + Q_READ, r, r + size);
+                uint8_t ref[SR_MAX];
+                memcpy(ref, rec + R_HEADER, (size_t)len);
+                /* the message is ours now, whatever its side segment holds: the record is consumed either way */
+                int rc = side_read(&q->side_read, q->seg.name, ref, len, q->acknowledged ? NULL : buffer, capacity, length);
+                st_rel64(rec + R_STATE, (int64_t)state_word(r, S_CONSUMED));
+                notify(&q->space_sig);
+                if (q->acknowledged) { /* §8.3: a writer ignored the refusal; its segment is handed back, the message dropped */
+                    fprintf(stderr, "shmipc: acknowledged queue %s held a side-segment record at %lld; that message was dropped\n",
+                            q->seg.name, (long long)r);
+                    continue;
+                }
+                return rc == SHMIPC_OK ? TAKE_OK : rc;
+            }
             if ((size_t)len > capacity) {
                 if ((uint64_t)ld_acq64(rec + R_READER) != free_stamp(r)) { /* taken already: not ours to refuse */
                     cas64(q->ctl + Q_READ, r, r + size);
@@ -1085,7 +1388,7 @@ static int q_readable_cond(void *c)
     if (q->acknowledged && ld_acq64(q->ctl + Q_REDELIVERIES) != q->redeliveries_seen) return 1; /* §6.10 */
     if (claim == free_stamp(r)) return shut != 0; /* drained: get fails */
     if ((st >> 32) != tag_of(r)) return r != ld_acq64(q->ctl + Q_TAIL) || shut != 0;
-    return (uint32_t)st != S_WRITING || (claim & 31) != K_MESSAGE; /* a message still being written is waited for */
+    return (uint32_t)st != S_WRITING || (claim & 31) == K_PADDING; /* a message still being written is waited for */
 }
 
 /* §6.6: a record still being written at ReadPosition whose producer is dead is abandoned. */
@@ -1097,7 +1400,7 @@ static int q_readable_before_sleep(void *c)
     if (r == ld_acq64(q->ctl + Q_TAIL)) return SHMIPC_OK;
     uint8_t *rec = q_record(q, r);
     uint64_t st = (uint64_t)ld_acq64(rec + R_STATE), claim = (uint64_t)ld_acq64(rec + R_CLAIM);
-    if ((claim & 31) != K_MESSAGE || st != state_word(r, S_WRITING)) return SHMIPC_OK;
+    if (((claim & 31) != K_MESSAGE && (claim & 31) != K_SIDE) || st != state_word(r, S_WRITING)) return SHMIPC_OK;
     int pid = (int)(claim >> 32);
     uint64_t ident = (uint64_t)ld_acq64(rec + R_PRODUCER);
     int alive = is_identity_word(ident) && (int)((uint32_t)ident >> 5) == pid ? identity_alive(ident) : is_alive(pid, 0, 0);
@@ -1149,7 +1452,7 @@ int shmipc_queue_get(shmipc_queue *q, void *buffer, size_t capacity, size_t *len
 enum {
     P_CONTROL = 1152, P_CAP = 0, P_MAXLEN = 8, P_RINGS = 16, P_FLAGS = 20, P_SLOTS = 128, P_OWNER = 0, P_CLOSED = 8,
     P_RING0 = 384, RING_CTL = 384, RG_TAIL = 0, RG_HEAD = 128, RG_DATA_SLEEPERS = 256, RG_SPACE_SLEEPERS = 320,
-    T_MESSAGE = 1, T_PADDING = 2,
+    T_MESSAGE = 1, T_PADDING = 2, T_SIDE = 3, /* §8: a type-3 record's payload names a side segment */
     /* §5.7 shared ends */
     P_HOLDERS = 16, P_MAX_HOLDERS = 14, P_KNOWN_FLAGS = 3, RG_SEND_LOCK = 8, RG_RECV_LOCK = 136, P_SHARED_OWNER = 3,
 };
@@ -1176,6 +1479,8 @@ struct shmipc_pipe {
     shmipc_wait wait;
     int shared; /* §5.7: this end is shared; sends and receives take the ring's lock */
     int holder; /* our Holders word while shared */
+    struct side *side_sent; /* §8: the side segment of our last large message, kept for reuse */
+    struct side *side_read; /* §8: the mapping of the last side segment we read */
 };
 
 static inline int64_t p_record_size(int64_t len) { return 8 + ((len + 7) & ~(int64_t)7); }
@@ -1413,7 +1718,7 @@ static int64_t p_required(shmipc_pipe *p, size_t len)
     return size <= to_end ? size : to_end + size;
 }
 
-static int p_write(shmipc_pipe *p, const void *msg, size_t len, int publish)
+static int p_write(shmipc_pipe *p, const void *msg, size_t len, int32_t type, int publish)
 {
     struct ring *rg = &p->send;
     int64_t size = p_record_size((int64_t)len), idx = rg->pos & p->mask, to_end = p->cap - idx;
@@ -1429,7 +1734,7 @@ static int p_write(shmipc_pipe *p, const void *msg, size_t len, int publish)
         rec = rg->bytes;
     }
     wr32(rec, (uint32_t)len);
-    wr32(rec + 4, T_MESSAGE);
+    wr32(rec + 4, (uint32_t)type);
     memcpy(rec + 8, msg, len);
     if (!publish) return SHMIPC_OK;
     rg->pos += required;
@@ -1466,14 +1771,14 @@ static int p_shared_space_cond(void *c)
 }
 
 /* §5.7 sending on a shared end: lock, resync, write + publish, unlock, notify; wait for space without the lock. */
-static int p_send_shared(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
+static int p_send_shared(shmipc_pipe *p, const void *message, size_t length, int32_t type, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
         int rc = p_lock(p->send.lock_word, deadline);
         if (rc) return rc;
         rc = p_sync(p, &p->send, 1);
-        if (rc == SHMIPC_OK) rc = p_write(p, message, length, 1);
+        if (rc == SHMIPC_OK) rc = p_write(p, message, length, type, 1);
         p_unlock(p->send.lock_word);
         if (rc == SHMIPC_OK) {
             notify(&p->send.data_sig);
@@ -1487,15 +1792,13 @@ static int p_send_shared(shmipc_pipe *p, const void *message, size_t length, int
     }
 }
 
-int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
+/* Writes one record of `type` (a message, or a side segment's reference), waiting for room until the deadline. */
+static int p_send_record(shmipc_pipe *p, const void *message, size_t length, int32_t type, int64_t timeout_ns)
 {
-    if (!p->has_send) return SHMIPC_ENOSEND;
-    if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
-    if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
-    if (p->shared) return p_send_shared(p, message, length, timeout_ns);
+    if (p->shared) return p_send_shared(p, message, length, type, timeout_ns);
     int64_t deadline = timeout_ns == 0 ? 0 : deadline_from(timeout_ns);
     for (;;) {
-        int rc = p_write(p, message, length, 1);
+        int rc = p_write(p, message, length, type, 1);
         if (rc == SHMIPC_OK) {
             notify(&p->send.data_sig);
             return SHMIPC_OK;
@@ -1505,11 +1808,26 @@ int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t
         rc = wait_for(&p->send.space_sig, &p->wait, deadline, p_space_cond, p_before_sleep, &ctx);
         if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
         if (rc == SHMIPC_ETIMEOUT) {
-            rc = p_write(p, message, length, 1);
+            rc = p_write(p, message, length, type, 1);
             if (rc == SHMIPC_OK) notify(&p->send.data_sig);
             return rc;
         }
     }
+}
+
+static int p_send_side_record(void *p, const void *record, size_t length, int64_t timeout_ns)
+{
+    return p_send_record(p, record, length, T_SIDE, timeout_ns);
+}
+
+int shmipc_pipe_send(shmipc_pipe *p, const void *message, size_t length, int64_t timeout_ns)
+{
+    if (!p->has_send) return SHMIPC_ENOSEND;
+    if (peer_closed_cheap(p)) return SHMIPC_ECLOSED;
+    if (length <= (size_t)p->maxlen) return p_send_record(p, message, length, T_MESSAGE, timeout_ns);
+    /* §8: longer than the ring takes: into a side segment, the ring carries a type-3 record naming it */
+    if (length > (size_t)SIDE_MAX_LENGTH) return SHMIPC_ETOOLONG;
+    return side_send(&p->side_sent, &p->seg, message, length, p_send_side_record, p, timeout_ns);
 }
 
 int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t length)
@@ -1517,7 +1835,7 @@ int shmipc_pipe_write_uncommitted(shmipc_pipe *p, const void *message, size_t le
     if (!p->has_send) return SHMIPC_ENOSEND;
     if (length > (size_t)p->maxlen) return SHMIPC_ETOOLONG;
     if (p->shared) return SHMIPC_EINVALID; /* a shared end publishes before it lets go of the lock (§5.7) */
-    return p_write(p, message, length, 0);
+    return p_write(p, message, length, T_MESSAGE, 0);
 }
 
 /* ---- receive (§5.5) */
@@ -1553,16 +1871,27 @@ static int p_read(shmipc_pipe *p, void *buffer, size_t capacity, size_t *length)
         type = (int32_t)atomic_load_explicit(A32(rec + 4), memory_order_relaxed);
     }
     int32_t len = (int32_t)atomic_load_explicit(A32(rec), memory_order_relaxed);
-    if (type != T_MESSAGE || len < 0 || len > p->maxlen) return SHMIPC_ECORRUPT;
+    if ((type != T_MESSAGE && type != T_SIDE) || len < 0 || len > (type == T_MESSAGE ? p->maxlen : SR_MAX)) return SHMIPC_ECORRUPT;
     int64_t size = p_record_size(len);
     if (size > avail || size > p->cap - idx) return SHMIPC_ECORRUPT;
-    *length = (size_t)len;
-    if ((size_t)len > capacity) return SHMIPC_ETOOSMALL;
-    memcpy(buffer, rec + 8, (size_t)len);
+    int rc = SHMIPC_OK;
+    if (type == T_SIDE) {
+        uint8_t ref[SR_MAX]; /* one copy of the peer's bytes: every check and the read see the same record */
+        memcpy(ref, rec + 8, (size_t)len);
+        int64_t announced = side_announced(ref, len);
+        if (announced < 0) return refuse(SHMIPC_ECORRUPT, "pipe '%s': a malformed side-segment record of %d bytes", p->seg.name, len);
+        *length = (size_t)announced;
+        if ((size_t)announced > capacity) return SHMIPC_ETOOSMALL;
+        rc = side_read(&p->side_read, p->seg.name, ref, len, buffer, capacity, length); /* consumed either way */
+    } else {
+        *length = (size_t)len;
+        if ((size_t)len > capacity) return SHMIPC_ETOOSMALL;
+        memcpy(buffer, rec + 8, (size_t)len);
+    }
     rg->pos = head + size;
     st_rel64(rg->head_word, rg->pos); /* our reads are done before the producer reuses the bytes */
     notify(&rg->space_sig);
-    return SHMIPC_OK;
+    return rc;
 }
 
 static int p_readable_cond(void *c)
@@ -1657,6 +1986,8 @@ void shmipc_pipe_close(shmipc_pipe *p)
     if (last) st_rel64(p->own_slot + P_CLOSED, 1); /* after our last Tail store: pairs with the peer's acquire of Closed */
     if (p->has_send) notify(&p->send.data_sig);
     if (p->has_recv) notify(&p->recv.space_sig);
+    side_let_go(p->side_sent);
+    side_unmap(p->side_read);
     seg_close(&p->seg, p->seg.creator);
     free(p);
 }

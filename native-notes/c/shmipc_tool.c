@@ -12,7 +12,11 @@
  *   shmipc_tool queue-shutdown NAME IMMEDIATE                  shuts the queue down (IMMEDIATE 1: discarding), SHUTDOWN
  *   shmipc_tool queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
  *   shmipc_tool queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
- *   shmipc_tool pipe-echo NAME                                 connects, echoes until the peer closes
+ *   shmipc_tool queue-echo IN OUT COUNT MAXLEN                 gets COUNT messages of up to MAXLEN bytes (longer than the
+ *                                                              ring: through side segments, LAYOUT.md §8) from queue IN
+ *                                                              and puts each into queue OUT; ECHOED <n> <bytes>
+ *   shmipc_tool pipe-echo NAME [MAXLEN]                        connects, echoes (messages of up to MAXLEN bytes, default
+ *                                                              the ring's maximum) until the peer closes
  *   shmipc_tool pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
  *   shmipc_tool pipe-create-echo NAME                          creates a pipe, echoes on it until the peer closes
  *   shmipc_tool pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
@@ -301,11 +305,33 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    if ((!strcmp(mode, "pipe-echo") || !strcmp(mode, "pipe-create-echo")) && argc == 3) {
+    if (!strcmp(mode, "queue-echo") && argc == 6) {
+        int count = atoi(argv[4]);
+        size_t cap = (size_t)atoll(argv[5]), len;
+        long long bytes = 0;
+        shmipc_queue *in, *out;
+        if ((rc = shmipc_queue_open(name, &in))) return fail("open in", rc);
+        if ((rc = shmipc_queue_open(argv[3], &out))) return fail("open out", rc);
+        uint8_t *buf = malloc(cap + 1);
+        say("READY");
+        for (int i = 0; i < count; i++) {
+            if ((rc = shmipc_queue_get(in, buf, cap, &len, 30000000000LL))) return fail("get", rc);
+            if ((rc = shmipc_queue_put(out, buf, len, 30000000000LL))) return fail("put", rc);
+            bytes += (long long)len;
+        }
+        printf("ECHOED %d %lld\n", count, bytes);
+        fflush(stdout);
+        shmipc_queue_close(in);
+        shmipc_queue_close(out);
+        free(buf);
+        return 0;
+    }
+
+    if ((!strcmp(mode, "pipe-echo") || !strcmp(mode, "pipe-create-echo")) && (argc == 3 || (argc == 4 && !strcmp(mode, "pipe-echo")))) {
         shmipc_pipe *p;
         rc = !strcmp(mode, "pipe-echo") ? shmipc_pipe_connect(name, &p) : shmipc_pipe_create(name, 1 << 16, -1, 1, &p);
         if (rc) return fail("attach", rc);
-        size_t cap = (size_t)shmipc_pipe_max_message_length(p);
+        size_t cap = argc == 4 ? (size_t)atoll(argv[3]) : (size_t)shmipc_pipe_max_message_length(p);
         uint8_t *buf = malloc(cap + 1);
         say("READY");
         long long echoed = 0;

@@ -22,6 +22,7 @@ import os
 import platform
 import queue as _queue
 import struct
+import sys
 import threading
 import time
 
@@ -551,6 +552,180 @@ def _deadline(timeout):
     return time.monotonic() + timeout
 
 
+
+# ------------------------------------------------------------------------------------------- §8 side segments
+
+_KIND_SIDE = 12
+_SD_CONTROL, _SD_STATE, _SD_LENGTH, _SD_RETAINED, _SD_HOSTLEN, _SD_HOSTNAME = 256, 0, 8, 16, 20, 24
+_SD_WRITING, _SD_PUBLISHED, _SD_FREE = 0, 4, 6
+_SR_MAGIC, _SR_NAME, _SR_MAX_NAME = 0x45444953, 16, 207  # "SIDE"; record: magic, name length, length, name
+_SR_MAX = _SR_NAME + _SR_MAX_NAME
+_SIDE_GRANULARITY = 1 << 20  # made in 1 MiB steps, so messages of similar sizes reuse one segment
+_SIDE_MAX_LENGTH = (1 << 31) - 1  # the longest a .NET peer reads
+_SIDE_PREFIX = "side-"
+_side_sequence = [0]
+_side_sequence_lock = threading.Lock()
+
+
+def _side_unused(state):
+    """0 writing, 6 free, or the identity of a consumer proved dead: nobody reads it, its sender may take it back."""
+    return state in (_SD_WRITING, _SD_FREE) or (_is_identity_word(state) and not _identity_alive(state))
+
+
+def _side_announced(record):
+    """The message length a reference record announces, or None when it is malformed."""
+    if len(record) < _SR_NAME:
+        return None
+    magic, name_len, length = struct.unpack_from("<IiQ", record, 0)
+    if magic != _SR_MAGIC or not 1 <= name_len <= _SR_MAX_NAME or _SR_NAME + name_len > len(record) or length > _SIDE_MAX_LENGTH:
+        return None
+    return length
+
+
+class _SideSegments:
+    """LAYOUT.md §8: the side segments of one queue or pipe handle: the last one it sent (reused once its reader freed
+    it) and the mapping of the last one it read. State (control +0) says who owns a segment:
+        0 writing -> 4 published (sender, release: payload and Length first) -> a consumer's identity (CAS by the
+        consumer that took the ring record) -> 6 free (exchange by that consumer) -> 0 (CAS by the sender, to reuse);
+        4 -> 6 when the sender could not write the ring record.
+    The name goes when neither needs it: the sender sets Retained 1 -> 0 and then loads State, the consumer sets
+    State -> 6 and then loads Retained, each by a seq_cst RMW (a full fence): at least one of them unlinks."""
+
+    def __init__(self, host):
+        self._host = host
+        self._sent = None
+        self._read = None
+
+    def _create(self, capacity):
+        for _ in range(8):  # O_EXCL: a name someone else holds is skipped
+            with _side_sequence_lock:
+                _side_sequence[0] += 1
+                seq = _side_sequence[0]
+            name = f"{_SIDE_PREFIX}{_MY_PID}-{_MY_START & 0xFFFFFFFF:08x}-{seq}"
+            try:
+                seg = _Segment(name, _KIND_SIDE, create=(_SD_CONTROL, capacity, 0))
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise ShmIpcError(f"no free side-segment name for '{self._host.name}'")
+        try:
+            if struct.unpack_from("<I", self._host.mm, 28)[0] & 1:  # §3 Flags bit 0: the host gives its group access
+                struct.pack_into("<I", seg.mm, 28, 1)
+                struct.pack_into("<Q", seg.mm, 120, _fnv1a64(seg.mm[0:_HDR]))
+                os.fchmod(seg.fd, 0o660)
+            os.posix_fallocate(seg.fd, 0, _HDR + _SD_CONTROL + capacity)  # a full /dev/shm fails here, not as a SIGBUS
+            host = f"shmipc.{self._host.name}".encode("ascii")[:_SD_CONTROL - _SD_HOSTNAME]
+            c = _HDR
+            struct.pack_into("<ii", seg.mm, c + _SD_RETAINED, 1, len(host))
+            seg.mm[c + _SD_HOSTNAME:c + _SD_HOSTNAME + len(host)] = host
+            seg.publish()
+        except OSError as e:
+            seg.close(unlink=True)
+            raise OSError(e.errno, f"side segment of {capacity} bytes for '{self._host.name}': {e.strerror or e}") from e
+        except BaseException:
+            seg.close(unlink=True)
+            raise
+        return seg
+
+    @staticmethod
+    def _let_go(seg):
+        if seg is None:
+            return
+        seg.xchg32(_HDR + _SD_RETAINED, 0)
+        if _side_unused(seg.load64(_HDR + _SD_STATE) & _M64):
+            try:
+                os.unlink(seg.path)
+            except FileNotFoundError:
+                pass
+        seg.close(unlink=False)
+
+    def publish(self, data):
+        """A segment holding data, published (State 4); the caller writes the reference record, then calls keep()."""
+        seg, self._sent = self._sent, None
+        if seg is not None:
+            state = seg.load64(_HDR + _SD_STATE)
+            if (_U64.unpack_from(seg.mm, 56)[0] < len(data) or not _side_unused(state & _M64)
+                    or seg.cas64(_HDR + _SD_STATE, state, _SD_WRITING) != state):
+                self._let_go(seg)
+                seg = None
+        if seg is None:
+            seg = self._create(max(_SIDE_GRANULARITY, (len(data) + _SIDE_GRANULARITY - 1) & ~(_SIDE_GRANULARITY - 1)))
+        data_off = _U64.unpack_from(seg.mm, 48)[0]
+        seg.mm[data_off:data_off + len(data)] = data
+        seg.store64(_HDR + _SD_LENGTH, len(data))
+        seg.store64(_HDR + _SD_STATE, _SD_PUBLISHED)  # release: pairs with the consumer's CAS
+        return seg
+
+    @staticmethod
+    def record(seg, length):
+        name = f"shmipc.{seg.name}".encode("ascii")
+        return struct.pack("<IiQ", _SR_MAGIC, len(name), length) + name
+
+    def keep(self, seg, written):
+        """Keeps seg for the next large message; unpublished first when its reference record was not written."""
+        if not written:
+            seg.cas64(_HDR + _SD_STATE, _SD_PUBLISHED, _SD_FREE)
+        self._let_go(self._sent)
+        self._sent = seg
+
+    def read(self, record, discard=False):
+        """§8.3, after the ring record was taken: the message's bytes (None with discard). Opens the named segment (or
+        reuses the last mapping), CAS State 4 -> our identity, copies, State -> 6, unlinks when its sender let go.
+        CorruptionError for anything a well-behaved sender cannot have written, a lying length above all."""
+        host = self._host.name
+        announced = _side_announced(record)
+        if announced is None:
+            raise CorruptionError(f"'{host}': a malformed side-segment record of {len(record)} bytes")
+        os_name = bytes(record[_SR_NAME:_SR_NAME + struct.unpack_from("<i", record, 4)[0]]).decode("ascii", "replace")
+        name = os_name[len("shmipc."):]
+        if not os_name.startswith("shmipc." + _SIDE_PREFIX) or not set(name) <= _NAME_CHARS or len(name) > 200:
+            raise CorruptionError(f"'{host}': a side-segment record names '{os_name}', not a side segment")
+        seg, self._read = self._read, None
+        if seg is not None and seg.name != name:
+            seg.close(unlink=False)
+            seg = None
+        if seg is None:
+            try:
+                seg = _Segment(name, _KIND_SIDE)
+            except (FileNotFoundError, InvalidSegmentError) as e:
+                raise CorruptionError(f"'{host}': side segment '{os_name}' of a message: {e}; that message is lost") from e
+            if _U64.unpack_from(seg.mm, 40)[0] < _SD_CONTROL:
+                seg.close(unlink=False)
+                raise CorruptionError(f"'{host}': side segment '{os_name}' has too small a control block")
+        self._read = seg
+        found = seg.cas64(_HDR + _SD_STATE, _SD_PUBLISHED, _to_signed64(_MY_IDENTITY))
+        if found != _SD_PUBLISHED:
+            raise CorruptionError(f"'{host}': side segment '{os_name}' holds no published message (state 0x{found & _M64:x})")
+        try:
+            stored = seg.load64(_HDR + _SD_LENGTH)
+            capacity = _U64.unpack_from(seg.mm, 56)[0]
+            if stored != announced or stored > capacity:
+                raise CorruptionError(f"'{host}': side segment '{os_name}' holds {stored} bytes in {capacity}, "
+                                      f"its record announced {announced}")
+            if discard:
+                return None
+            data_off = _U64.unpack_from(seg.mm, 48)[0]
+            return seg.mm[data_off:data_off + stored]
+        finally:
+            while True:  # exchange State -> 6 (a CAS loop: seq_cst, a full fence), then look at Retained
+                state = seg.load64(_HDR + _SD_STATE)
+                if seg.cas64(_HDR + _SD_STATE, state, _SD_FREE) == state:
+                    break
+            if seg.load32(_HDR + _SD_RETAINED) == 0:  # the sender let go: nobody needs the name
+                try:
+                    os.unlink(seg.path)
+                except FileNotFoundError:
+                    pass
+
+    def close(self):
+        self._let_go(self._sent)
+        self._sent = None
+        if self._read is not None:
+            self._read.close(unlink=False)
+            self._read = None
+
+
 # ------------------------------------------------------------------------------------------- §6 Queue
 
 _Q_CONTROL, _Q_TAIL, _Q_READ, _Q_HEAD, _Q_LOCK, _Q_DSLEEP, _Q_SSLEEP = 768, 128, 256, 384, 392, 512, 640
@@ -559,7 +734,7 @@ _Q_FEATURES = 20  # §6.10: bit 0 acknowledged; a peer refuses bits it does not 
 _Q_MAX_DELIVERIES = 24  # §6.10: 0 unlimited
 _Q_REDELIVERIES = 264  # §6.10: atomic add by a releaser
 _Q_ACKNOWLEDGED = 1
-_K_MESSAGE, _K_PADDING = 1, 2
+_K_MESSAGE, _K_PADDING, _K_SIDE = 1, 2, 3  # kind 3: the payload names a side segment (§8)
 _Q_SEMAPHORES, _ALIGN = 2, 32
 _MAX_ENCODABLE = (1 << 27) - 1
 _MAX_MESSAGE_LIMIT = _MAX_ENCODABLE - 63  # the longest record, and so any padding before it, fits 27 bits
@@ -599,6 +774,7 @@ class Queue:
         self.spin, self.slice = 50e-6, 0.1
         self.acknowledged = bool(seg.load32(c + _Q_FEATURES) & _Q_ACKNOWLEDGED)
         self._redeliveries_seen = 0
+        self._sides = _SideSegments(seg)
 
     @classmethod
     def open(cls, name):
@@ -654,9 +830,10 @@ class Queue:
     def _decode(self, w, to_end):
         """(kind, length, size) of a valid claim word at an offset with to_end bytes to the wrap, else None."""
         kind, length = w & 31, (w >> 5) & _MAX_ENCODABLE
-        if kind == _K_MESSAGE:
+        if kind == _K_MESSAGE or kind == _K_SIDE:
             size = _qsize(length)
-            return (kind, length, size) if length <= self.max_message_length and size <= to_end else None
+            limit = self.max_message_length if kind == _K_MESSAGE else _SR_MAX
+            return (kind, length, size) if length <= limit and size <= to_end else None
         return (kind, length, length) if kind == _K_PADDING and length == to_end and length > 0 else None
 
     def _claim_word(self, kind, length):
@@ -692,7 +869,7 @@ class Queue:
                 if d is None:
                     corrupt = f"invalid claim behind the read position at {h}"
                     break
-                if d[0] == _K_MESSAGE:
+                if d[0] != _K_PADDING:
                     st = seg.load64(rec + 8) & _M64
                     if st >> 32 != (h >> 5) & 0xFFFFFFFF or st & 0xFFFFFFFF == _S_WRITING:
                         corrupt = f"bad state behind the read position at {h}"
@@ -717,7 +894,7 @@ class Queue:
         return h - start
 
     # ---- §6.3
-    def _claim(self, length):
+    def _claim(self, length, kind=_K_MESSAGE):
         seg, c, cap = self._seg, self._c, self.capacity
         need = _qsize(length)
         reclaimed = False
@@ -750,7 +927,7 @@ class Queue:
                 elif seg.load64(c + _Q_TAIL) == t:
                     raise CorruptionError(f"queue '{seg.name}': word at the tail is neither free nor a claim")
                 continue
-            mine = self._claim_word(_K_PADDING, to_end) if wrap else self._claim_word(_K_MESSAGE, length)
+            mine = self._claim_word(_K_PADDING, to_end) if wrap else self._claim_word(kind, length)
             if seg.cas64(rec, ~t, mine) != ~t:
                 continue
             if not wrap:
@@ -810,16 +987,33 @@ class Queue:
         raise ShutDown(f"queue '{self._seg.name}' has been shut down")
 
     def put(self, data, block=True, timeout=None):
-        """Appends bytes. queue.Full when no room within the timeout; ValueError when too long; ShutDown when the
-        queue is shut down (also while waiting for room)."""
+        """Appends bytes. queue.Full when no room within the timeout; ShutDown when the queue is shut down (also while
+        waiting for room). A message longer than max_message_length goes into a side segment (LAYOUT.md §8), the ring
+        carries a record naming it; ValueError on an acknowledged queue (which carries none) or past 2 GiB - 1."""
         data = bytes(data)
-        if len(data) > self.max_message_length:
-            raise ValueError(f"message of {len(data)} bytes; queue '{self._seg.name}' takes at most {self.max_message_length}")
+        if len(data) <= self.max_message_length:
+            return self._put_record(data, _K_MESSAGE, block, timeout)
+        if self.acknowledged or len(data) > _SIDE_MAX_LENGTH:
+            raise ValueError(f"message of {len(data)} bytes; queue '{self._seg.name}' takes at most {self.max_message_length}"
+                             + (" (acknowledged queues carry no side segments)" if self.acknowledged else f", {_SIDE_MAX_LENGTH} through side segments"))
+        if self._shutdown_state():
+            self._raise_shutdown()
+        if not block and not self._has_space(_SR_MAX) and not (self._reclaim() > 0 and self._has_space(_SR_MAX)):
+            raise _queue.Full  # a put that does not wait copies nothing for nothing
+        side = self._sides.publish(data)
+        written = False
+        try:
+            self._put_record(self._sides.record(side, len(data)), _K_SIDE, block, timeout)
+            written = True
+        finally:
+            self._sides.keep(side, written)
+
+    def _put_record(self, data, kind, block, timeout):
         deadline = _deadline(timeout) if block else 0
         while True:
             if self._shutdown_state():
                 self._raise_shutdown()
-            p = self._claim(len(data))
+            p = self._claim(len(data), kind)
             if p >= 0:
                 rec = self._data + (p & self._offmask)
                 if self._shutdown_state(fence=True):
@@ -892,6 +1086,22 @@ class Queue:
                 seg.cas64(c + _Q_READ, r, r + size)
                 continue
             s = st & 0xFFFFFFFF
+            if s == _S_COMMITTED and kind == _K_SIDE:
+                if seg.cas64(rec + 16, ~r, _MY_IDENTITY) != ~r:
+                    seg.cas64(c + _Q_READ, r, r + size)  # another consumer has it: help
+                    continue
+                seg.cas64(c + _Q_READ, r, r + size)
+                record = mm[rec + 32:rec + 32 + length]
+                try:  # the message is ours now, whatever its side segment holds: the record is consumed either way
+                    data = self._sides.read(record, discard=self.acknowledged)
+                finally:
+                    seg.store64(rec + 8, _state_word(r, _S_CONSUMED))
+                    self._space_sig.notify()
+                if self.acknowledged:  # §8.3: a writer ignored the refusal; its segment is handed back, the message dropped
+                    print(f"shmipc: acknowledged queue {seg.name} held a side-segment record at {r}; that message was dropped",
+                          file=sys.stderr)
+                    continue
+                return data
             if s == _S_COMMITTED:
                 if seg.cas64(rec + 16, ~r, _MY_IDENTITY) == ~r:
                     seg.cas64(c + _Q_READ, r, r + size)  # ours: let the others move on at once
@@ -919,7 +1129,7 @@ class Queue:
             return None
         rec = self._data + (r & self._offmask)
         st, claim = seg.load64(rec + 8), seg.load64(rec) & _M64  # State, then Claim
-        if claim & 31 != _K_MESSAGE or st != _state_word(r, _S_WRITING):
+        if claim & 31 not in (_K_MESSAGE, _K_SIDE) or st != _state_word(r, _S_WRITING):
             return None
         return r, st, claim, seg.load64(rec + 24) & _M64
 
@@ -937,7 +1147,7 @@ class Queue:
             return False
         if st >> 32 != (r >> 5) & 0xFFFFFFFF:
             return r != seg.load64(c + _Q_TAIL)
-        return st & 0xFFFFFFFF != _S_WRITING or claim & 31 != _K_MESSAGE
+        return st & 0xFFFFFFFF != _S_WRITING or claim & 31 == _K_PADDING
 
     def _resolve_pending(self):
         """§6.6: a record at the read position whose producer is dead is abandoned."""
@@ -1099,6 +1309,7 @@ class Queue:
     def close(self):
         """Unmaps; the creator also unlinks the names."""
         if self._seg is not None:
+            self._sides.close()
             self._seg.close(unlink=self._seg.creator)
             self._seg = None
 
@@ -1136,6 +1347,7 @@ class Connection:
         self._peer_gone = False
         self._next_liveness = 0.0
         self._shared, self._holder = False, -1  # §5.7: set by Pipe.attach_shared
+        self._sides = _SideSegments(seg)  # §8: messages longer than the ring
         self.spin, self.slice = 50e-6, 0.1
         self._recv = self._ring(end) if end < rings else None
         self._send = self._ring(1 - end) if 1 - end < rings else None
@@ -1209,7 +1421,7 @@ class Connection:
             raise CorruptionError(f"pipe '{self._seg.name}': head {h} and tail {t} out of range")
         return t, h
 
-    def _send_shared(self, data, deadline):
+    def _send_shared(self, data, deadline, kind=1):
         lock = self._send["tail"] + _RG_SEND_LOCK
         size_ = 8 + ((len(data) + 7) & ~7)
 
@@ -1224,7 +1436,7 @@ class Connection:
                 raise TimeoutError(f"pipe '{self._seg.name}': the send lock stayed taken")
             try:
                 self._tail, self._head_cache = self._positions(self._send)  # resume from the shared Tail
-                written = self._write(data)
+                written = self._write(data, kind=kind)
             finally:
                 self._unlock(lock)
             if written:
@@ -1270,7 +1482,7 @@ class Connection:
         self._head_cache = h
         return self._tail + required - h <= self._cap
 
-    def _write(self, data, publish=True):
+    def _write(self, data, publish=True, kind=1):
         n = len(data)
         size = 8 + ((n + 7) & ~7)
         idx = self._tail & self._mask
@@ -1284,7 +1496,7 @@ class Connection:
         if size > to_end:
             struct.pack_into("<ii", mm, rec, to_end - 8, 2)
             rec = base
-        struct.pack_into("<ii", mm, rec, n, 1)
+        struct.pack_into("<ii", mm, rec, n, kind)
         mm[rec + 8:rec + 8 + n] = data
         if publish:
             self._tail += required
@@ -1297,14 +1509,26 @@ class Connection:
         if self._send is None:
             raise OSError("this end of a one-way pipe only receives")
         data = bytes(memoryview(buf)[offset:None if size is None else offset + size])
-        if len(data) > self._max:
-            raise ValueError(f"message of {len(data)} bytes; pipe '{self._seg.name}' carries at most {self._max}")
+        if len(data) > _SIDE_MAX_LENGTH:
+            raise ValueError(f"message of {len(data)} bytes; pipe '{self._seg.name}' carries at most {_SIDE_MAX_LENGTH}")
         if self._peer_closed():
             raise PeerClosedError(f"pipe '{self._seg.name}': the other end is closed")
+        if len(data) <= self._max:
+            return self._send_record(data, 1, timeout)
+        # §8: longer than the ring takes: into a side segment, the ring carries a type-3 record naming it
+        side = self._sides.publish(data)
+        written = False
+        try:
+            self._send_record(self._sides.record(side, len(data)), 3, timeout)
+            written = True
+        finally:
+            self._sides.keep(side, written)
+
+    def _send_record(self, data, kind, timeout):
         deadline = _deadline(timeout)
         if self._shared:
-            return self._send_shared(data, deadline)
-        while not self._write(data):
+            return self._send_shared(data, deadline, kind)
+        while not self._write(data, kind=kind):
             size_ = 8 + ((len(data) + 7) & ~7)
             to_end = self._cap - (self._tail & self._mask)
             req = size_ if size_ <= to_end else to_end + size_
@@ -1313,7 +1537,7 @@ class Connection:
             if self._peer_closed():
                 raise PeerClosedError(f"pipe '{self._seg.name}': the other end is gone")
             if not ok:
-                if self._write(data):
+                if self._write(data, kind=kind):
                     break
                 raise TimeoutError(f"pipe '{self._seg.name}' stayed full")
         self._send["data_sig"].notify()
@@ -1344,10 +1568,17 @@ class Connection:
             idx = 0
             length, kind = struct.unpack_from("<ii", mm, base)
         size = 8 + ((length + 7) & ~7)
-        if kind != 1 or not 0 <= length <= self._max or size > avail or size > self._cap - idx:
+        if kind not in (1, 3) or not 0 <= length <= (self._max if kind == 1 else _SR_MAX) or size > avail or size > self._cap - idx:
             raise CorruptionError(f"pipe '{self._seg.name}': bad record (type {kind}, length {length}) at {head}")
         data = mm[base + idx + 8:base + idx + 8 + length]
         self._head = head + size
+        if kind == 3:  # §8: the record names a side segment; consumed whatever that holds
+            try:
+                data = self._sides.read(data)
+            finally:
+                self._seg.store64(self._recv["head"], self._head)
+                self._recv["space_sig"].notify()
+            return data
         self._seg.store64(self._recv["head"], self._head)  # release: our read is done before the bytes are reused
         self._recv["space_sig"].notify()
         return data
@@ -1405,6 +1636,7 @@ class Connection:
             self._send["data_sig"].notify()
         if self._recv:
             self._recv["space_sig"].notify()
+        self._sides.close()
         self._seg.close(unlink=self._seg.creator)
         self._seg = None
 

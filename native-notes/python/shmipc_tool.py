@@ -10,7 +10,10 @@
     python3 shmipc_tool.py queue-shutdown NAME IMMEDIATE                  shuts the queue down (IMMEDIATE 1: discarding), SHUTDOWN
     python3 shmipc_tool.py queue-create NAME CAPACITY                     creates a queue, holds it until stdin closes
     python3 shmipc_tool.py queue-blast NAME COUNT SIZE                    COUNT messages of SIZE bytes, as fast as it can
-    python3 shmipc_tool.py pipe-echo NAME                                 connects, echoes until the peer closes
+    python3 shmipc_tool.py queue-echo IN OUT COUNT MAXLEN                 gets COUNT messages (longer than the ring: through side
+                                                                          segments, LAYOUT.md §8) from queue IN, puts each into
+                                                                          queue OUT; ECHOED <n> <bytes>
+    python3 shmipc_tool.py pipe-echo NAME [MAXLEN]                        connects, echoes until the peer closes
     python3 shmipc_tool.py pipe-send-hold NAME COUNT                      sends COUNT messages, half-writes one more, holds
     python3 shmipc_tool.py pipe-create-echo NAME                          creates a pipe, echoes until the peer closes
     python3 shmipc_tool.py pipe-shared-send TOKEN TAG COUNT LENGTH        attaches to a shared end (share TOKEN), sends COUNT
@@ -195,7 +198,19 @@ def main(argv):
         say("DONE")
         q.close()
         return 0
-    if mode in ("pipe-echo", "pipe-create-echo") and not args:
+    if mode == "queue-echo" and len(args) == 3:
+        q_in, q_out = shmipc.Queue.open(name), shmipc.Queue.open(args[0])
+        say("READY")
+        total = 0
+        for _ in range(int(args[1])):
+            message = q_in.get(timeout=30)
+            q_out.put(message, timeout=30)
+            total += len(message)
+        say(f"ECHOED {args[1]} {total}")
+        q_in.close()
+        q_out.close()
+        return 0
+    if mode in ("pipe-echo", "pipe-create-echo") and (not args or (mode == "pipe-echo" and len(args) == 1)):
         c = shmipc.Pipe.connect(name) if mode == "pipe-echo" else shmipc.Pipe.create(name, 1 << 16)
         say("READY")
         echoed = 0

@@ -40,6 +40,29 @@ internal static partial class Scenarios
             return 0;
         });
 
+        // Run under a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored: the parent starts it through `ulimit -f`): enqueues a
+        // message of <length> bytes to queue <name>, whose side segment cannot be made, and says "REFUSED <type>: <message>";
+        // then a small message and one of <fits> bytes (a side segment within the limit): "SENT".
+        Add("large-refused", a =>
+        {
+            using ShmQueue queue = ShmQueue.Open(a[0]);
+            try
+            {
+                queue.Enqueue(LargeMessages.Make(4, 0, Int(a[1])));
+                Say("ACCEPTED");
+                return 1;
+            }
+            catch (IOException e)
+            {
+                Say($"REFUSED {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            }
+
+            queue.Enqueue(LargeMessages.Make(4, 1, 100));
+            queue.Enqueue(LargeMessages.Make(4, 2, Int(a[2])));
+            Say("SENT");
+            return 0;
+        });
+
         // Connects to pipe <name> and sends one message of <length> bytes (sender 1, sequence 0), then echoes back
         // the length of each message it receives until the parent closes stdin.
         Add("large-pipe-send", a =>

@@ -4,7 +4,7 @@ using ShmIpc.Bench.Harness;
 namespace ShmIpc.Bench.Demo;
 
 /// <summary>The static methods the demo's processes run (ShmProcess and ShmPool load them from this assembly).</summary>
-internal static class DemoTargets
+internal static partial class DemoTargets
 {
     /// <summary>Sum of i * i over [from, to).</summary>
     public static long SumOfSquares((long From, long To) range)

@@ -13,7 +13,7 @@ namespace ShmIpc.Bench.Demo;
 /// socket measured in the same run. Well under a minute; cleans up everything, also on Ctrl+C (our
 /// segments are registered with <see cref="Cleanup"/>; ShmProcess and ShmPool children die with us).
 /// </summary>
-internal static class QuickDemo
+internal static partial class QuickDemo
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
@@ -33,6 +33,7 @@ internal static class QuickDemo
         new("Shared state: two processes add to one ShmValue under its lock, started together by a ShmEvent", SharedStateScene),
         new("Pool: Map, Imap, ApplyAsync(...).Get(timeout)", PoolScene),
         new("Zero copy: a loaned write into a queue; MapInPlace over a shared array on Pool(2)", ZeroCopyScene),
+        new("Large message: one 64 MiB message through a queue from another process (a side segment)", LargeMessageScene),
         new("Acknowledged queue: a worker process takes a job and is killed with SIGKILL; the job comes back", AcknowledgedScene),
         new(".NET Unix domain socket, the same figures for comparison", UdsBaselines),
     ];

@@ -41,7 +41,9 @@ internal static class Cleaner
                 }
 
                 removedSegments.Add(osName);
-                removed.Add(new CleanedObject(name, kind, "its creator is dead and no process has it open"));
+                removed.Add(new CleanedObject(name, kind, kind == ObjectKind.SideSegment
+                    ? "its owner (sender, host or consumer, by its state) is gone and no process has it open"
+                    : "its creator is dead and no process has it open"));
             }
             catch (Exception e) when (e is UnauthorizedAccessException or IOException)
             {

@@ -27,7 +27,11 @@ internal static class Doctor
         var findings = new List<(Health Health, string Sentence)>();
         string what = $"{Noun(o.Kind)} {o.Name}";
 
-        if (o.Creator is { Alive: false } creator && o.OpenBy.Count == 0)
+        if (report.SideSegment is { } side)
+        {
+            DiagnoseSide(o, side, findings); // its owner follows its State, not its creator (LAYOUT.md §8.4)
+        }
+        else if (o.Creator is { Alive: false } creator && o.OpenBy.Count == 0)
         {
             string who = report.Flags.Contains("keep")
                 ? " (its creator asked to keep it, so nothing else removes it)"
@@ -61,6 +65,23 @@ internal static class Doctor
 
         Health health = findings.Count == 0 ? Health.Ok : findings.Max(f => f.Health);
         return new DoctorEntry(o.Name, o.Kind, health, findings.Select(f => f.Sentence).ToList());
+    }
+
+    /// <summary>A side segment is stale when nobody maps it and its owner by State is gone: the sweep's rule (SideSegmentDescriptor.StaleReason).</summary>
+    private static void DiagnoseSide(ListEntry o, SideSegmentState side, List<(Health, string)> findings)
+    {
+        string? gone = side.State switch
+        {
+            "published" when !side.HostExists => $"its message was queued in {side.Host}, which is gone",
+            "reading" when side.Consumer is { Alive: false } consumer => $"the consumer reading it, pid {consumer.Pid}, is dead",
+            "writing" or "free" or "unknown" when o.Creator is { Alive: false } sender => $"its sender, pid {sender.Pid}, is dead",
+            _ => null,
+        };
+        if (gone is not null && o.OpenBy.Count == 0)
+        {
+            findings.Add((Health.Stale, $"side segment shmipc.{o.Name}: no process has it open and {gone}: stale, `shmipc clean` removes it " +
+                "(so does the next ShmIpc process that creates or opens anything)"));
+        }
     }
 
     private static void DiagnoseQueue(string what, QueueState queue, List<(Health, string)> findings)
@@ -158,6 +179,7 @@ internal static class Doctor
         ObjectKind.PoolChannel => "pool channel",
         ObjectKind.Raw => "raw segment",
         ObjectKind.Semaphore => "semaphore",
+        ObjectKind.SideSegment => "side segment",
         _ => "segment",
     };
 

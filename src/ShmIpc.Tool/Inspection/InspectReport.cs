@@ -74,6 +74,7 @@ internal sealed record PipeState(int Capacity, int MaxMessageLength, bool Duplex
 /// <param name="Pipe">A pipe's (or pool channel's) state.</param>
 /// <param name="Problem">Why the segment could not be read, when it could not.</param>
 /// <param name="Published">False while the creator has not published the header (magic still zero): it is being made, or its creator died making it.</param>
+/// <param name="SideSegment">A side segment's state (a message longer than its host's ring).</param>
 internal sealed record InspectReport(
     ListEntry Object,
     bool Published,
@@ -82,4 +83,5 @@ internal sealed record InspectReport(
     IReadOnlyList<string> MissingSemaphores,
     QueueState? Queue,
     PipeState? Pipe,
-    string? Problem);
+    string? Problem,
+    SideSegmentState? SideSegment = null);

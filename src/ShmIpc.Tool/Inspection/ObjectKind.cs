@@ -26,4 +26,8 @@ internal enum ObjectKind
     /// <summary>A segment whose header this build cannot read: foreign, corrupt, of a later layout version or a kind it does not know.</summary>
     [JsonStringEnumMemberName("unknown")]
     Unknown,
+
+    /// <summary>The payload of a message longer than its queue's or pipe's ring (LAYOUT.md §8): <c>side-&lt;pid&gt;-&lt;start&gt;-&lt;seq&gt;</c>.</summary>
+    [JsonStringEnumMemberName("side-segment")]
+    SideSegment,
 }

@@ -74,6 +74,7 @@ internal sealed class ShmInspector
 
         QueueState? queue = null;
         PipeState? pipe = null;
+        SideSegmentState? side = null;
         if (segment is not null)
         {
             switch (kind)
@@ -83,6 +84,9 @@ internal sealed class ShmInspector
                     break;
                 case ObjectKind.Pipe or ObjectKind.PoolChannel:
                     pipe = PipeReader.Read(segment, _platform, out problem);
+                    break;
+                case ObjectKind.SideSegment:
+                    side = SideSegmentReader.Read(segment, _platform, out problem);
                     break;
                 case ObjectKind.Unknown:
                     problem = $"its kind, {(uint)segment.Header.Kind}, is not one this build of shmipc knows (a later ShmIpc's?)";
@@ -118,7 +122,7 @@ internal sealed class ShmInspector
         }
 
         bool published = header is not { Magic: 0 };
-        return new InspectReport(entry, published, flags, (int)semaphoreCount, missing, queue, pipe, problem);
+        return new InspectReport(entry, published, flags, (int)semaphoreCount, missing, queue, pipe, problem, side);
     }
 
     private IEnumerable<ListEntry> Semaphores(ProcessTable processes)
@@ -141,6 +145,7 @@ internal sealed class ShmInspector
         SegmentKind.Queue => ObjectKind.Queue,
         SegmentKind.Pipe => name.StartsWith(ShmFiles.PoolChannelPrefix, StringComparison.Ordinal) ? ObjectKind.PoolChannel : ObjectKind.Pipe,
         SegmentKind.Raw => ObjectKind.Raw,
+        SegmentKind.SideMessage => ObjectKind.SideSegment,
         _ => ObjectKind.Unknown,
     };
 }

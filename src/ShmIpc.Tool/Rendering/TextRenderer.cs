@@ -80,6 +80,19 @@ internal static class TextRenderer
             }
         }
 
+        if (report.SideSegment is { } side)
+        {
+            Field(output, "state", side.State + (side.Consumer is { } reader ? $", by consumer {reader}" : ""));
+            Field(output, "owner", side.Owner switch
+            {
+                "host" => $"the host: its message waits in {side.Host}",
+                "consumer" => "the consumer reading it",
+                _ => $"its sender ({(side.Retained ? "kept for reuse" : "let go")})",
+            });
+            Field(output, "message", $"{side.MessageLength} bytes of {side.CapacityBytes}");
+            Field(output, "host", $"{(side.Host.Length > 0 ? side.Host : "unknown")}{(side.HostExists ? "" : " (gone)")}");
+        }
+
         if (report.Pipe is { } p)
         {
             Field(output, "capacity", $"{p.Capacity} bytes per direction, messages up to {p.MaxMessageLength} bytes, {(p.Duplex ? "duplex" : "one-way")}");
@@ -148,6 +161,7 @@ internal static class TextRenderer
     public static string Word(ObjectKind kind) => kind switch
     {
         ObjectKind.PoolChannel => "pool-channel",
+        ObjectKind.SideSegment => "side-segment",
         _ => kind.ToString().ToLowerInvariant(),
     };
 

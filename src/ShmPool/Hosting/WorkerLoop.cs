@@ -157,6 +157,7 @@ internal sealed class WorkerLoop
         {
             ReadOnlyMemory<byte> argumentBytes = reader.ReadBytes();
             int mark = _writer.Length;
+            SharedStateFormatters.BeginItem();
             try
             {
                 if (raw is not null)
@@ -183,6 +184,10 @@ internal sealed class WorkerLoop
                 _writer.Truncate(mark);
                 _writer.WriteByte(1);
                 _writer.WriteError(RemoteError.From(e));
+            }
+            finally
+            {
+                SharedStateFormatters.EndItem(); // the shared objects its argument opened: see SharedStateFormatters.Items.cs
             }
         }
     }

@@ -270,13 +270,13 @@ internal static class HandleTransfer
 /// a barrier opened there registers the child as a participant). The lock of an array or value travels with its array or value,
 /// not alone; a <see cref="ShmCondition"/> does not travel (pass its name and its lock, and open it there).
 /// </summary>
-internal static class SharedStateFormatters
+internal static partial class SharedStateFormatters
 {
     public static IMessagePackFormatter<T>? Get<T>()
     {
         Type type = typeof(T);
         object? formatter =
-            type == typeof(ShmSharedMemory) ? new ByName<ShmSharedMemory>(v => v.Name, n => ShmSharedMemory.Open(n))
+            type == typeof(ShmSharedMemory) ? new ByName<ShmSharedMemory>(v => v.Name, n => ClosedAfterItem(ShmSharedMemory.Open(n)))
             : type == typeof(ShmCounter) ? new ByName<ShmCounter>(v => v.Name, n => ShmCounter.Open(n))
             : type == typeof(ShmLock) ? new ByName<ShmLock>(v => v.Name, n => ShmLock.Open(n))
             : type == typeof(ShmEvent) ? new ByName<ShmEvent>(v => v.Name, n => ShmEvent.Open(n))
@@ -310,10 +310,10 @@ internal static class SharedStateFormatters
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in Get.")]
-    private sealed class ArrayFormatter<TItem>() : ByName<ShmArray<TItem>>(v => v.Name, n => ShmArray<TItem>.Open(n))
+    private sealed class ArrayFormatter<TItem>() : ByName<ShmArray<TItem>>(v => v.Name, n => ClosedAfterItem(ShmArray<TItem>.Open(n)))
         where TItem : unmanaged;
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in Get.")]
-    private sealed class ValueFormatter<TItem>() : ByName<ShmValue<TItem>>(v => v.Name, n => ShmValue<TItem>.Open(n))
+    private sealed class ValueFormatter<TItem>() : ByName<ShmValue<TItem>>(v => v.Name, n => ClosedAfterItem(ShmValue<TItem>.Open(n)))
         where TItem : unmanaged;
 }

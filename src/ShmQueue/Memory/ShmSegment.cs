@@ -80,7 +80,7 @@ internal sealed unsafe class ShmSegment : IDisposable
         ShmSegment? segment = null;
         try
         {
-            stream.SetLength(total);
+            SetLength(stream, total, osName);
             if (kind == SegmentKind.SideMessage)
             {
                 // Its pages are taken now, so a full /dev/shm is an IOException here and never a SIGBUS on a later write.
@@ -123,6 +123,20 @@ internal sealed unsafe class ShmSegment : IDisposable
             }
 
             throw;
+        }
+    }
+
+    /// <summary>Sizes a new segment file; a size the file system refuses (EFBIG: RLIMIT_FSIZE, tmpfs limits) is an IOException as any allocation failure.</summary>
+    private static void SetLength(FileStream stream, long total, string osName)
+    {
+        try
+        {
+            stream.SetLength(total);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // FileStream reports EFBIG as an argument error; here it is the machine's limit, not a caller's mistake.
+            throw new IOException($"Could not size shared memory segment '{osName}' to {total} bytes: {e.Message}", e);
         }
     }
 
