@@ -71,6 +71,7 @@ public sealed partial class NatsPool : IShmPool
         {
             INatsJSConsumer results = SetUpAsync().WaitAsync(options.ConnectTimeout + TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
             _loops.Add(Task.Run(() => ReadResultsAsync(results)));
+            _loops.Add(Task.Run(ReadDirectResultsAsync));
             _loops.Add(Task.Run(ReadHeartbeatsAsync));
             _loops.Add(Task.Run(ReadAdvisoriesAsync));
             _loops.Add(Task.Run(ReadTakenAsync));
