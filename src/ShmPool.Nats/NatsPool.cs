@@ -69,7 +69,9 @@ public sealed partial class NatsPool : IShmPool
         _lastWorkerSeenTicks = Environment.TickCount64;
         try
         {
-            INatsJSConsumer results = SetUpAsync().WaitAsync(options.ConnectTimeout + TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            // A cluster answers 503 while it elects its JetStream leader (seconds after a start): retried until the deadline.
+            using var setUpTimeout = new CancellationTokenSource(options.ConnectTimeout + TimeSpan.FromSeconds(5));
+            INatsJSConsumer results = NatsConnect.RetryAsync(SetUpAsync, setUpTimeout.Token).GetAwaiter().GetResult();
             _loops.Add(Task.Run(() => ReadResultsAsync(results)));
             _loops.Add(Task.Run(ReadDirectResultsAsync));
             _loops.Add(Task.Run(ReadHeartbeatsAsync));
@@ -84,7 +86,7 @@ public sealed partial class NatsPool : IShmPool
         catch (Exception e)
         {
             Shutdown();
-            if (e is NatsJSException or TimeoutException)
+            if (e is NatsJSException or TimeoutException or OperationCanceledException)
             {
                 throw new IOException($"NATS pool '{options.PoolName}': the server at {options.Url} cannot set up the pool's queue: {e.Message} (is JetStream on: nats-server -js?)", e);
             }
@@ -94,6 +96,9 @@ public sealed partial class NatsPool : IShmPool
 
         _monitor = new Timer(static s => ((NatsPool)s!).Monitor(), this, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
     }
+
+    /// <summary>The port of the server this pool is connected to now (tests kill that one in a cluster).</summary>
+    internal int? ConnectedPort => _connection.ServerInfo?.Port;
 
     /// <summary>The pool's name.</summary>
     public string PoolName => _options.PoolName;
@@ -131,14 +136,15 @@ public sealed partial class NatsPool : IShmPool
         return true;
     }
 
-    private async Task<INatsJSConsumer> SetUpAsync()
+    private async Task<INatsJSConsumer> SetUpAsync(CancellationToken cancellationToken)
     {
         await _js.CreateOrUpdateStreamAsync(new StreamConfig(_subjects.Stream, [_subjects.Tasks, _subjects.ResultsAll])
         {
+            NumReplicas = _options.Replicas,
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
             DuplicateWindow = TimeSpan.FromMinutes(2),
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         await _js.CreateOrUpdateConsumerAsync(_subjects.Stream, new ConsumerConfig(PoolSubjects.WorkerConsumer)
         {
             FilterSubject = _subjects.Tasks,
@@ -146,7 +152,7 @@ public sealed partial class NatsPool : IShmPool
             AckWait = _options.HeartbeatTimeout,
             MaxDeliver = _options.TaskRetries + 1,
             MaxAckPending = 10_000,
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         return await _js.CreateOrUpdateConsumerAsync(_subjects.Stream, new ConsumerConfig("r-" + _callerId)
         {
             FilterSubject = _subjects.Results(_callerId),
@@ -154,7 +160,7 @@ public sealed partial class NatsPool : IShmPool
             AckWait = TimeSpan.FromSeconds(30),
             InactiveThreshold = TimeSpan.FromMinutes(10),
             MaxAckPending = 10_000,
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Takes results off this caller's consumer and completes their tasks, through reconnects.</summary>

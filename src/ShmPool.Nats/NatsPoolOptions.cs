@@ -38,6 +38,13 @@ public sealed record class NatsPoolOptions
     /// <summary>How long the constructor tries to reach the server. Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How many servers of a NATS cluster keep a copy of the pool's queue (JetStream stream replicas, 1 to 5). Default 1:
+    /// one server. With 3 on a three-server cluster the pool rides out the loss of any one server. Set when the pool
+    /// creates the queue (the first pool of this name on the server).
+    /// </summary>
+    public int Replicas { get; init; } = 1;
+
     /// <summary>How arguments and results cross: the same serializers as <see cref="ShmPool"/>. Default: <see cref="ShmMessagePackSerializer"/>.</summary>
     public IShmObjectSerializer? Serializer { get; init; }
 
@@ -47,6 +54,8 @@ public sealed record class NatsPoolOptions
         Internal.PoolSubjects.Validate(PoolName, nameof(PoolName));
         ArgumentOutOfRangeException.ThrowIfNegative(LocalWorkers, nameof(LocalWorkers));
         ArgumentOutOfRangeException.ThrowIfNegative(TaskRetries, nameof(TaskRetries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Replicas, 1, nameof(Replicas));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Replicas, 5, nameof(Replicas));
         ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatTimeout, TimeSpan.FromMilliseconds(300), nameof(HeartbeatTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(NoWorkerTimeout, TimeSpan.Zero, nameof(NoWorkerTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
