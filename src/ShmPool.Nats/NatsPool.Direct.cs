@@ -28,11 +28,7 @@ public sealed partial class NatsPool
             {
                 await foreach (NatsMsg<byte[]> message in _connection.SubscribeAsync<byte[]>(_subjects.Direct(_callerId), cancellationToken: stop).ConfigureAwait(false))
                 {
-                    if (long.TryParse(message.Headers?[PoolHeaders.Task], out long id) && _pending.TryRemove(id, out PendingTask? task))
-                    {
-                        _bySequence.TryRemove(task.Sequence, out _);
-                        task.Complete(message.Data ?? []);
-                    }
+                    await TakeResultAsync(message.Data, message.Headers, stop).ConfigureAwait(false);
 
                     if (message.ReplyTo is not null)
                     {

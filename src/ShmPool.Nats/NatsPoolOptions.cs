@@ -45,6 +45,13 @@ public sealed record class NatsPoolOptions
     /// </summary>
     public int Replicas { get; init; } = 1;
 
+    /// <summary>
+    /// How many tasks an <c>Imap</c> or <c>ImapUnordered</c> keeps out at a time (a task is one chunk: one item by
+    /// default). Default 256. The input is read only as far as the window reaches past the results read so far, so it
+    /// may be huge or endless; a larger window keeps more workers busy when items are short.
+    /// </summary>
+    public int ImapWindow { get; init; } = 256;
+
     /// <summary>How arguments and results cross: the same serializers as <see cref="ShmPool"/>. Default: <see cref="ShmMessagePackSerializer"/>.</summary>
     public IShmObjectSerializer? Serializer { get; init; }
 
@@ -55,6 +62,7 @@ public sealed record class NatsPoolOptions
         ArgumentOutOfRangeException.ThrowIfNegative(LocalWorkers, nameof(LocalWorkers));
         ArgumentOutOfRangeException.ThrowIfNegative(TaskRetries, nameof(TaskRetries));
         ArgumentOutOfRangeException.ThrowIfLessThan(Replicas, 1, nameof(Replicas));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ImapWindow, 1, nameof(ImapWindow));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Replicas, 5, nameof(Replicas));
         ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatTimeout, TimeSpan.FromMilliseconds(300), nameof(HeartbeatTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(NoWorkerTimeout, TimeSpan.Zero, nameof(NoWorkerTimeout));

@@ -48,6 +48,7 @@ public static class NatsWorker
         TimeSpan ackWait = consumer.Info.Config.AckWait;
         long maxDeliver = consumer.Info.Config.MaxDeliver;
         var runners = new ConcurrentDictionary<TargetMethod, ChunkRunner>();
+        var blobs = new PoolBlobs(js, poolName, async ct => (await js.GetStreamAsync(subjects.Stream, cancellationToken: ct).ConfigureAwait(false)).Info.Config.NumReplicas);
         var nextOptions = new NatsJSNextOpts { Expires = TimeSpan.FromSeconds(5) };
         Task delivering = Task.CompletedTask;
         while (!cancellationToken.IsCancellationRequested)
@@ -78,7 +79,7 @@ public static class NatsWorker
                 // this loop already asks for and runs the next task; before the next delivery starts, the previous one
                 // must have finished, so a worker whose deliveries stall (the server away) holds at most two tasks, both
                 // kept by their heartbeats.
-                Func<Task>? deliver = await RunTaskAsync(js, subjects, id, message, ackWait, maxDeliver, runners, cancellationToken).ConfigureAwait(false);
+                Func<Task>? deliver = await RunTaskAsync(js, blobs, subjects, id, message, ackWait, maxDeliver, runners, cancellationToken).ConfigureAwait(false);
                 await EndDeliveryAsync(delivering, poolName).ConfigureAwait(false);
                 delivering = deliver is null ? Task.CompletedTask : DeliverThenCountAsync(deliver, state);
             }
@@ -141,7 +142,7 @@ public static class NatsWorker
     }
 
     /// <summary>Runs one task; returns what delivers its results and acknowledges it (null for a message that was not a task).</summary>
-    private static async Task<Func<Task>?> RunTaskAsync(NatsJSContext js, PoolSubjects subjects, string workerId, INatsJSMsg<byte[]> message, TimeSpan ackWait,
+    private static async Task<Func<Task>?> RunTaskAsync(NatsJSContext js, PoolBlobs blobs, PoolSubjects subjects, string workerId, INatsJSMsg<byte[]> message, TimeSpan ackWait,
         long maxDeliver, ConcurrentDictionary<TargetMethod, ChunkRunner> runners, CancellationToken cancellationToken)
     {
         string? caller = message.Headers?[PoolHeaders.Caller];
@@ -180,7 +181,15 @@ public static class NatsWorker
         byte[] results;
         try
         {
-            results = Execute(message.Data ?? [], runners);
+            if (await blobs.UnwrapAsync(message.Data, message.Headers, cancellationToken).ConfigureAwait(false) is not byte[] body)
+            {
+                // The argument object is gone: its caller is done with the task (cancelled it, or failed it on a timeout).
+                await progress.DisposeAsync().ConfigureAwait(false);
+                await message.AckTerminateAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+
+            results = Execute(body, runners);
         }
         catch
         {
@@ -192,7 +201,7 @@ public static class NatsWorker
         {
             try
             {
-                await DeliverAsync(js, subjects, caller, task, results, cancellationToken).ConfigureAwait(false);
+                await DeliverAsync(js, blobs, subjects, caller, task, results, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     await message.AckAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -218,12 +227,13 @@ public static class NatsWorker
     /// path, <see cref="NatsPool"/>'s direct results), else stored in the stream, where the caller finds them when it is
     /// back. Either way a crash before the acknowledgement runs the task again (at least once), never loses it.
     /// </summary>
-    private static async Task DeliverAsync(NatsJSContext js, PoolSubjects subjects, string caller, string task, byte[] results, CancellationToken cancellationToken)
+    private static async Task DeliverAsync(NatsJSContext js, PoolBlobs blobs, PoolSubjects subjects, string caller, string task, byte[] results, CancellationToken cancellationToken)
     {
         var headers = new NatsHeaders { [PoolHeaders.Task] = task };
+        (byte[] payload, string? blob) = await blobs.WrapAsync(results, headers, cancellationToken).ConfigureAwait(false);
         try
         {
-            _ = await js.Connection.RequestAsync<byte[], byte[]>(subjects.Direct(caller), results, headers: headers,
+            _ = await js.Connection.RequestAsync<byte[], byte[]>(subjects.Direct(caller), payload, headers: headers,
                 replyOpts: new NatsSubOpts { Timeout = s_directReplyTimeout }, cancellationToken: cancellationToken).ConfigureAwait(false);
             return;
         }
@@ -237,9 +247,13 @@ public static class NatsWorker
             [PoolHeaders.Task] = task,
             [PoolHeaders.MsgId] = $"r-{caller}-{task}",
         };
+        if (blob is not null)
+        {
+            stored[PoolBlobs.Header] = blob;
+        }
 
         // Retried through a server restart; the message id keeps a repeated publish single.
-        PubAckResponse ack = await NatsConnect.RetryAsync(ct => js.PublishAsync(subjects.Results(caller), results, headers: stored, cancellationToken: ct).AsTask(),
+        PubAckResponse ack = await NatsConnect.RetryAsync(ct => js.PublishAsync(subjects.Results(caller), payload, headers: stored, cancellationToken: ct).AsTask(),
             cancellationToken).ConfigureAwait(false);
         NatsConnect.EnsureStored(ack);
     }

@@ -20,6 +20,10 @@ public static class TestFunctions
 
     public static string Echo(string s) => s;
 
+    public static int LengthOf(string s) => s.Length;
+
+    public static string Letters(int count) => new('y', count);
+
     public static int Throws(int x) => throw new InvalidOperationException($"no good: {x}");
 
     public static int SleepMs(int ms)
