@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 using ShmIpc.Bench.Baselines;
 using ShmIpc.Bench.Harness;
 using ShmIpc.Hosting;
@@ -42,6 +44,7 @@ internal sealed class NatsScenario : IScenario
             using (NatsPool two = Cleanup.Own(StartPool(server, "bench2", 2)))
             {
                 ApplyRoundTrip(ctx, server, two, ctx.Plan(5_000));
+                WorkQueueRoundTrip(ctx, server, ctx.Plan(5_000));
                 MapThroughput(ctx, two);
             }
 
@@ -132,6 +135,72 @@ internal sealed class NatsScenario : IScenario
             $"shmipc.nats_apply_rtt: NatsPool with 2 local workers on a local nats-server -js; nats.request_reply_rtt: NATS.Net RequestAsync of the same {payload.Length} B task body to an echo subscriber in another process, each run just before; pair.nats_apply_per_request_reply is their ratio"));
     }
 
+    /// <summary>
+    /// What limits the Apply round trip: the floor of any durable work queue on JetStream, measured bare. Each round trip
+    /// publishes the same task bytes to a file-backed work-queue stream; an echo process pulls it (one at a time, as a pool
+    /// worker), publishes it back on a core subject and acks it: nats.js_work_queue_rtt_*, paired with the NatsPool Apply
+    /// run that precedes it (pair.nats_apply_per_js_work_queue: our overhead on top of JetStream).
+    /// </summary>
+    private static void WorkQueueRoundTrip(HarnessContext ctx, NatsServer server, RunPlan plan)
+    {
+        ctx.Progress.Step("bare JetStream work-queue round trip (the floor of a durable task)");
+        string id = Guid.NewGuid().ToString("N")[..12];
+        string stream = "BENCHWQ_" + id;
+        string subject = "bench.wq." + id;
+        string replies = "bench.wqr." + id;
+        var connection = new NatsConnection(new NatsOpts { Url = server.Url, Name = "bench work queue" });
+        ShmProcess? echo = null;
+        try
+        {
+            connection.ConnectAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+            var js = new NatsJSContext(connection);
+            js.CreateStreamAsync(new StreamConfig(stream, [subject]) { Retention = StreamConfigRetention.Workqueue, Storage = StreamConfigStorage.File })
+                .AsTask().Wait(TimeSpan.FromSeconds(30));
+            js.CreateOrUpdateConsumerAsync(stream, new ConsumerConfig("echo") { AckPolicy = ConsumerConfigAckPolicy.Explicit, AckWait = TimeSpan.FromSeconds(5) })
+                .AsTask().Wait(TimeSpan.FromSeconds(30));
+            INatsSub<byte[]> back = connection.SubscribeCoreAsync<byte[]>(replies).AsTask().GetAwaiter().GetResult();
+            echo = Cleanup.Own(ShmProcess.Start(static (string[] a) => NatsEcho.ServeWorkQueue(a[0], a[1]), [server.Url, stream],
+                new ShmProcessOptions { Name = "nats-wq-echo" }));
+            IShmObjectSerializer serializer = ShmMessagePackSerializer.Instance;
+            byte[] payload = TaskWire.WriteTask(SerializerFactory.Describe(serializer, "serializer"), serializer,
+                TargetMethod.From(PoolTargets.Identity, "function"), new ArraySegment<int>([12345]));
+            var headers = new NatsHeaders { [NatsEcho.WorkQueueReply] = replies };
+            long[] Run(int n)
+            {
+                long[] ticks = new long[n];
+                for (int i = 0; i < n; i++)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    Task<PubAckResponse> stored = js.PublishAsync(subject, payload, headers: headers).AsTask();
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    NatsMsg<byte[]> reply = back.Msgs.ReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
+                    ticks[i] = Stopwatch.GetTimestamp() - start;
+                    stored.GetAwaiter().GetResult().EnsureSuccess();
+                    if (reply.Data?.Length != payload.Length)
+                    {
+                        throw new InvalidOperationException("The work-queue echo answered something else.");
+                    }
+                }
+
+                return ticks;
+            }
+
+            for (long until = Stopwatch.GetTimestamp() + Stopwatch.Frequency; Stopwatch.GetTimestamp() < until;)
+            {
+                Run(200);
+            }
+
+            ctx.Latency("nats.js_work_queue_rtt", plan, Run);
+            ctx.Note("nats.js_work_queue_rtt: publish the task bytes to a file-backed JetStream work-queue stream, an echo process pulls it (one at a time), publishes it back on a core subject and acks it: the floor of a durable, acknowledged task");
+        }
+        finally
+        {
+            echo?.Kill();
+            echo?.Dispose();
+            connection.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        }
+    }
+
     private static NatsMsg<byte[]> RequestOnce(NatsConnection connection, string subject, byte[] payload) =>
         connection.RequestAsync<byte[], byte[]>(subject, payload, replyOpts: new NatsSubOpts { Timeout = TimeSpan.FromSeconds(10) }).AsTask().GetAwaiter().GetResult();
 
@@ -202,6 +271,33 @@ internal sealed class NatsScenario : IScenario
 internal static class NatsEcho
 {
     public static void Serve(string url, string subject) => ServeAsync(url, subject).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// The JetStream floor's peer: takes each message off work-queue stream <paramref name="stream"/> (pull consumer
+    /// "echo", one at a time as a pool worker does), publishes its bytes to the subject in its reply header, then acks it.
+    /// </summary>
+    public static void ServeWorkQueue(string url, string stream) => ServeWorkQueueAsync(url, stream).GetAwaiter().GetResult();
+
+    private static async Task ServeWorkQueueAsync(string url, string stream)
+    {
+        await using var connection = new NatsConnection(new NatsOpts { Url = url, Name = "bench work-queue echo" });
+        var js = new NatsJSContext(connection);
+        INatsJSConsumer consumer = await js.GetConsumerAsync(stream, "echo").ConfigureAwait(false);
+        var next = new NatsJSNextOpts { Expires = TimeSpan.FromSeconds(5) };
+        while (true)
+        {
+            if (await consumer.NextAsync<byte[]>(opts: next).ConfigureAwait(false) is not { } message)
+            {
+                continue;
+            }
+
+            await connection.PublishAsync(message.Headers![WorkQueueReply][0]!, message.Data).ConfigureAwait(false);
+            await message.AckAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The header naming where the work-queue echo sends a message's bytes.</summary>
+    public const string WorkQueueReply = "Bench-Reply";
 
     private static async Task ServeAsync(string url, string subject)
     {
