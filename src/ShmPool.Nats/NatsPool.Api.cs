@@ -78,79 +78,99 @@ public sealed partial class NatsPool
     }
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
         Imap(function, items, chunkSize, CancellationToken.None);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, CancellationToken cancellationToken) =>
         Imap(function, items, 0, cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> Imap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken) =>
-        ImapCore(StartImap(function, items, chunkSize), ordered: true, cancellationToken);
+        ImapWindowAsync<TArg, TResult>(ImapTarget(function, items, chunkSize), items, chunkSize, ordered: true, cancellationToken).ToBlockingEnumerable(cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IAsyncEnumerable<TResult> ImapAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
-        ImapCoreAsync(StartImap(function, items, chunkSize), ordered: true);
+        ImapWindowAsync<TArg, TResult>(ImapTarget(function, items, chunkSize), items, chunkSize, ordered: true);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
         ImapUnordered(function, items, chunkSize, CancellationToken.None);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, CancellationToken cancellationToken) =>
         ImapUnordered(function, items, 0, cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IEnumerable<TResult> ImapUnordered<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize, CancellationToken cancellationToken) =>
-        ImapCore(StartImap(function, items, chunkSize), ordered: false, cancellationToken);
+        ImapWindowAsync<TArg, TResult>(ImapTarget(function, items, chunkSize), items, chunkSize, ordered: false, cancellationToken).ToBlockingEnumerable(cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>At most <see cref="NatsPoolOptions.ImapWindow"/> tasks are out at a time: the input is read as results are read, so it may be endless.</remarks>
     public IAsyncEnumerable<TResult> ImapUnorderedAsync<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
-        ImapCoreAsync(StartImap(function, items, chunkSize), ordered: false);
+        ImapWindowAsync<TArg, TResult>(ImapTarget(function, items, chunkSize), items, chunkSize, ordered: false);
 
-    /// <summary>Sends every chunk at once (Imap's default chunk is one item, as Python's); the caller streams the results.</summary>
-    private List<(int Offset, PendingTask<TResult> Task)> StartImap<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize)
+    /// <summary>Checks an Imap call's arguments when it is made (the tasks go out once its results are enumerated).</summary>
+    private static TargetMethod ImapTarget<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize)
     {
         TargetMethod target = TargetMethod.From(function, nameof(function));
         ArgumentNullException.ThrowIfNull(items);
         ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
-        return SubmitChunks<TArg, TResult>(target, items.ToArray(), Math.Max(1, chunkSize), "Imap");
+        return target;
     }
 
-    private IEnumerable<TResult> ImapCore<TResult>(List<(int Offset, PendingTask<TResult> Task)> chunks, bool ordered, CancellationToken cancellationToken)
-    {
-        try
-        {
-            IEnumerable<Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)>> order = ordered
-                ? chunks.Select(static c => c.Task.Task)
-                : InCompletionOrder(chunks.Select(static c => c.Task.Task).ToList());
-            foreach (Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)> chunk in order)
-            {
-                chunk.Wait(cancellationToken);
-                foreach (TResult value in ItemsOf(chunk.GetAwaiter().GetResult()))
-                {
-                    yield return value;
-                }
-            }
-        }
-        finally
-        {
-            Abandon(chunks.Select(static c => c.Task));
-        }
-    }
-
-    private async IAsyncEnumerable<TResult> ImapCoreAsync<TResult>(List<(int Offset, PendingTask<TResult> Task)> chunks, bool ordered,
+    /// <summary>
+    /// Imap's engine: reads the input a chunk at a time (Imap's default chunk is one item, as Python's) and keeps at most
+    /// <see cref="NatsPoolOptions.ImapWindow"/> tasks out; yields the results in input order, or as they come.
+    /// </summary>
+    /// <remarks>
+    /// Design: the window is refilled only between results, inside the enumeration: while the caller does not read, no
+    /// more input is read and no more tasks are sent, so at most window x chunk items are taken from the input ahead of
+    /// the results read. Tasks still out when the enumeration ends early (break, an exception, cancellation) are
+    /// abandoned: taken off the queue and their results dropped.
+    /// </remarks>
+    private async IAsyncEnumerable<TResult> ImapWindowAsync<TArg, TResult>(TargetMethod target, IEnumerable<TArg> items, int chunkSize, bool ordered,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        int size = Math.Max(1, chunkSize);
+        var window = new List<PendingTask<TResult>>(_options.ImapWindow);
+        using IEnumerator<TArg> source = items.GetEnumerator();
+        bool exhausted = false;
         try
         {
-            IAsyncEnumerable<Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)>> order = ordered
-                ? chunks.Select(static c => c.Task.Task).ToAsyncEnumerable()
-                : Task.WhenEach(chunks.Select(static c => c.Task.Task));
-            await foreach (Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)> chunk in order.WithCancellation(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
-                foreach (TResult value in ItemsOf(await chunk.WaitAsync(cancellationToken).ConfigureAwait(false)))
+                while (!exhausted && window.Count < _options.ImapWindow)
+                {
+                    var chunk = new List<TArg>(Math.Min(size, 1024));
+                    while (chunk.Count < size && source.MoveNext())
+                    {
+                        chunk.Add(source.Current);
+                    }
+
+                    exhausted = chunk.Count < size;
+                    if (chunk.Count > 0)
+                    {
+                        window.AddRange(SubmitChunks<TArg, TResult>(target, chunk.ToArray(), size, "Imap").Select(static c => c.Task));
+                    }
+                }
+
+                if (window.Count == 0)
+                {
+                    yield break;
+                }
+
+                PendingTask<TResult> next = ordered ? window[0] : await FirstDoneAsync(window, cancellationToken).ConfigureAwait(false);
+                (TResult[] Values, Dictionary<int, ShmRemoteException>? Errors) chunkResults = await next.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                window.Remove(next);
+                foreach (TResult value in ItemsOf(chunkResults))
                 {
                     yield return value;
                 }
@@ -158,8 +178,15 @@ public sealed partial class NatsPool
         }
         finally
         {
-            Abandon(chunks.Select(static c => c.Task));
+            Abandon(window);
         }
+    }
+
+    /// <summary>The first task of <paramref name="window"/> to be over.</summary>
+    private static async Task<PendingTask<TResult>> FirstDoneAsync<TResult>(List<PendingTask<TResult>> window, CancellationToken cancellationToken)
+    {
+        Task done = await Task.WhenAny(window.Select(static t => t.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return window.First(t => t.Completion == done);
     }
 
     /// <summary>A chunk's values in order, throwing at the first item that failed.</summary>
@@ -173,21 +200,6 @@ public sealed partial class NatsPool
             }
 
             yield return chunk.Values[i];
-        }
-    }
-
-    /// <summary>The tasks as they complete.</summary>
-    private static IEnumerable<Task<T>> InCompletionOrder<T>(List<Task<T>> tasks)
-    {
-        using var done = new System.Collections.Concurrent.BlockingCollection<Task<T>>();
-        foreach (Task<T> task in tasks)
-        {
-            _ = task.ContinueWith(t => done.Add(t), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-
-        for (int i = 0; i < tasks.Count; i++)
-        {
-            yield return done.Take();
         }
     }
 

@@ -37,6 +37,7 @@ public sealed partial class NatsPool : IShmPool
     private readonly PoolSubjects _subjects;
     private readonly NatsConnection _connection;
     private readonly NatsJSContext _js;
+    private readonly PoolBlobs _blobs;
     private readonly string _callerId = Guid.NewGuid().ToString("N")[..16];
     private readonly IShmObjectSerializer _serializer;
     private readonly string _serializerName;
@@ -66,11 +67,15 @@ public sealed partial class NatsPool : IShmPool
         _serializerName = SerializerFactory.Describe(_serializer, nameof(options));
         _connection = NatsConnect.ConnectAsync(options.Url, $"NATS pool '{options.PoolName}'", options.ConnectTimeout, CancellationToken.None).GetAwaiter().GetResult();
         _js = new NatsJSContext(_connection);
+        _blobs = new PoolBlobs(_js, options.PoolName, _ => Task.FromResult(options.Replicas));
         _lastWorkerSeenTicks = Environment.TickCount64;
         try
         {
-            INatsJSConsumer results = SetUpAsync().WaitAsync(options.ConnectTimeout + TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            // A cluster answers 503 while it elects its JetStream leader (seconds after a start): retried until the deadline.
+            using var setUpTimeout = new CancellationTokenSource(options.ConnectTimeout + TimeSpan.FromSeconds(5));
+            INatsJSConsumer results = NatsConnect.RetryAsync(SetUpAsync, setUpTimeout.Token).GetAwaiter().GetResult();
             _loops.Add(Task.Run(() => ReadResultsAsync(results)));
+            _loops.Add(Task.Run(ReadDirectResultsAsync));
             _loops.Add(Task.Run(ReadHeartbeatsAsync));
             _loops.Add(Task.Run(ReadAdvisoriesAsync));
             _loops.Add(Task.Run(ReadTakenAsync));
@@ -83,7 +88,7 @@ public sealed partial class NatsPool : IShmPool
         catch (Exception e)
         {
             Shutdown();
-            if (e is NatsJSException or TimeoutException)
+            if (e is NatsJSException or TimeoutException or OperationCanceledException)
             {
                 throw new IOException($"NATS pool '{options.PoolName}': the server at {options.Url} cannot set up the pool's queue: {e.Message} (is JetStream on: nats-server -js?)", e);
             }
@@ -93,6 +98,9 @@ public sealed partial class NatsPool : IShmPool
 
         _monitor = new Timer(static s => ((NatsPool)s!).Monitor(), this, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
     }
+
+    /// <summary>The port of the server this pool is connected to now (tests kill that one in a cluster).</summary>
+    internal int? ConnectedPort => _connection.ServerInfo?.Port;
 
     /// <summary>The pool's name.</summary>
     public string PoolName => _options.PoolName;
@@ -130,14 +138,15 @@ public sealed partial class NatsPool : IShmPool
         return true;
     }
 
-    private async Task<INatsJSConsumer> SetUpAsync()
+    private async Task<INatsJSConsumer> SetUpAsync(CancellationToken cancellationToken)
     {
         await _js.CreateOrUpdateStreamAsync(new StreamConfig(_subjects.Stream, [_subjects.Tasks, _subjects.ResultsAll])
         {
+            NumReplicas = _options.Replicas,
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
             DuplicateWindow = TimeSpan.FromMinutes(2),
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         await _js.CreateOrUpdateConsumerAsync(_subjects.Stream, new ConsumerConfig(PoolSubjects.WorkerConsumer)
         {
             FilterSubject = _subjects.Tasks,
@@ -145,7 +154,7 @@ public sealed partial class NatsPool : IShmPool
             AckWait = _options.HeartbeatTimeout,
             MaxDeliver = _options.TaskRetries + 1,
             MaxAckPending = 10_000,
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         return await _js.CreateOrUpdateConsumerAsync(_subjects.Stream, new ConsumerConfig("r-" + _callerId)
         {
             FilterSubject = _subjects.Results(_callerId),
@@ -153,7 +162,7 @@ public sealed partial class NatsPool : IShmPool
             AckWait = TimeSpan.FromSeconds(30),
             InactiveThreshold = TimeSpan.FromMinutes(10),
             MaxAckPending = 10_000,
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Takes results off this caller's consumer and completes their tasks, through reconnects.</summary>
@@ -167,12 +176,7 @@ public sealed partial class NatsPool : IShmPool
             {
                 await foreach (INatsJSMsg<byte[]> message in consumer.ConsumeAsync<byte[]>(opts: consumeOptions, cancellationToken: stop).ConfigureAwait(false))
                 {
-                    if (long.TryParse(message.Headers?[PoolHeaders.Task], out long id) && _pending.TryRemove(id, out PendingTask? task))
-                    {
-                        _bySequence.TryRemove(task.Sequence, out _);
-                        task.Complete(message.Data ?? []);
-                    }
-
+                    await TakeResultAsync(message.Data, message.Headers, stop).ConfigureAwait(false);
                     _ = message.AckAsync(cancellationToken: stop).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
                 }
             }
@@ -184,6 +188,30 @@ public sealed partial class NatsPool : IShmPool
             {
                 await Task.Delay(200, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Completes the task a result message is for, reading its body from the object store when it is there (and then
+    /// deleting the object); a result for a task no longer pending (a second copy, a cancelled task) is dropped.
+    /// </summary>
+    private async Task TakeResultAsync(byte[]? data, NatsHeaders? headers, CancellationToken cancellationToken)
+    {
+        if (!long.TryParse(headers?[PoolHeaders.Task], out long id) || !_pending.ContainsKey(id))
+        {
+            return;
+        }
+
+        byte[]? body = await _blobs.UnwrapAsync(data, headers, cancellationToken).ConfigureAwait(false);
+        if (body is not null && _pending.TryRemove(id, out PendingTask? task))
+        {
+            _bySequence.TryRemove(task.Sequence, out _);
+            task.Complete(body);
+        }
+
+        if (headers?[PoolBlobs.Header] is { Count: > 0 } blob && !string.IsNullOrEmpty(blob[0]))
+        {
+            _blobs.Delete(blob[0]!);
         }
     }
 
@@ -348,7 +376,13 @@ public sealed partial class NatsPool : IShmPool
         };
         try
         {
-            PubAckResponse ack = await NatsConnect.RetryAsync(ct => _js.PublishAsync(_subjects.Tasks, body, headers: headers, cancellationToken: ct).AsTask(), _stop.Token).ConfigureAwait(false);
+            (byte[] payload, string? blob) = await _blobs.WrapAsync(body, headers, _stop.Token).ConfigureAwait(false);
+            if (blob is not null)
+            {
+                _ = task.Completion.ContinueWith(_ => _blobs.Delete(blob), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
+            PubAckResponse ack = await NatsConnect.RetryAsync(ct => _js.PublishAsync(_subjects.Tasks, payload, headers: headers, cancellationToken: ct).AsTask(), _stop.Token).ConfigureAwait(false);
             task.Sequence = NatsConnect.EnsureStored(ack);
             _bySequence[ack.Seq] = task.Id;
             if (!_pending.ContainsKey(task.Id))
@@ -364,9 +398,12 @@ public sealed partial class NatsPool : IShmPool
     }
 
     /// <summary>The largest task body that fits in one NATS message (the server's max_payload less room for headers).</summary>
-    private int MaxBody => Math.Max(1024, (_connection.ServerInfo?.MaxPayload ?? 1024 * 1024) - 4096);
+    private int MaxBody => PoolBlobs.MaxBody(_connection);
 
-    /// <summary>Sends <paramref name="items"/> in chunks of <paramref name="chunkSize"/>, halving any chunk too large for one message.</summary>
+    /// <summary>
+    /// Sends <paramref name="items"/> in chunks of <paramref name="chunkSize"/>, halving any chunk too large for one
+    /// message; a single item still too large goes through the object store (<see cref="PoolBlobs"/>).
+    /// </summary>
     private List<(int Offset, PendingTask<TResult> Task)> SubmitChunks<TArg, TResult>(TargetMethod target, TArg[] items, int chunkSize, string what)
     {
         var chunks = new List<(int, PendingTask<TResult>)>();

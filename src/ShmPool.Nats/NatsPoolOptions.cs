@@ -38,6 +38,20 @@ public sealed record class NatsPoolOptions
     /// <summary>How long the constructor tries to reach the server. Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How many servers of a NATS cluster keep a copy of the pool's queue (JetStream stream replicas, 1 to 5). Default 1:
+    /// one server. With 3 on a three-server cluster the pool rides out the loss of any one server. Set when the pool
+    /// creates the queue (the first pool of this name on the server).
+    /// </summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>
+    /// How many tasks an <c>Imap</c> or <c>ImapUnordered</c> keeps out at a time (a task is one chunk: one item by
+    /// default). Default 256. The input is read only as far as the window reaches past the results read so far, so it
+    /// may be huge or endless; a larger window keeps more workers busy when items are short.
+    /// </summary>
+    public int ImapWindow { get; init; } = 256;
+
     /// <summary>How arguments and results cross: the same serializers as <see cref="ShmPool"/>. Default: <see cref="ShmMessagePackSerializer"/>.</summary>
     public IShmObjectSerializer? Serializer { get; init; }
 
@@ -47,6 +61,9 @@ public sealed record class NatsPoolOptions
         Internal.PoolSubjects.Validate(PoolName, nameof(PoolName));
         ArgumentOutOfRangeException.ThrowIfNegative(LocalWorkers, nameof(LocalWorkers));
         ArgumentOutOfRangeException.ThrowIfNegative(TaskRetries, nameof(TaskRetries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Replicas, 1, nameof(Replicas));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ImapWindow, 1, nameof(ImapWindow));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Replicas, 5, nameof(Replicas));
         ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatTimeout, TimeSpan.FromMilliseconds(300), nameof(HeartbeatTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(NoWorkerTimeout, TimeSpan.Zero, nameof(NoWorkerTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));

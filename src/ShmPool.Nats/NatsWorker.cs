@@ -46,8 +46,11 @@ public static class NatsWorker
         using var heartbeat = new Timer(static s => ((WorkerHeartbeat)s!).Beat(), new WorkerHeartbeat(connection, subjects, state), TimeSpan.Zero, TimeSpan.FromSeconds(1));
         INatsJSConsumer consumer = await BindAsync(js, subjects, cancellationToken).ConfigureAwait(false);
         TimeSpan ackWait = consumer.Info.Config.AckWait;
+        long maxDeliver = consumer.Info.Config.MaxDeliver;
         var runners = new ConcurrentDictionary<TargetMethod, ChunkRunner>();
+        var blobs = new PoolBlobs(js, poolName, async ct => (await js.GetStreamAsync(subjects.Stream, cancellationToken: ct).ConfigureAwait(false)).Info.Config.NumReplicas);
         var nextOptions = new NatsJSNextOpts { Expires = TimeSpan.FromSeconds(5) };
+        Task delivering = Task.CompletedTask;
         while (!cancellationToken.IsCancellationRequested)
         {
             INatsJSMsg<byte[]>? next;
@@ -72,19 +75,48 @@ public static class NatsWorker
 
             try
             {
-                await RunTaskAsync(js, subjects, id, message, ackWait, runners, cancellationToken).ConfigureAwait(false);
-                state.Done();
+                // Design: one delivery in flight. A task's results go out and it is acknowledged (DeliverAsync) while
+                // this loop already asks for and runs the next task; before the next delivery starts, the previous one
+                // must have finished, so a worker whose deliveries stall (the server away) holds at most two tasks, both
+                // kept by their heartbeats.
+                Func<Task>? deliver = await RunTaskAsync(js, blobs, subjects, id, message, ackWait, maxDeliver, runners, cancellationToken).ConfigureAwait(false);
+                await EndDeliveryAsync(delivering, poolName).ConfigureAwait(false);
+                delivering = deliver is null ? Task.CompletedTask : DeliverThenCountAsync(deliver, state);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 break;
             }
-            catch (Exception e) when (e is NatsException or IOException)
+            catch (Exception e) when (NatsConnect.IsTransient(e))
             {
-                // The server refused the results (too large, the stream removed): the task is not acknowledged, so it goes
-                // to a worker again after the heartbeat timeout, and fails after its retries. The worker serves on.
-                Console.Error.WriteLine($"NATS pool '{poolName}' worker {Environment.ProcessId}: could not deliver a result: {e.Message}");
+                // A message that was not a task could not be terminated (the connection down): it comes again.
             }
+        }
+
+        await EndDeliveryAsync(delivering, poolName).ConfigureAwait(false);
+    }
+
+    private static async Task DeliverThenCountAsync(Func<Task> deliver, WorkerState state)
+    {
+        await deliver().ConfigureAwait(false);
+        state.Done();
+    }
+
+    /// <summary>Waits for a delivery; one the server refused is reported, and the worker serves on.</summary>
+    private static async Task EndDeliveryAsync(Task delivering, string poolName)
+    {
+        try
+        {
+            await delivering.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is NatsException or IOException)
+        {
+            // The server refused the results (too large, the stream removed): the task is not acknowledged, so it goes
+            // to a worker again after the heartbeat timeout, and fails after its retries. The worker serves on.
+            Console.Error.WriteLine($"NATS pool '{poolName}' worker {Environment.ProcessId}: could not deliver a result: {e.Message}");
         }
     }
 
@@ -109,8 +141,9 @@ public static class NatsWorker
         }
     }
 
-    private static async Task RunTaskAsync(NatsJSContext js, PoolSubjects subjects, string workerId, INatsJSMsg<byte[]> message, TimeSpan ackWait,
-        ConcurrentDictionary<TargetMethod, ChunkRunner> runners, CancellationToken cancellationToken)
+    /// <summary>Runs one task; returns what delivers its results and acknowledges it (null for a message that was not a task).</summary>
+    private static async Task<Func<Task>?> RunTaskAsync(NatsJSContext js, PoolBlobs blobs, PoolSubjects subjects, string workerId, INatsJSMsg<byte[]> message, TimeSpan ackWait,
+        long maxDeliver, ConcurrentDictionary<TargetMethod, ChunkRunner> runners, CancellationToken cancellationToken)
     {
         string? caller = message.Headers?[PoolHeaders.Caller];
         string? task = message.Headers?[PoolHeaders.Task];
@@ -118,49 +151,111 @@ public static class NatsWorker
         {
             // Not a task of ours: take it off the queue rather than see it again and again.
             await message.AckTerminateAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return;
+            return null;
         }
 
-        // Tell the caller who holds its task: if this process dies with the last delivery, the caller knows whom it lost.
-        var taken = new MessageWriter();
-        taken.Reset(MessageKind.Ready);
-        taken.WriteString(task);
-        taken.WriteString(workerId);
-        taken.WriteString(Environment.MachineName);
-        taken.WriteInt32(Environment.ProcessId);
-        taken.WriteInt64((long)(message.Metadata?.NumDelivered ?? 1));
-        _ = js.Connection.PublishAsync(subjects.Taken(caller), taken.WrittenMemory.ToArray(), cancellationToken: cancellationToken).AsTask()
-            .ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        // Tell the caller who holds its task when this may be its last delivery: if this process dies with it, the caller
+        // knows whom it lost and fails the task without waiting for the server's advisory. A first delivery of a task
+        // with retries left needs no such message (the server hands it out again), which spares one message per task.
+        long delivery = (long)(message.Metadata?.NumDelivered ?? 1);
+        if (delivery > 1 || maxDeliver is > 0 and <= 1)
+        {
+            var taken = new MessageWriter();
+            taken.Reset(MessageKind.Ready);
+            taken.WriteString(task);
+            taken.WriteString(workerId);
+            taken.WriteString(Environment.MachineName);
+            taken.WriteInt32(Environment.ProcessId);
+            taken.WriteInt64(delivery);
+            _ = js.Connection.PublishAsync(subjects.Taken(caller), taken.WrittenMemory.ToArray(), cancellationToken: cancellationToken).AsTask()
+                .ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        }
 
         // Design: the heartbeat. An in-progress ack every third of AckWait resets the server's redelivery timer: the task
-        // stays with this worker as long as the process lives, however long the function runs. Two missed beats still
-        // leave a third of the lapse; a SIGKILLed worker sends none, and its task goes to another after at most AckWait.
+        // stays with this worker as long as the process lives, however long the function runs, until it is acknowledged
+        // after its results are delivered. Two missed beats still leave a third of the lapse; a SIGKILLed worker sends
+        // none, and its task goes to another after at most AckWait.
         TimeSpan period = TimeSpan.FromTicks(Math.Max(ackWait.Ticks / 3, TimeSpan.TicksPerMillisecond * 100));
-        using var progress = new Timer(static s => _ = ((INatsJSMsg<byte[]>)s!).AckProgressAsync().AsTask().ContinueWith(
+        var progress = new Timer(static s => _ = ((INatsJSMsg<byte[]>)s!).AckProgressAsync().AsTask().ContinueWith(
             static t => _ = t.Exception, TaskScheduler.Default), message, period, period);
-        byte[] results = await Task.Run(() => Execute(message.Data ?? [], runners), cancellationToken).ConfigureAwait(false);
-        progress.Change(Timeout.Infinite, Timeout.Infinite);
+        byte[] results;
+        try
+        {
+            if (await blobs.UnwrapAsync(message.Data, message.Headers, cancellationToken).ConfigureAwait(false) is not byte[] body)
+            {
+                // The argument object is gone: its caller is done with the task (cancelled it, or failed it on a timeout).
+                await progress.DisposeAsync().ConfigureAwait(false);
+                await message.AckTerminateAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                return null;
+            }
 
-        var headers = new NatsHeaders
+            results = Execute(body, runners);
+        }
+        catch
+        {
+            await progress.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return async () =>
+        {
+            try
+            {
+                await DeliverAsync(js, blobs, subjects, caller, task, results, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await message.AckAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (NatsConnect.IsTransient(e))
+                {
+                    // The server went away between the results and the ack: it will hand the task out again after AckWait, and
+                    // the caller drops the second result (it keeps the first).
+                }
+            }
+            finally
+            {
+                await progress.DisposeAsync().ConfigureAwait(false);
+            }
+        };
+    }
+
+    /// <summary>How long a worker waits for the caller to confirm results sent straight to it before it stores them instead.</summary>
+    private static readonly TimeSpan s_directReplyTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Gets a task's results to its caller before the task is acknowledged: straight to it when it answers (the fast
+    /// path, <see cref="NatsPool"/>'s direct results), else stored in the stream, where the caller finds them when it is
+    /// back. Either way a crash before the acknowledgement runs the task again (at least once), never loses it.
+    /// </summary>
+    private static async Task DeliverAsync(NatsJSContext js, PoolBlobs blobs, PoolSubjects subjects, string caller, string task, byte[] results, CancellationToken cancellationToken)
+    {
+        var headers = new NatsHeaders { [PoolHeaders.Task] = task };
+        (byte[] payload, string? blob) = await blobs.WrapAsync(results, headers, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _ = await js.Connection.RequestAsync<byte[], byte[]>(subjects.Direct(caller), payload, headers: headers,
+                replyOpts: new NatsSubOpts { Timeout = s_directReplyTimeout }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // No responders (the caller is away), no reply in time, the connection down: store them instead.
+        }
+
+        var stored = new NatsHeaders
         {
             [PoolHeaders.Task] = task,
             [PoolHeaders.MsgId] = $"r-{caller}-{task}",
         };
+        if (blob is not null)
+        {
+            stored[PoolBlobs.Header] = blob;
+        }
 
-        // The results are stored before the task is acknowledged: a crash in between runs the task again (at least
-        // once), never loses it. Both retry through a server restart; the message id keeps a repeated publish single.
-        PubAckResponse stored = await NatsConnect.RetryAsync(ct => js.PublishAsync(subjects.Results(caller), results, headers: headers, cancellationToken: ct).AsTask(),
+        // Retried through a server restart; the message id keeps a repeated publish single.
+        PubAckResponse ack = await NatsConnect.RetryAsync(ct => js.PublishAsync(subjects.Results(caller), payload, headers: stored, cancellationToken: ct).AsTask(),
             cancellationToken).ConfigureAwait(false);
-        NatsConnect.EnsureStored(stored);
-        try
-        {
-            await message.AckAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (NatsConnect.IsTransient(e))
-        {
-            // The server went away between the results and the ack: it will hand the task out again after AckWait, and
-            // the caller drops the second result (it keeps the first).
-        }
+        NatsConnect.EnsureStored(ack);
     }
 
     private static byte[] Execute(byte[] body, ConcurrentDictionary<TargetMethod, ChunkRunner> runners)

@@ -9,9 +9,20 @@ public static class TestFunctions
 
     public static int Add(int a, int b) => a + b;
 
+    /// <summary>The square of <paramref name="x"/>, after 5 ms: a Map of these lasts long enough to break something in its middle.</summary>
+    public static int SlowSquare(int x)
+    {
+        Thread.Sleep(5);
+        return x * x;
+    }
+
     public static int WhoAmI(int _) => Environment.ProcessId;
 
     public static string Echo(string s) => s;
+
+    public static int LengthOf(string s) => s.Length;
+
+    public static string Letters(int count) => new('y', count);
 
     public static int Throws(int x) => throw new InvalidOperationException($"no good: {x}");
 

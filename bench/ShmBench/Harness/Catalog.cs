@@ -183,6 +183,14 @@ internal static class Catalog
         new("dotnet.console_start_to_first_message", "ms", "A .NET console process (this program, role 'hello'): start to its first line"),
         new("py.pipe_8B_rtt_median", "ns", "Python multiprocessing.Pipe 8 B round trip"),
         new("py.queue_64B_throughput", "msg/s", "Python multiprocessing.Queue, 64 B bytes, 1 producer process"),
+        new("shmipc.nats_apply_rtt_median", "ns", "NatsPool (2 local workers, local nats-server) Apply round trip of a trivial function"),
+        new("nats.request_reply_rtt_median", "ns", "Bare NATS.Net request-reply of the same bytes to an echo process, each run just before a NatsPool Apply run"),
+        new("pair.nats_apply_per_request_reply", "ratio", "NatsPool Apply round trip / bare NATS request-reply, run back to back"),
+        new("nats.js_work_queue_rtt_median", "ns", "Bare JetStream work-queue round trip of the same bytes (publish, an echo process pulls, replies on core, acks): the floor of a durable task"),
+        new("shmipc.nats_map_1M_throughput", "items/s", "NatsPool (2 local workers) Map of a trivial function over 1M ints"),
+        new("shmipc.pool2_map_1M_beside_nats_throughput", "items/s", "ShmPool(2) Map over 1M ints, each run just before a NatsPool run"),
+        new("pair.nats_map_per_pool2_map", "ratio", "NatsPool Map 1M / ShmPool(2) Map 1M, run back to back"),
+        new("shmipc.nats_cpu_bound_scaling", "ratio", "NatsPool 2 workers over 1 worker speed-up on CPU-bound work (~1 ms items, chunk size 1)"),
         new("py.pool2_apply_rtt_median", "ns", "Python Pool(2).apply round trip"),
         new("py.pool2_map_1M_throughput", "items/s", "Python Pool(2).map over 1M ints"),
         new("py.pool2_spawn_start_to_first_result", "ms", "Python Pool(2), spawn: start to first result"),
@@ -251,6 +259,12 @@ internal static class Catalog
         new("loans", "pipe 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.pipe_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.pipe_64KiB_loan_per_c_memcpy_cold"),
         new("loans", "queue 64 KiB loans, read in place >= 1.0x the best C ring's 64 KiB copy in + copy out", "shmipc.queue_64KiB_loan_bandwidth", "c.best_spsc_64KiB_bandwidth", GoalTest.AtLeast, 1.0, Paired: "pair.queue_64KiB_loan_per_c_best_spsc"),
         new("loans", "queue 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.queue_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.queue_64KiB_loan_per_c_memcpy_cold"),
+
+        new("nats", "NatsPool Apply rtt <= 1.5x a bare NATS request-reply of the same bytes", "shmipc.nats_apply_rtt_median", "nats.request_reply_rtt_median", GoalTest.AtMost, 1.5, Paired: "pair.nats_apply_per_request_reply"),
+        new("nats", "NatsPool Apply rtt / a bare JetStream work-queue round trip (reported: our overhead on JetStream's floor)", "shmipc.nats_apply_rtt_median", "nats.js_work_queue_rtt_median", GoalTest.AtLeast, 0),
+        new("nats", "NatsPool(2) Map 1M >= 1x Python Pool(2).map", "shmipc.nats_map_1M_throughput", "py.pool2_map_1M_throughput", GoalTest.AtLeast, 1),
+        new("nats", "NatsPool(2) Map 1M / ShmPool(2) Map 1M (reported)", "shmipc.nats_map_1M_throughput", "shmipc.pool2_map_1M_beside_nats_throughput", GoalTest.AtLeast, 0, Paired: "pair.nats_map_per_pool2_map"),
+        new("nats", "NatsPool CPU-bound scaling 2 workers / 1 worker >= 1.8", "shmipc.nats_cpu_bound_scaling", null, GoalTest.AtLeast, 1.8),
 
         // Foundation (informational; the real goal is the queue's idle consumer above).
         new("idle", "foundation: semaphore waiter < 0.2% of a core (schedstat)", "shmipc.idle_semaphore_waiter_cpu_pct", null, GoalTest.Below, 0.2),

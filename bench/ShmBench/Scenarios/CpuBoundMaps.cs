@@ -7,7 +7,7 @@ namespace ShmIpc.Bench.Scenarios;
 internal static class CpuBoundMaps
 {
     /// <summary><paramref name="n"/> synchronous <c>Apply(Identity, i)</c> calls, each timed (Stopwatch ticks) and its result checked.</summary>
-    public static long[] TimedApplies(ShmPool pool, int n)
+    public static long[] TimedApplies(IShmPool pool, int n)
     {
         long[] ticks = new long[n];
         for (int i = 0; i < n; i++)
@@ -29,9 +29,9 @@ internal static class CpuBoundMaps
     /// worker until ~100 ms of calls: a short warm-up made the first runs' Pool(2) scaling read 1.6 where later ones read 1.95),
     /// then times <c>plan.Count</c> items on <paramref name="first"/> then <paramref name="second"/>, once per run.
     /// </summary>
-    public static IEnumerable<(double FirstMs, double SecondMs)> Compare(HarnessContext ctx, RunPlan plan, int iterationsPerMs, ShmPool first, ShmPool second, double warmSeconds)
+    public static IEnumerable<(double FirstMs, double SecondMs)> Compare(HarnessContext ctx, RunPlan plan, int iterationsPerMs, IShmPool first, IShmPool second, double warmSeconds)
     {
-        double Time(ShmPool pool, int n)
+        double Time(IShmPool pool, int n)
         {
             int[] work = Enumerable.Repeat(iterationsPerMs, n).ToArray();
             long start = Stopwatch.GetTimestamp();

@@ -24,6 +24,9 @@ internal abstract class PendingTask(long id, string describe)
     /// <summary>The worker that took the task last (its id, host, pid) and which delivery that was; null before any took it.</summary>
     public (string WorkerId, string Host, int Pid, long Delivery)? Holder { get; set; }
 
+    /// <summary>Completes (either way) when the task is over: what waits to clean up after it (its argument object) waits on this.</summary>
+    public abstract Task Completion { get; }
+
     public abstract void Complete(ReadOnlyMemory<byte> body);
 
     public abstract void Fail(Exception error);
@@ -36,6 +39,8 @@ internal sealed class PendingTask<TResult>(long id, string describe, IShmObjectS
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public Task<(TResult[] Values, Dictionary<int, ShmRemoteException>? Errors)> Task => _done.Task;
+
+    public override Task Completion => _done.Task;
 
     public override void Complete(ReadOnlyMemory<byte> body)
     {

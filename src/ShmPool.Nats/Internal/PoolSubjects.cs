@@ -10,6 +10,8 @@ namespace ShmIpc.Nats.Internal;
 ///                             AckWait = the heartbeat lapse, MaxDeliver = 1 + retries
 ///   consumer "r-{caller}"     filter shmpool.{pool}.r.{caller}: the results for one NatsPool instance
 /// core    shmpool.{pool}.w    each worker's heartbeat (id, host, pid, tasks done) once a second: NatsPool.Workers
+/// core    shmpool.{pool}.d.{caller}  a worker's results sent straight to the caller (request-reply: the caller's reply
+///                             confirms it has them; without one the worker stores them on shmpool.{pool}.r.{caller})
 /// core    shmpool.{pool}.s.{caller}  a worker took a task: which worker, which delivery (the caller watches that worker)
 /// core    $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SHMPOOL_{pool}.workers: a task whose retries are spent
 /// </code>
@@ -44,6 +46,9 @@ internal sealed class PoolSubjects
     public string MaxDeliveriesAdvisory { get; }
 
     public string Results(string callerId) => $"shmpool.{Pool}.r.{callerId}";
+
+    /// <summary>Core subject where a worker sends a task's results straight to its caller, which replies once it has them.</summary>
+    public string Direct(string callerId) => $"shmpool.{Pool}.d.{callerId}";
 
     /// <summary>Core subject where a worker tells a caller it took one of its tasks (task, worker id, host, pid, delivery count).</summary>
     public string Taken(string callerId) => $"shmpool.{Pool}.s.{callerId}";
