@@ -24,6 +24,7 @@ internal static class ScenarioRegistry
         new InPlaceScenario(),
         new LoanScenario(),
         new AcknowledgedScenario(),
+        new FenceScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
