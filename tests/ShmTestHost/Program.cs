@@ -40,6 +40,7 @@ namespace ShmIpc.TestHost
             RegisterLarge();
             RegisterLoans();
             RegisterAcknowledged();
+            RegisterFence();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -57,6 +58,7 @@ namespace ShmIpc.TestHost
         static partial void RegisterLarge();
         static partial void RegisterLoans();
         static partial void RegisterAcknowledged();
+        static partial void RegisterFence();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 
