@@ -23,7 +23,7 @@ public sealed class FenceTests
     private static readonly TimeSpan RoundBudget = TimeSpan.FromSeconds(1);
 
     private const int MinRounds = 30;
-    private const int MaxRounds = 3_000;
+    private const int MaxRounds = 10_000;
 
     private static void RequireMembarrier(bool marked)
     {

@@ -29,9 +29,11 @@ internal sealed class FenceScenario : IScenario
     {
         ctx.Note($"fence: {Describe()}");
         ctx.Note("fence: *_membarrier: marked segment, default environment; *_fullfence: unmarked segment, children with SHMIPC_FENCE=full " +
-            "(today's symmetric protocol); queue producer CPU 1, consumer CPU 0; pipe sender CPU 0, sink CPU 1; each run after one run of c.best_spsc_64B");
+            "(today's symmetric protocol); queue producer CPU 1, consumer CPU 0; pipe sender CPU 0, sink CPU 1; each run after one run of c.best_spsc_64B; " +
+            "pipe_8B_sleep_rtt_*: NoSpin on both ends, every message wakes a sleeper (the membarrier's cost lands here)");
         RunPlan queuePlan = ctx.Plan(5_000_000, 100_000);
         RunPlan pipePlan = ctx.Plan(5_000_000, 100_000);
+        RunPlan sleepPlan = ctx.Plan(10_000, 1_000);
         for (int round = 0; round < Rounds; round++)
         {
             foreach (bool full in new[] { false, true })
@@ -45,6 +47,9 @@ internal sealed class FenceScenario : IScenario
                     PipeScenario.Stream(ctx, $"shmipc.pipe_64B_stream_{mode}_throughput", 64, pipePlan,
                         pairing: new Pairing($"pair.pipe_64B_stream_{mode}_per_c_best_spsc", $"shmipc.pipe_64B_stream_{mode}_throughput", "c.best_spsc_64B_throughput",
                             _ => NativeBaselines.BestSpscOnce(ctx)));
+
+                    // What the sleepers pay: every message of this ping-pong wakes a sleeper (NoSpin on both ends).
+                    PipeScenario.RoundTrip(ctx, $"shmipc.pipe_8B_sleep_rtt_{mode}", 8, sleepPlan, sleeping: true);
                 }
             }
         }
@@ -58,17 +63,18 @@ internal sealed class FenceScenario : IScenario
             return null;
         }
 
+        string? previous = Environment.GetEnvironmentVariable(SleeperFence.EnvironmentVariable);
         Environment.SetEnvironmentVariable(SleeperFence.EnvironmentVariable, "full");
         IDisposable unmarked = SleeperFence.CreateUnmarkedForTests();
-        return new Restore(unmarked);
+        return new Restore(unmarked, previous);
     }
 
-    private sealed class Restore(IDisposable unmarked) : IDisposable
+    private sealed class Restore(IDisposable unmarked, string? previous) : IDisposable
     {
         public void Dispose()
         {
             unmarked.Dispose();
-            Environment.SetEnvironmentVariable(SleeperFence.EnvironmentVariable, null);
+            Environment.SetEnvironmentVariable(SleeperFence.EnvironmentVariable, previous);
         }
     }
 }
