@@ -27,13 +27,14 @@ public sealed class FenceTests
 
     private static void RequireMembarrier(bool marked)
     {
-        if (marked && SleeperFence.Mode != FenceMode.Membarrier)
+        if (marked && !(SleeperFence.CanWaitOnMarkedSegments && SleeperFence.MayPublishWithoutFence))
         {
-            Assert.Inconclusive($"membarrier(GLOBAL_EXPEDITED) is not in use in this process ({SleeperFence.ModeName}): nothing marked to test.");
+            Assert.Inconclusive($"membarrier(GLOBAL_EXPEDITED) is not usable by this process ({SleeperFence.ModeName}): nothing marked to test.");
         }
     }
 
-    private static IDisposable? Unmarked(bool marked) => marked ? null : SleeperFence.CreateUnmarkedForTests();
+    /// <summary>Segments this thread creates in the scope are marked (the asymmetric form) or not (the symmetric one).</summary>
+    private static IDisposable Marking(bool marked) => marked ? SleeperFence.CreateMarkedForTests() : SleeperFence.CreateUnmarkedForTests();
 
     /// <summary>The queue's Features word (control +20) or the pipe's Flags word (control +20), read from the file as a peer would.</summary>
     private static int ControlWord20(string name)
@@ -50,12 +51,21 @@ public sealed class FenceTests
     {
         string marked = TestNames.Unique("fence-mark-q"), unmarked = TestNames.Unique("fence-nomark-q");
         string markedPipe = TestNames.Unique("fence-mark-p"), unmarkedPipe = TestNames.Unique("fence-nomark-p");
-        bool expected = SleeperFence.Mode == FenceMode.Membarrier;
+        string plain = TestNames.Unique("fence-default-q");
+        using (ShmQueue queue = ShmQueue.Create(plain))
+        {
+            Assert.AreEqual(SleeperFence.MarkNewSegments ? 2 : 0, ControlWord20(plain) & 2, "queue Features bit 1, by default");
+        }
+
+        bool available = SleeperFence.CanWaitOnMarkedSegments;
+        using (SleeperFence.CreateMarkedForTests())
         using (ShmQueue queue = ShmQueue.Create(marked))
         using (ShmConnection pipe = ShmPipe.Create(markedPipe))
+        using (ShmQueue opened = ShmQueue.Open(marked))
+        using (ShmConnection connected = ShmPipe.Connect(markedPipe))
         {
-            Assert.AreEqual(expected ? 2 : 0, ControlWord20(marked) & 2, "queue Features bit 1");
-            Assert.AreEqual(expected ? 4 : 0, ControlWord20(markedPipe) & 4, "pipe Flags bit 2");
+            Assert.AreEqual(available ? 2 : 0, ControlWord20(marked) & 2, "queue Features bit 1");
+            Assert.AreEqual(available ? 4 : 0, ControlWord20(markedPipe) & 4, "pipe Flags bit 2");
         }
 
         using (SleeperFence.CreateUnmarkedForTests())
@@ -85,7 +95,8 @@ public sealed class FenceTests
                 var plain = new WaitSignal(&sleepers, semaphore);
                 var marked = new WaitSignal(&sleepers, semaphore, asymmetricFence: true);
                 Assert.IsFalse(plain.PublishesWithoutFence);
-                Assert.AreEqual(SleeperFence.Mode == FenceMode.Membarrier, marked.PublishesWithoutFence);
+                Assert.AreEqual(SleeperFence.MayPublishWithoutFence, marked.PublishesWithoutFence);
+                Assert.AreEqual(!SleeperFence.FullFenceForced && SleeperFence.CanWaitOnMarkedSegments, marked.PublishesWithoutFence);
 
                 // A registration on a marked signal runs the membarrier and counts as one sleeper; settling takes it back.
                 if (SleeperFence.CanWaitOnMarkedSegments)
@@ -112,7 +123,7 @@ public sealed class FenceTests
         RequireMembarrier(marked);
         var options = new ShmQueueOptions { WaitStrategy = FenceEcho.Strategy };
         string requestsName = TestNames.Unique("fence-rq"), repliesName = TestNames.Unique("fence-rp");
-        using IDisposable? scope = Unmarked(marked);
+        using IDisposable scope = Marking(marked);
         using ShmQueue requests = ShmQueue.Create(requestsName, options);
         using ShmQueue replies = ShmQueue.Create(repliesName, options);
         Task echo = StartEcho(() => FenceEcho.ServeQueues(requests, replies, async), async);
@@ -129,7 +140,7 @@ public sealed class FenceTests
         RequireMembarrier(marked);
         var options = new ShmPipeOptions { WaitStrategy = FenceEcho.Strategy };
         string name = TestNames.Unique("fence-p");
-        using IDisposable? scope = Unmarked(marked);
+        using IDisposable scope = Marking(marked);
         using ShmConnection pipe = ShmPipe.Create(name, options);
         using ShmConnection other = ShmPipe.Connect(name, options);
         Task echo = StartEcho(() => FenceEcho.ServePipe(other, async), async);
@@ -146,7 +157,7 @@ public sealed class FenceTests
         RequireMembarrier(marked);
         var options = new ShmQueueOptions { WaitStrategy = FenceEcho.Strategy };
         string requestsName = TestNames.Unique("fence-xrq"), repliesName = TestNames.Unique("fence-xrp");
-        using IDisposable? scope = Unmarked(marked);
+        using IDisposable scope = Marking(marked);
         using ShmQueue requests = ShmQueue.Create(requestsName, options);
         using ShmQueue replies = ShmQueue.Create(repliesName, options);
         using ChildProcess child = StartChild(childFull, "queue", async, requestsName, repliesName);
@@ -163,7 +174,7 @@ public sealed class FenceTests
         RequireMembarrier(marked);
         var options = new ShmPipeOptions { WaitStrategy = FenceEcho.Strategy };
         string name = TestNames.Unique("fence-xp");
-        using IDisposable? scope = Unmarked(marked);
+        using IDisposable scope = Marking(marked);
         using ShmConnection pipe = ShmPipe.Create(name, options);
         using ChildProcess child = StartChild(childFull, "pipe", async, name);
         byte[] reply = new byte[FenceEcho.MessageLength];

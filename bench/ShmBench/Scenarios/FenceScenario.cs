@@ -21,14 +21,14 @@ internal sealed class FenceScenario : IScenario
 
     /// <summary>The bench's line about this process's fence mode.</summary>
     public static string Describe() =>
-        $"publishers in this build: {SleeperFence.ModeName} (SHMIPC_FENCE={Environment.GetEnvironmentVariable(SleeperFence.EnvironmentVariable) ?? "unset"}; " +
+        $"publishers on marked segments: {SleeperFence.ModeName} (SHMIPC_FENCE={Environment.GetEnvironmentVariable(SleeperFence.EnvironmentVariable) ?? "unset"}; " +
         $"membarrier GLOBAL_EXPEDITED {(SleeperFence.CanWaitOnMarkedSegments ? "available" : "unavailable")}); " +
-        "segments created here are " + (SleeperFence.MarkNewSegments ? "marked (sleepers issue membarrier, publishers skip the fence)" : "unmarked (full fence per publication)");
+        "segments created by default here are " + (SleeperFence.MarkNewSegments ? "marked (sleepers issue membarrier, publishers skip the fence)" : "unmarked (a full fence per publication)");
 
     public void Run(HarnessContext ctx)
     {
         ctx.Note($"fence: {Describe()}");
-        ctx.Note("fence: *_membarrier: marked segment, default environment; *_fullfence: unmarked segment, children with SHMIPC_FENCE=full " +
+        ctx.Note("fence: *_membarrier: marked segment (every process registered, skipping the fence); *_fullfence: unmarked segment, children with SHMIPC_FENCE=full " +
             "(today's symmetric protocol); queue producer CPU 1, consumer CPU 0; pipe sender CPU 0, sink CPU 1; each run after one run of c.best_spsc_64B; " +
             "pipe_8B_sleep_rtt_*: NoSpin on both ends, every message wakes a sleeper (the membarrier's cost lands here)");
         RunPlan queuePlan = ctx.Plan(5_000_000, 100_000);
@@ -55,12 +55,15 @@ internal sealed class FenceScenario : IScenario
         }
     }
 
-    /// <summary>With <paramref name="full"/>: segments this thread creates are unmarked and children start with SHMIPC_FENCE=full.</summary>
-    private static IDisposable? FullFence(bool full)
+    /// <summary>
+    /// Without <paramref name="full"/>: segments this thread creates are marked. With it: unmarked, and children start with
+    /// SHMIPC_FENCE=full.
+    /// </summary>
+    private static IDisposable FullFence(bool full)
     {
         if (!full)
         {
-            return null;
+            return SleeperFence.CreateMarkedForTests();
         }
 
         string? previous = Environment.GetEnvironmentVariable(SleeperFence.EnvironmentVariable);

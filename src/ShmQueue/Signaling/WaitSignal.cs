@@ -64,7 +64,7 @@ internal sealed unsafe class WaitSignal
         _sleepers = sleepers;
         _semaphore = semaphore;
         _sleeperBarrier = asymmetricFence;
-        _publishWithoutFence = asymmetricFence && SleeperFence.Mode == FenceMode.Membarrier;
+        _publishWithoutFence = asymmetricFence && SleeperFence.MayPublishWithoutFence;
     }
 
     /// <summary>Whether notifications on this signal skip the full fence (the asymmetric form of LAYOUT.md §4).</summary>
