@@ -10,7 +10,7 @@ namespace ShmIpc.Tests;
 /// directions, for the Queue and the Pipe, with segments created on either side and peers killed by SIGKILL.
 /// Each peer tool speaks the same command line (native-notes/c/shmipc_tool.c, native-notes/python/shmipc_tool.py).
 /// </summary>
-public abstract class ChildProcessTests
+public abstract partial class ChildProcessTests
 {
     protected static readonly TimeSpan PeerStart = TimeSpan.FromSeconds(20);
 
