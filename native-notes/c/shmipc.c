@@ -33,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -410,7 +411,19 @@ static void seg_publish(struct seg *s) { st_rel64(s->base, (int64_t)MAGIC); }
 struct signal {
     uint8_t *sleepers; /* int32 in the control block */
     sem_t *sem;
+    int membarrier;    /* §4 asymmetric form: the segment is marked, a registration is followed by membarrier */
 };
+
+/* §4 asymmetric form, the waiter's half: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) after registering, before the
+ * re-check. 0 on success. This peer never skips its own notifier fence, so it needs no registration. */
+static int sleeper_membarrier(void)
+{
+#ifdef SYS_membarrier
+    return (int)syscall(SYS_membarrier, 1 << 1 /* MEMBARRIER_CMD_GLOBAL_EXPEDITED */, 0, 0);
+#else
+    return -1;
+#endif
+}
 
 static void sem_post_checked(sem_t *sem)
 {
@@ -490,6 +503,9 @@ static int wait_for(struct signal *sig, const shmipc_wait *w, int64_t deadline, 
         int64_t slice = w->slice_ns;
         if (deadline - now < slice) slice = deadline - now;
         atomic_fetch_add_explicit(A32(sig->sleepers), 1, memory_order_seq_cst); /* register: a full fence */
+        /* Marked segment: publishers may skip their fence; the membarrier stands in for it. If the kernel refuses,
+         * a wake may be missed: sleep at most 1 ms (§4, "a waiter that cannot"). */
+        if (sig->membarrier && sleeper_membarrier() != 0 && slice > 1000000) slice = 1000000;
         if (cond(ctx)) {
             settle(sig);
             return SHMIPC_OK;
@@ -750,7 +766,7 @@ static int side_read(struct side **cache, const char *host, const uint8_t *rec, 
 /* ================================================================= §6 Queue */
 
 enum {
-    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_FEATURES = 20, Q_MAX_DELIVERIES = 24, Q_REDELIVERIES = 264, Q_ACKNOWLEDGED = 1, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
+    Q_CONTROL = 768, Q_CAP = 0, Q_MAXLEN = 8, Q_ALIGN = 12, Q_SHUTDOWN = 16, Q_FEATURES = 20, Q_MAX_DELIVERIES = 24, Q_REDELIVERIES = 264, Q_ACKNOWLEDGED = 1, Q_ASYMMETRIC_FENCE = 4, Q_TAIL = 128, Q_READ = 256, Q_HEAD = 384, Q_LOCK = 392,
     Q_DATA_SLEEPERS = 512, Q_SPACE_SLEEPERS = 640, Q_SEMAPHORES = 2,
     R_CLAIM = 0, R_STATE = 8, R_READER = 16, R_PRODUCER = 24, R_HEADER = 32, R_ALIGN = 32,
     K_MESSAGE = 1, K_PADDING = 2, K_SIDE = 3, /* §8: a kind-3 record's payload names a side segment */
@@ -824,8 +840,9 @@ static int q_init(shmipc_queue *q)
     q->mask = q->cap - 1;
     q->offmask = q->mask & ~(int64_t)(R_ALIGN - 1);
     q->maxlen = (int32_t)rd32(q->ctl + Q_MAXLEN);
-    q->data_sig = (struct signal){q->ctl + Q_DATA_SLEEPERS, q->seg.sems[0]};
-    q->space_sig = (struct signal){q->ctl + Q_SPACE_SLEEPERS, q->seg.sems[1]};
+    int marked = (rd32(q->ctl + Q_FEATURES) & Q_ASYMMETRIC_FENCE) != 0; /* §4 asymmetric form */
+    q->data_sig = (struct signal){q->ctl + Q_DATA_SLEEPERS, q->seg.sems[0], marked};
+    q->space_sig = (struct signal){q->ctl + Q_SPACE_SLEEPERS, q->seg.sems[1], marked};
     q->wait = default_wait;
     q->cached_head = ld_acq64(q->ctl + Q_HEAD);
     q->acknowledged = (rd32(q->ctl + Q_FEATURES) & Q_ACKNOWLEDGED) != 0;
@@ -851,7 +868,7 @@ int shmipc_queue_open(const char *name, shmipc_queue **out)
     if (align != R_ALIGN) goto bad;
     int32_t shut = ld_acq32(ctl + Q_SHUTDOWN);
     if (shut < 0 || shut > 2) goto bad;
-    if ((rd32(ctl + Q_FEATURES) & ~(uint32_t)Q_ACKNOWLEDGED) != 0) goto bad; /* §6.10: bits this peer does not know */
+    if ((rd32(ctl + Q_FEATURES) & ~(uint32_t)(Q_ACKNOWLEDGED | Q_ASYMMETRIC_FENCE)) != 0) goto bad; /* §6.10, §4: bits this peer does not know */
     int64_t head = ld_acq64(ctl + Q_HEAD), read = ld_acq64(ctl + Q_READ), tail = ld_acq64(ctl + Q_TAIL);
     if (head < 0 || head > read || read > tail || ((head | read | tail) & (R_ALIGN - 1)) != 0) goto bad;
     q_init(q);
@@ -1454,7 +1471,7 @@ enum {
     P_RING0 = 384, RING_CTL = 384, RG_TAIL = 0, RG_HEAD = 128, RG_DATA_SLEEPERS = 256, RG_SPACE_SLEEPERS = 320,
     T_MESSAGE = 1, T_PADDING = 2, T_SIDE = 3, /* §8: a type-3 record's payload names a side segment */
     /* §5.7 shared ends */
-    P_HOLDERS = 16, P_MAX_HOLDERS = 14, P_KNOWN_FLAGS = 3, RG_SEND_LOCK = 8, RG_RECV_LOCK = 136, P_SHARED_OWNER = 3,
+    P_HOLDERS = 16, P_MAX_HOLDERS = 14, P_KNOWN_FLAGS = 7, P_ASYMMETRIC_FENCE = 4, RG_SEND_LOCK = 8, RG_RECV_LOCK = 136, P_SHARED_OWNER = 3,
 };
 
 static int is_handover_word(uint64_t w) { return (w & 0x1F) == 2 && (w >> 5) != 0; }
@@ -1491,8 +1508,9 @@ static void p_ring(shmipc_pipe *p, struct ring *rg, int r)
     rg->tail_word = rc + RG_TAIL;
     rg->head_word = rc + RG_HEAD;
     rg->bytes = ctl + P_CONTROL + (int64_t)r * p->cap;
-    rg->data_sig = (struct signal){rc + RG_DATA_SLEEPERS, p->seg.sems[2 * r]};
-    rg->space_sig = (struct signal){rc + RG_SPACE_SLEEPERS, p->seg.sems[2 * r + 1]};
+    int marked = (ld_acq32(ctl + P_FLAGS) & P_ASYMMETRIC_FENCE) != 0; /* §4 asymmetric form */
+    rg->data_sig = (struct signal){rc + RG_DATA_SLEEPERS, p->seg.sems[2 * r], marked};
+    rg->space_sig = (struct signal){rc + RG_SPACE_SLEEPERS, p->seg.sems[2 * r + 1], marked};
 }
 
 /* End e receives from ring e and sends on ring 1 - e, where they exist. */
@@ -2068,7 +2086,7 @@ static void lock_bind(shmipc_lock *l, uint8_t *block, sem_t *sem)
 {
     l->b = block;
     l->recursive = (rd32(l->b + L_FLAGS) & 1) != 0;
-    l->sig = (struct signal){l->b + L_SLEEPERS, sem};
+    l->sig = (struct signal){l->b + L_SLEEPERS, sem, 0};
     l->wait = default_wait;
 }
 
@@ -2200,7 +2218,7 @@ static void event_init(shmipc_event *e)
 {
     e->c = e->seg.base + HDR_SIZE;
     e->auto_reset = (rd32(e->c + E_FLAGS) & 1) != 0;
-    e->sig = (struct signal){e->c + E_SLEEPERS, e->seg.sems[0]};
+    e->sig = (struct signal){e->c + E_SLEEPERS, e->seg.sems[0], 0};
     e->wait = default_wait;
 }
 
@@ -2298,7 +2316,7 @@ int shmipc_semaphore_open(const char *name, shmipc_semaphore **out)
         free(s);
         return SHMIPC_ECORRUPT;
     }
-    s->sig = (struct signal){s->c + S_SLEEPERS, s->seg.sems[0]};
+    s->sig = (struct signal){s->c + S_SLEEPERS, s->seg.sems[0], 0};
     s->wait = default_wait;
     *out = s;
     return SHMIPC_OK;
@@ -2533,7 +2551,7 @@ static int cond_bind(shmipc_condition *c, shmipc_lock *lock, shmipc_condition **
 {
     c->c = c->seg.base + HDR_SIZE;
     c->lock = lock;
-    c->sig = (struct signal){c->c + C_SLEEPERS, c->seg.sems[0]};
+    c->sig = (struct signal){c->c + C_SLEEPERS, c->seg.sems[0], 0};
     c->wait = default_wait;
     *out = c;
     return SHMIPC_OK;
@@ -2684,7 +2702,7 @@ static int barrier_bind(shmipc_barrier *b, shmipc_barrier **out)
 {
     b->c = b->seg.base + HDR_SIZE;
     b->parties = (int32_t)rd32(b->c + B_PARTIES);
-    b->sig = (struct signal){b->c + B_SLEEPERS, b->seg.sems[0]};
+    b->sig = (struct signal){b->c + B_SLEEPERS, b->seg.sems[0], 0};
     b->wait = default_wait;
     for (int pass = 0; pass < 2 && !b->slot; pass++) {
         for (int i = 0; i < B_NSLOTS && !b->slot; i++) {

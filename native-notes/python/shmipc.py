@@ -171,6 +171,14 @@ _libc.sem_open.restype = ctypes.c_void_p
 _libc.sem_post.argtypes = [ctypes.c_void_p]
 _libc.sem_close.argtypes = [ctypes.c_void_p]
 _libc.sem_unlink.argtypes = [ctypes.c_char_p]
+
+# membarrier(2) (§4 asymmetric form): the syscall number per architecture; MEMBARRIER_CMD_GLOBAL_EXPEDITED = 2.
+_SYS_MEMBARRIER = {"x86_64": 324, "amd64": 324, "aarch64": 283, "arm64": 283}.get(platform.machine().lower())
+
+
+def _sleeper_membarrier():
+    """The waiter's half of the asymmetric fence; True when the kernel did it."""
+    return _SYS_MEMBARRIER is not None and _libc.syscall(_SYS_MEMBARRIER, 2, 0, 0) == 0
 try:
     _libc.sem_clockwait.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_Timespec)]
     _HAS_CLOCKWAIT = True
@@ -479,8 +487,10 @@ def _to_signed32(v):
 class _Signal:
     """A sleeper count (int32 at a file offset) and a named semaphore."""
 
-    def __init__(self, seg, offset, sem):
-        self.seg, self.offset, self.sem = seg, offset, sem
+    def __init__(self, seg, offset, sem, membarrier=False):
+        # membarrier: the segment is marked for the asymmetric fence (§4): publishers may skip theirs, so a
+        # registration is followed by membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) before the re-check.
+        self.seg, self.offset, self.sem, self.membarrier = seg, offset, sem, membarrier
 
     def notify(self):
         # seq_cst fetch-add of 0: the full fence after our publishing store, and the read of the count.
@@ -527,6 +537,8 @@ class _Signal:
                 return ready()
             piece = slice_ if deadline is None else min(slice_, deadline - now)
             self.seg.fadd32(self.offset, 1)  # register: a full fence before the re-check
+            if self.membarrier and not _sleeper_membarrier():
+                piece = min(piece, 0.001)  # §4: a waiter that cannot issue the membarrier sleeps at most 1 ms
             settled = False
             try:
                 if ready():
@@ -735,6 +747,7 @@ _Q_MAX_DELIVERIES = 24  # §6.10: 0 unlimited
 _Q_REDELIVERIES = 264  # §6.10: atomic add by a releaser
 _Q_ACKNOWLEDGED = 1
 _K_MESSAGE, _K_PADDING, _K_SIDE = 1, 2, 3  # kind 3: the payload names a side segment (§8)
+_Q_ASYMMETRIC_FENCE = 4  # Features bit 2 (§4): waiters issue membarrier(GLOBAL_EXPEDITED) after registering
 _Q_SEMAPHORES, _ALIGN = 2, 32
 _MAX_ENCODABLE = (1 << 27) - 1
 _MAX_MESSAGE_LIMIT = _MAX_ENCODABLE - 63  # the longest record, and so any padding before it, fits 27 bits
@@ -768,8 +781,9 @@ class Queue:
         self._mask = self.capacity - 1
         self._offmask = self._mask & ~(_ALIGN - 1)  # even a garbage position gives an aligned offset in the ring
         self.max_message_length = _I32.unpack_from(seg.mm, c + 8)[0]
-        self._data_sig = _Signal(seg, c + _Q_DSLEEP, seg.sems[0])
-        self._space_sig = _Signal(seg, c + _Q_SSLEEP, seg.sems[1])
+        marked = bool(seg.load32(c + _Q_FEATURES) & _Q_ASYMMETRIC_FENCE)  # §4 asymmetric form
+        self._data_sig = _Signal(seg, c + _Q_DSLEEP, seg.sems[0], marked)
+        self._space_sig = _Signal(seg, c + _Q_SSLEEP, seg.sems[1], marked)
         self._cached_head = seg.load64(c + _Q_HEAD)
         self.spin, self.slice = 50e-6, 0.1
         self.acknowledged = bool(seg.load32(c + _Q_FEATURES) & _Q_ACKNOWLEDGED)
@@ -790,7 +804,7 @@ class Queue:
                     or head < 0 or head > read or read > tail or (head | read | tail) & 31
                     or not 0 <= seg.load32(c + _Q_SHUTDOWN) <= 2):
                 raise InvalidSegmentError(name, "Corrupted", "queue control block out of range")
-            if seg.load32(c + _Q_FEATURES) & ~_Q_ACKNOWLEDGED:
+            if seg.load32(c + _Q_FEATURES) & ~(_Q_ACKNOWLEDGED | _Q_ASYMMETRIC_FENCE):
                 raise InvalidSegmentError(name, "Corrupted", "queue feature bits this peer does not know (LAYOUT.md §6.10)")
             return cls(seg)
         except BaseException:
@@ -1324,7 +1338,8 @@ class Queue:
 
 _P_CONTROL, _P_RING0, _RING_CTL = 1152, 384, 384
 # §5.7 shared ends: Holders words in each end slot, a lock word on each ring's Tail and Head line
-_P_HOLDERS, _P_MAX_HOLDERS, _P_KNOWN_FLAGS, _P_SHARED_OWNER = 16, 14, 3, 3
+_P_HOLDERS, _P_MAX_HOLDERS, _P_KNOWN_FLAGS, _P_SHARED_OWNER = 16, 14, 7, 3
+_P_ASYMMETRIC_FENCE = 4  # Flags bit 2 (§4): waiters issue membarrier(GLOBAL_EXPEDITED) after registering
 _RG_SEND_LOCK, _RG_RECV_LOCK = 8, 136
 
 
@@ -1360,8 +1375,10 @@ class Connection:
 
     def _ring(self, r):
         seg, rc = self._seg, _HDR + _P_RING0 + _RING_CTL * r
+        marked = bool(seg.load32(_HDR + 20) & _P_ASYMMETRIC_FENCE)  # Flags (§5.2) bit 2: §4 asymmetric form
         return {"tail": rc, "head": rc + 128, "data": _HDR + _P_CONTROL + r * self._cap,
-                "data_sig": _Signal(seg, rc + 256, seg.sems[2 * r]), "space_sig": _Signal(seg, rc + 320, seg.sems[2 * r + 1])}
+                "data_sig": _Signal(seg, rc + 256, seg.sems[2 * r], marked),
+                "space_sig": _Signal(seg, rc + 320, seg.sems[2 * r + 1], marked)}
 
     # ---- peer state (§5.6)
     def _peer_closed(self):

@@ -58,18 +58,19 @@ public sealed unsafe partial class ShmConnection
         // End e receives from ring e and sends on ring 1 - e, where those exist (see PipeDescriptor).
         int receiveRing = end;
         int sendRing = 1 - end;
+        bool asymmetric = PipeDescriptor.HasAsymmetricFence(control); // LAYOUT §4, SleeperFence
         if (receiveRing < geometry.RingCount)
         {
             _receiveRing = NewRing(segment, geometry, receiveRing);
-            _receiveData = NewSignal(control, receiveRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(receiveRing)]);
-            _receiveSpace = NewSignal(control, receiveRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(receiveRing)]);
+            _receiveData = NewSignal(control, receiveRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(receiveRing)], asymmetric);
+            _receiveSpace = NewSignal(control, receiveRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(receiveRing)], asymmetric);
         }
 
         if (sendRing < geometry.RingCount)
         {
             _sendRing = NewRing(segment, geometry, sendRing);
-            _sendData = NewSignal(control, sendRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(sendRing)]);
-            _sendSpace = NewSignal(control, sendRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(sendRing)]);
+            _sendData = NewSignal(control, sendRing, SpscRingDescriptor.DataSleepersOffset, semaphores[PipeDescriptor.DataSemaphore(sendRing)], asymmetric);
+            _sendSpace = NewSignal(control, sendRing, SpscRingDescriptor.SpaceSleepersOffset, semaphores[PipeDescriptor.SpaceSemaphore(sendRing)], asymmetric);
         }
     }
 
@@ -77,8 +78,8 @@ public sealed unsafe partial class ShmConnection
         new(segment.Control + PipeDescriptor.RingControlOffset(ring), segment.Data + PipeDescriptor.RingDataOffset(ring, geometry.Capacity),
             geometry.Capacity, geometry.MaxMessageLength, segment.Name);
 
-    private static WaitSignal NewSignal(byte* control, int ring, int sleepersOffset, NamedSemaphore semaphore) =>
-        new((int*)(control + PipeDescriptor.RingControlOffset(ring) + sleepersOffset), semaphore) { MetricKind = ShmMetrics.KindPipe };
+    private static WaitSignal NewSignal(byte* control, int ring, int sleepersOffset, NamedSemaphore semaphore, bool asymmetricFence) =>
+        new((int*)(control + PipeDescriptor.RingControlOffset(ring) + sleepersOffset), semaphore, asymmetricFence) { MetricKind = ShmMetrics.KindPipe };
 
     /// <summary>
     /// Builds the connection for <paramref name="end"/> of an opened, validated segment. Unless

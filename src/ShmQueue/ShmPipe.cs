@@ -1,5 +1,6 @@
 using ShmIpc.Layout;
 using ShmIpc.Memory;
+using ShmIpc.Signaling;
 
 namespace ShmIpc;
 
@@ -46,14 +47,15 @@ public static class ShmPipe
     }
 
     private static unsafe void InitializeControl(ShmSegment segment, PipeDescriptor.Geometry geometry, ulong creatorWord) =>
-        PipeDescriptor.Initialize(segment.Control, geometry, creatorWord);
+        PipeDescriptor.Initialize(segment.Control, geometry, creatorWord, SleeperFence.MarkNewSegments);
 
     /// <summary>Opens a pipe's segment and validates its control block (Connect and handover share this).</summary>
     internal static unsafe ShmSegment OpenValidated(string name, ShmPipeOptions options, out PipeDescriptor.Geometry geometry)
     {
         options.ValidateCommon();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Pipe, options.OpenTimeout, trust: options.Trust);
-        string? problem = PipeDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount, out geometry);
+        string? problem = PipeDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount, out geometry)
+            ?? SleeperFence.ProblemWithMark(PipeDescriptor.HasAsymmetricFence(segment.Control));
         if (problem is not null)
         {
             segment.Dispose();

@@ -67,8 +67,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _ring = new MpmcRing(segment.Control, segment.Data, segment.Name, me.Pid, me.ToWord());
         _dataSemaphore = segment.OpenSemaphore(QueueDescriptor.DataSemaphore);
         _spaceSemaphore = segment.OpenSemaphore(QueueDescriptor.SpaceSemaphore);
-        _dataSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.DataSleepersOffset), _dataSemaphore) { MetricKind = ShmMetrics.KindQueue };
-        _spaceSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.SpaceSleepersOffset), _spaceSemaphore) { MetricKind = ShmMetrics.KindQueue };
+        bool asymmetric = QueueDescriptor.HasAsymmetricFence(segment.Control); // LAYOUT §4, SleeperFence
+        _dataSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.DataSleepersOffset), _dataSemaphore, asymmetric) { MetricKind = ShmMetrics.KindQueue };
+        _spaceSignal = new WaitSignal((int*)(segment.Control + QueueDescriptor.SpaceSleepersOffset), _spaceSemaphore, asymmetric) { MetricKind = ShmMetrics.KindQueue };
         _wait = options.WaitStrategy;
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
@@ -198,7 +199,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             options.GroupAccess, s =>
             {
                 QueueDescriptor.Initialize(s.Control, s.Data, capacity, maxLength);
-                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.Joinable, options.MaxDeliveries ?? 0);
+                QueueDescriptor.InitializeFeatures(s.Control, options.Acknowledged, options.Joinable, options.MaxDeliveries ?? 0, SleeperFence.MarkNewSegments);
             }, keep: !options.UnlinkOnDispose, layoutVersion: options.LayoutVersion);
         return Wrap(segment, options);
     }
@@ -211,7 +212,8 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         options ??= new ShmQueueOptions();
         options.ValidateCommon();
         ShmSegment segment = ShmSegment.Open(name, SegmentKind.Queue, options.OpenTimeout, trust: options.Trust);
-        string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount);
+        string? problem = QueueDescriptor.Validate(segment.Control, segment.ControlSize, segment.DataSize, segment.SemaphoreCount)
+            ?? SleeperFence.ProblemWithMark(QueueDescriptor.HasAsymmetricFence(segment.Control));
         if (problem is not null)
         {
             segment.Dispose();

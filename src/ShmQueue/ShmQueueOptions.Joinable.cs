@@ -13,5 +13,5 @@ public sealed partial class ShmQueueOptions
     public bool Joinable { get; set; }
 
     /// <summary>The layout version the queue is created with: 3 for a queue with features, so older peers refuse it.</summary>
-    internal uint LayoutVersion => Acknowledged || Joinable ? SegmentHeaderDescriptor.FeaturesLayoutVersion : SegmentHeaderDescriptor.CurrentLayoutVersion;
+    internal uint LayoutVersion => Acknowledged || Joinable || Signaling.SleeperFence.MarkNewSegments ? SegmentHeaderDescriptor.FeaturesLayoutVersion : SegmentHeaderDescriptor.CurrentLayoutVersion;
 }

@@ -41,6 +41,7 @@ namespace ShmIpc.TestHost
             RegisterLoans();
             RegisterAcknowledged();
             RegisterJoinable();
+            RegisterFence();
         }
 
         // Each area registers its scenarios in its own file (PipeScenarios.cs, QueueScenarios.cs, ...).
@@ -59,6 +60,7 @@ namespace ShmIpc.TestHost
         static partial void RegisterLoans();
         static partial void RegisterAcknowledged();
         static partial void RegisterJoinable();
+        static partial void RegisterFence();
 
         internal static void Add(string name, Func<string[], int> scenario) => s_scenarios.Add(name, scenario);
 

@@ -41,6 +41,7 @@ internal sealed class PipeScenario : IScenario
         Stream(ctx, "shmipc.pipe_64KiB_stream_throughput", 64 * KiB, ctx.Plan(50_000, 1_000));
         ctx.Note("shmipc.pipe_*_rtt: parent on CPU 0, echo process on CPU 1, default wait strategy (spins 50 us before sleeping) on both ends");
         ctx.Note("shmipc.pipe_8B_sleep_rtt: ShmWaitStrategy.NoSpin on both ends (parent CPU 0, echo CPU 1), so every message wakes a sleeper as in c.sem_8B_rtt");
+        ctx.Note($"fence: {FenceScenario.Describe()}");
         ctx.Note("shmipc.pipe_*_stream: parent sends on CPU 0, the sink receives on CPU 1 (default wait strategy); a run ends when the sink acknowledges its last message");
 
         // The foundation figure stays beside it: what a sleeping Pipe waits on.
@@ -126,7 +127,7 @@ internal sealed class PipeScenario : IScenario
     /// (1024 x 64 B: the 64 KiB buffer of dotnet.uds_64B_batched_stream), received with <see cref="ShmConnection.ReceiveMany"/>
     /// (as the UDS sink reads whatever bytes have arrived).
     /// </summary>
-    public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan, int flushEvery = 0)
+    public static void Stream(HarnessContext ctx, string name, int size, RunPlan plan, int flushEvery = 0, Pairing? pairing = null)
     {
         ctx.Progress.Step($"ShmIpc pipe {Size(size)} one-way stream{(flushEvery > 0 ? $", SendDeferred + Flush every {flushEvery}" : "")}");
         plan = plan with { SteadyState = true }; // the sink serves until the pipe closes
@@ -167,7 +168,7 @@ internal sealed class PipeScenario : IScenario
                 pipe.Send(message);
                 pipe.ReceiveInto(ack);
                 return Stopwatch.GetTimestamp() - start;
-            }, size);
+            }, size, pairing);
         }
 
         pipe.Dispose();

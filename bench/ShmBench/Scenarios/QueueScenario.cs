@@ -41,6 +41,7 @@ internal sealed class QueueScenario : IScenario
         Throughput(ctx, "shmipc.queue_64KiB_2p2c_throughput", 64 * KiB, 2, 2, ctx.Plan(50_000, 1_000));
         ctx.Note("shmipc.queue_*_1p1c: producer process on CPU 1, consumer process on CPU 0; *_2p2c: four processes, not pinned, on the machine's CPUs; " +
             "default wait strategy; a run is timed from the parent's go to the later of the consumers' Stopwatch stamps of each producer's last message");
+        ctx.Note($"fence: {FenceScenario.Describe()}");
         ctx.Note("shmipc.queue: capacity 1 MiB (4 MiB for 64 KiB messages); consumers use the allocation-free Dequeue(Span<byte>, timeout)");
 
         NativeBaselines.SpscRingBatched(ctx);

@@ -25,6 +25,7 @@ internal static class ScenarioRegistry
         new LoanScenario(),
         new AcknowledgedScenario(),
         new NatsScenario(),
+        new FenceScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);

@@ -15,6 +15,8 @@ namespace ShmIpc.Layout;
 ///                                       send and receive exclusion, before it gives out a share token.
 ///                                       Peers of layout 1 without shared ends validate Flags = 0, so they
 ///                                       refuse a pipe with a shared end instead of sending without the lock.
+///                                       Bit 2 (AsymmetricFenceFlag): set by the creator before the magic, never
+///                                       changed: the asymmetric sleeper fence (LAYOUT §4, SleeperFence).
 ///   24..127             zero
 ///  128 (line 1)      8  End0.Owner      end 0 = the creator's end. Identity word of its owner (§2),
 ///                                       written by the creator before the magic; handover marker or
@@ -58,8 +60,17 @@ internal static unsafe class PipeDescriptor
     /// <summary>Flags bit of end <paramref name="end"/>: set once the end is shared.</summary>
     public static int SharedEndFlag(int end) => 1 << end;
 
+    /// <summary>
+    /// Flags bit 2: the asymmetric sleeper fence (LAYOUT.md §4, Signaling/SleeperFence.cs): every waiter issues
+    /// membarrier(GLOBAL_EXPEDITED) after registering, so registered senders may skip their fence. Written at creation only.
+    /// </summary>
+    public const int AsymmetricFenceFlag = 1 << 2;
+
     /// <summary>Every Flags bit this layout defines.</summary>
-    public const int KnownFlags = 0b11;
+    public const int KnownFlags = 0b111;
+
+    /// <summary>Whether the pipe is marked for the asymmetric sleeper fence (Flags bit 2).</summary>
+    public static bool HasAsymmetricFence(byte* control) => (MappedAtomics.ReadInt32Acquire(control + FlagsOffset) & AsymmetricFenceFlag) != 0;
 
     /// <summary>
     /// The Owner word of a shared end: bits 0-4 = 00011 (neither 0, an identity word nor a handover word), the rest 0.
@@ -104,12 +115,12 @@ internal static unsafe class PipeDescriptor
     }
 
     /// <summary>Fills a fresh (all-zero) control block; the segment's magic publishes it.</summary>
-    public static void Initialize(byte* control, Geometry geometry, ulong creatorWord)
+    public static void Initialize(byte* control, Geometry geometry, ulong creatorWord, bool asymmetricFence = false)
     {
         MappedAtomics.WriteInt64Plain(control + CapacityOffset, geometry.Capacity);
         MappedAtomics.WriteInt64Plain(control + MaxMessageLengthOffset, geometry.MaxMessageLength);
         *(int*)(control + RingCountOffset) = geometry.RingCount;
-        *(int*)(control + FlagsOffset) = 0;
+        *(int*)(control + FlagsOffset) = asymmetricFence ? AsymmetricFenceFlag : 0;
         MappedAtomics.WriteInt64Plain(control + EndSlotOffset(CreatorEnd) + OwnerOffset, (long)creatorWord);
     }
 
@@ -147,7 +158,7 @@ internal static unsafe class PipeDescriptor
 
         if ((flags & ~KnownFlags) != 0)
         {
-            return $"flags 0x{flags:X8}, only bits 0-1 (shared ends) are defined";
+            return $"flags 0x{flags:X8}, only bits 0-1 (shared ends) and 2 (asymmetric fence) are defined";
         }
 
         if (maxLength < 0 || maxLength > SpscRingDescriptor.MaxMessageLengthFor((int)capacity))

@@ -7,7 +7,8 @@ namespace ShmIpc.Layout;
 /// is the same 32-byte header and payload as in a plain queue, so producers write exactly what they always wrote.
 /// <code>
 ///  control  size  field          writer                                       readers
-///  20       4     Features       creator, once (bit 0: acknowledged)          every opener; unknown bits are refused
+///  20       4     Features       creator, once (bit 0: acknowledged,          every opener; unknown bits are refused
+///                                bit 1: asymmetric sleeper fence, LAYOUT §4)
 ///  24       4     MaxDeliveries  creator, once (0: unlimited)                 consumers (dead-lettering)
 ///  264      8     Redeliveries   atomic add by a releaser, after its release  consumers: "something was released since I looked"
 ///
@@ -33,8 +34,14 @@ internal static unsafe partial class QueueDescriptor
     /// <summary>Feature bit 0: takes are acknowledged (ShmQueueOptions.Acknowledged).</summary>
     public const int FeatureAcknowledged = 1;
 
+    /// <summary>
+    /// Feature bit 2: the asymmetric sleeper fence (LAYOUT.md §4, Signaling/SleeperFence.cs): every waiter issues
+    /// membarrier(GLOBAL_EXPEDITED) after registering, so registered publishers may skip their fence.
+    /// </summary>
+    public const int FeatureAsymmetricFence = 4;
+
     /// <summary>Every feature bit this build understands; an opener refuses a queue with any other.</summary>
-    public const int KnownFeatures = FeatureAcknowledged | FeatureJoinable;
+    public const int KnownFeatures = FeatureAcknowledged | FeatureJoinable | FeatureAsymmetricFence;
 
     /// <summary>The largest delivery count the words can carry (27 bits).</summary>
     public const int MaxDeliveryCount = (1 << 27) - 1;
@@ -71,9 +78,9 @@ internal static unsafe partial class QueueDescriptor
     }
 
     /// <summary>Writes the acknowledged-queue words of a fresh control block (creator only, before publishing).</summary>
-    public static void InitializeFeatures(byte* control, bool acknowledged, bool joinable, int maxDeliveries)
+    public static void InitializeFeatures(byte* control, bool acknowledged, bool joinable, int maxDeliveries, bool asymmetricFence = false)
     {
-        *(int*)(control + FeaturesOffset) = (acknowledged ? FeatureAcknowledged : 0) | (joinable ? FeatureJoinable : 0);
+        *(int*)(control + FeaturesOffset) = (acknowledged ? FeatureAcknowledged : 0) | (joinable ? FeatureJoinable : 0) | (asymmetricFence ? FeatureAsymmetricFence : 0);
         *(int*)(control + MaxDeliveriesOffset) = maxDeliveries;
     }
 
@@ -99,4 +106,7 @@ internal static unsafe partial class QueueDescriptor
 
         return null;
     }
+
+    /// <summary>Whether the queue is marked for the asymmetric sleeper fence (Features bit 2).</summary>
+    public static bool HasAsymmetricFence(byte* control) => (*(int*)(control + FeaturesOffset) & FeatureAsymmetricFence) != 0;
 }

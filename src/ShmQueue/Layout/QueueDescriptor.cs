@@ -13,7 +13,7 @@ namespace ShmIpc.Layout;
 ///  12      4     RecordAlignment  creator, once (32)              all (validated on open)
 ///  16      4     Shutdown         CAS by any process, only upward: 0 open, 1 shut down (drain), 2 shut down
 ///                                 immediately; never reset       acquire (validated &lt;= 2 on open)
-///  20      4     Features         creator, once: bit 0 acknowledged (QueueDescriptor.Deliveries.cs)  all (unknown bits refused)
+///  20      4     Features         creator, once: bit 0 acknowledged, bit 1 joinable, bit 2 asymmetric fence (QueueDescriptor.Deliveries.cs)  all (unknown bits refused)
 ///  24      4     MaxDeliveries    creator, once: 0 unlimited      consumers of an acknowledged queue
 ///  264     8     Redeliveries     atomic add by whoever releases a taken record (acknowledged queues)   acquire
 ///  128     8     Tail             CAS by producers (claimer or helper)   acquire

@@ -31,6 +31,9 @@ internal interface IWaitCondition
 ///   registration (and posts), or the waiter's re-check sees the publication. Both fences are needed:
 ///   without them the store of one side and the load of the other may pass each other (store-load
 ///   reordering is allowed even on x86).
+/// - The asymmetric form (<see cref="SleeperFence"/>, on segments marked for it): a registered publisher skips its fence
+///   (<see cref="_publishWithoutFence"/>) and every waiter issues membarrier(GLOBAL_EXPEDITED) between its increment and
+///   its re-check (<see cref="_sleeperBarrier"/>): the cost moves to the side that is about to sleep anyway.
 /// - Every registration is settled exactly once: by consuming a post (woken), or, when the waiter does
 ///   not sleep or its slice runs out, by decrementing the count while it is positive, or if it is 0 (a
 ///   notifier took the registration) by consuming the post that notifier is making. So the semaphore's
@@ -47,11 +50,25 @@ internal sealed unsafe class WaitSignal
     private readonly int* _sleepers;
     private readonly NamedSemaphore _semaphore;
 
-    public WaitSignal(int* sleepers, NamedSemaphore semaphore)
+    /// <summary>The segment is marked and this process is registered: Notify needs no fence (SleeperFence).</summary>
+    private readonly bool _publishWithoutFence;
+
+    /// <summary>The segment is marked: a registration is followed by membarrier(GLOBAL_EXPEDITED) (SleeperFence).</summary>
+    private readonly bool _sleeperBarrier;
+
+    /// <param name="sleepers">The sleeper count in shared memory.</param>
+    /// <param name="semaphore">The semaphore sleepers sleep on.</param>
+    /// <param name="asymmetricFence">The segment is marked for the asymmetric fence (LAYOUT.md §4, <see cref="SleeperFence"/>).</param>
+    public WaitSignal(int* sleepers, NamedSemaphore semaphore, bool asymmetricFence = false)
     {
         _sleepers = sleepers;
         _semaphore = semaphore;
+        _sleeperBarrier = asymmetricFence;
+        _publishWithoutFence = asymmetricFence && SleeperFence.MayPublishWithoutFence;
     }
+
+    /// <summary>Whether notifications on this signal skip the full fence (the asymmetric form of LAYOUT.md §4).</summary>
+    public bool PublishesWithoutFence => _publishWithoutFence;
 
     public NamedSemaphore Semaphore => _semaphore;
 
@@ -63,8 +80,12 @@ internal sealed unsafe class WaitSignal
     public void Notify()
     {
         // Full fence: our publishing store must be globally visible before we read the sleeper count
-        // (pairs with the waiter's Interlocked.Increment in SleepOnce).
-        Interlocked.MemoryBarrier();
+        // (pairs with the waiter's Interlocked.Increment in SleepOnce), unless the sleepers pay for it (SleeperFence).
+        if (!_publishWithoutFence)
+        {
+            Interlocked.MemoryBarrier();
+        }
+
         if (Volatile.Read(ref *_sleepers) != 0)
         {
             WakeSleepers();
@@ -102,7 +123,11 @@ internal sealed unsafe class WaitSignal
     public void NotifyOne()
     {
         // Full fence: as in Notify.
-        Interlocked.MemoryBarrier();
+        if (!_publishWithoutFence)
+        {
+            Interlocked.MemoryBarrier();
+        }
+
         if (Volatile.Read(ref *_sleepers) != 0)
         {
             WakeOneSleeper();
@@ -269,8 +294,9 @@ internal sealed unsafe class WaitSignal
     private bool SleepOnce<TCondition>(ref TCondition condition, TimeSpan slice)
         where TCondition : struct, IWaitCondition
     {
-        // Register, then re-check (the increment is a full fence; pairs with Notify's fence).
-        Interlocked.Increment(ref *_sleepers);
+        // Register, then re-check (the increment is a full fence; pairs with Notify's fence, or on a marked segment the
+        // membarrier stands in for the fence the publishers skip).
+        Register();
         if (condition.IsSatisfied())
         {
             SettleRegistration();
@@ -309,7 +335,14 @@ internal sealed unsafe class WaitSignal
     /// afterwards and settle the registration exactly once (see <see cref="SettleRegistration"/>): the async waiter threads
     /// (ShmIpc.Async) use this half of the protocol and sleep on the semaphore themselves.
     /// </summary>
-    public void Register() => Interlocked.Increment(ref *_sleepers);
+    public void Register()
+    {
+        Interlocked.Increment(ref *_sleepers);
+        if (_sleeperBarrier)
+        {
+            SleeperFence.BarrierForSleeper();
+        }
+    }
 
     /// <summary>
     /// The non-blocking half of settling a registration: true when it was taken back (the count decremented while
