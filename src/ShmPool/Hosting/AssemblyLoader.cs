@@ -17,14 +17,17 @@ internal static class AssemblyLoader
 
     public static Assembly Load(string path, string fullName)
     {
-        var name = new AssemblyName(fullName);
+        // The full name alone decides (it contains the simple name, version, culture and key that ReferenceMatchesDefinition
+        // compares): no AssemblyName is built for each loaded assembly, which cost milliseconds of a worker's start.
         foreach (Assembly loaded in AssemblyLoadContext.Default.Assemblies)
         {
-            if (AssemblyName.ReferenceMatchesDefinition(name, loaded.GetName()) && loaded.FullName == fullName)
+            if (string.Equals(loaded.FullName, fullName, StringComparison.Ordinal))
             {
                 return loaded;
             }
         }
+
+        var name = new AssemblyName(fullName);
 
         try
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ShmIpc.Diagnostics;
 using ShmIpc.Internal;
 using ShmIpc.Protocol;
 
@@ -31,6 +32,9 @@ internal static class ChildHost
             return UsageExitCode;
         }
 
+        // Creating ShmIpc's meter (the process's first) costs 20-30 ms: not on the way to Ready. A worker creates it in
+        // the background after its first result, a process child as its target starts (WorkerLoop, RunTarget).
+        ShmMetrics.Defer();
         string pipeName = args[1];
         var parent = new ProcessIdentity(
             int.Parse(args[2], NumberStyles.None, CultureInfo.InvariantCulture),
@@ -139,6 +143,7 @@ internal static class ChildHost
 
     private static int RunTarget(ChildChannel channel, ref MessageReader reader)
     {
+        ShmMetrics.CreateInBackground();
         var writer = new MessageWriter();
         Exception? failure = null;
         try

@@ -150,19 +150,24 @@ internal sealed record ResolvedTarget(MethodInfo Method, object? Instance)
     /// </summary>
     internal static Type? WireArgumentTypeOrNull(MethodInfo method)
     {
+        // Loops, not LINQ: a worker runs this on its way to its first result, and System.Linq is an assembly it need not load.
         ParameterInfo[] parameters = method.GetParameters();
-        if (parameters.Any(static p => p.ParameterType.IsByRefLike))
+        var types = new Type[parameters.Length];
+        for (int i = 0; i < parameters.Length; i++)
         {
-            return null;
+            types[i] = parameters[i].ParameterType;
+            if (types[i].IsByRefLike)
+            {
+                return null;
+            }
         }
 
-        return parameters.Length switch
+        return types.Length switch
         {
             0 => null,
-            1 => parameters[0].ParameterType,
-            2 => typeof(ValueTuple<,>).MakeGenericType(parameters[0].ParameterType, parameters[1].ParameterType),
-            <= MaxParameters => TupleType(parameters.Length).MakeGenericType(parameters.Select(static p => p.ParameterType).ToArray()),
-            _ => throw new NotSupportedException($"{method.Name} has {parameters.Length} parameters; at most {MaxParameters} are supported."),
+            1 => types[0],
+            <= MaxParameters => TupleType(types.Length).MakeGenericType(types),
+            _ => throw new NotSupportedException($"{method.Name} has {types.Length} parameters; at most {MaxParameters} are supported."),
         };
     }
 

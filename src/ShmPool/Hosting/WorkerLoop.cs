@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ShmIpc.Diagnostics;
 using ShmIpc.Protocol;
 
 namespace ShmIpc.Hosting;
@@ -22,6 +23,9 @@ internal sealed class WorkerLoop
     {
         _channel = channel;
     }
+
+    /// <summary>Whether this worker has let its deferred instruments be created (after its first result).</summary>
+    private bool _metricsStarted;
 
     /// <summary>The caller's span of the next chunk, from a Trace message; null when none came.</summary>
     private string? _traceParent;
@@ -90,9 +94,7 @@ internal sealed class WorkerLoop
                 case MessageKind.InPlaceChunk:
                     // A span in the worker only when the caller sent its trace and someone here listens (an initializer
                     // may set up OpenTelemetry): a child of the caller's span, in the caller's trace.
-                    using (Activity? activity = _traceParent is null || !ShmTelemetry.ActivitySource.HasListeners()
-                        ? null
-                        : ShmTelemetry.ActivitySource.StartActivity(ShmPool.TaskActivityName, ActivityKind.Consumer, _traceParent))
+                    using (IDisposable? activity = _traceParent is null ? null : StartTaskActivity(_traceParent))
                     {
                         _traceParent = null;
                         if (kind == MessageKind.Chunk)
@@ -114,6 +116,13 @@ internal sealed class WorkerLoop
                         return 0;
                     }
 
+                    if (!_metricsStarted)
+                    {
+                        // The first result is out: now the instruments this child deferred (ChildHost.Main) may be made.
+                        _metricsStarted = true;
+                        ShmMetrics.CreateInBackground();
+                    }
+
                     break;
                 case MessageKind.Stop:
                     return 0;
@@ -122,6 +131,16 @@ internal sealed class WorkerLoop
             }
         }
     }
+
+    /// <summary>
+    /// The worker's span of a task whose caller sent its trace, when someone here listens. A method of its own so that the
+    /// loop's code does not name System.Diagnostics types: the runtime would load their assembly on the way to Ready.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static IDisposable? StartTaskActivity(string traceParent) =>
+        ShmTelemetry.ActivitySource.HasListeners()
+            ? ShmTelemetry.ActivitySource.StartActivity(ShmPool.TaskActivityName, ActivityKind.Consumer, traceParent)
+            : null;
 
     private void Define(ref MessageReader reader)
     {

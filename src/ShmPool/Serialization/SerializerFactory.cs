@@ -21,9 +21,17 @@ internal static class SerializerFactory
         return type.AssemblyQualifiedName!;
     }
 
+    /// <summary>
+    /// How the default serializer's assembly-qualified name starts (the version and key follow). A child tests the name it
+    /// was sent against this rather than computing <see cref="Type.AssemblyQualifiedName"/>: formatting the assembly's
+    /// name cost 5-9 ms of a worker's start on the way to Ready. The child runs this very ShmPool.dll, so the type and
+    /// assembly names identify it; a test checks the prefix against the real name.
+    /// </summary>
+    internal const string DefaultSerializerNamePrefix = "ShmIpc.ShmMessagePackSerializer, ShmPool, ";
+
     public static IShmObjectSerializer Create(string typeName)
     {
-        if (typeName == typeof(ShmMessagePackSerializer).AssemblyQualifiedName)
+        if (typeName.StartsWith(DefaultSerializerNamePrefix, StringComparison.Ordinal))
         {
             return ShmMessagePackSerializer.Instance;
         }

@@ -6,52 +6,104 @@ namespace ShmIpc.Diagnostics;
 
 /// <summary>
 /// The instruments of <see cref="ShmTelemetry"/> (names and units there). Every recording method tests the
-/// instrument's <see cref="Instrument.Enabled"/> first: with no listener, a message pays one field load and a branch.
+/// instrument's <see cref="Instrument.Enabled"/> first: with no listener, a message pays two field loads and two branches.
 /// A build with <c>-p:ShmNoMetrics=true</c> compiles the per-message recording out: the baseline that
 /// <c>bench/metrics-cost.sh</c> measures that cost against.
 /// </summary>
+/// <remarks>
+/// Design: the instruments live in one <see cref="Instruments"/> object, created on first use and published once
+/// (<see cref="s_instruments"/>, written under <see cref="s_createGate"/> by a release store, read by plain loads: the
+/// reader only dereferences what it loaded, and a reader that sees null takes the slow path, which re-reads under the gate).
+/// Why not static readonly fields as before: creating the first <see cref="Meter"/> of a process creates the runtime's
+/// MetricsEventSource, 20-30 ms on this 2-core machine, a quarter of a pool worker's start to Ready. A child process
+/// (<see cref="Defer"/>, called by ShmPool's child host before anything else) leaves them uncreated until its host calls
+/// <see cref="CreateInBackground"/> once the child is ready and has answered its first task; until then nothing is counted
+/// in that child, which loses nothing a listener could see: a <see cref="MeterListener"/> (started in an initializer, say)
+/// is told of instruments created after it started, and no listener can hold an instrument that does not exist yet.
+/// Elsewhere the first recording creates them at once, as the static constructor did.
+/// </remarks>
 internal static class ShmMetrics
 {
     public const string KindQueue = "queue";
     public const string KindPipe = "pipe";
 
-    private static readonly Meter s_meter = new(ShmTelemetry.MeterName);
+    /// <summary>Null until created; then the one set of instruments of this process (written once, under <see cref="s_createGate"/>).</summary>
+    private static Instruments? s_instruments;
 
-    public static readonly Counter<long> SentMessages = s_meter.CreateCounter<long>("messaging.client.sent.messages", "{message}", "Messages sent into queues and pipes.");
-    public static readonly Counter<long> ConsumedMessages = s_meter.CreateCounter<long>("messaging.client.consumed.messages", "{message}", "Messages taken from queues and pipes.");
-    public static readonly Counter<long> SentBytes = s_meter.CreateCounter<long>("shmipc.sent.bytes", "By", "Payload bytes sent.");
-    public static readonly Counter<long> ConsumedBytes = s_meter.CreateCounter<long>("shmipc.consumed.bytes", "By", "Payload bytes taken.");
-    public static readonly Counter<long> WaitsSlept = s_meter.CreateCounter<long>("shmipc.waits.slept", "{wait}", "Waits that went to sleep on a semaphore.");
-    public static readonly Counter<long> DeadPeers = s_meter.CreateCounter<long>("shmipc.peers.dead", "{process}", "Dead peers recovered from.");
-    public static readonly Counter<long> LostMessages = s_meter.CreateCounter<long>("shmipc.messages.lost", "{message}", "Messages lost with a dead peer.");
+    /// <summary>True in a child process until its host lets the instruments be created (set before any other thread runs).</summary>
+    private static bool s_deferred;
 
-    public static readonly Counter<long> TasksStarted = s_meter.CreateCounter<long>("shmipc.pool.tasks.started", "{task}", "Pool tasks (an Apply, a Map chunk) sent to a worker.");
-    public static readonly Counter<long> TasksCompleted = s_meter.CreateCounter<long>("shmipc.pool.tasks.completed", "{task}", "Pool tasks that returned results.");
-    public static readonly Counter<long> TasksFailed = s_meter.CreateCounter<long>("shmipc.pool.tasks.failed", "{task}", "Pool tasks that failed (an exception, a timeout, a crash, a cancellation).");
-    public static readonly Counter<long> TasksCrashed = s_meter.CreateCounter<long>("shmipc.pool.tasks.crashed", "{task}", "Pool tasks whose worker died while it held them.");
-    public static readonly Counter<long> TasksRetried = s_meter.CreateCounter<long>("shmipc.pool.tasks.retried", "{task}", "Pool tasks sent again after their worker died.");
-    public static readonly Histogram<double> TaskDuration = s_meter.CreateHistogram<double>("shmipc.pool.task.duration", "s", "From sending a pool task to a worker to its result.");
-    public static readonly Counter<long> WorkersReplaced = s_meter.CreateCounter<long>("shmipc.pool.workers.replaced", "{process}", "Pool workers replaced by a fresh process.");
+    private static readonly Lock s_createGate = new();
 
     /// <summary>The queues open in this process, for the depth gauge; weakly held, so a queue nobody disposed can still be collected.</summary>
     private static readonly ConditionalWeakTable<ShmQueue, object?> s_queues = new();
 
-    static ShmMetrics()
+    public static Counter<long> TasksStarted => Created.TasksStarted;
+
+    public static Counter<long> TasksCompleted => Created.TasksCompleted;
+
+    public static Counter<long> TasksFailed => Created.TasksFailed;
+
+    public static Counter<long> TasksCrashed => Created.TasksCrashed;
+
+    public static Counter<long> TasksRetried => Created.TasksRetried;
+
+    public static Histogram<double> TaskDuration => Created.TaskDuration;
+
+    public static Counter<long> WorkersReplaced => Created.WorkersReplaced;
+
+    /// <summary>The instruments, created now if they were not (also in a child that deferred them: a caller that needs one gets it).</summary>
+    private static Instruments Created => s_instruments ?? Create();
+
+    /// <summary>
+    /// This process is a child whose start must not wait for the instruments (see the remarks): recordings find none and count
+    /// nothing until <see cref="CreateInBackground"/>. Call before any other ShmIpc code runs.
+    /// </summary>
+    public static void Defer() => s_deferred = true;
+
+    /// <summary>Ends <see cref="Defer"/>: creates the instruments on a background thread (at once, on this one, if no thread can be started).</summary>
+    public static void CreateInBackground()
     {
-        s_meter.CreateObservableGauge("shmipc.queue.depth", ObserveDepths, "{message}", "Messages waiting in each open queue.");
+        if (s_instruments is not null)
+        {
+            return;
+        }
+
+        var thread = new Thread(static () => Create()) { IsBackground = true, Name = "ShmIpc metrics" };
+        thread.Start();
     }
 
     public static void Track(ShmQueue queue) => s_queues.AddOrUpdate(queue, null);
 
     public static void Untrack(ShmQueue queue) => s_queues.Remove(queue);
 
+    /// <summary>The instruments if they exist or may be created now (null in a child before <see cref="CreateInBackground"/>).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Instruments? CreateUnlessDeferred() => s_deferred ? s_instruments : Create();
+
+    private static Instruments Create()
+    {
+        lock (s_createGate)
+        {
+            if (s_instruments is Instruments existing)
+            {
+                return existing;
+            }
+
+            var created = new Instruments();
+            Volatile.Write(ref s_instruments, created); // pairs with the plain loads of readers, which dereference what they loaded
+            s_deferred = false;
+            return created;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RecordSent(string kind, string name, int bytes)
     {
 #if !SHM_NO_METRICS
-        if (SentMessages.Enabled || SentBytes.Enabled)
+        if ((s_instruments ?? CreateUnlessDeferred()) is Instruments i && (i.SentMessages.Enabled || i.SentBytes.Enabled))
         {
-            RecordSentSlow(kind, name, bytes);
+            RecordSentSlow(i, kind, name, bytes);
         }
 #endif
     }
@@ -60,29 +112,34 @@ internal static class ShmMetrics
     public static void RecordConsumed(string kind, string name, int bytes)
     {
 #if !SHM_NO_METRICS
-        if (ConsumedMessages.Enabled || ConsumedBytes.Enabled)
+        if ((s_instruments ?? CreateUnlessDeferred()) is Instruments i && (i.ConsumedMessages.Enabled || i.ConsumedBytes.Enabled))
         {
-            RecordConsumedSlow(kind, name, bytes);
+            RecordConsumedSlow(i, kind, name, bytes);
         }
 #endif
     }
 
     public static void RecordSlept(string kind)
     {
-        if (WaitsSlept.Enabled)
+        if ((s_instruments ?? CreateUnlessDeferred()) is Instruments i && i.WaitsSlept.Enabled)
         {
-            WaitsSlept.Add(1, new KeyValuePair<string, object?>("shmipc.kind", kind));
+            i.WaitsSlept.Add(1, new KeyValuePair<string, object?>("shmipc.kind", kind));
         }
     }
 
     /// <summary>A dead peer was found and repaired around; <paramref name="lost"/> messages went with it.</summary>
     public static void RecordDeadPeer(string kind, string name, int lost)
     {
+        if ((s_instruments ?? CreateUnlessDeferred()) is not Instruments i)
+        {
+            return;
+        }
+
         TagList tags = Tags(kind, name);
-        DeadPeers.Add(1, tags);
+        i.DeadPeers.Add(1, tags);
         if (lost > 0)
         {
-            LostMessages.Add(lost, tags);
+            i.LostMessages.Add(lost, tags);
         }
     }
 
@@ -94,19 +151,19 @@ internal static class ShmMetrics
     };
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RecordSentSlow(string kind, string name, int bytes)
+    private static void RecordSentSlow(Instruments i, string kind, string name, int bytes)
     {
         TagList tags = Tags(kind, name);
-        SentMessages.Add(1, tags);
-        SentBytes.Add(bytes, tags);
+        i.SentMessages.Add(1, tags);
+        i.SentBytes.Add(bytes, tags);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RecordConsumedSlow(string kind, string name, int bytes)
+    private static void RecordConsumedSlow(Instruments i, string kind, string name, int bytes)
     {
         TagList tags = Tags(kind, name);
-        ConsumedMessages.Add(1, tags);
-        ConsumedBytes.Add(bytes, tags);
+        i.ConsumedMessages.Add(1, tags);
+        i.ConsumedBytes.Add(bytes, tags);
     }
 
     private static IEnumerable<Measurement<long>> ObserveDepths()
@@ -125,5 +182,60 @@ internal static class ShmMetrics
 
             yield return new Measurement<long>(depth, Tags(KindQueue, queue.Name));
         }
+    }
+
+    /// <summary>The meter and its instruments: one per process, made by <see cref="Create"/>.</summary>
+#pragma warning disable CA1001 // The meter lives as long as the process, as it did in a static field.
+    private sealed class Instruments
+#pragma warning restore CA1001
+    {
+        private readonly Meter _meter = new(ShmTelemetry.MeterName);
+
+        public Instruments()
+        {
+            SentMessages = _meter.CreateCounter<long>("messaging.client.sent.messages", "{message}", "Messages sent into queues and pipes.");
+            ConsumedMessages = _meter.CreateCounter<long>("messaging.client.consumed.messages", "{message}", "Messages taken from queues and pipes.");
+            SentBytes = _meter.CreateCounter<long>("shmipc.sent.bytes", "By", "Payload bytes sent.");
+            ConsumedBytes = _meter.CreateCounter<long>("shmipc.consumed.bytes", "By", "Payload bytes taken.");
+            WaitsSlept = _meter.CreateCounter<long>("shmipc.waits.slept", "{wait}", "Waits that went to sleep on a semaphore.");
+            DeadPeers = _meter.CreateCounter<long>("shmipc.peers.dead", "{process}", "Dead peers recovered from.");
+            LostMessages = _meter.CreateCounter<long>("shmipc.messages.lost", "{message}", "Messages lost with a dead peer.");
+            TasksStarted = _meter.CreateCounter<long>("shmipc.pool.tasks.started", "{task}", "Pool tasks (an Apply, a Map chunk) sent to a worker.");
+            TasksCompleted = _meter.CreateCounter<long>("shmipc.pool.tasks.completed", "{task}", "Pool tasks that returned results.");
+            TasksFailed = _meter.CreateCounter<long>("shmipc.pool.tasks.failed", "{task}", "Pool tasks that failed (an exception, a timeout, a crash, a cancellation).");
+            TasksCrashed = _meter.CreateCounter<long>("shmipc.pool.tasks.crashed", "{task}", "Pool tasks whose worker died while it held them.");
+            TasksRetried = _meter.CreateCounter<long>("shmipc.pool.tasks.retried", "{task}", "Pool tasks sent again after their worker died.");
+            TaskDuration = _meter.CreateHistogram<double>("shmipc.pool.task.duration", "s", "From sending a pool task to a worker to its result.");
+            WorkersReplaced = _meter.CreateCounter<long>("shmipc.pool.workers.replaced", "{process}", "Pool workers replaced by a fresh process.");
+            _meter.CreateObservableGauge("shmipc.queue.depth", ObserveDepths, "{message}", "Messages waiting in each open queue.");
+        }
+
+        public Counter<long> SentMessages { get; }
+
+        public Counter<long> ConsumedMessages { get; }
+
+        public Counter<long> SentBytes { get; }
+
+        public Counter<long> ConsumedBytes { get; }
+
+        public Counter<long> WaitsSlept { get; }
+
+        public Counter<long> DeadPeers { get; }
+
+        public Counter<long> LostMessages { get; }
+
+        public Counter<long> TasksStarted { get; }
+
+        public Counter<long> TasksCompleted { get; }
+
+        public Counter<long> TasksFailed { get; }
+
+        public Counter<long> TasksCrashed { get; }
+
+        public Counter<long> TasksRetried { get; }
+
+        public Histogram<double> TaskDuration { get; }
+
+        public Counter<long> WorkersReplaced { get; }
     }
 }
