@@ -86,8 +86,9 @@ public sealed class NatsDirectTests : IDisposable
             ShmAsyncResult<int> result = pool.ApplyAsync(TestFunctions.HangFirstTime, directory);
 
             string claim = Path.Combine(directory, "claimed");
-            Wait.Until(() => File.Exists(claim) && File.ReadAllText(claim).Length > 0, "a worker has taken the task");
-            int first = int.Parse(File.ReadAllText(claim), System.Globalization.CultureInfo.InvariantCulture);
+            int first = 0;
+            Wait.Until(() => File.Exists(claim) && int.TryParse(File.ReadAllText(claim), System.Globalization.CultureInfo.InvariantCulture, out first)
+                && _workers.Started.Any(w => w.Pid == first), "a worker has taken the task and written its whole pid");
             ShmProcess victim = _workers.Started.Single(w => w.Pid == first);
             victim.Kill();
             Assert.IsTrue(victim.Join(TimeSpan.FromSeconds(20)));
