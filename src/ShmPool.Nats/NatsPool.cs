@@ -79,6 +79,11 @@ public sealed partial class NatsPool : IShmPool
             _loops.Add(Task.Run(ReadHeartbeatsAsync));
             _loops.Add(Task.Run(ReadAdvisoriesAsync));
             _loops.Add(Task.Run(ReadTakenAsync));
+            if (!options.Durable)
+            {
+                _loops.Add(Task.Run(ReadDirectRepliesAsync));
+            }
+
             for (int i = 0; i < options.LocalWorkers; i++)
             {
                 _localWorkers.Add(ShmProcess.Start(static (string[] a) => NatsWorker.Run(a[0], a[1]), [options.Url, options.PoolName],
@@ -307,9 +312,7 @@ public sealed partial class NatsPool : IShmPool
             Exception? failure = null;
             if (!anyWorker && now - Math.Max(task.SubmittedTicks, lastSeen) > (long)_options.NoWorkerTimeout.TotalMilliseconds)
             {
-                failure = new TimeoutException($"{task.Describe}: no worker of NATS pool '{PoolName}' at {_options.Url} took the task within " +
-                    $"{_options.NoWorkerTimeout.TotalSeconds:0.#} s; none is alive. Start one where the application runs with " +
-                    $"NatsWorker.Run(\"{_options.Url}\", \"{PoolName}\"), or set NatsPoolOptions.LocalWorkers (and check the pool name).");
+                failure = NoWorkerError(task);
             }
             else if (_options.TaskTimeout is TimeSpan limit && now - task.SubmittedTicks > (long)limit.TotalMilliseconds)
             {
@@ -331,7 +334,14 @@ public sealed partial class NatsPool : IShmPool
                 DeleteTask(task.Sequence);
             }
         }
+
+        MonitorDirect(now);
     }
+
+    private TimeoutException NoWorkerError(PendingTask task) =>
+        new($"{task.Describe}: no worker of NATS pool '{PoolName}' at {_options.Url} took the task within " +
+            $"{_options.NoWorkerTimeout.TotalSeconds:0.#} s; none is alive. Start one where the application runs with " +
+            $"NatsWorker.Run(\"{_options.Url}\", \"{PoolName}\"), or set NatsPoolOptions.LocalWorkers (and check the pool name).");
 
     /// <summary>True when worker <paramref name="workerId"/> sent no heartbeat for the heartbeat timeout (and at least the worker lapse).</summary>
     private bool HolderLost(string workerId, long now)
@@ -362,7 +372,7 @@ public sealed partial class NatsPool : IShmPool
         long id = Interlocked.Increment(ref _nextTask);
         var task = new PendingTask<TResult>(id, $"{what} of {target.DisplayName} in NATS pool '{PoolName}'", _serializer);
         _pending[id] = task;
-        _ = PublishAsync(task, body);
+        _ = _options.Durable ? PublishAsync(task, body) : SendDirectAsync(task, body);
         return task;
     }
 
@@ -376,12 +386,7 @@ public sealed partial class NatsPool : IShmPool
         };
         try
         {
-            (byte[] payload, string? blob) = await _blobs.WrapAsync(body, headers, _stop.Token).ConfigureAwait(false);
-            if (blob is not null)
-            {
-                _ = task.Completion.ContinueWith(_ => _blobs.Delete(blob), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            }
-
+            byte[] payload = await WrapAsync(task, body, headers).ConfigureAwait(false);
             PubAckResponse ack = await NatsConnect.RetryAsync(ct => _js.PublishAsync(_subjects.Tasks, payload, headers: headers, cancellationToken: ct).AsTask(), _stop.Token).ConfigureAwait(false);
             task.Sequence = NatsConnect.EnsureStored(ack);
             _bySequence[ack.Seq] = task.Id;
@@ -395,6 +400,18 @@ public sealed partial class NatsPool : IShmPool
             task.Fail(e is OperationCanceledException ? new ObjectDisposedException(nameof(NatsPool), $"The NATS pool '{PoolName}' was terminated.")
                 : new IOException($"{task.Describe}: the server at {_options.Url} did not store the task: {e.Message}", e));
         }
+    }
+
+    /// <summary>A task's message body: itself, or (too large for one message) a reference to an object deleted when the task is over.</summary>
+    private async Task<byte[]> WrapAsync(PendingTask task, byte[] body, NatsHeaders headers)
+    {
+        (byte[] payload, string? blob) = await _blobs.WrapAsync(body, headers, _stop.Token).ConfigureAwait(false);
+        if (blob is not null)
+        {
+            _ = task.Completion.ContinueWith(_ => _blobs.Delete(blob), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+
+        return payload;
     }
 
     /// <summary>The largest task body that fits in one NATS message (the server's max_payload less room for headers).</summary>

@@ -52,6 +52,24 @@ public sealed record class NatsPoolOptions
     /// </summary>
     public int ImapWindow { get; init; } = 256;
 
+    /// <summary>
+    /// True (default): tasks go through the pool's JetStream work queue: stored, acknowledged, redelivered; they survive
+    /// a server restart and the caller's reconnect. False: the direct path, for lower latency: each task (an Apply, or a
+    /// chunk of a Map or Imap) goes as a core NATS request to a queue group every worker also serves, and the reply
+    /// carries the result or the remote exception.
+    /// </summary>
+    /// <remarks>
+    /// Direct tasks are not persisted: a server restart, or the caller's loss of its connection, loses tasks in flight,
+    /// and the caller sends them again once it is connected. A worker sends its caller an in-progress ping every third of
+    /// <see cref="HeartbeatTimeout"/> while it holds a task (queued or running); a task with no result and no ping for
+    /// <see cref="HeartbeatTimeout"/> is sent again (to any worker) up to <see cref="TaskRetries"/> times, then fails with
+    /// <see cref="ShmWorkerCrashedException"/>; a slow but live worker keeps its task. With no worker, a task fails after
+    /// <see cref="NoWorkerTimeout"/> with a <see cref="TimeoutException"/> naming the pool and the server. Results are at
+    /// least once underneath (a task resent after a network stall may run twice) and exactly once to the caller.
+    /// Workers serve both paths at once; they must be of a build that has the direct path.
+    /// </remarks>
+    public bool Durable { get; init; } = true;
+
     /// <summary>How arguments and results cross: the same serializers as <see cref="ShmPool"/>. Default: <see cref="ShmMessagePackSerializer"/>.</summary>
     public IShmObjectSerializer? Serializer { get; init; }
 

@@ -24,7 +24,7 @@ namespace ShmIpc.Nats;
 /// announces itself once a second (<see cref="NatsPool.Workers"/>). A worker started before any pool of its name waits
 /// for the pool to create the queue.
 /// </remarks>
-public static class NatsWorker
+public static partial class NatsWorker
 {
     /// <summary>Serves pool <paramref name="poolName"/> at <paramref name="url"/> until <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <param name="url">The NATS server (nats://host:4222), or several of one cluster separated by commas.</param>
@@ -50,6 +50,7 @@ public static class NatsWorker
         var runners = new ConcurrentDictionary<TargetMethod, ChunkRunner>();
         var blobs = new PoolBlobs(js, poolName, async ct => (await js.GetStreamAsync(subjects.Stream, cancellationToken: ct).ConfigureAwait(false)).Info.Config.NumReplicas);
         var nextOptions = new NatsJSNextOpts { Expires = TimeSpan.FromSeconds(5) };
+        Task direct = ServeDirectAsync(connection, blobs, subjects, runners, state, cancellationToken);
         Task delivering = Task.CompletedTask;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -94,6 +95,7 @@ public static class NatsWorker
         }
 
         await EndDeliveryAsync(delivering, poolName).ConfigureAwait(false);
+        await direct.ConfigureAwait(false);
     }
 
     private static async Task DeliverThenCountAsync(Func<Task> deliver, WorkerState state)

@@ -186,6 +186,9 @@ internal static class Catalog
         new("shmipc.nats_apply_rtt_median", "ns", "NatsPool (2 local workers, local nats-server) Apply round trip of a trivial function"),
         new("nats.request_reply_rtt_median", "ns", "Bare NATS.Net request-reply of the same bytes to an echo process, each run just before a NatsPool Apply run"),
         new("pair.nats_apply_per_request_reply", "ratio", "NatsPool Apply round trip / bare NATS request-reply, run back to back"),
+        new("shmipc.nats_direct_apply_rtt_median", "ns", "NatsPool with Durable = false (core requests to a worker queue group; 2 local workers) Apply round trip of a trivial function"),
+        new("nats.request_reply_beside_direct_rtt_median", "ns", "Bare NATS.Net request-reply of the same bytes to an echo process, each run just before a direct NatsPool Apply run"),
+        new("pair.nats_direct_apply_per_request_reply", "ratio", "NatsPool direct Apply round trip / bare NATS request-reply, run back to back"),
         new("nats.js_work_queue_rtt_median", "ns", "Bare JetStream work-queue round trip of the same bytes (publish, an echo process pulls, replies on core, acks): the floor of a durable task"),
         new("shmipc.nats_map_1M_throughput", "items/s", "NatsPool (2 local workers) Map of a trivial function over 1M ints"),
         new("shmipc.pool2_map_1M_beside_nats_throughput", "items/s", "ShmPool(2) Map over 1M ints, each run just before a NatsPool run"),
@@ -261,6 +264,7 @@ internal static class Catalog
         new("loans", "queue 64 KiB loans, read in place >= 0.5x a one-process memcpy of cache-missing 64 KiB blocks", "shmipc.queue_64KiB_loan_bandwidth", "c.memcpy_64KiB_cold_bandwidth", GoalTest.AtLeast, 0.5, Paired: "pair.queue_64KiB_loan_per_c_memcpy_cold"),
 
         new("nats", "NatsPool Apply rtt <= 1.5x a bare NATS request-reply of the same bytes", "shmipc.nats_apply_rtt_median", "nats.request_reply_rtt_median", GoalTest.AtMost, 1.5, Paired: "pair.nats_apply_per_request_reply"),
+        new("nats", "NatsPool direct Apply rtt <= 1.5x a bare NATS request-reply", "shmipc.nats_direct_apply_rtt_median", "nats.request_reply_beside_direct_rtt_median", GoalTest.AtMost, 1.5, Paired: "pair.nats_direct_apply_per_request_reply"),
         new("nats", "NatsPool Apply rtt / a bare JetStream work-queue round trip (reported: our overhead on JetStream's floor)", "shmipc.nats_apply_rtt_median", "nats.js_work_queue_rtt_median", GoalTest.AtLeast, 0),
         new("nats", "NatsPool(2) Map 1M >= 1x Python Pool(2).map", "shmipc.nats_map_1M_throughput", "py.pool2_map_1M_throughput", GoalTest.AtLeast, 1),
         new("nats", "NatsPool(2) Map 1M / ShmPool(2) Map 1M (reported)", "shmipc.nats_map_1M_throughput", "shmipc.pool2_map_1M_beside_nats_throughput", GoalTest.AtLeast, 0, Paired: "pair.nats_map_per_pool2_map"),

@@ -54,9 +54,9 @@ internal sealed class NatsScenario : IScenario
         PythonBaselines.PoolMap(ctx);
     }
 
-    private static NatsPool StartPool(NatsServer server, string name, int workers)
+    private static NatsPool StartPool(NatsServer server, string name, int workers, bool durable = true)
     {
-        var pool = new NatsPool(new NatsPoolOptions { Url = server.Url, PoolName = name, LocalWorkers = workers });
+        var pool = new NatsPool(new NatsPoolOptions { Url = server.Url, PoolName = name, LocalWorkers = workers, Durable = durable });
         if (!pool.WaitForWorkers(workers, TimeSpan.FromSeconds(60)))
         {
             pool.Dispose();
@@ -84,7 +84,10 @@ internal sealed class NatsScenario : IScenario
         try
         {
             connection.ConnectAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
-            Measure(ctx, pool, plan, echo, connection, subject, payload);
+            Measure(ctx, pool, plan, echo, connection, subject, payload, "shmipc.nats_apply_rtt", "nats.request_reply_rtt", "pair.nats_apply_per_request_reply");
+            using NatsPool direct = Cleanup.Own(StartPool(server, "bench2d", 2, durable: false));
+            Measure(ctx, direct, plan, echo, connection, subject, payload, "shmipc.nats_direct_apply_rtt", "nats.request_reply_beside_direct_rtt",
+                "pair.nats_direct_apply_per_request_reply");
         }
         finally
         {
@@ -93,7 +96,8 @@ internal sealed class NatsScenario : IScenario
         }
     }
 
-    private static void Measure(HarnessContext ctx, NatsPool pool, RunPlan plan, ShmProcess echo, NatsConnection connection, string subject, byte[] payload)
+    private static void Measure(HarnessContext ctx, NatsPool pool, RunPlan plan, ShmProcess echo, NatsConnection connection, string subject, byte[] payload,
+        string figure, string baseline, string pair)
     {
         long[] RequestRun(int n)
         {
@@ -128,11 +132,12 @@ internal sealed class NatsScenario : IScenario
             CpuBoundMaps.TimedApplies(pool, 200);
         }
 
-        var pairing = new Pairing("pair.nats_apply_per_request_reply", "shmipc.nats_apply_rtt_median", "nats.request_reply_rtt_median",
-            _ => ctx.RecordLatency("nats.request_reply_rtt", LatencyStats.From(RequestRun(plan.Count), plan.Count)));
-        ctx.Latency("shmipc.nats_apply_rtt", plan, n => CpuBoundMaps.TimedApplies(pool, n), pairing);
+        // Each pairing has its own baseline series: a pair is recorded only while both series have one value per run.
+        var pairing = new Pairing(pair, figure + "_median", baseline + "_median",
+            _ => ctx.RecordLatency(baseline, LatencyStats.From(RequestRun(plan.Count), plan.Count)));
+        ctx.Latency(figure, plan, n => CpuBoundMaps.TimedApplies(pool, n), pairing);
         ctx.Note(string.Create(CultureInfo.InvariantCulture,
-            $"shmipc.nats_apply_rtt: NatsPool with 2 local workers on a local nats-server -js; nats.request_reply_rtt: NATS.Net RequestAsync of the same {payload.Length} B task body to an echo subscriber in another process, each run just before; pair.nats_apply_per_request_reply is their ratio"));
+            $"{figure}: NatsPool with 2 local workers on a local nats-server -js; {baseline}: NATS.Net RequestAsync of the same {payload.Length} B task body to an echo subscriber in another process, each run just before; {pair} is their ratio"));
     }
 
     /// <summary>

@@ -13,6 +13,8 @@ namespace ShmIpc.Nats.Internal;
 /// core    shmpool.{pool}.d.{caller}  a worker's results sent straight to the caller (request-reply: the caller's reply
 ///                             confirms it has them; without one the worker stores them on shmpool.{pool}.r.{caller})
 /// core    shmpool.{pool}.s.{caller}  a worker took a task: which worker, which delivery (the caller watches that worker)
+/// core    shmpool.{pool}.q    direct tasks (NatsPoolOptions.Durable = false): core requests to queue group "workers",
+///                             reply subject shmpool.{pool}.c.{caller}.{task} for the result and in-progress pings
 /// core    $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SHMPOOL_{pool}.workers: a task whose retries are spent
 /// </code>
 /// A work-queue stream deletes a message once acknowledged, and allows several consumers only with disjoint filters:
@@ -50,6 +52,12 @@ internal sealed class PoolSubjects
     /// <summary>Core subject where a worker sends a task's results straight to its caller, which replies once it has them.</summary>
     public string Direct(string callerId) => $"shmpool.{Pool}.d.{callerId}";
 
+    /// <summary>Core subject of direct (non-durable) tasks: every worker subscribes in queue group <see cref="WorkerConsumer"/>.</summary>
+    public string DirectTasks => $"shmpool.{Pool}.q";
+
+    /// <summary>Where the replies to direct task <paramref name="task"/> go (result, pings, "no responders"); null: the wildcard over all of the caller's tasks.</summary>
+    public string DirectReply(string callerId, long? task) => $"shmpool.{Pool}.c.{callerId}.{(task is long t ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : "*")}";
+
     /// <summary>Core subject where a worker tells a caller it took one of its tasks (task, worker id, host, pid, delivery count).</summary>
     public string Taken(string callerId) => $"shmpool.{Pool}.s.{callerId}";
 
@@ -75,4 +83,10 @@ internal static class PoolHeaders
 
     /// <summary>JetStream's de-duplication id: a publish retried after a lost acknowledgement is stored once.</summary>
     public const string MsgId = "Nats-Msg-Id";
+
+    /// <summary>A direct task's heartbeat timeout in milliseconds: the worker pings its caller every third of it.</summary>
+    public const string Beat = "Shm-Beat";
+
+    /// <summary>Marks a worker's in-progress ping for a direct task (no body).</summary>
+    public const string Progress = "Shm-Progress";
 }
