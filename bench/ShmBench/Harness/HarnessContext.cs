@@ -121,11 +121,12 @@ internal sealed class HarnessContext
         WarmUp(plan, () => measure(plan.Warmup));
         for (int r = 0; r < plan.Runs; r++)
         {
+            (int, int) before = PairCounts(pairing);
             pairing?.Baseline(r);
             Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
             long[] ticks = measure(plan.Count);
             RecordLatency(name, LatencyStats.From(ticks, ticks.Length));
-            RecordPair(pairing);
+            RecordPair(pairing, before);
         }
     }
 
@@ -139,11 +140,12 @@ internal sealed class HarnessContext
         WarmUp(plan, () => measure(plan.Warmup));
         for (int r = 0; r < plan.Runs; r++)
         {
+            (int, int) before = PairCounts(pairing);
             pairing?.Baseline(r);
             Progress.Detail($"{name} run {r + 1}/{plan.Runs}");
             long ticks = measure(plan.Count);
             RecordRate(name, unit, plan.Count * (double)Stopwatch.Frequency / Math.Max(1, ticks), bytesPerItem);
-            RecordPair(pairing);
+            RecordPair(pairing, before);
         }
     }
 
@@ -177,27 +179,30 @@ internal sealed class HarnessContext
         }
     }
 
+    /// <summary>How many values the pair's numerator and denominator have before a repetition.</summary>
+    private (int Numerator, int Denominator) PairCounts(Pairing? pairing) => pairing is null
+        ? (0, 0)
+        : (CountOf(pairing.Numerator), CountOf(pairing.Denominator));
+
+    private int CountOf(string name) => _series.TryGetValue(name, out SampleSeries? s) ? s.Count : 0;
+
     /// <summary>
-    /// After the library's run r: records numerator / denominator of this repetition as the pair's figure,
-    /// but only when both figures have exactly one value per repetition so far (a baseline that failed or
-    /// was skipped in a repetition pairs nothing rather than a stale value).
+    /// After the library's run r: records numerator / denominator of this repetition as the pair's figure, but
+    /// only when this repetition added exactly one value to each (a baseline that failed or was skipped pairs
+    /// nothing rather than a stale value). Counting per repetition, not in all, lets a baseline that another
+    /// scenario of the same run also measured (the C semaphore ping-pong: pipe and sync) pair with each.
     /// </summary>
-    private void RecordPair(Pairing? pairing)
+    private void RecordPair(Pairing? pairing, (int Numerator, int Denominator) before)
     {
         if (pairing is null
-            || !_series.TryGetValue(pairing.Numerator, out SampleSeries? num)
-            || !_series.TryGetValue(pairing.Denominator, out SampleSeries? den)
-            || num.Count != den.Count
-            || den.Last == 0)
+            || CountOf(pairing.Numerator) != before.Numerator + 1
+            || CountOf(pairing.Denominator) != before.Denominator + 1
+            || _series[pairing.Denominator].Last == 0)
         {
             return;
         }
 
-        int pairs = _series.TryGetValue(pairing.Figure, out SampleSeries? done) ? done.Count : 0;
-        if (num.Count == pairs + 1)
-        {
-            Record(pairing.Figure, "ratio", num.Last / den.Last);
-        }
+        Record(pairing.Figure, "ratio", _series[pairing.Numerator].Last / _series[pairing.Denominator].Last);
     }
 
     /// <summary>Every figure recorded so far, in recording order.</summary>
