@@ -37,6 +37,7 @@ internal sealed class WorkerLoop
         {
             serializer = SerializerFactory.Create(init.ReadRequiredString());
             _serializer = serializer;
+            StartTimeline.Mark("x-serializer");
             byte initializer = init.ReadByte();
             if (initializer != 0)
             {
@@ -54,6 +55,7 @@ internal sealed class WorkerLoop
             return ChildHost.TargetFailedExitCode;
         }
 
+        StartTimeline.Mark("initialized");
         _writer.Reset(MessageKind.Ready).WriteInt32(Environment.ProcessId);
         if (!TrySend())
         {
@@ -84,7 +86,9 @@ internal sealed class WorkerLoop
             switch (kind)
             {
                 case MessageKind.Define:
+                    StartTimeline.Mark("define");
                     Define(ref reader);
+                    StartTimeline.Mark("defined");
                     break;
                 case MessageKind.Trace:
                     _traceParent = reader.ReadRequiredString();
@@ -118,9 +122,12 @@ internal sealed class WorkerLoop
 
                     if (!_metricsStarted)
                     {
+                        StartTimeline.Mark("first-result-sent");
+                        StartTimeline.Flush();
                         // The first result is out: now the instruments this child deferred (ChildHost.Main) may be made.
                         _metricsStarted = true;
                         ShmMetrics.CreateInBackground();
+                        ParentWatchdog.StartFallbackPoll();
                     }
 
                     break;
@@ -149,6 +156,7 @@ internal sealed class WorkerLoop
         try
         {
             ResolvedTarget resolved = target.Resolve();
+            StartTimeline.Mark("x-resolved");
             _functions[id] = resolved;
             if (RawInvoker.For(resolved.Method, resolved.Instance, _serializer!) is RawInvoker raw)
             {
@@ -168,6 +176,7 @@ internal sealed class WorkerLoop
         long chunkId = reader.ReadInt64();
         int functionId = reader.ReadInt32();
         int count = reader.ReadInt32();
+        StartTimeline.Mark("x-chunk");
         _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
         _writer.WriteInt32(count);
         _functions.TryGetValue(functionId, out ResolvedTarget? function);
@@ -217,6 +226,7 @@ internal sealed class WorkerLoop
         long chunkId = reader.ReadInt64();
         int functionId = reader.ReadInt32();
         int count = reader.ReadInt32();
+        StartTimeline.Mark("x-rawchunk");
         ReadOnlyMemory<byte> arguments = reader.ReadBytes();
         _writer.Reset(MessageKind.RawResults).WriteInt64(chunkId);
         _writer.WriteInt32(count);

@@ -97,8 +97,27 @@ internal abstract class RawInvoker
             return null;
         }
 
-        var invoker = (RawInvoker)Activator.CreateInstance(typeof(RawInvoker<,>).MakeGenericType(argument, result), method, instance)!;
+        RawInvoker invoker = Common(argument, result, method, instance)
+            ?? (RawInvoker)Activator.CreateInstance(typeof(RawInvoker<,>).MakeGenericType(argument, result), method, instance)!;
         return invoker.Applies ? invoker : null;
+    }
+
+    /// <summary>
+    /// The invokers of the commonest signatures, named here so that ReadyToRun compiles them into ShmPool.dll: a worker's
+    /// first task of such a function runs precompiled code, where an instantiation made by reflection was compiled by the
+    /// JIT on the way to the worker's first result (4-6 ms of it), after a MakeGenericType and an Activator call.
+    /// </summary>
+    private static RawInvoker? Common(Type argument, Type result, System.Reflection.MethodInfo method, object? instance)
+    {
+        if (argument != result)
+        {
+            return null;
+        }
+
+        return argument == typeof(int) ? new RawInvoker<int, int>(method, instance)
+            : argument == typeof(long) ? new RawInvoker<long, long>(method, instance)
+            : argument == typeof(double) ? new RawInvoker<double, double>(method, instance)
+            : null;
     }
 
     private static bool IsPlainValueType(Type type) =>
