@@ -42,10 +42,8 @@ internal static class ChildHost
         var parent = new ProcessIdentity((int)ParseDecimal(args[2], int.MaxValue), ParseDecimal(args[3], ulong.MaxValue));
         // Whatever the user's code put in Console.Out/Error (a buffered writer of its own included) reaches its
         // destination however the child ends short of SIGKILL: a return, a throw, Environment.Exit, SIGTERM.
-        StartTimeline.Mark("x-parsed");
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => FlushStandardStreams();
         AppDomain.CurrentDomain.UnhandledException += static (_, _) => FlushStandardStreams();
-        StartTimeline.Mark("x-handlers");
         s_displayName = args[4];
         s_parentPid = parent.Pid;
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));

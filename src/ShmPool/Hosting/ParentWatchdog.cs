@@ -45,7 +45,6 @@ internal static class ParentWatchdog
     {
         s_cleanup = cleanup;
         PosixSignal? parentDeath = ShmQueueContract.RequestParentDeathSignal();
-        StartTimeline.Mark("x-prctl");
 
         // The parent may have died before the prctl took effect: then nobody will signal us.
         if (!ShmQueueContract.IsAlive(parent))
@@ -53,7 +52,6 @@ internal static class ParentWatchdog
             ParentGone();
         }
 
-        StartTimeline.Mark("x-isalive");
         // A SIGTERM from a dying parent (or a Terminate()): clean up if the parent is gone, then let
         // the default action end the process, so the parent (if any) sees "terminated by signal 15".
         // The parent-death signal: remove the names, then let its default action end the process.
@@ -76,7 +74,6 @@ internal static class ParentWatchdog
             }
         });
 
-        StartTimeline.Mark("x-signals");
         s_parent = parent;
         if (parentDeath is null)
         {

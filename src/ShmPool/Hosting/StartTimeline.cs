@@ -6,7 +6,7 @@ namespace ShmIpc.Hosting;
 /// <summary>
 /// A diagnostic timeline of a worker's start, off unless the environment variable <c>SHMPOOL_START_TIMELINE</c> is
 /// <c>1</c> (in the parent: the children inherit it). Each <see cref="Mark"/> writes one line to standard error:
-/// <c>shmpool-start PID PHASE TICKS JITTED JITMS</c> (methods compiled so far and the JIT's time, JitInfo), where TICKS is <see cref="Stopwatch.GetTimestamp"/> (CLOCK_MONOTONIC on
+/// <c>shmpool-start PID PHASE TICKS CPUMS JITTED JITMS</c> (the process's CPU time so far, user + system, methods compiled so far and the JIT's time), where TICKS is <see cref="Stopwatch.GetTimestamp"/> (CLOCK_MONOTONIC on
 /// Linux, the same clock in every process), so the parent's and the children's marks line up into one timeline
 /// (bench/results/2026-12-07_start.md says how it was read). Off, a mark is one test of a static readonly field.
 /// A child keeps its marks until <see cref="Flush"/> (after its first result): the first write to Console.Error costs
@@ -21,7 +21,7 @@ internal static class StartTimeline
 
     public static bool Enabled => s_enabled;
 
-    private static readonly List<(string Phase, long Ticks, long Jitted, double JitMs)> s_marks = new();
+    private static readonly List<(string Phase, long Ticks, double CpuMs, long Jitted, double JitMs)> s_marks = new();
 
     /// <summary>Keeps the phase <paramref name="phase"/> with the time now, when the timeline is on.</summary>
     public static void Mark(string phase)
@@ -31,7 +31,9 @@ internal static class StartTimeline
             long now = Stopwatch.GetTimestamp();
             lock (s_marks)
             {
-                s_marks.Add((phase, now, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds));
+                Environment.ProcessCpuUsage cpu = Environment.CpuUsage;
+                s_marks.Add((phase, now, (cpu.UserTime + cpu.PrivilegedTime).TotalMilliseconds,
+                    System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds));
             }
         }
     }
@@ -46,9 +48,9 @@ internal static class StartTimeline
 
         lock (s_marks)
         {
-            foreach ((string phase, long ticks, long jitted, double jitMs) in s_marks)
+            foreach ((string phase, long ticks, double cpuMs, long jitted, double jitMs) in s_marks)
             {
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"shmpool-start {Environment.ProcessId} {phase} {ticks} {jitted} {jitMs:0.0}"));
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"shmpool-start {Environment.ProcessId} {phase} {ticks} {cpuMs:0.0} {jitted} {jitMs:0.0}"));
             }
 
             s_marks.Clear();

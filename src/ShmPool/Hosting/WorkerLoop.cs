@@ -37,7 +37,6 @@ internal sealed class WorkerLoop
         {
             serializer = SerializerFactory.Create(init.ReadRequiredString());
             _serializer = serializer;
-            StartTimeline.Mark("x-serializer");
             byte initializer = init.ReadByte();
             if (initializer != 0)
             {
@@ -156,7 +155,6 @@ internal sealed class WorkerLoop
         try
         {
             ResolvedTarget resolved = target.Resolve();
-            StartTimeline.Mark("x-resolved");
             _functions[id] = resolved;
             if (RawInvoker.For(resolved.Method, resolved.Instance, _serializer!) is RawInvoker raw)
             {
@@ -176,7 +174,6 @@ internal sealed class WorkerLoop
         long chunkId = reader.ReadInt64();
         int functionId = reader.ReadInt32();
         int count = reader.ReadInt32();
-        StartTimeline.Mark("x-chunk");
         _writer.Reset(MessageKind.Results).WriteInt64(chunkId);
         _writer.WriteInt32(count);
         _functions.TryGetValue(functionId, out ResolvedTarget? function);
@@ -226,7 +223,6 @@ internal sealed class WorkerLoop
         long chunkId = reader.ReadInt64();
         int functionId = reader.ReadInt32();
         int count = reader.ReadInt32();
-        StartTimeline.Mark("x-rawchunk");
         ReadOnlyMemory<byte> arguments = reader.ReadBytes();
         _writer.Reset(MessageKind.RawResults).WriteInt64(chunkId);
         _writer.WriteInt32(count);
