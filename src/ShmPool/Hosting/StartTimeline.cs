@@ -19,14 +19,13 @@ internal static class StartTimeline
 
     private static readonly bool s_enabled = Environment.GetEnvironmentVariable(Variable) == "1";
 
-    public static bool Enabled => s_enabled;
-
-    private static readonly List<(string Phase, long Ticks, double CpuMs, long Jitted, double JitMs)> s_marks = new();
+    // Made only when on: a List of a value tuple is JIT-compiled code, which a worker would pay for at its start.
+    private static readonly List<(string Phase, long Ticks, double CpuMs, long Jitted, double JitMs)>? s_marks = s_enabled ? new() : null;
 
     /// <summary>Keeps the phase <paramref name="phase"/> with the time now, when the timeline is on.</summary>
     public static void Mark(string phase)
     {
-        if (s_enabled)
+        if (s_marks is not null)
         {
             long now = Stopwatch.GetTimestamp();
             lock (s_marks)
@@ -41,7 +40,7 @@ internal static class StartTimeline
     /// <summary>Writes the marks kept so far to standard error, when the timeline is on.</summary>
     public static void Flush()
     {
-        if (!s_enabled)
+        if (s_marks is null)
         {
             return;
         }

@@ -14,7 +14,7 @@ internal sealed class WorkerLoop
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
     private readonly Dictionary<int, RawInvoker> _rawInvokers = new();
-    private readonly List<(int Index, Exception Error)> _rawErrors = new();
+    private readonly List<RawItemError> _rawErrors = new();
     private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
     private readonly InPlaceRunner _inPlace = new();
@@ -239,7 +239,7 @@ internal sealed class WorkerLoop
             _writer.WriteInt32(0);
             for (int i = 0; i < count; i++)
             {
-                _rawErrors.Add((i, why));
+                _rawErrors.Add(new RawItemError(i, why));
             }
         }
 

@@ -133,7 +133,7 @@ internal abstract class RawInvoker
     /// the result size and the results block (a failed item's slot stays zero); the failures go to <paramref name="errors"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">The block does not hold <paramref name="count"/> arguments.</exception>
-    public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors);
+    public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors);
 }
 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawInvoker.For.")]
@@ -155,7 +155,7 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
         RawValues.Write(writer, result);
     }
 
-    public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors)
+    public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors)
     {
         int argumentSize = Unsafe.SizeOf<TArg>();
         int resultSize = Unsafe.SizeOf<TResult>();
@@ -186,7 +186,7 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                errors.Add((i, e));
+                errors.Add(new RawItemError(i, e));
                 results.Slice(i * resultSize, resultSize).Clear();
                 i++;
             }
@@ -195,3 +195,11 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
         writer.Advance(length);
     }
 }
+
+/// <summary>
+/// An item of a raw block whose function threw. A class, not a value tuple: a List of it runs the runtime's precompiled
+/// shared code, where a List of a value tuple was JIT-compiled on a worker's way to its first result.
+/// </summary>
+/// <param name="Index">The item's index in its block.</param>
+/// <param name="Error">What the function threw.</param>
+internal sealed record RawItemError(int Index, Exception Error);
