@@ -86,7 +86,9 @@ internal static class ParentWatchdog
     /// Where the parent-death signal is armed, starts the fallback poll (every <see cref="FallbackPollInterval"/>) now; a
     /// worker calls this once it has answered its first task, a process child as its target starts. Starting a thread
     /// cost 2-8 ms of a worker's start on the way to its first result, and the poll only backs up the signal, which is
-    /// armed (and the parent checked once) before the child connects. Does nothing where polling runs already.
+    /// armed (and the parent checked once) before the child connects; a worker waiting for its first task also looks at
+    /// its parent once per sleep slice of its receive (<see cref="Protocol.ChildChannel.ChildSleepSlice"/>). Does nothing where
+    /// polling runs already.
     /// </summary>
     public static void StartFallbackPoll()
     {
