@@ -8,6 +8,7 @@ Usage: python3 mp_baselines.py <test> <count> <runs> <warmup>
   pool_map     Pool(2).map(trivial, range(count)) throughput
   pool8_map    the same on Pool(8) (more processes than cores: the oversubscribed scenario)
   pool_start   Pool(2) start to first result, with the "spawn" and "fork" start methods; count is ignored
+  pool_start_spawn, pool_start_fork   the same with one start method (the harness pairs spawn runs with its own)
 
 Output, one line per measured run (the same protocol as bench/native/shm_baselines.c):
   latency <name> <p50> <p90> <p99> <p99.9> <max>     nanoseconds
@@ -106,15 +107,18 @@ def pool_map(count, runs, warmup, processes=2):
             print(f"value py.pool{processes}_map_{label(count)}_throughput {count * 1e9 / elapsed:.0f} items/s", flush=True)
 
 
-def pool_start(_count, runs, _warmup):
-    for method in ("spawn", "fork"):
+def pool_start(_count, runs, warmup, methods=("spawn", "fork")):
+    """Pool(2) start to first result; `warmup` unmeasured starts first (each method), so that a run of one measured
+    start in a fresh interpreter (the harness's back-to-back pairs) measures what a later start in a long run does."""
+    for method in methods:
         context = mp.get_context(method)
-        for _ in range(runs):
+        for r in range(-warmup, runs):
             t0 = time.perf_counter_ns()
             with context.Pool(2) as pool:
                 pool.apply(trivial, (1,))
                 elapsed = time.perf_counter_ns() - t0
-            print(f"value py.pool2_{method}_start_to_first_result {elapsed / 1e6:.2f} ms", flush=True)
+            if r >= 0:
+                print(f"value py.pool2_{method}_start_to_first_result {elapsed / 1e6:.2f} ms", flush=True)
 
 
 def lock_uncontended(count, runs, warmup):
@@ -231,6 +235,8 @@ TESTS = {
     "pool_map": pool_map,
     "pool8_map": lambda count, runs, warmup: pool_map(count, runs, warmup, processes=8),
     "pool_start": pool_start,
+    "pool_start_spawn": lambda count, runs, warmup: pool_start(count, runs, warmup, methods=("spawn",)),
+    "pool_start_fork": lambda count, runs, warmup: pool_start(count, runs, warmup, methods=("fork",)),
     "lock": lock_uncontended,
     "event": event_rtt,
     "numpy_array": numpy_array,

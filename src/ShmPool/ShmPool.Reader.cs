@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using ShmIpc.Hosting;
 using ShmIpc.Pool;
 using ShmIpc.Protocol;
 
@@ -128,6 +129,7 @@ public sealed partial class ShmPool
         switch (kind)
         {
             case MessageKind.Ready:
+                StartTimeline.Mark("ready-received");
                 lock (_lock)
                 {
                     worker.OnReady();

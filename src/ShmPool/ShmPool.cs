@@ -30,6 +30,7 @@ public sealed partial class ShmPool : IShmPool
     public ShmPool(int processes = 0, ShmPoolOptions? options = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(processes);
+        StartTimeline.Mark("pool-constructor");
         _options = options ?? ShmPoolOptions.Default;
         _options.Validate();
         _noSpin = (_options.WaitStrategy ?? ShmWaitStrategy.Default) with { SpinDuration = TimeSpan.Zero };
@@ -245,6 +246,7 @@ public sealed partial class ShmPool : IShmPool
     {
         Terminate();
         Join();
+        StartTimeline.Flush();
     }
 
     /// <summary>Terminates the pool and waits for its workers to end, without blocking a thread.</summary>

@@ -23,8 +23,20 @@ internal static class PythonBaselines
     /// <summary>Pool(8).map over 1M ints, more processes than cores: py.pool8_map_1M_throughput.</summary>
     public static void Pool8Map(HarnessContext ctx) => Run(ctx, "pool8_map", new RunPlan(1_000_000, 10_000, ctx.Options.Runs));
 
-    /// <summary>Pool(2) start to first result, spawn and fork: py.pool2_spawn_/fork_start_to_first_result.</summary>
-    public static void PoolStart(HarnessContext ctx) => Run(ctx, "pool_start", new RunPlan(1, 0, ctx.Options.Runs));
+    /// <summary>Pool(2) start to first result with fork only: py.pool2_fork_start_to_first_result (one warm-up start, then the runs).</summary>
+    public static void PoolStartFork(HarnessContext ctx) => Run(ctx, "pool_start_fork", new RunPlan(1, 1, ctx.Options.Runs));
+
+    /// <summary>
+    /// One measured Pool(2) spawn start to first result (after one unmeasured start in the same interpreter), for a
+    /// back-to-back pair: py.pool2_spawn_start_to_first_result. False when Python is missing or the run failed.
+    /// </summary>
+    public static bool PoolStartSpawnOnce(HarnessContext ctx)
+    {
+        string? python = s_python.Value;
+        string script = Path.Combine(RepoPaths.Python, "mp_baselines.py");
+        return python is not null && File.Exists(script)
+            && ExternalBaseline.Run(ctx, python, [script, "pool_start_spawn", "1", "1", "1"], TimeSpan.FromMinutes(1), 0, RepoPaths.Python);
+    }
 
     /// <summary>multiprocessing.Lock acquire+release, uncontended: py.lock_uncontended_ns.</summary>
     public static void LockUncontended(HarnessContext ctx) => Run(ctx, "lock", ctx.Plan(1_000_000, 100_000));

@@ -1,4 +1,3 @@
-using System.Globalization;
 using ShmIpc.Diagnostics;
 using ShmIpc.Internal;
 using ShmIpc.Protocol;
@@ -32,13 +31,15 @@ internal static class ChildHost
             return UsageExitCode;
         }
 
+        StartTimeline.Mark("main");
+
         // Creating ShmIpc's meter (the process's first) costs 20-30 ms: not on the way to Ready. A worker creates it in
         // the background after its first result, a process child as its target starts (WorkerLoop, RunTarget).
         ShmMetrics.Defer();
         string pipeName = args[1];
-        var parent = new ProcessIdentity(
-            int.Parse(args[2], NumberStyles.None, CultureInfo.InvariantCulture),
-            ulong.Parse(args[3], NumberStyles.None, CultureInfo.InvariantCulture));
+        // Digits parsed by hand: int.Parse with CultureInfo.InvariantCulture made the runtime load ICU (libicuuc, libicui18n:
+        // 5-12 ms of a worker's start) before anything needed a culture.
+        var parent = new ProcessIdentity((int)ParseDecimal(args[2], int.MaxValue), ParseDecimal(args[3], ulong.MaxValue));
         // Whatever the user's code put in Console.Out/Error (a buffered writer of its own included) reaches its
         // destination however the child ends short of SIGKILL: a return, a throw, Environment.Exit, SIGTERM.
         AppDomain.CurrentDomain.ProcessExit += static (_, _) => FlushStandardStreams();
@@ -46,6 +47,7 @@ internal static class ChildHost
         s_displayName = args[4];
         s_parentPid = parent.Pid;
         ParentWatchdog.Arm(parent, () => ChildChannel.Unlink(pipeName));
+        StartTimeline.Mark("watchdog-armed");
         ShmQueueContract.LeaveSweepsToParent(); // the parent sweeps when a child ends and every interval; 200 children listing /dev/shm on connect made pool start super-linear
 
         try
@@ -54,6 +56,7 @@ internal static class ChildHost
         }
         finally
         {
+            StartTimeline.Flush();
             FlushStandardStreams();
 
             // The pipe says the parent is gone: if it died, nobody else will remove the pipe's names.
@@ -62,6 +65,30 @@ internal static class ChildHost
                 ParentWatchdog.RunCleanup();
             }
         }
+    }
+
+    /// <summary>Parses the decimal digits of a number the parent wrote (a pid, a start time), with no culture involved.</summary>
+    /// <exception cref="FormatException">Not a decimal number up to <paramref name="max"/>.</exception>
+    internal static ulong ParseDecimal(string text, ulong max)
+    {
+        if (text.Length == 0)
+        {
+            throw new FormatException("A child's command line holds an empty number.");
+        }
+
+        ulong value = 0;
+        foreach (char c in text)
+        {
+            ulong digit = (ulong)(c - '0');
+            if (digit > 9 || value > (max - digit) / 10)
+            {
+                throw new FormatException($"A child's command line holds '{text}' where a number up to {max} belongs.");
+            }
+
+            value = (value * 10) + digit;
+        }
+
+        return value;
     }
 
     /// <summary>Flushes Console.Out and Console.Error, as CPython's child bootstrap does; never throws.</summary>
@@ -88,6 +115,7 @@ internal static class ChildHost
             return 0; // the parent is gone before it made our pipe
         }
 
+        StartTimeline.Mark("connected");
         using ChildChannel channel = connected;
         byte[] first;
         try
@@ -99,6 +127,7 @@ internal static class ChildHost
             return 0; // the parent gave up on us before saying anything
         }
 
+        StartTimeline.Mark("first-message");
         var reader = new MessageReader(first);
         MessageKind firstKind = reader.ReadKind();
 
@@ -144,6 +173,7 @@ internal static class ChildHost
     private static int RunTarget(ChildChannel channel, ref MessageReader reader)
     {
         ShmMetrics.CreateInBackground();
+        ParentWatchdog.StartFallbackPoll();
         var writer = new MessageWriter();
         Exception? failure = null;
         try

@@ -118,6 +118,7 @@ internal static class ChildLauncher
         {
             channel = ChildChannel.Create(pipeName, waitStrategy);
             channel.Send(firstMessage);
+            StartTimeline.Mark("pipe-created");
             return (process, channel);
         }
         catch
@@ -148,7 +149,10 @@ internal static class ChildLauncher
             {
                 try
                 {
-                    request.Started.SetResult(Process.Start(request.Info) ?? throw new InvalidOperationException("Process.Start returned no process."));
+                    StartTimeline.Mark("process-start");
+                    Process process = Process.Start(request.Info) ?? throw new InvalidOperationException("Process.Start returned no process.");
+                    StartTimeline.Mark("process-started");
+                    request.Started.SetResult(process);
                 }
 #pragma warning disable CA1031 // Any failure to start belongs to the caller that asked.
                 catch (Exception e)

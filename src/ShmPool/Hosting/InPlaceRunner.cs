@@ -17,7 +17,9 @@ internal sealed class InPlaceRunner
     private const int MappedArrays = 4;
 
     /// <summary>The arrays mapped, most recently used last, keyed by name and the parent's token for the array object.</summary>
-    private readonly List<(string Name, long Token, IDisposable Array)> _arrays = new();
+    // A class, not a value tuple: List<class> runs the runtime's precompiled shared code, where a List of a value tuple was
+    // JIT-compiled when a worker started (its constructor) and ran its first in-place task.
+    private readonly List<MappedArray> _arrays = new();
     private readonly Dictionary<int, InPlaceInvoker> _invokers = new();
 
     /// <summary>Runs one in-place chunk; <paramref name="writer"/> gets the reply.</summary>
@@ -83,7 +85,7 @@ internal sealed class InPlaceRunner
                     if (i != _arrays.Count - 1)
                     {
                         _arrays.RemoveAt(i);
-                        _arrays.Add((name, token, mapped));
+                        _arrays.Add(new MappedArray(name, token, mapped));
                     }
 
                     return typed;
@@ -97,7 +99,7 @@ internal sealed class InPlaceRunner
         }
 
         ShmArray<T> opened = ShmArray<T>.Open(array.Name);
-        _arrays.Add((array.Name, array.Token, opened));
+        _arrays.Add(new MappedArray(array.Name, array.Token, opened));
         if (_arrays.Count > MappedArrays)
         {
             _arrays[0].Array.Dispose();
@@ -110,6 +112,12 @@ internal sealed class InPlaceRunner
 
 /// <summary>A shared array as an in-place chunk names it: its name, and the parent's token for the array object.</summary>
 internal readonly record struct ArrayRef(string Name, long Token);
+
+/// <summary>An array a worker keeps mapped (see InPlaceRunner): its name, token and mapping.</summary>
+/// <param name="Name">The array's name.</param>
+/// <param name="Token">The token that tells this array from an earlier one of the same name.</param>
+/// <param name="Array">The mapping.</param>
+internal sealed record MappedArray(string Name, long Token, IDisposable Array);
 
 /// <summary>A worker's typed call of a MapInPlace function or ForEachChunk action, made once per function.</summary>
 internal abstract class InPlaceInvoker

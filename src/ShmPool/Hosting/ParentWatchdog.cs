@@ -13,7 +13,8 @@ namespace ShmIpc.Hosting;
 ///    thread), so only the signal itself says "parent gone"; SIGTERM may as well be a Terminate().
 /// 2. A watchdog thread that checks the parent's identity (pid and start time, so a reused pid does
 ///    not fool it) every <see cref="PollInterval"/>: covers any platform without the prctl, or every
-///    <see cref="FallbackPollInterval"/> where the signal is armed (a belt to its braces).
+///    <see cref="FallbackPollInterval"/> where the signal is armed (a belt to its braces; started once the child is
+///    past its start, see <see cref="StartFallbackPoll"/>).
 /// Why the poll is rare where the signal is armed: each check reads <c>/proc/PARENT/stat</c>, whose cost grows
 /// with the parent's threads (the kernel sums their CPU times), and a pool's parent has a reader thread per
 /// worker: Pool(200)'s idle workers polling every 100 ms took a core between them, most of it while others started.
@@ -33,6 +34,12 @@ internal static class ParentWatchdog
     private static Action? s_cleanup;
     private static PosixSignalRegistration? s_sigterm;
     private static PosixSignalRegistration? s_parentDeath;
+
+    /// <summary>The parent being watched, once <see cref="Arm"/> ran.</summary>
+    private static ProcessIdentity? s_parent;
+
+    /// <summary>1 once the poll thread started (at most one per process).</summary>
+    private static int s_pollStarted;
 
     public static void Arm(ProcessIdentity parent, Action cleanup)
     {
@@ -67,7 +74,34 @@ internal static class ParentWatchdog
             }
         });
 
-        TimeSpan interval = parentDeath is null ? PollInterval : FallbackPollInterval;
+        s_parent = parent;
+        if (parentDeath is null)
+        {
+            // Nothing else will tell us: poll from now on.
+            StartPolling(PollInterval);
+        }
+    }
+
+    /// <summary>
+    /// Where the parent-death signal is armed, starts the fallback poll (every <see cref="FallbackPollInterval"/>) now; a
+    /// worker calls this once it has answered its first task, a process child as its target starts. Starting a thread
+    /// cost 2-8 ms of a worker's start on the way to its first result, and the poll only backs up the signal, which is
+    /// armed (and the parent checked once) before the child connects; a worker waiting for its first task also looks at
+    /// its parent once per sleep slice of its receive (<see cref="Protocol.ChildChannel.ChildSleepSlice"/>). Does nothing where
+    /// polling runs already.
+    /// </summary>
+    public static void StartFallbackPoll()
+    {
+        if (s_parent is not null && Interlocked.Exchange(ref s_pollStarted, 1) == 0)
+        {
+            StartPolling(FallbackPollInterval);
+        }
+    }
+
+    private static void StartPolling(TimeSpan interval)
+    {
+        s_pollStarted = 1;
+        ProcessIdentity parent = s_parent!.Value;
         var thread = new Thread(() =>
         {
             while (ShmQueueContract.IsAlive(parent))

@@ -14,7 +14,7 @@ internal sealed class WorkerLoop
     private readonly MessageWriter _writer = new();
     private readonly Dictionary<int, ResolvedTarget> _functions = new();
     private readonly Dictionary<int, RawInvoker> _rawInvokers = new();
-    private readonly List<(int Index, Exception Error)> _rawErrors = new();
+    private readonly List<RawItemError> _rawErrors = new();
     private IShmObjectSerializer? _serializer;
     private readonly Dictionary<int, Exception> _unresolvable = new();
     private readonly InPlaceRunner _inPlace = new();
@@ -54,6 +54,7 @@ internal sealed class WorkerLoop
             return ChildHost.TargetFailedExitCode;
         }
 
+        StartTimeline.Mark("initialized");
         _writer.Reset(MessageKind.Ready).WriteInt32(Environment.ProcessId);
         if (!TrySend())
         {
@@ -84,7 +85,9 @@ internal sealed class WorkerLoop
             switch (kind)
             {
                 case MessageKind.Define:
+                    StartTimeline.Mark("define");
                     Define(ref reader);
+                    StartTimeline.Mark("defined");
                     break;
                 case MessageKind.Trace:
                     _traceParent = reader.ReadRequiredString();
@@ -118,9 +121,12 @@ internal sealed class WorkerLoop
 
                     if (!_metricsStarted)
                     {
+                        StartTimeline.Mark("first-result-sent");
+                        StartTimeline.Flush();
                         // The first result is out: now the instruments this child deferred (ChildHost.Main) may be made.
                         _metricsStarted = true;
                         ShmMetrics.CreateInBackground();
+                        ParentWatchdog.StartFallbackPoll();
                     }
 
                     break;
@@ -233,7 +239,7 @@ internal sealed class WorkerLoop
             _writer.WriteInt32(0);
             for (int i = 0; i < count; i++)
             {
-                _rawErrors.Add((i, why));
+                _rawErrors.Add(new RawItemError(i, why));
             }
         }
 

@@ -97,8 +97,27 @@ internal abstract class RawInvoker
             return null;
         }
 
-        var invoker = (RawInvoker)Activator.CreateInstance(typeof(RawInvoker<,>).MakeGenericType(argument, result), method, instance)!;
+        RawInvoker invoker = Common(argument, result, method, instance)
+            ?? (RawInvoker)Activator.CreateInstance(typeof(RawInvoker<,>).MakeGenericType(argument, result), method, instance)!;
         return invoker.Applies ? invoker : null;
+    }
+
+    /// <summary>
+    /// The invokers of the commonest signatures, named here so that ReadyToRun compiles them into ShmPool.dll: a worker's
+    /// first task of such a function runs precompiled code, where an instantiation made by reflection was compiled by the
+    /// JIT on the way to the worker's first result (4-6 ms of it), after a MakeGenericType and an Activator call.
+    /// </summary>
+    private static RawInvoker? Common(Type argument, Type result, System.Reflection.MethodInfo method, object? instance)
+    {
+        if (argument != result)
+        {
+            return null;
+        }
+
+        return argument == typeof(int) ? new RawInvoker<int, int>(method, instance)
+            : argument == typeof(long) ? new RawInvoker<long, long>(method, instance)
+            : argument == typeof(double) ? new RawInvoker<double, double>(method, instance)
+            : null;
     }
 
     private static bool IsPlainValueType(Type type) =>
@@ -114,7 +133,7 @@ internal abstract class RawInvoker
     /// the result size and the results block (a failed item's slot stays zero); the failures go to <paramref name="errors"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">The block does not hold <paramref name="count"/> arguments.</exception>
-    public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors);
+    public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors);
 }
 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawInvoker.For.")]
@@ -136,7 +155,7 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
         RawValues.Write(writer, result);
     }
 
-    public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<(int Index, Exception Error)> errors)
+    public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors)
     {
         int argumentSize = Unsafe.SizeOf<TArg>();
         int resultSize = Unsafe.SizeOf<TResult>();
@@ -167,7 +186,7 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                errors.Add((i, e));
+                errors.Add(new RawItemError(i, e));
                 results.Slice(i * resultSize, resultSize).Clear();
                 i++;
             }
@@ -176,3 +195,11 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
         writer.Advance(length);
     }
 }
+
+/// <summary>
+/// An item of a raw block whose function threw. A class, not a value tuple: a List of it runs the runtime's precompiled
+/// shared code, where a List of a value tuple was JIT-compiled on a worker's way to its first result.
+/// </summary>
+/// <param name="Index">The item's index in its block.</param>
+/// <param name="Error">What the function threw.</param>
+internal sealed record RawItemError(int Index, Exception Error);

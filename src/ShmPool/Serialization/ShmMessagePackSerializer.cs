@@ -27,7 +27,9 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
     // Linq.Expressions, regular expressions), which a worker that only ever sees unmanaged values never needs.
     private static MessagePackSerializerOptions Options => LazyOptions.Value;
 
-    private static readonly ConcurrentDictionary<Type, RawCodec?> s_raw = new();
+    /// <summary>The raw codec of each type seen (null: not raw): in a holder made on first use, as a worker's Init names this
+    /// serializer but its first tasks may never call it (the raw path), and the dictionary's assembly costs a load.</summary>
+    private static ConcurrentDictionary<Type, RawCodec?> s_raw => RawCodecs.ByType;
 
     /// <summary>The shared instance.</summary>
     public static ShmMessagePackSerializer Instance { get; } = new();
@@ -64,6 +66,11 @@ public sealed class ShmMessagePackSerializer : IShmObjectSerializer
         {
             throw new InvalidDataException($"Cannot read a {type.Name} from {source.Length} bytes: {e.Message}", e);
         }
+    }
+
+    private static class RawCodecs
+    {
+        public static readonly ConcurrentDictionary<Type, RawCodec?> ByType = new();
     }
 
     /// <summary>Holds the options so that they are made when first read, not when the serializer is.</summary>

@@ -137,9 +137,25 @@ internal static unsafe partial class Libc
             return IntPtr.Zero;
         }
 
+        // Loaded once: the runtime asks for every entry point bound, and each TryLoad probed the application's and the
+        // runtime's directories for a libc.so.6 before the system's (a worker binds a dozen on its way to its first result).
+        IntPtr cached = Volatile.Read(ref s_libc);
+        if (cached != IntPtr.Zero)
+        {
+            return cached;
+        }
+
         string candidate = OperatingSystem.IsMacOS() ? "/usr/lib/libSystem.dylib" : "libc.so.6";
-        return NativeLibrary.TryLoad(candidate, assembly, path, out IntPtr handle) ? handle : IntPtr.Zero;
+        if (!NativeLibrary.TryLoad(candidate, assembly, path, out IntPtr handle))
+        {
+            return IntPtr.Zero;
+        }
+
+        Volatile.Write(ref s_libc, handle); // a handle of a library never unloaded: two threads racing here store equal ones
+        return handle;
     }
+
+    private static IntPtr s_libc;
 #pragma warning restore CA2255
 }
 
