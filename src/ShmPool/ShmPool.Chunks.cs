@@ -58,38 +58,78 @@ public sealed partial class ShmPool
         TResult[]? target = null, int targetOffset = 0)
     {
         long id = Interlocked.Increment(ref _nextChunkId);
+        bool block = IsBlockChunk<TArg, TResult>(f, out bool rawArguments);
+        int blockLength = block ? BlockChunkHeaderLength + RawValues.AsBytes(items).Length : 0;
 
-        // This thread's writer: the message is copied out below, so one buffer serves every chunk it makes.
-        // Taken while in use (a serializer that submits to a pool on this thread gets a fresh one).
-        MessageWriter writer = t_chunkWriter ?? new MessageWriter();
-        t_chunkWriter = null;
-        EncodeChunk<TArg, TResult>(writer, id, f, items);
-        // Large messages (a Map's chunks) go into pooled arrays, given back when the chunk is settled: a Map of 1M
-        // ints made 4 MB of large-object garbage in chunk messages alone, a gen2 collection per Map or two.
-        int length = writer.Length;
-        byte[]? rented = length >= RentedMessageThreshold ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
-        ReadOnlyMemory<byte> message = rented is null ? writer.Written.ToArray() : rented.AsMemory(0, length);
-        if (rented is not null)
+        // A block chunk's length is known before it is written: a large one is encoded straight into its rented array,
+        // one copy of the items. (Through a growing writer it was a large-object allocation of the whole chunk and two
+        // copies: for a Map of 1M ints on Pool(8), 32 allocations of 125 KB and 8 MB copied, most of the Map's time.)
+        // Otherwise, this thread's writer: the message is copied out below, so one buffer serves every chunk it makes;
+        // taken while in use (a serializer that submits to a pool on this thread gets a fresh one).
+        byte[]? direct = blockLength >= RentedMessageThreshold ? System.Buffers.ArrayPool<byte>.Shared.Rent(blockLength) : null;
+        MessageWriter writer = direct is not null ? new MessageWriter(direct) : t_chunkWriter ?? new MessageWriter();
+        if (direct is null)
         {
-            writer.Written.CopyTo(rented);
+            t_chunkWriter = null;
+        }
+
+        EncodeChunk(writer, id, f, items, block, rawArguments);
+        int length = writer.Length;
+        byte[]? rented;
+        ReadOnlyMemory<byte> message;
+        if (direct is not null && ReferenceEquals(writer.Buffer, direct))
+        {
+            rented = direct;
+            message = direct.AsMemory(0, length);
+        }
+        else
+        {
+            if (direct is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(direct);
+            }
+
+            // Large messages (a Map's chunks) go into pooled arrays, given back when the chunk is settled: a Map of 1M
+            // ints made 4 MB of large-object garbage in chunk messages alone, a gen2 collection per Map or two.
+            rented = length >= RentedMessageThreshold ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+            message = rented is null ? writer.Written.ToArray() : rented.AsMemory(0, length);
+            if (rented is not null)
+            {
+                writer.Written.CopyTo(rented);
+            }
+
+            if (direct is null && writer.Capacity <= ReusedWriterLimit)
+            {
+                t_chunkWriter = writer;
+            }
         }
 
         var chunk = new PoolChunk<TResult>(id, f, message, items.Length, rented) { Single = single, Target = target, TargetOffset = targetOffset };
         chunk.BeginTelemetry(TaskActivityName);
-        if (writer.Capacity <= ReusedWriterLimit)
-        {
-            t_chunkWriter = writer;
-        }
-
         return chunk;
     }
 
-    /// <summary>Encodes the Chunk (or RawChunk) message of <paramref name="items"/> into <paramref name="writer"/>.</summary>
-    private void EncodeChunk<TArg, TResult>(MessageWriter writer, long id, PoolFunction f, ReadOnlySpan<TArg> items)
+    /// <summary>
+    /// Whether a chunk of <typeparamref name="TArg"/> items for <paramref name="f"/> goes as a RawChunk (unmanaged in and out
+    /// of a one-argument function: the items as one block, and the results too); <paramref name="rawArguments"/>: its items
+    /// are written raw (unmanaged, of the function's argument type) even when it is not a block.
+    /// </summary>
+    private bool IsBlockChunk<TArg, TResult>(PoolFunction f, out bool rawArguments)
     {
-        // Unmanaged in and out of a one-argument function: the items go as one block, and so do the results.
-        bool rawArguments = RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg);
-        bool block = rawArguments && f.ParameterCount == 1 && f.ResultType == typeof(TResult) && RawValues.Applies<TResult>(_serializer);
+        rawArguments = RawValues.Applies<TArg>(_serializer) && f.ArgumentType == typeof(TArg);
+        return rawArguments && f.ParameterCount == 1 && f.ResultType == typeof(TResult) && RawValues.Applies<TResult>(_serializer);
+    }
+
+    /// <summary>The bytes of a RawChunk before its items: kind, chunk id, function id, count, the block's length.</summary>
+    private const int BlockChunkHeaderLength = 1 + sizeof(long) + sizeof(int) + sizeof(int) + sizeof(int);
+
+    /// <summary>Encodes the Chunk (or RawChunk) message of <paramref name="items"/> into <paramref name="writer"/>.</summary>
+    private void EncodeChunk<TArg, TResult>(MessageWriter writer, long id, PoolFunction f, ReadOnlySpan<TArg> items) =>
+        EncodeChunk(writer, id, f, items, IsBlockChunk<TArg, TResult>(f, out bool rawArguments), rawArguments);
+
+    /// <summary>Encodes the Chunk (or RawChunk, when <paramref name="block"/>) message of <paramref name="items"/> into <paramref name="writer"/>.</summary>
+    private void EncodeChunk<TArg>(MessageWriter writer, long id, PoolFunction f, ReadOnlySpan<TArg> items, bool block, bool rawArguments)
+    {
         writer.Reset(block ? MessageKind.RawChunk : MessageKind.Chunk).WriteInt64(id);
         writer.WriteInt32(f.Id);
         writer.WriteInt32(items.Length);

@@ -31,7 +31,7 @@ public sealed partial class ShmPool
     /// <param name="function">A static method or capture-free lambda.</param>
     /// <param name="input">The arguments. May be <paramref name="output"/> itself (each element is replaced by its result).</param>
     /// <param name="output">Where the results go; as long as <paramref name="input"/>.</param>
-    /// <param name="chunkSize">Elements per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker.</param>
+    /// <param name="chunkSize">Elements per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker (per core when the pool has more workers than the machine has cores).</param>
     /// <remarks>
     /// A chunk whose worker dies (killed, crashed) is run again on another worker, up to three times whatever
     /// <see cref="ShmPoolOptions.TaskRetries"/> says: its output slots are simply written again, and the call completes with
@@ -89,7 +89,7 @@ public sealed partial class ShmPool
     /// <typeparam name="T">The element type.</typeparam>
     /// <param name="data">The array.</param>
     /// <param name="action">A static method or capture-free lambda; gets each chunk and its offset in <paramref name="data"/>.</param>
-    /// <param name="chunkSize">Elements per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker.</param>
+    /// <param name="chunkSize">Elements per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker (per core when the pool has more workers than the machine has cores).</param>
     /// <remarks>
     /// As <see cref="MapInPlace{TIn, TOut}(Func{TIn, TOut}, ShmArray{TIn}, ShmArray{TOut}, int)"/>, a chunk whose worker dies is
     /// run again elsewhere: an action that reads what it writes (in-place updates such as x += 1) must tolerate running twice

@@ -32,7 +32,7 @@ public sealed record class ShmPoolOptions
     /// </summary>
     public int? MaxTasksPerWorker { get; init; }
 
-    /// <summary>Items per chunk for Map and friends when the call does not say. 0 (default): Map picks about four chunks per worker; Imap sends items one by one.</summary>
+    /// <summary>Items per chunk for Map and friends when the call does not say. 0 (default): Map picks about four chunks per worker (per core when the pool has more workers than the machine has cores); Imap sends items one by one.</summary>
     public int DefaultChunkSize { get; init; }
 
     /// <summary>How arguments and results cross. Default: <see cref="ShmMessagePackSerializer"/>.</summary>

@@ -59,6 +59,25 @@ public sealed class ShmPoolTests : PoolTestBase
     }
 
     [TestMethod]
+    public void Map_in_large_block_chunks_sends_the_items_as_they_were_when_called()
+    {
+        // Chunks of ints around 16 KiB go straight into pooled arrays (reused from Map to Map): every chunk carries its
+        // own items, copied when MapAsync returns, whatever the caller writes into its array afterwards.
+        ShmPool pool = NewPool(2);
+        foreach (int chunkSize in new[] { 4_090, 4_091, 4_092, 20_000 })
+        {
+            for (int round = 0; round < 2; round++)
+            {
+                int[] items = Enumerable.Range(round * 1_000, 50_000).ToArray();
+                int[] expected = items.Select(TestFunctions.Square).ToArray();
+                ShmAsyncResult<int[]> pending = pool.MapAsync(TestFunctions.Square, items, chunkSize);
+                Array.Fill(items, -1);
+                CollectionAssert.AreEqual(expected, pending.Get(Deadline), $"chunk size {chunkSize}, round {round}");
+            }
+        }
+    }
+
+    [TestMethod]
     public void Map_reads_arrays_lists_and_lazy_sequences_alike()
     {
         // Arrays and lists are encoded in place, anything else is read once; results go straight into the result array.

@@ -5,7 +5,8 @@ using ShmIpc.Bench.Scenarios;
 namespace ShmIpc.Bench.Micro;
 
 /// <summary>
-/// "instructions queue|pipe N": N 64 B messages through one structure in this process, nothing else, for
+/// "instructions queue|pipe N": N 64 B messages through one structure in this process, nothing else ("instructions map N":
+/// a Pool(1) Map of N ints, see below), for
 /// bench/instructions.sh, which runs it under valgrind --tool=callgrind at two values of N and divides the difference of the
 /// instruction counts by the difference of the N: start-up, JIT and teardown cancel, one message's instructions remain, a
 /// figure that does not move with the machine's noise (the cross-core latency, other work). A queue message is
@@ -23,7 +24,7 @@ internal static class InstructionCount
     {
         if (args.Length != 2 || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count))
         {
-            Console.Error.WriteLine("usage: ShmBench instructions queue|pipe <messages>");
+            Console.Error.WriteLine("usage: ShmBench instructions queue|pipe|map <messages or items>");
             return 2;
         }
 
@@ -56,8 +57,28 @@ internal static class InstructionCount
                 }
 
                 break;
+            case "map":
+                // A Pool(1) Map of Identity over `count` ints in 4 chunks (the default chunking: four per worker), after
+                // two uncounted Maps (the JIT on both sides). The chunk count is the same at every N, so the difference
+                // of two runs is the items' own cost: in this process (encode, send, read results) and, counted in the
+                // worker's own callgrind file (--trace-children=yes), in the worker.
+                using (ShmPool pool = new(1))
+                {
+                    int[] warm = Enumerable.Range(0, 4 * Warmup).ToArray();
+                    pool.Map(PoolTargets.Identity, warm);
+                    pool.Map(PoolTargets.Identity, warm);
+                    int[] items = Enumerable.Range(0, count).ToArray();
+                    int[] results = pool.Map(PoolTargets.Identity, items);
+                    check = results.Length == count && (count == 0 || results[^1] == count - 1) ? 64L * (Warmup + count) : -1;
+
+                    // The worker exits by itself (a killed one writes no counts): Close, then wait for it, however slow valgrind makes it.
+                    pool.Close();
+                    pool.Join(TimeSpan.FromMinutes(5));
+                }
+
+                break;
             default:
-                Console.Error.WriteLine($"unknown structure '{args[0]}': queue or pipe");
+                Console.Error.WriteLine($"unknown structure '{args[0]}': queue, pipe or map");
                 return 2;
         }
 

@@ -74,8 +74,22 @@ internal sealed record RemoteError(string TypeName, string Message, string Stack
 /// <summary>Builds one message. Not thread-safe; reuse with <see cref="Reset"/>.</summary>
 internal sealed class MessageWriter : IBufferWriter<byte>
 {
-    private byte[] _buffer = new byte[256];
+    private byte[] _buffer;
     private int _length;
+
+    public MessageWriter()
+        : this(new byte[256])
+    {
+    }
+
+    /// <summary>A writer that writes into <paramref name="buffer"/> until it outgrows it (then <see cref="Buffer"/> is a new array).</summary>
+    public MessageWriter(byte[] buffer)
+    {
+        _buffer = buffer;
+    }
+
+    /// <summary>The array written into now (the one given to the constructor, unless a write outgrew it).</summary>
+    public byte[] Buffer => _buffer;
 
     public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, _length);
 
