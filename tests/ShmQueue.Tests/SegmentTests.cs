@@ -171,6 +171,30 @@ public sealed unsafe class SegmentTests
     }
 
     [TestMethod]
+    public void A_create_meeting_another_sweeper_mid_removal_waits_for_it_and_never_throws_its_lock()
+    {
+        // A sweeper removing a stale segment holds its exclusive flock for a moment (this process's automatic sweep,
+        // or another process's). Opening the file meanwhile fails with a sharing violation (.NET takes a shared flock
+        // on open): a Create over the stale name must report that as "busy" and retry, not throw the sharing violation.
+        string name = TestNames.Unique("stalebusy");
+        ChildProcess.StartReadyThenKill9("raw-create-hold", name);
+        using (var sweeper = new FileStream(PathOf(name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        {
+            Assert.IsTrue(SharedMemoryPlatform.Current.TryLockExclusive(sweeper), "the test holds the sweeper's lock");
+            Assert.AreEqual(ShmSegment.Removal.Busy, ShmSegment.TryRemoveStale(ShmName.OsPrefix + name, SharedMemoryPlatform.Current, automatic: false, out string? reason));
+            Assert.AreEqual("another process is removing it", reason);
+            IOException refused = Assert.ThrowsException<IOException>(() => RawSegments.Create(name));
+            StringAssert.Contains(refused.Message, "another process is removing it");
+            StringAssert.Contains(refused.Message, name);
+        }
+
+        // The lock released, the stale segment is recreated.
+        using ShmSegment segment = RawSegments.Create(name);
+        Assert.AreEqual(Environment.ProcessId, segment.Creator.Pid);
+        segment.Unlink();
+    }
+
+    [TestMethod]
     public void The_stale_sweep_leaves_live_segments_alone()
     {
         using TempSegment<ShmSegment> segment = RawSegments.CreateTemp("live");

@@ -380,7 +380,12 @@ internal sealed unsafe class ShmSegment : IDisposable
             return Removal.Kept;
         }
 
-        using FileStream? stream = platform.OpenSegmentForRemoval(osName);
+        if (!TryOpenForRemoval(osName, platform, out FileStream? opened, out reason))
+        {
+            return Removal.Busy;
+        }
+
+        using FileStream? stream = opened;
         if (stream is null)
         {
             return Removal.Gone;
@@ -416,6 +421,30 @@ internal sealed unsafe class ShmSegment : IDisposable
         return Removal.Removed;
     }
 
+    /// <summary>
+    /// Opens a segment to judge or remove it. False while another sweeper (of another process, or this process's
+    /// automatic sweep) holds the segment's exclusive lock to remove it: the open takes a shared flock (.NET's
+    /// FileShare emulation on Unix) and fails with a sharing violation meanwhile. That is a moment's business of
+    /// someone else, not an error of the caller: it is reported as busy (<see cref="CreateFileRecoveringStale"/>
+    /// retries it), never thrown out of a Create or a sweep.
+    /// </summary>
+    private static bool TryOpenForRemoval(string osName, ISharedMemoryPlatform platform, out FileStream? stream, out string? reason)
+    {
+        try
+        {
+            stream = platform.OpenSegmentForRemoval(osName);
+            reason = null;
+            return true;
+        }
+        catch (IOException)
+        {
+            stream = null;
+            bool exists = platform.SegmentExists(osName);
+            reason = exists ? "another process is removing it" : null;
+            return !exists; // gone meanwhile: the other sweeper finished
+        }
+    }
+
     private const string ShortReason =
         "it is shorter than a header, so its creator cannot be told; remove it with ShmMaintenance.RemoveStaleSegments once its creator is gone";
 
@@ -444,7 +473,12 @@ internal sealed unsafe class ShmSegment : IDisposable
             return ShortReason;
         }
 
-        using (FileStream? stream = platform.OpenSegmentForRemoval(osName))
+        if (!TryOpenForRemoval(osName, platform, out FileStream? opened, out string? busy))
+        {
+            return busy;
+        }
+
+        using (FileStream? stream = opened)
         {
             if (stream is null)
             {
