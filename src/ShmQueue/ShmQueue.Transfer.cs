@@ -5,6 +5,7 @@ using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Ring;
 using ShmIpc.Signaling;
+using ShmIpc.Timing;
 
 namespace ShmIpc;
 
@@ -76,14 +77,14 @@ public sealed unsafe partial class ShmQueue
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        Enter();
+        ThreadCallSlot? call = EnterCall();
         try
         {
             return WriteWaiting(message, QueueDescriptor.KindMessage, deadline, cancellationToken);
         }
         finally
         {
-            Exit();
+            ExitCall(call);
         }
     }
 
@@ -106,26 +107,37 @@ public sealed unsafe partial class ShmQueue
     private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
         where TReader : struct, IPayloadReader<TResult>
     {
-        Enter();
+        ThreadCallSlot? call = EnterCall();
         try
         {
             return TryReadCore(ref reader, out result);
         }
         finally
         {
-            Exit();
+            ExitCall(call);
         }
     }
 
-    private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result)
+    /// <summary>
+    /// Takes a message, waiting until <paramref name="deadline"/>; with <see cref="Deadline.Deferred"/>, until
+    /// <paramref name="timeout"/> from the first failed look (checked by <see cref="Deadline.CheckTimeout"/> beforehand): a call
+    /// that finds its message reads no clock.
+    /// </summary>
+    private bool TryReadWaiting<TReader, TResult>(ref TReader reader, long deadline, CancellationToken cancellationToken, [MaybeNullWhen(false)] out TResult result,
+        TimeSpan timeout = default)
         where TReader : struct, IPayloadReader<TResult>
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Enter();
+        ThreadCallSlot? call = EnterCall();
         try
         {
             while (!TryReadCore(ref reader, out result))
             {
+                if (deadline == Deadline.Deferred)
+                {
+                    deadline = Deadline.From(timeout); // only a call that has to wait reads the clock
+                }
+
                 var condition = new ReadableCondition(this);
                 if (!_dataSignal.Wait(ref condition, _wait, deadline, cancellationToken))
                 {
@@ -137,7 +149,7 @@ public sealed unsafe partial class ShmQueue
         }
         finally
         {
-            Exit();
+            ExitCall(call);
         }
     }
 

@@ -10,6 +10,7 @@ using ShmIpc.Layout;
 using ShmIpc.Memory;
 using ShmIpc.Ring;
 using ShmIpc.Signaling;
+using ShmIpc.Timing;
 
 namespace ShmIpc;
 
@@ -277,14 +278,14 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             return EnqueueLarge(message, WaitSignal.DeadlineFrom(TimeSpan.Zero), CancellationToken.None);
         }
 
-        Enter();
+        ThreadCallSlot? call = EnterCall();
         try
         {
             return TryEnqueueCore(message);
         }
         finally
         {
-            Exit();
+            ExitCall(call);
         }
     }
 
@@ -324,8 +325,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <summary>Takes the next message, waiting up to <paramref name="timeout"/>. False when the time ran out.</summary>
     public bool TryDequeue([NotNullWhen(true)] out byte[]? message, TimeSpan timeout)
     {
+        Deadline.CheckTimeout(timeout);
         var reader = new ArrayReader();
-        bool got = TryReadWaiting<ArrayReader, byte[]>(ref reader, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out byte[]? result);
+        bool got = TryReadWaiting<ArrayReader, byte[]>(ref reader, Deadline.Deferred, CancellationToken.None, out byte[]? result, timeout);
         message = result;
         return got;
     }
@@ -363,7 +365,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <exception cref="ShmQueueShutDownException">The queue is shut down and drained.</exception>
     /// <exception cref="ObjectDisposedException">This queue object was disposed (also by another thread during the wait).</exception>
     public bool TryDequeue(Span<byte> destination, out int bytesWritten, TimeSpan timeout) =>
-        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out bytesWritten);
+        TryDequeueInto(destination, timeout, CancellationToken.None, out bytesWritten);
 
     /// <summary>Copies the next message into <paramref name="destination"/>, waiting while the queue is empty. Returns its length.</summary>
     /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
@@ -385,7 +387,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     /// <exception cref="TimeoutException">No message within the timeout; nothing was taken.</exception>
     /// <inheritdoc cref="TryDequeue(Span{byte}, out int, TimeSpan)" path="/exception"/>
     public int Dequeue(Span<byte> destination, TimeSpan timeout) =>
-        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), CancellationToken.None, out int written) ? written : ThrowEmptyTimeout<int>(timeout);
+        TryDequeueInto(destination, timeout, CancellationToken.None, out int written) ? written : ThrowEmptyTimeout<int>(timeout);
 
     /// <summary>
     /// Copies the next message into <paramref name="destination"/>, waiting up to <paramref name="timeout"/>. Returns its
@@ -396,15 +398,22 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [Obsolete("Use TryDequeue(Span<byte>, out int, TimeSpan) (false on timeout) or Dequeue(Span<byte>, TimeSpan) (throws TimeoutException); cancellation: Dequeue(Span<byte>, CancellationToken).")]
     [EditorBrowsable(EditorBrowsableState.Never)]
     public int Dequeue(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        TryDequeueInto(destination, WaitSignal.DeadlineFrom(timeout), cancellationToken, out int written) ? written : -1;
+        TryDequeueInto(destination, timeout, cancellationToken, out int written) ? written : -1;
 
-    private bool TryDequeueInto(Span<byte> destination, long deadline, CancellationToken cancellationToken, out int bytesWritten)
+    private bool TryDequeueInto(Span<byte> destination, long deadline, CancellationToken cancellationToken, out int bytesWritten, TimeSpan timeout = default)
     {
         fixed (byte* pointer = destination)
         {
             var reader = new SpanReader(pointer, destination.Length);
-            return TryReadWaiting<SpanReader, int>(ref reader, deadline, cancellationToken, out bytesWritten);
+            return TryReadWaiting<SpanReader, int>(ref reader, deadline, cancellationToken, out bytesWritten, timeout);
         }
+    }
+
+    /// <summary>As above, the deadline computed only if the call has to wait (<see cref="Deadline.Deferred"/>).</summary>
+    private bool TryDequeueInto(Span<byte> destination, TimeSpan timeout, CancellationToken cancellationToken, out int bytesWritten)
+    {
+        Deadline.CheckTimeout(timeout);
+        return TryDequeueInto(destination, Deadline.Deferred, cancellationToken, out bytesWritten, timeout);
     }
 
     /// <summary>Appends the next message to <paramref name="destination"/> without waiting. False when the queue is empty.</summary>
@@ -436,8 +445,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         [MaybeNullWhen(false)] out TResult result, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        Deadline.CheckTimeout(timeout);
         var callback = new DelegateReader<TState, TResult>(reader, state);
-        return TryReadWaiting<DelegateReader<TState, TResult>, TResult>(ref callback, WaitSignal.DeadlineFrom(timeout), cancellationToken, out result);
+        return TryReadWaiting<DelegateReader<TState, TResult>, TResult>(ref callback, Deadline.Deferred, cancellationToken, out result, timeout);
     }
 
     // ---- Lifetime -----------------------------------------------------------------------------------
@@ -472,8 +482,10 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _deadLetters?.Dispose();
 
         // Wake our own sleepers so they see the stop; then wait for every call in flight to leave before unmapping
-        // (a thread still inside would fault on unmapped memory).
-        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0, () =>
+        // (a thread still inside would fault on unmapped memory). The process-wide barrier makes every call that entered
+        // through its thread's slot visible to the scan, or lets it see the stop (ThreadCallSlot's Design remarks).
+        Interlocked.MemoryBarrierProcessWide();
+        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0 || ThreadCallSlot.IsAnyInside(this), () =>
             {
                 _dataSemaphore.Post();
                 _spaceSemaphore.Post();
@@ -512,6 +524,41 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Exit() => _lifetime.Exit();
+
+    /// <summary>
+    /// Enter for the per-message calls: through this thread's <see cref="ThreadCallSlot"/> (two plain stores and a load, no
+    /// interlocked instruction), or, for a nested call, through the count as <see cref="Enter"/>. Pass the result to
+    /// <see cref="ExitCall"/>. Dispose sees both kinds (see ThreadCallSlot's Design remarks).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ThreadCallSlot? EnterCall()
+    {
+        ThreadCallSlot? slot = ThreadCallSlot.TryEnter(this);
+        if (slot is null)
+        {
+            Enter();
+        }
+        else if (!_lifetime.IsOpen)
+        {
+            slot.Exit();
+            ThrowDisposed();
+        }
+
+        return slot;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitCall(ThreadCallSlot? slot)
+    {
+        if (slot is null)
+        {
+            Exit();
+        }
+        else
+        {
+            slot.Exit();
+        }
+    }
 
     private void ThrowIfDisposed()
     {
