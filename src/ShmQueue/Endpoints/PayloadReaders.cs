@@ -1,7 +1,5 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace ShmIpc.Endpoints;
 
@@ -44,14 +42,14 @@ internal readonly unsafe struct SpanReader : IPayloadReader<int>
 
     public int Read(ReadOnlySpan<byte> payload)
     {
-        // One compare and the runtime's memmove: no span over the destination to build and check again (three calls in
-        // ReadyToRun code for a 64 B message). Callers have checked the length already; this stays as the last guard.
+        // One compare and PayloadCopy: no span over the destination to build and check again. Callers have checked the
+        // length already; this stays as the last guard.
         if ((uint)payload.Length > (uint)MaxLength)
         {
             ThrowTooLong(payload.Length, MaxLength);
         }
 
-        Unsafe.CopyBlockUnaligned(ref *_destination, ref MemoryMarshal.GetReference(payload), (uint)payload.Length);
+        Ring.PayloadCopy.Copy(_destination, payload);
         return payload.Length;
     }
 

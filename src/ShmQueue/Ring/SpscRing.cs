@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using ShmIpc.Layout;
 
 namespace ShmIpc.Ring;
@@ -199,7 +198,7 @@ internal sealed unsafe class SpscRing
         }
 
         WriteHeader(record, message.Length, type);
-        CopyPayload(record + SpscRingDescriptor.RecordHeaderLength, message);
+        PayloadCopy.Copy(record + SpscRingDescriptor.RecordHeaderLength, message);
         _tail = tail + required;
         if (publish)
         {
@@ -560,15 +559,6 @@ internal sealed unsafe class SpscRing
         _peekedIsSide = type == SpscRingDescriptor.SideType;
         _peekedNext = head + recordSize;
     }
-
-    /// <summary>
-    /// Copies a payload between the ring and a caller's memory whose length the caller has already checked (the
-    /// producer against MaxMessageLength, the consumer against the record ReadRecord validated): no second bounds check,
-    /// no span to build, one call to the runtime's memmove.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void CopyPayload(byte* destination, ReadOnlySpan<byte> source) =>
-        Unsafe.CopyBlockUnaligned(ref *destination, ref MemoryMarshal.GetReference(source), (uint)source.Length);
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
