@@ -268,54 +268,27 @@ public sealed unsafe partial class ShmConnection
             ThrowSendDuringLoan(); // the loan this thread holds keeps the send turn: it would wait for itself
         }
 
-        var spinner = new SpinWait();
-        while (!guard.TryLock())
+        var wait = new GuardWait(this, deadline, cancellationToken);
+        return guard.EnterSlow(ref wait);
+    }
+
+    /// <summary>A wait for a guard: spinning, then yielding and sleeping 1 ms at a time, until the deadline; throws when the end stops or the call is cancelled.</summary>
+    private struct GuardWait(ShmConnection connection, long deadline, CancellationToken cancellationToken) : IGuardWait
+    {
+        private SpinWait _spinner;
+
+        public bool KeepWaiting()
         {
-            if (!KeepWaitingForGuard(ref spinner, deadline, cancellationToken))
+            connection.ThrowIfStopped();
+            cancellationToken.ThrowIfCancellationRequested();
+            if (deadline == NoWait || Stopwatch.GetTimestamp() >= deadline)
             {
                 return false;
             }
+
+            _spinner.SpinOnce(sleep1Threshold: 20);
+            return true;
         }
-
-        // The lock is ours; the biased thread, if any, may still be inside: wait for it to leave (BiasedGuard).
-        object? revoked = guard.Revoke();
-        if (revoked is not null)
-        {
-            try
-            {
-                while (!BiasedGuard.HasLeft(revoked))
-                {
-                    if (!KeepWaitingForGuard(ref spinner, deadline, cancellationToken))
-                    {
-                        guard.Abandon(revoked);
-                        revoked = null;
-                        return false;
-                    }
-                }
-            }
-            catch
-            {
-                guard.Abandon(revoked);
-                throw;
-            }
-        }
-
-        guard.Entered();
-        return true;
-    }
-
-    /// <summary>One step of a wait for a guard: false when the deadline passed; throws when the end stopped or the call was cancelled.</summary>
-    private bool KeepWaitingForGuard(ref SpinWait spinner, long deadline, CancellationToken cancellationToken)
-    {
-        ThrowIfStopped();
-        cancellationToken.ThrowIfCancellationRequested();
-        if (deadline == NoWait || Stopwatch.GetTimestamp() >= deadline)
-        {
-            return false;
-        }
-
-        spinner.SpinOnce(sleep1Threshold: 20);
-        return true;
     }
 
     private void EnterOther()

@@ -65,6 +65,9 @@ internal struct BiasedGuard
         Volatile.Read(ref Unsafe.AsRef(in _lock)) != 0
         || (Volatile.Read(ref Unsafe.AsRef(in _bias)) is { } bias && Volatile.Read(ref bias.Inside) != 0);
 
+    /// <summary>The thread the guard is biased to now, or 0 (tests, diagnostics).</summary>
+    public readonly int BiasedThread => Volatile.Read(ref Unsafe.AsRef(in _bias))?.ThreadId ?? 0;
+
     /// <summary>The barrier a stopper runs between its state change and its first <see cref="IsHeld"/> (see the Design).</summary>
     public static void BarrierBeforeIdleCheck() => Interlocked.MemoryBarrierProcessWide();
 
@@ -107,46 +110,70 @@ internal struct BiasedGuard
         }
     }
 
-    /// <summary>Slow path, step 1: takes the lock (a CAS); false when another thread holds it.</summary>
-    public bool TryLock() => Volatile.Read(ref _lock) == 0 && Interlocked.CompareExchange(ref _lock, 1, 0) == 0;
-
     /// <summary>
-    /// Slow path, step 2 (lock held): takes the bias away from its thread, if any. Returns the token to wait for
-    /// (<see cref="HasLeft"/>), or null when nobody can be inside.
+    /// The slow path: takes the lock (a CAS), takes the bias away from its thread if there is one (and waits for that
+    /// thread to leave), and is in. <paramref name="wait"/> is asked between attempts whether to go on (it spins, sleeps,
+    /// watches a deadline, and may throw); false from it gives up, leaving the guard as it was.
     /// </summary>
-    public object? Revoke()
+    public bool EnterSlow<TWait>(ref TWait wait)
+        where TWait : struct, IGuardWait
     {
-        Bias? bias = _bias;
-        if (bias is null)
+        while (Volatile.Read(ref _lock) != 0 || Interlocked.CompareExchange(ref _lock, 1, 0) != 0)
         {
-            return null;
+            if (!wait.KeepWaiting())
+            {
+                return false;
+            }
         }
 
-        _revoked = bias;
-        Volatile.Write(ref _bias, null); // release: _revoked is seen by the thread that finds _bias null at its exit
-        Interlocked.MemoryBarrierProcessWide();
-        return bias;
-    }
-
-    /// <summary>Slow path: has the thread of a revoked token left (acquire: its accesses inside happen before ours)?</summary>
-    public static bool HasLeft(object revoked) => Volatile.Read(ref ((Bias)revoked).Inside) == 0;
-
-    /// <summary>Slow path, giving up (lock held): the revoked token goes back (its thread may be inside), then the lock.</summary>
-    public void Abandon(object? revoked)
-    {
+        Bias? revoked = _bias;
         if (revoked is not null)
         {
-            Volatile.Write(ref _bias, (Bias)revoked);
+            // Revocation: see the Design block. The lock is ours, so nobody else changes _bias or _revoked meanwhile.
+            _revoked = revoked;
+            Volatile.Write(ref _bias, null); // release: _revoked is seen by the thread that finds _bias null at its exit
+            Interlocked.MemoryBarrierProcessWide();
+            try
+            {
+                while (Volatile.Read(ref revoked.Inside) != 0) // acquire: its accesses inside happen before ours
+                {
+                    if (!wait.KeepWaiting())
+                    {
+                        Abandon(revoked);
+                        return false;
+                    }
+                }
+            }
+            catch
+            {
+                Abandon(revoked);
+                throw;
+            }
         }
 
+        Entered();
+        return true;
+    }
+
+    /// <summary>Enters now or never: no waiting, no exception (a revocation that finds the biased thread inside gives up).</summary>
+    public bool TryEnterNow()
+    {
+        var never = default(NoWait);
+        return TryEnterBiased() || EnterSlow(ref never);
+    }
+
+    /// <summary>A revoker giving up (lock held): the token goes back (its thread may still be inside), then the lock.</summary>
+    private void Abandon(Bias revoked)
+    {
+        Volatile.Write(ref _bias, revoked);
         Volatile.Write(ref _lock, 0);
     }
 
     /// <summary>
-    /// Slow path, step 3 (lock held, nobody else inside): this thread is in. After <see cref="BiasAfter"/> such entries in
-    /// a row it moves inside through a new bias of its own and lets go of the lock.
+    /// The lock is held and nobody else is inside: this thread is in. After <see cref="BiasAfter"/> such entries in a row
+    /// it moves inside through a new bias of its own and lets go of the lock.
     /// </summary>
-    public void Entered()
+    private void Entered()
     {
         int thread = Environment.CurrentManagedThreadId;
         if (_lastThread != thread)
@@ -164,32 +191,13 @@ internal struct BiasedGuard
         _streak = 0;
         var bias = new Bias(thread) { Inside = 1 };
         _enteredBiased = true;
-        Volatile.Write(ref _bias, bias); // under the lock: no fast entry can race with it (the bias was null)
+        Volatile.Write(ref _bias, bias); // under the lock, the bias null: no fast entry can race with it
         Volatile.Write(ref _lock, 0);
     }
 
-    /// <summary>Enters now or never: no waiting, no exception (a revocation that finds the biased thread inside gives up).</summary>
-    public bool TryEnterNow()
+    private readonly struct NoWait : IGuardWait
     {
-        if (TryEnterBiased())
-        {
-            return true;
-        }
-
-        if (!TryLock())
-        {
-            return false;
-        }
-
-        object? revoked = Revoke();
-        if (revoked is not null && !HasLeft(revoked))
-        {
-            Abandon(revoked);
-            return false;
-        }
-
-        Entered();
-        return true;
+        public bool KeepWaiting() => false;
     }
 
     /// <summary>The biased thread's token: only that thread writes <see cref="Inside"/>.</summary>
@@ -198,4 +206,11 @@ internal struct BiasedGuard
         public readonly int ThreadId = threadId;
         public int Inside;
     }
+}
+
+/// <summary>How a thread waits for a <see cref="BiasedGuard"/>: asked between attempts.</summary>
+internal interface IGuardWait
+{
+    /// <summary>Waits a little (spin, yield, sleep) and returns true to try again, or false to give up; may throw (the owner stopped, cancellation).</summary>
+    bool KeepWaiting();
 }
