@@ -300,7 +300,7 @@ public sealed partial class ShmConnection
                 return true;
             }
 
-            if (Volatile.Read(ref _receiveBusy) == 0)
+            if (!_receiveGuard.IsHeld)
             {
                 if (operation.Kind != PipeReceiveWaits.WaitToRead)
                 {
@@ -381,7 +381,7 @@ public sealed partial class ShmConnection
             return true;
         }
 
-        retry = Volatile.Read(ref _sendBusy) != 0;
+        retry = _sendGuard.IsHeld;
         return false;
     }
 

@@ -18,15 +18,17 @@ namespace ShmIpc;
 // Design (process-local, no shared memory involved): the end's lifetime is an EndpointLifetime (Open -> Closed by
 // Dispose, Open -> HandedOver by ReleaseForHandover; its remarks give the enter/stop protocol), shared with ShmQueue.
 // What the pipe adds:
-// - A call that sends or receives takes an exclusive guard instead of the lifetime's counter: _sendBusy / _receiveBusy
-//   by CAS 0 -> 1 (a second concurrent sender or receiver of this process waits for it in WaitForGuard: spinning,
-//   then yielding and sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each
-//   ring has one producer and one consumer per process at a time), then reads the state and backs out if it is not
-//   Open. Other calls enter the lifetime's counter (EnterOther). On a shared end the guard is followed by the ring's
+// - A call that sends or receives takes an exclusive guard instead of the lifetime's counter: _sendGuard /
+//   _receiveGuard, each a BiasedGuard (the thread that keeps sending, or receiving, enters with plain stores; another
+//   thread takes its lock by CAS and, if the guard was biased to someone else, revokes that bias with one process-wide
+//   barrier; a second concurrent sender or receiver of this process waits in WaitForGuard: spinning, then yielding and
+//   sleeping 1 ms at a time, until the guard is free, the end stops or its deadline passes; each ring has one producer
+//   and one consumer per process at a time), then reads the state and backs out if it is not Open. Other calls enter the lifetime's counter (EnterOther). On a shared end the guard is followed by the ring's
 //   shared lock (ShmConnection.Shared.cs), which orders this process against the other holders.
 // - Stop waits until both guards and the counter are free (EndpointLifetime.WaitUntilIdle), posting the semaphores
-//   this end's own waiters sleep on. The state CAS and the guard CAS are both full fences, so either the stopper sees
-//   the guard taken (and waits) or the caller sees the new state (and backs out).
+//   this end's own waiters sleep on. The state CAS is a full fence, and so is a guard's CAS; a biased entry has no
+//   fence of its own, so the stopper runs a process-wide barrier after its CAS (BiasedGuard.BarrierBeforeIdleCheck):
+//   either way the stopper sees the guard taken (and waits) or the caller sees the new state (and backs out).
 // - A waiter re-checks the state in its wait condition, so it leaves within its spin or at the post.
 public sealed unsafe partial class ShmConnection
 {
@@ -37,8 +39,8 @@ public sealed unsafe partial class ShmConnection
     /// <summary>The largest count among this pipe's semaphores (tests check that posts never pile up).</summary>
     internal int MaxSemaphoreCount => _semaphores.Max(static s => s.CurrentCount);
     private EndpointLifetime _lifetime;
-    private int _sendBusy;
-    private int _receiveBusy;
+    private BiasedGuard _sendGuard;
+    private BiasedGuard _receiveGuard;
 
     private ShmConnection(ShmSegment segment, PipeDescriptor.Geometry geometry, int end, ShmPipeOptions options, bool unlinkOnDispose, ulong ownerWord, NamedSemaphore[] semaphores)
     {
@@ -150,18 +152,19 @@ public sealed unsafe partial class ShmConnection
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool EnterSend(long deadline, CancellationToken cancellationToken)
     {
-        if (Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0 && !WaitForGuard(ref _sendBusy, deadline, cancellationToken))
+        if (!_sendGuard.TryEnterBiased() && !WaitForGuard(ref _sendGuard, deadline, cancellationToken))
         {
             return false;
         }
 
         if (!_lifetime.IsOpen)
         {
-            Volatile.Write(ref _sendBusy, 0);
+            _sendGuard.Exit();
             ThrowDisposed();
         }
 
-        // Plain read: _shared is set by a thread that held both guards (Share), and our CAS above is a full fence.
+        // Plain read: _shared is set by a thread that held both guards (Share); this thread either took the guard's
+        // lock after it (a CAS) or is the biased thread, whose bias Share's thread revoked first (see BiasedGuard).
         return !_shared || EnterSendShared(deadline, cancellationToken);
     }
 
@@ -179,7 +182,7 @@ public sealed unsafe partial class ShmConnection
         {
             if (!locked)
             {
-                Volatile.Write(ref _sendBusy, 0);
+                _sendGuard.Exit();
             }
         }
     }
@@ -192,7 +195,7 @@ public sealed unsafe partial class ShmConnection
             UnlockSendRing();
         }
 
-        Volatile.Write(ref _sendBusy, 0); // release: our mapping accesses finish before a stopper sees 0
+        _sendGuard.Exit(); // release: our mapping accesses finish before a stopper sees the guard free
     }
 
     /// <summary>
@@ -202,14 +205,14 @@ public sealed unsafe partial class ShmConnection
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool EnterReceive(long deadline, CancellationToken cancellationToken, bool lockRing = true)
     {
-        if (Interlocked.CompareExchange(ref _receiveBusy, 1, 0) != 0 && !WaitForGuard(ref _receiveBusy, deadline, cancellationToken))
+        if (!_receiveGuard.TryEnterBiased() && !WaitForGuard(ref _receiveGuard, deadline, cancellationToken))
         {
             return false;
         }
 
         if (!_lifetime.IsOpen)
         {
-            Volatile.Write(ref _receiveBusy, 0);
+            _receiveGuard.Exit();
             ThrowDisposed();
         }
 
@@ -230,7 +233,7 @@ public sealed unsafe partial class ShmConnection
         {
             if (!locked)
             {
-                Volatile.Write(ref _receiveBusy, 0);
+                _receiveGuard.Exit();
             }
         }
     }
@@ -243,7 +246,7 @@ public sealed unsafe partial class ShmConnection
             UnlockReceiveRing();
         }
 
-        Volatile.Write(ref _receiveBusy, 0);
+        _receiveGuard.Exit();
     }
 
     /// <summary>
@@ -253,34 +256,38 @@ public sealed unsafe partial class ShmConnection
     /// for itself: refused.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WaitForGuard(ref int guard, long deadline, CancellationToken cancellationToken)
+    private bool WaitForGuard(ref BiasedGuard guard, long deadline, CancellationToken cancellationToken)
     {
-        if (Unsafe.AreSame(ref guard, ref _receiveBusy) && Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
+        if (Unsafe.AreSame(ref guard, ref _receiveGuard) && Volatile.Read(ref _handlerThread) == Environment.CurrentManagedThreadId)
         {
             ThrowConcurrent("receive (or poll)");
         }
 
-        if (Unsafe.AreSame(ref guard, ref _sendBusy) && Volatile.Read(ref _loanThread) == Environment.CurrentManagedThreadId)
+        if (Unsafe.AreSame(ref guard, ref _sendGuard) && Volatile.Read(ref _loanThread) == Environment.CurrentManagedThreadId)
         {
             ThrowSendDuringLoan(); // the loan this thread holds keeps the send turn: it would wait for itself
         }
 
-        var spinner = new SpinWait();
-        while (true)
-        {
-            if (Volatile.Read(ref guard) == 0 && Interlocked.CompareExchange(ref guard, 1, 0) == 0)
-            {
-                return true;
-            }
+        var wait = new GuardWait(this, deadline, cancellationToken);
+        return guard.EnterSlow(ref wait);
+    }
 
-            ThrowIfStopped();
+    /// <summary>A wait for a guard: spinning, then yielding and sleeping 1 ms at a time, until the deadline; throws when the end stops or the call is cancelled.</summary>
+    private struct GuardWait(ShmConnection connection, long deadline, CancellationToken cancellationToken) : IGuardWait
+    {
+        private SpinWait _spinner;
+
+        public bool KeepWaiting()
+        {
+            connection.ThrowIfStopped();
             cancellationToken.ThrowIfCancellationRequested();
             if (deadline == NoWait || Stopwatch.GetTimestamp() >= deadline)
             {
                 return false;
             }
 
-            spinner.SpinOnce(sleep1Threshold: 20);
+            _spinner.SpinOnce(sleep1Threshold: 20);
+            return true;
         }
     }
 
@@ -361,7 +368,7 @@ public sealed unsafe partial class ShmConnection
     private void FlushStagedBeforeClosing(bool throwIfLeft)
     {
         if (_sendRing is not { HasStaged: true } ring || !_lifetime.IsOpen
-            || Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0)
+            || !_sendGuard.TryEnterNow())
         {
             return;
         }
@@ -460,10 +467,11 @@ public sealed unsafe partial class ShmConnection
         }
 
         StopAsyncWaits(); // pending async calls fault and let go of their guards first (ShmConnection.Async.cs)
+        BiasedGuard.BarrierBeforeIdleCheck(); // a biased entry's store is seen below, or it sees the new state (Design)
 
         // Our own waiters sleep on these two semaphores only (the peer sleeps on the other two).
         drained = EndpointLifetime.WaitUntilIdle(
-            () => Volatile.Read(ref _sendBusy) != 0 || Volatile.Read(ref _receiveBusy) != 0 || _lifetime.Calls != 0,
+            () => _sendGuard.IsHeld || _receiveGuard.IsHeld || _lifetime.Calls != 0,
             () =>
             {
                 _receiveData?.PostOnce();

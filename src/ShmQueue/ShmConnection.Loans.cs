@@ -116,7 +116,7 @@ public sealed unsafe partial class ShmConnection
         {
             _sendRing!.CommitLoan(length);
             _sendData!.Notify();
-            ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, length);
+            CountSent(length);
         }
         finally
         {

@@ -260,29 +260,29 @@ public sealed unsafe partial class ShmConnection
         }
         finally
         {
-            Volatile.Write(ref _receiveBusy, 0);
-            Volatile.Write(ref _sendBusy, 0);
+            _receiveGuard.Exit();
+            _sendGuard.Exit();
         }
     }
 
     /// <summary>Takes both guards (without the shared locks): no thread of this process is inside a call after.</summary>
     private bool EnterGuardsForShare(long deadline)
     {
-        if (Interlocked.CompareExchange(ref _sendBusy, 1, 0) != 0 && !WaitForGuard(ref _sendBusy, deadline, CancellationToken.None))
+        if (!_sendGuard.TryEnterBiased() && !WaitForGuard(ref _sendGuard, deadline, CancellationToken.None))
         {
             return false;
         }
 
-        if (Interlocked.CompareExchange(ref _receiveBusy, 1, 0) != 0 && !WaitForGuard(ref _receiveBusy, deadline, CancellationToken.None))
+        if (!_receiveGuard.TryEnterBiased() && !WaitForGuard(ref _receiveGuard, deadline, CancellationToken.None))
         {
-            Volatile.Write(ref _sendBusy, 0);
+            _sendGuard.Exit();
             return false;
         }
 
         if (!_lifetime.IsOpen)
         {
-            Volatile.Write(ref _receiveBusy, 0);
-            Volatile.Write(ref _sendBusy, 0);
+            _receiveGuard.Exit();
+            _sendGuard.Exit();
             ThrowDisposed();
         }
 

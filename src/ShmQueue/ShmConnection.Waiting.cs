@@ -435,7 +435,7 @@ public sealed unsafe partial class ShmConnection
     /// </summary>
     private void FlushDeferredBeforeWaiting()
     {
-        if (_sendRing is { } ring && (ring.HasUnpublished || ring.HasStaged) && Interlocked.CompareExchange(ref _sendBusy, 1, 0) == 0)
+        if (_sendRing is { } ring && (ring.HasUnpublished || ring.HasStaged) && _sendGuard.TryEnterNow())
         {
             try
             {

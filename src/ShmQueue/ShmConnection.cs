@@ -187,7 +187,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 // ring with a bulk copy and are published: one fence and one check for a sleeping receiver per batch.
                 if (ring.TryStage(message))
                 {
-                    ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
+                    CountSent(message.Length);
                     return true;
                 }
 
@@ -204,7 +204,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
                 if (ring.TryStage(message))
                 {
-                    ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
+                    CountSent(message.Length);
                     return true;
                 }
 
@@ -248,7 +248,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 _sendData!.Notify();
             }
 
-            ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, message.Length);
+            CountSent(message.Length);
             return true;
         }
         finally
@@ -318,7 +318,8 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 return false;
             }
 
-            length = ring.PeekedIsSide ? SideLength(ring.PeekedPayload) : ring.PeekedLength;
+            bool side = ring.PeekedIsSide;
+            length = side ? SideLength(ring.PeekedPayload) : ring.PeekedLength;
             if (length > reader.MaxLength)
             {
                 if (!throwIfTooLarge)
@@ -331,12 +332,12 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
 
             try
             {
-                result = ring.PeekedIsSide ? ReadSide<TReader, TResult>(ref reader, ring.PeekedPayload) : reader.Read(ring.PeekedPayload);
+                result = side ? ReadSide<TReader, TResult>(ref reader, ring.PeekedPayload) : reader.Read(ring.PeekedPayload);
             }
             finally
             {
                 ring.Commit();
-                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, length);
+                CountConsumed(length);
                 _receiveSpace!.Notify();
             }
 
@@ -433,7 +434,7 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
                 // handler that must wait for room, see SendCore) never gives the producer the bytes of this span.
                 ReadOnlySpan<byte> payload = ring.PeekedPayload;
                 received++;
-                ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, payload.Length);
+                CountConsumed(payload.Length);
                 try
                 {
                     if (ring.PeekedIsSide)
@@ -502,6 +503,45 @@ public sealed unsafe partial class ShmConnection : IDisposable, IAsyncDisposable
             return ReceiveCore<SpanReader, int>(ref reader, deadline, cancellationToken, out _, out length, throwIfTooSmall, strategy);
         }
     }
+
+    // ---------------------------------------------------------------- metrics
+
+    /// <summary>This process's instruments, kept here so that a message tests them through one field (see ShmMetrics.Current).</summary>
+    private ShmMetrics.Instruments? _metrics;
+
+    /// <summary>Counts a message sent: with no listener, a field load and the instruments' Enabled tests, nothing else.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountSent(int bytes)
+    {
+#if !SHM_NO_METRICS
+        if ((_metrics ?? LoadMetrics()) is { SentEnabled: true })
+        {
+            RecordSentSlow(bytes);
+        }
+#endif
+    }
+
+    /// <summary>Counts a message consumed, as <see cref="CountSent"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountConsumed(int bytes)
+    {
+#if !SHM_NO_METRICS
+        if ((_metrics ?? LoadMetrics()) is { ConsumedEnabled: true })
+        {
+            RecordConsumedSlow(bytes);
+        }
+#endif
+    }
+
+    /// <summary>The instruments once they exist (null in a child that defers them: it asks again at the next message).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ShmMetrics.Instruments? LoadMetrics() => _metrics = ShmMetrics.Current();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordSentSlow(int bytes) => ShmMetrics.RecordSent(ShmMetrics.KindPipe, Name, bytes);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordConsumedSlow(int bytes) => ShmMetrics.RecordConsumed(ShmMetrics.KindPipe, Name, bytes);
 
     // ----------------------------------------------------------- throw helpers
 

@@ -119,6 +119,13 @@ internal static class ShmMetrics
 #endif
     }
 
+    /// <summary>
+    /// The instruments for an endpoint to keep in a field (null while deferred): a message then tests
+    /// <see cref="Instruments.SentEnabled"/> through that field, with no static access (a class-init check in ReadyToRun code).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static Instruments? Current() => s_instruments ?? CreateUnlessDeferred();
+
     public static void RecordSlept(string kind)
     {
         if ((s_instruments ?? CreateUnlessDeferred()) is Instruments i && i.WaitsSlept.Enabled)
@@ -186,7 +193,7 @@ internal static class ShmMetrics
 
     /// <summary>The meter and its instruments: one per process, made by <see cref="Create"/>.</summary>
 #pragma warning disable CA1001 // The meter lives as long as the process, as it did in a static field.
-    private sealed class Instruments
+    internal sealed class Instruments
 #pragma warning restore CA1001
     {
         private readonly Meter _meter = new(ShmTelemetry.MeterName);
@@ -209,6 +216,12 @@ internal static class ShmMetrics
             WorkersReplaced = _meter.CreateCounter<long>("shmipc.pool.workers.replaced", "{process}", "Pool workers replaced by a fresh process.");
             _meter.CreateObservableGauge("shmipc.queue.depth", ObserveDepths, "{message}", "Messages waiting in each open queue.");
         }
+
+        /// <summary>A listener takes sent messages or bytes (what <see cref="RecordSent"/> tests).</summary>
+        public bool SentEnabled => SentMessages.Enabled || SentBytes.Enabled;
+
+        /// <summary>A listener takes consumed messages or bytes (what <see cref="RecordConsumed"/> tests).</summary>
+        public bool ConsumedEnabled => ConsumedMessages.Enabled || ConsumedBytes.Enabled;
 
         public Counter<long> SentMessages { get; }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 
 namespace ShmIpc.Endpoints;
 
@@ -41,9 +42,20 @@ internal readonly unsafe struct SpanReader : IPayloadReader<int>
 
     public int Read(ReadOnlySpan<byte> payload)
     {
-        payload.CopyTo(new Span<byte>(_destination, MaxLength));
+        // One compare and PayloadCopy: no span over the destination to build and check again. Callers have checked the
+        // length already; this stays as the last guard.
+        if ((uint)payload.Length > (uint)MaxLength)
+        {
+            ThrowTooLong(payload.Length, MaxLength);
+        }
+
+        Ring.PayloadCopy.Copy(_destination, payload);
         return payload.Length;
     }
+
+    [DoesNotReturn]
+    private static void ThrowTooLong(int length, int maxLength) =>
+        throw new InvalidOperationException($"A message of {length} bytes does not fit a buffer of {maxLength} (the caller checks the length first).");
 }
 
 /// <summary>The message appended to a buffer writer; returns its length.</summary>

@@ -198,7 +198,7 @@ internal sealed unsafe class SpscRing
         }
 
         WriteHeader(record, message.Length, type);
-        message.CopyTo(new Span<byte>(record + SpscRingDescriptor.RecordHeaderLength, message.Length));
+        PayloadCopy.Copy(record + SpscRingDescriptor.RecordHeaderLength, message);
         _tail = tail + required;
         if (publish)
         {
@@ -405,7 +405,7 @@ internal sealed unsafe class SpscRing
         long used = tail - head;
         if (used < 0 || used > _capacity || (head & (SpscRingDescriptor.RecordAlignment - 1)) != 0)
         {
-            ThrowCorrupted(head, $"head {head} is not an 8-aligned position within {_capacity} bytes behind tail {tail}");
+            ThrowBadHead(head, tail);
         }
 
         _headCache = head;
@@ -499,7 +499,7 @@ internal sealed unsafe class SpscRing
         long available = tail - head;
         if (available < 0 || available > _capacity || (tail & (SpscRingDescriptor.RecordAlignment - 1)) != 0)
         {
-            ThrowCorrupted(tail, $"tail {tail} is not an 8-aligned position within {_capacity} bytes ahead of head {head}");
+            ThrowBadTail(tail, head);
         }
 
         _tailCache = tail;
@@ -512,7 +512,8 @@ internal sealed unsafe class SpscRing
         long index = head & _mask;
         byte* record = _data + index;
 
-        // Each shared field is read once into a local; only the local is checked and used.
+        // Each shared field is read once into a local; only the local is checked and used. The checks stay (the peer
+        // may write anything there); their messages are built in the throw helpers, off this path.
         int type = ReadInt32Once(record + SpscRingDescriptor.TypeOffset);
         if (type == SpscRingDescriptor.PaddingType)
         {
@@ -520,7 +521,7 @@ internal sealed unsafe class SpscRing
             int padding = ReadInt32Once(record + SpscRingDescriptor.LengthOffset);
             if (padding != toEnd - SpscRingDescriptor.RecordHeaderLength || available <= toEnd)
             {
-                ThrowCorrupted(head, $"padding record of length {padding} at index {index} must fill the {toEnd} bytes to the end and be followed by a record ({available} bytes published)");
+                ThrowBadPadding(head, padding, index, toEnd, available);
             }
 
             head += toEnd;
@@ -531,21 +532,26 @@ internal sealed unsafe class SpscRing
         }
 
         int length = ReadInt32Once(record + SpscRingDescriptor.LengthOffset);
-        if (type != SpscRingDescriptor.MessageType && type != SpscRingDescriptor.SideType)
+        int maxLength = _maxMessageLength;
+        if (type != SpscRingDescriptor.MessageType)
         {
-            ThrowCorrupted(head, $"record type {type} is neither a message (1), padding (2) nor a side segment reference (3)");
+            if (type != SpscRingDescriptor.SideType)
+            {
+                ThrowBadType(head, type);
+            }
+
+            maxLength = SideSegmentDescriptor.MaxRecordLength;
         }
 
-        int maxLength = type == SpscRingDescriptor.SideType ? SideSegmentDescriptor.MaxRecordLength : _maxMessageLength;
         if ((uint)length > (uint)maxLength)
         {
-            ThrowCorrupted(head, $"record length {length} is outside [0, {maxLength}]");
+            ThrowBadLength(head, length, maxLength);
         }
 
         long recordSize = SpscRingDescriptor.RecordSize(length);
         if (recordSize > available || recordSize > _capacity - index)
         {
-            ThrowCorrupted(head, $"record of {recordSize} bytes at index {index} runs past the tail ({available} bytes published) or the end of the ring");
+            ThrowRecordOverrun(head, recordSize, index, available);
         }
 
         _peekedPayload = record + SpscRingDescriptor.RecordHeaderLength;
@@ -553,6 +559,26 @@ internal sealed unsafe class SpscRing
         _peekedIsSide = type == SpscRingDescriptor.SideType;
         _peekedNext = head + recordSize;
     }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadPadding(long head, int padding, long index, long toEnd, long available) =>
+        ThrowCorrupted(head, $"padding record of length {padding} at index {index} must fill the {toEnd} bytes to the end and be followed by a record ({available} bytes published)");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadType(long head, int type) =>
+        ThrowCorrupted(head, $"record type {type} is neither a message (1), padding (2) nor a side segment reference (3)");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadLength(long head, int length, int maxLength) =>
+        ThrowCorrupted(head, $"record length {length} is outside [0, {maxLength}]");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowRecordOverrun(long head, long recordSize, long index, long available) =>
+        ThrowCorrupted(head, $"record of {recordSize} bytes at index {index} runs past the tail ({available} bytes published) or the end of the ring");
 
     // An acquire load so the compiler can neither re-read the word after the check nor merge reads;
     // on x64 it is a plain load, on arm64 an ldar.
@@ -566,6 +592,16 @@ internal sealed unsafe class SpscRing
         Debug.Assert(_tail - _headCache is >= 0 && _tail - _headCache <= int.MaxValue, "producer: tail within capacity of cached head");
         Debug.Assert(_tailCache - _head >= 0, "consumer: cached tail not behind head");
     }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadTail(long tail, long head) =>
+        ThrowCorrupted(tail, $"tail {tail} is not an 8-aligned position within {_capacity} bytes ahead of head {head}");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadHead(long head, long tail) =>
+        ThrowCorrupted(head, $"head {head} is not an 8-aligned position within {_capacity} bytes behind tail {tail}");
 
     [DoesNotReturn]
     private void ThrowCorrupted(long position, string detail) => throw new ShmCorruptionException(_name, position, detail);
