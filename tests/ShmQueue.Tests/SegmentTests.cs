@@ -183,7 +183,7 @@ public sealed unsafe class SegmentTests
             Assert.IsTrue(SharedMemoryPlatform.Current.TryLockExclusive(sweeper), "the test holds the sweeper's lock");
             Assert.AreEqual(ShmSegment.Removal.Busy, ShmSegment.TryRemoveStale(ShmName.OsPrefix + name, SharedMemoryPlatform.Current, automatic: false, out string? reason));
             Assert.AreEqual("another process is removing it", reason);
-            IOException refused = Assert.ThrowsException<IOException>(() => RawSegments.Create(name));
+            IOException refused = Assert.ThrowsExactly<IOException>(() => RawSegments.Create(name));
             StringAssert.Contains(refused.Message, "another process is removing it");
             StringAssert.Contains(refused.Message, name);
         }
