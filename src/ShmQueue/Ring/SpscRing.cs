@@ -44,7 +44,7 @@ namespace ShmIpc.Ring;
 ///   The wait conditions of a shared end use <see cref="HasSpaceForShared"/> and <see cref="HasDataShared"/>,
 ///   which read only shared words (no lock held while waiting).
 /// </remarks>
-internal sealed unsafe class SpscRing
+internal sealed unsafe partial class SpscRing
 {
     private readonly byte* _tailWord;
     private readonly byte* _headWord;
@@ -560,26 +560,6 @@ internal sealed unsafe class SpscRing
         _peekedNext = head + recordSize;
     }
 
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadPadding(long head, int padding, long index, long toEnd, long available) =>
-        ThrowCorrupted(head, $"padding record of length {padding} at index {index} must fill the {toEnd} bytes to the end and be followed by a record ({available} bytes published)");
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadType(long head, int type) =>
-        ThrowCorrupted(head, $"record type {type} is neither a message (1), padding (2) nor a side segment reference (3)");
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadLength(long head, int length, int maxLength) =>
-        ThrowCorrupted(head, $"record length {length} is outside [0, {maxLength}]");
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowRecordOverrun(long head, long recordSize, long index, long available) =>
-        ThrowCorrupted(head, $"record of {recordSize} bytes at index {index} runs past the tail ({available} bytes published) or the end of the ring");
-
     // An acquire load so the compiler can neither re-read the word after the check nor merge reads;
     // on x64 it is a plain load, on arm64 an ldar.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -592,17 +572,4 @@ internal sealed unsafe class SpscRing
         Debug.Assert(_tail - _headCache is >= 0 && _tail - _headCache <= int.MaxValue, "producer: tail within capacity of cached head");
         Debug.Assert(_tailCache - _head >= 0, "consumer: cached tail not behind head");
     }
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadTail(long tail, long head) =>
-        ThrowCorrupted(tail, $"tail {tail} is not an 8-aligned position within {_capacity} bytes ahead of head {head}");
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadHead(long head, long tail) =>
-        ThrowCorrupted(head, $"head {head} is not an 8-aligned position within {_capacity} bytes behind tail {tail}");
-
-    [DoesNotReturn]
-    private void ThrowCorrupted(long position, string detail) => throw new ShmCorruptionException(_name, position, detail);
 }
