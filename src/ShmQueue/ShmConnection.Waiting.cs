@@ -199,6 +199,15 @@ public sealed unsafe partial class ShmConnection
         return _peerGone || MappedAtomics.ReadInt64Acquire(_peerSlot + PipeDescriptor.ClosedOffset) != 0;
     }
 
+    /// <summary>
+    /// The caller just received a message from the peer, a sign of life: the next /proc lookup of it is put off by one
+    /// liveness interval (<see cref="LivenessThrottle.Defer"/>). For receivers that sleep once per message (a pool's reader
+    /// of a worker that sends a result every few ms), which otherwise look the peer up before nearly every sleep. Sleeps
+    /// stay in slices and each slice after the interval looks again, so a peer that died (even before the message was
+    /// received) is found within one interval plus one slice, the bound a sleeping waiter had before.
+    /// </summary>
+    internal void NotePeerAlive() => _peerLiveness.Defer();
+
     /// <summary>Looks the peer's process up (at most every few ms); marks the peer gone when it died.</summary>
     private void CheckPeerAlive()
     {

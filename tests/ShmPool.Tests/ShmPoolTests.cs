@@ -258,7 +258,7 @@ public sealed class ShmPoolTests : PoolTestBase
     }
 
     [TestMethod]
-    public void A_reader_stops_spinning_when_its_spins_go_unrewarded_and_probes_now_and_then()
+    public void A_reader_stops_spinning_when_its_spins_go_unrewarded_and_probes_less_and_less_often()
     {
         var spin = new ShmIpc.Pool.ReaderSpin(TimeSpan.FromMicroseconds(50));
         long quick = System.Diagnostics.Stopwatch.Frequency / 1_000_000; // 1 us
@@ -269,15 +269,23 @@ public sealed class ShmPoolTests : PoolTestBase
             spin.Observe(spun: true, slow);
         }
 
-        int spins = 0;
-        for (int i = 0; i < 64; i++)
+        // Probes after 16, 32, 64, 128 and 256 receives (each missed probe halves the rate), then one in 256.
+        int Spins(int receives, long waited)
         {
-            bool should = spin.ShouldSpin;
-            spins += should ? 1 : 0;
-            spin.Observe(should, slow);
+            int spins = 0;
+            for (int i = 0; i < receives; i++)
+            {
+                bool should = spin.ShouldSpin;
+                spins += should ? 1 : 0;
+                spin.Observe(should, waited);
+            }
+
+            return spins;
         }
 
-        Assert.AreEqual(4, spins, "one probe in 16 receives once four spins in a row were wasted");
+        Assert.AreEqual(1, Spins(16, slow), "the first probe comes 16 receives after four wasted spins");
+        Assert.AreEqual(4, Spins(32 + 64 + 128 + 256, slow), "each missed probe halves the probing rate");
+        Assert.AreEqual(2, Spins(512, slow), "down to one probe in 256 receives");
         spin.Observe(spun: false, quick);
         Assert.IsFalse(spin.ShouldSpin, "a receive that did not spin proves nothing");
         while (!spin.ShouldSpin)
@@ -286,6 +294,12 @@ public sealed class ShmPoolTests : PoolTestBase
 
         spin.Observe(spun: true, quick);
         Assert.IsTrue(spin.ShouldSpin && spin.ShouldSpin, "a probe that found its result within the spin brings spinning back");
+        for (int i = 0; i < 4; i++)
+        {
+            spin.Observe(spun: true, slow);
+        }
+
+        Assert.AreEqual(1, Spins(16, slow), "and the probing rate starts again from one in 16");
     }
 
     [TestMethod]

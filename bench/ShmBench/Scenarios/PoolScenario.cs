@@ -99,7 +99,7 @@ internal sealed class PoolScenario : IScenario
         int perMs = PoolTargets.IterationsPerMillisecond();
         using ShmPool one = Cleanup.Own(new ShmPool(1));
         using ShmPool two = Cleanup.Own(new ShmPool(2));
-        foreach ((double t1, double t2) in CpuBoundMaps.Compare(ctx, plan, perMs, one, two, warmSeconds: 1))
+        foreach ((double t1, double t2) in CpuBoundMaps.Compare(ctx, plan, perMs, one, two, warmSeconds: 3)) // workers tier up for seconds (OversubscribedScenario.CpuBound)
         {
             ctx.Record("shmipc.pool1_cpu_bound_ms", "ms", t1);
             ctx.Record("shmipc.pool2_cpu_bound_ms", "ms", t2);

@@ -136,6 +136,9 @@ internal sealed class ChildChannel : IDisposable
         }
     }
 
+    /// <summary>The receiver just got a message from the child: its next /proc lookup is put off (see <see cref="ShmConnection.NotePeerAlive"/>).</summary>
+    public void NotePeerAlive() => _connection.NotePeerAlive();
+
     /// <summary>As <see cref="Receive()"/>, into the channel's own buffer (see <see cref="TryReceiveBorrowed"/>).</summary>
     public ReadOnlyMemory<byte> ReceiveBorrowed()
     {
