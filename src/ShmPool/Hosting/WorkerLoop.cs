@@ -32,6 +32,18 @@ internal sealed class WorkerLoop
 
     public int Run(ref MessageReader init)
     {
+        try
+        {
+            return RunCore(ref init);
+        }
+        finally
+        {
+            MapTimeline.Flush(); // when on: the marks of every Map this worker ran, written once it ends
+        }
+    }
+
+    private int RunCore(ref MessageReader init)
+    {
         IShmObjectSerializer serializer;
         try
         {
@@ -106,6 +118,7 @@ internal sealed class WorkerLoop
                         }
                         else if (kind == MessageKind.RawChunk)
                         {
+                            MapTimeline.Mark("w-received", message.Length);
                             RunRawChunk(ref reader);
                         }
                         else
@@ -119,6 +132,7 @@ internal sealed class WorkerLoop
                         return 0;
                     }
 
+                    MapTimeline.Mark("w-sent", _writer.Length);
                     if (!_metricsStarted)
                     {
                         StartTimeline.Mark("first-result-sent");
@@ -229,7 +243,9 @@ internal sealed class WorkerLoop
         _rawErrors.Clear();
         if (_rawInvokers.TryGetValue(functionId, out RawInvoker? raw))
         {
+            MapTimeline.Mark("w-run", chunkId);
             raw.RunBlock(arguments.Span, count, _writer, _rawErrors);
+            MapTimeline.Mark("w-ran", chunkId);
         }
         else
         {

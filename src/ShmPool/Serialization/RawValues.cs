@@ -137,13 +137,26 @@ internal abstract class RawInvoker
 }
 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawInvoker.For.")]
-internal sealed class RawInvoker<TArg, TResult> : RawInvoker
+internal sealed unsafe class RawInvoker<TArg, TResult> : RawInvoker
 {
     private readonly Func<TArg, TResult> _function;
+
+    /// <summary>
+    /// The method's entry point, when it is a static method that needs no generic context (null otherwise): a block's items
+    /// call it directly. Through the delegate a static method is called via the runtime's shuffle thunk (an open static
+    /// delegate moves every argument down one register first), a dozen instructions per item more than the function's own.
+    /// The entry point is the method's stable one: tiered compilation's later code is reached through it.
+    /// </summary>
+    private readonly delegate*<TArg, TResult> _static;
 
     public RawInvoker(System.Reflection.MethodInfo method, object? instance)
     {
         _function = method.CreateDelegate<Func<TArg, TResult>>(instance);
+        if (method.IsStatic && !method.IsGenericMethod && method.DeclaringType is { IsGenericType: false }
+            && method.GetParameters()[0].ParameterType == typeof(TArg) && method.ReturnType == typeof(TResult))
+        {
+            _static = (delegate*<TArg, TResult>)method.MethodHandle.GetFunctionPointer();
+        }
     }
 
     protected override bool Applies => RawValues.IsRaw<TArg>() && RawValues.IsRaw<TResult>();
@@ -176,10 +189,22 @@ internal sealed class RawInvoker<TArg, TResult> : RawInvoker
             try
             {
                 // One try for the whole run; after a failure the loop goes on from the next item.
-                for (; i < count; i++)
+                if (_static is not null)
                 {
-                    TResult result = _function(Unsafe.ReadUnaligned<TArg>(ref Unsafe.Add(ref source, i * argumentSize)));
-                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i * resultSize), result);
+                    delegate*<TArg, TResult> function = _static;
+                    for (; i < count; i++)
+                    {
+                        TResult result = function(Unsafe.ReadUnaligned<TArg>(ref Unsafe.Add(ref source, i * argumentSize)));
+                        Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i * resultSize), result);
+                    }
+                }
+                else
+                {
+                    for (; i < count; i++)
+                    {
+                        TResult result = _function(Unsafe.ReadUnaligned<TArg>(ref Unsafe.Add(ref source, i * argumentSize)));
+                        Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i * resultSize), result);
+                    }
                 }
             }
 #pragma warning disable CA1031 // The user's exception fails this item only.
