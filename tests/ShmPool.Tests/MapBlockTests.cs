@@ -63,13 +63,24 @@ public sealed class MapBlockTests : PoolTestBase
     {
         ShmPool pool = NewPool(2);
         int[] items = Enumerable.Range(0, 600_000).ToArray();
+
+        // Both workers past their first task: from then on a worker runs a block where it lies in the pipe (see WorkerLoop).
+        CollectionAssert.AreEqual(items.Select(MapBlockTargets.Triple).ToArray(), pool.Map(MapBlockTargets.Triple, items, chunkSize: 10_000));
         var e = Assert.ThrowsExactly<ShmRemoteException>(() => pool.Map(MapBlockTargets.ThrowAt, items));
         Assert.AreEqual("System.ArgumentException", e.RemoteType);
         Assert.AreEqual($"item {MapBlockTargets.FailingItem} refused", e.RemoteMessage);
         StringAssert.Contains(e.RemoteStackTrace, nameof(MapBlockTargets.ThrowAt));
 
         // Through Imap the items before it arrive, each with its own value; the pool serves on.
-        int[] seen = pool.Imap(MapBlockTargets.ThrowAt, items.Take(MapBlockTargets.FailingItem), chunkSize: 50_000).ToArray();
+        var seen = new List<int>();
+        var inImap = Assert.ThrowsExactly<ShmRemoteException>(() =>
+        {
+            foreach (int r in pool.Imap(MapBlockTargets.ThrowAt, items, chunkSize: 50_000))
+            {
+                seen.Add(r);
+            }
+        });
+        Assert.AreEqual($"item {MapBlockTargets.FailingItem} refused", inImap.RemoteMessage);
         CollectionAssert.AreEqual(items.Take(MapBlockTargets.FailingItem).ToArray(), seen);
         CollectionAssert.AreEqual(items.Select(MapBlockTargets.Triple).ToArray(), pool.Map(MapBlockTargets.Triple, items));
     }

@@ -134,6 +134,17 @@ internal abstract class RawInvoker
     /// </summary>
     /// <exception cref="InvalidDataException">The block does not hold <paramref name="count"/> arguments.</exception>
     public abstract void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors);
+
+    /// <summary>The bytes of one result.</summary>
+    public abstract int ResultSize { get; }
+
+    /// <summary>
+    /// Runs the function on each of <paramref name="count"/> arguments in <paramref name="arguments"/>, the results into
+    /// <paramref name="results"/> (<paramref name="count"/> × <see cref="ResultSize"/> bytes; a failed item's slot is
+    /// zeroed); the failures go to <paramref name="errors"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The block does not hold <paramref name="count"/> arguments.</exception>
+    public abstract void RunBlockInto(ReadOnlySpan<byte> arguments, int count, Span<byte> results, List<RawItemError> errors);
 }
 
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1812", Justification = "Made by reflection in RawInvoker.For.")]
@@ -168,11 +179,12 @@ internal sealed unsafe class RawInvoker<TArg, TResult> : RawInvoker
         RawValues.Write(writer, result);
     }
 
+    public override int ResultSize => Unsafe.SizeOf<TResult>();
+
     public override void RunBlock(ReadOnlySpan<byte> arguments, int count, MessageWriter writer, List<RawItemError> errors)
     {
-        int argumentSize = Unsafe.SizeOf<TArg>();
         int resultSize = Unsafe.SizeOf<TResult>();
-        if ((long)count * argumentSize != arguments.Length)
+        if ((long)count * Unsafe.SizeOf<TArg>() != arguments.Length)
         {
             throw new InvalidDataException($"A block of {count} {typeof(TArg).Name} values has {arguments.Length} bytes.");
         }
@@ -180,7 +192,19 @@ internal sealed unsafe class RawInvoker<TArg, TResult> : RawInvoker
         writer.WriteInt32(resultSize);
         int length = checked(count * resultSize);
         writer.WriteInt32(length);
-        Span<byte> results = writer.GetSpan(length)[..length];
+        RunBlockInto(arguments, count, writer.GetSpan(length)[..length], errors);
+        writer.Advance(length);
+    }
+
+    public override void RunBlockInto(ReadOnlySpan<byte> arguments, int count, Span<byte> results, List<RawItemError> errors)
+    {
+        int argumentSize = Unsafe.SizeOf<TArg>();
+        int resultSize = Unsafe.SizeOf<TResult>();
+        if ((long)count * argumentSize != arguments.Length || (long)count * resultSize != results.Length)
+        {
+            throw new InvalidDataException($"A block of {count} {typeof(TArg).Name} values has {arguments.Length} bytes.");
+        }
+
         ref byte source = ref MemoryMarshal.GetReference(arguments);
         ref byte destination = ref MemoryMarshal.GetReference(results);
         int i = 0;
@@ -216,8 +240,6 @@ internal sealed unsafe class RawInvoker<TArg, TResult> : RawInvoker
                 i++;
             }
         }
-
-        writer.Advance(length);
     }
 }
 
