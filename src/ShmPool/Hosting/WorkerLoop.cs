@@ -88,7 +88,11 @@ internal sealed class WorkerLoop
                 {
                     // From the second task on (the generic in-place receive is JIT-compiled at its first use: not on the way
                     // to the first result): a RawChunk runs where it lies, its results written where they are sent.
-                    _channel.ReceiveInPlace(s_onMessage, this);
+                    if (!_channel.ReceiveInPlace(s_onMessage, this))
+                    {
+                        continue;
+                    }
+
                     if (_ranInPlace)
                     {
                         MapTimeline.Mark("w-sent", 0);
@@ -338,6 +342,16 @@ internal sealed class WorkerLoop
     /// False, having done nothing, when it does not apply (a function without a raw invoker, results longer than the ring
     /// takes, a malformed message): the loop then handles the message as any other.
     /// </summary>
+    /// <remarks>
+    /// Design: while it runs, the chunk keeps its space in the receive ring (released when the handler returns), where a
+    /// copied-out chunk gave it back at once; and the loan may wait for room in the send ring, which only the parent's
+    /// reader frees. That wait cannot close a cycle through the pool's lock (the dispatcher sends under it and may wait
+    /// for room in this worker's receive ring): room in the send ring is held only by results the reader has not
+    /// received, each of a chunk still in this worker's in-flight list, and the reader that waits for the lock holds one
+    /// more received result of another; with this chunk that is three in flight, more than the dispatcher's default
+    /// MaxChunksInFlightPerWorker (2), so the dispatcher is not sending to this worker meanwhile. (With a larger limit the
+    /// same wait existed before: a worker blocked in Send does not drain its receive ring either.)
+    /// </remarks>
     private bool TryRunRawChunkInPlace(ReadOnlySpan<byte> message)
     {
         if (message.Length < RawHeaderLength)

@@ -149,8 +149,9 @@ internal sealed class ChildChannel : IDisposable
     /// of one message).
     /// </summary>
     /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is gone.</exception>
-    public void ReceiveInPlace<TState>(System.Buffers.ReadOnlySpanAction<byte, TState> handler, TState state) =>
-        _connection.ReceiveMany(handler, state, 1, Timeout.InfiniteTimeSpan);
+    /// <returns>Whether a message was handled (false only if the wait ended without one).</returns>
+    public bool ReceiveInPlace<TState>(System.Buffers.ReadOnlySpanAction<byte, TState> handler, TState state) =>
+        _connection.ReceiveMany(handler, state, 1, Timeout.InfiniteTimeSpan) > 0;
 
     /// <summary>Lends <paramref name="length"/> bytes of the send ring to write one message in place (<see cref="ShmConnection.Loan(int, CancellationToken)"/>).</summary>
     /// <exception cref="ShmPeerClosedException">The other end is gone.</exception>
