@@ -57,7 +57,25 @@ public sealed partial class ShmPool
     private PoolChunk<TResult> MakeChunk<TArg, TResult>(PoolFunction f, ReadOnlySpan<TArg> items, TaskCompletionSource<TResult>? single = null,
         TResult[]? target = null, int targetOffset = 0)
     {
+        PoolChunk<TResult> chunk = NewChunk(f, items.Length, single, target, targetOffset);
+        Encode(chunk, items);
+        return chunk;
+    }
+
+    /// <summary>A chunk of <paramref name="count"/> items, its message not encoded yet (see <see cref="Encode"/>): not to be queued before that.</summary>
+    private PoolChunk<TResult> NewChunk<TResult>(PoolFunction f, int count, TaskCompletionSource<TResult>? single = null, TResult[]? target = null, int targetOffset = 0)
+    {
         long id = Interlocked.Increment(ref _nextChunkId);
+        var chunk = new PoolChunk<TResult>(id, f, default, count) { Single = single, Target = target, TargetOffset = targetOffset };
+        chunk.BeginTelemetry(TaskActivityName);
+        return chunk;
+    }
+
+    /// <summary>Encodes <paramref name="items"/> (as many as the chunk counts) into <paramref name="chunk"/>'s message.</summary>
+    private void Encode<TArg, TResult>(PoolChunk<TResult> chunk, ReadOnlySpan<TArg> items)
+    {
+        long id = chunk.Id;
+        PoolFunction f = chunk.Function;
         bool block = IsBlockChunk<TArg, TResult>(f, out bool rawArguments);
         int blockLength = block ? BlockChunkHeaderLength + RawValues.AsBytes(items).Length : 0;
 
@@ -104,9 +122,7 @@ public sealed partial class ShmPool
             }
         }
 
-        var chunk = new PoolChunk<TResult>(id, f, message, items.Length, rented) { Single = single, Target = target, TargetOffset = targetOffset };
-        chunk.BeginTelemetry(TaskActivityName);
-        return chunk;
+        chunk.SetMessage(message, rented);
     }
 
     /// <summary>

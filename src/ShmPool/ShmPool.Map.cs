@@ -1,3 +1,4 @@
+using ShmIpc.Hosting;
 using ShmIpc.Pool;
 
 namespace ShmIpc;
@@ -11,8 +12,17 @@ public sealed partial class ShmPool
     /// <param name="chunkSize">Items per chunk; 0 uses <see cref="ShmPoolOptions.DefaultChunkSize"/>, or about four chunks per worker (per core when the pool has more workers than the machine has cores).</param>
     /// <exception cref="ShmRemoteException">The function threw for an item (the first such item).</exception>
     /// <exception cref="ShmWorkerCrashedException">A worker died holding some of the items.</exception>
-    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0) =>
-        MapAsync(function, items, chunkSize).Get();
+    public TResult[] Map<TArg, TResult>(Func<TArg, TResult> function, IEnumerable<TArg> items, int chunkSize = 0)
+    {
+        TResult[] results = MapAsync(function, items, chunkSize).Get();
+        if (MapTimeline.Enabled)
+        {
+            MapTimeline.Mark("map-returned", results.Length);
+            MapTimeline.Flush();
+        }
+
+        return results;
+    }
 
     /// <summary>As <see cref="Map{TArg, TResult}(Func{TArg, TResult}, IEnumerable{TArg}, int)"/>, until <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <remarks>
@@ -169,6 +179,7 @@ public sealed partial class ShmPool
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        MapTimeline.Mark("map-begin", 0);
         // An array is encoded from where it is (every chunk is encoded before this returns); anything else is read once.
         ReadOnlySpan<TArg> all = items switch
         {
@@ -177,17 +188,86 @@ public sealed partial class ShmPool
             _ => items.ToArray(),
         };
         int size = ChunkSizeFor(all.Length, chunkSize);
-        var results = new TResult[all.Length];
+        // Not zeroed (a 4 MB memset before the first chunk goes out): a Map returns its array only when every item's
+        // value was written into it; arrays of references are zeroed by the runtime all the same.
+        TResult[] results = GC.AllocateUninitializedArray<TResult>(all.Length);
         var chunks = new List<PoolChunk<TResult>>((int)(((long)all.Length + size - 1) / size));
-        for (int start = 0; start < all.Length; start += size)
+        var completion = new MapCompletion<TResult>(results);
+        if (IsBlockChunk<TArg, TResult>(f, out _))
         {
-            chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));
+            // Blocks of unmanaged items (their encoding is a copy, it cannot fail): each chunk is queued as soon as it is
+            // encoded, so the first workers run while the caller encodes the rest (encoding all first kept every worker
+            // idle for 0.6-2.5 ms of a 6-17 ms Map of 1M ints). Every chunk is made (and tracked) first: one may settle
+            // as soon as it is queued.
+            for (int start = 0; start < all.Length; start += size)
+            {
+                chunks.Add(NewChunk(f, Math.Min(size, all.Length - start), target: results, targetOffset: start));
+            }
+
+            completion.Track(chunks);
+            try
+            {
+                SubmitEach(chunks, all);
+            }
+            catch (InvalidOperationException)
+            {
+                _ = completion.Task.Exception; // failed with the chunks, reported by the throw: not an unobserved task exception
+                throw;
+            }
+
+            // While the workers run: the result array's fresh pages faulted in by one call here rather than one fault per
+            // page in the reader that copies each chunk's results in (see PagePrefault).
+            long bytes = (long)results.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<TResult>();
+            if (bytes >= Memory.PagePrefault.MinimumBytes && bytes <= int.MaxValue)
+            {
+                Memory.PagePrefault.Populate(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
+                    ref System.Runtime.CompilerServices.Unsafe.As<TResult, byte>(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(results)),
+                    (int)bytes));
+                MapTimeline.Mark("map-populated", 0);
+            }
+        }
+        else
+        {
+            for (int start = 0; start < all.Length; start += size)
+            {
+                chunks.Add(MakeChunk<TArg, TResult>(f, all.Slice(start, Math.Min(size, all.Length - start)), target: results, targetOffset: start));
+            }
+
+            MapTimeline.Mark("map-encoded", chunks.Count);
+            completion.Track(chunks);
+            Submit(chunks);
         }
 
-        var completion = new MapCompletion<TResult>(results);
-        completion.Track(chunks);
-        Submit(chunks);
+        MapTimeline.Mark("map-submitted", chunks.Count);
         return new ShmAsyncResult<TResult[]>(completion.Task, () => Cancel(chunks), () => DropQueued(chunks));
+    }
+
+    /// <summary>
+    /// Encodes and queues <paramref name="chunks"/> one by one, each holding the items of <paramref name="all"/> from its <see cref="PoolChunk{TResult}.TargetOffset"/> on.
+    /// When the pool refuses one (closed, broken), the chunks not queued fail with the same exception, which propagates.
+    /// </summary>
+    private void SubmitEach<TArg, TResult>(List<PoolChunk<TResult>> chunks, ReadOnlySpan<TArg> all)
+    {
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            PoolChunk<TResult> chunk = chunks[i];
+            Encode(chunk, all.Slice(chunk.TargetOffset, chunk.Count));
+            try
+            {
+                Submit([chunk]);
+            }
+            catch (InvalidOperationException e)
+            {
+                for (int j = i; j < chunks.Count; j++)
+                {
+                    chunks[j].Fail(e);
+                }
+
+                throw;
+            }
+        }
+
+        MapTimeline.Mark("map-encoded", chunks.Count);
     }
 
     /// <summary>

@@ -32,6 +32,18 @@ internal sealed class WorkerLoop
 
     public int Run(ref MessageReader init)
     {
+        try
+        {
+            return RunCore(ref init);
+        }
+        finally
+        {
+            MapTimeline.Flush(); // when on: the marks of every Map this worker ran, written once it ends
+        }
+    }
+
+    private int RunCore(ref MessageReader init)
+    {
         IShmObjectSerializer serializer;
         try
         {
@@ -68,7 +80,27 @@ internal sealed class WorkerLoop
             ReadOnlyMemory<byte> message;
             try
             {
-                message = _channel.ReceiveBorrowed();
+                if (!_metricsStarted)
+                {
+                    message = _channel.ReceiveBorrowed();
+                }
+                else
+                {
+                    // From the second task on (the generic in-place receive is JIT-compiled at its first use: not on the way
+                    // to the first result): a RawChunk runs where it lies, its results written where they are sent.
+                    if (!_channel.ReceiveInPlace(s_onMessage, this))
+                    {
+                        continue;
+                    }
+
+                    if (_ranInPlace)
+                    {
+                        MapTimeline.Mark("w-sent", 0);
+                        continue;
+                    }
+
+                    message = _received;
+                }
             }
             catch (ShmPeerClosedException)
             {
@@ -106,6 +138,7 @@ internal sealed class WorkerLoop
                         }
                         else if (kind == MessageKind.RawChunk)
                         {
+                            MapTimeline.Mark("w-received", message.Length);
                             RunRawChunk(ref reader);
                         }
                         else
@@ -119,6 +152,7 @@ internal sealed class WorkerLoop
                         return 0;
                     }
 
+                    MapTimeline.Mark("w-sent", _writer.Length);
                     if (!_metricsStarted)
                     {
                         StartTimeline.Mark("first-result-sent");
@@ -229,7 +263,9 @@ internal sealed class WorkerLoop
         _rawErrors.Clear();
         if (_rawInvokers.TryGetValue(functionId, out RawInvoker? raw))
         {
+            MapTimeline.Mark("w-run", chunkId);
             raw.RunBlock(arguments.Span, count, _writer, _rawErrors);
+            MapTimeline.Mark("w-ran", chunkId);
         }
         else
         {
@@ -243,6 +279,12 @@ internal sealed class WorkerLoop
             }
         }
 
+        WriteRawErrors();
+    }
+
+    /// <summary>Appends the failures of a RawChunk's items (<see cref="_rawErrors"/>, then cleared) to the RawResults message.</summary>
+    private void WriteRawErrors()
+    {
         _writer.WriteInt32(_rawErrors.Count);
         foreach ((int index, Exception error) in _rawErrors)
         {
@@ -251,6 +293,123 @@ internal sealed class WorkerLoop
         }
 
         _rawErrors.Clear();
+    }
+
+    private static readonly System.Buffers.ReadOnlySpanAction<byte, WorkerLoop> s_onMessage = static (message, self) => self.OnMessage(message);
+
+    /// <summary>The last message received in place, when it was not run there: a copy, valid until the next receive.</summary>
+    private ReadOnlyMemory<byte> _received;
+
+    /// <summary>Where <see cref="_received"/> is copied (grown to fit the messages seen, up to <see cref="ChildChannel.MaxReceiveBuffer"/>).</summary>
+    private byte[] _receiveCopy = [];
+
+    /// <summary>The last message received in place was a RawChunk, run and answered there.</summary>
+    private bool _ranInPlace;
+
+    /// <summary>
+    /// A message in the pipe's shared memory (valid during this call only): a RawChunk is run in place; anything else is
+    /// copied into <see cref="_received"/> for the loop, as <see cref="ChildChannel.ReceiveBorrowed"/> would have.
+    /// </summary>
+    private void OnMessage(ReadOnlySpan<byte> message)
+    {
+        _ranInPlace = _traceParent is null && message.Length > 0 && message[0] == (byte)MessageKind.RawChunk && TryRunRawChunkInPlace(message);
+        if (_ranInPlace)
+        {
+            _received = default;
+        }
+        else if (message.Length > ChildChannel.MaxReceiveBuffer)
+        {
+            _received = message.ToArray();
+        }
+        else
+        {
+            if (_receiveCopy.Length < message.Length)
+            {
+                _receiveCopy = new byte[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)message.Length)];
+            }
+
+            message.CopyTo(_receiveCopy);
+            _received = new ReadOnlyMemory<byte>(_receiveCopy, 0, message.Length);
+        }
+    }
+
+    /// <summary>The bytes of a RawChunk before its block, and of a RawResults before its block: kind, chunk id, two ints, the block's length.</summary>
+    private const int RawHeaderLength = 1 + sizeof(long) + sizeof(int) + sizeof(int) + sizeof(int);
+
+    /// <summary>
+    /// Runs a RawChunk from the pipe's memory and writes its results straight into a loan of the send ring: no copy of the
+    /// arguments in and none of the results out (for a Map of 1M ints, two of the worker's three passes over the items).
+    /// False, having done nothing, when it does not apply (a function without a raw invoker, results longer than the ring
+    /// takes, a malformed message): the loop then handles the message as any other.
+    /// </summary>
+    /// <remarks>
+    /// Design: while it runs, the chunk keeps its space in the receive ring (released when the handler returns), where a
+    /// copied-out chunk gave it back at once; and the loan may wait for room in the send ring, which only the parent's
+    /// reader frees. That wait cannot close a cycle through the pool's lock (the dispatcher sends under it and may wait
+    /// for room in this worker's receive ring): room in the send ring is held only by results the reader has not
+    /// received, each of a chunk still in this worker's in-flight list, and the reader that waits for the lock holds one
+    /// more received result of another; with this chunk that is three in flight, more than the dispatcher's default
+    /// MaxChunksInFlightPerWorker (2), so the dispatcher is not sending to this worker meanwhile. (With a larger limit the
+    /// same wait existed before: a worker blocked in Send does not drain its receive ring either.)
+    /// </remarks>
+    private bool TryRunRawChunkInPlace(ReadOnlySpan<byte> message)
+    {
+        if (message.Length < RawHeaderLength)
+        {
+            return false;
+        }
+
+        long chunkId = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(message[1..]);
+        int functionId = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(message[9..]);
+        int count = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(message[13..]);
+        int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(message[17..]);
+        if (count < 0 || length != message.Length - RawHeaderLength || !_rawInvokers.TryGetValue(functionId, out RawInvoker? raw))
+        {
+            return false;
+        }
+
+        long resultsLength = (long)count * raw.ResultSize;
+        long total = RawHeaderLength + resultsLength + sizeof(int);
+        if (total > ChildChannel.MaxMessageLength)
+        {
+            return false;
+        }
+
+        MapTimeline.Mark("w-received", message.Length);
+        _rawErrors.Clear();
+        ShmLoan loan = _channel.Loan((int)total);
+        try
+        {
+            Span<byte> reply = loan.Span;
+            reply[0] = (byte)MessageKind.RawResults;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(reply[1..], chunkId);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reply[9..], count);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reply[13..], raw.ResultSize);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reply[17..], (int)resultsLength);
+            MapTimeline.Mark("w-run", chunkId);
+            raw.RunBlockInto(message.Slice(RawHeaderLength, length), count, reply.Slice(RawHeaderLength, (int)resultsLength), _rawErrors);
+            MapTimeline.Mark("w-ran", chunkId);
+            if (_rawErrors.Count == 0)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reply[(int)(RawHeaderLength + resultsLength)..], 0);
+                loan.Commit((int)total);
+                return true;
+            }
+
+            // Failures (their messages are of any length): the results go out through the writer, with them.
+            _writer.Reset(MessageKind.RawResults);
+            int body = RawHeaderLength - 1 + (int)resultsLength;
+            reply.Slice(1, body).CopyTo(_writer.GetSpan(body));
+            _writer.Advance(body);
+        }
+        finally
+        {
+            loan.Dispose(); // after a Commit, nothing; else the space is given back unsent
+        }
+
+        WriteRawErrors();
+        _channel.Send(_writer.Written);
+        return true;
     }
 
     private bool TrySend()

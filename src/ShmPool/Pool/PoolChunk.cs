@@ -76,6 +76,7 @@ internal abstract class PoolChunk
         }
 
         _started = true;
+        Hosting.MapTimeline.Mark("chunk-sent", Id);
         if (ShmMetrics.TasksStarted.Enabled)
         {
             ShmMetrics.TasksStarted.Add(1);

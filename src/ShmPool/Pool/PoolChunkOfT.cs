@@ -20,6 +20,13 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
     public Task<ChunkOutcome<TResult>> Task => _completion.Task;
 
+    /// <summary>Its encoded message, for a chunk made without one (before it is queued); <paramref name="rented"/> as in the constructor.</summary>
+    public void SetMessage(ReadOnlyMemory<byte> message, byte[]? rented)
+    {
+        Message = message;
+        _rented = rented;
+    }
+
     /// <summary>
     /// For a one-item chunk (an Apply): its value or exception, completed by the reader thread together with
     /// <see cref="Task"/>. Waiting on it directly saves Get a hop through the thread pool.
@@ -39,6 +46,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
     public override void Complete(ref MessageReader reader, IShmObjectSerializer serializer, bool raw)
     {
+        Hosting.MapTimeline.Mark("result-received", Id);
         ReleaseMessage();
         int count = reader.ReadInt32();
         if (count != Count)
@@ -48,6 +56,7 @@ internal sealed class PoolChunk<TResult> : PoolChunk
 
         ChunkOutcome<TResult> outcome = Target is null ? new(count) : new(Target, TargetOffset, count);
         ChunkResults.Read(ref reader, Function, serializer, raw, outcome);
+        Hosting.MapTimeline.Mark("result-read", Id);
         if (_completion.TrySetResult(outcome))
         {
             OnSettled(outcome.FirstError);

@@ -146,5 +146,19 @@ internal sealed class ChildChannel : IDisposable
         return message;
     }
 
+    /// <summary>
+    /// Receives the next message (waiting as <see cref="Receive()"/> does) and hands it to <paramref name="handler"/> as a
+    /// span over the pipe's shared memory, valid only during that call: no copy (<see cref="ShmConnection.ReceiveMany{TState}"/>
+    /// of one message).
+    /// </summary>
+    /// <exception cref="ShmPeerClosedException">The pipe is empty and the other end is gone.</exception>
+    /// <returns>Whether a message was handled (false only if the wait ended without one).</returns>
+    public bool ReceiveInPlace<TState>(System.Buffers.ReadOnlySpanAction<byte, TState> handler, TState state) =>
+        _connection.ReceiveMany(handler, state, 1, Timeout.InfiniteTimeSpan) > 0;
+
+    /// <summary>Lends <paramref name="length"/> bytes of the send ring to write one message in place (<see cref="ShmConnection.Loan(int, CancellationToken)"/>).</summary>
+    /// <exception cref="ShmPeerClosedException">The other end is gone.</exception>
+    public ShmLoan Loan(int length) => _connection.Loan(length);
+
     public void Dispose() => _connection.Dispose();
 }
