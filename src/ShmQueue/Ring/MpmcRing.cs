@@ -21,7 +21,9 @@ namespace ShmIpc.Ring;
 ///   ReadPosition. A committed record is taken by CAS on its Reader word from the position's free stamp
 ///   to the consumer's identity (exactly one consumer wins), then ReadPosition is advanced (by the
 ///   winner or a helper), so a consumer that stalls while reading holds up no other consumer.
-///   The winner reads the payload and release-stores State = consumed.
+///   The winner reads the payload and release-stores State = consumed. A winner that only copies the payload out
+///   (the plain dequeue: TryBeginRead's advanceLater) advances ReadPosition after that store instead
+///   (<see cref="EndReadAndAdvance"/>: its CAS doubles as the space notify's fence; others help meanwhile).
 /// - A record still being written (state 0) at ReadPosition stops consumers: <see cref="ReadStatus.Pending"/>
 ///   names its producer, and the caller abandons it (<see cref="TryAbandon"/>) once it has proved that
 ///   producer dead. A paused live producer is waited for, never overtaken.
