@@ -17,11 +17,18 @@
 # under --trace-children=yes: the parent's instructions per item and the worker's, each from its own process's count:
 #   value shmipc.map_parent_instructions_per_item <n> instructions
 #   value shmipc.map_worker_instructions_per_item <n> instructions
+#
+# "bench/instructions.sh queue,queue-try,queue-ring [LOW HIGH]" counts the named structures only: queue-try is TryEnqueue +
+# TryDequeue(span) (no timeout), queue-ring the queue's ring alone (no call guard, validation, notify, metrics: the
+# difference to "queue" is what ShmQueue's layers cost; ShmBench's Children/RingOnly.cs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what_list="queue pipe"
 if [ "${1:-}" = map ]; then
   what_list=map
+  shift
+elif [[ "${1:-}" =~ ^[a-z,-]+$ ]]; then
+  what_list=${1//,/ }
   shift
 fi
 if [ "$what_list" = map ]; then
@@ -66,9 +73,9 @@ if [ "$what_list" = map ]; then
 fi
 
 echo "# callgrind, DOTNET_TieredCompilation=0: (Ir at N=$high - Ir at N=$low) / $((high - low)); 64 B messages, one process, no waiting"
-for what in queue pipe; do
+for what in $what_list; do
   a=$(count "$what" "$low")
   b=$(count "$what" "$high")
   awk -v a="$a" -v b="$b" -v n=$((high - low)) -v w="$what" \
-    'BEGIN { printf "value shmipc.%s_64B_instructions_per_message %.1f instructions\n", w, (b - a) / n }'
+    'BEGIN { gsub(/-/, "_", w); printf "value shmipc.%s_64B_instructions_per_message %.1f instructions\n", w, (b - a) / n }'
 done

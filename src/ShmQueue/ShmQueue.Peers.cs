@@ -38,8 +38,10 @@ public sealed unsafe partial class ShmQueue
 
     void IShmWaitable.EndWait() => Exit();
 
+    /// <summary>After a record is consumed: pass a wake on, wake producers waiting for space, reclaim past a quarter of the ring.</summary>
+    /// <param name="fenced">The consumed store was followed by a full fence already (MpmcRing.EndReadAndAdvance's CAS).</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AfterRead()
+    private void AfterRead(bool fenced = false)
     {
         // Producers wake one sleeper per message (NotifyOne). A wake can be spent on a record still being written (the
         // woken consumer sleeps again) while messages behind it are ready: whoever takes a message and sees more, with
@@ -49,7 +51,15 @@ public sealed unsafe partial class ShmQueue
             _dataSignal.NotifyOne();
         }
 
-        _spaceSignal.Notify();
+        if (fenced)
+        {
+            _spaceSignal.NotifyFenced();
+        }
+        else
+        {
+            _spaceSignal.Notify();
+        }
+
         if (_ring.ReclaimableBytes() >= _reclaimThreshold)
         {
             Reclaim();

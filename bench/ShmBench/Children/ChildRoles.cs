@@ -72,6 +72,12 @@ internal static partial class ChildRoles
             case "queue-consumer":
                 QueueConsumer(args[0], Int(args[1]), QueueOptions(args, 2));
                 return 0;
+            case "queue-ring-producer":
+                QueueRingProducer(args[0], args[1], Int(args[3]), Int(args[4]), Int(args[5]), Int(args[6]));
+                return 0;
+            case "queue-ring-consumer":
+                QueueRingConsumer(args[0], Int(args[1]));
+                return 0;
             case "queue-idle-consumer":
                 QueueIdleConsumer(args[0]);
                 return 0;

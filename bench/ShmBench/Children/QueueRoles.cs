@@ -76,6 +76,78 @@ internal static partial class ChildRoles
         }
     }
 
+    /// <summary>
+    /// <see cref="QueueProducer"/> through the queue's ring alone (<see cref="RingOnly"/>: no call guard, no notify, no
+    /// metrics): spins while the ring is full. The diagnostic beside the queue's 64 B 1 -> 1 figure (brief P, step 1).
+    /// </summary>
+    private static void QueueRingProducer(string queueName, string controlName, int size, int warmup, int count, int runs)
+    {
+        using ShmQueue queue = ShmQueue.Open(queueName);
+        using ShmSegment control = ShmSegment.Open(controlName, SegmentKind.Raw, TimeSpan.FromSeconds(5));
+        using NamedSemaphore go = control.OpenSemaphore(0);
+        byte[] message = new byte[size];
+        Ready();
+        for (int r = -1; r < runs; r++)
+        {
+            int total = r < 0 ? warmup : count;
+            while (!go.Wait(TimeSpan.FromSeconds(1)))
+            {
+            }
+
+            for (int i = 1; i <= total; i++)
+            {
+                message[0] = i == total ? QueueLast : QueueData;
+                while (!RingOnly.TryWrite(queue.Ring, message))
+                {
+                    Thread.SpinWait(20);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="QueueConsumer"/> through the ring alone: spins on an empty ring, and after ~1 ms of finding nothing sleeps
+    /// 1 ms at a time (the ring-only producer posts no wake-ups), so it leaves the core to the paired C runs between runs.
+    /// </summary>
+    private static void QueueRingConsumer(string queueName, int size)
+    {
+        using ShmQueue queue = ShmQueue.Open(queueName);
+        byte[] buffer = new byte[Math.Max(1, size)];
+        long threshold = queue.Capacity / 4;
+        Ready();
+        long idleSince = 0;
+        while (true)
+        {
+            int length = RingOnly.TryRead(queue.Ring, buffer, threshold);
+            if (length < 0)
+            {
+                long now = Stopwatch.GetTimestamp();
+                if (idleSince == 0)
+                {
+                    idleSince = now;
+                }
+                else if (Stopwatch.GetElapsedTime(idleSince, now) > TimeSpan.FromMilliseconds(1))
+                {
+                    Thread.Sleep(1);
+                }
+
+                continue;
+            }
+
+            idleSince = 0;
+            byte kind = length > 0 ? buffer[0] : QueueStop;
+            if (kind == QueueLast)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LAST {Stopwatch.GetTimestamp()}"));
+                Console.Out.Flush();
+            }
+            else if (kind == QueueStop)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>The options of an optional "spin microseconds" argument (the oversubscribed scenario's experiment); null: the defaults.</summary>
     private static ShmQueueOptions? QueueOptions(string[] args, int at) =>
         args.Length > at

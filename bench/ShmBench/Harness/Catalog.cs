@@ -49,6 +49,8 @@ internal static class Catalog
         new("shmipc.pipe_64KiB_stream_throughput", "msg/s", "Pipe one-way stream of 64 KiB messages"),
         new("shmipc.pipe_64KiB_stream_bandwidth", "MB/s", "Pipe one-way stream of 64 KiB messages"),
         new("shmipc.queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 producer process, 1 consumer process"),
+        new("shmipc.queuering_queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 -> 1 processes (pinned), in the queuering scenario: what the ring alone is compared with"),
+        new("shmipc.queue_ring_only_64B_1p1c_throughput", "msg/s", "Diagnostic: the queue's ring alone (no call guard, notify, metrics; consumer spins), 64 B, 1 -> 1 processes (pinned)"),
         new("shmipc.queue_64B_2p2c_throughput", "msg/s", "Queue of 64 B messages, 2 producer processes, 2 consumer processes"),
         new("shmipc.queue_1KiB_1p1c_throughput", "msg/s", "Queue of 1 KiB messages, 1 producer process, 1 consumer process"),
         new("shmipc.queue_1KiB_2p2c_throughput", "msg/s", "Queue of 1 KiB messages, 2 producer processes, 2 consumer processes"),
@@ -149,6 +151,8 @@ internal static class Catalog
         new("pair.pipe_8B_rtt_per_c_best_spin", "ratio", "shmipc.pipe_8B_rtt_median / c.best_spin_8B_rtt_median (the best C ring's ping-pong), each repetition measured back to back"),
         new("pair.event_pingpong_per_c_sem", "ratio", "shmipc.event_pingpong_rtt_median / c.sem_8B_rtt_median, each repetition measured back to back"),
         new("pair.pipe_8B_sleep_rtt_per_c_sem", "ratio", "shmipc.pipe_8B_sleep_rtt_median / c.sem_8B_rtt_median, each repetition measured back to back"),
+        new("pair.queuering_queue_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queuering_queue_64B_1p1c_throughput / c.best_spsc_64B_throughput, each repetition measured back to back (scenario queuering)"),
+        new("pair.queue_ring_only_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queue_ring_only_64B_1p1c_throughput / c.best_spsc_64B_throughput, each repetition measured back to back"),
         new("pair.queue_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queue_64B_1p1c_throughput / c.best_spsc_64B_throughput (the best C ring, header commit), each repetition measured back to back"),
 
         // Baselines. The C floor of issue 16 (bench/native/best_spsc.c, cc -O2 -march=native): the field's best-practice

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ShmIpc.Bench.Children;
 using ShmIpc.Bench.Harness;
 using ShmIpc.Bench.Scenarios;
 
@@ -11,7 +12,8 @@ namespace ShmIpc.Bench.Micro;
 /// instruction counts by the difference of the N: start-up, JIT and teardown cancel, one message's instructions remain, a
 /// figure that does not move with the machine's noise (the cross-core latency, other work). A queue message is
 /// Enqueue(span) + Dequeue(span, timeout), the calls the queue scenario's producer and consumer make; a pipe message is
-/// Send(span) + ReceiveInto(span) across the two ends of one pipe (PipeBenchmarks.SendReceiveInto). No peer waits, so
+/// Send(span) + ReceiveInto(span) across the two ends of one pipe (PipeBenchmarks.SendReceiveInto); "queue-try" is
+/// TryEnqueue(span) + TryDequeue(span, out int) and "queue-ring" the queue's ring alone (<see cref="RingOnly"/>). No peer waits, so
 /// nobody sleeps: the figure is the path a message takes when both sides are busy, fences included.
 /// Both run <see cref="Warmup"/> messages first, so the measured ones run the steady-state path (no first-use work).
 /// </summary>
@@ -24,7 +26,7 @@ internal static class InstructionCount
     {
         if (args.Length != 2 || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count))
         {
-            Console.Error.WriteLine("usage: ShmBench instructions queue|pipe|map <messages or items>");
+            Console.Error.WriteLine("usage: ShmBench instructions queue|queue-try|queue-ring|pipe|map <messages or items>");
             return 2;
         }
 
@@ -40,6 +42,41 @@ internal static class InstructionCount
                     {
                         queue.Enqueue(message);
                         check += queue.Dequeue(buffer, TimeSpan.FromSeconds(10));
+                    }
+                }
+
+                break;
+            case "queue-try":
+                // The same messages through the non-blocking calls: no timeout to check, no wait set up.
+                using (ShmQueue queue = ShmQueue.Create(Foundation.NewSegmentName("instr-queue"), new ShmQueueOptions { Capacity = 1 << 20, MaxMessageLength = 64 }))
+                {
+                    for (int i = 0; i < Warmup + count; i++)
+                    {
+                        if (!queue.TryEnqueue(message) || !queue.TryDequeue(buffer, out int written))
+                        {
+                            throw new InvalidOperationException("queue-try: the queue refused a message or lost one");
+                        }
+
+                        check += written;
+                    }
+                }
+
+                break;
+            case "queue-ring":
+                // The ring alone (Children.RingOnly): the protocol's own work, copies and reclaim included; the queue's
+                // figure minus this one is what ShmQueue's layers cost.
+                using (ShmQueue queue = ShmQueue.Create(Foundation.NewSegmentName("instr-queue"), new ShmQueueOptions { Capacity = 1 << 20, MaxMessageLength = 64 }))
+                {
+                    long threshold = queue.Capacity / 4;
+                    for (int i = 0; i < Warmup + count; i++)
+                    {
+                        int written = RingOnly.TryWrite(queue.Ring, message) ? RingOnly.TryRead(queue.Ring, buffer, threshold) : -1;
+                        if (written < 0)
+                        {
+                            throw new InvalidOperationException("queue-ring: the ring refused a message or lost one");
+                        }
+
+                        check += written;
                     }
                 }
 
@@ -78,7 +115,7 @@ internal static class InstructionCount
 
                 break;
             default:
-                Console.Error.WriteLine($"unknown structure '{args[0]}': queue, pipe or map");
+                Console.Error.WriteLine($"unknown structure '{args[0]}': queue, queue-try, queue-ring, pipe or map");
                 return 2;
         }
 

@@ -59,10 +59,11 @@ internal sealed class QueueScenario : IScenario
     /// producers on their go semaphores, the consumers asleep in Dequeue). With <paramref name="spin"/>, every child waits with
     /// that SpinDuration before it sleeps (null: the default strategy's). With <paramref name="acknowledged"/>, the queue is
     /// acknowledged and the consumers take and ack each message (AcknowledgedScenario); with <paramref name="joinable"/>, the
-    /// queue is joinable and the consumers call TaskDone after each message.
+    /// queue is joinable and the consumers call TaskDone after each message. With <paramref name="ringOnly"/> (one producer), the
+    /// children use the queue's ring alone ("queue-ring-*" roles: ChildRoles.QueueRingProducer).
     /// </summary>
     public static void Throughput(HarnessContext ctx, string name, int size, int producers, int consumers, RunPlan plan, Pairing? pairing = null, TimeSpan? spin = null,
-        bool acknowledged = false, bool joinable = false)
+        bool acknowledged = false, bool joinable = false, bool ringOnly = false)
     {
         ctx.Progress.Step($"ShmIpc queue {(size >= KiB ? $"{size / KiB} KiB" : $"{size} B")}, {producers} producer(s) -> {consumers} consumer(s){(spin is TimeSpan s ? $", spin {s.TotalMicroseconds} us" : "")}");
         string[] spinArg = spin is TimeSpan us ? [Str((long)us.TotalMicroseconds)] : [];
@@ -84,7 +85,7 @@ internal sealed class QueueScenario : IScenario
             var lasts = new BlockingCollection<long>();
             for (int c = 0; c < consumers; c++)
             {
-                Process consumer = ChildProcesses.Start(acknowledged ? "queue-ack-consumer" : joinable ? "queue-join-consumer" : "queue-consumer", pin ? 0 : null, [queueName, Str(size), .. spinArg]);
+                Process consumer = ChildProcesses.Start(ringOnly ? "queue-ring-consumer" : acknowledged ? "queue-ack-consumer" : joinable ? "queue-join-consumer" : "queue-consumer", pin ? 0 : null, [queueName, Str(size), .. spinArg]);
                 children.Add(consumer);
                 ChildProcesses.Expect(consumer, "READY");
                 var reader = new Thread(() => ReadStamps(consumer, lasts)) { IsBackground = true, Name = "consumer stamps" };
@@ -93,7 +94,7 @@ internal sealed class QueueScenario : IScenario
 
             for (int p = 0; p < producers; p++)
             {
-                Process producer = ChildProcesses.Start("queue-producer", pin ? 1 : null,
+                Process producer = ChildProcesses.Start(ringOnly ? "queue-ring-producer" : "queue-producer", pin ? 1 : null,
                     [queueName, controlName, Str(p), Str(size), Str(plan.Warmup), Str(plan.Count), Str(plan.Runs), Str(producers), .. spinArg]);
                 children.Add(producer);
                 ChildProcesses.Expect(producer, "READY");

@@ -26,6 +26,7 @@ internal static class ScenarioRegistry
         new AcknowledgedScenario(),
         new NatsScenario(),
         new FenceScenario(),
+        new QueueRingScenario(),
     ];
 
     public static IScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);

@@ -21,7 +21,9 @@ namespace ShmIpc.Ring;
 ///   ReadPosition. A committed record is taken by CAS on its Reader word from the position's free stamp
 ///   to the consumer's identity (exactly one consumer wins), then ReadPosition is advanced (by the
 ///   winner or a helper), so a consumer that stalls while reading holds up no other consumer.
-///   The winner reads the payload and release-stores State = consumed.
+///   The winner reads the payload and release-stores State = consumed. A winner that only copies the payload out
+///   (the plain dequeue: TryBeginRead's advanceLater) advances ReadPosition after that store instead
+///   (<see cref="EndReadAndAdvance"/>: its CAS doubles as the space notify's fence; others help meanwhile).
 /// - A record still being written (state 0) at ReadPosition stops consumers: <see cref="ReadStatus.Pending"/>
 ///   names its producer, and the caller abandons it (<see cref="TryAbandon"/>) once it has proved that
 ///   producer dead. A paused live producer is waited for, never overtaken.
@@ -169,7 +171,9 @@ internal sealed unsafe partial class MpmcRing
             return WriteStatus.ShutDownAbandoned;
         }
 
-        message.CopyTo(new Span<byte>(record + RecordHeaderSize, message.Length));
+        // Inline 8-byte moves for small payloads, no span built over the record (PayloadCopy's remarks); the claim checked
+        // that the record holds message.Length bytes.
+        PayloadCopy.Copy(record + RecordHeaderSize, message);
         if (deliveries > 0)
         {
             WriteDeliveries(record, position, deliveries);
@@ -291,7 +295,15 @@ internal sealed unsafe partial class MpmcRing
     /// State word's position tag tells a record of this lap from an older one. Tail is consulted only
     /// to tell an anomaly from a stale read.
     /// </remarks>
-    public ReadStatus TryBeginRead(out ReadLease lease, out Blocker pending, int maxLength = int.MaxValue)
+    /// <param name="lease">The record taken (when <see cref="ReadStatus.Claimed"/>).</param>
+    /// <param name="pending">What stops the read (when <see cref="ReadStatus.Pending"/> or <see cref="ReadStatus.TooLarge"/>).</param>
+    /// <param name="maxLength">The longest message the caller can take.</param>
+    /// <param name="advanceLater">
+    /// Leave ReadPosition at the record taken: the caller finishes with <see cref="EndReadAndAdvance"/>, whose CAS of
+    /// ReadPosition comes after the State = consumed store and is the full fence a space notify needs (see the remarks of
+    /// <see cref="EndReadAndAdvance"/>). For short reads only (a copy): meanwhile other consumers help ReadPosition past the record.
+    /// </param>
+    public ReadStatus TryBeginRead(out ReadLease lease, out Blocker pending, int maxLength = int.MaxValue, bool advanceLater = false)
     {
         lease = default;
         pending = default;
@@ -360,8 +372,12 @@ internal sealed unsafe partial class MpmcRing
 
                     if ((ulong)MappedAtomics.CompareExchangeInt64(record + ReaderOffset, (long)_identity, (long)free) == free)
                     {
-                        // Ours. Let the others move on at once.
-                        MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                        // Ours. Let the others move on at once (or, with advanceLater, in EndReadAndAdvance: they help meanwhile).
+                        if (!advanceLater)
+                        {
+                            MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                        }
+
                         lease = new ReadLease(read, record, length, kind);
                         return ReadStatus.Claimed;
                     }
@@ -437,6 +453,30 @@ internal sealed unsafe partial class MpmcRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void EndRead(in ReadLease lease) =>
         MappedAtomics.WriteInt64Release(lease.Record + StateOffset, (long)StateWord(lease.Position, StateConsumed));
+
+    /// <summary>
+    /// Releases a record taken with <c>advanceLater</c>: release-stores State = consumed, then advances ReadPosition past it
+    /// by CAS (failure: a helper did it already). The CAS is a full fence after the consumed store, so the caller may read
+    /// the space sleepers' count without another (<see cref="Signaling.WaitSignal.NotifyFenced"/>).
+    /// </summary>
+    /// <remarks>
+    /// Design: what a peer may observe is unchanged, only when: a taken record (Reader = the taker's identity, State
+    /// committed) stands at ReadPosition for the length of the taker's copy instead of a few instructions. Every consumer
+    /// (this one, the C and Python peers, LAYOUT.md §6.4) already treats that as "another consumer has it" and helps
+    /// ReadPosition past it, as it must for a taker paused or killed between its two CASes; reclaim stops at ReadPosition,
+    /// so it never sees the record before it is consumed. Crash: a taker killed before the CAS leaves the record at
+    /// ReadPosition, committed; the next consumer helps past it and the reclaimer then finds it behind ReadPosition with a
+    /// dead reader and releases it (§6.6), as before. The win: the consumed store, the ReadPosition CAS and the space
+    /// notify's read of SpaceSleepers need one locked instruction instead of two (the CAS and a fence). A producer asleep for
+    /// space registers (a full-fence increment) and then re-checks ReadPosition - Head and reclaims: either it sees the
+    /// consumed record behind ReadPosition, or this read of SpaceSleepers sees its registration and posts.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void EndReadAndAdvance(in ReadLease lease)
+    {
+        MappedAtomics.WriteInt64Release(lease.Record + StateOffset, (long)StateWord(lease.Position, StateConsumed));
+        MappedAtomics.CompareExchangeInt64(ReadPosition, lease.Position + RecordSize(lease.Length), lease.Position);
+    }
 
     /// <summary>True when a consumer would find something to do (a record that is not being written).</summary>
     public bool HasReadable()
