@@ -303,6 +303,9 @@ internal sealed class WorkerLoop
     /// <summary>Where <see cref="_received"/> is copied (grown to fit the messages seen, up to <see cref="ChildChannel.MaxReceiveBuffer"/>).</summary>
     private byte[] _receiveCopy = [];
 
+    /// <summary>The largest RawChunk message run in place (see <see cref="OnMessage"/>).</summary>
+    private const int InPlaceMaxLength = ChildChannel.Capacity / 4;
+
     /// <summary>The last message received in place was a RawChunk, run and answered there.</summary>
     private bool _ranInPlace;
 
@@ -312,7 +315,12 @@ internal sealed class WorkerLoop
     /// </summary>
     private void OnMessage(ReadOnlySpan<byte> message)
     {
-        _ranInPlace = _traceParent is null && message.Length > 0 && message[0] == (byte)MessageKind.RawChunk && TryRunRawChunkInPlace(message);
+        // A chunk run in place keeps its space in the receive ring until its results are sent, while the dispatcher may copy
+        // the next chunk in (under the pool's lock, counting on that copy never waiting: ShmPool.Dispatcher). The free
+        // space beside a chunk of at most a quarter of the ring always holds, in one stretch, a message of up to 3/8 of it,
+        // so the next chunk of the same Map (the same size) never waits; larger chunks are copied out first, as before.
+        _ranInPlace = _traceParent is null && message.Length > 0 && message.Length <= InPlaceMaxLength
+            && message[0] == (byte)MessageKind.RawChunk && TryRunRawChunkInPlace(message);
         if (_ranInPlace)
         {
             _received = default;

@@ -464,7 +464,8 @@ internal sealed unsafe partial class MpmcRing
     /// committed) stands at ReadPosition for the length of the taker's copy instead of a few instructions. Every consumer
     /// (this one, the C and Python peers, LAYOUT.md §6.4) already treats that as "another consumer has it" and helps
     /// ReadPosition past it, as it must for a taker paused or killed between its two CASes; reclaim stops at ReadPosition,
-    /// so it never sees the record before it is consumed. Crash: a taker killed before the CAS leaves the record at
+    /// and a record a helper moved ReadPosition past before the taker's consumed store is, to reclaim, a taken record still
+    /// being read (it stops there until the taker finishes or is proved dead), as before this change. Crash: a taker killed before the CAS leaves the record at
     /// ReadPosition, committed; the next consumer helps past it and the reclaimer then finds it behind ReadPosition with a
     /// dead reader and releases it (§6.6), as before. The win: the consumed store, the ReadPosition CAS and the space
     /// notify's read of SpaceSleepers need one locked instruction instead of two (the CAS and a fence). A producer asleep for
