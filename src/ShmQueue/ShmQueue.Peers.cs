@@ -193,22 +193,43 @@ public sealed unsafe partial class ShmQueue
         private readonly ShmQueue _queue;
         private readonly int _length;
 
-        public SpaceCondition(ShmQueue queue, int length)
+        /// <summary>Finished bytes worth a reclaim: a batch while the waiter spins (batched), any once it is about to sleep.</summary>
+        private long _reclaimFrom;
+        private int _polls;
+
+        /// <param name="queue">The queue.</param>
+        /// <param name="length">The message's length (0: any room).</param>
+        /// <param name="batched">While spinning, reclaim only a batch of finished records (<see cref="TryEnqueueAfterBatch"/>).</param>
+        public SpaceCondition(ShmQueue queue, int length, bool batched = false)
         {
             _queue = queue;
             _length = length;
+            _reclaimFrom = batched ? Math.Max(queue._reclaimBatch, QueueDescriptor.RecordSize(length)) : 1;
         }
 
-        public readonly bool IsSatisfied()
+        public bool IsSatisfied()
         {
             _queue.ThrowIfDisposed();
             MpmcRing ring = _queue._ring;
-            return ring.HasSpaceFor(_length) || ring.ShutdownState != QueueDescriptor.ShutdownNone
-                || (ring.ReclaimableBytes() > 0 && _queue.Reclaim() && ring.HasSpaceFor(_length));
+            if (ring.HasSpaceFor(_length) || ring.ShutdownState != QueueDescriptor.ShutdownNone)
+            {
+                return true;
+            }
+
+            // While waiting for a batch, look at ReadPosition (the line every dequeue CASes) at every 8th poll only.
+            if (_reclaimFrom > 1 && (++_polls & 7) != 0)
+            {
+                return false;
+            }
+
+            return ring.ReclaimableBytes() >= _reclaimFrom && _queue.Reclaim() && ring.HasSpaceFor(_length);
         }
 
-        public readonly void BeforeSleep()
+        public void BeforeSleep()
         {
+            // About to sleep: any finished record will do (a consumer that stopped after one message must still let us in),
+            // and the re-check after registering (WaitSignal.SleepOnce) must not wait for more than the notify promises.
+            _reclaimFrom = 1;
             _queue.ThrowIfDisposed();
             _queue.RepairReclaim();
         }

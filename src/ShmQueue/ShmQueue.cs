@@ -55,6 +55,12 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ISharedMemoryPlatform _platform;
     private readonly bool _unlinkOnDispose;
     private readonly long _reclaimThreshold;
+
+    /// <summary>
+    /// What a producer that may wait lets consumers finish before it reclaims a full ring (an eighth of it, at most 64 KiB):
+    /// see <see cref="TryEnqueueAfterBatch"/>.
+    /// </summary>
+    private readonly long _reclaimBatch;
     private readonly SideSegments.SideSegmentCache _sides;
     private readonly bool _acknowledged;
     private readonly ShmQueueOptions _deadLetterOptions;
@@ -75,6 +81,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         _logger = options.Logger ?? NullLogger.Instance;
         _unlinkOnDispose = segment.IsCreator && options.UnlinkOnDispose;
         _reclaimThreshold = _ring.Capacity / 4;
+        _reclaimBatch = Math.Min(_ring.Capacity / 8, ReclaimBatchLimit);
         _sides = new SideSegments.SideSegmentCache(segment, options.Trust, options.MaxLargeMessageLength);
         _acknowledged = _ring.IsAcknowledged;
         _deadLetterOptions = options;

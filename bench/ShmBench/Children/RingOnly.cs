@@ -11,11 +11,14 @@ namespace ShmIpc.Bench.Children;
 /// </summary>
 internal static class RingOnly
 {
-    /// <summary>Appends <paramref name="message"/>; on a full ring, reclaims once and retries. False when still full.</summary>
+    /// <summary>
+    /// Appends <paramref name="message"/>; on a full ring, reclaims and retries once consumers have finished a batch, as the
+    /// queue's waiting enqueue does (ShmQueue.TryEnqueueAfterBatch: an eighth of the ring, at most 64 KiB). False when still full.
+    /// </summary>
     public static bool TryWrite(MpmcRing ring, ReadOnlySpan<byte> message)
     {
         WriteStatus status = ring.TryWrite(message);
-        if (status == WriteStatus.Full && ring.TryReclaim(out _) > 0)
+        if (status == WriteStatus.Full && ring.ReclaimableBytes() >= Math.Min(ring.Capacity / 8, ShmQueue.ReclaimBatchLimit) && ring.TryReclaim(out _) > 0)
         {
             status = ring.TryWrite(message);
         }
