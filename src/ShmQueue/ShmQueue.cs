@@ -66,6 +66,9 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
 
+    /// <summary>This object's number in the threads' call slots (<see cref="ThreadCallSlot"/>).</summary>
+    private readonly long _callId = ThreadCallSlot.NewEndpointId();
+
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
     {
         _segment = segment;
@@ -492,7 +495,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
         // (a thread still inside would fault on unmapped memory). The process-wide barrier makes every call that entered
         // through its thread's slot visible to the scan, or lets it see the stop (ThreadCallSlot's Design remarks).
         Interlocked.MemoryBarrierProcessWide();
-        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0 || ThreadCallSlot.IsAnyInside(this), () =>
+        if (!EndpointLifetime.WaitUntilIdle(() => _lifetime.Calls > 0 || ThreadCallSlot.IsAnyInside(_callId), () =>
             {
                 _dataSemaphore.Post();
                 _spaceSemaphore.Post();
@@ -540,7 +543,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ThreadCallSlot? EnterCall()
     {
-        ThreadCallSlot? slot = ThreadCallSlot.TryEnter(this);
+        ThreadCallSlot? slot = ThreadCallSlot.TryEnter(_callId);
         if (slot is null)
         {
             Enter();

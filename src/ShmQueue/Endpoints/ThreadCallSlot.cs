@@ -5,12 +5,15 @@ namespace ShmIpc.Endpoints;
 /// <summary>
 /// A per-thread record of the endpoint this thread is inside (a queue call in flight), so that a call's guard costs two
 /// plain stores and a load instead of two interlocked read-modify-writes (<see cref="EndpointLifetime"/>'s count). The
-/// disposer pays instead: one process-wide barrier and a scan of every thread's slot.
+/// disposer pays instead: one process-wide barrier and a scan of every thread's slot. The slot holds the endpoint's
+/// number (<see cref="NewEndpointId"/>), not a reference: storing a reference into a heap object costs a GC write barrier
+/// (a call and a card-table check) at every call.
 /// </summary>
 /// <remarks>
 /// Design (process-local, no shared memory; an asymmetric Dekker handshake):
 /// - Each thread owns one slot (a [ThreadStatic] object, registered once in <see cref="s_slots"/>, weakly, so a dead
-///   thread's slot goes with it). Only that thread writes <see cref="_inside"/>; the disposer reads it.
+///   thread's slot goes with it). Only that thread writes <see cref="_inside"/> (an endpoint number, 0 for none); the
+///   disposer reads it.
 /// - Enter (<see cref="TryEnter"/>): when the slot is empty, store the endpoint into it (volatile store), then load the
 ///   endpoint's state (volatile load): not open, clear the slot and refuse. A nested call (the slot already holds an
 ///   endpoint: a reader callback that calls a queue, a queue call inside another's) gets no slot and uses the
@@ -38,8 +41,14 @@ internal sealed class ThreadCallSlot
     /// <summary>Every thread's slot, weakly held (under <see cref="s_gate"/>); dead entries are pruned on registration.</summary>
     private static readonly List<WeakReference<ThreadCallSlot>> s_slots = [];
 
-    /// <summary>The endpoint this thread is inside through its slot, or null (written only by the owning thread).</summary>
-    private object? _inside;
+    /// <summary>The last endpoint number given out (<see cref="NewEndpointId"/>).</summary>
+    private static long s_lastId;
+
+    /// <summary>The number of the endpoint this thread is inside through its slot, or 0 (written only by the owning thread).</summary>
+    private long _inside;
+
+    /// <summary>A number for a new endpoint, never 0 and never given out twice in this process.</summary>
+    public static long NewEndpointId() => Interlocked.Increment(ref s_lastId);
 
     /// <summary>
     /// Puts this thread inside <paramref name="endpoint"/> if its slot is free; null when the slot is taken (a nested
@@ -47,10 +56,10 @@ internal sealed class ThreadCallSlot
     /// endpoint is still open (a volatile load after this call) and <see cref="Exit"/> when it is not or when done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ThreadCallSlot? TryEnter(object endpoint)
+    public static ThreadCallSlot? TryEnter(long endpoint)
     {
         ThreadCallSlot slot = t_slot ?? Register();
-        if (slot._inside is not null)
+        if (slot._inside != 0)
         {
             return null;
         }
@@ -61,19 +70,19 @@ internal sealed class ThreadCallSlot
 
     /// <summary>Leaves the endpoint: every access of its mapping by this call happens before (release).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit() => Volatile.Write(ref _inside, null);
+    public void Exit() => Volatile.Write(ref _inside, 0);
 
     /// <summary>
     /// True when some thread is inside <paramref name="endpoint"/> through its slot. The disposer calls it only after
     /// stopping the endpoint and <see cref="Interlocked.MemoryBarrierProcessWide"/>.
     /// </summary>
-    public static bool IsAnyInside(object endpoint)
+    public static bool IsAnyInside(long endpoint)
     {
         lock (s_gate)
         {
             foreach (WeakReference<ThreadCallSlot> entry in s_slots)
             {
-                if (entry.TryGetTarget(out ThreadCallSlot? slot) && ReferenceEquals(Volatile.Read(ref slot._inside), endpoint))
+                if (entry.TryGetTarget(out ThreadCallSlot? slot) && Volatile.Read(ref slot._inside) == endpoint)
                 {
                     return true;
                 }
