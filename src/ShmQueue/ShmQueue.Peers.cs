@@ -199,12 +199,17 @@ public sealed unsafe partial class ShmQueue
 
         /// <param name="queue">The queue.</param>
         /// <param name="length">The message's length (0: any room).</param>
-        /// <param name="batched">While spinning, reclaim only a batch of finished records (<see cref="TryEnqueueAfterBatch"/>).</param>
+        /// <param name="batched">
+        /// While spinning, reclaim only a batch of finished records (<see cref="TryEnqueueAfterBatch"/>), unless the machine is
+        /// oversubscribed.
+        /// </param>
         public SpaceCondition(ShmQueue queue, int length, bool batched = false)
         {
             _queue = queue;
             _length = length;
-            _reclaimFrom = batched ? Math.Max(queue._reclaimBatch, QueueDescriptor.RecordSize(length)) : 1;
+            _reclaimFrom = batched && !MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp())
+                ? Math.Max(queue._reclaimBatch, QueueDescriptor.RecordSize(length))
+                : 1;
         }
 
         public bool IsSatisfied()

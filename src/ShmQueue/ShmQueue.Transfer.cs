@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using ShmIpc.Diagnostics;
@@ -79,12 +80,14 @@ public sealed unsafe partial class ShmQueue
     /// a message. The best C rings publish their consumer position once per eighth of the ring for the same reason
     /// (bench/native/best_spsc.c). Waiting costs the producer nothing it could use (the ring is full), and only while it
     /// spins: before it sleeps, the condition accepts any finished record, so a consumer that stops after one message
-    /// still lets a sleeping producer in.
+    /// still lets a sleeping producer in. On a machine with more runnable threads than cores (<see cref="MachineLoad"/>) the
+    /// producer does not wait for a batch: its spin would take the core from the consumers it waits for.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private WriteStatus TryEnqueueAfterBatch(ReadOnlySpan<byte> message, uint kind)
     {
-        if (_ring.ReclaimableBytes() < Math.Max(_reclaimBatch, QueueDescriptor.RecordSize(message.Length)))
+        if (_ring.ReclaimableBytes() < Math.Max(_reclaimBatch, QueueDescriptor.RecordSize(message.Length))
+            && !MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp()))
         {
             return WriteStatus.Full;
         }
