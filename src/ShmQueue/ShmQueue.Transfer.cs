@@ -29,7 +29,7 @@ public sealed unsafe partial class ShmQueue
         WriteStatus status = _ring.TryWrite(message, kind, deliveries);
         if (status == WriteStatus.Full)
         {
-            status = batched ? TryEnqueueAfterBatch(message, kind) : TryEnqueueAfterReclaim(message, kind, deliveries);
+            status = batched ? TryEnqueueAfterBatch(message, kind, deliveries) : TryEnqueueAfterReclaim(message, kind, deliveries);
         }
 
         if (status != WriteStatus.Written)
@@ -71,7 +71,9 @@ public sealed unsafe partial class ShmQueue
     /// <summary>
     /// The ring looked full to a producer that will wait if this fails: reclaim and retry only when consumers have finished at
     /// least <see cref="_reclaimBatch"/> bytes (or this record's size, if larger); else report full, and the wait
-    /// (<see cref="SpaceCondition"/>) spins for a batch, then, before it sleeps, takes whatever there is.
+    /// (<see cref="SpaceCondition"/>) spins for a batch for at most <see cref="SpaceCondition.BatchWait"/>, then takes
+    /// whatever there is (consumers too slow to finish a batch that soon get the record-by-record reclaim of before, and
+    /// the producer never reaches the pre-sleep repair for want of a batch).
     /// </summary>
     /// <remarks>
     /// Why: a producer that outruns its consumers finds the ring full at every message. Reclaiming each record as soon as it
@@ -84,7 +86,7 @@ public sealed unsafe partial class ShmQueue
     /// producer does not wait for a batch: its spin would take the core from the consumers it waits for.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private WriteStatus TryEnqueueAfterBatch(ReadOnlySpan<byte> message, uint kind)
+    private WriteStatus TryEnqueueAfterBatch(ReadOnlySpan<byte> message, uint kind, int deliveries)
     {
         if (_ring.ReclaimableBytes() < Math.Max(_reclaimBatch, QueueDescriptor.RecordSize(message.Length))
             && !MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp()))
@@ -93,7 +95,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         Reclaim();
-        return _ring.TryWrite(message, kind);
+        return _ring.TryWrite(message, kind, deliveries);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -131,19 +133,23 @@ public sealed unsafe partial class ShmQueue
     /// <summary>Writes a record of <paramref name="kind"/>, waiting for space until <paramref name="deadline"/> (inside Enter/Exit).</summary>
     /// <remarks>
     /// The first attempt inline, the wait out of line (<see cref="WriteAfterWait"/>): a message that finds room (the common
-    /// case) runs no wait set-up, no wait condition's zeroed frame.
+    /// case) runs no wait set-up, no wait condition's zeroed frame. A call that will not wait (a zero timeout) reclaims any
+    /// finished record at once, as TryEnqueue does.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool WriteWaiting(ReadOnlySpan<byte> record, uint kind, long deadline, CancellationToken cancellationToken) =>
-        TryEnqueueCore(record, kind, batched: true) || WriteAfterWait(record, kind, deadline, cancellationToken);
+        TryEnqueueCore(record, kind, batched: deadline != Deadline.Immediate) || WriteAfterWait(record, kind, deadline, cancellationToken);
 
     /// <summary>The ring was full: wait for space and write, until <paramref name="deadline"/>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool WriteAfterWait(ReadOnlySpan<byte> record, uint kind, long deadline, CancellationToken cancellationToken)
     {
+        bool batched = deadline != Deadline.Immediate;
         do
         {
-            var condition = new SpaceCondition(this, record.Length, batched: true);
+            // Batched only the first time: a producer that woke and lost the space to another takes what it finds.
+            var condition = new SpaceCondition(this, record.Length, batched);
+            batched = false;
             if (!_spaceSignal.Wait(ref condition, _wait, deadline, cancellationToken))
             {
                 return TryEnqueueCore(record, kind);

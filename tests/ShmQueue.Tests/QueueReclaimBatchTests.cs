@@ -66,6 +66,48 @@ public sealed class QueueReclaimBatchTests
     }
 
     [TestMethod]
+    public void A_zero_timeout_enqueue_uses_any_finished_record()
+    {
+        using TempSegment<ShmQueue> temp = NewQueue(64 * 1024);
+        ShmQueue queue = temp.Object;
+        FillUp(queue, 64);
+        Assert.IsFalse(queue.TryEnqueue(new byte[64], TimeSpan.Zero));
+
+        queue.Dequeue(Long);
+        Assert.IsTrue(queue.TryEnqueue(new byte[64], TimeSpan.Zero), "a call that will not wait does not hold out for a batch");
+        Assert.IsFalse(queue.TryEnqueue(new byte[64], TimeSpan.Zero));
+    }
+
+    [TestMethod]
+    public void A_producer_beside_a_consumer_slower_than_a_batch_gets_every_message_through()
+    {
+        // 64 KiB: a batch is 8 KiB (~85 messages of 64 B); the consumer takes one message at a time with a pause between,
+        // so no batch is ever finished within the producer's batch wait: it must fall back to what is finished.
+        const int Messages = 3_000;
+        using TempSegment<ShmQueue> temp = NewQueue(64 * 1024);
+        ShmQueue queue = temp.Object;
+        Task producer = Task.Run(() =>
+        {
+            byte[] message = new byte[64];
+            for (int i = 0; i < Messages; i++)
+            {
+                BitConverter.TryWriteBytes(message, i);
+                queue.Enqueue(message, Long);
+            }
+        });
+
+        byte[] buffer = new byte[256];
+        for (int i = 0; i < Messages; i++)
+        {
+            Assert.IsTrue(queue.TryDequeue(buffer, out _, Long), $"message {i} never came");
+            Assert.AreEqual(i, BitConverter.ToInt32(buffer));
+            Thread.SpinWait(200); // a slow consumer: the work it does per message, not a wait for anything
+        }
+
+        Assert.IsTrue(producer.Wait(Long));
+    }
+
+    [TestMethod]
     [DataRow(4096L)]
     [DataRow(64L * 1024)]
     public void A_producer_faster_than_its_consumer_loses_and_reorders_nothing(long capacity)

@@ -18,7 +18,7 @@ namespace ShmIpc.Endpoints;
 ///   endpoint's state (volatile load): not open, clear the slot and refuse. A nested call (the slot already holds an
 ///   endpoint: a reader callback that calls a queue, a queue call inside another's) gets no slot and uses the
 ///   interlocked count instead, so a slot holds at most one call and never needs a count.
-/// - Exit (<see cref="Exit"/>): a release store of null: every access of the mapping made by the call is ordered
+/// - Exit (<see cref="Exit"/>): a release store of 0: every access of the mapping made by the call is ordered
 ///   before it.
 /// - Dispose: the state CAS (a full fence on the disposer's side), then <see cref="Interlocked.MemoryBarrierProcessWide"/>
 ///   (membarrier / FlushProcessWriteBuffers: every other thread of the process runs a full barrier at whatever
@@ -29,7 +29,7 @@ namespace ShmIpc.Endpoints;
 /// if the slot store is before that point, the barrier drains it and D's scan, after the barrier, sees it (D waits);
 /// if the store is after it, so is T's state load, which then sees D's state store (made visible before the barrier):
 /// T backs out without touching the mapping. Either way nobody touches the mapping after D unmaps it. A thread that
-/// stored null in Exit is done with the mapping (release). The cost moves to Dispose: ~1 µs for the barrier plus a scan.
+/// stored 0 in Exit is done with the mapping (release). The cost moves to Dispose: ~1 µs for the barrier plus a scan.
 /// </remarks>
 internal sealed class ThreadCallSlot
 {
