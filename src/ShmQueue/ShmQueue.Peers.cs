@@ -220,7 +220,7 @@ public sealed unsafe partial class ShmQueue
                 long now = Stopwatch.GetTimestamp();
                 if (!MachineLoad.IsOversubscribed(now))
                 {
-                    _reclaimFrom = Math.Max(queue._reclaimBatch, QueueDescriptor.RecordSize(length));
+                    _reclaimFrom = queue.ReclaimBatchFor(length);
                     _batchUntil = now + BatchWait;
                 }
             }

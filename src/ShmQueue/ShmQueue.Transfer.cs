@@ -68,6 +68,9 @@ public sealed unsafe partial class ShmQueue
     /// <summary>The most a waiting producer lets consumers finish before it reclaims a full ring (<see cref="_reclaimBatch"/>).</summary>
     internal const long ReclaimBatchLimit = 64 * 1024;
 
+    /// <summary>The finished bytes a waiting producer of a <paramref name="length"/>-byte message holds out for: a batch, or its record if larger.</summary>
+    private long ReclaimBatchFor(int length) => Math.Max(_reclaimBatch, QueueDescriptor.RecordSize(length));
+
     /// <summary>
     /// The ring looked full to a producer that will wait if this fails: reclaim and retry only when consumers have finished at
     /// least <see cref="_reclaimBatch"/> bytes (or this record's size, if larger); else report full, and the wait
@@ -88,7 +91,7 @@ public sealed unsafe partial class ShmQueue
     [MethodImpl(MethodImplOptions.NoInlining)]
     private WriteStatus TryEnqueueAfterBatch(ReadOnlySpan<byte> message, uint kind, int deliveries)
     {
-        if (_ring.ReclaimableBytes() < Math.Max(_reclaimBatch, QueueDescriptor.RecordSize(message.Length))
+        if (_ring.ReclaimableBytes() < ReclaimBatchFor(message.Length)
             && !MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp()))
         {
             return WriteStatus.Full;
