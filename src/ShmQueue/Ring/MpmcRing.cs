@@ -187,7 +187,38 @@ internal sealed unsafe partial class MpmcRing
     }
 
     /// <summary>Claims a record for <paramref name="length"/> payload bytes; its position, or -1 when full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal long TryClaim(int length, uint kind = KindMessage)
+    {
+        // The common case inline: the record fits before the end of the data region, the cached Head says there is room,
+        // and the claim CAS at Tail wins. The same steps as the first pass of the loop in TryClaimAny (its comments give
+        // the reasons), minus the load of the claim word before the CAS (the CAS checks it); anything else (a stale Head,
+        // a wrap, a claim made by another producer, an odd Tail) goes there and starts over.
+        long need = RecordSize(length);
+        long tail = MappedAtomics.ReadInt64Acquire(Tail);
+        long offset = tail & _offsetMask;
+        long head = Volatile.Read(ref _cachedHead);
+        if ((tail & (RecordAlignment - 1)) == 0 && need <= _capacity - offset && tail >= head && tail + need <= head + _capacity)
+        {
+            byte* record = _data + offset;
+            ulong stamp = FreeStamp(tail);
+            if ((ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)ClaimWord(kind, length, _pid), (long)stamp) == stamp)
+            {
+                // Read by consumers only to check our liveness; a plain store is enough (0 until then).
+                MappedAtomics.WriteInt64Plain(record + ProducerIdentityOffset, (long)_identity);
+
+                // Failure means a helper already advanced Tail past our record.
+                MappedAtomics.CompareExchangeInt64(Tail, tail + need, tail);
+                return tail;
+            }
+        }
+
+        return TryClaimAny(length, kind);
+    }
+
+    /// <summary><see cref="TryClaim"/> for every case: the loop that re-reads Head, pads at the end, helps Tail and retries.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private long TryClaimAny(int length, uint kind)
     {
         long need = RecordSize(length);
         ulong claim = ClaimWord(kind, length, _pid);
@@ -303,7 +334,44 @@ internal sealed unsafe partial class MpmcRing
     /// ReadPosition comes after the State = consumed store and is the full fence a space notify needs (see the remarks of
     /// <see cref="EndReadAndAdvance"/>). For short reads only (a copy): meanwhile other consumers help ReadPosition past the record.
     /// </param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadStatus TryBeginRead(out ReadLease lease, out Blocker pending, int maxLength = int.MaxValue, bool advanceLater = false)
+    {
+        // The common case inline: a committed message of this lap at ReadPosition, short enough, taken at the first CAS.
+        // The same loads in the same order and the same checks as the first pass of the loop in TryBeginReadAny (its
+        // comments give the reasons); anything else (empty, pending, padding, consumed, a side reference, a lost CAS, a
+        // stale or odd header) goes there and starts over.
+        long read = MappedAtomics.ReadInt64Acquire(ReadPosition);
+        long offset = read & _offsetMask;
+        byte* record = _data + offset;
+        ulong state = (ulong)MappedAtomics.ReadInt64Acquire(record + StateOffset);
+        ulong claim = (ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset);
+        if (state == StateWord(read, StateCommitted)
+            && (read & (RecordAlignment - 1)) == 0
+            && TryDecodeClaim(claim, _capacity - offset, _maxMessageLength, out uint kind, out int length, out long size)
+            && kind == KindMessage
+            && length <= maxLength)
+        {
+            ulong free = FreeStamp(read);
+            if ((ulong)MappedAtomics.CompareExchangeInt64(record + ReaderOffset, (long)_identity, (long)free) == free)
+            {
+                if (!advanceLater)
+                {
+                    MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                }
+
+                pending = default;
+                lease = new ReadLease(read, record, length, kind);
+                return ReadStatus.Claimed;
+            }
+        }
+
+        return TryBeginReadAny(out lease, out pending, maxLength, advanceLater);
+    }
+
+    /// <summary><see cref="TryBeginRead"/> for every case: the loop that skips, helps, waits and reports.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ReadStatus TryBeginReadAny(out ReadLease lease, out Blocker pending, int maxLength, bool advanceLater)
     {
         lease = default;
         pending = default;
