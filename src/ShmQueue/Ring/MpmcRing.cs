@@ -191,9 +191,10 @@ internal sealed unsafe partial class MpmcRing
     internal long TryClaim(int length, uint kind = KindMessage)
     {
         // The common case inline: the record fits before the end of the data region, the cached Head says there is room,
-        // and the claim CAS at Tail wins. The same steps as the first pass of the loop in TryClaimAny (its comments give
-        // the reasons), minus the load of the claim word before the CAS (the CAS checks it); anything else (a stale Head,
-        // a wrap, a claim made by another producer, an odd Tail) goes there and starts over.
+        // the claim word at Tail is still its free stamp and the claim CAS wins. The same steps as the first pass of the
+        // loop in TryClaimAny (its comments give the reasons); anything else (a stale Head, a wrap, a claim made by
+        // another producer, an odd Tail) goes there and starts over. The load before the CAS is kept: with many
+        // producers, a CAS bound to fail would take the line from the producer that won it.
         long need = RecordSize(length);
         long tail = MappedAtomics.ReadInt64Acquire(Tail);
         long offset = tail & _offsetMask;
@@ -202,7 +203,8 @@ internal sealed unsafe partial class MpmcRing
         {
             byte* record = _data + offset;
             ulong stamp = FreeStamp(tail);
-            if ((ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)ClaimWord(kind, length, _pid), (long)stamp) == stamp)
+            if ((ulong)MappedAtomics.ReadInt64Acquire(record + ClaimOffset) == stamp
+                && (ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)ClaimWord(kind, length, _pid), (long)stamp) == stamp)
             {
                 // Read by consumers only to check our liveness; a plain store is enough (0 until then).
                 MappedAtomics.WriteInt64Plain(record + ProducerIdentityOffset, (long)_identity);
