@@ -58,7 +58,7 @@ internal sealed unsafe partial class MpmcRing
         return TryBeginReadAny(out lease, out pending, maxLength, advanceLater);
     }
 
-    /// <summary><see cref="TryBeginRead"/> for every case: the loop that skips, helps, waits and reports.</summary>
+    /// <summary><see cref="TryBeginRead"/> for every case: the loop that skips, helps and reports what stops it.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ReadStatus TryBeginReadAny(out ReadLease lease, out Blocker pending, int maxLength, bool advanceLater)
     {
