@@ -57,11 +57,13 @@ public sealed class ThreadStackTests
     {
         RequireLinux();
         ThreadStack gone = default;
+        ThreadStack again = default;
         bool describedOk = false;
-        var first = new Thread(() => describedOk = ThreadStack.TryDescribeCurrentThread(out gone));
+        var first = new Thread(() =>
+            describedOk = ThreadStack.TryDescribeCurrentThread(out gone) && ThreadStack.TryDescribeCurrentThread(out again) && again.IsCurrentThread());
         first.Start();
         Assert.IsTrue(first.Join(Patience));
-        Assert.IsTrue(describedOk);
+        Assert.IsTrue(describedOk, "described, and described again (a runtime attaching the OS thread twice)");
 
         // The exit destructor runs as the OS thread ends, which may be a moment after Join returns.
         var waited = Stopwatch.StartNew();
@@ -71,6 +73,7 @@ public sealed class ThreadStackTests
         }
 
         Assert.IsTrue(gone.HasExited, "the thread's exit marked its description");
+        Assert.IsTrue(again.HasExited, "a second description shares the first's exit mark (else it would read alive for ever)");
 
         // New threads of the same stack size are likely to get the freed stack from glibc's cache; none may pass.
         for (int i = 0; i < 8; i++)
@@ -88,6 +91,7 @@ public sealed class ThreadStackTests
     {
         RequireLinux();
         using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-stackid"), new ShmQueueOptions { Capacity = 4096 });
+        long endpoint = ThreadCallSlot.NewEndpointId(); // a number no queue has
         ThreadCallSlot? ownerSlot = null;
         bool cachedAfterFirstCall = false;
         bool secondCallDone = false;
@@ -101,10 +105,10 @@ public sealed class ThreadStackTests
             ownerSlot = ThreadCallSlot.ForCurrentThread;
             cachedAfterFirstCall = ReferenceEquals(ownerSlot, queue.RecentCallSlot);
             secondCallDone = queue.TryEnqueue([2]); // through the cache
-            ownerEntersCached = ownerSlot.TryEnterOnOwnerThread(12345);
+            ownerEntersCached = ownerSlot.TryEnterOnOwnerThread(endpoint);
             if (ownerEntersCached)
             {
-                occupiedRefused = !ownerSlot.TryEnterOnOwnerThread(12345);
+                occupiedRefused = !ownerSlot.TryEnterOnOwnerThread(endpoint);
                 ownerSlot.Exit();
             }
 
@@ -120,7 +124,7 @@ public sealed class ThreadStackTests
             Assert.IsTrue(ownerEntersCached, "the owner enters its own slot without thread-local storage");
             Assert.IsTrue(occupiedRefused, "an occupied slot is not entered twice");
             Assert.IsTrue(ownerSlot!.KnowsOwner);
-            Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(12345), "another thread never enters the owner's slot");
+            Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
 
             // This thread's call goes through its own slot and then becomes the cached one.
             Assert.IsTrue(queue.TryDequeue(out byte[]? first));
@@ -138,6 +142,7 @@ public sealed class ThreadStackTests
     [TestMethod]
     public void Dispose_waits_for_a_thread_inside_through_the_cached_slot()
     {
+        RequireLinux();
         // One thread calls without pause (after its first call every call finds its slot through the queue's cache)
         // while this thread disposes: the caller must leave with ObjectDisposedException, never touch the unmapped
         // memory (the test process would crash), and Dispose must unlink the segment (it did not give up waiting).
@@ -156,14 +161,23 @@ public sealed class ThreadStackTests
             }
         }, TaskCreationOptions.LongRunning);
 
-        var waited = Stopwatch.StartNew();
-        while (Interlocked.Read(ref calls) < 50_000 && waited.Elapsed < Patience && !caller.IsCompleted)
+        try
         {
-            Thread.Yield();
+            var waited = Stopwatch.StartNew();
+            while (Interlocked.Read(ref calls) < 50_000 && waited.Elapsed < Patience && !caller.IsCompleted)
+            {
+                Thread.Yield();
+            }
+
+            Assert.IsTrue(Interlocked.Read(ref calls) >= 50_000, "the caller ran");
+            Assert.IsNotNull(queue.RecentCallSlot, "the caller's slot is cached: its calls enter through the cache");
+            Assert.IsTrue(queue.RecentCallSlot.KnowsOwner);
+        }
+        finally
+        {
+            queue.Dispose();
         }
 
-        Assert.IsTrue(Interlocked.Read(ref calls) >= 50_000, "the caller ran");
-        queue.Dispose();
         var e = Assert.ThrowsExactly<AggregateException>(() => caller.Wait(Patience));
         Assert.IsInstanceOfType<ObjectDisposedException>(e.InnerException);
         Assert.IsFalse(File.Exists("/dev/shm/shmipc." + name), "Dispose unlinked the segment");

@@ -27,23 +27,30 @@ namespace ShmIpc.Endpoints;
 ///   exits, before its stack is released (glibc and musl run key destructors first, and a stack is reused or unmapped
 ///   only after its thread is gone), so from then on the lock word holds the unlocked representation. The word is read,
 ///   never interpreted: its locked bytes are recorded right after the lock and compared. A thread that later runs on
-///   any part of T's old stack was created after that store and sees it. The main thread never runs destructors, and
-///   its stack is never released while the process lives.
+///   any part of T's old stack obtained that memory after the store and sees it. The main thread's stack is never
+///   released while the process lives.
 /// - Memory. The lock words are native and never freed: a destructor may run after every managed reference to the
 ///   word is gone (the runtime drops a thread's statics before the OS thread ends). Four bytes per thread that ever
 ///   registered.
-/// - Not covered: a process that forks and then runs threads in the child (the forked-away threads never run their
-///   destructors). .NET does not run managed code in a forked child.
+/// - Not covered (none happens in a .NET process): a process that forks and then runs threads in the child (the
+///   forked-away threads never run their destructors); a thread ended by a raw exit system call (no destructors, yet
+///   its stack is reused); a key value set during the last destructor round (never destroyed); user-mode stacks
+///   switched between threads (coroutines placed inside a thread's stack).
 /// </remarks>
 internal readonly unsafe struct ThreadStack
 {
     private static readonly uint s_exitKey;
-    private static readonly bool s_supported = OperatingSystem.IsLinux() && TryCreateExitKey(out s_exitKey);
+    private static readonly bool s_supported;
 
     private readonly nuint _low;
     private readonly nuint _size;
     private readonly int* _exitMark;
     private readonly int _aliveValue;
+
+    static ThreadStack()
+    {
+        s_supported = OperatingSystem.IsLinux() && TryCreateExitKey(out s_exitKey);
+    }
 
     private ThreadStack(nuint low, nuint size, int* exitMark, int aliveValue)
     {
@@ -67,34 +74,42 @@ internal readonly unsafe struct ThreadStack
         return (nuint)(&probe) - _low < _size && Volatile.Read(ref *_exitMark) == _aliveValue;
     }
 
-    /// <summary>Describes the calling thread (once per thread: a few system calls). False where that is not possible.</summary>
+    /// <summary>
+    /// Describes the calling thread (once per managed thread: a few system calls). False where that is not possible; it
+    /// never throws (an identity is an optimisation: without one the caller reads thread-local storage).
+    /// </summary>
     public static bool TryDescribeCurrentThread(out ThreadStack stack)
     {
         stack = default;
-        if (!s_supported)
+        try
         {
+            return s_supported && TryDescribe(out stack);
+        }
+#pragma warning disable CA1031 // whatever the platform throws here, the answer is "no identity", never a failed call
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            stack = default;
             return false;
         }
+    }
+
+    private static bool TryDescribe(out ThreadStack stack)
+    {
+        stack = default;
 
         byte probe = 0;
         nuint here = (nuint)(&probe);
         byte* attr = stackalloc byte[Libc.PthreadAttrSize];
         void* address;
         nuint size;
-        try
+        if (Libc.PthreadGetAttrNp(Libc.PthreadSelf(), attr) != 0)
         {
-            if (Libc.PthreadGetAttrNp(Libc.PthreadSelf(), attr) != 0)
-            {
-                return false;
-            }
-
-            int got = Libc.PthreadAttrGetStack(attr, &address, &size);
-            if (Libc.PthreadAttrDestroy(attr) != 0 || got != 0)
-            {
-                return false;
-            }
+            return false;
         }
-        catch (EntryPointNotFoundException)
+
+        int got = Libc.PthreadAttrGetStack(attr, &address, &size);
+        if (Libc.PthreadAttrDestroy(attr) != 0 || got != 0)
         {
             return false;
         }
@@ -106,13 +121,27 @@ internal readonly unsafe struct ThreadStack
             return false; // not on the stack pthreads reports (an alternate stack?): no identity
         }
 
-        if (!IsPthreadAllocated())
+        if (IsMainThread())
         {
-            low = Math.Max(low, MappedStackStart(here));
+            if (MappedStackStart(here) is not nuint mapped)
+            {
+                return false;
+            }
+
+            low = Math.Max(low, mapped);
         }
 
-        // The exit mark: locked while this thread runs, unlocked by the key's destructor as it exits.
-        int* mark = (int*)NativeMemory.AllocZeroed(sizeof(int));
+        // The exit mark: locked while this thread runs, unlocked by the key's destructor as it exits. A thread described
+        // before (a runtime that attached this OS thread again) keeps its mark: a second one would replace the first
+        // under the key, and the first would then never be unlocked (it would read "alive" after the thread exits).
+        int* mark = (int*)Libc.PthreadGetSpecific(s_exitKey);
+        if (mark is not null)
+        {
+            stack = new ThreadStack(low, high - low, mark, Volatile.Read(ref *mark));
+            return true;
+        }
+
+        mark = (int*)NativeMemory.AllocZeroed(sizeof(int));
         if (Libc.PthreadSpinInit(mark, Libc.PthreadProcessPrivate) != 0)
         {
             NativeMemory.Free(mark);
@@ -122,7 +151,8 @@ internal readonly unsafe struct ThreadStack
         int unlocked = *mark;
         if (Libc.PthreadSpinLock(mark) != 0 || *mark == unlocked || Libc.PthreadSetSpecific(s_exitKey, mark) != 0)
         {
-            return false; // the word stays allocated: a destructor may still be registered on it (see Memory)
+            NativeMemory.Free(mark); // not under the key: no destructor will touch it
+            return false;
         }
 
         stack = new ThreadStack(low, high - low, mark, *mark);
@@ -133,48 +163,39 @@ internal readonly unsafe struct ThreadStack
     internal bool HasExited => _exitMark is not null && Volatile.Read(ref *_exitMark) != _aliveValue;
 
     /// <summary>
-    /// The start of the mapping that holds <paramref name="here"/> (/proc/self/maps): the part of the main thread's
-    /// stack mapped now. A growsdown mapping never shrinks, so this part stays the main thread's. The page of
-    /// <paramref name="here"/> when the file cannot be read.
+    /// The start of the <c>[stack]</c> mapping that holds <paramref name="here"/> (/proc/self/maps): the part of the main
+    /// thread's stack mapped now. A growsdown mapping never shrinks, so this part stays the main thread's. Null when
+    /// <paramref name="here"/> is not in the process's <c>[stack]</c> mapping (a stack set up otherwise, as under valgrind):
+    /// no identity then.
     /// </summary>
-    private static nuint MappedStackStart(nuint here)
+    private static nuint? MappedStackStart(nuint here)
     {
-        nuint fallback = here & ~(nuint)(Environment.SystemPageSize - 1);
-        try
+        foreach (string line in File.ReadLines("/proc/self/maps"))
         {
-            foreach (string line in File.ReadLines("/proc/self/maps"))
+            int dash = line.IndexOf('-', StringComparison.Ordinal);
+            int space = line.IndexOf(' ', StringComparison.Ordinal);
+            if (dash > 0 && space > dash
+                && ulong.TryParse(line.AsSpan(0, dash), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ulong start)
+                && ulong.TryParse(line.AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ulong end)
+                && here >= start && here < end)
             {
-                int dash = line.IndexOf('-', StringComparison.Ordinal);
-                int space = line.IndexOf(' ', StringComparison.Ordinal);
-                if (dash > 0 && space > dash
-                    && ulong.TryParse(line.AsSpan(0, dash), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ulong start)
-                    && ulong.TryParse(line.AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ulong end)
-                    && here >= start && here < end)
-                {
-                    return (nuint)start;
-                }
+                return line.EndsWith("[stack]", StringComparison.Ordinal) ? (nuint)start : null;
             }
         }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
 
-        return fallback;
+        return null;
     }
 
-    /// <summary>The main thread's stack was not allocated by pthreads (its thread id is the process id).</summary>
-    private static bool IsPthreadAllocated()
+    /// <summary>Whether the calling thread is the process's main thread (its thread id is the process id), whose stack pthreads did not allocate.</summary>
+    private static bool IsMainThread()
     {
         try
         {
-            return Libc.GetTid() != Libc.GetPid();
+            return Libc.GetTid() == Libc.GetPid();
         }
         catch (EntryPointNotFoundException)
         {
-            return false; // no gettid (an old libc): treat every thread as the main one (the narrower range)
+            return true; // no gettid (an old libc): treat every thread as the main one (the narrower range, or none)
         }
     }
 
@@ -183,7 +204,8 @@ internal readonly unsafe struct ThreadStack
         key = 0;
         try
         {
-            // pthread_spin_unlock is an ordinary exported function taking one pointer: a valid key destructor.
+            // pthread_spin_unlock takes one pointer and returns an int; a key destructor returns void. Calling it through
+            // that type is fine on the Linux ABIs (the return register is simply ignored), though not in ISO C's letter.
             if (!NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "pthread_spin_unlock", out nint unlock)
                 && !(NativeLibrary.TryLoad("libc.so.6", out nint libc) && NativeLibrary.TryGetExport(libc, "pthread_spin_unlock", out unlock)))
             {
