@@ -18,6 +18,10 @@ namespace ShmIpc.Endpoints;
 ///   endpoint's state (volatile load): not open, clear the slot and refuse. A nested call (the slot already holds an
 ///   endpoint: a reader callback that calls a queue, a queue call inside another's) gets no slot and uses the
 ///   interlocked count instead, so a slot holds at most one call and never needs a count.
+/// - Finding the slot: the thread-static read costs a call into the runtime's TLS resolver and a chain of dependent
+///   loads, most of the guard's cost. An endpoint caches the last slot that entered it, and a thread enters through the
+///   cache only if it is that slot's owner (<see cref="TryEnterOnOwnerThread"/>, told by its stack:
+///   <see cref="ThreadStack"/>), so a slot is still written by its own thread alone and everything below holds as is.
 /// - Exit (<see cref="Exit"/>): a release store of 0: every access of the mapping made by the call is ordered
 ///   before it.
 /// - Dispose: the state CAS (a full fence on the disposer's side), then <see cref="Interlocked.MemoryBarrierProcessWide"/>
@@ -47,6 +51,17 @@ internal sealed class ThreadCallSlot
     /// <summary>The number of the endpoint this thread is inside through its slot, or 0 (written only by the owning thread).</summary>
     private long _inside;
 
+    /// <summary>The owning thread, told apart without thread-local storage (<see cref="TryEnterOnOwnerThread"/>); unknown off Linux.</summary>
+    private readonly ThreadStack _owner;
+
+    private ThreadCallSlot(ThreadStack owner) => _owner = owner;
+
+    /// <summary>Test hook: this thread's slot (registered on first use).</summary>
+    internal static ThreadCallSlot ForCurrentThread => t_slot ?? Register();
+
+    /// <summary>Whether <see cref="TryEnterOnOwnerThread"/> can ever succeed: worth caching in an endpoint.</summary>
+    public bool KnowsOwner => _owner.IsKnown;
+
     /// <summary>A number for a new endpoint, never 0 and never given out twice in this process.</summary>
     public static long NewEndpointId() => Interlocked.Increment(ref s_lastId);
 
@@ -66,6 +81,24 @@ internal sealed class ThreadCallSlot
 
         Volatile.Write(ref slot._inside, endpoint); // before the caller's state load: see the Design remarks
         return slot;
+    }
+
+    /// <summary>
+    /// <see cref="TryEnter"/> for a slot the caller found without thread-local storage (an endpoint's cache of the last
+    /// slot that entered it): enters only when the calling thread owns this slot (<see cref="ThreadStack"/>) and the
+    /// slot is free. False otherwise, with nothing done (the caller takes the thread-static path).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryEnterOnOwnerThread(long endpoint)
+    {
+        // The owner first: a slot is entered only by the thread it belongs to (only that thread writes _inside).
+        if (!_owner.IsCurrentThread() || _inside != 0)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _inside, endpoint); // before the caller's state load, as in TryEnter
+        return true;
     }
 
     /// <summary>Leaves the endpoint: every access of its mapping by this call happens before (release).</summary>
@@ -95,7 +128,7 @@ internal sealed class ThreadCallSlot
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static ThreadCallSlot Register()
     {
-        var slot = new ThreadCallSlot();
+        var slot = new ThreadCallSlot(ThreadStack.TryDescribeCurrentThread(out ThreadStack owner) ? owner : default);
         lock (s_gate)
         {
             s_slots.RemoveAll(static entry => !entry.TryGetTarget(out _));

@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using ShmIpc.Endpoints;
+using ShmIpc.Tests.Common;
+
+namespace ShmIpc.Tests;
+
+/// <summary>
+/// The thread identity the queue's call guard uses instead of a thread-static read (<see cref="ThreadStack"/>): a thread
+/// is recognised by its stack while it lives, never another thread, and not after it exited.
+/// </summary>
+[TestClass]
+public sealed class ThreadStackTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [TestMethod]
+    public void A_thread_is_recognised_by_its_stack_and_no_other_living_thread_is()
+    {
+        RequireLinux();
+        ThreadStack described = default;
+        bool describedOk = false;
+        bool recognisedBySelf = false;
+        using var described_ready = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var owner = new Thread(() =>
+        {
+            describedOk = ThreadStack.TryDescribeCurrentThread(out described);
+            recognisedBySelf = described.IsCurrentThread() && Deeper(described);
+            described_ready.Set();
+            release.Wait(Patience); // alive while the others look
+        });
+        owner.Start();
+        Assert.IsTrue(described_ready.Wait(Patience));
+        try
+        {
+            Assert.IsTrue(describedOk, "a thread pthreads started can be described");
+            Assert.IsTrue(recognisedBySelf, "the thread recognises itself, also from a deeper frame");
+            Assert.IsTrue(described.IsKnown);
+            Assert.IsFalse(described.HasExited);
+            Assert.IsFalse(described.IsCurrentThread(), "the test thread is not the described one");
+            bool seenByOther = true;
+            var other = new Thread(() => seenByOther = described.IsCurrentThread());
+            other.Start();
+            Assert.IsTrue(other.Join(Patience));
+            Assert.IsFalse(seenByOther, "another living thread is not the described one");
+            Assert.IsFalse(default(ThreadStack).IsCurrentThread(), "an unknown thread is nobody");
+        }
+        finally
+        {
+            release.Set();
+            Assert.IsTrue(owner.Join(Patience));
+        }
+    }
+
+    [TestMethod]
+    public void A_thread_that_exited_is_not_recognised_even_by_a_thread_that_reuses_its_stack()
+    {
+        RequireLinux();
+        ThreadStack gone = default;
+        ThreadStack again = default;
+        bool describedOk = false;
+        var first = new Thread(() =>
+            describedOk = ThreadStack.TryDescribeCurrentThread(out gone) && ThreadStack.TryDescribeCurrentThread(out again) && again.IsCurrentThread());
+        first.Start();
+        Assert.IsTrue(first.Join(Patience));
+        Assert.IsTrue(describedOk, "described, and described again (a runtime attaching the OS thread twice)");
+
+        // The exit destructor runs as the OS thread ends, which may be a moment after Join returns.
+        var waited = Stopwatch.StartNew();
+        while (!gone.HasExited && waited.Elapsed < Patience)
+        {
+            Thread.Yield();
+        }
+
+        Assert.IsTrue(gone.HasExited, "the thread's exit marked its description");
+        Assert.IsTrue(again.HasExited, "a second description shares the first's exit mark (else it would read alive for ever)");
+
+        // New threads of the same stack size are likely to get the freed stack from glibc's cache; none may pass.
+        for (int i = 0; i < 8; i++)
+        {
+            bool recognised = true;
+            var next = new Thread(() => recognised = gone.IsCurrentThread());
+            next.Start();
+            Assert.IsTrue(next.Join(Patience));
+            Assert.IsFalse(recognised, $"thread {i} started after the exit is not the exited one");
+        }
+    }
+
+    [TestMethod]
+    public void A_queue_enters_through_its_cached_slot_only_on_the_slots_thread()
+    {
+        RequireLinux();
+        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-stackid"), new ShmQueueOptions { Capacity = 4096 });
+        long endpoint = ThreadCallSlot.NewEndpointId(); // a number no queue has
+        ThreadCallSlot? ownerSlot = null;
+        bool cachedAfterFirstCall = false;
+        bool secondCallDone = false;
+        bool ownerEntersCached = false;
+        bool occupiedRefused = false;
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var owner = new Thread(() =>
+        {
+            queue.TryEnqueue([1]);
+            ownerSlot = ThreadCallSlot.ForCurrentThread;
+            cachedAfterFirstCall = ReferenceEquals(ownerSlot, queue.RecentCallSlot);
+            secondCallDone = queue.TryEnqueue([2]); // through the cache
+            ownerEntersCached = ownerSlot.TryEnterOnOwnerThread(endpoint);
+            if (ownerEntersCached)
+            {
+                occupiedRefused = !ownerSlot.TryEnterOnOwnerThread(endpoint);
+                ownerSlot.Exit();
+            }
+
+            entered.Set();
+            release.Wait(Patience);
+        });
+        owner.Start();
+        Assert.IsTrue(entered.Wait(Patience));
+        try
+        {
+            Assert.IsTrue(cachedAfterFirstCall, "the queue cached the slot of the thread that entered");
+            Assert.IsTrue(secondCallDone);
+            Assert.IsTrue(ownerEntersCached, "the owner enters its own slot without thread-local storage");
+            Assert.IsTrue(occupiedRefused, "an occupied slot is not entered twice");
+            Assert.IsTrue(ownerSlot!.KnowsOwner);
+            Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
+
+            // This thread's call goes through its own slot and then becomes the cached one.
+            Assert.IsTrue(queue.TryDequeue(out byte[]? first));
+            CollectionAssert.AreEqual(new byte[] { 1 }, first);
+            Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot);
+            Assert.AreNotSame(ownerSlot, queue.RecentCallSlot);
+        }
+        finally
+        {
+            release.Set();
+            Assert.IsTrue(owner.Join(Patience));
+        }
+    }
+
+    [TestMethod]
+    public void Dispose_waits_for_a_thread_inside_through_the_cached_slot()
+    {
+        RequireLinux();
+        // One thread calls without pause (after its first call every call finds its slot through the queue's cache)
+        // while this thread disposes: the caller must leave with ObjectDisposedException, never touch the unmapped
+        // memory (the test process would crash), and Dispose must unlink the segment (it did not give up waiting).
+        string name = TestNames.Unique("q-stackid-dispose");
+        ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 64 << 10, MaxMessageLength = 64 });
+        long calls = 0;
+        var caller = Task.Factory.StartNew(() =>
+        {
+            byte[] message = new byte[64];
+            byte[] buffer = new byte[64];
+            while (true)
+            {
+                queue.TryEnqueue(message);
+                queue.TryDequeue(buffer, out _);
+                Interlocked.Increment(ref calls);
+            }
+        }, TaskCreationOptions.LongRunning);
+
+        try
+        {
+            var waited = Stopwatch.StartNew();
+            while (Interlocked.Read(ref calls) < 50_000 && waited.Elapsed < Patience && !caller.IsCompleted)
+            {
+                Thread.Yield();
+            }
+
+            Assert.IsTrue(Interlocked.Read(ref calls) >= 50_000, "the caller ran");
+            Assert.IsNotNull(queue.RecentCallSlot, "the caller's slot is cached: its calls enter through the cache");
+            Assert.IsTrue(queue.RecentCallSlot.KnowsOwner);
+        }
+        finally
+        {
+            queue.Dispose();
+        }
+
+        var e = Assert.ThrowsExactly<AggregateException>(() => caller.Wait(Patience));
+        Assert.IsInstanceOfType<ObjectDisposedException>(e.InnerException);
+        Assert.IsFalse(File.Exists("/dev/shm/shmipc." + name), "Dispose unlinked the segment");
+    }
+
+    private static bool Deeper(ThreadStack stack)
+    {
+        Span<byte> pad = stackalloc byte[4096];
+        pad[^1] = 1;
+        return stack.IsCurrentThread() && pad[^1] == 1;
+    }
+
+    private static void RequireLinux()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Inconclusive("ThreadStack describes threads on Linux only (elsewhere the queue reads thread-local storage).");
+        }
+    }
+}
