@@ -52,9 +52,9 @@ public abstract class NatsFaultCases : IDisposable
             _workers.Start(_server.Url, name);
             ShmAsyncResult<int> result = pool.ApplyAsync(TestFunctions.HangFirstTime, directory);
 
-            string claim = Path.Combine(directory, "claimed");
+            string published = Path.Combine(directory, "pid"); // appears whole, after the claim (TestFunctions.HangFirstTime)
             int first = 0;
-            Wait.Until(() => File.Exists(claim) && int.TryParse(File.ReadAllText(claim), System.Globalization.CultureInfo.InvariantCulture, out first)
+            Wait.Until(() => File.Exists(published) && int.TryParse(File.ReadAllText(published), System.Globalization.CultureInfo.InvariantCulture, out first)
                 && _workers.Started.Any(w => w.Pid == first), "a worker has taken the task and written its whole pid");
             ShmProcess victim = _workers.Started.Single(w => w.Pid == first);
             victim.Kill();

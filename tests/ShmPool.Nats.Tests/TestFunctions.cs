@@ -45,19 +45,26 @@ public static class TestFunctions
         return n;
     }
 
-    /// <summary>The first worker to run it claims <paramref name="directory"/>/claimed (writing its pid) and hangs; any later one returns its pid.</summary>
+    /// <summary>
+    /// The first worker to run it claims <paramref name="directory"/>/claimed (created exclusively), publishes its pid as
+    /// <paramref name="directory"/>/pid and hangs; any later one returns its pid. The pid file appears whole (written
+    /// under another name, closed, then renamed): a reader never meets it half written or still open, which on Unix
+    /// .NET holds an exclusive lock that makes a concurrent read throw.
+    /// </summary>
     public static int HangFirstTime(string directory)
     {
         try
         {
-            using FileStream claim = File.Open(Path.Combine(directory, "claimed"), FileMode.CreateNew);
-            using var writer = new StreamWriter(claim);
-            writer.Write(Environment.ProcessId);
+            File.Open(Path.Combine(directory, "claimed"), FileMode.CreateNew).Dispose();
         }
         catch (IOException)
         {
             return Environment.ProcessId;
         }
+
+        string staging = Path.Combine(directory, $"pid.{Environment.ProcessId}");
+        File.WriteAllText(staging, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(staging, Path.Combine(directory, "pid"));
 
         Thread.Sleep(TimeSpan.FromMinutes(2));
         return -1;
