@@ -66,15 +66,6 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     private readonly ShmQueueOptions _deadLetterOptions;
     private EndpointLifetime _lifetime;
 
-    /// <summary>This object's number in the threads' call slots (<see cref="ThreadCallSlot"/>).</summary>
-    private readonly long _callId = ThreadCallSlot.NewEndpointId();
-
-    /// <summary>The slot of the thread that last entered through thread-local storage (<see cref="EnterCall"/>), or null.</summary>
-    private ThreadCallSlot? _recentSlot;
-
-    /// <summary>Test hook: <see cref="_recentSlot"/>.</summary>
-    internal ThreadCallSlot? RecentCallSlot => _recentSlot;
-
     private ShmQueue(ShmSegment segment, ShmQueueOptions options)
     {
         _segment = segment;
@@ -527,86 +518,6 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
     {
         Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Enter()
-    {
-        if (!_lifetime.TryEnter())
-        {
-            ThrowDisposed();
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Exit() => _lifetime.Exit();
-
-    /// <summary>
-    /// Enter for the per-message calls: through this thread's <see cref="ThreadCallSlot"/> (two plain stores and a load, no
-    /// interlocked instruction), or, for a nested call, through the count as <see cref="Enter"/>. Pass the result to
-    /// <see cref="ExitCall"/>. Dispose sees both kinds (see ThreadCallSlot's Design remarks). The slot is found through
-    /// <see cref="_recentSlot"/> when this thread entered last, through thread-local storage otherwise.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ThreadCallSlot? EnterCall()
-    {
-        ThreadCallSlot? slot = _recentSlot;
-        if (slot is null || !slot.TryEnterOnOwnerThread(_callId))
-        {
-            slot = EnterCallThroughThread();
-            if (slot is null)
-            {
-                return null; // counted (a nested call)
-            }
-        }
-
-        if (!_lifetime.IsOpen)
-        {
-            slot.Exit();
-            ThrowDisposed();
-        }
-
-        return slot;
-    }
-
-    /// <summary>EnterCall's other way: the slot from thread-local storage (cached for this thread's next call), or the count.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private ThreadCallSlot? EnterCallThroughThread()
-    {
-        ThreadCallSlot? slot = ThreadCallSlot.TryEnter(_callId);
-        if (slot is null)
-        {
-            Enter();
-            return null;
-        }
-
-        if (slot.KnowsOwner && !ReferenceEquals(_recentSlot, slot))
-        {
-            _recentSlot = slot; // any thread may read it: TryEnterOnOwnerThread admits the owner alone
-        }
-
-        return slot;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ExitCall(ThreadCallSlot? slot)
-    {
-        if (slot is null)
-        {
-            Exit();
-        }
-        else
-        {
-            slot.Exit();
-        }
-    }
-
-    private void ThrowIfDisposed()
-    {
-        if (!_lifetime.IsOpen)
-        {
-            ThrowDisposed();
-        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
