@@ -20,36 +20,22 @@ public sealed class ThreadStackTests
         ThreadStack described = default;
         bool describedOk = false;
         bool recognisedBySelf = false;
-        using var described_ready = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var owner = new Thread(() =>
+        using var owner = new HeldThread(() =>
         {
             describedOk = ThreadStack.TryDescribeCurrentThread(out described);
             recognisedBySelf = described.IsCurrentThread() && Deeper(described);
-            described_ready.Set();
-            release.Wait(Patience); // alive while the others look
         });
-        owner.Start();
-        Assert.IsTrue(described_ready.Wait(Patience));
-        try
-        {
-            Assert.IsTrue(describedOk, "a thread pthreads started can be described");
-            Assert.IsTrue(recognisedBySelf, "the thread recognises itself, also from a deeper frame");
-            Assert.IsTrue(described.IsKnown);
-            Assert.IsFalse(described.HasExited);
-            Assert.IsFalse(described.IsCurrentThread(), "the test thread is not the described one");
-            bool seenByOther = true;
-            var other = new Thread(() => seenByOther = described.IsCurrentThread());
-            other.Start();
-            Assert.IsTrue(other.Join(Patience));
-            Assert.IsFalse(seenByOther, "another living thread is not the described one");
-            Assert.IsFalse(default(ThreadStack).IsCurrentThread(), "an unknown thread is nobody");
-        }
-        finally
-        {
-            release.Set();
-            Assert.IsTrue(owner.Join(Patience));
-        }
+        Assert.IsTrue(describedOk, "a thread pthreads started can be described");
+        Assert.IsTrue(recognisedBySelf, "the thread recognises itself, also from a deeper frame");
+        Assert.IsTrue(described.IsKnown);
+        Assert.IsFalse(described.HasExited);
+        Assert.IsFalse(described.IsCurrentThread(), "the test thread is not the described one");
+        bool seenByOther = true;
+        var other = new Thread(() => seenByOther = described.IsCurrentThread());
+        other.Start();
+        Assert.IsTrue(other.Join(Patience));
+        Assert.IsFalse(seenByOther, "another living thread is not the described one");
+        Assert.IsFalse(default(ThreadStack).IsCurrentThread(), "an unknown thread is nobody");
     }
 
     [TestMethod]
@@ -97,9 +83,7 @@ public sealed class ThreadStackTests
         bool secondCallDone = false;
         bool ownerEntersCached = false;
         bool occupiedRefused = false;
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var owner = new Thread(() =>
+        using var owner = new HeldThread(() =>
         {
             queue.TryEnqueue([1]);
             ownerSlot = ThreadCallSlot.ForCurrentThread;
@@ -111,32 +95,19 @@ public sealed class ThreadStackTests
                 occupiedRefused = !ownerSlot.TryEnterOnOwnerThread(endpoint);
                 ownerSlot.Exit();
             }
-
-            entered.Set();
-            release.Wait(Patience);
         });
-        owner.Start();
-        Assert.IsTrue(entered.Wait(Patience));
-        try
-        {
-            Assert.IsTrue(cachedAfterFirstCall, "the queue cached the slot of the thread that entered");
-            Assert.IsTrue(secondCallDone);
-            Assert.IsTrue(ownerEntersCached, "the owner enters its own slot without thread-local storage");
-            Assert.IsTrue(occupiedRefused, "an occupied slot is not entered twice");
-            Assert.IsTrue(ownerSlot!.KnowsOwner);
-            Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
+        Assert.IsTrue(cachedAfterFirstCall, "the queue cached the slot of the thread that entered");
+        Assert.IsTrue(secondCallDone);
+        Assert.IsTrue(ownerEntersCached, "the owner enters its own slot without thread-local storage");
+        Assert.IsTrue(occupiedRefused, "an occupied slot is not entered twice");
+        Assert.IsTrue(ownerSlot!.KnowsOwner);
+        Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
 
-            // This thread's call goes through its own slot and then becomes the cached one.
-            Assert.IsTrue(queue.TryDequeue(out byte[]? first));
-            CollectionAssert.AreEqual(new byte[] { 1 }, first);
-            Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot);
-            Assert.AreNotSame(ownerSlot, queue.RecentCallSlot);
-        }
-        finally
-        {
-            release.Set();
-            Assert.IsTrue(owner.Join(Patience));
-        }
+        // This thread's call goes through its own slot and then becomes the cached one.
+        Assert.IsTrue(queue.TryDequeue(out byte[]? first));
+        CollectionAssert.AreEqual(new byte[] { 1 }, first);
+        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot);
+        Assert.AreNotSame(ownerSlot, queue.RecentCallSlot);
     }
 
     [TestMethod]
@@ -181,6 +152,48 @@ public sealed class ThreadStackTests
         var e = Assert.ThrowsExactly<AggregateException>(() => caller.Wait(Patience));
         Assert.IsInstanceOfType<ObjectDisposedException>(e.InnerException);
         Assert.IsFalse(File.Exists("/dev/shm/shmipc." + name), "Dispose unlinked the segment");
+    }
+
+    /// <summary>
+    /// A thread that runs <c>work</c> and then stays alive (its stack in use) until disposed. Work records what it sees in
+    /// the test's locals (an assertion failing on another thread would end the test host); an exception it throws is
+    /// reported here.
+    /// </summary>
+    private sealed class HeldThread : IDisposable
+    {
+        private readonly ManualResetEventSlim _ready = new();
+        private readonly ManualResetEventSlim _release = new();
+        private readonly Thread _thread;
+        private Exception? _failure;
+
+        public HeldThread(Action work)
+        {
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    work();
+                }
+                catch (Exception e)
+                {
+                    _failure = e;
+                }
+
+                _ready.Set();
+                _release.Wait(Patience);
+            });
+            _thread.Start();
+            Assert.IsTrue(_ready.Wait(Patience), "the held thread did its work");
+            Assert.IsNull(_failure, $"the held thread's work threw: {_failure}");
+        }
+
+        public void Dispose()
+        {
+            _release.Set();
+            Assert.IsTrue(_thread.Join(Patience));
+            _ready.Dispose();
+            _release.Dispose();
+        }
     }
 
     private static bool Deeper(ThreadStack stack)
