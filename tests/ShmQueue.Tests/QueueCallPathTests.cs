@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using ShmIpc.Endpoints;
 using ShmIpc.Layout;
 using ShmIpc.Tests.Common;
 
@@ -103,6 +104,42 @@ public sealed class QueueCallPathTests
         }
 
         Assert.IsFalse(File.Exists("/dev/shm/shmipc." + name), "Dispose unlinked the segment (it did not give up waiting for calls)");
+    }
+
+    [TestMethod]
+    public void An_enqueue_through_the_cached_call_slot_wakes_a_consumer_asleep_in_Dequeue()
+    {
+        // Enqueue on the thread whose slot the queue object caches (EnterCall: no thread-local read) looks for sleepers with
+        // the same fence as any other and wakes one. The consumer sleeps in 10 s slices on its own object, so only that wake
+        // can bring the message to it within the 8 s the test waits.
+        string name = TestNames.Unique("q-cached-wake");
+        using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 64 << 10, MaxMessageLength = 64 });
+        using ShmQueue sleeper = ShmQueue.Open(name, new ShmQueueOptions { WaitStrategy = ShmWaitStrategy.Default with { SleepSlice = TimeSpan.FromSeconds(10) } });
+        Assert.IsFalse(queue.TryDequeue(out _)); // this thread enters the producer's object: its slot becomes the cached one
+        var consumer = Task.Factory.StartNew(() => sleeper.Dequeue(TimeSpan.FromSeconds(60)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.IsTrue(SpinWait.SpinUntil(() => queue.SleepingConsumers > 0 || consumer.IsCompleted, TimeSpan.FromSeconds(30)), "the consumer sleeps");
+        Assert.IsFalse(consumer.IsCompleted, "the queue is empty: the consumer must wait");
+        ThreadCallSlot mine = ThreadCallSlot.ForCurrentThread;
+        if (mine.KnowsOwner)
+        {
+            Assert.AreSame(mine, queue.RecentCallSlot, "this thread entered the producer's object last: Enqueue enters through the cache");
+        }
+
+        queue.Enqueue([42]);
+        Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(8)), "the enqueue woke the sleeping consumer (its slice is 10 s)");
+        CollectionAssert.AreEqual(new byte[] { 42 }, consumer.Result);
+    }
+
+    [TestMethod]
+    public void An_enqueue_with_a_cancelled_token_throws_and_writes_nothing_even_when_there_is_room()
+    {
+        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-cached-cancel"), new ShmQueueOptions { Capacity = 4096 });
+        queue.Enqueue([1]); // this thread's slot is the cached one
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsExactly<OperationCanceledException>(() => queue.Enqueue([2], cancelled.Token));
+        CollectionAssert.AreEqual(new byte[] { 1 }, queue.Dequeue(TimeSpan.FromSeconds(10)));
+        Assert.IsFalse(queue.TryDequeue(out _), "the cancelled message was not written");
     }
 
     [TestMethod]
