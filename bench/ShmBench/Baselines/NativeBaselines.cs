@@ -14,6 +14,9 @@ internal static class NativeBaselines
     private static readonly NativeProgram s_baselines = new("shm_baselines.c", ["-O2"]);
     private static readonly NativeProgram s_best = new("best_spsc.c", ["-O2", "-march=native"]);
 
+    /// <summary>The queue protocol in C: bench/native/peer_queue.c over the C peer (native-notes/c), the same flags as the best ring.</summary>
+    private static readonly NativeProgram s_peerQueue = new("peer_queue.c", ["-O2", "-march=native"], withPeer: true);
+
     /// <summary>
     /// One run (after the program's own warm-up) of the 8 B spin ping-pong: c.spin_8B_rtt_*. Called before
     /// each run of shmipc.pipe_8B_rtt, so the two are measured back to back.
@@ -67,6 +70,13 @@ internal static class NativeBaselines
     /// each run of shmipc.queue_64B_1p1c_throughput (after a run of the old c.spsc_64B_throughput).
     /// </summary>
     public static void BestSpscOnce(HarnessContext ctx) => Run(ctx, "spsc", ctx.Plan(10_000_000, 100_000) with { Runs = 1 }, bytesPerItem: 64, paired: true, program: s_best);
+
+    /// <summary>
+    /// One run of the queue protocol itself in C (the C peer's blocking put / get, 64 B, 1 MiB, pinned as the best ring):
+    /// c.peer_queue_64B_1p1c_throughput, the median of 5 slices with a fresh producer. Beside the .NET queue's figure it
+    /// says whether the protocol or the .NET code bounds the queue against the best ring (scenario queuering).
+    /// </summary>
+    public static void PeerQueueOnce(HarnessContext ctx) => Run(ctx, "queue", ctx.Plan(10_000_000, 100_000) with { Runs = 1 }, bytesPerItem: 64, paired: true, program: s_peerQueue);
 
     /// <summary>
     /// The best-practice ring's other 64 B figures: tail commit per message (c.best_spsc_64B_tail_throughput) and
@@ -123,19 +133,29 @@ internal static class NativeBaselines
     private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>One C program of bench/native, compiled once per run of the harness (when it or bench_common.h is newer than its binary).</summary>
+/// <summary>
+/// One C program of bench/native, compiled once per run of the harness (when it, bench_common.h or, for a program built
+/// with the C peer, the peer's sources are newer than its binary).
+/// </summary>
 internal sealed class NativeProgram
 {
     private const string CommonHeader = "bench_common.h";
     private readonly string[] _flags;
+    private readonly bool _withPeer;
     private readonly Lazy<string?> _compiled;
 
-    public NativeProgram(string source, string[] flags)
+    /// <param name="source">The file in bench/native.</param>
+    /// <param name="flags">The compiler's flags.</param>
+    /// <param name="withPeer">Compile and link the C peer (native-notes/c/shmipc.c, its header on the include path) too.</param>
+    public NativeProgram(string source, string[] flags, bool withPeer = false)
     {
         Source = source;
         _flags = flags;
+        _withPeer = withPeer;
         _compiled = new Lazy<string?>(Compile);
     }
+
+    private static string PeerDirectory => Path.Combine(RepoPaths.Root, "native-notes", "c");
 
     public string Source { get; }
 
@@ -156,7 +176,9 @@ internal sealed class NativeProgram
 
         string dir = Path.Combine(RepoPaths.Native, "bin");
         string binary = Path.Combine(dir, Path.GetFileNameWithoutExtension(Source));
-        DateTime newest = new[] { path, Path.Combine(RepoPaths.Native, CommonHeader) }
+        string[] peer = _withPeer ? [Path.Combine(PeerDirectory, "shmipc.c")] : [];
+        string[] peerHeaders = _withPeer ? [Path.Combine(PeerDirectory, "shmipc.h")] : [];
+        DateTime newest = new[] { path, Path.Combine(RepoPaths.Native, CommonHeader) }.Concat(peer).Concat(peerHeaders)
             .Where(File.Exists).Max(File.GetLastWriteTimeUtc);
         if (File.Exists(binary) && File.GetLastWriteTimeUtc(binary) >= newest)
         {
@@ -164,7 +186,8 @@ internal sealed class NativeProgram
         }
 
         Directory.CreateDirectory(dir);
-        string? output = MachineInfo.Run("cc", null, [.. _flags, "-pthread", "-Wall", "-o", binary, path]);
+        string[] include = _withPeer ? ["-I", PeerDirectory] : [];
+        string? output = MachineInfo.Run("cc", null, [.. _flags, "-pthread", "-Wall", .. include, "-o", binary, path, .. peer]);
         if (output is null || !File.Exists(binary))
         {
             Problem = $"no working C compiler ('cc {string.Join(' ', _flags)}' failed or is missing)";

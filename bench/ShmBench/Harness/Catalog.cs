@@ -152,11 +152,13 @@ internal static class Catalog
         new("pair.event_pingpong_per_c_sem", "ratio", "shmipc.event_pingpong_rtt_median / c.sem_8B_rtt_median, each repetition measured back to back"),
         new("pair.pipe_8B_sleep_rtt_per_c_sem", "ratio", "shmipc.pipe_8B_sleep_rtt_median / c.sem_8B_rtt_median, each repetition measured back to back"),
         new("pair.queuering_queue_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queuering_queue_64B_1p1c_throughput / c.best_spsc_64B_throughput, each repetition measured back to back (scenario queuering)"),
+        new("pair.c_peer_queue_64B_1p1c_per_c_best_spsc", "ratio", "c.peer_queue_64B_1p1c_throughput / c.best_spsc_64B_throughput, each repetition measured back to back (scenario queuering): the queue protocol in C against the best ring"),
         new("pair.queue_ring_only_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queue_ring_only_64B_1p1c_throughput / c.best_spsc_64B_throughput, each repetition measured back to back"),
         new("pair.queue_64B_1p1c_per_c_best_spsc", "ratio", "shmipc.queue_64B_1p1c_throughput / c.best_spsc_64B_throughput (the best C ring, header commit), each repetition measured back to back"),
 
         // Baselines. The C floor of issue 16 (bench/native/best_spsc.c, cc -O2 -march=native): the field's best-practice
         // SPSC ring (Agrona OneToOneRingBuffer / rigtorp SPSCQueue), two processes over a /dev/shm mapping.
+        new("c.peer_queue_64B_1p1c_throughput", "msg/s", "The queue protocol itself in C: the C peer's (native-notes/c) blocking put / get, 64 B, 1 MiB queue, 1 -> 1 processes pinned as the best ring's (cc -O2 -march=native; per run: fresh producer, median of 5 slices)"),
         new("c.best_spsc_64B_throughput", "msg/s", "C best-practice SPSC ring (8 B headers, cached indices, 128 B-apart counters), 64 B, header commit, one publication per message (per run: fresh producer, median of 5 slices)"),
         new("c.best_spsc_64B_tail_throughput", "msg/s", "C best-practice ring, 64 B, tail commit, tail published per message"),
         new("c.best_spsc_64B_batched_throughput", "msg/s", "C best-practice ring, 64 B, tail commit, tail published every 64 messages"),
