@@ -16,10 +16,36 @@
 
 #define SUBRUNS 5
 
+/* The parent's queue (the creator's handle): closed, which unlinks its names, before the parent gives up. */
+static shmipc_queue *g_created;
+
 static void die(const char *what, int rc)
 {
     fprintf(stderr, "peer_queue: %s failed: %s (%s)\n", what, shmipc_strerror(rc), shmipc_last_error());
+    if (g_created != NULL) {
+        shmipc_queue_close(g_created);
+    }
     exit(1);
+}
+
+/*
+ * The next message for the consumer; gives up (and cleans up) when the producer child has exited without sending it.
+ * A look without a timeout first: a get with one reads the clock for its deadline at every call (shmipc.c), a
+ * blocking one (SHMIPC_FOREVER) would never notice a dead producer that wrote nothing.
+ */
+static void get_or_die(shmipc_queue *q, pid_t producer, void *out, size_t capacity, size_t *length)
+{
+    int rc = shmipc_queue_get(q, out, capacity, length, 0);
+    while (rc == SHMIPC_ETIMEOUT) {
+        rc = shmipc_queue_get(q, out, capacity, length, 1000000000LL);
+        int status;
+        if (rc == SHMIPC_ETIMEOUT && waitpid(producer, &status, WNOHANG) == producer) {
+            die("the producer exited early; get", rc);
+        }
+    }
+    if (rc) {
+        die("get", rc);
+    }
 }
 
 static void queue_throughput(long count, int runs, long warmup)
@@ -40,16 +66,20 @@ static void queue_throughput(long count, int runs, long warmup)
         if (rc) {
             die("create", rc);
         }
+        g_created = q;
         pid_t pid = fork_peer(0, 1);
         if (pid == 0) {
+            g_created = NULL; /* the parent's handle: only the parent closes it */
             shmipc_queue *producer;
             if ((rc = shmipc_queue_open(name, &producer))) {
-                die("open", rc);
+                fprintf(stderr, "peer_queue: open failed: %s (%s)\n", shmipc_strerror(rc), shmipc_last_error());
+                _exit(1);
             }
             for (uint64_t t = 0; t < total; t++) {
                 memcpy(message, &t, sizeof t);
                 if ((rc = shmipc_queue_put(producer, message, size, SHMIPC_FOREVER))) {
-                    die("put", rc);
+                    fprintf(stderr, "peer_queue: put failed: %s (%s)\n", shmipc_strerror(rc), shmipc_last_error());
+                    _exit(1);
                 }
             }
             shmipc_queue_close(producer);
@@ -63,9 +93,7 @@ static void queue_throughput(long count, int runs, long warmup)
             uint64_t t0 = now_ns();
             for (long k = 0; k < n; k++, h++) {
                 size_t length;
-                if ((rc = shmipc_queue_get(q, out, sizeof out, &length, SHMIPC_FOREVER))) {
-                    die("get", rc);
-                }
+                get_or_die(q, pid, out, sizeof out, &length);
                 uint64_t seq;
                 memcpy(&seq, out, sizeof seq);
                 check += seq == h && length == (size_t)size;
@@ -74,8 +102,9 @@ static void queue_throughput(long count, int runs, long warmup)
                 rates[s] = (double)n * 1e9 / (double)(now_ns() - t0);
             }
         }
+        g_created = NULL;
+        shmipc_queue_close(q); /* before join_peer, which exits on a failed child */
         join_peer(pid);
-        shmipc_queue_close(q);
         if (check != total) {
             fprintf(stderr, "peer_queue: corrupt messages (%llu of %llu right)\n", (unsigned long long)check, (unsigned long long)total);
             exit(1);

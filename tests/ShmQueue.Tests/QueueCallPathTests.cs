@@ -111,7 +111,7 @@ public sealed class QueueCallPathTests
     {
         // Enqueue on the thread whose slot the queue object caches (EnterCall: no thread-local read) looks for sleepers with
         // the same fence as any other and wakes one. The consumer sleeps in 10 s slices on its own object, so only that wake
-        // can bring the message to it within the 8 s the test waits.
+        // can bring the message to it within the 5 s the test waits.
         string name = TestNames.Unique("q-cached-wake");
         using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 64 << 10, MaxMessageLength = 64 });
         using ShmQueue sleeper = ShmQueue.Open(name, new ShmQueueOptions { WaitStrategy = ShmWaitStrategy.Default with { SleepSlice = TimeSpan.FromSeconds(10) } });
@@ -126,15 +126,20 @@ public sealed class QueueCallPathTests
         }
 
         queue.Enqueue([42]);
-        Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(8)), "the enqueue woke the sleeping consumer (its slice is 10 s)");
+        Assert.IsTrue(consumer.Wait(TimeSpan.FromSeconds(5)), "the enqueue woke the sleeping consumer (its slice is 10 s)");
         CollectionAssert.AreEqual(new byte[] { 42 }, consumer.Result);
+        if (!mine.KnowsOwner)
+        {
+            Assert.Inconclusive("The consumer was woken, but through the thread-static path: ThreadStack describes threads on Linux only.");
+        }
     }
 
     [TestMethod]
     public void An_enqueue_with_a_cancelled_token_throws_and_writes_nothing_even_when_there_is_room()
     {
-        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-cached-cancel"), new ShmQueueOptions { Capacity = 4096 });
-        queue.Enqueue([1]); // this thread's slot is the cached one
+        // The token is looked at before anything else: no path may write first and throw after.
+        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-cancel"), new ShmQueueOptions { Capacity = 4096 });
+        queue.Enqueue([1]);
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
         Assert.ThrowsExactly<OperationCanceledException>(() => queue.Enqueue([2], cancelled.Token));

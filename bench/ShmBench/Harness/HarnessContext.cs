@@ -179,7 +179,6 @@ internal sealed class HarnessContext
         }
     }
 
-    /// <summary>How many values the pair's numerator and denominator have before a repetition.</summary>
     /// <summary>
     /// One repetition of two measurements that record themselves (two C programs, say): <paramref name="pairing"/>'s
     /// baseline, then <paramref name="measure"/>, which records the numerator; the pair is recorded as <see cref="Rate"/> does.
@@ -192,6 +191,7 @@ internal sealed class HarnessContext
         RecordPair(pairing, before);
     }
 
+    /// <summary>How many values the pair's numerator and denominator have before a repetition.</summary>
     private (int Numerator, int Denominator) PairCounts(Pairing? pairing) => pairing is null
         ? (0, 0)
         : (CountOf(pairing.Numerator), CountOf(pairing.Denominator));
