@@ -139,8 +139,9 @@ internal sealed unsafe partial class MpmcRing
                         return ReadStatus.Claimed;
                     }
 
-                    // Another consumer took it: help it past.
+                    // Another consumer took it: help it past, and let a producer have our core if the machine has none free.
                     MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                    StepAsideAfterLostRace();
                     continue;
                 case StateConsumed:
                 case StateAbandoned:
