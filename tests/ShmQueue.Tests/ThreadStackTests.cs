@@ -103,11 +103,19 @@ public sealed class ThreadStackTests
         Assert.IsTrue(ownerSlot!.KnowsOwner);
         Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
 
-        // This thread's call goes through its own slot and then becomes the cached one.
+        // This thread's calls go through its own slot; the cache stays the owner's until this thread has missed it
+        // CacheTakeOverMisses times in a row, then it becomes this thread's.
         Assert.IsTrue(queue.TryDequeue(out byte[]? first));
         CollectionAssert.AreEqual(new byte[] { 1 }, first);
-        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot);
-        Assert.AreNotSame(ownerSlot, queue.RecentCallSlot);
+        Assert.AreSame(ownerSlot, queue.RecentCallSlot, "one miss does not take the cache over");
+        for (int i = 1; i < ThreadCallSlot.CacheTakeOverMisses - 1; i++)
+        {
+            queue.TryDequeue(out _);
+        }
+
+        Assert.AreSame(ownerSlot, queue.RecentCallSlot, "nor do CacheTakeOverMisses - 1");
+        queue.TryDequeue(out _);
+        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot, "a run of CacheTakeOverMisses misses does");
     }
 
     [TestMethod]

@@ -52,6 +52,7 @@ internal static class Catalog
         new("shmipc.queuering_queue_64B_1p1c_throughput", "msg/s", "Queue of 64 B messages, 1 -> 1 processes (pinned), in the queuering scenario: what the ring alone is compared with"),
         new("shmipc.queue_ring_only_64B_1p1c_throughput", "msg/s", "Diagnostic: the queue's ring alone (no call guard, notify, metrics; consumer spins), 64 B, 1 -> 1 processes (pinned)"),
         new("shmipc.queue_64B_2p2c_throughput", "msg/s", "Queue of 64 B messages, 2 producer processes, 2 consumer processes"),
+        new("shmipc.queue_64B_1p1c_threads_throughput", "msg/s", "Queue of 64 B messages between a producer thread and a consumer thread of one process, one queue object (not pinned)"),
         new("shmipc.queue_1KiB_1p1c_throughput", "msg/s", "Queue of 1 KiB messages, 1 producer process, 1 consumer process"),
         new("shmipc.queue_1KiB_2p2c_throughput", "msg/s", "Queue of 1 KiB messages, 2 producer processes, 2 consumer processes"),
         new("shmipc.queue_64KiB_1p1c_throughput", "msg/s", "Queue of 64 KiB messages, 1 producer process, 1 consumer process"),

@@ -35,6 +35,7 @@ internal sealed class QueueScenario : IScenario
                 NativeBaselines.BestSpscOnce(ctx);
             }));
         Throughput(ctx, "shmipc.queue_64B_2p2c_throughput", 64, 2, 2, ctx.Plan(10_000_000, 100_000));
+        ThreadsThroughput(ctx, "shmipc.queue_64B_1p1c_threads_throughput", 64, ctx.Plan(4_000_000, 100_000));
         Throughput(ctx, "shmipc.queue_1KiB_1p1c_throughput", KiB, 1, 1, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_1KiB_2p2c_throughput", KiB, 2, 2, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_64KiB_1p1c_throughput", 64 * KiB, 1, 1, ctx.Plan(50_000, 1_000));
@@ -48,6 +49,46 @@ internal sealed class QueueScenario : IScenario
         NativeBaselines.BestSpscTailAndBatched(ctx);
         DotnetBaselines.UdsStreamPerMessage(ctx);
         PythonBaselines.QueueThroughput(ctx);
+    }
+
+    /// <summary>
+    /// One process, one <see cref="ShmQueue"/> object, a producer thread and a consumer thread (not pinned): the figure of an
+    /// application that hands messages between its own threads through the queue it also shares with other processes.
+    /// Each run starts both threads and ends when the consumer has the last message.
+    /// </summary>
+    private static void ThreadsThroughput(HarnessContext ctx, string name, int size, RunPlan plan)
+    {
+        ctx.Progress.Step($"ShmIpc queue {size} B, producer thread -> consumer thread of one process");
+        using ShmQueue queue = ShmQueue.Create(Foundation.NewSegmentName("queue-threads"), new ShmQueueOptions { Capacity = 1 << 20, MaxMessageLength = size });
+        ctx.Rate(name, "msg/s", plan, n =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            var producer = new Thread(() =>
+            {
+                byte[] message = new byte[size];
+                for (int i = 0; i < n; i++)
+                {
+                    queue.Enqueue(message);
+                }
+            }) { Name = "queue producer thread" };
+            long end = 0;
+            var consumer = new Thread(() =>
+            {
+                byte[] buffer = new byte[size];
+                for (int i = 0; i < n; i++)
+                {
+                    queue.Dequeue(buffer, TimeSpan.FromSeconds(60));
+                }
+
+                end = Stopwatch.GetTimestamp();
+            }) { Name = "queue consumer thread" };
+            consumer.Start();
+            producer.Start();
+            producer.Join();
+            consumer.Join();
+            return end - start;
+        }, size);
+        ctx.Note("shmipc.queue_64B_1p1c_threads: one process, one ShmQueue object used by a producer thread and a consumer thread (not pinned), capacity 1 MiB");
     }
 
     /// <summary>

@@ -51,6 +51,13 @@ internal sealed class ThreadCallSlot
     /// <summary>The number of the endpoint this thread is inside through its slot, or 0 (written only by the owning thread).</summary>
     private long _inside;
 
+    /// <summary>How many misses in a row on one endpoint's cache make this thread take the cache over (<see cref="MissedCacheOf"/>).</summary>
+    internal const int CacheTakeOverMisses = 64;
+
+    /// <summary>The endpoint whose cache this thread missed last, and how many times in a row (owner thread only).</summary>
+    private long _missedEndpoint;
+    private int _misses;
+
     /// <summary>The owning thread, told apart without thread-local storage (<see cref="TryEnterOnOwnerThread"/>); unknown off Linux.</summary>
     private readonly ThreadStack _owner;
 
@@ -98,6 +105,28 @@ internal sealed class ThreadCallSlot
         }
 
         Volatile.Write(ref _inside, endpoint); // before the caller's state load, as in TryEnter
+        return true;
+    }
+
+    /// <summary>
+    /// Called by the owning thread when <paramref name="endpoint"/>'s cache held another thread's slot: true once every
+    /// <see cref="CacheTakeOverMisses"/> misses in a row on that endpoint (the caller then caches this slot). Only this
+    /// thread's fields are written, so counting costs no shared line.
+    /// </summary>
+    public bool MissedCacheOf(long endpoint)
+    {
+        if (_missedEndpoint != endpoint)
+        {
+            _missedEndpoint = endpoint;
+            _misses = 0;
+        }
+
+        if (++_misses < CacheTakeOverMisses)
+        {
+            return false;
+        }
+
+        _misses = 0;
         return true;
     }
 
