@@ -53,6 +53,8 @@ internal static class Catalog
         new("shmipc.queue_ring_only_64B_1p1c_throughput", "msg/s", "Diagnostic: the queue's ring alone (no call guard, notify, metrics; consumer spins), 64 B, 1 -> 1 processes (pinned)"),
         new("shmipc.queue_64B_2p2c_throughput", "msg/s", "Queue of 64 B messages, 2 producer processes, 2 consumer processes"),
         new("shmipc.queue_64B_1p1c_threads_throughput", "msg/s", "Queue of 64 B messages between a producer thread and a consumer thread of one process, one queue object (not pinned)"),
+        new("shmipc.queue_64B_burst_1t_throughput", "msg/s", "Queue of 64 B messages in bursts of 8192 in one process: one thread writes a burst into the empty queue, then drains it"),
+        new("shmipc.queue_64B_burst_2t_throughput", "msg/s", "The same bursts with two threads: two producers, then two consumers, running at once on free cores (contention without oversubscription)"),
         new("shmipc.queue_1KiB_1p1c_throughput", "msg/s", "Queue of 1 KiB messages, 1 producer process, 1 consumer process"),
         new("shmipc.queue_1KiB_2p2c_throughput", "msg/s", "Queue of 1 KiB messages, 2 producer processes, 2 consumer processes"),
         new("shmipc.queue_64KiB_1p1c_throughput", "msg/s", "Queue of 64 KiB messages, 1 producer process, 1 consumer process"),

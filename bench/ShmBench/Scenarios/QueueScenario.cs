@@ -36,6 +36,8 @@ internal sealed class QueueScenario : IScenario
             }));
         Throughput(ctx, "shmipc.queue_64B_2p2c_throughput", 64, 2, 2, ctx.Plan(10_000_000, 100_000));
         ThreadsThroughput(ctx, "shmipc.queue_64B_1p1c_threads_throughput", 64, ctx.Plan(4_000_000, 100_000));
+        BurstThroughput(ctx, "shmipc.queue_64B_burst_1t_throughput", 1, ctx.Plan(2_000_000, 100_000));
+        BurstThroughput(ctx, "shmipc.queue_64B_burst_2t_throughput", 2, ctx.Plan(2_000_000, 100_000));
         Throughput(ctx, "shmipc.queue_1KiB_1p1c_throughput", KiB, 1, 1, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_1KiB_2p2c_throughput", KiB, 2, 2, ctx.Plan(2_000_000, 20_000));
         Throughput(ctx, "shmipc.queue_64KiB_1p1c_throughput", 64 * KiB, 1, 1, ctx.Plan(50_000, 1_000));
@@ -90,6 +92,77 @@ internal sealed class QueueScenario : IScenario
         }, size);
         ctx.Note("shmipc.queue_64B_1p1c_threads: one process, one ShmQueue object used by a producer thread and a consumer thread (not pinned), capacity 1 MiB");
     }
+
+    /// <summary>
+    /// Bursts, in one process: <paramref name="threads"/> threads write a burst of <see cref="BurstMessages"/> 64 B messages
+    /// into the empty queue between them, then the same threads drain it, and so on. With two threads on two cores, two
+    /// producers (then two consumers) run at once on free cores: the figure of contention on Tail and ReadPosition without
+    /// oversubscription (MpmcRing.StepAsideAfterLostRace). One thread: the same work without contention.
+    /// </summary>
+    private static void BurstThroughput(HarnessContext ctx, string name, int threads, RunPlan plan)
+    {
+        const int size = 64;
+        ctx.Progress.Step($"ShmIpc queue {size} B bursts, {threads} producer thread(s) then {threads} consumer thread(s)");
+        using ShmQueue queue = ShmQueue.Create(Foundation.NewSegmentName("queue-burst"), new ShmQueueOptions { Capacity = 1 << 20, MaxMessageLength = size });
+        ctx.Rate(name, "msg/s", plan, n =>
+        {
+            int bursts = Math.Max(1, n / BurstMessages);
+            using var phase = new Barrier(threads);
+            long start = 0, end = 0;
+            var workers = new Thread[threads];
+            for (int t = 0; t < threads; t++)
+            {
+                bool first = t == 0;
+                workers[t] = new Thread(() =>
+                {
+                    byte[] message = new byte[size];
+                    phase.SignalAndWait();
+                    if (first)
+                    {
+                        start = Stopwatch.GetTimestamp();
+                    }
+
+                    for (int b = 0; b < bursts; b++)
+                    {
+                        for (int i = 0; i < BurstMessages / threads; i++)
+                        {
+                            queue.Enqueue(message);
+                        }
+
+                        phase.SignalAndWait();
+                        for (int i = 0; i < BurstMessages / threads; i++)
+                        {
+                            queue.Dequeue(message, TimeSpan.FromSeconds(60));
+                        }
+
+                        phase.SignalAndWait();
+                    }
+
+                    if (first)
+                    {
+                        end = Stopwatch.GetTimestamp();
+                    }
+                }) { Name = "queue burst thread" };
+            }
+
+            foreach (Thread worker in workers)
+            {
+                worker.Start();
+            }
+
+            foreach (Thread worker in workers)
+            {
+                worker.Join();
+            }
+
+            // The rate is of the messages moved: bursts x BurstMessages, which is n rounded down to whole bursts.
+            return (end - start) * n / ((long)bursts * BurstMessages);
+        }, size);
+        ctx.Note($"shmipc.queue_64B_burst_*t: one process, one ShmQueue object (1 MiB), bursts of {BurstMessages} messages written by the threads between them into the empty queue, then drained by the same threads; not pinned");
+    }
+
+    /// <summary>Messages in one burst of <see cref="BurstThroughput"/> (fits the 1 MiB ring: 96 B records).</summary>
+    private const int BurstMessages = 8192;
 
     /// <summary>
     /// <paramref name="producers"/> "queue-producer" processes enqueue a run's n messages of

@@ -62,6 +62,7 @@ internal sealed unsafe partial class MpmcRing
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ReadStatus TryBeginReadAny(out ReadLease lease, out Blocker pending, int maxLength, bool advanceLater)
     {
+        int losses = 0; // races lost in this call (StepAsideAfterLostRace)
         lease = default;
         pending = default;
         while (true)
@@ -139,9 +140,9 @@ internal sealed unsafe partial class MpmcRing
                         return ReadStatus.Claimed;
                     }
 
-                    // Another consumer took it: help it past, and let a producer have our core if the machine has none free.
+                    // Another consumer took it: help it past, then step aside so that it gets ahead (or a producer gets our core).
                     MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
-                    StepAsideAfterLostRace();
+                    StepAsideAfterLostRace(++losses);
                     continue;
                 case StateConsumed:
                 case StateAbandoned:

@@ -227,6 +227,7 @@ internal sealed unsafe partial class MpmcRing
     {
         long need = RecordSize(length);
         ulong claim = ClaimWord(kind, length, _pid);
+        int losses = 0; // races lost in this call (StepAsideAfterLostRace)
         while (true)
         {
             long tail = MappedAtomics.ReadInt64Acquire(Tail);
@@ -267,14 +268,14 @@ internal sealed unsafe partial class MpmcRing
             if (seen != stamp)
             {
                 HelpTail(tail, seen, toEnd);
-                StepAsideAfterLostRace(); // another producer claimed here first
+                StepAsideAfterLostRace(++losses); // another producer claimed here first
                 continue;
             }
 
             ulong mine = wrap ? ClaimWord(KindPadding, (int)toEnd, _pid) : claim;
             if ((ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)mine, (long)stamp) != stamp)
             {
-                StepAsideAfterLostRace();
+                StepAsideAfterLostRace(++losses);
                 continue;
             }
 
@@ -312,27 +313,42 @@ internal sealed unsafe partial class MpmcRing
 
     /// <summary>
     /// Called after a lost race: another producer claimed the record at Tail first, or another consumer took the record at
-    /// ReadPosition. On a machine with more runnable threads than cores (<see cref="MachineLoad"/>) it gives up the core
-    /// (sched_yield); otherwise it returns at once and the caller retries as before.
+    /// ReadPosition (<paramref name="losses"/>: how many in a row in this call, from 1). On a machine with more runnable
+    /// threads than cores (<see cref="MachineLoad"/>) it gives up the core (sched_yield); otherwise it spins a while,
+    /// longer after each loss (about 0.3 µs after the first, at most about 5 µs), then the caller retries.
     /// </summary>
     /// <remarks>
-    /// Why: with more processes than cores, two producers (or two consumers) that run at once spend both cores taking the
-    /// same lines (Tail, the record's header; ReadPosition) from each other, a few hundred nanoseconds a message, while the
-    /// processes of the other role, which would make the messages or the room they need, wait for a core. The one that
-    /// lost the race has just seen another process of its role make progress: handing its core to the scheduler lets a
-    /// process of the other role run instead. Nothing any peer sees changes (the caller retries its loop from the start).
-    /// Measured on 2 cores (bench <c>oversubscribed</c>, alternated with the build without it, 2 rounds each): queue 64 B
-    /// 4 -> 4 10.8 / 14.7 -> 17.6 / 22.9 M msg/s, 8 -> 8 11.0 / 11.9 -> 14.9 / 14.4 M msg/s; yielding on one side only
-    /// gained about half of that. 1 -> 1 never loses a race.
+    /// Why: two producers (or two consumers) that run at once on two cores fall into step: the loser helps Tail (or
+    /// ReadPosition) on at once and claims the next record, whose header shares a line with the winner's payload, so every
+    /// message takes Tail, the claim word and that line from the other core, a few hundred nanoseconds each on this
+    /// machine. Stepping aside lets the winner run alone for a while, at the speed of one producer:
+    /// - More processes than cores: the core goes to the scheduler, which runs a process of the other role (the messages or
+    ///   the room the losers need). Bench <c>oversubscribed</c> on 2 cores, alternated with the build without it, 3 rounds:
+    ///   queue 64 B 4 -> 4 ÷ 1 -> 1 0.41 / 0.64 / 0.36 -> 0.56 / 0.67 / 0.65; 8 -> 8 ÷ 1 -> 1 0.32 / 0.44 / 0.32 -> 0.42 /
+    ///   0.40 / 0.41. Yielding on one side only gained about half.
+    /// - Free cores: a yield would return at once and change nothing, so the loser spins; the backoff has to be long
+    ///   enough for the winner to get ahead (0.6 µs did not help, 3-10 µs did). Bench <c>queue</c>,
+    ///   <c>shmipc.queue_64B_burst_2t_throughput</c> (two producer threads write a burst into an empty queue, then two
+    ///   consumer threads drain it): see the commit that brought this.
+    /// Nothing any peer sees changes (the caller retries its loop from the start); 1 -> 1 never loses a race.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal static void StepAsideAfterLostRace()
+    internal static void StepAsideAfterLostRace(int losses)
     {
         if (MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp()))
         {
             Thread.Yield();
+            return;
         }
+
+        Thread.SpinWait(Math.Min(LostRaceSpinBase << Math.Min(losses, 5), LostRaceSpinCap));
     }
+
+    /// <summary>Thread.SpinWait iterations after a first lost race (doubled after each further one): ~0.3 µs here.</summary>
+    private const int LostRaceSpinBase = 4;
+
+    /// <summary>The longest backoff after lost races, in Thread.SpinWait iterations: ~5 µs here.</summary>
+    private const int LostRaceSpinCap = 128;
 
     /// <summary>Tail points at a claimed record: advance it past that record (or find our view was stale).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
