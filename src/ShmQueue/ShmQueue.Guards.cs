@@ -4,18 +4,28 @@ using ShmIpc.Endpoints;
 namespace ShmIpc;
 
 // The guard every call takes so that Dispose unmaps only once no thread is inside: the per-message calls through
-// their thread's ThreadCallSlot (found through the queue's cache of the last slot when the caller is its thread,
-// ThreadStack), nested and other calls through the lifetime's count. The protocol is in ThreadCallSlot's Design remarks.
+// their thread's ThreadCallSlot (found through one of the queue's two caches, writing and reading calls, when the cache
+// holds the caller's slot: ThreadStack), nested and other calls through the lifetime's count. The protocol is in ThreadCallSlot's Design remarks.
 public sealed partial class ShmQueue
 {
     /// <summary>This object's number in the threads' call slots (<see cref="ThreadCallSlot"/>).</summary>
     private readonly long _callId = ThreadCallSlot.NewEndpointId();
 
-    /// <summary>The slot of the thread that last entered through thread-local storage (<see cref="EnterCall"/>), or null.</summary>
-    private ThreadCallSlot? _recentSlot;
+    /// <summary>
+    /// The cached call slot of the writing calls (Enqueue, TryEnqueue: <see cref="EnterCall"/>), or null. The reading calls
+    /// have their own (<see cref="_recentReadSlot"/>): a producer thread and a consumer thread of one process, calling one
+    /// object, each keep theirs.
+    /// </summary>
+    private ThreadCallSlot? _recentWriteSlot;
 
-    /// <summary>Test hook: <see cref="_recentSlot"/>.</summary>
-    internal ThreadCallSlot? RecentCallSlot => _recentSlot;
+    /// <summary>The cached call slot of the reading calls (Dequeue, TryDequeue), or null: as <see cref="_recentWriteSlot"/>.</summary>
+    private ThreadCallSlot? _recentReadSlot;
+
+    /// <summary>Test hook: <see cref="_recentWriteSlot"/>.</summary>
+    internal ThreadCallSlot? RecentWriteSlot => _recentWriteSlot;
+
+    /// <summary>Test hook: <see cref="_recentReadSlot"/>.</summary>
+    internal ThreadCallSlot? RecentReadSlot => _recentReadSlot;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Enter()
@@ -33,15 +43,16 @@ public sealed partial class ShmQueue
     /// Enter for the per-message calls: through this thread's <see cref="ThreadCallSlot"/> (two plain stores and a load, no
     /// interlocked instruction), or, for a nested call, through the count as <see cref="Enter"/>. Pass the result to
     /// <see cref="ExitCall"/>. Dispose sees both kinds (see ThreadCallSlot's Design remarks). The slot is found through
-    /// <see cref="_recentSlot"/> when this thread entered last, through thread-local storage otherwise.
+    /// <paramref name="cache"/> (<see cref="_recentWriteSlot"/> or <see cref="_recentReadSlot"/>) when it holds this
+    /// thread's slot, through thread-local storage otherwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ThreadCallSlot? EnterCall()
+    private ThreadCallSlot? EnterCall(ref ThreadCallSlot? cache)
     {
-        ThreadCallSlot? slot = _recentSlot;
+        ThreadCallSlot? slot = cache;
         if (slot is null || !slot.TryEnterOnOwnerThread(_callId))
         {
-            slot = EnterCallThroughThread();
+            slot = EnterCallThroughThread(ref cache);
             if (slot is null)
             {
                 return null; // counted (a nested call)
@@ -57,9 +68,9 @@ public sealed partial class ShmQueue
         return slot;
     }
 
-    /// <summary>EnterCall's other way: the slot from thread-local storage (cached for this thread's next call), or the count.</summary>
+    /// <summary>EnterCall's other way: the slot from thread-local storage (cached in <paramref name="cache"/> for this thread's next call), or the count.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private ThreadCallSlot? EnterCallThroughThread()
+    private ThreadCallSlot? EnterCallThroughThread(ref ThreadCallSlot? cache)
     {
         ThreadCallSlot? slot = ThreadCallSlot.TryEnter(_callId);
         if (slot is null)
@@ -69,13 +80,13 @@ public sealed partial class ShmQueue
         }
 
         // Any thread may read the cache (TryEnterOnOwnerThread admits the owner alone). The first thread takes it at once;
-        // another takes it over only after a run of misses, so two threads calling one object in turn (a producer thread
-        // and a consumer thread of one process) do not write this line at every call: in-process 1 -> 1 on 2 cores read
-        // 6.5-9.7 M msg/s with a write at every miss, 22-31 M msg/s without.
-        ThreadCallSlot? cached = _recentSlot;
+        // another takes it over only after a run of misses, so two threads making the same kind of call on one object in
+        // turn do not write this line at every call (with one cache for both kinds and a write at every miss, a producer
+        // thread and a consumer thread of one process moved 6.5-9.7 M msg/s on 2 cores; with the run of misses 17-19 M).
+        ThreadCallSlot? cached = cache;
         if (slot.KnowsOwner && !ReferenceEquals(cached, slot) && (cached is null || slot.MissedCacheOf(_callId)))
         {
-            _recentSlot = slot;
+            cache = slot;
         }
 
         return slot;

@@ -115,14 +115,15 @@ public sealed class QueueCallPathTests
         string name = TestNames.Unique("q-cached-wake");
         using ShmQueue queue = ShmQueue.Create(name, new ShmQueueOptions { Capacity = 64 << 10, MaxMessageLength = 64 });
         using ShmQueue sleeper = ShmQueue.Open(name, new ShmQueueOptions { WaitStrategy = ShmWaitStrategy.Default with { SleepSlice = TimeSpan.FromSeconds(10) } });
-        Assert.IsFalse(queue.TryDequeue(out _)); // this thread enters the producer's object: its slot becomes the cached one
+        Assert.IsTrue(queue.TryEnqueue([1])); // this thread enters the producer's object: its slot becomes the write cache
+        Assert.IsTrue(queue.TryDequeue(out _)); // (and takes its message back)
         var consumer = Task.Factory.StartNew(() => sleeper.Dequeue(TimeSpan.FromSeconds(60)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Assert.IsTrue(SpinWait.SpinUntil(() => queue.SleepingConsumers > 0 || consumer.IsCompleted, TimeSpan.FromSeconds(30)), "the consumer sleeps");
         Assert.IsFalse(consumer.IsCompleted, "the queue is empty: the consumer must wait");
         ThreadCallSlot mine = ThreadCallSlot.ForCurrentThread;
         if (mine.KnowsOwner)
         {
-            Assert.AreSame(mine, queue.RecentCallSlot, "this thread entered the producer's object last: Enqueue enters through the cache");
+            Assert.AreSame(mine, queue.RecentWriteSlot, "this thread entered the producer's object first: Enqueue enters through the cache");
         }
 
         queue.Enqueue([42]);

@@ -87,7 +87,7 @@ public sealed class ThreadStackTests
         {
             queue.TryEnqueue([1]);
             ownerSlot = ThreadCallSlot.ForCurrentThread;
-            cachedAfterFirstCall = ReferenceEquals(ownerSlot, queue.RecentCallSlot);
+            cachedAfterFirstCall = ReferenceEquals(ownerSlot, queue.RecentWriteSlot);
             secondCallDone = queue.TryEnqueue([2]); // through the cache
             ownerEntersCached = ownerSlot.TryEnterOnOwnerThread(endpoint);
             if (ownerEntersCached)
@@ -103,19 +103,26 @@ public sealed class ThreadStackTests
         Assert.IsTrue(ownerSlot!.KnowsOwner);
         Assert.IsFalse(ownerSlot.TryEnterOnOwnerThread(endpoint), "another thread never enters the owner's slot");
 
-        // This thread's calls go through its own slot; the cache stays the owner's until this thread has missed it
-        // CacheTakeOverMisses times in a row, then it becomes this thread's.
+        // Reading calls have their own cache: this thread's first dequeue takes it, and leaves the owner's write cache.
+        ThreadCallSlot mine = ThreadCallSlot.ForCurrentThread;
         Assert.IsTrue(queue.TryDequeue(out byte[]? first));
         CollectionAssert.AreEqual(new byte[] { 1 }, first);
-        Assert.AreSame(ownerSlot, queue.RecentCallSlot, "one miss does not take the cache over");
+        Assert.AreSame(mine, queue.RecentReadSlot, "the first reading call takes the empty read cache");
+        Assert.AreSame(ownerSlot, queue.RecentWriteSlot, "a reading call leaves the write cache");
+
+        // This thread's writing calls go through its own slot; the write cache stays the owner's until this thread has
+        // missed it CacheTakeOverMisses times in a row, then it becomes this thread's.
+        Assert.IsTrue(queue.TryEnqueue([3]));
+        Assert.AreSame(ownerSlot, queue.RecentWriteSlot, "one miss does not take the cache over");
         for (int i = 1; i < ThreadCallSlot.CacheTakeOverMisses - 1; i++)
         {
+            queue.TryEnqueue([3]);
             queue.TryDequeue(out _);
         }
 
-        Assert.AreSame(ownerSlot, queue.RecentCallSlot, "nor do CacheTakeOverMisses - 1");
-        queue.TryDequeue(out _);
-        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentCallSlot, "a run of CacheTakeOverMisses misses does");
+        Assert.AreSame(ownerSlot, queue.RecentWriteSlot, "nor do CacheTakeOverMisses - 1");
+        queue.TryEnqueue([3]);
+        Assert.AreSame(mine, queue.RecentWriteSlot, "a run of CacheTakeOverMisses misses does");
     }
 
     [TestMethod]
@@ -149,8 +156,9 @@ public sealed class ThreadStackTests
             }
 
             Assert.IsTrue(Interlocked.Read(ref calls) >= 50_000, "the caller ran");
-            Assert.IsNotNull(queue.RecentCallSlot, "the caller's slot is cached: its calls enter through the cache");
-            Assert.IsTrue(queue.RecentCallSlot.KnowsOwner);
+            Assert.IsNotNull(queue.RecentWriteSlot, "the caller's slot is cached: its enqueues enter through the cache");
+            Assert.IsNotNull(queue.RecentReadSlot, "and its dequeues");
+            Assert.IsTrue(queue.RecentWriteSlot.KnowsOwner);
         }
         finally
         {
