@@ -43,16 +43,16 @@ public sealed partial class ShmQueue
     /// Enter for the per-message calls: through this thread's <see cref="ThreadCallSlot"/> (two plain stores and a load, no
     /// interlocked instruction), or, for a nested call, through the count as <see cref="Enter"/>. Pass the result to
     /// <see cref="ExitCall"/>. Dispose sees both kinds (see ThreadCallSlot's Design remarks). The slot is found through
-    /// <paramref name="cache"/> (<see cref="_recentWriteSlot"/> or <see cref="_recentReadSlot"/>) when it holds this
-    /// thread's slot, through thread-local storage otherwise.
+    /// <paramref name="cache"/> (<see cref="_recentWriteSlot"/>, or <see cref="_recentReadSlot"/> with
+    /// <paramref name="reads"/>) when it holds this thread's slot, through thread-local storage otherwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ThreadCallSlot? EnterCall(ref ThreadCallSlot? cache)
+    private ThreadCallSlot? EnterCall(ref ThreadCallSlot? cache, bool reads)
     {
         ThreadCallSlot? slot = cache;
         if (slot is null || !slot.TryEnterOnOwnerThread(_callId))
         {
-            slot = EnterCallThroughThread(ref cache);
+            slot = EnterCallThroughThread(ref cache, reads);
             if (slot is null)
             {
                 return null; // counted (a nested call)
@@ -70,7 +70,7 @@ public sealed partial class ShmQueue
 
     /// <summary>EnterCall's other way: the slot from thread-local storage (cached in <paramref name="cache"/> for this thread's next call), or the count.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private ThreadCallSlot? EnterCallThroughThread(ref ThreadCallSlot? cache)
+    private ThreadCallSlot? EnterCallThroughThread(ref ThreadCallSlot? cache, bool reads)
     {
         ThreadCallSlot? slot = ThreadCallSlot.TryEnter(_callId);
         if (slot is null)
@@ -84,7 +84,8 @@ public sealed partial class ShmQueue
         // turn do not write this line at every call (with one cache for both kinds and a write at every miss, a producer
         // thread and a consumer thread of one process moved 6.5-9.7 M msg/s on 2 cores; with the run of misses 17-19 M).
         ThreadCallSlot? cached = cache;
-        if (slot.KnowsOwner && !ReferenceEquals(cached, slot) && (cached is null || slot.MissedCacheOf(_callId)))
+        // Misses are counted per cache (the endpoint number doubled, plus one for the read cache), not per object.
+        if (slot.KnowsOwner && !ReferenceEquals(cached, slot) && (cached is null || slot.MissedCacheOf((_callId * 2) + (reads ? 1 : 0))))
         {
             cache = slot;
         }

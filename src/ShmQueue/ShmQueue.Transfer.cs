@@ -122,7 +122,7 @@ public sealed unsafe partial class ShmQueue
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        ThreadCallSlot? call = EnterCall(ref _recentWriteSlot);
+        ThreadCallSlot? call = EnterCall(ref _recentWriteSlot, reads: false);
         try
         {
             return WriteWaiting(message, QueueDescriptor.KindMessage, deadline, cancellationToken);
@@ -167,7 +167,7 @@ public sealed unsafe partial class ShmQueue
     private bool TryReadNoWait<TReader, TResult>(ref TReader reader, [MaybeNullWhen(false)] out TResult result)
         where TReader : struct, IPayloadReader<TResult>
     {
-        ThreadCallSlot? call = EnterCall(ref _recentReadSlot);
+        ThreadCallSlot? call = EnterCall(ref _recentReadSlot, reads: true);
         try
         {
             return TryReadCore(ref reader, out result);
@@ -188,7 +188,7 @@ public sealed unsafe partial class ShmQueue
         where TReader : struct, IPayloadReader<TResult>
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ThreadCallSlot? call = EnterCall(ref _recentReadSlot);
+        ThreadCallSlot? call = EnterCall(ref _recentReadSlot, reads: true);
         try
         {
             // The first look inline, the wait out of line: a dequeue that finds its message sets up no wait.

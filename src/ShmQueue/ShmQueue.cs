@@ -285,7 +285,7 @@ public sealed unsafe partial class ShmQueue : IDisposable, IAsyncDisposable, ISh
             return EnqueueLarge(message, WaitSignal.DeadlineFrom(TimeSpan.Zero), CancellationToken.None);
         }
 
-        ThreadCallSlot? call = EnterCall(ref _recentWriteSlot);
+        ThreadCallSlot? call = EnterCall(ref _recentWriteSlot, reads: false);
         try
         {
             return TryEnqueueCore(message);

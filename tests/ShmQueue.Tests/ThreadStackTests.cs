@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ShmIpc.Endpoints;
+using ShmIpc.Signaling;
 using ShmIpc.Tests.Common;
 
 namespace ShmIpc.Tests;
@@ -123,6 +124,56 @@ public sealed class ThreadStackTests
         Assert.AreSame(ownerSlot, queue.RecentWriteSlot, "nor do CacheTakeOverMisses - 1");
         queue.TryEnqueue([3]);
         Assert.AreSame(mine, queue.RecentWriteSlot, "a run of CacheTakeOverMisses misses does");
+    }
+
+    [TestMethod]
+    public void Writing_and_reading_misses_count_apart_towards_a_take_over()
+    {
+        RequireLinux();
+        // Both caches held by two other (live) threads; this thread alternates Enqueue and Dequeue: each cache changes
+        // hands after CacheTakeOverMisses misses of it, neither sooner (misses summed per object) nor never (misses of
+        // one cache resetting the other's run).
+        using ShmQueue queue = ShmQueue.Create(TestNames.Unique("q-stackid-split"), new ShmQueueOptions { Capacity = 4096 });
+        ThreadCallSlot? writer = null;
+        ThreadCallSlot? reader = null;
+        using var writing = new HeldThread(() =>
+        {
+            queue.TryEnqueue([1]);
+            writer = ThreadCallSlot.ForCurrentThread;
+        });
+        using var reading = new HeldThread(() =>
+        {
+            queue.TryDequeue(out _);
+            reader = ThreadCallSlot.ForCurrentThread;
+        });
+        Assert.AreSame(writer, queue.RecentWriteSlot);
+        Assert.AreSame(reader, queue.RecentReadSlot);
+
+        for (int i = 0; i < ThreadCallSlot.CacheTakeOverMisses - 1; i++)
+        {
+            Assert.IsTrue(queue.TryEnqueue([2]));
+            Assert.IsTrue(queue.TryDequeue(out _));
+        }
+
+        Assert.AreSame(writer, queue.RecentWriteSlot, "CacheTakeOverMisses - 1 write misses, interleaved with as many read misses");
+        Assert.AreSame(reader, queue.RecentReadSlot, "CacheTakeOverMisses - 1 read misses");
+        Assert.IsTrue(queue.TryEnqueue([3]));
+        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentWriteSlot, "the write cache changes hands at its own 64th miss");
+        Assert.AreSame(reader, queue.RecentReadSlot);
+        Assert.IsTrue(queue.TryDequeue(out _));
+        Assert.AreSame(ThreadCallSlot.ForCurrentThread, queue.RecentReadSlot, "and the read cache at its own");
+    }
+
+    [TestMethod]
+    public void A_lost_race_spins_longer_after_each_loss_up_to_a_cap()
+    {
+        Assert.AreEqual(LostRace.FirstSpin, LostRace.SpinFor(1));
+        Assert.AreEqual(2 * LostRace.FirstSpin, LostRace.SpinFor(2));
+        Assert.AreEqual(8 * LostRace.FirstSpin, LostRace.SpinFor(4));
+        Assert.AreEqual(LostRace.MaxSpin, LostRace.SpinFor(5));
+        Assert.AreEqual(LostRace.MaxSpin, LostRace.SpinFor(1_000));
+        Assert.AreEqual(LostRace.MaxSpin, LostRace.SpinFor(0), "a count that wrapped gets the longest spin, never a negative shift");
+        Assert.AreEqual(LostRace.MaxSpin, LostRace.SpinFor(int.MinValue));
     }
 
     [TestMethod]

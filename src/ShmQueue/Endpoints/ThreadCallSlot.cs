@@ -19,9 +19,11 @@ namespace ShmIpc.Endpoints;
 ///   endpoint: a reader callback that calls a queue, a queue call inside another's) gets no slot and uses the
 ///   interlocked count instead, so a slot holds at most one call and never needs a count.
 /// - Finding the slot: the thread-static read costs a call into the runtime's TLS resolver and a chain of dependent
-///   loads, most of the guard's cost. An endpoint caches the last slot that entered it, and a thread enters through the
-///   cache only if it is that slot's owner (<see cref="TryEnterOnOwnerThread"/>, told by its stack:
-///   <see cref="ThreadStack"/>), so a slot is still written by its own thread alone and everything below holds as is.
+///   loads, most of the guard's cost. An endpoint caches slots (a queue: one for its writing calls, one for its reading
+///   calls; the first thread to make such a call takes the cache at once, another only after
+///   <see cref="CacheTakeOverMisses"/> misses of it in a row, counted in its own slot: <see cref="MissedCacheOf"/>), and
+///   a thread enters through a cache only if it is that slot's owner (<see cref="TryEnterOnOwnerThread"/>, told by its
+///   stack: <see cref="ThreadStack"/>), so a slot is still written by its own thread alone and everything below holds as is.
 /// - Exit (<see cref="Exit"/>): a release store of 0: every access of the mapping made by the call is ordered
 ///   before it.
 /// - Dispose: the state CAS (a full fence on the disposer's side), then <see cref="Interlocked.MemoryBarrierProcessWide"/>
@@ -54,9 +56,13 @@ internal sealed class ThreadCallSlot
     /// <summary>How many misses in a row on one endpoint's cache make this thread take the cache over (<see cref="MissedCacheOf"/>).</summary>
     internal const int CacheTakeOverMisses = 64;
 
-    /// <summary>The endpoint whose cache this thread missed last, and how many times in a row (owner thread only).</summary>
-    private long _missedEndpoint;
-    private int _misses;
+    /// <summary>
+    /// The cache this thread missed last and how many times in a row, kept twice: for even and odd cache numbers (an
+    /// endpoint's writing and reading calls), so that alternating between the two kinds of calls counts both runs.
+    /// Written by the owner thread only.
+    /// </summary>
+    private long _missedEven, _missedOdd;
+    private int _missesEven, _missesOdd;
 
     /// <summary>The owning thread, told apart without thread-local storage (<see cref="TryEnterOnOwnerThread"/>); unknown off Linux.</summary>
     private readonly ThreadStack _owner;
@@ -91,7 +97,7 @@ internal sealed class ThreadCallSlot
     }
 
     /// <summary>
-    /// <see cref="TryEnter"/> for a slot the caller found without thread-local storage (an endpoint's cache of the last
+    /// <see cref="TryEnter"/> for a slot the caller found without thread-local storage (one of an endpoint's caches of a
     /// slot that entered it): enters only when the calling thread owns this slot (<see cref="ThreadStack"/>) and the
     /// slot is free. False otherwise, with nothing done (the caller takes the thread-static path).
     /// </summary>
@@ -109,24 +115,28 @@ internal sealed class ThreadCallSlot
     }
 
     /// <summary>
-    /// Called by the owning thread when <paramref name="endpoint"/>'s cache held another thread's slot: true once every
-    /// <see cref="CacheTakeOverMisses"/> misses in a row on that endpoint (the caller then caches this slot). Only this
-    /// thread's fields are written, so counting costs no shared line.
+    /// Called by the owning thread when a cache (<paramref name="cache"/>: a number for that cache, unique in the
+    /// process; an endpoint's writing and reading caches differ in the lowest bit) held another thread's slot: true once
+    /// every <see cref="CacheTakeOverMisses"/> misses of that cache (not interrupted by misses of another cache of the same
+    /// parity); the caller then caches this slot. Only this thread's fields are written, so counting costs no shared line.
     /// </summary>
-    public bool MissedCacheOf(long endpoint)
+    public bool MissedCacheOf(long cache)
     {
-        if (_missedEndpoint != endpoint)
+        bool odd = (cache & 1) != 0;
+        ref long missed = ref odd ? ref _missedOdd : ref _missedEven;
+        ref int misses = ref odd ? ref _missesOdd : ref _missesEven;
+        if (missed != cache)
         {
-            _missedEndpoint = endpoint;
-            _misses = 0;
+            missed = cache;
+            misses = 0;
         }
 
-        if (++_misses < CacheTakeOverMisses)
+        if (++misses < CacheTakeOverMisses)
         {
             return false;
         }
 
-        _misses = 0;
+        misses = 0;
         return true;
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ShmIpc.Layout;
+using ShmIpc.Signaling;
 using static ShmIpc.Layout.QueueDescriptor;
 
 namespace ShmIpc.Ring;
@@ -62,7 +63,7 @@ internal sealed unsafe partial class MpmcRing
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ReadStatus TryBeginReadAny(out ReadLease lease, out Blocker pending, int maxLength, bool advanceLater)
     {
-        int losses = 0; // races lost in this call (StepAsideAfterLostRace)
+        int losses = 0; // races lost in this call (LostRace.StepAside)
         lease = default;
         pending = default;
         while (true)
@@ -121,6 +122,7 @@ internal sealed unsafe partial class MpmcRing
                         {
                             // Already taken by another consumer: not ours to refuse.
                             MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
+                            LostRace.StepAside(++losses);
                             continue;
                         }
 
@@ -142,7 +144,7 @@ internal sealed unsafe partial class MpmcRing
 
                     // Another consumer took it: help it past, then step aside so that it gets ahead (or a producer gets our core).
                     MappedAtomics.CompareExchangeInt64(ReadPosition, read + size, read);
-                    StepAsideAfterLostRace(++losses);
+                    LostRace.StepAside(++losses);
                     continue;
                 case StateConsumed:
                 case StateAbandoned:

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using ShmIpc.Layout;
 using ShmIpc.Signaling;
@@ -7,9 +6,10 @@ using static ShmIpc.Layout.QueueDescriptor;
 namespace ShmIpc.Ring;
 
 /// <summary>
-/// A many-producer, many-consumer ring of variable-length records over mapped memory. No waiting, no logging and no OS
-/// calls but one (a yield after a lost race, on an oversubscribed machine: <see cref="StepAsideAfterLostRace"/>): callers
-/// (<see cref="ShmQueue"/>) add those and decide about dead peers.
+/// A many-producer, many-consumer ring of variable-length records over mapped memory. No waiting, no logging, no OS
+/// calls of its own: callers (<see cref="ShmQueue"/>) add those and decide about dead peers. The one exception is
+/// delegated: after a lost race a claim or a take calls <see cref="LostRace.StepAside"/> (a short spin, or a yield on an
+/// oversubscribed machine), which may read /proc/loadavg (at most every 20 ms) and yield the core.
 /// </summary>
 /// <remarks>
 /// Design (layout in <see cref="QueueDescriptor"/>):
@@ -227,7 +227,7 @@ internal sealed unsafe partial class MpmcRing
     {
         long need = RecordSize(length);
         ulong claim = ClaimWord(kind, length, _pid);
-        int losses = 0; // races lost in this call (StepAsideAfterLostRace)
+        int losses = 0; // races lost in this call (LostRace.StepAside)
         while (true)
         {
             long tail = MappedAtomics.ReadInt64Acquire(Tail);
@@ -268,14 +268,14 @@ internal sealed unsafe partial class MpmcRing
             if (seen != stamp)
             {
                 HelpTail(tail, seen, toEnd);
-                StepAsideAfterLostRace(++losses); // another producer claimed here first
+                LostRace.StepAside(++losses); // another producer claimed here first
                 continue;
             }
 
             ulong mine = wrap ? ClaimWord(KindPadding, (int)toEnd, _pid) : claim;
             if ((ulong)MappedAtomics.CompareExchangeInt64(record + ClaimOffset, (long)mine, (long)stamp) != stamp)
             {
-                StepAsideAfterLostRace(++losses);
+                LostRace.StepAside(++losses);
                 continue;
             }
 
@@ -310,45 +310,6 @@ internal sealed unsafe partial class MpmcRing
     /// <summary>The three counters (tests check the invariant Head &lt;= ReadPosition &lt;= Tail).</summary>
     internal (long Head, long Read, long Tail) Positions =>
         (MappedAtomics.ReadInt64Acquire(Head), MappedAtomics.ReadInt64Acquire(ReadPosition), MappedAtomics.ReadInt64Acquire(Tail));
-
-    /// <summary>
-    /// Called after a lost race: another producer claimed the record at Tail first, or another consumer took the record at
-    /// ReadPosition (<paramref name="losses"/>: how many in a row in this call, from 1). On a machine with more runnable
-    /// threads than cores (<see cref="MachineLoad"/>) it gives up the core (sched_yield); otherwise it spins a while,
-    /// longer after each loss (about 0.3 µs after the first, at most about 5 µs), then the caller retries.
-    /// </summary>
-    /// <remarks>
-    /// Why: two producers (or two consumers) that run at once on two cores fall into step: the loser helps Tail (or
-    /// ReadPosition) on at once and claims the next record, whose header shares a line with the winner's payload, so every
-    /// message takes Tail, the claim word and that line from the other core, a few hundred nanoseconds each on this
-    /// machine. Stepping aside lets the winner run alone for a while, at the speed of one producer:
-    /// - More processes than cores: the core goes to the scheduler, which runs a process of the other role (the messages or
-    ///   the room the losers need). Bench <c>oversubscribed</c> on 2 cores, alternated with the build without it, 3 rounds:
-    ///   queue 64 B 4 -> 4 ÷ 1 -> 1 0.41 / 0.64 / 0.36 -> 0.56 / 0.67 / 0.65; 8 -> 8 ÷ 1 -> 1 0.32 / 0.44 / 0.32 -> 0.42 /
-    ///   0.40 / 0.41. Yielding on one side only gained about half.
-    /// - Free cores: a yield would return at once and change nothing, so the loser spins; the backoff has to be long
-    ///   enough for the winner to get ahead (0.6 µs did not help, 3-10 µs did). Bench <c>queue</c>,
-    ///   <c>shmipc.queue_64B_burst_2t_throughput</c> (two producer threads write a burst into an empty queue, then two
-    ///   consumer threads drain it): see the commit that brought this.
-    /// Nothing any peer sees changes (the caller retries its loop from the start); 1 -> 1 never loses a race.
-    /// </remarks>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    internal static void StepAsideAfterLostRace(int losses)
-    {
-        if (MachineLoad.IsOversubscribed(Stopwatch.GetTimestamp()))
-        {
-            Thread.Yield();
-            return;
-        }
-
-        Thread.SpinWait(Math.Min(LostRaceSpinBase << Math.Min(losses, 5), LostRaceSpinCap));
-    }
-
-    /// <summary>Thread.SpinWait iterations after a first lost race (doubled after each further one): ~0.3 µs here.</summary>
-    private const int LostRaceSpinBase = 4;
-
-    /// <summary>The longest backoff after lost races, in Thread.SpinWait iterations: ~5 µs here.</summary>
-    private const int LostRaceSpinCap = 128;
 
     /// <summary>Tail points at a claimed record: advance it past that record (or find our view was stale).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
