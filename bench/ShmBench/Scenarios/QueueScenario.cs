@@ -64,10 +64,12 @@ internal sealed class QueueScenario : IScenario
         using ShmQueue queue = ShmQueue.Create(Foundation.NewSegmentName("queue-threads"), new ShmQueueOptions { Capacity = 1 << 20, MaxMessageLength = size });
         ctx.Rate(name, "msg/s", plan, n =>
         {
-            long start = Stopwatch.GetTimestamp();
+            long start = 0;
+            using var go = new ManualResetEventSlim();
             var producer = new Thread(() =>
             {
                 byte[] message = new byte[size];
+                go.Wait();
                 for (int i = 0; i < n; i++)
                 {
                     queue.Enqueue(message);
@@ -86,6 +88,8 @@ internal sealed class QueueScenario : IScenario
             }) { Name = "queue consumer thread" };
             consumer.Start();
             producer.Start();
+            start = Stopwatch.GetTimestamp(); // both threads exist: their start-up is not timed
+            go.Set();
             producer.Join();
             consumer.Join();
             return end - start;
@@ -95,9 +99,11 @@ internal sealed class QueueScenario : IScenario
 
     /// <summary>
     /// Bursts, in one process: <paramref name="threads"/> threads write a burst of <see cref="BurstMessages"/> 64 B messages
-    /// into the empty queue between them, then the same threads drain it, and so on. With two threads on two cores, two
-    /// producers (then two consumers) run at once on free cores: the figure of contention on Tail and ReadPosition without
-    /// oversubscription (MpmcRing.StepAsideAfterLostRace). One thread: the same work without contention.
+    /// into the queue between them, then the same threads drain it, and so on (the queue holds no message at the start of
+    /// a burst, but up to three quarters of its ring in consumed records not yet reclaimed: a burst includes reclaim work).
+    /// With two threads on two cores, two producers (then two consumers) run at once on free cores: the figure of
+    /// contention on Tail and ReadPosition without oversubscription (Signaling/LostRace.cs). One thread: the same work
+    /// without contention.
     /// </summary>
     private static void BurstThroughput(HarnessContext ctx, string name, int threads, RunPlan plan)
     {
