@@ -5,7 +5,8 @@ namespace ShmIpc;
 
 // The guard every call takes so that Dispose unmaps only once no thread is inside: the per-message calls through
 // their thread's ThreadCallSlot (found through one of the queue's two caches, writing and reading calls, when the cache
-// holds the caller's slot: ThreadStack), nested and other calls through the lifetime's count. The protocol is in ThreadCallSlot's Design remarks.
+// holds the caller's slot: ThreadStack), nested and other calls through the lifetime's count. The protocol is in
+// ThreadCallSlot's Design remarks.
 public sealed partial class ShmQueue
 {
     /// <summary>This object's number in the threads' call slots (<see cref="ThreadCallSlot"/>).</summary>
